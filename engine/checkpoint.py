@@ -1,0 +1,117 @@
+"""Checkpoints: weights, optimizer, vocabulary, config, history and RNG state, as plain data.
+
+Loading uses torch.load(weights_only=True), which refuses anything but tensors and plain
+containers, so a checkpoint can never run code. Writes go to a temporary file that is renamed over
+the target, so an interrupted save leaves the previous checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.config import TrainConfig
+from engine.corpus import Vocab
+from engine.errors import CheckpointError, ConfigError
+from engine.events import EpochEnd
+from engine.model import CharRNN, State
+
+FORMAT = "rnn-tui-checkpoint"
+VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    config: TrainConfig
+    vocab: Vocab
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any] | None
+    epoch: int
+    history: list[EpochEnd]
+    seed: int
+    carried: State | None
+    rng: dict[str, torch.Tensor]
+    corpus: str
+
+    def build_model(self, device: torch.device | str = "cpu") -> CharRNN:
+        config = self.config
+        model = CharRNN(len(self.vocab), config.cell, config.hidden, config.layers, config.dropout)
+        try:
+            model.load_state_dict(self.model_state)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"checkpoint weights do not fit its own settings: {str(exc).splitlines()[0]}"
+            ) from exc
+        return model.to(device).eval()
+
+
+def save(path: str | Path, checkpoint: Checkpoint) -> None:
+    path = Path(path)
+    carried = checkpoint.carried
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": checkpoint.config.to_dict(),
+        "vocab": list(checkpoint.vocab.idx_to_char),
+        "model": checkpoint.model_state,
+        "optimizer": checkpoint.optimizer_state,
+        "epoch": checkpoint.epoch,
+        "history": [asdict(e) for e in checkpoint.history],
+        "seed": checkpoint.seed,
+        "carried": list(carried) if isinstance(carried, tuple) else carried,
+        "rng": checkpoint.rng,
+        "corpus": checkpoint.corpus,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refused to load {path}: it holds objects other than plain data (loading it could run code)"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable rnn-tui checkpoint (damaged or truncated)") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an rnn-tui checkpoint")
+    try:
+        carried = payload["carried"]
+        history = [EpochEnd(**e) for e in payload["history"]]
+        return Checkpoint(
+            config=TrainConfig.from_dict(payload["config"]),
+            vocab=Vocab(tuple(payload["vocab"])),
+            model_state=payload["model"],
+            optimizer_state=payload["optimizer"],
+            epoch=int(payload["epoch"]),
+            history=history,
+            seed=int(payload["seed"]),
+            carried=tuple(carried) if isinstance(carried, list) else carried,  # type: ignore[arg-type]
+            rng=payload["rng"],
+            corpus=str(payload["corpus"]),
+        )
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"{path} is an incomplete or damaged rnn-tui checkpoint ({exc})") from exc

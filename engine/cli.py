@@ -1,0 +1,287 @@
+"""The command line: argument parsing (no torch import) and the headless commands train, generate, shapes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any, NoReturn
+
+from engine.config import CELLS, DEVICES, OPTIMIZERS, SAMPLINGS, TrainConfig
+from engine.errors import ConfigError, RnnTuiError
+
+PROG = "rnn-tui"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage block) and exits with code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by `rnn-tui` (the app) and `rnn-tui train`. Defaults live in TrainConfig, not here."""
+    d = TrainConfig()
+    group = parser.add_argument_group("corpus")
+    group.add_argument(
+        "--corpus",
+        metavar="PATH",
+        help="a UTF-8 .txt or a .zip (default: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip)",
+    )
+    group.add_argument(
+        "--max-chars", type=int, metavar="N", help=f"keep the first N characters, 0 keeps all (default {d.max_chars})"
+    )
+    group.add_argument(
+        "--corpus-url", metavar="URL", help="where to download the book's corpus from when none is found"
+    )
+    group = parser.add_argument_group("model")
+    group.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {d.cell})")
+    group.add_argument("--layers", type=int, metavar="N", help=f"recurrent layers (default {d.layers})")
+    group.add_argument("--hidden", type=int, metavar="N", help=f"hidden units (default {d.hidden})")
+    group.add_argument("--dropout", type=float, metavar="P", help=f"dropout between layers (default {d.dropout})")
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, metavar="N", help=f"(default {d.epochs})")
+    group.add_argument("--batch-size", type=int, metavar="N", help=f"(default {d.batch_size})")
+    group.add_argument("--num-steps", type=int, metavar="N", help=f"characters per sequence (default {d.num_steps})")
+    group.add_argument("--sampling", choices=SAMPLINGS, help=f"minibatch sampling (default {d.sampling})")
+    group.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
+    group.add_argument("--lr", type=float, metavar="LR", help=f"learning rate (default {d.lr:g})")
+    group.add_argument(
+        "--clip",
+        type=float,
+        metavar="THETA",
+        help=f"clip the gradients' global L2 norm to THETA; 0 = off, as the book in effect (default {d.clip:g})",
+    )
+    group.add_argument("--seed", type=int, metavar="N", help="make the run reproducible")
+    group.add_argument("--device", choices=DEVICES, help=f"(default {d.device})")
+    group.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
+    group = parser.add_argument_group("reports")
+    group.add_argument("--pred-period", type=int, metavar="N", help=f"sample every N epochs (default {d.pred_period})")
+    group.add_argument("--pred-len", type=int, metavar="N", help=f"characters per sample (default {d.pred_len})")
+    group.add_argument(
+        "--prefix",
+        action="append",
+        dest="prefixes",
+        metavar="TEXT",
+        help="a sample prefix; repeatable (default 分开 and 不分开)",
+    )
+    group.add_argument("--temperature", type=float, metavar="T", help="0 = greedy as the book (default 0)")
+    group = parser.add_argument_group("files")
+    group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
+    group.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint")
+    group.add_argument("--metrics", metavar="FILE", help="append one JSON object per epoch to FILE")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        description="Train a character-level RNN on Jay Chou lyrics and watch it learn (Dive into Deep Learning §6.5).",
+        epilog="With no command, opens the app; it takes the flags of `rnn-tui train`.",
+    )
+    add_train_arguments(parser)
+    parser.add_argument("--paused", action="store_true", help="open the app with training paused")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train (in the app, or --headless printing the book's lines)")
+    add_train_arguments(train)
+    train.add_argument(
+        "--headless", action="store_true", help="train without the app, printing the book's report lines"
+    )
+    train.add_argument("--paused", action="store_true", help="open the app with training paused")
+
+    gen = commands.add_parser("generate", help="generate text from a checkpoint")
+    gen.add_argument("--checkpoint", required=True, metavar="CKPT")
+    gen.add_argument(
+        "--prefix",
+        action="append",
+        dest="prefixes",
+        metavar="TEXT",
+        help="repeatable (default: the checkpoint's prefixes)",
+    )
+    gen.add_argument(
+        "--len", type=int, default=50, dest="length", metavar="N", help="characters to generate (default 50)"
+    )
+    gen.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    gen.add_argument("--top-k", type=int, metavar="K", help="sample only among the K most likely characters")
+    gen.add_argument("--seed", type=int, metavar="N")
+    gen.add_argument(
+        "--explain", type=int, metavar="K", help="print the top K candidates for every generated character"
+    )
+
+    shapes = commands.add_parser("shapes", help="print the shapes the recurrent layer returns (the book's demo)")
+    shapes.add_argument("--cell", choices=CELLS, default="rnn")
+    shapes.add_argument("--num-steps", type=int, default=35, metavar="N")
+    shapes.add_argument("--batch-size", type=int, default=2, metavar="N")
+    shapes.add_argument("--hidden", type=int, default=256, metavar="N")
+    shapes.add_argument("--layers", type=int, default=1, metavar="N")
+    shapes.add_argument("--vocab-size", type=int, default=1027, metavar="N", help="(default 1027, the book's)")
+    return parser
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig settings given on the command line (those left out keep their defaults)."""
+    names = {f.name for f in fields(TrainConfig)}
+    return {name: value for name, value in vars(args).items() if name in names and value is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**config_overrides(args))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    from engine import events
+    from engine.session import open_session
+
+    overrides = config_overrides(args)
+    stop_count = 0
+
+    def printer(event: events.Event) -> None:
+        if isinstance(event, events.Started):
+            print(
+                f"training {session.config.cell} ({session.config.hidden} hidden, {session.config.layers} layer) on "
+                f"{event.corpus}: {event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
+                f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif isinstance(event, events.EpochEnd):
+            if metrics is not None:
+                record = {
+                    "epoch": event.epoch,
+                    "perplexity": event.perplexity,
+                    "seconds": event.seconds,
+                    "chars": event.chars,
+                    "chars_per_second": event.chars_per_second,
+                    "lr": event.lr,
+                    "clip": event.clip,
+                }
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+        elif isinstance(event, events.Samples):
+            epoch = session.trainer.state.history[-1]
+            print(epoch.book_line(), flush=True)
+            for _, text in event.samples:
+                print(f" - {text}", flush=True)
+        elif isinstance(event, events.Failed):
+            print(f"{PROG}: {event.message}", file=sys.stderr, flush=True)
+        elif isinstance(event, events.Finished) and event.stopped:
+            print(f"stopped after epoch {event.epoch}", file=sys.stderr, flush=True)
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        nonlocal stop_count
+        stop_count += 1
+        if stop_count > 1:
+            raise KeyboardInterrupt  # a second ctrl+c: the user really wants out
+        print("\nstopping after the current batch (ctrl+c again to quit at once)", file=sys.stderr, flush=True)
+        session.trainer.stop()
+
+    session = open_session(
+        overrides, resume=args.resume, corpus_url=args.corpus_url, listener=printer, threads=args.threads
+    )
+    for note in session.notes:
+        print(note, file=sys.stderr)
+    metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None  # noqa: SIM115 - closed below
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    failed: list[events.Failed] = []
+    original_listener = session.trainer.listener
+
+    def listener(event: events.Event) -> None:
+        if isinstance(event, events.Failed):
+            failed.append(event)
+        original_listener(event)
+
+    session.trainer.listener = listener
+    try:
+        session.trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if metrics is not None:
+            metrics.close()
+    if args.save:
+        session.trainer.save(args.save)
+        print(f"saved checkpoint {args.save} (epoch {session.trainer.state.epoch})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from engine import checkpoint as checkpoints
+    from engine.convert import resolve_prefix
+    from engine.generate import check_generation_settings, generate
+
+    check_generation_settings(args.length, args.temperature, args.top_k)
+    loaded = checkpoints.load(args.checkpoint)
+    model = loaded.build_model()
+    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    prefixes = args.prefixes or list(loaded.config.prefixes)
+    resolved = []
+    for prefix in prefixes:
+        text, note = resolve_prefix(prefix, loaded.vocab.idx_to_char)
+        if note:
+            print(note, file=sys.stderr)
+        resolved.append(text)
+    for prefix in resolved:
+        if args.explain:
+            from engine.explain import explain_generation, format_explanation
+
+            steps = explain_generation(
+                model, loaded.vocab, prefix, args.length, args.temperature, args.top_k, args.explain, generator
+            )
+            print(format_explanation(prefix, steps))
+        else:
+            print(generate(model, loaded.vocab, prefix, args.length, args.temperature, args.top_k, generator))
+    return 0
+
+
+def run_shapes(args: argparse.Namespace) -> int:
+    for name in ("num_steps", "batch_size", "hidden", "layers", "vocab_size"):
+        value = getattr(args, name)
+        if value < 1:
+            raise ConfigError(f"{name.replace('_', '-')} must be a whole number ≥ 1, got {value}")
+    from engine.shapes import layer_shapes
+
+    report = layer_shapes(args.cell, args.vocab_size, args.hidden, args.layers, args.num_steps, args.batch_size)
+    print(report.book_line)
+    width = max(len(t.name) for t in report.tensors)
+    for tensor in report.tensors:
+        shape = "(" + ", ".join(str(n) for n in tensor.shape) + ")"
+        print(f"  {tensor.name:<{width}}  {shape:<16}  {tensor.meaning}")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a headless command; a user error becomes one line on stderr and exit code 2."""
+    try:
+        if args.command == "generate":
+            return run_generate(args)
+        if args.command == "shapes":
+            return run_shapes(args)
+        return run_headless(args)
+    except RnnTuiError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and validate the settings, so a bad value is reported before anything heavy loads."""
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "train"):
+        try:
+            config_from_args(args)
+        except ConfigError as exc:
+            fail(str(exc))
+        if args.threads is not None and args.threads < 1:
+            fail(f"threads must be a whole number ≥ 1, got {args.threads}")
+    return args

@@ -1,0 +1,131 @@
+"""Training settings: one dataclass, validated in one place, importable without torch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from engine.errors import ConfigError
+
+CELLS = ("rnn", "gru", "lstm")
+OPTIMIZERS = ("adam", "sgd")
+SAMPLINGS = ("consecutive", "random")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+BOOK_PREFIXES = ("分开", "不分开")
+
+# Settings a running trainer accepts between batches; every other one needs a new trainer.
+LIVE_SETTINGS = ("lr", "clip", "pred_period", "pred_len", "prefixes", "temperature")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. Defaults are the book's §6.5 settings."""
+
+    corpus: str | None = None  # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip
+    max_chars: int = 10_000  # the book keeps the first 10,000 characters; 0 keeps all
+    sampling: str = "consecutive"
+    cell: str = "rnn"
+    layers: int = 1
+    hidden: int = 256
+    dropout: float = 0.0
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    clip: float = 0.01  # global L2 norm; 0 turns clipping off ("book mode": the book never clips)
+    epochs: int = 250
+    batch_size: int = 32
+    num_steps: int = 35
+    pred_period: int = 50
+    pred_len: int = 50
+    prefixes: tuple[str, ...] = field(default=BOOK_PREFIXES)
+    temperature: float = 0.0  # 0: greedy, as the book; > 0 samples during training reports
+    seed: int | None = None
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        """A validated copy with some settings changed."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            raise ConfigError(f"unknown setting: {', '.join(unknown)}")
+        if "prefixes" in changes:
+            changes["prefixes"] = tuple(changes["prefixes"])
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["prefixes"] = list(self.prefixes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "prefixes" in values:
+            values["prefixes"] = tuple(values["prefixes"])
+        return cls(**values)
+
+    def structural_differences(self, other: TrainConfig) -> list[str]:
+        """Names of settings that differ and cannot be applied to a running trainer."""
+        return [
+            f.name
+            for f in fields(self)
+            if f.name not in LIVE_SETTINGS and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number ≥ 1, got {value!r}")
+
+
+def _finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def validate(config: TrainConfig) -> None:
+    """Raise ConfigError with a one-line message naming the first bad setting."""
+    _choice("cell", config.cell, CELLS)
+    _choice("optimizer", config.optimizer, OPTIMIZERS)
+    _choice("sampling", config.sampling, SAMPLINGS)
+    _choice("device", config.device, DEVICES)
+    for name in ("layers", "hidden", "epochs", "batch_size", "num_steps", "pred_period"):
+        _positive_int(name.replace("_", "-"), getattr(config, name))
+    if isinstance(config.max_chars, bool) or not isinstance(config.max_chars, int) or config.max_chars < 0:
+        raise ConfigError(f"max-chars must be a whole number ≥ 0 (0 keeps all), got {config.max_chars!r}")
+    if isinstance(config.pred_len, bool) or not isinstance(config.pred_len, int) or config.pred_len < 0:
+        raise ConfigError(f"pred-len must be a whole number ≥ 0, got {config.pred_len!r}")
+    if config.pred_len > MAX_GENERATE_LEN:
+        raise ConfigError(f"pred-len must be at most {MAX_GENERATE_LEN}, got {config.pred_len}")
+    if _finite("lr", config.lr) <= 0:
+        raise ConfigError(f"lr must be > 0, got {config.lr!r}")
+    if _finite("clip", config.clip) < 0:
+        raise ConfigError(f"clip must be ≥ 0 (0 turns clipping off), got {config.clip!r}")
+    if _finite("temperature", config.temperature) < 0:
+        raise ConfigError(f"temperature must be ≥ 0 (0 is greedy), got {config.temperature!r}")
+    dropout = _finite("dropout", config.dropout)
+    if not 0 <= dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout!r}")
+    if config.seed is not None and (isinstance(config.seed, bool) or not isinstance(config.seed, int)):
+        raise ConfigError(f"seed must be a whole number, got {config.seed!r}")
+    if not isinstance(config.prefixes, tuple) or not all(isinstance(p, str) for p in config.prefixes):
+        raise ConfigError("prefixes must be a list of strings")
+    for prefix in config.prefixes:
+        if not prefix:
+            raise ConfigError("a prefix is empty: give at least one character")
+        if len(prefix) > MAX_PREFIX_LEN:
+            raise ConfigError(f"a prefix is {len(prefix)} characters long; the limit is {MAX_PREFIX_LEN}")
+
+
+# Generation caps: a learner typing 10**9 gets a clear message, not a frozen machine.
+MAX_GENERATE_LEN = 10_000
+MAX_PREFIX_LEN = 100_000

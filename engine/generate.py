@@ -1,0 +1,79 @@
+"""Text generation from a prefix: greedy as the book's predict_rnn_pytorch, or sampled with temperature / top-k."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.config import MAX_GENERATE_LEN
+from engine.corpus import Vocab
+from engine.errors import ConfigError, PrefixError
+from engine.model import CharRNN
+
+
+def check_prefix(prefix: str, vocab: Vocab) -> None:
+    """Raise PrefixError naming every character the model has never seen (the book raises KeyError)."""
+    if not prefix:
+        raise PrefixError("prefix is empty: type at least one character")
+    unknown = vocab.unknown(prefix)
+    if unknown:
+        names = ", ".join(repr(c) for c in unknown)
+        raise PrefixError(f"prefix has characters not in the vocabulary: {names}")
+
+
+def check_generation_settings(length: int, temperature: float, top_k: int | None) -> None:
+    if length < 0 or length > MAX_GENERATE_LEN:
+        raise ConfigError(f"length must be between 0 and {MAX_GENERATE_LEN}, got {length}")
+    if not temperature >= 0 or temperature == float("inf"):
+        raise ConfigError(f"temperature must be ≥ 0 (0 is greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ConfigError(f"top-k must be ≥ 1, got {top_k}")
+
+
+@torch.inference_mode()
+def generate(
+    model: CharRNN,
+    vocab: Vocab,
+    prefix: str,
+    length: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> str:
+    """prefix followed by length generated characters.
+
+    temperature 0 picks the most likely character (greedy, the book); otherwise the next character is
+    drawn from softmax(logits / temperature), restricted to the top_k most likely when top_k is given.
+    The prefix is read in one forward pass, then one character at a time.
+    """
+    check_prefix(prefix, vocab)
+    check_generation_settings(length, temperature, top_k)
+    if length == 0:
+        return prefix
+    was_training = model.training
+    model.eval()
+    try:
+        device = model.dense.weight.device
+        inputs = torch.tensor(vocab.encode(prefix), device=device).view(-1, 1)
+        logits, state = model(inputs)
+        last = logits[-1]
+        chosen: list[int] = []
+        for step in range(length):
+            index = pick_next(last, temperature, top_k, generator)
+            chosen.append(index)
+            if step + 1 < length:
+                logits, state = model(torch.tensor([[index]], device=device), state)
+                last = logits[-1]
+        return prefix + vocab.decode(chosen)
+    finally:
+        model.train(was_training)
+
+
+def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> int:
+    if temperature == 0:
+        return int(logits.argmax())
+    scaled = logits.float() / temperature
+    if top_k is not None and top_k < scaled.numel():
+        values, indices = scaled.topk(top_k)
+        choice = torch.multinomial(torch.softmax(values, -1).cpu(), 1, generator=generator)
+        return int(indices[int(choice)])
+    return int(torch.multinomial(torch.softmax(scaled, -1).cpu(), 1, generator=generator))

@@ -1,0 +1,348 @@
+"""The training loop of the book's train_and_predict_rnn_pytorch, driveable from another thread.
+
+A Trainer is built from a TrainConfig and a Corpus, then run() trains in the calling thread and
+reports Events to a listener. Other threads call pause(), resume(), step(), stop() and update(); the
+loop honours them between batches.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine import checkpoint as checkpoints
+from engine import events
+from engine.config import LIVE_SETTINGS, TrainConfig
+from engine.corpus import Corpus, check_length
+from engine.errors import CheckpointError, ConfigError
+from engine.generate import generate
+from engine.model import CharRNN, State, detach_state
+from engine.sampling import Batch, consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
+
+Listener = Callable[[events.Event], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; an explicit device must exist."""
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cuda" and not cuda:
+        raise ConfigError(f"device cuda is not available here (torch {torch.__version__}); use --device cpu or auto")
+    if name == "mps" and not mps:
+        raise ConfigError("device mps is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def new_seed() -> int:
+    return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+
+
+@dataclass
+class TrainingState:
+    """Everything that, with the config and vocabulary, lets a run continue exactly where it stopped."""
+
+    epoch: int = 0
+    history: list[events.EpochEnd] = field(default_factory=list)
+    carried: State | None = None  # the consecutive sampler's hidden state, carried across batches and epochs
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainConfig,
+        corpus: Corpus,
+        listener: Listener | None = None,
+        threads: int | None = None,
+    ) -> None:
+        check_length(len(corpus.text), config.batch_size, config.num_steps)
+        self.config = config
+        self.corpus = corpus
+        self.vocab = corpus.vocab
+        self.listener = listener or (lambda event: None)
+        self.device = resolve_device(config.device)
+        if threads:
+            torch.set_num_threads(threads)
+        self.seed = config.seed if config.seed is not None else new_seed()
+        torch.manual_seed(self.seed)  # weights and dropout masks
+        self.model = CharRNN(len(self.vocab), config.cell, config.hidden, config.layers, config.dropout).to(self.device)
+        self.optimizer = self._make_optimizer()
+        # Separate generators: shuffling and sampling during reports must not shift each other's draws.
+        self.shuffle_generator = torch.Generator().manual_seed(self.seed + 1)
+        self.sample_generator = torch.Generator().manual_seed(self.seed + 2)
+        self.data = torch.tensor(corpus.indices, dtype=torch.long, device=self.device)
+        count = consecutive_batch_count if config.sampling == "consecutive" else random_batch_count
+        self.batches_per_epoch = count(len(self.data), config.batch_size, config.num_steps)
+        self.state = TrainingState()
+        # Controls from other threads; the condition guards all of them.
+        self._control = threading.Condition()
+        self._paused = False
+        self._stop_requested = False
+        self._step_requested = False
+        self._pending: dict[str, Any] = {}
+        # Held while weights change, so a copy for generation is never half-updated.
+        self._weights_lock = threading.Lock()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        if self.config.optimizer == "sgd":
+            return torch.optim.SGD(self.model.parameters(), lr=self.config.lr)
+        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr)
+
+    # ----- controls, callable from any thread -----
+
+    def pause(self) -> None:
+        with self._control:
+            self._paused = True
+            self._step_requested = False
+            self._control.notify_all()
+
+    def resume(self) -> None:
+        with self._control:
+            self._paused = False
+            self._step_requested = False
+            self._control.notify_all()
+
+    def step(self) -> None:
+        """While paused: train to the end of the next epoch boundary, then pause again."""
+        with self._control:
+            if self._paused:
+                self._step_requested = True
+                self._control.notify_all()
+
+    def stop(self) -> None:
+        with self._control:
+            self._stop_requested = True
+            self._control.notify_all()
+
+    def update(self, **changes: Any) -> TrainConfig:
+        """Queue live settings (lr, clip, pred_period, pred_len, prefixes, temperature) for the next batch.
+
+        Validates at once, so the caller learns of a bad value here; returns the config they will give.
+        """
+        not_live = sorted(set(changes) - set(LIVE_SETTINGS))
+        if not_live:
+            raise ConfigError(f"{', '.join(not_live)} cannot change while training; restart with the new value")
+        with self._control:
+            merged = {**self._pending, **changes}
+            new_config = self.config.with_changes(**merged)
+            self._pending = merged
+            self._control.notify_all()
+        return new_config
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def copy_model(self) -> CharRNN:
+        """A consistent copy of the current weights, for generating while training goes on."""
+        with self._weights_lock:
+            clone = copy.deepcopy(self.model)
+        clone.eval()
+        return clone
+
+    # ----- checkpoints -----
+
+    def to_checkpoint(self) -> checkpoints.Checkpoint:
+        """A snapshot of the run at the last epoch boundary reached (plus any batches of a stopped epoch)."""
+        with self._weights_lock:
+            carried = self.state.carried
+            return checkpoints.Checkpoint(
+                config=self.config,
+                vocab=self.vocab,
+                model_state=copy.deepcopy(self.model.state_dict()),
+                optimizer_state=copy.deepcopy(self.optimizer.state_dict()),
+                epoch=self.state.epoch,
+                history=list(self.state.history),
+                seed=self.seed,
+                carried=detach_state(carried).cpu()
+                if isinstance(carried, torch.Tensor)
+                else tuple(t.detach().cpu() for t in carried)
+                if carried is not None
+                else None,
+                rng={
+                    "torch": torch.get_rng_state(),
+                    "shuffle": self.shuffle_generator.get_state(),
+                    "sample": self.sample_generator.get_state(),
+                },
+                corpus=self.corpus.source,
+            )
+
+    def save(self, path: str) -> None:
+        checkpoints.save(path, self.to_checkpoint())
+
+    def restore(self, checkpoint: checkpoints.Checkpoint) -> None:
+        """Continue from a checkpoint: the next epoch trains exactly as it would have without the break."""
+        if checkpoint.vocab != self.vocab:
+            raise CheckpointError(
+                f"the checkpoint's vocabulary ({len(checkpoint.vocab):,} characters) differs from "
+                f"this corpus's ({len(self.vocab):,}): resume with the corpus it was trained on"
+            )
+        try:
+            self.model.load_state_dict(checkpoint.model_state)
+            if checkpoint.optimizer_state is not None and checkpoint.config.optimizer == self.config.optimizer:
+                self.optimizer.load_state_dict(checkpoint.optimizer_state)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.config.lr
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"the checkpoint's model does not fit these settings: {str(exc).splitlines()[0]}"
+            ) from exc
+        carried = checkpoint.carried
+        if isinstance(carried, tuple):
+            carried = (carried[0].to(self.device), carried[1].to(self.device))
+        elif carried is not None:
+            carried = carried.to(self.device)
+        self.state = TrainingState(checkpoint.epoch, list(checkpoint.history), carried)
+        self.seed = checkpoint.seed
+        torch.set_rng_state(checkpoint.rng["torch"])
+        self.shuffle_generator.set_state(checkpoint.rng["shuffle"])
+        self.sample_generator.set_state(checkpoint.rng["sample"])
+
+    # ----- the loop -----
+
+    def run(self) -> None:
+        """Train until the configured epochs are done or stop() is called; report through the listener.
+
+        Never raises for a training error: it becomes a Failed event, so a UI thread cannot die silently.
+        """
+        try:
+            self._run()
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.listener(events.Failed(self.state.epoch + 1, 0, f"training failed: {message}"))
+
+    def _run(self) -> None:
+        config = self.config
+        self.listener(
+            events.Started(
+                start_epoch=self.state.epoch,
+                epochs=config.epochs,
+                batches_per_epoch=self.batches_per_epoch,
+                device=str(self.device),
+                corpus=self.corpus.source,
+                vocab_size=len(self.vocab),
+                num_chars=len(self.corpus.text),
+                seed=self.seed,
+            )
+        )
+        while self.state.epoch < self.config.epochs:
+            if not self._wait_if_paused():
+                break
+            outcome = self._train_epoch(self.state.epoch + 1)
+            if outcome is None:  # stopped or failed mid-epoch
+                return
+            self.state.epoch = outcome.epoch
+            self.state.history.append(outcome)
+            self.listener(outcome)
+            if outcome.epoch % self.config.pred_period == 0 or outcome.epoch == self.config.epochs:
+                self.listener(events.Samples(outcome.epoch, self.samples()))
+            with self._control:
+                if self._step_requested:
+                    self._step_requested = False
+                    self._paused = True
+        self.listener(events.Finished(self.state.epoch, stopped=self.state.epoch < self.config.epochs))
+
+    def samples(self) -> tuple[tuple[str, str], ...]:
+        config = self.config
+        return tuple(
+            (
+                prefix,
+                generate(
+                    self.model, self.vocab, prefix, config.pred_len, config.temperature, None, self.sample_generator
+                ),
+            )
+            for prefix in config.prefixes
+            if not self.vocab.unknown(prefix)
+        )
+
+    def _wait_if_paused(self) -> bool:
+        """Block while paused (announcing it); apply pending settings. False when a stop was asked for."""
+        with self._control:
+            if self._paused and not self._stop_requested:
+                self.listener(events.Paused(self.state.epoch))
+                while self._paused and not self._step_requested and not self._stop_requested:
+                    self._control.wait()
+                if not self._stop_requested:
+                    self.listener(events.Resumed(self.state.epoch))
+            if self._pending:
+                self._apply_pending()
+            return not self._stop_requested
+
+    def _apply_pending(self) -> None:
+        changes, self._pending = self._pending, {}
+        self.config = self.config.with_changes(**changes)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.lr
+        self.listener(events.SettingsApplied(tuple(sorted(changes.items()))))
+
+    def _batches(self) -> Iterator[Batch]:
+        config = self.config
+        if config.sampling == "consecutive":
+            return consecutive_batches(self.data, config.batch_size, config.num_steps)
+        return random_batches(self.data, config.batch_size, config.num_steps, self.shuffle_generator)
+
+    @property
+    def divergence_loss(self) -> float:
+        """Ten times the loss of guessing uniformly: a model this far off has diverged, finite or not."""
+        return 10 * math.log(len(self.vocab))
+
+    def _divergence_message(self, loss: float, epoch: int, batch: int) -> str:
+        return (
+            f"training diverged at epoch {epoch}, batch {batch}: loss {loss:.4g} (uniform guessing gives "
+            f"{math.log(len(self.vocab)):.2f}) with {self.config.optimizer} at lr {self.config.lr:g}; "
+            "the weights are those from before this batch; lower the learning rate or clip"
+        )
+
+    def _train_epoch(self, epoch: int) -> events.EpochEnd | None:
+        model, optimizer = self.model, self.optimizer
+        model.train()
+        consecutive = self.config.sampling == "consecutive"
+        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per batch
+        chars = 0
+        seconds = 0.0
+        for batch_number, (inputs, targets) in enumerate(self._batches(), start=1):
+            if batch_number > 1 and not self._wait_if_paused():
+                self.listener(events.Finished(epoch - 1, stopped=True))
+                return None
+            started = time.perf_counter()
+            state = detach_state(self.state.carried) if consecutive and self.state.carried is not None else None
+            logits, new_state = model(inputs, state)
+            loss = F.cross_entropy(logits, targets.reshape(-1))
+            # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
+            loss_value = loss.item()
+            if not math.isfinite(loss_value) or loss_value > self.divergence_loss:
+                self.listener(
+                    events.Failed(epoch, batch_number, self._divergence_message(loss_value, epoch, batch_number))
+                )
+                return None
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.clip > 0:
+                # Global L2 norm over all gradients, as the book's grad_clipping means to do.
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip, foreach=True)
+            with self._weights_lock:
+                optimizer.step()
+            if consecutive:
+                self.state.carried = new_state
+            count = targets.numel()
+            loss_sum += loss.detach() * count
+            chars += count
+            seconds += time.perf_counter() - started
+            self.listener(events.BatchDone(epoch, batch_number, self.batches_per_epoch))
+        if consecutive and self.state.carried is not None:
+            self.state.carried = detach_state(self.state.carried)
+        try:
+            perplexity = math.exp(loss_sum.item() / chars)
+        except OverflowError:
+            perplexity = float("inf")
+        return events.EpochEnd(epoch, perplexity, seconds, chars, self.config.lr, self.config.clip)

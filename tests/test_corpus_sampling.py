@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import torch
+
+from engine.corpus import Corpus, Vocab
+from engine.sampling import consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
+
+
+def test_book_vocabulary_has_1027_sorted_characters(corpus: Corpus) -> None:
+    assert len(corpus.text) == 10_000
+    assert "\n" not in corpus.text and "\r" not in corpus.text
+    assert len(corpus.vocab) == 1027
+    assert list(corpus.vocab.idx_to_char) == sorted(corpus.vocab.idx_to_char)
+    assert Vocab.from_text(corpus.text) == corpus.vocab  # deterministic, unlike the book's list(set())
+    assert corpus.vocab.decode(corpus.vocab.encode(corpus.text[:100])) == corpus.text[:100]
+    assert corpus.text.startswith("想要有直升机")
+
+
+def test_consecutive_batches_continue_each_other(corpus: Corpus) -> None:
+    data = torch.tensor(corpus.indices)
+    batches = list(consecutive_batches(data, 32, 35))
+    assert len(batches) == consecutive_batch_count(len(data), 32, 35) == (10_000 // 32 - 1) // 35 == 8
+    rows = data[: 32 * (10_000 // 32)].view(32, -1)
+    for i, (x, y) in enumerate(batches):
+        assert x.shape == y.shape == (35, 32)  # time-major
+        assert torch.equal(x.t(), rows[:, i * 35 : (i + 1) * 35])
+        assert torch.equal(y.t(), rows[:, i * 35 + 1 : (i + 1) * 35 + 1])  # targets: the next character
+    for (x0, _), (x1, _) in itertools.pairwise(batches):
+        # row r of the next batch starts right after row r of this one: the state can be carried
+        assert torch.equal(x1[0], rows.t()[x0.shape[0] + int((rows.t() == x0[0]).all(1).nonzero()[0])])
+
+
+def test_random_batches_are_shuffled_whole_examples(corpus: Corpus) -> None:
+    data = torch.tensor(corpus.indices)
+    generator = torch.Generator().manual_seed(0)
+    batches = list(random_batches(data, 32, 35, generator))
+    assert len(batches) == random_batch_count(len(data), 32, 35) == ((10_000 - 1) // 35) // 32 == 8
+    examples = data[: (len(data) - 1) // 35 * 35].view(-1, 35)
+    available = Counter(tuple(e.tolist()) for e in examples)
+    seen: Counter[tuple[int, ...]] = Counter()
+    starts = []
+    for x, y in batches:
+        assert x.shape == y.shape == (35, 32)
+        for column in range(32):
+            start = int((examples == x[:, column]).all(1).nonzero()[0, 0]) * 35  # an example starts at a multiple of 35
+            assert torch.equal(y[:, column], data[start + 1 : start + 36])  # targets: the next character
+            seen[tuple(x[:, column].tolist())] += 1
+            starts.append(start)
+    assert all(seen[e] <= available[e] for e in seen)  # no example drawn twice in an epoch
+    assert starts != sorted(starts)  # shuffled
+    again = [x for x, _ in random_batches(data, 32, 35, torch.Generator().manual_seed(0))]
+    assert all(torch.equal(a, b) for a, (b, _) in zip(again, batches, strict=True))
