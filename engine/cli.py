@@ -69,7 +69,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help="a sample prefix; repeatable (default 分开 and 不分开)",
     )
-    group.add_argument("--temperature", type=float, metavar="T", help="0 = greedy as the book (default 0)")
+    group.add_argument(
+        "--temperature", type=float, metavar="T", help="sample with temperature T > 0 (default: greedy, as the book)"
+    )
     group = parser.add_argument_group("files")
     group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
     group.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint")
@@ -105,7 +107,7 @@ def build_parser() -> ArgumentParser:
     gen.add_argument(
         "--len", type=int, default=50, dest="length", metavar="N", help="characters to generate (default 50)"
     )
-    gen.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    gen.add_argument("--temperature", type=float, metavar="T", help="sample with temperature T > 0 (default: greedy)")
     gen.add_argument("--top-k", type=int, metavar="K", help="sample only among the K most likely characters")
     gen.add_argument("--seed", type=int, metavar="N")
     gen.add_argument(

@@ -38,7 +38,7 @@ class TrainConfig:
     pred_period: int = 50
     pred_len: int = 50
     prefixes: tuple[str, ...] = field(default=BOOK_PREFIXES)
-    temperature: float = 0.0  # 0: greedy, as the book; > 0 samples during training reports
+    temperature: float | None = None  # None: greedy, as the book; a value > 0 samples during reports
     seed: int | None = None
     device: str = "auto"
 
@@ -110,8 +110,7 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"lr must be > 0, got {config.lr!r}")
     if _finite("clip", config.clip) < 0:
         raise ConfigError(f"clip must be ≥ 0 (0 turns clipping off), got {config.clip!r}")
-    if _finite("temperature", config.temperature) < 0:
-        raise ConfigError(f"temperature must be ≥ 0 (0 is greedy), got {config.temperature!r}")
+    check_temperature(config.temperature)
     dropout = _finite("dropout", config.dropout)
     if not 0 <= dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout!r}")
@@ -124,6 +123,12 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError("a prefix is empty: give at least one character")
         if len(prefix) > MAX_PREFIX_LEN:
             raise ConfigError(f"a prefix is {len(prefix)} characters long; the limit is {MAX_PREFIX_LEN}")
+
+
+def check_temperature(temperature: float | None) -> None:
+    """None means greedy (the book's choice); a temperature itself must be a finite number > 0."""
+    if temperature is not None and _finite("temperature", temperature) <= 0:
+        raise ConfigError(f"temperature must be > 0 (leave it out for greedy), got {temperature!r}")
 
 
 # Generation caps: a learner typing 10**9 gets a clear message, not a frozen machine.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.config import MAX_GENERATE_LEN
+from engine.config import MAX_GENERATE_LEN, check_temperature
 from engine.corpus import Vocab
 from engine.errors import ConfigError, PrefixError
 from engine.model import CharRNN
@@ -20,11 +20,10 @@ def check_prefix(prefix: str, vocab: Vocab) -> None:
         raise PrefixError(f"prefix has characters not in the vocabulary: {names}")
 
 
-def check_generation_settings(length: int, temperature: float, top_k: int | None) -> None:
+def check_generation_settings(length: int, temperature: float | None, top_k: int | None) -> None:
     if length < 0 or length > MAX_GENERATE_LEN:
-        raise ConfigError(f"length must be between 0 and {MAX_GENERATE_LEN}, got {length}")
-    if not temperature >= 0 or temperature == float("inf"):
-        raise ConfigError(f"temperature must be ≥ 0 (0 is greedy), got {temperature}")
+        raise ConfigError(f"length must be between 0 and {MAX_GENERATE_LEN:,}, got {length:,}")
+    check_temperature(temperature)
     if top_k is not None and top_k < 1:
         raise ConfigError(f"top-k must be ≥ 1, got {top_k}")
 
@@ -35,14 +34,15 @@ def generate(
     vocab: Vocab,
     prefix: str,
     length: int,
-    temperature: float = 0.0,
+    temperature: float | None = None,
     top_k: int | None = None,
     generator: torch.Generator | None = None,
 ) -> str:
     """prefix followed by length generated characters.
 
-    temperature 0 picks the most likely character (greedy, the book); otherwise the next character is
-    drawn from softmax(logits / temperature), restricted to the top_k most likely when top_k is given.
+    With neither temperature nor top_k, the most likely character is picked (greedy, the book);
+    otherwise the next one is drawn from softmax(logits / temperature) (temperature 1 if not given),
+    restricted to the top_k most likely when top_k is given.
     The prefix is read in one forward pass, then one character at a time.
     """
     check_prefix(prefix, vocab)
@@ -68,10 +68,12 @@ def generate(
         model.train(was_training)
 
 
-def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> int:
-    if temperature == 0:
+def pick_next(
+    logits: torch.Tensor, temperature: float | None, top_k: int | None, generator: torch.Generator | None
+) -> int:
+    if temperature is None and top_k is None:
         return int(logits.argmax())
-    scaled = logits.float() / temperature
+    scaled = logits.float() / (temperature or 1.0)  # top-k alone samples at temperature 1
     if top_k is not None and top_k < scaled.numel():
         values, indices = scaled.topk(top_k)
         choice = torch.multinomial(torch.softmax(values, -1).cpu(), 1, generator=generator)
