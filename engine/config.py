@@ -43,6 +43,8 @@ class TrainConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
+        if isinstance(self.prefixes, list):  # from argparse or JSON; stored as a tuple so the config stays hashable
+            object.__setattr__(self, "prefixes", tuple(self.prefixes))
         validate(self)
 
     def with_changes(self, **changes: Any) -> TrainConfig:

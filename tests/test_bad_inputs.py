@@ -1,0 +1,274 @@
+"""The catalogue of bad inputs on the command line: one line on stderr, exit code 2, nothing lost."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from engine.corpus import Corpus
+from tui.main import main
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run the entry point in-process; return its exit code and what it printed on stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code, capsys.readouterr().err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("rnn-tui") and "error" in lines[0]
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def tiny_zip(tmp_path: Path, corpus_path: Path) -> Path:
+    return corpus_path  # the real one, for rows that need a valid corpus
+
+
+# ----- corpus -----
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda d: d / "nope.zip", "corpus not found"),
+        (lambda d: d, "is a directory"),
+        (lambda d: _write(d / "empty.txt", b""), "is empty"),
+        (lambda d: _write(d / "latin1.txt", "café".encode("latin-1") * 500), "not UTF-8"),
+        (lambda d: _zip(d / "other.zip", {"a.txt": "一", "b.txt": "二"}), "no jaychou_lyrics.txt"),
+        (lambda d: _zip(d / "none.zip", {"x.csv": "一"}), "no jaychou_lyrics.txt"),
+        (lambda d: _write(d / "fake.zip", b"this is not a zip at all"), "not a valid zip"),
+        (lambda d: _write(d / "short.txt", "短短的一句歌词".encode()), "needs at least 1,152"),
+    ],
+    ids=["missing", "directory", "empty", "not-utf8", "zip-without-member", "zip-no-txt", "not-a-zip", "too-short"],
+)
+def test_bad_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str) -> None:
+    path = make(tmp_path)
+    code, err = run_main(["train", "--headless", "--epochs", "1", "--corpus", str(path)], capsys)
+    assert_one_line_error(code, err, needle)
+
+
+def test_truncated_zip(tmp_path: Path, corpus_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = corpus_path.read_bytes()
+    truncated = _write(tmp_path / "cut.zip", data[: len(data) // 2])
+    code, err = run_main(["train", "--headless", "--epochs", "1", "--corpus", str(truncated)], capsys)
+    assert_one_line_error(code, err, "zip")
+
+
+def test_huge_corpus_is_refused_without_reading_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as handle:
+        handle.truncate(65 * 2**20)  # sparse: costs no disk, and no memory since it is never read
+    code, err = run_main(["train", "--headless", "--max-chars", "0", "--corpus", str(huge)], capsys)
+    assert_one_line_error(code, err, "65 MiB", "limit is 64 MiB")
+
+
+# ----- settings -----
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--epochs", "ten"], "invalid int value: 'ten'"),
+        (["--epochs", "0"], "epochs must be"),
+        (["--hidden", "-5"], "hidden must be"),
+        (["--batch-size", "0"], "batch-size must be"),
+        (["--num-steps", "-1"], "num-steps must be"),
+        (["--lr", "0"], "lr must be > 0"),
+        (["--lr", "nan"], "lr must be a finite number"),
+        (["--lr", "inf"], "lr must be a finite number"),
+        (["--clip", "-0.1"], "clip must be ≥ 0"),
+        (["--temperature", "0"], "temperature must be > 0"),
+        (["--temperature", "-1"], "temperature must be > 0"),
+        (["--cell", "transformer"], "invalid choice: 'transformer'"),
+        (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["--sampling", "shuffled"], "invalid choice: 'shuffled'"),
+        (["--device", "tpu"], "invalid choice: 'tpu'"),
+        (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+        (["--prefix", ""], "a prefix is empty"),
+    ],
+)
+def test_bad_settings(capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
+    code, err = run_main(["train", "--headless", *argv], capsys)
+    assert_one_line_error(code, err, needle)
+    code, err = run_main(argv, capsys)  # the app takes the same flags and refuses before opening
+    assert_one_line_error(code, err, needle)
+
+
+def test_cuda_asked_without_cuda(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, err = run_main(["train", "--headless", "--device", "cuda", "--epochs", "1"], capsys)
+    assert_one_line_error(code, err, "device cuda is not available")
+
+
+# ----- checkpoints -----
+
+
+class _RunsCode:
+    def __reduce__(self):  # unpickling this would create a file: it must never happen
+        return (os.system, ("touch PWNED",))
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "good.ckpt"
+    env = {**os.environ, "RNN_TUI_CORPUS": str(corpus_path), "OMP_NUM_THREADS": "1"}
+    argv = ["train", "--headless", "--epochs", "1", "--hidden", "32", "--seed", "1", "--save", str(path)]
+    subprocess.run([sys.executable, "-m", "tui.main", *argv], check=True, env=env, capture_output=True, timeout=300)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["missing", "truncated", "random", "code", "text"])
+def test_bad_checkpoint(
+    tmp_path: Path, good_checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch, kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / f"{kind}.ckpt"
+    if kind == "truncated":
+        _write(path, good_checkpoint.read_bytes()[:5000])
+    elif kind == "random":
+        _write(path, os.urandom(4096))
+    elif kind == "code":
+        _write(path, pickle.dumps({"model": _RunsCode()}))
+    elif kind == "text":
+        _write(path, b"hello")
+    needle = {"missing": "not found", "code": "refused"}.get(kind, "checkpoint")
+    for argv in (["generate", "--checkpoint", str(path)], ["train", "--headless", "--resume", str(path)]):
+        code, err = run_main(argv, capsys)
+        assert_one_line_error(code, err, needle)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_checkpoint_that_does_not_fit(
+    good_checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, err = run_main(["train", "--headless", "--resume", str(good_checkpoint), "--hidden", "64"], capsys)
+    assert_one_line_error(code, err, "--hidden 64 does not fit the checkpoint")
+    other = _write(tmp_path / "other.txt", ("另一个语料库的文字" * 300).encode())
+    code, err = run_main(["train", "--headless", "--resume", str(good_checkpoint), "--corpus", str(other)], capsys)
+    assert_one_line_error(code, err, "vocabulary")
+
+
+# ----- prefixes and generation -----
+
+
+def test_bad_prefixes_and_lengths(good_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["generate", "--checkpoint", str(good_checkpoint)]
+    code, err = run_main([*base, "--prefix", ""], capsys)
+    assert_one_line_error(code, err, "empty")
+    code, err = run_main([*base, "--prefix", "分开Ω☃"], capsys)
+    assert_one_line_error(code, err, "'Ω'", "'☃'")
+    code, err = run_main([*base, "--prefix", "分开", "--len", "100000000"], capsys)
+    assert_one_line_error(code, err, "length must be between 0 and 10,000")
+    code, err = run_main([*base, "--prefix", "分开", "--top-k", "0"], capsys)
+    assert_one_line_error(code, err, "top-k must be ≥ 1")
+    code, err = run_main([*base, "--prefix", "分开", "--temperature", "0"], capsys)
+    assert_one_line_error(code, err, "temperature must be > 0")
+
+
+def test_very_long_prefix_generates(good_checkpoint: Path, corpus: Corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = corpus.text  # 10,000 characters, all in the vocabulary
+    code = main(["generate", "--checkpoint", str(good_checkpoint), "--prefix", prefix, "--len", "5"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith(prefix) and len(out.rstrip("\n")) == 10_005
+
+
+# ----- faults -----
+
+
+def test_ctrl_c_stops_after_the_batch_and_saves(tmp_path: Path, corpus_path: Path) -> None:
+    checkpoint = tmp_path / "interrupted.ckpt"
+    env = {**os.environ, "RNN_TUI_CORPUS": str(corpus_path), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    argv = [
+        "train",
+        "--headless",
+        "--epochs",
+        "1000",
+        "--pred-period",
+        "1",
+        "--pred-len",
+        "2",
+        "--save",
+        str(checkpoint),
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui.main", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("epoch 1,")  # training is under way
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "stopping after the current batch" in err
+    assert "saved checkpoint" in err and checkpoint.is_file()
+    from engine.checkpoint import load
+
+    assert load(checkpoint).epoch >= 1
+
+
+KILL_DURING_SAVE = """
+import os, sys, time
+import torch
+from engine import checkpoint as checkpoints
+real_save = torch.save
+def slow_save(obj, file):
+    real_save(obj, file)
+    file.flush()
+    print("writing", flush=True)
+    time.sleep(60)  # killed here: the new checkpoint is half-done
+checkpoints.torch.save = slow_save
+old = checkpoints.load(sys.argv[1])
+old.epoch = 999
+checkpoints.save(sys.argv[1], old)
+"""
+
+
+def test_kill_9_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, good_checkpoint: Path) -> None:
+    target = tmp_path / "run.ckpt"
+    target.write_bytes(good_checkpoint.read_bytes())
+    before = target.read_bytes()
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILL_DURING_SAVE, str(target)], stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "writing"
+    process.kill()  # SIGKILL: no cleanup runs
+    process.wait(10)
+    assert target.read_bytes() == before  # the previous checkpoint is whole
+    from engine.checkpoint import load
+
+    assert load(target).epoch == 1
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return _write(path, buffer.getvalue())
