@@ -169,3 +169,24 @@ def test_config_rejects_bad_values() -> None:
     ):
         with pytest.raises(ConfigError):
             TrainConfig(**bad)
+
+
+def test_generating_while_training_changes_nothing(book_config: TrainConfig, corpus: Corpus) -> None:
+    config = book_config.with_changes(epochs=3, seed=11)
+    quiet = perplexities(train(config, corpus)[1])
+
+    generated: list[str] = []
+    trainer = Trainer(config, corpus)
+
+    def generate_often(event: events.Event) -> None:
+        if isinstance(event, events.BatchDone):
+            worker = threading.Thread(
+                target=lambda: generated.append(generate(trainer.copy_model(), trainer.vocab, "分开", 20))
+            )
+            worker.start()
+            worker.join()
+
+    trainer.listener = generate_often
+    trainer.run()
+    assert len(generated) == 3 * 8
+    assert [e.perplexity for e in trainer.state.history] == quiet
