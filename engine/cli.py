@@ -139,6 +139,20 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise SystemExit(code)
 
 
+def download_bar(done: int, total: int) -> None:
+    """A one-line progress bar on stderr for the corpus download."""
+    width = 30
+    filled = width * done // total if total else 0
+    size = f"{done / 1024:,.0f} / {total / 1024:,.0f} KiB" if total else f"{done / 1024:,.0f} KiB"
+    end = "\n" if total and done >= total else ""
+    print(
+        f"\rdownloading the book's corpus [{'#' * filled}{'.' * (width - filled)}] {size}",
+        end=end,
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
     from engine.session import open_session
@@ -187,7 +201,12 @@ def run_headless(args: argparse.Namespace) -> int:
         session.trainer.stop()
 
     session = open_session(
-        overrides, resume=args.resume, corpus_url=args.corpus_url, listener=printer, threads=args.threads
+        overrides,
+        resume=args.resume,
+        corpus_url=args.corpus_url,
+        listener=printer,
+        threads=args.threads,
+        progress=download_bar,
     )
     for note in session.notes:
         print(note, file=sys.stderr)

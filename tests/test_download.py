@@ -203,3 +203,41 @@ def test_progress_callback_exception_propagates(serve: Callable[[bytes], _Server
     with pytest.raises(Cancelled):
         download_corpus(server.url(CORPUS_FILENAME), progress=cancel, cache_dir=cache)
     assert _files(cache) == []
+
+
+@pytest.fixture
+def no_local_corpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As on a fresh machine: no --corpus, no $RNN_TUI_CORPUS, nothing in data/."""
+    monkeypatch.delenv("RNN_TUI_CORPUS", raising=False)
+    monkeypatch.setattr("engine.corpus.default_corpus_paths", lambda: [tmp_path / "data" / CORPUS_FILENAME])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
+def test_fresh_machine_downloads_then_trains(
+    serve: Callable[[bytes], _Server], cache: Path, no_local_corpus: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.main import main
+
+    server = serve(REAL_CORPUS.read_bytes())
+    argv = ["train", "--headless", "--epochs", "1", "--pred-period", "1", "--pred-len", "3", "--hidden", "16"]
+    assert main([*argv, "--corpus-url", server.url(CORPUS_FILENAME)]) == 0
+    captured = capsys.readouterr()
+    assert "downloading the book's corpus [##############################] 51 / 51 KiB" in captured.err
+    assert f"downloaded the book's corpus to {cache / CORPUS_FILENAME}" in captured.err
+    assert "vocabulary 1,027" in captured.err
+    assert captured.out.startswith("epoch 1, perplexity ")
+
+
+def test_offline_falls_back_to_the_built_in_corpus(
+    no_local_corpus: None, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.main import main
+
+    argv = ["train", "--headless", "--epochs", "1", "--pred-period", "1", "--pred-len", "3", "--hidden", "16"]
+    assert main([*argv, "--corpus-url", "http://127.0.0.1:9/jaychou_lyrics.txt.zip"]) == 0
+    captured = capsys.readouterr()
+    assert "downloading the book's corpus failed" in captured.err
+    assert "Training on the built-in sample corpus" in captured.err
+    assert "vocabulary 483" in captured.err
+    assert captured.out.startswith("epoch 1, perplexity ")
+    assert not any(cache.rglob("*.zip"))
