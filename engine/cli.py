@@ -238,8 +238,11 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from engine import checkpoint as checkpoints
     from engine.convert import resolve_prefix
-    from engine.generate import check_generation_settings, generate
+    from engine.generate import capped_length, check_generation_settings, generate
 
+    args.length, cap_note = capped_length(args.length)
+    if cap_note:
+        print(cap_note, file=sys.stderr)
     check_generation_settings(args.length, args.temperature, args.top_k)
     loaded = checkpoints.load(args.checkpoint)
     model = loaded.build_model()

@@ -108,7 +108,7 @@ def read_text(path: Path, max_chars: int) -> str:
         if zipfile.is_zipfile(path):
             raw = _read_zip(path, max_chars)
         elif path.suffix.lower() == ".zip":
-            raise CorpusError(f"corpus {path} is not a valid zip file")
+            raise CorpusError(f"corpus {path} is not a valid zip file (damaged or truncated)")
         else:
             _check_size(path, path.stat().st_size, max_chars)
             with path.open("rb") as handle:

@@ -20,6 +20,13 @@ def check_prefix(prefix: str, vocab: Vocab) -> None:
         raise PrefixError(f"prefix has characters not in the vocabulary: {names}")
 
 
+def capped_length(length: int) -> tuple[int, str | None]:
+    """A huge length is capped rather than refused; the note says so."""
+    if length > MAX_GENERATE_LEN:
+        return MAX_GENERATE_LEN, f"length {length:,} capped at {MAX_GENERATE_LEN:,} characters"
+    return length, None
+
+
 def check_generation_settings(length: int, temperature: float | None, top_k: int | None) -> None:
     if length < 0 or length > MAX_GENERATE_LEN:
         raise ConfigError(f"length must be between 0 and {MAX_GENERATE_LEN:,}, got {length:,}")

@@ -179,8 +179,12 @@ def test_bad_prefixes_and_lengths(good_checkpoint: Path, capsys: pytest.CaptureF
     assert_one_line_error(code, err, "empty")
     code, err = run_main([*base, "--prefix", "分开Ω☃"], capsys)
     assert_one_line_error(code, err, "'Ω'", "'☃'")
-    code, err = run_main([*base, "--prefix", "分开", "--len", "100000000"], capsys)
+    code, err = run_main([*base, "--prefix", "分开", "--len", "-1"], capsys)
     assert_one_line_error(code, err, "length must be between 0 and 10,000")
+    assert main([*base, "--prefix", "分开", "--len", "100000000"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "length 100,000,000 capped at 10,000 characters\n"
+    assert len(captured.out.rstrip("\n")) == len("分开") + 10_000
     code, err = run_main([*base, "--prefix", "分开", "--top-k", "0"], capsys)
     assert_one_line_error(code, err, "top-k must be ≥ 1")
     code, err = run_main([*base, "--prefix", "分开", "--temperature", "0"], capsys)
