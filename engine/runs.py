@@ -1,0 +1,199 @@
+"""Runs compared: every finished or stopped run, and every loaded checkpoint's history, side by side.
+
+A Run is a config plus its per-epoch figures (EpochEnd). A RunBook keeps them in the order they came,
+labels each by the settings that differ between the runs it holds ("cell=gru clip=off"), gives the
+curves to overlay, and exports them as CSV.
+
+CSV format (wide, one column per run, so a spreadsheet plots it at once):
+
+    epoch,cell=rnn,cell=gru
+    1,1023.5,1019.2
+    2,412.7,398.0
+
+A run with no figure for an epoch leaves that cell empty. Labels are quoted by the csv module when
+they need it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import TrainConfig
+from engine.errors import ConfigError
+from engine.events import EpochEnd
+
+METRICS = ("perplexity", "seconds", "chars_per_second")
+# Settings that tell runs apart, in the order labels name them. Report-only settings (pred_len, prefixes,
+# temperature...) do not change a curve, and device only its speed: they never label a run.
+LABEL_SETTINGS = (
+    "cell",
+    "layers",
+    "hidden",
+    "dropout",
+    "optimizer",
+    "lr",
+    "clip",
+    "sampling",
+    "batch_size",
+    "num_steps",
+    "max_chars",
+    "corpus",
+)
+# Named only when the settings above leave two runs with the same label.
+TIEBREAK_SETTINGS = ("seed", "epochs", "device")
+
+
+@dataclass(frozen=True)
+class Run:
+    config: TrainConfig
+    history: tuple[EpochEnd, ...]
+    origin: str  # "run 2", or "checkpoint book.ckpt": what it is when nothing else tells runs apart
+    stopped: bool = False  # stopped before its configured epochs
+
+    def metric(self, name: str) -> list[float]:
+        check_metric(name)
+        return [getattr(epoch, name) for epoch in self.history]
+
+    @property
+    def epochs(self) -> list[int]:
+        return [epoch.epoch for epoch in self.history]
+
+    def setting(self, name: str) -> str:
+        """The setting as a label shows it. lr and clip can change mid-run: all values taken, in order."""
+        if name in ("lr", "clip") and self.history:
+            taken = list(dict.fromkeys(getattr(epoch, name) for epoch in self.history))
+            return "→".join(format_value(name, value) for value in taken)
+        return format_value(name, getattr(self.config, name))
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve of an overlay."""
+
+    label: str
+    epochs: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+def check_metric(name: str) -> None:
+    if name not in METRICS:
+        raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {name!r}")
+
+
+def format_value(name: str, value: object) -> str:
+    if name == "clip" and value == 0:
+        return "off"
+    if name == "corpus":
+        return Path(str(value)).name if value else "default"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def label_runs(runs: Sequence[Run]) -> list[str]:
+    """A label per run naming the settings whose values differ among the runs, e.g. "cell=gru lr=0.01".
+
+    When those leave runs with the same label, seed, epochs and device are added; runs whose labels
+    still clash get their origin added ("run 3"), and when nothing differs the origin is the label.
+    """
+    if not runs:
+        return []
+
+    def differing(names: Iterable[str]) -> list[str]:
+        return [name for name in names if len({run.setting(name) for run in runs}) > 1]
+
+    names = differing(LABEL_SETTINGS)
+    labels = [" ".join(f"{name}={run.setting(name)}" for name in names) for run in runs]
+    if len(set(labels)) < len(labels):
+        names += differing(TIEBREAK_SETTINGS)
+        labels = [" ".join(f"{name}={run.setting(name)}" for name in names) for run in runs]
+    clashing = {label for label in labels if labels.count(label) > 1}
+    return [
+        (f"{label} ({run.origin})" if label in clashing else label) if label else run.origin
+        for label, run in zip(labels, runs, strict=True)
+    ]
+
+
+def is_continuation(earlier: Run, later: Run) -> bool:
+    """later carries on earlier (a resumed checkpoint): its history starts with all of earlier's."""
+    if not earlier.history or len(later.history) <= len(earlier.history):
+        return False
+    # A resumed run may change only where it trains and for how long (engine.session.RESUMABLE_CHANGES).
+    changed = earlier.config.structural_differences(later.config)
+    same_model = all(name in ("epochs", "device", "corpus") for name in changed)
+    return same_model and later.history[: len(earlier.history)] == earlier.history
+
+
+class RunBook:
+    """The runs seen since the app started, in order; a run that continues another replaces it."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def add(self, run: Run) -> Run | None:
+        """Keep run (if it has at least one epoch). Returns the run it replaced, if it continues one."""
+        if not run.history:
+            return None
+        for index, earlier in enumerate(self.runs):
+            if is_continuation(earlier, run):
+                self.runs[index] = run
+                return earlier
+            if earlier.history == run.history and earlier.config == run.config:
+                return None  # the same run twice (a checkpoint loaded again): keep one
+        self.runs.append(run)
+        return None
+
+    def add_history(
+        self, config: TrainConfig, history: Iterable[EpochEnd], origin: str, stopped: bool = False
+    ) -> Run | None:
+        return self.add(Run(config, tuple(history), origin, stopped))
+
+    def remove(self, index: int) -> None:
+        del self.runs[index]
+
+    def next_origin(self) -> str:
+        return f"run {len(self.runs) + 1}"
+
+    def labels(self) -> list[str]:
+        return label_runs(self.runs)
+
+    def overlay(self, metric: str = "perplexity", chosen: Sequence[int] | None = None) -> list[Series]:
+        """The curves to draw on one plot: each chosen run's metric per epoch, labelled. None chooses all."""
+        check_metric(metric)
+        indices = range(len(self.runs)) if chosen is None else chosen
+        picked = [self.runs[i] for i in indices]
+        return [
+            Series(label, tuple(run.epochs), tuple(run.metric(metric)))
+            for label, run in zip(label_runs(picked), picked, strict=True)
+        ]
+
+    def to_csv(self, metric: str = "perplexity", chosen: Sequence[int] | None = None) -> str:
+        """epoch,<label1>,<label2>…: one row per epoch any run reached, empty where a run has none."""
+        series = self.overlay(metric, chosen)
+        epochs = sorted({epoch for curve in series for epoch in curve.epochs})
+        by_epoch = [dict(zip(curve.epochs, curve.values, strict=True)) for curve in series]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["epoch", *(curve.label for curve in series)])
+        for epoch in epochs:
+            writer.writerow([epoch, *(repr(values[epoch]) if epoch in values else "" for values in by_epoch)])
+        return buffer.getvalue()
+
+    def export_csv(self, path: str | Path, metric: str = "perplexity", chosen: Sequence[int] | None = None) -> Path:
+        """Write to_csv() to path; an unwritable path is a one-line error."""
+        if not self.runs:
+            raise ConfigError("no runs to export yet: finish or stop a run, or load a checkpoint")
+        target = Path(path).expanduser()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(self.to_csv(metric, chosen), encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        return target

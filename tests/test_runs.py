@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from engine.checkpoint import load
+from engine.config import TrainConfig
+from engine.corpus import Corpus
+from engine.errors import ConfigError
+from engine.events import EpochEnd
+from engine.runs import Run, RunBook, label_runs
+from engine.trainer import Trainer
+
+
+def train(config: TrainConfig, corpus: Corpus) -> Trainer:
+    trainer = Trainer(config, corpus)
+    trainer.run()
+    return trainer
+
+
+def as_run(trainer: Trainer, origin: str) -> Run:
+    return Run(trainer.config, tuple(trainer.state.history), origin)
+
+
+@pytest.fixture(scope="module")
+def small(corpus_path: Path) -> TrainConfig:
+    return TrainConfig(corpus=str(corpus_path), seed=0, hidden=32, epochs=3, pred_len=0)
+
+
+@pytest.fixture(scope="module")
+def three_runs(small: TrainConfig, corpus: Corpus) -> list[Trainer]:
+    """RNN vs GRU, and the RNN again with clipping off (the book's, in effect): three short real runs."""
+    return [
+        train(small, corpus),
+        train(small.with_changes(cell="gru"), corpus),
+        train(small.with_changes(clip=0.0, epochs=2), corpus),
+    ]
+
+
+def test_overlaid_curves_are_the_runs_metrics_labelled_by_what_differs(three_runs: list[Trainer]) -> None:
+    book = RunBook()
+    for number, trainer in enumerate(three_runs, start=1):
+        book.add(as_run(trainer, f"run {number}"))
+    series = book.overlay()
+    assert [s.label for s in series] == ["cell=rnn clip=0.01", "cell=gru clip=0.01", "cell=rnn clip=off"]
+    for curve, trainer in zip(series, three_runs, strict=True):
+        assert list(curve.epochs) == [e.epoch for e in trainer.state.history]
+        assert list(curve.values) == [e.perplexity for e in trainer.state.history]
+    assert series[0].values != series[1].values  # different cells really learn differently
+    speeds = book.overlay("chars_per_second", chosen=[1])
+    assert [s.label for s in speeds] == ["run 2"]  # alone, nothing differs: its origin names it
+    assert list(speeds[0].values) == [e.chars_per_second for e in three_runs[1].state.history]
+    with pytest.raises(ConfigError, match="metric must be one of"):
+        book.overlay("loss")
+
+
+def test_csv_has_an_epoch_column_and_one_column_per_run(three_runs: list[Trainer], tmp_path: Path) -> None:
+    book = RunBook()
+    for number, trainer in enumerate(three_runs, start=1):
+        book.add(as_run(trainer, f"run {number}"))
+    path = book.export_csv(tmp_path / "out" / "compare.csv")
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert rows[0] == ["epoch", "cell=rnn clip=0.01", "cell=gru clip=0.01", "cell=rnn clip=off"]
+    assert [row[0] for row in rows[1:]] == ["1", "2", "3"]
+    for column, trainer in enumerate(three_runs, start=1):
+        written = [row[column] for row in rows[1:]]
+        expected = [e.perplexity for e in trainer.state.history]
+        assert [float(v) for v in written if v] == expected  # exactly: repr round-trips a float
+    assert rows[3][3] == ""  # the clip-off run stopped at epoch 2
+    with pytest.raises(ConfigError, match="cannot write"):
+        book.export_csv(tmp_path / "out")  # a directory
+    with pytest.raises(ConfigError, match="no runs"):
+        RunBook().export_csv(tmp_path / "empty.csv")
+
+
+def test_a_checkpoint_and_its_continuation_are_one_curve(small: TrainConfig, corpus: Corpus, tmp_path: Path) -> None:
+    first = train(small.with_changes(epochs=2), corpus)
+    first.save(str(tmp_path / "half.ckpt"))
+    checkpoint = load(tmp_path / "half.ckpt")
+    book = RunBook()
+    book.add_history(checkpoint.config, checkpoint.history, "checkpoint half.ckpt")
+    assert book.add_history(checkpoint.config, checkpoint.history, "checkpoint half.ckpt") is None
+    assert len(book) == 1  # loading the same checkpoint twice keeps one
+    resumed = Trainer(checkpoint.config.with_changes(epochs=4), corpus)
+    resumed.restore(checkpoint)
+    resumed.run()
+    replaced = book.add(as_run(resumed, "run 1"))
+    assert replaced is not None and replaced.origin == "checkpoint half.ckpt"
+    assert len(book) == 1
+    assert list(book.overlay()[0].epochs) == [1, 2, 3, 4]
+    # A different run from the same settings is a second curve, told apart by its seed.
+    book.add(as_run(train(small.with_changes(epochs=2, seed=5), corpus), "run 2"))
+    assert book.labels() == ["seed=0 epochs=4", "seed=5 epochs=2"]
+
+
+def epochs(lrs: list[float], clip: float = 0.01) -> tuple[EpochEnd, ...]:
+    return tuple(EpochEnd(i + 1, 100.0 / (i + 1), 1.0, 8960, lr, clip) for i, lr in enumerate(lrs))
+
+
+def test_labels_name_live_changes_and_fall_back_to_origins() -> None:
+    config = TrainConfig(seed=1)
+    steady = Run(config, epochs([1e-3, 1e-3]), "run 1")
+    raised = Run(config, epochs([1e-3, 1e-2, 1e-2]), "run 2")
+    assert label_runs([steady, raised]) == ["lr=0.001", "lr=0.001→0.01"]
+    twin = Run(config, epochs([1e-3, 1e-3]), "run 3")
+    assert label_runs([steady, twin]) == ["run 1", "run 3"]
+    wide = Run(config.with_changes(hidden=512, layers=2), epochs([1e-3]), "run 4")
+    assert label_runs([steady, twin, wide]) == [
+        "layers=1 hidden=256 (run 1)",
+        "layers=1 hidden=256 (run 3)",
+        "layers=2 hidden=512",
+    ]
+    assert RunBook().add(Run(config, (), "run 5")) is None  # no epoch: nothing to draw
