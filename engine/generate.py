@@ -7,7 +7,7 @@ import torch
 from engine.config import MAX_GENERATE_LEN, check_temperature
 from engine.corpus import Vocab
 from engine.errors import ConfigError, PrefixError
-from engine.model import CharRNN
+from engine.model import CharRNN, Stepper
 
 
 def check_prefix(prefix: str, vocab: Vocab) -> None:
@@ -63,13 +63,13 @@ def generate(
         inputs = torch.tensor(vocab.encode(prefix), device=device).view(-1, 1)
         logits, state = model(inputs)
         last = logits[-1]
+        step_once = Stepper(model, state)  # then one character at a time, without forward()'s batching
         chosen: list[int] = []
         for step in range(length):
             index = pick_next(last, temperature, top_k, generator)
             chosen.append(index)
             if step + 1 < length:
-                logits, state = model(torch.tensor([[index]], device=device), state)
-                last = logits[-1]
+                last = step_once(index)
         return prefix + vocab.decode(chosen)
     finally:
         model.train(was_training)

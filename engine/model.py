@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, TanhRecurrence
+
 State = Tensor | tuple[Tensor, Tensor]  # (layers, batch, hidden); an LSTM's is (h, c)
 
 RECURRENT_LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -46,7 +48,7 @@ class CharRNN(nn.Module):
 
         Equal to self.rnn(one_hot(inputs), state), computed without the one-hot product.
         """
-        num_steps, batch_size = inputs.shape
+        batch_size = inputs.shape[1]
         if state is None:
             state = self.init_state(batch_size, inputs.device)
         if self.cell == "lstm":
@@ -68,31 +70,15 @@ class CharRNN(nn.Module):
                 projected = F.embedding(inputs, w_ih.t()) + input_bias
             else:
                 projected = F.linear(layer_output, w_ih, input_bias)  # all time steps in one product
-            h = h_all[layer]
-            outputs: list[Tensor] = []
+            # Hand-written BPTT (engine.kernels.py): no per-step autograd graph, W_hh's gradient in one product.
             if self.cell == "rnn":
-                for t in range(num_steps):
-                    h = torch.tanh(torch.addmm(projected[t], h, w_hh.t()))
-                    outputs.append(h)
+                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh)
             elif self.cell == "gru":
-                for t in range(num_steps):
-                    x_r, x_z, x_n = projected[t].chunk(3, 1)
-                    h_r, h_z, h_n = torch.addmm(b_hh, h, w_hh.t()).chunk(3, 1)
-                    r = torch.sigmoid(x_r + h_r)
-                    z = torch.sigmoid(x_z + h_z)
-                    n = torch.tanh(x_n + r * h_n)
-                    h = n + z * (h - n)
-                    outputs.append(h)
+                layer_output = GRURecurrence.apply(projected, h_all[layer], w_hh, b_hh)
             else:
-                c = c_all[layer]  # type: ignore[index]
-                for t in range(num_steps):
-                    i, f, g, o = torch.addmm(projected[t], h, w_hh.t()).chunk(4, 1)
-                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                    h = torch.sigmoid(o) * torch.tanh(c)
-                    outputs.append(h)
-                final_c.append(c)
-            final_h.append(h)
-            layer_output = torch.stack(outputs)
+                layer_output, cells = LSTMRecurrence.apply(projected, h_all[layer], c_all[layer], w_hh)  # type: ignore[index]
+                final_c.append(cells[-1])
+            final_h.append(layer_output[-1])
             if self.dropout and self.training and layer < self.layers - 1:
                 layer_output = F.dropout(layer_output, self.dropout, training=True)
         assert layer_output is not None
@@ -104,6 +90,69 @@ class CharRNN(nn.Module):
         """inputs (num_steps, batch) → logits (num_steps·batch, vocab), as the book's dense output, and state."""
         outputs, state = self.recurrent(inputs, state)
         return self.dense(outputs.reshape(-1, self.hidden)), state
+
+    def loss(self, inputs: Tensor, targets: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Mean cross-entropy of forward(inputs) against targets (num_steps, batch), and the new state.
+
+        Equal to F.cross_entropy(self(inputs, state)[0], targets.reshape(-1)); the training path, with the
+        dense layer and the loss fused (engine/kernels.py), so the logits are never materialised row-major.
+        """
+        outputs, state = self.recurrent(inputs, state)
+        flat = outputs.reshape(-1, self.hidden)
+        return LinearCrossEntropy.apply(flat, self.dense.weight, self.dense.bias, targets.reshape(-1)), state
+
+
+class Stepper:
+    """Generation's inner loop: one character in, the next character's logits out, for a batch of one.
+
+    Why: a forward() call per character pays for batching machinery it does not need (index tensors,
+    stacked states, a (1, vocab) dense output); here each layer is three to eight vector ops
+    (addmv: W_hh h with the bias folded in), which is what keeps a 50-character sample in a few ms.
+    Same arithmetic as recurrent(); use under torch.inference_mode() or no_grad().
+    """
+
+    def __init__(self, model: CharRNN, state: State) -> None:
+        self.cell = model.cell
+        self.hidden = model.hidden
+        self.layers = []
+        for layer in range(model.layers):
+            w_ih = getattr(model.rnn, f"weight_ih_l{layer}")
+            b_ih = getattr(model.rnn, f"bias_ih_l{layer}")
+            b_hh = getattr(model.rnn, f"bias_hh_l{layer}")
+            input_bias = b_ih if model.cell == "gru" else b_ih + b_hh
+            self.layers.append((w_ih, w_ih.t(), input_bias, getattr(model.rnn, f"weight_hh_l{layer}"), b_hh))
+        self.dense_weight, self.dense_bias = model.dense.weight, model.dense.bias
+        if isinstance(state, tuple):
+            self.h, self.c = list(state[0][:, 0]), list(state[1][:, 0])
+        else:
+            self.h, self.c = list(state[:, 0]), []
+
+    def __call__(self, index: int) -> Tensor:
+        """Feed character `index`; return the logits (vocab,) for the character after it."""
+        hidden = self.hidden
+        x: Tensor | None = None
+        for layer, (w_ih, table, input_bias, w_hh, b_hh) in enumerate(self.layers):
+            x = table[index] + input_bias if x is None else torch.addmv(input_bias, w_ih, x)
+            h = self.h[layer]
+            if self.cell == "rnn":
+                h = torch.addmv(x, w_hh, h).tanh_()
+            elif self.cell == "gru":
+                gh = torch.addmv(b_hh, w_hh, h)
+                rz = torch.add(x[: 2 * hidden], gh[: 2 * hidden]).sigmoid_()
+                n = torch.addcmul(x[2 * hidden :], rz[:hidden], gh[2 * hidden :]).tanh_()
+                h = torch.lerp(n, h, rz[hidden:])
+            else:
+                gates = torch.addmv(x, w_hh, h)
+                gates[: 2 * hidden].sigmoid_()
+                gates[2 * hidden : 3 * hidden].tanh_()
+                gates[3 * hidden :].sigmoid_()
+                c = torch.addcmul(
+                    gates[hidden : 2 * hidden] * self.c[layer], gates[:hidden], gates[2 * hidden : 3 * hidden]
+                )
+                self.c[layer] = c
+                h = gates[3 * hidden :] * c.tanh()
+            self.h[layer] = x = h
+        return torch.addmv(self.dense_bias, self.dense_weight, x)  # type: ignore[arg-type]
 
 
 def detach_state(state: State) -> State:

@@ -1,0 +1,180 @@
+"""Training throughput: the book's loop (bench/reference.py) against the engine, interleaved A B C A B C.
+
+    python bench/train_throughput.py                         # RNN, 100 epochs, 3 rounds, torch's threads
+    python bench/train_throughput.py --cell all --epochs 30 --rounds 3
+    python bench/train_throughput.py --threads 1             # what a loaded 2-core machine can trust
+
+Each run is a fresh subprocess (so no thread setting, allocator tuning or warm cache leaks from one
+contender into the next) training from scratch with the book's settings on the real corpus. Contenders:
+`book` (the book's loop as printed), `engine clip 0` (the engine in book mode: --clip 0, what the book's
+code really does) and `engine` (default clip 0.01). Speed is characters per second over the median
+epoch (the first epoch is warm-up and left out); the ratio is the median of each round's engine/book
+ratio. `× book CPU` compares the CPU time of whole runs: with --threads 1 it is the figure that
+contention from other processes disturbs least (with more threads, OpenMP's spinning counts too).
+Final perplexity is the last epoch's, median over rounds (the seed is fixed; the book's vocabulary
+order follows PYTHONHASHSEED, fixed to 0 here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip"
+CONTENDERS = ("book", "engine clip 0", "engine")
+TARGETS = {"rnn": 2.0, "gru": 1.5, "lstm": 1.5}
+
+
+def worker(kind: str, cell: str, epochs: int, corpus: Path, threads: int | None, device: str, seed: int) -> dict:
+    """Train one contender in this process; return per-epoch wall seconds and perplexities."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    cpu_start = time.process_time()
+    if kind == "book":
+        sys.path.insert(0, str(ROOT / "bench"))
+        import reference
+
+        result = reference.train_reference(
+            corpus, cell=cell, num_epochs=epochs, seed=seed, quiet=True, device=torch.device(device)
+        )
+        return {
+            "seconds": result["epoch_seconds"],
+            "perplexities": result["perplexities"],
+            "chars": result["chars"],
+            "cpu": time.process_time() - cpu_start,
+        }
+
+    from engine import events
+    from engine.config import TrainConfig
+    from engine.corpus import load_corpus
+    from engine.trainer import Trainer
+
+    stamps: list[float] = []
+    history: list[events.EpochEnd] = []
+
+    def listener(event: events.Event) -> None:
+        # Wall time between epoch ends: everything the loop does, not just the batches it times itself.
+        if isinstance(event, events.Started | events.EpochEnd):
+            stamps.append(time.perf_counter())
+        if isinstance(event, events.EpochEnd):
+            history.append(event)
+        elif isinstance(event, events.Failed):
+            raise SystemExit(event.message)
+
+    clip = 0.0 if kind == "engine clip 0" else TrainConfig().clip
+    config = TrainConfig(cell=cell, epochs=epochs, clip=clip, seed=seed, pred_period=10**6, device=device)
+    Trainer(config, load_corpus(corpus, config.max_chars), listener, threads=threads).run()
+    return {
+        "seconds": [b - a for a, b in itertools.pairwise(stamps)],
+        "perplexities": [e.perplexity for e in history],
+        "chars": sum(e.chars for e in history),
+        "cpu": time.process_time() - cpu_start,
+    }
+
+
+def run_worker(kind: str, cell: str, args: argparse.Namespace) -> dict:
+    command = [sys.executable, __file__, "--worker", kind, "--cell", cell, "--epochs", str(args.epochs)]
+    command += ["--corpus", str(args.corpus), "--device", args.device, "--seed", str(args.seed)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} ({cell}) failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def chars_per_second(run: dict) -> float:
+    seconds = run["seconds"][1:] or run["seconds"]  # the first epoch warms up
+    per_epoch = run["chars"] / len(run["seconds"])
+    return per_epoch / statistics.median(seconds)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+def bench_cell(cell: str, args: argparse.Namespace) -> dict[str, Any]:
+    runs: dict[str, list[dict]] = {kind: [] for kind in CONTENDERS}
+    for round_number in range(1, args.rounds + 1):
+        for kind in CONTENDERS:
+            runs[kind].append(run_worker(kind, cell, args))
+        speeds = "  ".join(f"{kind} {chars_per_second(runs[kind][-1]):,.0f}" for kind in CONTENDERS)
+        print(f"  {cell} round {round_number}: chars/s {speeds}  (load {load_average()})", flush=True)
+    book = [chars_per_second(r) for r in runs["book"]]
+    rows = []
+    for kind in CONTENDERS:
+        speeds = [chars_per_second(r) for r in runs[kind]]
+        ratios = [s / b for s, b in zip(speeds, book, strict=True)]
+        perplexity = statistics.median(r["perplexities"][-1] for r in runs[kind])
+        seconds = statistics.median(statistics.median(r["seconds"][1:] or r["seconds"]) for r in runs[kind])
+        cpu_ratios = [b["cpu"] / r["cpu"] for r, b in zip(runs[kind], runs["book"], strict=True)]
+        speed, ratio, cpu_ratio = statistics.median(speeds), statistics.median(ratios), statistics.median(cpu_ratios)
+        rows.append((kind, speed, seconds, ratio, min(ratios), perplexity, cpu_ratio))
+    return {"cell": cell, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell", choices=("rnn", "gru", "lstm", "all"), default="rnn")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads in every run (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both contenders)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2 (the first epoch is warm-up)")
+    if args.worker:
+        cell = args.cell
+        print(json.dumps(worker(args.worker, cell, args.epochs, args.corpus, args.threads, args.device, args.seed)))
+        return 0
+
+    import torch  # only for the header
+
+    cells = ("rnn", "gru", "lstm") if args.cell == "all" else (args.cell,)
+    print(
+        f"# training throughput: {args.epochs} epochs × {args.rounds} rounds, device {args.device}, "
+        f"threads {args.threads or f'default ({torch.get_num_threads()})'}, torch {torch.__version__}, "
+        f"{os.cpu_count()} CPUs, load {load_average()}",
+        flush=True,
+    )
+    results = [bench_cell(cell, args) for cell in cells]
+    header = f"{'cell':<5} {'contender':<14} {'chars/s':>9} {'s/epoch':>8} {'× book':>7} {'(min)':>6} {'final ppl':>10}"
+    print(f"\n{header} {'× book CPU':>10}")
+    missed = []
+    for result in results:
+        cell = result["cell"]
+        for kind, speed, seconds, ratio, worst, perplexity, cpu_ratio in result["rows"]:
+            figures = f"{speed:>9,.0f} {seconds:>8.3f} {ratio:>7.2f} {worst:>6.2f} {perplexity:>10.4f}"
+            figures += f" {cpu_ratio:>10.2f}"
+            print(f"{cell:<5} {kind:<14} {figures}")
+        book_ppl = result["rows"][0][5]
+        for kind, _, _, ratio, _, perplexity, _ in result["rows"][1:]:
+            if ratio < TARGETS[cell]:
+                missed.append(f"{cell} {kind} {ratio:.2f}× < {TARGETS[cell]}×")
+            if perplexity > book_ppl * 1.01 + 0.01:
+                missed.append(f"{cell} {kind} perplexity {perplexity:.4f} > book {book_ppl:.4f}")
+    print(f"load after: {load_average()}")
+    print("targets (RNN ≥ 2.0×, GRU/LSTM ≥ 1.5×, perplexity no worse):", "met" if not missed else "; ".join(missed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

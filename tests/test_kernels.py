@@ -1,0 +1,89 @@
+"""The hand-written BPTT of engine.kernels.py against autograd: every gradient, every cell."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, TanhRecurrence
+from engine.model import CharRNN, Stepper
+
+
+def test_functions_pass_gradcheck() -> None:
+    torch.manual_seed(0)
+    steps, batch, hidden = 4, 3, 5
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, dtype=torch.double, requires_grad=True)
+
+    assert torch.autograd.gradcheck(
+        TanhRecurrence.apply, (rand(steps, batch, hidden), rand(batch, hidden), rand(hidden, hidden))
+    )
+    assert torch.autograd.gradcheck(
+        GRURecurrence.apply,
+        (rand(steps, batch, 3 * hidden), rand(batch, hidden), rand(3 * hidden, hidden), rand(3 * hidden)),
+    )
+    assert torch.autograd.gradcheck(
+        LSTMRecurrence.apply,
+        (rand(steps, batch, 4 * hidden), rand(batch, hidden), rand(batch, hidden), rand(4 * hidden, hidden)),
+    )
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_all_gradients_equal_the_torch_layer_fed_one_hot(cell: str) -> None:
+    torch.manual_seed(1)
+    model = CharRNN(vocab_size=60, cell=cell, hidden=16, layers=2).double()
+    inputs = torch.randint(0, 60, (7, 3))
+    state = model.init_state(3)
+    if isinstance(state, tuple):
+        state = tuple(s.double().normal_().requires_grad_() for s in state)
+    else:
+        state = state.double().normal_().requires_grad_()
+    states = list(state) if isinstance(state, tuple) else [state]
+    weights = torch.randn(7, 3, 16, dtype=torch.double)  # a loss that weighs every output differently
+
+    def grads(outputs: torch.Tensor, final: object) -> list[torch.Tensor]:
+        finals = list(final) if isinstance(final, tuple) else [final]
+        loss = (outputs * weights).sum() + sum((f * (k + 2)).sum() for k, f in enumerate(finals))
+        return list(torch.autograd.grad(loss, [*model.rnn.parameters(), *states]))
+
+    ours = grads(*model.recurrent(inputs, state))
+    theirs = grads(*model.rnn(F.one_hot(inputs, 60).double(), state))
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_fused_loss_equals_dense_then_cross_entropy(cell: str) -> None:
+    torch.manual_seed(2)
+    model = CharRNN(vocab_size=97, cell=cell, hidden=12).double()
+    inputs, targets = torch.randint(0, 97, (9, 4)), torch.randint(0, 97, (9, 4))
+
+    state = model.init_state(4)
+    state = tuple(s.double() for s in state) if isinstance(state, tuple) else state.double()
+    ours, _ = model.loss(inputs, targets, state)
+    our_grads = torch.autograd.grad(ours, list(model.parameters()))
+    logits, _ = model(inputs, state)
+    theirs = F.cross_entropy(logits, targets.reshape(-1))
+    their_grads = torch.autograd.grad(theirs, list(model.parameters()))
+    torch.testing.assert_close(ours, theirs)
+    for a, b in zip(our_grads, their_grads, strict=True):
+        torch.testing.assert_close(a, b)
+    hidden = torch.randn(5, 3, dtype=torch.double, requires_grad=True)
+    weight = torch.randn(7, 3, dtype=torch.double, requires_grad=True)
+    bias = torch.randn(7, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(LinearCrossEntropy.apply, (hidden, weight, bias, torch.tensor([0, 6, 2, 2, 5])))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_stepper_equals_forward_one_character_at_a_time(cell: str) -> None:
+    torch.manual_seed(3)
+    model = CharRNN(vocab_size=40, cell=cell, hidden=16, layers=2).eval()
+    inputs = torch.randint(0, 40, (6, 1))
+    with torch.inference_mode():
+        logits, state = model(inputs[:2])
+        step_once = Stepper(model, state)
+        for t in range(2, 6):
+            logits, state = model(inputs[t : t + 1], state)
+            torch.testing.assert_close(step_once(int(inputs[t, 0])), logits[-1])
