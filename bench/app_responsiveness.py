@@ -1,0 +1,93 @@
+"""In-app training speed versus headless, and how late a 20 ms UI timer fires while the app trains.
+
+    python bench/app_responsiveness.py --epochs 12            # the book's model, default app settings
+    python bench/app_responsiveness.py --threads 1 --switch 0.005
+
+Prints the median training seconds per epoch (EpochEnd.seconds, first epoch excluded as warm-up) headless
+and in the app (driven by Textual's pilot at 100×30, the same refresh code as on a terminal), their ratio,
+and the p50/p95/max lateness of a 20 ms interval timer on the UI thread during in-app training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RNN_TUI_CORPUS", str(ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip"))
+
+
+def headless(epochs: int, threads: int | None) -> list[float]:
+    from engine import events
+    from engine.session import open_session
+
+    seconds: list[float] = []
+
+    def listener(event: events.Event) -> None:
+        if isinstance(event, events.EpochEnd):
+            seconds.append(event.seconds)
+
+    session = open_session({"epochs": epochs, "seed": 0, "pred_period": 1000}, listener=listener, threads=threads)
+    session.trainer.run()
+    return seconds[1:]
+
+
+async def in_app(epochs: int, threads: int | None, switch: float | None) -> tuple[list[float], list[float]]:
+    import tui.app
+    from engine.cli import parse
+
+    argv = ["--epochs", str(epochs), "--seed", "0", "--pred-period", "1000"]
+    if threads:
+        argv += ["--threads", str(threads)]
+    app = tui.app.RnnTuiApp(parse(argv))
+    lateness: list[float] = []
+    period = 0.02
+    expected = [0.0]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if expected[0] and app.status.status.state == "running":  # only time spent training counts
+            lateness.append(max(0.0, now - expected[0]))
+        expected[0] = now + period
+
+    if switch is not None:
+        sys.setswitchinterval(switch)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.set_interval(period, tick)
+        while app.status.status.state not in ("finished", "failed", "stopped"):
+            await asyncio.sleep(0.1)
+        seconds = [e.seconds for e in app.epochs_seen][1:]
+        await pilot.press("ctrl+q")
+    return seconds, lateness
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's default)")
+    parser.add_argument("--switch", type=float, default=None, help="sys.setswitchinterval in the app run")
+    args = parser.parse_args()
+    import tui.app
+
+    switch = args.switch if args.switch is not None else tui.app.SWITCH_INTERVAL_SECONDS
+    head = statistics.median(headless(args.epochs, args.threads))
+    app_seconds, lateness = asyncio.run(in_app(args.epochs, args.threads, switch))
+    app = statistics.median(app_seconds)
+    lateness.sort()
+    p95 = lateness[int(0.95 * (len(lateness) - 1))] if lateness else float("nan")
+    print(f"threads {args.threads or 'default'}, switch interval {switch * 1000:g} ms, {os.cpu_count()} CPUs")
+    print(f"headless {head:.3f} s/epoch, in app {app:.3f} s/epoch: in-app speed {head / app:.2f}× headless")
+    print(
+        f"20 ms timer lateness over {len(lateness)} ticks: p50 {statistics.median(lateness) * 1000:.1f} ms, "
+        f"p95 {p95 * 1000:.1f} ms, max {lateness[-1] * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,577 @@
+"""The rnn-tui app: live panels over a trainer running in a thread worker.
+
+Nothing here imports torch at module level: the first frame is drawn while a daemon thread imports it
+(tui.worker.EngineLoader). Engine events reach the UI through an EventBuffer drained every REFRESH_SECONDS;
+generation, shapes, save and load run in thread workers, so the UI never waits on torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engine import events
+from engine.cli import config_overrides
+from engine.config import TrainConfig
+from engine.errors import ConfigError, RnnTuiError
+from tui.messages import (
+    CheckpointFailed,
+    CheckpointLoaded,
+    CheckpointSaved,
+    Generated,
+    GenerateFailed,
+    Loading,
+    RunEnded,
+    SessionFailed,
+    SessionReady,
+    ShapesReady,
+)
+from tui.screens import ConfirmScreen, HelpScreen, LoadScreen, SaveScreen
+from tui.widgets.generate import GenerateBox, GenerateRequested
+from tui.widgets.plot import PerplexityPlot
+from tui.widgets.samples import SamplesLog
+from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralChanged
+from tui.widgets.shapes import ShapesTable
+from tui.widgets.status import RunStatus, StatusPanel
+from tui.worker import EngineLoader, RunHandle, first_line, train_in_thread
+
+# Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
+REFRESH_SECONDS = 0.25
+# How long quitting waits for the training thread (it stops at the next batch boundary, well under this).
+QUIT_WAIT_SECONDS = 1.0
+# The GIL is handed over this often (Python's default is 5 ms). Shorter lets the UI thread in sooner while
+# the training thread runs Python code between torch calls; see bench/app_responsiveness.py.
+SWITCH_INTERVAL_SECONDS = 0.002
+DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
+ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
+NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
+
+
+def full_overrides(config: TrainConfig) -> dict[str, Any]:
+    """Every setting of config, as open_session's overrides (prefixes stay a tuple)."""
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+class RnnTuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rnn-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help", id="help", tooltip="every key, and which settings apply live"),
+        Binding("f2", "focus_prefix", "Prefix", id="focus-prefix", tooltip="type a prefix, Enter generates"),
+        Binding("f3", "focus_settings", "Settings", id="focus-settings", show=False, tooltip="the settings form"),
+        Binding("f5", "toggle_pause", "Pause/Resume", id="pause", tooltip="pause or resume training"),
+        Binding("f6", "step", "Step", id="step", tooltip="while paused: train one more epoch, then pause"),
+        Binding("f7,ctrl+r", "restart", "Restart", id="restart", tooltip="start over with the form's settings"),
+        Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
+        Binding("ctrl+s", "save", "Save", id="save", tooltip="save a checkpoint"),
+        Binding("ctrl+o", "load", "Load", id="load", tooltip="load a checkpoint: continue it, or just generate"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="stop training and leave"),
+    ]
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        self.args = args
+        self.base_config = TrainConfig(**config_overrides(args))  # already validated by engine.cli.parse
+        self.loader = EngineLoader()
+        self.run: RunHandle | None = None
+        self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
+        self.vocab: Any = None  # engine.corpus.Vocab of the current run
+        self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
+        self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
+        self.epochs_seen: list[events.EpochEnd] = []
+        self.failure: str | None = None  # the latest Failed/SessionFailed message
+        self._next_run_id = 0
+        self._stepping = False
+        self._shapes_wanted = False
+        self._last_checkpoint = args.resume or DEFAULT_CHECKPOINT
+
+    # ----- layout -----
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            with Vertical(id="left"):
+                yield StatusPanel(id="status")
+                yield SamplesLog(id="samples")
+            with Vertical(id="right"):
+                yield PerplexityPlot(id="plot")
+                with Vertical(id="shapes-panel"):
+                    yield ShapesTable(id="shapes")
+                yield SettingsForm(id="settings")
+        yield GenerateBox(id="generate")
+        yield Footer()
+
+    def _main(self, selector: str) -> Any:
+        """A widget of the main screen, also while a modal screen is on top of it."""
+        return self.screen_stack[0].query_one(selector)
+
+    @property
+    def status(self) -> StatusPanel:
+        return self._main("#status")
+
+    @property
+    def plot(self) -> PerplexityPlot:
+        return self._main("#plot")
+
+    @property
+    def samples(self) -> SamplesLog:
+        return self._main("#samples")
+
+    @property
+    def generate_box(self) -> GenerateBox:
+        return self._main("#generate")
+
+    @property
+    def shapes(self) -> ShapesTable:
+        return self._main("#shapes")
+
+    @property
+    def settings(self) -> SettingsForm:
+        return self._main("#settings")
+
+    def on_mount(self) -> None:
+        self.query_one("#status").border_title = "Status"
+        self.query_one("#samples").border_title = "Samples"
+        self.query_one("#plot").border_title = "Perplexity"
+        self.query_one("#shapes-panel").border_title = "Shapes"
+        self.settings.load(self.base_config)
+        self.set_interval(REFRESH_SECONDS, self.refresh_panels)
+        self._main("#prefix").focus()
+        # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
+        self.call_after_refresh(self._first_run)
+
+    def _first_run(self) -> None:
+        self.loader.start()
+        self.start_run(config_overrides(self.args), resume=self.args.resume, paused=self.args.paused)
+
+    # ----- runs -----
+
+    def start_run(self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False) -> None:
+        """Stop the current run (if any), wait for its thread to end, then start a new one."""
+        previous = self.run
+        if previous is not None:
+            previous.cancel()
+        self._next_run_id += 1
+        handle = RunHandle(
+            self._next_run_id,
+            overrides,
+            resume=resume,
+            corpus_url=self.args.corpus_url,
+            threads=self.args.threads,
+            start_paused=paused,
+        )
+        self.run = handle
+        self.run_config = None
+        self.vocab = None
+        self.checkpoint_source = None
+        self.failure = None
+        self._stepping = False
+        self.epoch_lines.clear()
+        self.epochs_seen.clear()
+        self.plot.reset()
+        status = self.status.status = RunStatus()
+        status.stage = "waiting for the previous run to stop…" if previous is not None else "starting…"
+        self.status.show()
+        self.run_worker(self._start_after(previous, handle), group="launch", exit_on_error=False)
+
+    async def _start_after(self, previous: RunHandle | None, handle: RunHandle) -> None:
+        # One training thread at a time: torch's seed and thread count are process-wide.
+        while previous is not None and self._training_alive():
+            await asyncio.sleep(0.02)
+        if self.run is handle:
+            self._train(handle)
+
+    @work(thread=True, exit_on_error=False, group="training", name="rnn-tui training")
+    def _train(self, handle: RunHandle) -> None:
+        train_in_thread(handle, self.loader, self.post_message)
+
+    def _training_alive(self) -> bool:
+        return any(not w.is_finished for w in self.workers if w.group == "training")
+
+    def _current(self, run_id: int) -> bool:
+        return self.run is not None and self.run.run_id == run_id
+
+    def on_loading(self, message: Loading) -> None:
+        if self._current(message.run_id):
+            self.status.status.stage = message.stage
+            self.status.show()
+
+    def on_session_ready(self, message: SessionReady) -> None:
+        if not self._current(message.run_id):
+            return
+        self.run_config = message.config
+        self.vocab = message.vocab
+        self.status.status.config = message.config
+        self.settings.load(message.config)
+        for note in message.notes:
+            self.samples.add_note(note)
+        if message.notes:
+            self.status.status.message = message.notes[-1]
+        self._shapes_wanted = True
+
+    def on_session_failed(self, message: SessionFailed) -> None:
+        if self._current(message.run_id):
+            self._show_failure(message.message)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        if self._current(message.run_id) and self.run is not None:
+            self.run.ended = True
+            self.refresh_panels()
+            status = self.status.status
+            if status.state not in ENDED_STATES:  # cancelled before training began
+                status.state = "stopped"
+                self.status.show()
+
+    def _show_failure(self, message: str) -> None:
+        self.failure = message
+        status = self.status.status
+        status.state = "failed"
+        status.message, status.message_is_error = message, True
+        status.clock_off()
+        self.status.show()
+        self.samples.add_note(message, error=True)
+        self.notify(message, title="training failed", severity="error", timeout=8)
+
+    # ----- engine events, a few times a second -----
+
+    def refresh_panels(self) -> None:
+        run = self.run
+        if run is not None:
+            queued, progress = run.buffer.take()
+            for event in queued:
+                self.apply_event(event)
+            status = self.status.status
+            if progress is not None and progress.epoch > status.epoch and status.state not in ENDED_STATES:
+                status.batch, status.num_batches = progress.batch, progress.num_batches
+        self.status.show()
+        self.plot.redraw()
+        if self._shapes_wanted:
+            self._request_shapes()
+
+    def apply_event(self, event: events.Event) -> None:
+        status = self.status.status
+        if isinstance(event, events.Started):
+            status.started(event)
+            if self.run is not None and self.run.start_paused:
+                status.state = "paused"
+        elif isinstance(event, events.EpochEnd):
+            status.epoch_end(event)
+            self.epochs_seen.append(event)
+            self.epoch_lines[event.epoch] = event.book_line()
+            self.plot.add(event.epoch, event.perplexity)
+        elif isinstance(event, events.Samples):
+            self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
+        elif isinstance(event, events.Paused):
+            status.state = "paused"
+            self._stepping = False
+            status.clock_off()
+        elif isinstance(event, events.Resumed):
+            status.state = "stepping" if self._stepping else "running"
+            status.clock_on()
+        elif isinstance(event, events.SettingsApplied):
+            changes = dict(event.changes)
+            if status.config is not None:
+                status.config = status.config.with_changes(**changes)
+            if self.run_config is not None:
+                self.run_config = self.run_config.with_changes(**changes)
+            shown = ", ".join(f"{name.replace('_', '-')} {value!r}" for name, value in event.changes)
+            self.samples.add_note(f"after epoch {status.epoch}: {shown}")
+        elif isinstance(event, events.Finished):
+            status.state = "stopped" if event.stopped else "finished"
+            status.epoch = event.epoch
+            status.clock_off()
+        elif isinstance(event, events.Failed):
+            self._show_failure(event.message)
+
+    # ----- settings -----
+
+    def on_live_setting_submitted(self, message: LiveSettingSubmitted) -> None:
+        name, value = message.name, message.value
+        trainer = self.run.trainer if self.run is not None else None
+        try:
+            if trainer is not None and self.status.status.state not in ENDED_STATES:
+                trainer.update(**{name: value})
+            else:  # nothing is training: just check it, it applies at the next restart
+                (self.run_config or self.base_config).with_changes(**{name: value})
+        except ConfigError as exc:
+            self.settings.set_error(name, str(exc))
+            return
+        self.settings.clear_error(name)
+        self.settings.applied[name] = value
+
+    def on_structural_changed(self, message: StructuralChanged) -> None:
+        self.settings.mark_pending(self.run_config)
+        self._shapes_wanted = True
+
+    def _form_config(self, quiet: bool = False) -> TrainConfig | None:
+        try:
+            return self.settings.read_config(self.run_config or self.base_config)
+        except ConfigError as exc:
+            if not quiet:
+                self.notify(str(exc), title="settings", severity="error")
+            return None
+
+    def _request_shapes(self) -> None:
+        if not self.loader.loaded or self.vocab is None:
+            return  # asked again on the next refresh
+        self._shapes_wanted = False
+        config = self._form_config(quiet=True)
+        if config is None:
+            return
+        pending = self.run_config is not None and bool(config.structural_differences(self.run_config))
+        self._compute_shapes(config, len(self.vocab), pending)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="shapes")
+    def _compute_shapes(self, config: TrainConfig, vocab_size: int, pending: bool) -> None:
+        from engine.shapes import layer_shapes
+
+        try:
+            report = layer_shapes(
+                config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size
+            )
+        except Exception as exc:  # e.g. sizes too large for memory: say so in the panel's place
+            self.call_from_thread(self.notify, f"shapes: {first_line(exc)}", severity="warning")
+            return
+        self.post_message(ShapesReady(report, pending))
+
+    def on_shapes_ready(self, message: ShapesReady) -> None:
+        self.shapes.show_report(message.report, message.pending)
+
+    # ----- generation -----
+
+    def on_generate_requested(self, message: GenerateRequested) -> None:
+        if self.checkpoint_source is not None:
+            model, vocab, label = self.checkpoint_source
+            self._generate(None, model, vocab, label, message)
+        elif self.run is not None and self.run.trainer is not None and self.vocab is not None:
+            self._generate(self.run.trainer, None, self.vocab, "", message)
+        else:
+            self.generate_box.show_error("the model is still loading; try again in a moment")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
+    def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
+        try:
+            from engine.convert import resolve_prefix
+            from engine.generate import generate
+
+            prefix, note = resolve_prefix(request.prefix, vocab.char_to_idx)
+            if trainer is not None:
+                label = f"weights after epoch {trainer.state.epoch}"
+                model = trainer.copy_model()  # consistent copy: training goes on meanwhile
+            text = generate(model, vocab, prefix, request.length, request.temperature)
+        except RnnTuiError as exc:
+            self.post_message(GenerateFailed(str(exc)))
+        except Exception as exc:
+            self.post_message(GenerateFailed(f"generation failed: {first_line(exc)}"))
+        else:
+            self.post_message(Generated(text, note, label))
+
+    def on_generated(self, message: Generated) -> None:
+        self.generate_box.show_result(message.text, message.note, message.source)
+
+    def on_generate_failed(self, message: GenerateFailed) -> None:
+        self.generate_box.show_error(message.message)
+
+    # ----- checkpoints -----
+
+    @work(thread=True, exit_on_error=False, group="checkpoint")
+    def _save(self, trainer: Any, path: str) -> None:
+        try:
+            trainer.save(path)
+        except Exception as exc:  # OSError, CheckpointError: one line
+            self.post_message(CheckpointFailed(f"could not save {path}: {first_line(exc)}"))
+        else:
+            self.post_message(CheckpointSaved(path, trainer.state.epoch))
+
+    @work(thread=True, exit_on_error=False, group="checkpoint")
+    def _load_for_generation(self, path: str) -> None:
+        try:
+            if not self.loader.wait(NOT_CANCELLED):
+                raise RnnTuiError(self.loader.error or "torch is not loaded")
+            from engine import checkpoint as checkpoints
+
+            loaded = checkpoints.load(path)
+            model = loaded.build_model()
+        except RnnTuiError as exc:
+            self.post_message(CheckpointFailed(str(exc)))
+        except Exception as exc:
+            self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}"))
+        else:
+            self.post_message(CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.epoch))
+
+    def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
+        self.samples.add_note(f"saved {message.path} (epoch {message.epoch})")
+        self.notify(f"saved {message.path} (epoch {message.epoch})", title="checkpoint")
+
+    def on_checkpoint_failed(self, message: CheckpointFailed) -> None:
+        self.notify(message.message, title="checkpoint", severity="error", timeout=8)
+        self.samples.add_note(message.message, error=True)
+
+    def on_checkpoint_loaded(self, message: CheckpointLoaded) -> None:
+        if self.run is not None:
+            self.run.cancel()  # generate-only: training stops, the checkpoint's weights generate
+        label = f"{Path(message.path).name}, epoch {message.epoch}"
+        self.checkpoint_source = (message.model, message.vocab, label)
+        status = self.status.status
+        status.state = "checkpoint"
+        status.config = message.config
+        status.message, status.message_is_error = f"generating from {label}; F7 trains again", False
+        status.clock_off()
+        self.status.show()
+        self.samples.add_note(f"loaded {message.path} for generating (epoch {message.epoch})")
+        self.action_focus_prefix()
+
+    # ----- actions (keys, command palette) -----
+
+    def _trainer(self) -> Any:
+        """The running trainer, or None after saying why there is none."""
+        state = self.status.status.state
+        if self.run is None or self.run.trainer is None:
+            self.notify("the model is still loading", severity="warning")
+            return None
+        if state in ENDED_STATES:
+            self.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
+            return None
+        return self.run.trainer
+
+    def action_toggle_pause(self) -> None:
+        trainer = self._trainer()
+        if trainer is None:
+            return
+        status = self.status.status
+        if trainer.paused:
+            trainer.resume()
+            status.state = "running"
+        else:
+            trainer.pause()
+            status.state = "pausing"  # until the trainer reaches a batch boundary
+        self._stepping = False
+        self.status.show()
+
+    def action_step(self) -> None:
+        trainer = self._trainer()
+        if trainer is None:
+            return
+        if not trainer.paused:
+            self.notify("step works while paused: F5 pauses", severity="warning")
+            return
+        self._stepping = True
+        trainer.step()
+        self.status.status.state = "stepping"
+        self.status.show()
+
+    def action_stop(self) -> None:
+        trainer = self._trainer()
+        if trainer is None:
+            return
+        self.run.cancel()  # type: ignore[union-attr] - _trainer() checked it
+        self.status.status.state = "stopping"
+        self.status.show()
+
+    def action_restart(self) -> None:
+        config = self._form_config()
+        if config is None:
+            return
+        changed = config.structural_differences(self.run_config or self.base_config)
+        if not changed:
+            self._restart(config)
+            return
+        names = ", ".join(name.replace("_", "-") for name in changed)
+        question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._restart(config)
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    def _restart(self, config: TrainConfig) -> None:
+        self.samples.add_note(f"restart: {config.cell}, {config.hidden} hidden × {config.layers}")
+        self.start_run(full_overrides(config))
+
+    def action_save(self) -> None:
+        if self.run is None or self.run.trainer is None:
+            self.notify("nothing to save yet: the model is still loading", severity="warning")
+            return
+        trainer = self.run.trainer
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self._last_checkpoint = path
+                self._save(trainer, path)
+
+        self.push_screen(SaveScreen(self._last_checkpoint), chosen)
+
+    def action_load(self) -> None:
+        def chosen(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            mode, path = answer
+            self._last_checkpoint = path
+            if mode == "generate":
+                self._load_for_generation(path)
+            else:
+                self.samples.add_note(f"continuing {path}")
+                overrides = {"corpus": self.base_config.corpus} if self.base_config.corpus else {}
+                self.start_run(overrides, resume=path)
+
+        self.push_screen(LoadScreen(self._last_checkpoint), chosen)
+
+    def action_focus_prefix(self) -> None:
+        self._main("#prefix").focus()
+
+    def action_focus_settings(self) -> None:
+        self._main("#setting-lr").focus()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        keys = [(b.key, b.description, b.tooltip) for b in self.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(keys))
+
+    async def action_quit(self) -> None:
+        """Stop training at the next batch boundary and leave once its thread is gone (or after a second)."""
+        if self.run is not None:
+            self.run.cancel()
+        deadline = time.monotonic() + QUIT_WAIT_SECONDS
+        while self._training_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        # However the app ends (quit, an exit from a test, an error), its training thread must end too:
+        # Python joins the worker threads at exit, and a paused trainer would wait forever.
+        if self.run is not None:
+            self.run.cancel()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.action != "quit":
+                key = binding.key.split(",")[0].upper() if binding.key.startswith("f") else binding.key
+                title = f"{binding.description} ({key})"
+                yield SystemCommand(title, binding.tooltip, lambda action=binding.action: self.run_action(action))
+
+
+def run_app(args: argparse.Namespace) -> int:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    try:
+        result = RnnTuiApp(args).run()
+    finally:
+        sys.setswitchinterval(previous)
+    return result or 0

@@ -1,0 +1,89 @@
+"""Messages the worker threads send to the app. Dataclasses: plain data, safe to post from any thread.
+
+Textual's Message.__post_init__ sets up the message, so a @dataclass subclass needs no __init__ of its own.
+Engine events themselves do not travel as messages: the trainer's listener puts them in an EventBuffer
+that the app drains a few times a second (see tui.worker), so a fast model cannot flood the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from engine.config import TrainConfig
+
+
+@dataclass
+class Loading(Message):
+    """A run is being prepared; stage says what it is waiting for (torch, the corpus)."""
+
+    run_id: int
+    stage: str
+
+
+@dataclass
+class SessionReady(Message):
+    """The trainer of a run is built; training starts (or waits, if paused) right after this."""
+
+    run_id: int
+    config: TrainConfig
+    vocab: Any  # engine.corpus.Vocab (typed loosely: importing engine.corpus here is fine, but keep tui light)
+    corpus: str
+    notes: tuple[str, ...]
+
+
+@dataclass
+class SessionFailed(Message):
+    """A run could not start (bad corpus, bad checkpoint, sizes that do not fit) or crashed outside training."""
+
+    run_id: int
+    message: str
+
+
+@dataclass
+class RunEnded(Message):
+    """The training thread of a run has returned: no thread of it is left."""
+
+    run_id: int
+
+
+@dataclass
+class Generated(Message):
+    text: str
+    note: str | None  # e.g. the Traditional → Simplified conversion of the prefix
+    source: str  # which weights generated it
+
+
+@dataclass
+class GenerateFailed(Message):
+    message: str
+
+
+@dataclass
+class ShapesReady(Message):
+    report: Any  # engine.shapes.ShapeReport
+    pending: bool  # computed for the form's settings, which differ from the running model's
+
+
+@dataclass
+class CheckpointSaved(Message):
+    path: str
+    epoch: int
+
+
+@dataclass
+class CheckpointLoaded(Message):
+    """A checkpoint was loaded for generation only."""
+
+    path: str
+    model: Any  # engine.model.CharRNN
+    vocab: Any
+    config: TrainConfig
+    epoch: int
+
+
+@dataclass
+class CheckpointFailed(Message):
+    message: str

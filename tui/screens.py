@@ -1,0 +1,141 @@
+"""Modal screens: help (F1), restart confirmation, checkpoint save and load."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from engine.config import LIVE_SETTINGS
+from tui.widgets.settings import FIELDS
+
+
+def key_label(key: str) -> str:
+    """'f7,ctrl+r' → 'F7 / ctrl+r'."""
+    return " / ".join(k.upper() if k.startswith("f") else k for k in key.split(","))
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the app (read from its bindings, so the list is never out of date) and what applies live."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss", "Close help")]
+
+    def __init__(self, keys: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.keys = keys  # (key, what it does, longer help)
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 1), expand=True)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, description, tooltip in self.keys:
+            table.add_row(key_label(key), f"{description}" + (f" — {tooltip}" if tooltip else ""))
+        table.add_row("ctrl+p", "command palette: every action above, by name")
+        table.add_row("tab", "move between fields; Enter in a field applies it")
+        live = ", ".join(f.label for f in FIELDS if f.name in LIVE_SETTINGS)
+        restart = ", ".join(f.label for f in FIELDS if f.name not in LIVE_SETTINGS)
+        settings = Text()
+        settings.append("Live ", style="bold green")
+        settings.append(f"(Enter or leaving the field applies them to the running trainer): {live}.\n")
+        settings.append("On restart ", style="bold yellow")
+        settings.append(f"(marked *, F7 asks before discarding the run): {restart}.\n")
+        settings.append("Generate uses a copy of the current weights: training goes on undisturbed.", style="dim")
+        with Vertical(id="help-box"):
+            yield Static(Text("rnn-tui keys", style="bold"), id="help-title")
+            with VerticalScroll():
+                yield Static(table, id="help-keys")
+                yield Static(settings, id="help-settings")
+            yield Static(Text("Esc or F1 closes", style="dim"), id="help-footer")
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(False)", "Cancel"),
+        Binding("enter", "answer(True)", "Confirm"),
+    ]
+
+    def __init__(self, question: str, confirm: str = "Restart") -> None:
+        super().__init__()
+        self.question = question
+        self.confirm = confirm
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.confirm} (Enter)", id="yes", variant="warning", compact=True)
+                yield Button("Cancel (Esc)", id="no", compact=True)
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class SaveScreen(ModalScreen[str | None]):
+    """Asks where to save a checkpoint; returns the path or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default: str) -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Save a checkpoint to (Enter saves, Esc cancels):")
+            yield Input(self.default, id="path", compact=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        if path:
+            self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LoadScreen(ModalScreen[tuple[str, str] | None]):
+    """Asks for a checkpoint and what to do with it: ("continue" | "generate", path), or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default: str) -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Load a checkpoint:")
+            yield Input(self.default, id="path", compact=True)
+            yield Static("", id="load-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Continue training (Enter)", id="continue", variant="primary", compact=True)
+                yield Button("Just generate", id="just-generate", compact=True)
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+
+    def _answer(self, mode: str) -> None:
+        path = self.query_one("#path", Input).value.strip()
+        if not path:
+            self.query_one("#load-error", Static).update(Text("type the checkpoint's path", style="red"))
+            return
+        self.dismiss((mode, path))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._answer("continue")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self._answer("generate" if event.button.id == "just-generate" else "continue")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

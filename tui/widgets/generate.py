@@ -1,0 +1,97 @@
+"""Generate box: a prefix, a length and a temperature; Enter generates from the current weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from engine.config import MAX_GENERATE_LEN
+
+
+@dataclass
+class GenerateRequested(Message):
+    prefix: str
+    length: int
+    temperature: float | None  # None: greedy
+
+
+def parse_length(text: str) -> int:
+    """The length box's value, or ValueError with a one-line message."""
+    try:
+        length = int(text.strip())
+    except ValueError:
+        raise ValueError(f"length must be a whole number, got {text.strip()!r}") from None
+    if not 0 <= length <= MAX_GENERATE_LEN:
+        raise ValueError(f"length must be between 0 and {MAX_GENERATE_LEN:,}, got {length:,}")
+    return length
+
+
+def parse_temperature(text: str) -> float | None:
+    """Blank means greedy (the book); otherwise a number > 0."""
+    if not text.strip():
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"temperature must be a number > 0 (blank: greedy), got {text.strip()!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"temperature must be a number > 0 (blank: greedy), got {text.strip()!r}")
+    return value
+
+
+class GenerateBox(Vertical):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Generate  (F2)"
+        self.last_text: str | None = None  # the latest generated text, or the latest error's message
+        self.last_error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="generate-row"):
+            yield Label("prefix ")
+            yield Input("分开", id="prefix", compact=True, placeholder="type a prefix, Enter")
+            yield Label(" len ")
+            yield Input("50", id="gen-length", compact=True, restrict=r"\d*", max_length=5)
+            yield Label(" temp ")
+            yield Input("", id="gen-temperature", compact=True, placeholder="greedy", max_length=8)
+        yield Static("Enter generates from the current weights (F2 to come back here)", id="gen-output")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            length = parse_length(self.query_one("#gen-length", Input).value)
+            temperature = parse_temperature(self.query_one("#gen-temperature", Input).value)
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_busy()
+        self.post_message(GenerateRequested(self.query_one("#prefix", Input).value, length, temperature))
+
+    @property
+    def output(self) -> Static:
+        return self.query_one("#gen-output", Static)
+
+    def show_busy(self) -> None:
+        self.output.update(Text("generating…", style="dim"))
+        self.output.remove_class("-error")
+        self.last_text = self.last_error = None
+
+    def show_result(self, text: str, note: str | None, source: str) -> None:
+        shown = Text()
+        if note:
+            shown.append(note + "\n", style="italic yellow")
+        shown.append(text)
+        shown.append(f"   ({source})", style="dim")
+        self.output.update(shown)
+        self.output.remove_class("-error")
+        self.last_text, self.last_error = text, None
+
+    def show_error(self, message: str) -> None:
+        self.output.update(Text(message, style="bold red"))
+        self.output.add_class("-error")
+        self.last_error, self.last_text = message, None

@@ -1,0 +1,32 @@
+"""Which weights the insight screens look at: the loaded checkpoint's, else a copy of the training model's.
+
+Called from a thread worker (copying the model takes the trainer's weights lock, and may wait for a batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import RnnTuiError
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    model: Any  # engine.model.CharRNN, a copy nobody trains
+    vocab: Any  # engine.corpus.Vocab
+    label: str  # which weights: "weights after epoch 12", "book.ckpt, epoch 250"
+    corpus_text: str | None  # the text the run trains on, when there is a run
+
+
+def current_model(app: Any) -> ModelSource:
+    """The weights generation would use now (see RnnTuiApp.on_generate_requested); RnnTuiError when none yet."""
+    run = getattr(app, "run", None)
+    trainer = run.trainer if run is not None else None
+    corpus_text = trainer.corpus.text if trainer is not None else None
+    if app.checkpoint_source is not None:
+        model, vocab, label = app.checkpoint_source
+        return ModelSource(model, vocab, label, corpus_text if trainer is not None and trainer.vocab == vocab else None)
+    if trainer is None or app.vocab is None:
+        raise RnnTuiError("the model is still loading; try again in a moment")
+    return ModelSource(trainer.copy_model(), trainer.vocab, f"weights after epoch {trainer.state.epoch}", corpus_text)

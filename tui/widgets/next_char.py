@@ -1,0 +1,201 @@
+"""Next-character view: step through a generated text and see, at each character, what the model weighed.
+
+Opened from the generate box (F4). It explains the text the box shows (the distributions the model gives
+now at each of its positions) or, before anything was generated, generates one explaining as it goes.
+↑/↓ move through the characters; the bars show the top candidates, the chosen one in green; a loop that
+greedy decoding fell into is underlined in yellow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from engine.errors import RnnTuiError
+from tui.widgets.model_source import ModelSource
+
+TOP_K = 8
+BAR_WIDTH = 30
+SPACE_MARK = "␣"  # as engine.explain shows a space (a line break in the lyrics)
+
+
+def visible(text: str) -> str:
+    return text.replace(" ", SPACE_MARK)
+
+
+def probability_bars(step: Any, width: int = BAR_WIDTH) -> Text:
+    """The top candidates of one step as horizontal bars, the chosen one green (and added if outside the top)."""
+    shown = Text()
+    for candidate in step.candidates:
+        chosen = candidate.char == step.chosen
+        style = "bold green" if chosen else ""
+        cells = round(candidate.probability * width)
+        shown.append(f"{visible(candidate.char):<2}", style=style)
+        shown.append(" " + "█" * cells + "·" * (width - cells), style="green" if chosen else "cyan")
+        shown.append(f" {candidate.probability:6.1%}", style=style)
+        shown.append("  ← chosen\n" if chosen else "\n", style=style)
+    if step.rank > len(step.candidates):
+        shown.append(f"{visible(step.chosen):<2}", style="bold green")
+        shown.append(f" chosen with {step.probability:.2%}: only the #{step.rank} most likely\n", style="green")
+    shown.append(f"entropy {step.entropy:.2f} nats", style="dim")
+    return shown
+
+
+class NextCharScreen(ModalScreen[None]):
+    """The text on top, the selected character's candidates in the middle, every step in a table below."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f4,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    NextCharScreen { align: center middle; }
+    #next-box { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
+    #next-text { height: auto; max-height: 6; }
+    #next-detail { height: auto; margin: 1 0; }
+    #next-steps { height: 1fr; }
+    #next-footer { height: 1; color: $text-muted; }
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], ModelSource],
+        prefix: str,
+        text: str | None,
+        length: int,
+        temperature: float | None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.prefix = prefix
+        self.text = text
+        self.length = length
+        self.temperature = temperature
+        self.steps: list[Any] = []  # engine.explain.ExplainStep
+        self.full_text = ""
+        self.start = 0  # where the explained characters begin (after the prefix)
+        self.loop: Any = None
+        self.error: str | None = None
+        self.text_shown = Text()  # what the text and detail panes show now
+        self.detail_shown = Text()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="next-box"):
+            yield Static(Text("explaining…", style="dim"), id="next-text")
+            yield Static("", id="next-detail")
+            yield DataTable(id="next-steps", cursor_type="row", zebra_stripes=True)
+            yield Static("↑/↓ step through the characters   Esc closes", id="next-footer")
+
+    def on_mount(self) -> None:
+        self.query_one("#next-box").border_title = "Next character"
+        table = self.query_one(DataTable)
+        table.add_columns("#", "chose", "p", "rank", f"top {TOP_K}")
+        self.run_worker(self._explain, thread=True, exit_on_error=False, group="explain")
+
+    def _explain(self) -> None:
+        try:
+            from engine.convert import resolve_prefix
+            from engine.explain import explain_generation, explain_text
+
+            source = self.source()
+            prefix, _ = resolve_prefix(self.prefix, source.vocab.char_to_idx)
+            if self.text and self.text.startswith(prefix) and len(self.text) > len(prefix):
+                text, steps = (
+                    self.text,
+                    explain_text(source.model, source.vocab, self.text, len(prefix), self.temperature, TOP_K),
+                )
+                how = f"the generated text, as the {source.label} see it"
+            else:
+                length = self.length or 50
+                steps = explain_generation(source.model, source.vocab, prefix, length, self.temperature, None, TOP_K)
+                text = prefix + "".join(step.chosen for step in steps)
+                how = f"generated now with the {source.label}"
+        except RnnTuiError as exc:
+            self.app.call_from_thread(self.show_error, str(exc))
+        except Exception as exc:  # never a traceback: one line in the screen
+            self.app.call_from_thread(
+                self.show_error, f"could not explain: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
+        else:
+            self.app.call_from_thread(self.show_steps, text, len(prefix), steps, how)
+
+    def show_error(self, message: str) -> None:
+        self.error = message
+        self.query_one("#next-text", Static).update(Text(message, style="bold red"))
+
+    def show_steps(self, text: str, start: int, steps: Sequence[Any], how: str) -> None:
+        from engine.explain import describe_loop, find_loop
+
+        self.full_text, self.start, self.steps = text, start, list(steps)
+        self.loop = find_loop(text, start=start)
+        mode = "greedy" if self.temperature is None else f"temperature {self.temperature:g}"
+        subtitle = f"{how}; {mode}"
+        if self.loop is not None:
+            subtitle += "; " + describe_loop(text, self.loop)
+        self.query_one("#next-box").border_subtitle = subtitle
+        table = self.query_one(DataTable)
+        table.clear()
+        for number, step in enumerate(self.steps, start=1):
+            candidates = "  ".join(f"{visible(c.char)} {c.probability:.2f}" for c in step.candidates)
+            table.add_row(
+                str(number),
+                Text(visible(step.chosen), style="bold green" if step.rank == 1 else "bold yellow"),
+                f"{step.probability:.3f}",
+                str(step.rank),
+                candidates,
+            )
+        if not self.steps:
+            self.query_one("#next-text", Static).update(Text("nothing was generated: the length is 0", style="dim"))
+            return
+        table.focus()
+        self.select(0)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if 0 <= event.cursor_row < len(self.steps):
+            self.select(event.cursor_row)
+
+    def select(self, index: int) -> None:
+        step = self.steps[index]
+        self.text_shown = self.render_text(step.position)
+        self.query_one("#next-text", Static).update(self.text_shown)
+        detail = Text()
+        before = visible(self.full_text[max(0, step.position - 12) : step.position])
+        detail.append(f"after “…{before}” the model expected:\n", style="bold")
+        detail.append_text(probability_bars(step))
+        self.detail_shown = detail
+        self.query_one("#next-detail", Static).update(detail)
+
+    def render_text(self, cursor: int) -> Text:
+        """The whole text: prefix dim, the selected character reversed, a loop underlined."""
+        shown = Text()
+        for position, char in enumerate(self.full_text):
+            style = "dim" if position < self.start else ""
+            if self.loop is not None and position >= self.loop.start + len(self.loop.unit):
+                style += " underline yellow"
+            if position == cursor:
+                style += " reverse bold"
+            shown.append(visible(char), style=style.strip())
+        return shown
+
+
+def open_next_char(app: Any) -> None:
+    """F4: explain the generate box's text (or, before any, a generation from its settings)."""
+    from textual.widgets import Input
+
+    from tui.widgets.generate import parse_length, parse_temperature
+    from tui.widgets.model_source import current_model
+
+    box = app.generate_box
+    try:
+        length = parse_length(box.query_one("#gen-length", Input).value)
+        temperature = parse_temperature(box.query_one("#gen-temperature", Input).value)
+    except ValueError as exc:
+        box.show_error(str(exc))
+        return
+    prefix = box.query_one("#prefix", Input).value
+    app.push_screen(NextCharScreen(lambda: current_model(app), prefix, box.last_text, length, temperature))

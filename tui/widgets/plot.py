@@ -1,0 +1,66 @@
+"""Perplexity per epoch, live, on a log scale; long runs are thinned to what the width can show."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+
+def thin(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
+    """At most max_points of points, evenly spread, always keeping the first and the latest."""
+    if max_points < 2 or len(points) <= max_points:
+        return list(points)
+    step = (len(points) - 1) / (max_points - 1)
+    picked = [points[round(i * step)] for i in range(max_points)]
+    picked[-1] = points[-1]
+    return picked
+
+
+class PerplexityPlot(PlotextPlot):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.points: list[tuple[int, float]] = []
+        self._dirty = True
+
+    def add(self, epoch: int, perplexity: float) -> None:
+        if math.isfinite(perplexity) and perplexity > 0:  # a log scale has no place for inf or 0
+            self.points.append((epoch, perplexity))
+            self._dirty = True
+
+    def reset(self) -> None:
+        self.points.clear()
+        self._dirty = True
+
+    def redraw(self) -> None:
+        """Rebuild the figure if points changed since the last redraw (called from the app's refresh timer)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        # Two braille dots per cell column: more points than that cannot be told apart.
+        shown = thin(self.points, max(2, 2 * max(10, self.size.width - 10)))
+        if not shown:
+            plt.title("perplexity: waiting for the first epoch")
+        else:
+            plt.title(f"perplexity {shown[-1][1]:,.2f} at epoch {shown[-1][0]} (log scale)")
+            plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
+            epochs = [e for e, _ in shown]
+            values = [p for _, p in shown]
+            plt.plot(epochs, values, marker="braille")
+            plt.xlim(min(epochs), max(max(epochs), min(epochs) + 1))
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        try:
+            return super().render()
+        except Exception:  # plotext is fragile on odd sizes and data: never let it take the app down
+            return Text("(the plot cannot be drawn at this size)", style="dim")
+
+    def on_resize(self) -> None:
+        self._dirty = True
+        self.redraw()

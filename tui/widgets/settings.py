@@ -1,0 +1,258 @@
+"""Hyperparameter form: every engine setting, validated inline.
+
+Live settings (engine.config.LIVE_SETTINGS) are sent to the running trainer on Enter or when the field loses
+focus; the others are structural: marked with *, highlighted while they differ from the running model, and
+applied by a restart (F7).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static
+
+from engine.config import CELLS, DEVICES, LIVE_SETTINGS, OPTIMIZERS, SAMPLINGS, TrainConfig
+from engine.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # TrainConfig attribute
+    label: str
+    kind: str  # int, float, optional-int, optional-float, choice, prefixes
+    choices: tuple[str, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        return self.name in LIVE_SETTINGS
+
+    @property
+    def flag(self) -> str:
+        return self.name.replace("_", "-")
+
+
+# Live settings first: they are the ones a person plays with while training runs.
+FIELDS = (
+    Field("lr", "lr", "float"),
+    Field("clip", "clip", "float"),
+    Field("pred_period", "period", "int"),
+    Field("pred_len", "pred len", "int"),
+    Field("temperature", "temp", "optional-float"),
+    Field("prefixes", "prefixes", "prefixes"),
+    Field("cell", "cell", "choice", CELLS),
+    Field("optimizer", "optim", "choice", OPTIMIZERS),
+    Field("hidden", "hidden", "int"),
+    Field("layers", "layers", "int"),
+    Field("dropout", "dropout", "float"),
+    Field("epochs", "epochs", "int"),
+    Field("batch_size", "batch", "int"),
+    Field("num_steps", "steps", "int"),
+    Field("sampling", "sampling", "choice", SAMPLINGS),
+    Field("seed", "seed", "optional-int"),
+    Field("max_chars", "max chars", "int"),
+    Field("device", "device", "choice", DEVICES),
+)
+FIELDS_BY_NAME = {f.name: f for f in FIELDS}
+PREFIX_SEPARATORS = (",", "，", "、")
+
+
+def format_value(field: Field, value: Any) -> str:
+    if value is None:
+        return ""
+    if field.kind == "prefixes":
+        return ", ".join(value)
+    if field.kind in ("float", "optional-float"):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_value(field: Field, text: str) -> Any:
+    """The typed value of a field's text, or ConfigError naming the field (the config checks ranges)."""
+    text = text.strip()
+    if field.kind == "choice":
+        return text
+    if field.kind == "prefixes":
+        for separator in PREFIX_SEPARATORS[1:]:
+            text = text.replace(separator, ",")
+        return tuple(p.strip() for p in text.split(",") if p.strip())
+    if field.kind.startswith("optional") and not text:
+        return None
+    try:
+        if field.kind.endswith("int"):
+            return int(text)
+        value = float(text)
+    except ValueError:
+        kind = "a whole number" if field.kind.endswith("int") else "a number"
+        blank = {"temperature": " (blank: greedy)", "seed": " (blank: random)"}.get(field.name, "")
+        raise ConfigError(f"{field.flag} must be {kind}{blank}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{field.flag} must be a finite number, got {text!r}")
+    return value
+
+
+@dataclass
+class LiveSettingSubmitted(Message):
+    """A live field was submitted with a value that parses; the app sends it to the trainer."""
+
+    name: str
+    value: Any
+
+
+class StructuralChanged(Message):
+    """A structural field changed: the app previews the shapes and marks what a restart would change."""
+
+
+class SettingsForm(Vertical):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = "Settings  (* = on restart, F7)"
+        self.applied: dict[str, Any] = {}  # live values the trainer has accepted
+        self.errors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="settings-scroll"), Grid(id="settings-grid"):
+            for field in FIELDS:
+                label = field.label if field.live else field.label + "*"
+                yield Label(label, classes="setting-label" + (" -live" if field.live else ""))
+                widget_id = f"setting-{field.name}"
+                if field.kind == "choice":
+                    options = [(c, c) for c in field.choices]
+                    yield Select(options, id=widget_id, compact=True, allow_blank=False, classes="setting")
+                else:
+                    yield Input(id=widget_id, compact=True, classes="setting")
+        yield Static("", id="settings-error")
+
+    # ----- reading and writing values -----
+
+    def widget(self, name: str) -> Input | Select:
+        return self.query_one(f"#setting-{name}")  # type: ignore[return-value]
+
+    def text_of(self, name: str) -> str:
+        widget = self.widget(name)
+        return str(widget.value) if isinstance(widget, Select) else widget.value
+
+    def set_text(self, name: str, text: str) -> None:
+        widget = self.widget(name)
+        widget.value = text
+
+    def load(self, config: TrainConfig) -> None:
+        """Show config's values (a new run began, or the form is reset)."""
+        for field in FIELDS:
+            self.set_text(field.name, format_value(field, getattr(config, field.name)))
+        self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
+        self.errors.clear()
+        self.query(".setting").remove_class("-invalid", "-pending")
+        self._show_error()
+
+    def value(self, name: str) -> Any:
+        return parse_value(FIELDS_BY_NAME[name], self.text_of(name))
+
+    def read_config(self, base: TrainConfig) -> TrainConfig:
+        """The form's settings on top of base (for the corpus and other settings not in the form).
+
+        Raises ConfigError (and marks the field) for the first field that does not parse or validate.
+        """
+        changes: dict[str, Any] = {}
+        for field in FIELDS:
+            try:
+                changes[field.name] = self.value(field.name)
+                base.with_changes(**{field.name: changes[field.name]})  # names the field, not a later one
+            except ConfigError as exc:
+                self.set_error(field.name, str(exc))
+                raise
+            self.clear_error(field.name)
+        return base.with_changes(**changes)
+
+    # ----- marks -----
+
+    def set_error(self, name: str, message: str) -> None:
+        self.errors[name] = message
+        self.widget(name).add_class("-invalid")
+        self._show_error()
+
+    def clear_error(self, name: str) -> None:
+        if self.errors.pop(name, None) is not None:
+            self.widget(name).remove_class("-invalid")
+            self._show_error()
+
+    def _show_error(self) -> None:
+        line = self.query_one("#settings-error", Static)
+        if self.errors:
+            message = next(reversed(self.errors.values()))
+            line.update(Text(message, style="bold red"))
+        else:
+            line.update(Text("Enter applies a live setting; F7 restarts with all", style="dim"))
+
+    def mark_pending(self, running: TrainConfig | None) -> list[str]:
+        """Highlight structural fields that differ from the running model's; return their names."""
+        pending = []
+        for field in FIELDS:
+            if field.live:
+                continue
+            try:
+                differs = running is not None and self.value(field.name) != getattr(running, field.name)
+            except ConfigError:
+                differs = True
+            self.widget(field.name).set_class(differs, "-pending")
+            if differs:
+                pending.append(field.name)
+        return pending
+
+    # ----- events -----
+
+    def _field_of(self, widget_id: str | None) -> Field | None:
+        if widget_id and widget_id.startswith("setting-"):
+            return FIELDS_BY_NAME.get(widget_id.removeprefix("setting-"))
+        return None
+
+    def _submit_live(self, field: Field) -> None:
+        try:
+            value = parse_value(field, self.text_of(field.name))
+        except ConfigError as exc:
+            self.set_error(field.name, str(exc))
+            return
+        if self.applied.get(field.name, object()) == value and field.name not in self.errors:
+            return
+        self.post_message(LiveSettingSubmitted(field.name, value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        field = self._field_of(event.input.id)
+        if field is None:
+            return
+        event.stop()
+        if field.live:
+            self._submit_live(field)
+        else:
+            self.post_message(StructuralChanged())
+
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        field = self._field_of(event.input.id)
+        if field is not None and field.live:
+            self._submit_live(field)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        field = self._field_of(event.input.id)
+        if field is not None and not field.live:
+            event.stop()
+            self._check_structural(field)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        field = self._field_of(event.select.id)
+        if field is not None:
+            event.stop()
+            self._check_structural(field)
+
+    def _check_structural(self, field: Field) -> None:
+        try:
+            parse_value(field, self.text_of(field.name))
+        except ConfigError as exc:
+            self.set_error(field.name, str(exc))
+        else:
+            self.clear_error(field.name)
+        self.post_message(StructuralChanged())

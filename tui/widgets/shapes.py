@@ -1,0 +1,34 @@
+"""What the recurrent layer returns for the current settings, from a real forward pass (engine.shapes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+class ShapesTable(DataTable):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=False, show_cursor=False)
+        self.rows_shown: list[tuple[str, str]] = []  # (tensor, shape) as displayed, for tests
+
+    def on_mount(self) -> None:
+        self.add_columns("tensor", "shape", "what it is")
+
+    def show_report(self, report: Any, pending: bool) -> None:
+        """report: an engine.shapes.ShapeReport; pending: it is for the form's settings, not yet applied."""
+        self.clear()
+        self.rows_shown = []
+        for tensor in report.tensors:
+            shape = format_shape(tensor.shape)
+            self.add_row(tensor.name, shape, tensor.meaning)
+            self.rows_shown.append((tensor.name, shape))
+        parent = self.parent
+        if parent is not None:
+            title = f"Shapes: {report.cell.upper()}"
+            parent.border_title = title + ("  (form settings, F7 applies)" if pending else "")
+            parent.border_subtitle = report.book_line

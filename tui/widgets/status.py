@@ -1,0 +1,164 @@
+"""Status panel: what the run is doing, how far it is, how fast, on what."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engine import events
+from engine.config import TrainConfig
+
+STATE_STYLES = {
+    "loading": "yellow",
+    "running": "green",
+    "pausing": "yellow",
+    "paused": "yellow",
+    "stepping": "green",
+    "stopping": "yellow",
+    "finished": "cyan",
+    "stopped": "cyan",
+    "failed": "bold red",
+    "checkpoint": "magenta",
+}
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def short_corpus(source: str) -> str:
+    """A path shows as its file name; a description (the built-in corpus) as it is."""
+    return Path(source).name if ("/" in source or "\\" in source) else source
+
+
+@dataclass
+class RunStatus:
+    state: str = "loading"
+    stage: str = "starting…"
+    config: TrainConfig | None = None
+    epoch: int = 0  # epochs finished
+    epochs: int = 0
+    batch: int = 0
+    num_batches: int = 0
+    perplexity: float | None = None
+    recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
+    chars_per_second: float | None = None
+    device: str = ""
+    corpus: str = ""
+    num_chars: int = 0
+    vocab_size: int = 0
+    seed: int | None = None
+    message: str = ""
+    message_is_error: bool = False
+    _running_since: float | None = None
+    _elapsed_before: float = 0.0
+
+    # ----- changes driven by engine events -----
+
+    def started(self, event: events.Started) -> None:
+        self.state = "running"
+        self.epoch, self.epochs = event.start_epoch, event.epochs
+        self.batch, self.num_batches = 0, event.batches_per_epoch
+        self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
+        self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
+        self.clock_on()
+
+    def epoch_end(self, event: events.EpochEnd) -> None:
+        self.epoch, self.perplexity = event.epoch, event.perplexity
+        self.batch = self.num_batches
+        self.recent_seconds = [*self.recent_seconds[-4:], event.seconds]
+        self.chars_per_second = event.chars_per_second
+
+    def clock_on(self) -> None:
+        if self._running_since is None:
+            self._running_since = time.monotonic()
+
+    def clock_off(self) -> None:
+        if self._running_since is not None:
+            self._elapsed_before += time.monotonic() - self._running_since
+            self._running_since = None
+
+    # ----- derived figures -----
+
+    @property
+    def elapsed(self) -> float:
+        running = time.monotonic() - self._running_since if self._running_since is not None else 0.0
+        return self._elapsed_before + running
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return sum(self.recent_seconds) / len(self.recent_seconds) if self.recent_seconds else None
+
+    @property
+    def remaining(self) -> float | None:
+        per_epoch = self.seconds_per_epoch
+        if per_epoch is None or self.state in ("finished", "stopped", "failed", "checkpoint"):
+            return None
+        return per_epoch * (self.epochs - self.epoch)
+
+    @property
+    def fraction(self) -> float:
+        if self.epochs <= 0:
+            return 0.0
+        within = self.batch / self.num_batches if self.num_batches and self.batch < self.num_batches else 0.0
+        return min(1.0, (self.epoch + within) / self.epochs)
+
+
+class StatusPanel(Static):
+    """Renders a RunStatus; the app mutates the status and calls show()."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.status = RunStatus()
+
+    def show(self) -> None:
+        self.update(self.render_status())
+
+    def on_resize(self) -> None:
+        self.show()
+
+    def render_status(self) -> Text:
+        s = self.status
+        width = max(20, self.content_size.width or 46)
+        text = Text(no_wrap=False, overflow="fold")
+        text.append("● ", style=STATE_STYLES.get(s.state, ""))
+        text.append(s.state, style="bold " + STATE_STYLES.get(s.state, ""))
+        if s.state == "loading":
+            text.append(f"  {s.stage}")
+        if s.epochs:
+            text.append(f"  epoch {s.epoch}/{s.epochs}")
+            if s.num_batches and 0 < s.batch < s.num_batches:
+                text.append(f"  batch {s.batch}/{s.num_batches}", style="dim")
+        text.append("\n")
+        bar_width = max(5, width - 8)
+        filled = round(s.fraction * bar_width)
+        text.append("█" * filled, style="green")
+        text.append("░" * (bar_width - filled), style="dim")
+        text.append(f" {s.fraction:4.0%}\n")
+        ppl = f"{s.perplexity:,.2f}" if s.perplexity is not None else "–"
+        text.append("perplexity ")
+        text.append(ppl, style="bold")
+        spe = s.seconds_per_epoch
+        text.append(f"  {spe:.2f} s/epoch" if spe is not None else "  – s/epoch")
+        cps = s.chars_per_second
+        text.append(f"  {cps:,.0f} chars/s\n" if cps is not None else "  – chars/s\n")
+        remaining = s.remaining
+        text.append(f"elapsed {format_duration(s.elapsed)}")
+        text.append(f"  remaining {format_duration(remaining)}\n" if remaining is not None else "  remaining –\n")
+        if s.config is not None:
+            c = s.config
+            text.append(f"{c.cell} {c.hidden}×{c.layers}  {c.optimizer} lr {c.lr:g}  clip {c.clip:g}")
+            text.append(f"  {s.device or c.device}\n")
+        if s.corpus:
+            text.append(f"{short_corpus(s.corpus)}  {s.num_chars:,} chars  vocab {s.vocab_size:,}  seed {s.seed}\n")
+        if s.message:
+            text.append(s.message, style="bold red" if s.message_is_error else "italic")
+        text.rstrip()
+        return text

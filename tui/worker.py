@@ -1,0 +1,147 @@
+"""The bridge between the training thread and the UI thread.
+
+- EngineLoader imports torch and the engine in a daemon thread, so the first frame never waits for it and a
+  quit during the import is not held up by it (a Textual thread worker is joined at exit; a daemon is not).
+- EventBuffer is the trainer's listener: it keeps only the latest BatchDone (progress) and queues every other
+  event; the app drains it on a timer, so widgets refresh a few times a second however fast batches are.
+- RunHandle is one training run: its id, its buffer, its trainer once built, and a cancel flag.
+- train_in_thread is the body of the app's thread worker: load, open the session, run, report.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from engine import events
+from engine.errors import RnnTuiError
+from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
+
+Post = Callable[[Message], Any]
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class EngineLoader:
+    """Imports the torch-backed engine modules once, in the background."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._load, name="rnn-tui engine import", daemon=True)
+                self._thread.start()
+
+    def _load(self) -> None:
+        try:  # imported for their side effect: torch and the engine are loaded, off the UI thread
+            import engine.checkpoint
+            import engine.convert
+            import engine.generate
+            import engine.session
+            import engine.shapes  # noqa: F401
+        except Exception as exc:  # a broken torch install: say so instead of dying
+            self.error = f"could not load torch: {first_line(exc)}"
+        finally:
+            self._done.set()
+
+    def wait(self, cancelled: threading.Event) -> bool:
+        """Block until loaded; False if cancelled first or loading failed (then .error says why)."""
+        self.start()
+        while not self._done.wait(0.05):
+            if cancelled.is_set():
+                return False
+        return self.error is None and not cancelled.is_set()
+
+    @property
+    def loaded(self) -> bool:
+        return self._done.is_set() and self.error is None
+
+
+class EventBuffer:
+    """Thread-safe coalescing queue of engine events: progress is latest-only, everything else is kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued: list[events.Event] = []
+        self._progress: events.BatchDone | None = None
+
+    def put(self, event: events.Event) -> None:
+        with self._lock:
+            if isinstance(event, events.BatchDone):
+                self._progress = event
+            else:
+                self._queued.append(event)
+
+    def take(self) -> tuple[list[events.Event], events.BatchDone | None]:
+        """Every queued event in order, and the latest progress since the last take (or None)."""
+        with self._lock:
+            queued, progress = self._queued, self._progress
+            self._queued, self._progress = [], None
+        return queued, progress
+
+
+@dataclass
+class RunHandle:
+    run_id: int
+    overrides: dict[str, Any]
+    resume: str | None = None
+    corpus_url: str | None = None
+    threads: int | None = None
+    start_paused: bool = False
+    buffer: EventBuffer = field(default_factory=EventBuffer)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    trainer: Any = None  # engine.trainer.Trainer, set by the worker thread once built
+    ended: bool = False  # set on the UI side when RunEnded arrives
+
+    def cancel(self) -> None:
+        """Stop this run as soon as possible, whatever stage it is in."""
+        self.cancelled.set()
+        trainer = self.trainer  # read once: the worker may set it concurrently
+        if trainer is not None:
+            trainer.stop()
+
+
+def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None:
+    """Runs in a thread: open the session and train, reporting through post(); never raises."""
+    try:
+        post(Loading(handle.run_id, "loading torch…"))
+        if not loader.wait(handle.cancelled):
+            if loader.error:
+                post(SessionFailed(handle.run_id, loader.error))
+            return
+        from engine.session import open_session
+
+        post(Loading(handle.run_id, "reading corpus…" if not handle.resume else f"loading {handle.resume}…"))
+        session = open_session(
+            handle.overrides,
+            resume=handle.resume,
+            corpus_url=handle.corpus_url,
+            listener=handle.buffer.put,
+            threads=handle.threads,
+        )
+        trainer = session.trainer
+        if handle.start_paused:
+            trainer.pause()
+        handle.trainer = trainer  # before the cancel check: a cancel from now on reaches trainer.stop()
+        post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, tuple(session.notes)))
+        if handle.cancelled.is_set():
+            return
+        trainer.run()  # reports Failed itself instead of raising
+    except RnnTuiError as exc:
+        post(SessionFailed(handle.run_id, str(exc)))
+    except Exception as exc:  # never a traceback on screen: one line, and the app keeps running
+        post(SessionFailed(handle.run_id, f"unexpected error: {first_line(exc)}"))
+    finally:
+        post(RunEnded(handle.run_id))
