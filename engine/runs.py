@@ -41,10 +41,10 @@ LABEL_SETTINGS = (
     "batch_size",
     "num_steps",
     "max_chars",
-    "corpus",
 )
-# Named only when the settings above leave two runs with the same label.
-TIEBREAK_SETTINGS = ("seed", "epochs", "device")
+# Named only when the settings above leave two runs with the same label. The corpus is among them: the
+# same file can be named in several ways (unset = the default path, or a path given explicitly).
+TIEBREAK_SETTINGS = ("seed", "epochs", "corpus", "device")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def format_value(name: str, value: object) -> str:
 def label_runs(runs: Sequence[Run]) -> list[str]:
     """A label per run naming the settings whose values differ among the runs, e.g. "cell=gru lr=0.01".
 
-    When those leave runs with the same label, seed, epochs and device are added; runs whose labels
+    When those leave runs with the same label, seed, epochs, corpus and device are added; runs whose labels
     still clash get their origin added ("run 3"), and when nothing differs the origin is the label.
     """
     if not runs:

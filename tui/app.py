@@ -28,6 +28,7 @@ from engine import events
 from engine.cli import config_overrides
 from engine.config import TrainConfig
 from engine.errors import ConfigError, RnnTuiError
+from engine.runs import RunBook
 from tui.messages import (
     CheckpointFailed,
     CheckpointLoaded,
@@ -42,7 +43,10 @@ from tui.messages import (
 )
 from tui.screens import ConfirmScreen, HelpScreen, LoadScreen, SaveScreen
 from tui.widgets.generate import GenerateBox, GenerateRequested
+from tui.widgets.hidden_units import open_hidden_units
+from tui.widgets.next_char import open_next_char
 from tui.widgets.plot import PerplexityPlot
+from tui.widgets.runs_compared import keep_run, open_runs
 from tui.widgets.samples import SamplesLog
 from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralChanged
 from tui.widgets.shapes import ShapesTable
@@ -73,10 +77,13 @@ class RnnTuiApp(App[int]):
         Binding("f1", "help", "Help", id="help", tooltip="every key, and which settings apply live"),
         Binding("f2", "focus_prefix", "Prefix", id="focus-prefix", tooltip="type a prefix, Enter generates"),
         Binding("f3", "focus_settings", "Settings", id="focus-settings", show=False, tooltip="the settings form"),
+        Binding("f4", "next_char", "Why?", id="next-char", tooltip="each generated character's top candidates"),
         Binding("f5", "toggle_pause", "Pause/Resume", id="pause", tooltip="pause or resume training"),
         Binding("f6", "step", "Step", id="step", tooltip="while paused: train one more epoch, then pause"),
         Binding("f7,ctrl+r", "restart", "Restart", id="restart", tooltip="start over with the form's settings"),
         Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
+        Binding("f9", "hidden_units", "Units", id="hidden-units", tooltip="a text coloured by one hidden unit"),
+        Binding("f10", "runs", "Runs", id="runs", tooltip="runs compared on one plot; CSV export"),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="save a checkpoint"),
         Binding("ctrl+o", "load", "Load", id="load", tooltip="load a checkpoint: continue it, or just generate"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="stop training and leave"),
@@ -93,6 +100,7 @@ class RnnTuiApp(App[int]):
         self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
         self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
         self.epochs_seen: list[events.EpochEnd] = []
+        self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
         self.failure: str | None = None  # the latest Failed/SessionFailed message
         self._next_run_id = 0
         self._stepping = False
@@ -161,6 +169,7 @@ class RnnTuiApp(App[int]):
 
     def start_run(self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False) -> None:
         """Stop the current run (if any), wait for its thread to end, then start a new one."""
+        keep_run(self)  # the run being replaced stays comparable (F10)
         previous = self.run
         if previous is not None:
             previous.cancel()
@@ -293,6 +302,7 @@ class RnnTuiApp(App[int]):
             status.state = "stopped" if event.stopped else "finished"
             status.epoch = event.epoch
             status.clock_off()
+            keep_run(self)
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
 
@@ -410,7 +420,9 @@ class RnnTuiApp(App[int]):
         except Exception as exc:
             self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}"))
         else:
-            self.post_message(CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.epoch))
+            self.post_message(
+                CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.epoch, tuple(loaded.history))
+            )
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
         self.samples.add_note(f"saved {message.path} (epoch {message.epoch})")
@@ -425,6 +437,7 @@ class RnnTuiApp(App[int]):
             self.run.cancel()  # generate-only: training stops, the checkpoint's weights generate
         label = f"{Path(message.path).name}, epoch {message.epoch}"
         self.checkpoint_source = (message.model, message.vocab, label)
+        self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
         status = self.status.status
         status.state = "checkpoint"
         status.config = message.config
@@ -535,6 +548,15 @@ class RnnTuiApp(App[int]):
 
     def action_focus_settings(self) -> None:
         self._main("#setting-lr").focus()
+
+    def action_next_char(self) -> None:
+        open_next_char(self)
+
+    def action_hidden_units(self) -> None:
+        open_hidden_units(self)
+
+    def action_runs(self) -> None:
+        open_runs(self)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

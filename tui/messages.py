@@ -82,6 +82,7 @@ class CheckpointLoaded(Message):
     vocab: Any
     config: TrainConfig
     epoch: int
+    history: tuple[Any, ...] = ()  # its EpochEnd records, for the runs compared (F10)
 
 
 @dataclass

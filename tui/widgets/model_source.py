@@ -19,9 +19,15 @@ class ModelSource:
     corpus_text: str | None  # the text the run trains on, when there is a run
 
 
+def run_handle(app: Any) -> Any:
+    """The app's tui.worker.RunHandle, or None: app.current_run (app.run before the rename; App.run is a method)."""
+    handle = getattr(app, "current_run", None) or getattr(app, "run", None)
+    return handle if hasattr(handle, "trainer") else None
+
+
 def current_model(app: Any) -> ModelSource:
     """The weights generation would use now (see RnnTuiApp.on_generate_requested); RnnTuiError when none yet."""
-    run = getattr(app, "run", None)
+    run = run_handle(app)
     trainer = run.trainer if run is not None else None
     corpus_text = trainer.corpus.text if trainer is not None else None
     if app.checkpoint_source is not None:

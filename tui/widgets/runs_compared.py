@@ -20,13 +20,14 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
+from tui.widgets.model_source import run_handle
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
 
 
 def keep_run(app: Any) -> None:
     """Add the app's current run to its run book (a no-op before its first epoch, or when already kept)."""
-    run = getattr(app, "run", None)
+    run = run_handle(app)
     trainer = run.trainer if run is not None else None
     config = app.run_config
     if trainer is None or config is None:
@@ -40,7 +41,7 @@ def compared_runs(app: Any) -> RunBook:
     """The kept runs plus the one still training (not kept yet), for the screen."""
     book = RunBook()
     book.runs = list(app.run_book.runs)
-    run = getattr(app, "run", None)
+    run = run_handle(app)
     trainer = run.trainer if run is not None else None
     if trainer is not None and app.run_config is not None and app.status.status.state not in ("finished", "stopped"):
         book.add(Run(app.run_config, tuple(trainer.state.history), f"run {run.run_id}, running"))
@@ -123,7 +124,7 @@ class RunsScreen(ModalScreen[None]):
                 style="dim",
             )
         return Text(
-            "space ticks a run: the ticked ones are drawn and exported (CSV: epoch, then one column per run)",
+            "space ticks a run; ticked runs are drawn and exported as CSV (epoch, one column per run)",
             style="dim",
         )
 

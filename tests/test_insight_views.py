@@ -1,0 +1,235 @@
+"""The insight screens in the app (F4 next character, F9 hidden units, F10 runs compared), on the real corpus.
+
+Each test trains a small model in the real app for a few epochs, then opens a screen with its key and checks
+that what it shows is what the engine computes for those weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select, SelectionList
+
+from engine.activations import display_scale, read_activations
+from engine.cli import parse
+from engine.config import TrainConfig
+from engine.corpus import Corpus
+from engine.explain import explain_text
+from engine.trainer import Trainer
+from tui.app import RnnTuiApp
+from tui.widgets.hidden_units import CORPUS_STRETCH, HiddenUnitsScreen, activation_style
+from tui.widgets.model_source import run_handle
+from tui.widgets.next_char import NextCharScreen
+from tui.widgets.runs_compared import RunsScreen
+
+SIZE = (110, 34)
+FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--lr", "0.01", "--pred-len", "0"]
+
+
+def make_app(*flags: str) -> RnnTuiApp:
+    return RnnTuiApp(parse([*FAST, *flags]))
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def state(app: RnnTuiApp) -> str:
+    return app.status.status.state
+
+
+async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: int, temperature: str = "") -> str:
+    app.query_one("#prefix", Input).value = prefix
+    app.query_one("#gen-length", Input).value = str(length)
+    app.query_one("#gen-temperature", Input).value = temperature
+    box = app.generate_box
+    await pilot.press("f2", "enter")
+    await wait_for(pilot, lambda: box.last_text is not None or box.last_error is not None, "generation")
+    assert box.last_error is None, box.last_error
+    return box.last_text or ""
+
+
+async def test_next_character_view_explains_the_generated_text() -> None:
+    app = make_app("--epochs", "5")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "5 epochs")
+        text = await generate(pilot, app, "分开", 20, temperature="1.0")
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, NextCharScreen)
+        await wait_for(pilot, lambda: bool(screen.steps) or screen.error is not None, "explanation")
+        assert screen.error is None
+        # The text shown in the box, character by character, with the engine's distributions for these weights.
+        assert "".join(step.chosen for step in screen.steps) == text[2:]
+        expected = explain_text(run_handle(app).trainer.model, app.vocab, text, start=2, temperature=1.0, k=8)
+        assert [s.probability for s in screen.steps] == pytest.approx([s.probability for s in expected], abs=1e-5)
+        assert [s.candidates[0].char for s in screen.steps] == [s.candidates[0].char for s in expected]
+        table = screen.query_one(DataTable)
+        assert table.row_count == 20
+        detail = screen.detail_shown.plain
+        assert "the model expected" in detail and "entropy" in detail
+        first = screen.steps[0]
+        assert f"{first.candidates[0].probability:6.1%}" in detail
+        await pilot.press("down", "down")
+        assert table.cursor_row == 2
+        detail = screen.detail_shown.plain
+        assert f"{screen.steps[2].candidates[0].probability:6.1%}" in detail
+        shown = screen.text_shown
+        reversed_spans = [span for span in shown.spans if "reverse" in str(span.style)]
+        assert [(span.start, span.end) for span in reversed_spans] == [(4, 5)]  # the third generated character
+        await pilot.press("escape")
+        assert not isinstance(app.screen, NextCharScreen)
+
+        # A bad temperature in the box: one inline line, no screen.
+        app.query_one("#gen-temperature", Input).value = "hot"
+        await pilot.press("f4")
+        assert not isinstance(app.screen, NextCharScreen)
+        assert "temperature must be a number" in (app.generate_box.last_error or "")
+
+
+async def test_next_character_view_generates_greedy_when_nothing_was_generated() -> None:
+    app = make_app("--epochs", "3")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "3 epochs")
+        app.query_one("#gen-length", Input).value = "30"
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, NextCharScreen)
+        await wait_for(pilot, lambda: bool(screen.steps) or screen.error is not None, "explanation")
+        assert len(screen.steps) == 30
+        assert all(step.rank == 1 for step in screen.steps)  # greedy takes the favourite every time
+        subtitle = screen.query_one("#next-box").border_subtitle or ""
+        assert "greedy" in subtitle
+        if screen.loop is not None:  # an undertrained model repeats itself: the view says so
+            assert "↻ loop" in subtitle
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+async def test_hidden_unit_view_colours_the_corpus_by_the_engines_state(cell: str) -> None:
+    app = make_app("--epochs", "3", "--cell", cell)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "3 epochs")
+        await pilot.press("f9")
+        screen = app.screen
+        assert isinstance(screen, HiddenUnitsScreen)
+        await wait_for(pilot, lambda: screen.activations is not None or screen.error is not None, "activations")
+        assert screen.error is None
+        corpus_text = run_handle(app).trainer.corpus.text[:CORPUS_STRETCH]
+        assert screen.activations.text == corpus_text
+        # The first suggestion is shown: the unit that varies most over the text.
+        reference = read_activations(run_handle(app).trainer.model, app.vocab, corpus_text)
+        assert screen.unit == int(reference.layer("h").std(0).argmax())
+        # Its colours are its activation: the engine's state, computed in one recurrent() pass here.
+        with torch.no_grad():
+            outputs, _ = run_handle(app).trainer.model.recurrent(
+                torch.tensor(app.vocab.encode(corpus_text)).view(-1, 1)
+            )
+        values = outputs[:, 0, screen.unit].tolist()
+        assert screen.activations.unit(screen.unit) == pytest.approx(values, abs=1e-5)
+        coloured = screen.coloured
+        assert coloured.plain == corpus_text.replace(" ", "␣")
+        scale = display_scale(values)
+        for span in coloured.spans[:50]:
+            assert span.style == activation_style(values[span.start], scale)
+
+        await pilot.click("#units-unit")
+        screen.query_one("#units-unit", Input).value = "5"
+        await pilot.press("enter")
+        assert screen.unit == 5
+        await pilot.press("]")
+        assert screen.unit == 6
+        assert screen.query_one("#units-unit", Input).value == "6"
+        assert not isinstance(app.focused, Input)  # Enter left the digits box, so [ and ] step at once
+        await pilot.click("#units-unit")
+        screen.query_one("#units-unit", Input).value = "640"
+        await pilot.press("enter")
+        assert screen.error == "unit must be between 0 and 63, got 640" and screen.unit == 6
+
+        kinds = screen.query_one("#units-kind", Select)
+        if cell == "lstm":  # the cell state too: unbounded, so the colour scale follows its largest value
+            kinds.value = "c"
+            await pilot.pause(0.1)
+            assert screen.kind == "c"
+            c_values = screen.activations.unit(screen.unit, "c")
+            assert c_values == pytest.approx(reference.unit(screen.unit, "c"), abs=1e-5)
+        else:
+            assert [value for _, value in kinds._options] == ["h"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HiddenUnitsScreen)
+
+
+async def test_runs_compared_overlays_finished_runs_and_exports_csv(tmp_path: Path) -> None:
+    app = make_app("--epochs", "2")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "first run")
+        first = list(run_handle(app).trainer.state.history)
+        config = app.run_config.with_changes(cell="gru", epochs=3)
+        app.settings.load(config)
+        await pilot.press("f7")
+        await pilot.press("enter")  # confirm: a new cell starts from scratch
+        await wait_for(pilot, lambda: state(app) == "finished" and app.run_config.cell == "gru", "second run")
+        second = list(run_handle(app).trainer.state.history)
+        await pilot.press("f10")
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        series = screen.book.overlay()
+        assert [s.label for s in series] == ["cell=rnn", "cell=gru"]
+        assert list(series[0].values) == [e.perplexity for e in first]
+        assert list(series[1].values) == [e.perplexity for e in second]
+        assert screen.query_one(SelectionList).selected == [0, 1]
+
+        screen.query_one("#runs-csv", Input).value = str(tmp_path / "compare.csv")
+        screen.query_one("#runs-csv", Input).focus()
+        await pilot.press("enter")
+        assert screen.error is None and screen.exported == str(tmp_path / "compare.csv")
+        rows = list(csv.reader((tmp_path / "compare.csv").open(encoding="utf-8")))
+        assert rows[0] == ["epoch", "cell=rnn", "cell=gru"]
+        assert [float(v) for v in [row[1] for row in rows[1:]] if v] == [e.perplexity for e in first]
+        assert rows[3][1] == ""  # the first run had no third epoch
+
+        screen.query_one(SelectionList).deselect_all()
+        await pilot.press("enter")
+        assert screen.error == "no run is ticked: tick at least one to export"
+        screen.query_one(SelectionList).select_all()
+        screen.query_one("#runs-csv", Input).value = str(tmp_path)  # a directory
+        await pilot.press("enter")
+        assert screen.error is not None and screen.error.startswith("cannot write")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, RunsScreen)
+
+
+async def test_a_loaded_checkpoints_history_is_compared_too(tmp_path: Path, corpus_path: Path, corpus: Corpus) -> None:
+    trained = Trainer(TrainConfig(corpus=str(corpus_path), seed=1, cell="gru", hidden=32, epochs=2, pred_len=0), corpus)
+    trained.run()
+    trained.save(str(tmp_path / "gru.ckpt"))
+    app = make_app("--epochs", "2")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "2 epochs")
+        await pilot.press("ctrl+o")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "gru.ckpt")
+        await pilot.click("#just-generate")
+        await wait_for(pilot, lambda: state(app) == "checkpoint", "the loaded checkpoint")
+        await pilot.press("f10")
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        series = screen.book.overlay()
+        assert [s.label for s in series] == ["cell=rnn hidden=64 lr=0.01", "cell=gru hidden=32 lr=0.001"]
+        assert list(series[1].values) == [e.perplexity for e in trained.state.history]
+        await pilot.press("escape")
+        # The other views look at the checkpoint's weights now.
+        await pilot.press("f9")
+        units = app.screen
+        assert isinstance(units, HiddenUnitsScreen)
+        await wait_for(pilot, lambda: units.activations is not None or units.error is not None, "activations")
+        assert units.activations.cell == "gru" and units.activations.hidden == 32
+        assert units.model_source is not None and units.model_source.label == "gru.ckpt, epoch 2"
