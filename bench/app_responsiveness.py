@@ -1,6 +1,6 @@
 """In-app training speed versus headless, and how late a 20 ms UI timer fires while the app trains.
 
-    python bench/app_responsiveness.py --epochs 12            # the book's model, default app settings
+    python bench/app_responsiveness.py --epochs 12 --repeat 3   # the book's model, default app settings
     python bench/app_responsiveness.py --threads 1 --switch 0.005
 
 Prints the median training seconds per epoch (EpochEnd.seconds, first epoch excluded as warm-up) headless
@@ -72,12 +72,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's default)")
     parser.add_argument("--switch", type=float, default=None, help="sys.setswitchinterval in the app run")
+    parser.add_argument("--repeat", type=int, default=3, help="alternate headless and app runs this often")
     args = parser.parse_args()
     import tui.app
 
     switch = args.switch if args.switch is not None else tui.app.SWITCH_INTERVAL_SECONDS
-    head = statistics.median(headless(args.epochs, args.threads))
-    app_seconds, lateness = asyncio.run(in_app(args.epochs, args.threads, switch))
+    # Headless as `rnn-tui train --headless` runs it: torch's own thread count unless --threads is given.
+    # Alternating runs, so that the load of a shared machine weighs on both sides alike.
+    head_seconds: list[float] = []
+    app_seconds: list[float] = []
+    lateness: list[float] = []
+    for _ in range(args.repeat):
+        head_seconds += headless(args.epochs, args.threads)
+        seconds, late = asyncio.run(in_app(args.epochs, args.threads, switch))
+        app_seconds += seconds
+        lateness += late
+        sys.setswitchinterval(0.005)  # headless runs as the CLI does
+    head = statistics.median(head_seconds)
     app = statistics.median(app_seconds)
     lateness.sort()
     p95 = lateness[int(0.95 * (len(lateness) - 1))] if lateness else float("nan")

@@ -82,7 +82,7 @@ async def test_training_advances_and_panels_show_it() -> None:
 async def test_pause_resume_and_step() -> None:
     app = make_app("--epochs", "50", "--paused")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: state(app) == "paused" and app.run.trainer is not None, "paused start")
+        await wait_for(pilot, lambda: state(app) == "paused" and app.current_run.trainer is not None, "paused start")
         await pilot.pause(0.6)
         assert app.status.status.epoch == 0 and not app.epochs_seen  # --paused: nothing trains
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 import threading
 import time
@@ -21,6 +23,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -57,9 +60,20 @@ from tui.worker import EngineLoader, RunHandle, first_line, train_in_thread
 REFRESH_SECONDS = 0.25
 # How long quitting waits for the training thread (it stops at the next batch boundary, well under this).
 QUIT_WAIT_SECONDS = 1.0
-# The GIL is handed over this often (Python's default is 5 ms). Shorter lets the UI thread in sooner while
-# the training thread runs Python code between torch calls; see bench/app_responsiveness.py.
-SWITCH_INTERVAL_SECONDS = 0.002
+# The GIL is handed over this often. Python's default (5 ms) measured best: 2 ms and 1 ms slowed training
+# without making a 20 ms UI timer less late (bench/app_responsiveness.py --switch; the README has numbers).
+SWITCH_INTERVAL_SECONDS = 0.005
+
+
+def default_training_threads() -> int:
+    """torch threads for in-app training: one core is left to the UI thread (on two cores: one thread).
+
+    torch's own default (every core) makes training threads and the UI fight over the cores: on a busy
+    two-core machine training ran 2-4× slower and the UI timer was 200 ms late at worst.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
 ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
@@ -78,7 +92,7 @@ class RnnTuiApp(App[int]):
         Binding("f2", "focus_prefix", "Prefix", id="focus-prefix", tooltip="type a prefix, Enter generates"),
         Binding("f3", "focus_settings", "Settings", id="focus-settings", show=False, tooltip="the settings form"),
         Binding("f4", "next_char", "Why?", id="next-char", tooltip="each generated character's top candidates"),
-        Binding("f5", "toggle_pause", "Pause/Resume", id="pause", tooltip="pause or resume training"),
+        Binding("f5", "toggle_pause", "Pause", id="pause", tooltip="pause or resume training"),
         Binding("f6", "step", "Step", id="step", tooltip="while paused: train one more epoch, then pause"),
         Binding("f7,ctrl+r", "restart", "Restart", id="restart", tooltip="start over with the form's settings"),
         Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
@@ -94,7 +108,7 @@ class RnnTuiApp(App[int]):
         self.args = args
         self.base_config = TrainConfig(**config_overrides(args))  # already validated by engine.cli.parse
         self.loader = EngineLoader()
-        self.run: RunHandle | None = None
+        self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
         self.vocab: Any = None  # engine.corpus.Vocab of the current run
         self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
@@ -113,18 +127,19 @@ class RnnTuiApp(App[int]):
         with Horizontal(id="top"):
             with Vertical(id="left"):
                 yield StatusPanel(id="status")
+                with Vertical(id="shapes-panel"):
+                    yield ShapesTable(id="shapes")
                 yield SamplesLog(id="samples")
             with Vertical(id="right"):
                 yield PerplexityPlot(id="plot")
-                with Vertical(id="shapes-panel"):
-                    yield ShapesTable(id="shapes")
                 yield SettingsForm(id="settings")
         yield GenerateBox(id="generate")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; F1 says so
 
     def _main(self, selector: str) -> Any:
         """A widget of the main screen, also while a modal screen is on top of it."""
-        return self.screen_stack[0].query_one(selector)
+        stack = self.screen_stack  # empty while the app mounts: then the app's own query finds the widget
+        return (stack[0] if stack else self).query_one(selector)
 
     @property
     def status(self) -> StatusPanel:
@@ -153,7 +168,6 @@ class RnnTuiApp(App[int]):
     def on_mount(self) -> None:
         self.query_one("#status").border_title = "Status"
         self.query_one("#samples").border_title = "Samples"
-        self.query_one("#plot").border_title = "Perplexity"
         self.query_one("#shapes-panel").border_title = "Shapes"
         self.settings.load(self.base_config)
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
@@ -170,7 +184,7 @@ class RnnTuiApp(App[int]):
     def start_run(self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False) -> None:
         """Stop the current run (if any), wait for its thread to end, then start a new one."""
         keep_run(self)  # the run being replaced stays comparable (F10)
-        previous = self.run
+        previous = self.current_run
         if previous is not None:
             previous.cancel()
         self._next_run_id += 1
@@ -179,10 +193,10 @@ class RnnTuiApp(App[int]):
             overrides,
             resume=resume,
             corpus_url=self.args.corpus_url,
-            threads=self.args.threads,
+            threads=self.args.threads or default_training_threads(),
             start_paused=paused,
         )
-        self.run = handle
+        self.current_run = handle
         self.run_config = None
         self.vocab = None
         self.checkpoint_source = None
@@ -200,7 +214,7 @@ class RnnTuiApp(App[int]):
         # One training thread at a time: torch's seed and thread count are process-wide.
         while previous is not None and self._training_alive():
             await asyncio.sleep(0.02)
-        if self.run is handle:
+        if self.current_run is handle:
             self._train(handle)
 
     @work(thread=True, exit_on_error=False, group="training", name="rnn-tui training")
@@ -211,7 +225,7 @@ class RnnTuiApp(App[int]):
         return any(not w.is_finished for w in self.workers if w.group == "training")
 
     def _current(self, run_id: int) -> bool:
-        return self.run is not None and self.run.run_id == run_id
+        return self.current_run is not None and self.current_run.run_id == run_id
 
     def on_loading(self, message: Loading) -> None:
         if self._current(message.run_id):
@@ -236,8 +250,8 @@ class RnnTuiApp(App[int]):
             self._show_failure(message.message)
 
     def on_run_ended(self, message: RunEnded) -> None:
-        if self._current(message.run_id) and self.run is not None:
-            self.run.ended = True
+        if self._current(message.run_id) and self.current_run is not None:
+            self.current_run.ended = True
             self.refresh_panels()
             status = self.status.status
             if status.state not in ENDED_STATES:  # cancelled before training began
@@ -257,7 +271,15 @@ class RnnTuiApp(App[int]):
     # ----- engine events, a few times a second -----
 
     def refresh_panels(self) -> None:
-        run = self.run
+        with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
+            self._refresh_panels()
+
+    def _refresh_panels(self) -> None:
+        # No media queries in Textual CSS: a class on the screen switches to the layout for short terminals.
+        # (Checked here: the App's own Resize handler does not reach subclasses on a later resize.)
+        if self.screen_stack:
+            self.screen_stack[0].set_class(self.size.height < 28, "-short")
+        run = self.current_run
         if run is not None:
             queued, progress = run.buffer.take()
             for event in queued:
@@ -274,7 +296,7 @@ class RnnTuiApp(App[int]):
         status = self.status.status
         if isinstance(event, events.Started):
             status.started(event)
-            if self.run is not None and self.run.start_paused:
+            if self.current_run is not None and self.current_run.start_paused:
                 status.state = "paused"
         elif isinstance(event, events.EpochEnd):
             status.epoch_end(event)
@@ -310,7 +332,7 @@ class RnnTuiApp(App[int]):
 
     def on_live_setting_submitted(self, message: LiveSettingSubmitted) -> None:
         name, value = message.name, message.value
-        trainer = self.run.trainer if self.run is not None else None
+        trainer = self.current_run.trainer if self.current_run is not None else None
         try:
             if trainer is not None and self.status.status.state not in ENDED_STATES:
                 trainer.update(**{name: value})
@@ -323,7 +345,10 @@ class RnnTuiApp(App[int]):
         self.settings.applied[name] = value
 
     def on_structural_changed(self, message: StructuralChanged) -> None:
-        self.settings.mark_pending(self.run_config)
+        try:
+            self.settings.mark_pending(self.run_config)
+        except NoMatches:  # a late message while the app closes
+            return
         self._shapes_wanted = True
 
     def _form_config(self, quiet: bool = False) -> TrainConfig | None:
@@ -366,8 +391,8 @@ class RnnTuiApp(App[int]):
         if self.checkpoint_source is not None:
             model, vocab, label = self.checkpoint_source
             self._generate(None, model, vocab, label, message)
-        elif self.run is not None and self.run.trainer is not None and self.vocab is not None:
-            self._generate(self.run.trainer, None, self.vocab, "", message)
+        elif self.current_run is not None and self.current_run.trainer is not None and self.vocab is not None:
+            self._generate(self.current_run.trainer, None, self.vocab, "", message)
         else:
             self.generate_box.show_error("the model is still loading; try again in a moment")
 
@@ -433,8 +458,8 @@ class RnnTuiApp(App[int]):
         self.samples.add_note(message.message, error=True)
 
     def on_checkpoint_loaded(self, message: CheckpointLoaded) -> None:
-        if self.run is not None:
-            self.run.cancel()  # generate-only: training stops, the checkpoint's weights generate
+        if self.current_run is not None:
+            self.current_run.cancel()  # generate-only: training stops, the checkpoint's weights generate
         label = f"{Path(message.path).name}, epoch {message.epoch}"
         self.checkpoint_source = (message.model, message.vocab, label)
         self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
@@ -452,13 +477,13 @@ class RnnTuiApp(App[int]):
     def _trainer(self) -> Any:
         """The running trainer, or None after saying why there is none."""
         state = self.status.status.state
-        if self.run is None or self.run.trainer is None:
+        if self.current_run is None or self.current_run.trainer is None:
             self.notify("the model is still loading", severity="warning")
             return None
         if state in ENDED_STATES:
             self.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
             return None
-        return self.run.trainer
+        return self.current_run.trainer
 
     def action_toggle_pause(self) -> None:
         trainer = self._trainer()
@@ -490,7 +515,7 @@ class RnnTuiApp(App[int]):
         trainer = self._trainer()
         if trainer is None:
             return
-        self.run.cancel()  # type: ignore[union-attr] - _trainer() checked it
+        self.current_run.cancel()  # type: ignore[union-attr] - _trainer() checked it
         self.status.status.state = "stopping"
         self.status.show()
 
@@ -499,11 +524,16 @@ class RnnTuiApp(App[int]):
         if config is None:
             return
         changed = config.structural_differences(self.run_config or self.base_config)
-        if not changed:
+        status = self.status.status
+        training = status.state not in ENDED_STATES and status.epoch > 0
+        if not changed and not training:  # nothing to lose: e.g. after a failure, with a lower lr
             self._restart(config)
             return
-        names = ", ".join(name.replace("_", "-") for name in changed)
-        question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
+        if changed:
+            names = ", ".join(name.replace("_", "-") for name in changed)
+            question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
+        else:
+            question = f"Restart from scratch? The {status.epoch} epochs trained so far are discarded."
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -516,10 +546,10 @@ class RnnTuiApp(App[int]):
         self.start_run(full_overrides(config))
 
     def action_save(self) -> None:
-        if self.run is None or self.run.trainer is None:
+        if self.current_run is None or self.current_run.trainer is None:
             self.notify("nothing to save yet: the model is still loading", severity="warning")
             return
-        trainer = self.run.trainer
+        trainer = self.current_run.trainer
 
         def chosen(path: str | None) -> None:
             if path:
@@ -567,8 +597,8 @@ class RnnTuiApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop training at the next batch boundary and leave once its thread is gone (or after a second)."""
-        if self.run is not None:
-            self.run.cancel()
+        if self.current_run is not None:
+            self.current_run.cancel()
         deadline = time.monotonic() + QUIT_WAIT_SECONDS
         while self._training_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -577,8 +607,8 @@ class RnnTuiApp(App[int]):
     def on_unmount(self) -> None:
         # However the app ends (quit, an exit from a test, an error), its training thread must end too:
         # Python joins the worker threads at exit, and a paused trainer would wait forever.
-        if self.run is not None:
-            self.run.cancel()
+        if self.current_run is not None:
+            self.current_run.cancel()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -589,11 +619,22 @@ class RnnTuiApp(App[int]):
                 yield SystemCommand(title, binding.tooltip, lambda action=binding.action: self.run_action(action))
 
 
-def run_app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
+    """Run the app until it quits; return its exit code.
+
+    fast_exit: once the app has ended (its threads too), leave with os._exit instead of returning. Python's
+    own shutdown with torch loaded takes one to two seconds on a busy two-core machine, and ctrl+q must
+    leave within one. Nothing is lost: the terminal is restored, and every worker (a checkpoint being
+    saved included) has ended before App.run() returns.
+    """
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
-        result = RnnTuiApp(args).run()
+        result = RnnTuiApp(args).run() or 0
     finally:
         sys.setswitchinterval(previous)
-    return result or 0
+    if fast_exit:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(result)
+    return result

@@ -19,6 +19,18 @@ def thin(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, fl
     return picked
 
 
+def epoch_ticks(first: int, last: int, count: int) -> list[int]:
+    """About count whole-epoch ticks from first to last (epochs are integers: no 8.2 on the axis)."""
+    step = max(1, round((last - first) / max(1, count - 1)))
+    ticks = list(range(first, last + 1, step))
+    if ticks[-1] != last:
+        if last - ticks[-1] <= step / 2 and len(ticks) > 1:
+            ticks[-1] = last  # no two ticks crammed together
+        else:
+            ticks.append(last)
+    return ticks
+
+
 class PerplexityPlot(PlotextPlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -45,14 +57,17 @@ class PerplexityPlot(PlotextPlot):
         # Two braille dots per cell column: more points than that cannot be told apart.
         shown = thin(self.points, max(2, 2 * max(10, self.size.width - 10)))
         if not shown:
-            plt.title("perplexity: waiting for the first epoch")
+            self.border_title = "Perplexity: waiting for the first epoch"
         else:
-            plt.title(f"perplexity {shown[-1][1]:,.2f} at epoch {shown[-1][0]} (log scale)")
+            epoch, latest = shown[-1]
+            self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
             plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
             epochs = [e for e, _ in shown]
             values = [p for _, p in shown]
             plt.plot(epochs, values, marker="braille")
-            plt.xlim(min(epochs), max(max(epochs), min(epochs) + 1))
+            first, last = epochs[0], max(epochs[-1], epochs[0] + 1)
+            plt.xlim(first, last)
+            plt.xticks(epoch_ticks(first, last, max(2, self.size.width // 10)))
         self.refresh()
 
     def render(self) -> RenderResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events as textual_events
 from textual.widgets import RichLog
 
 from engine import events
@@ -10,9 +11,16 @@ from engine import events
 
 class SamplesLog(RichLog):
     def __init__(self, *, id: str | None = None) -> None:
-        # wrap: a 50-character Chinese sample is 100 cells wide; auto_scroll keeps the newest in view.
-        super().__init__(id=id, wrap=True, markup=False, auto_scroll=True, max_lines=5000)
-        self.lines_written: list[str] = []  # plain text of what was written, for tests and copying
+        # wrap: a 50-character Chinese sample is 100 cells wide; auto_scroll keeps the newest in view;
+        # min_width 1: RichLog's default (78) would lay lines out wider than the panel and cut them off.
+        super().__init__(id=id, wrap=True, markup=False, auto_scroll=True, max_lines=5000, min_width=1)
+        self.written: list[Text] = []  # everything written, to wrap again when the panel's width changes
+        self._wrapped_at = 0
+
+    @property
+    def lines_written(self) -> list[str]:
+        """Plain text of what was written, for tests and copying."""
+        return [line.plain for line in self.written]
 
     def add_samples(self, epoch_line: str, samples: events.Samples) -> None:
         self._write(Text(epoch_line, style="bold"))
@@ -23,5 +31,14 @@ class SamplesLog(RichLog):
         self._write(Text(note, style="bold red" if error else "italic dim"))
 
     def _write(self, line: Text) -> None:
-        self.lines_written.append(line.plain)
+        self.written = [*self.written[-4999:], line]
         self.write(line)
+
+    def on_resize(self, event: textual_events.Resize) -> None:
+        # RichLog wraps a line once, when written: after a resize, lay everything out again at the new width.
+        width = self.scrollable_content_region.width
+        if self.written and width != self._wrapped_at:
+            self.clear()
+            for line in self.written:
+                self.write(line)
+        self._wrapped_at = width

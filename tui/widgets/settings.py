@@ -55,7 +55,7 @@ FIELDS = (
     Field("num_steps", "steps", "int"),
     Field("sampling", "sampling", "choice", SAMPLINGS),
     Field("seed", "seed", "optional-int"),
-    Field("max_chars", "max chars", "int"),
+    Field("max_chars", "maxchars", "int"),
     Field("device", "device", "choice", DEVICES),
 )
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
@@ -187,7 +187,7 @@ class SettingsForm(Vertical):
             message = next(reversed(self.errors.values()))
             line.update(Text(message, style="bold red"))
         else:
-            line.update(Text("Enter applies a live setting; F7 restarts with all", style="dim"))
+            line.update(Text("Enter applies live · F7 restarts", style="dim"))
 
     def mark_pending(self, running: TrainConfig | None) -> list[str]:
         """Highlight structural fields that differ from the running model's; return their names."""

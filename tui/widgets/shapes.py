@@ -6,6 +6,16 @@ from typing import Any
 
 from textual.widgets import DataTable
 
+# The engine's meanings are sentences; a panel half a terminal wide has room for a few words.
+SHORT_MEANINGS = {
+    "X": "one-hot input",
+    "Y": "h, every step",
+    "state": "h, last step",
+    "state[0] = h": "h, last step",
+    "state[1] = c": "c, last step",
+    "dense(Y)": "char scores",
+}
+
 
 def format_shape(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ")"
@@ -25,10 +35,11 @@ class ShapesTable(DataTable):
         self.rows_shown = []
         for tensor in report.tensors:
             shape = format_shape(tensor.shape)
-            self.add_row(tensor.name, shape, tensor.meaning)
+            self.add_row(tensor.name, shape, SHORT_MEANINGS.get(tensor.name, tensor.meaning))
             self.rows_shown.append((tensor.name, shape))
         parent = self.parent
         if parent is not None:
             title = f"Shapes: {report.cell.upper()}"
             parent.border_title = title + ("  (form settings, F7 applies)" if pending else "")
-            parent.border_subtitle = report.book_line
+            # The book's print(Y.shape, len(state_new), state_new[0].shape), without the torch.Size noise.
+            parent.border_subtitle = "book: " + report.book_line.replace("torch.Size", "")

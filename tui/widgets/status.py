@@ -125,40 +125,56 @@ class StatusPanel(Static):
         self.show()
 
     def render_status(self) -> Text:
+        """Most important first: when the panel is short (80×24), what is cut off is the least needed."""
         s = self.status
         width = max(20, self.content_size.width or 46)
-        text = Text(no_wrap=False, overflow="fold")
-        text.append("● ", style=STATE_STYLES.get(s.state, ""))
-        text.append(s.state, style="bold " + STATE_STYLES.get(s.state, ""))
+        style = STATE_STYLES.get(s.state, "")
+        head: list[Text] = [Text.assemble(("● ", style), (s.state, "bold " + style))]
         if s.state == "loading":
-            text.append(f"  {s.stage}")
+            head.append(Text(s.stage))
         if s.epochs:
-            text.append(f"  epoch {s.epoch}/{s.epochs}")
-            if s.num_batches and 0 < s.batch < s.num_batches:
-                text.append(f"  batch {s.batch}/{s.num_batches}", style="dim")
-        text.append("\n")
-        bar_width = max(5, width - 8)
+            head.append(Text(f"epoch {s.epoch}/{s.epochs}"))
+            if s.num_batches and 0 < s.batch < s.num_batches and s.state not in ENDED:
+                head.append(Text(f"batch {s.batch}/{s.num_batches}", style="dim"))
+        lines = wrap_chunks(head, width)
+        bar_width = max(5, width - 5)
         filled = round(s.fraction * bar_width)
-        text.append("█" * filled, style="green")
-        text.append("░" * (bar_width - filled), style="dim")
-        text.append(f" {s.fraction:4.0%}\n")
-        ppl = f"{s.perplexity:,.2f}" if s.perplexity is not None else "–"
-        text.append("perplexity ")
-        text.append(ppl, style="bold")
-        spe = s.seconds_per_epoch
-        text.append(f"  {spe:.2f} s/epoch" if spe is not None else "  – s/epoch")
-        cps = s.chars_per_second
-        text.append(f"  {cps:,.0f} chars/s\n" if cps is not None else "  – chars/s\n")
-        remaining = s.remaining
-        text.append(f"elapsed {format_duration(s.elapsed)}")
-        text.append(f"  remaining {format_duration(remaining)}\n" if remaining is not None else "  remaining –\n")
+        lines.append(Text.assemble(("█" * filled, "green"), ("░" * (bar_width - filled), "dim"), f"{s.fraction:4.0%}"))
+        spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
+        figures = [
+            Text.assemble("perplexity ", (f"{s.perplexity:,.2f}" if s.perplexity is not None else "–", "bold")),
+            Text(f"{spe:.2f} s/epoch" if spe is not None else "– s/epoch"),
+            Text(f"{cps:,.0f} chars/s" if cps is not None else "– chars/s"),
+            Text(f"elapsed {format_duration(s.elapsed)}"),
+            Text(f"remaining {format_duration(remaining)}" if remaining is not None else "remaining –"),
+        ]
+        lines += wrap_chunks(figures, width)
+        if s.message:
+            lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
         if s.config is not None:
             c = s.config
-            text.append(f"{c.cell} {c.hidden}×{c.layers}  {c.optimizer} lr {c.lr:g}  clip {c.clip:g}")
-            text.append(f"  {s.device or c.device}\n")
+            model = [f"{c.cell} {c.hidden}×{c.layers}", f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}"]
+            lines += wrap_chunks([Text(chunk) for chunk in [*model, s.device or c.device]], width)
         if s.corpus:
-            text.append(f"{short_corpus(s.corpus)}  {s.num_chars:,} chars  vocab {s.vocab_size:,}  seed {s.seed}\n")
-        if s.message:
-            text.append(s.message, style="bold red" if s.message_is_error else "italic")
-        text.rstrip()
-        return text
+            chunks = [short_corpus(s.corpus), f"{s.num_chars:,} chars", f"vocab {s.vocab_size:,}", f"seed {s.seed}"]
+            lines += wrap_chunks([Text(chunk, style="dim") for chunk in chunks], width)
+        return Text("\n").join(lines)
+
+
+ENDED = ("finished", "stopped", "failed", "checkpoint")
+
+
+def wrap_chunks(chunks: list[Text], width: int, gap: str = "  ") -> list[Text]:
+    """Lay chunks out on lines of at most width cells, never splitting a chunk (cell width: CJK counts 2)."""
+    lines: list[Text] = []
+    line = Text()
+    for chunk in chunks:
+        if line.cell_len and line.cell_len + len(gap) + chunk.cell_len > width:
+            lines.append(line)
+            line = Text()
+        if line.cell_len:
+            line.append(gap)
+        line.append_text(chunk)
+    if line.cell_len:
+        lines.append(line)
+    return lines
