@@ -321,7 +321,8 @@ class RnnTuiApp(App[int]):
             shown = ", ".join(f"{name.replace('_', '-')} {value!r}" for name, value in event.changes)
             self.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
-            status.state = "stopped" if event.stopped else "finished"
+            if self.checkpoint_source is None:  # generate-only mode stopped this run: keep saying so
+                status.state = "stopped" if event.stopped else "finished"
             status.epoch = event.epoch
             status.clock_off()
             keep_run(self)

@@ -31,6 +31,25 @@ def epoch_ticks(first: int, last: int, count: int) -> list[int]:
     return ticks
 
 
+def compact_number(value: float) -> str:
+    """A short axis label: 7.3, 271, 4.3k, 13G (a diverging run's perplexity has eleven digits)."""
+    if value < 10:
+        return f"{value:.1f}"
+    for limit, suffix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            scaled = value / limit
+            return f"{scaled:.1f}{suffix}" if scaled < 10 else f"{scaled:.0f}{suffix}"
+    return f"{value:.0f}"
+
+
+def log_ticks(low: float, high: float, count: int) -> list[float]:
+    """About count ticks from low to high, evenly spaced on a log scale."""
+    if high <= low * 1.0001 or count < 2:
+        return [low]
+    ratio = (high / low) ** (1 / (count - 1))
+    return [low * ratio**i for i in range(count)]
+
+
 class PerplexityPlot(PlotextPlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -68,6 +87,8 @@ class PerplexityPlot(PlotextPlot):
             first, last = epochs[0], max(epochs[-1], epochs[0] + 1)
             plt.xlim(first, last)
             plt.xticks(epoch_ticks(first, last, max(2, self.size.width // 10)))
+            ticks = log_ticks(min(values), max(values), max(2, min(5, (self.size.height - 3) // 2)))
+            plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
         self.refresh()
 
     def render(self) -> RenderResult:
