@@ -9,6 +9,8 @@ from engine.corpus import Vocab
 from engine.errors import ConfigError, PrefixError
 from engine.model import CharRNN, Stepper
 
+STEPPED_PREFIX_LEN = 64  # prefixes up to this long are fed one character at a time
+
 
 def check_prefix(prefix: str, vocab: Vocab) -> None:
     """Raise PrefixError naming every character the model has never seen (the book raises KeyError)."""
@@ -60,10 +62,17 @@ def generate(
     model.eval()
     try:
         device = model.dense.weight.device
-        inputs = torch.tensor(vocab.encode(prefix), device=device).view(-1, 1)
-        logits, state = model(inputs)
-        last = logits[-1]
-        step_once = Stepper(model, state)  # then one character at a time, without forward()'s batching
+        encoded = vocab.encode(prefix)
+        if len(encoded) <= STEPPED_PREFIX_LEN:
+            # A short prefix is cheaper stepped (no batching, logits only for its last character).
+            step_once = Stepper(model, model.init_state(1, device))
+            for index in encoded[:-1]:
+                step_once.feed(index)
+            last = step_once(encoded[-1])
+        else:  # a long one is read in one forward pass
+            logits, state = model(torch.tensor(encoded, device=device).view(-1, 1))
+            last = logits[-1]
+            step_once = Stepper(model, state)
         chosen: list[int] = []
         for step in range(length):
             index = pick_next(last, temperature, top_k, generator)

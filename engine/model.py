@@ -129,6 +129,10 @@ class Stepper:
 
     def __call__(self, index: int) -> Tensor:
         """Feed character `index`; return the logits (vocab,) for the character after it."""
+        return torch.addmv(self.dense_bias, self.dense_weight, self.feed(index))
+
+    def feed(self, index: int) -> Tensor:
+        """Feed character `index` and return the top layer's new hidden state (no logits)."""
         hidden = self.hidden
         x: Tensor | None = None
         for layer, (w_ih, table, input_bias, w_hh, b_hh) in enumerate(self.layers):
@@ -152,7 +156,8 @@ class Stepper:
                 self.c[layer] = c
                 h = gates[3 * hidden :] * c.tanh()
             self.h[layer] = x = h
-        return torch.addmv(self.dense_bias, self.dense_weight, x)  # type: ignore[arg-type]
+        assert x is not None
+        return x
 
 
 def detach_state(state: State) -> State:
