@@ -254,10 +254,8 @@ def run_generate(args: argparse.Namespace) -> int:
         if note:
             print(note, file=sys.stderr)
         resolved.append(text)
-    if args.explain is not None and args.explain < 1:
-        raise ConfigError(f"explain must be a whole number ≥ 1 (candidates per character), got {args.explain}")
     for prefix in resolved:
-        if args.explain:
+        if args.explain is not None:  # --explain 0 is refused by explain_generation, not ignored
             from engine.explain import explain_generation, format_explanation
 
             steps = explain_generation(

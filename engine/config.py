@@ -67,6 +67,8 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         if "prefixes" in values:
             values["prefixes"] = tuple(values["prefixes"])
+        if values.get("temperature") == 0:  # early checkpoints wrote 0 for greedy
+            values["temperature"] = None
         return cls(**values)
 
     def structural_differences(self, other: TrainConfig) -> list[str]:
