@@ -52,6 +52,39 @@ class Checkpoint:
         return model.to(device).eval()
 
 
+def check_vocab(checkpoint_vocab: Vocab, vocab: Vocab) -> None:
+    """A checkpoint continues only on the corpus it was trained on: the same characters at the same indices."""
+    if checkpoint_vocab != vocab:
+        raise CheckpointError(
+            f"the checkpoint's vocabulary ({len(checkpoint_vocab):,} characters) differs from "
+            f"this corpus's ({len(vocab):,}): resume with the corpus it was trained on"
+        )
+
+
+def check_shapes(checkpoint: Checkpoint) -> None:
+    """Raise CheckpointError if the weights do not fit the checkpoint's own settings, without building a model.
+
+    The model is laid out on the meta device: no memory, and no draw from torch's global random generator
+    (building a real one would shift the draws of a run training meanwhile).
+    """
+    config = checkpoint.config
+    with torch.device("meta"):
+        expected = CharRNN(len(checkpoint.vocab), config.cell, config.hidden, config.layers, config.dropout)
+    shapes = {name: tuple(tensor.shape) for name, tensor in expected.state_dict().items()}
+    given = checkpoint.model_state
+    for name, shape in shapes.items():
+        tensor = given.get(name)
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            found = "missing" if not isinstance(tensor, torch.Tensor) else f"shape {tuple(tensor.shape)}"
+            raise CheckpointError(
+                f"checkpoint weights do not fit its own settings: {name} is {found}, "
+                f"a {config.cell} of {config.hidden} hidden × {config.layers} needs {shape}"
+            )
+    extra = sorted(set(given) - set(shapes))
+    if extra:
+        raise CheckpointError(f"checkpoint weights do not fit its own settings: unexpected {', '.join(extra)}")
+
+
 def save(path: str | Path, checkpoint: Checkpoint) -> None:
     path = Path(path)
     carried = checkpoint.carried

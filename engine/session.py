@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import LIVE_SETTINGS, TrainConfig
-from engine.corpus import Corpus, find_corpus, load_corpus, missing_corpus_message
+from engine.corpus import Corpus, check_length, find_corpus, load_corpus, missing_corpus_message
 from engine.errors import CheckpointError, CorpusError
 from engine.trainer import Listener, Trainer
 
@@ -62,6 +62,26 @@ def resume_config(checkpoint_config: TrainConfig, overrides: dict[str, Any]) -> 
             f"{', '.join(clashes)} does not fit the checkpoint; a resumed run keeps its model and data settings"
         )
     return checkpoint_config.with_changes(**{k: v for k, v in overrides.items() if k in RESUMABLE_CHANGES})
+
+
+def check_resume(resume: str, overrides: dict[str, Any]) -> Any:
+    """The checkpoint open_session(overrides, resume) would continue, or the CheckpointError/CorpusError it would
+    raise, found without building a trainer: the app checks before it stops the run that is training.
+
+    Building a trainer seeds torch process-wide, so this checks the weights' shapes on the meta device and the
+    vocabulary against the corpus read afresh. A corpus that is not found locally is left to open_session.
+    """
+    from engine import checkpoint as checkpoints
+
+    checkpoint = checkpoints.load(resume)
+    config = resume_config(checkpoint.config, overrides)
+    checkpoints.check_shapes(checkpoint)
+    path = find_corpus(config.corpus)
+    if path is not None:
+        corpus = load_corpus(path, config.max_chars)
+        check_length(len(corpus.text), config.batch_size, config.num_steps)
+        checkpoints.check_vocab(checkpoint.vocab, corpus.vocab)
+    return checkpoint
 
 
 def open_session(

@@ -31,11 +31,14 @@ class ShapeReport:
 
 @torch.no_grad()
 def layer_shapes(cell: str, vocab_size: int, hidden: int, layers: int, num_steps: int, batch_size: int) -> ShapeReport:
-    layer = make_recurrent_layer(cell, vocab_size, hidden, layers, 0.0)
-    dense = nn.Linear(hidden, vocab_size)
-    inputs = torch.rand(num_steps, batch_size, vocab_size)  # as the book: random, shaped like one-hot inputs
-    outputs, state = layer(inputs, None)
-    logits = dense(outputs.reshape(-1, outputs.shape[-1]))
+    # On the meta device: the same forward pass and shapes, but no memory, no arithmetic, and no draw from torch's
+    # global random generator (the app asks while a run trains: a draw would shift that run's dropout masks).
+    with torch.device("meta"):  # thread-local: a run training in another thread is not affected
+        layer = make_recurrent_layer(cell, vocab_size, hidden, layers, 0.0)
+        dense = nn.Linear(hidden, vocab_size)
+        inputs = torch.rand(num_steps, batch_size, vocab_size)  # as the book: random, shaped like one-hot inputs
+        outputs, state = layer(inputs, None)
+        logits = dense(outputs.reshape(-1, outputs.shape[-1]))
     tensors = [
         TensorShape("X", tuple(inputs.shape), "input (num_steps, batch, vocab): one-hot characters"),
         TensorShape("Y", tuple(outputs.shape), "hidden state of the last layer at every time step"),

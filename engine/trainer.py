@@ -185,11 +185,7 @@ class Trainer:
 
     def restore(self, checkpoint: checkpoints.Checkpoint) -> None:
         """Continue from a checkpoint: the next epoch trains exactly as it would have without the break."""
-        if checkpoint.vocab != self.vocab:
-            raise CheckpointError(
-                f"the checkpoint's vocabulary ({len(checkpoint.vocab):,} characters) differs from "
-                f"this corpus's ({len(self.vocab):,}): resume with the corpus it was trained on"
-            )
+        checkpoints.check_vocab(checkpoint.vocab, self.vocab)
         try:
             self.model.load_state_dict(checkpoint.model_state)
             if checkpoint.optimizer_state is not None and checkpoint.config.optimizer == self.config.optimizer:

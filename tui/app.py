@@ -36,6 +36,7 @@ from tui.messages import (
     CheckpointFailed,
     CheckpointLoaded,
     CheckpointSaved,
+    ContinueChecked,
     Generated,
     GenerateFailed,
     Loading,
@@ -54,7 +55,7 @@ from tui.widgets.samples import SamplesLog
 from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralChanged
 from tui.widgets.shapes import ShapesTable
 from tui.widgets.status import RunStatus, StatusPanel
-from tui.worker import EngineLoader, RunHandle, first_line, train_in_thread
+from tui.worker import EngineLoader, RunHandle, first_line, sessions_opening, train_in_thread
 
 # Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
 REFRESH_SECONDS = 0.25
@@ -182,7 +183,9 @@ class RnnTuiApp(App[int]):
 
     # ----- runs -----
 
-    def start_run(self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False) -> None:
+    def start_run(
+        self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False, notes: tuple[str, ...] = ()
+    ) -> None:
         """Stop the current run (if any), wait for its thread to end, then start a new one."""
         keep_run(self)  # the run being replaced stays comparable (F10)
         previous = self.current_run
@@ -196,6 +199,7 @@ class RnnTuiApp(App[int]):
             corpus_url=self.args.corpus_url,
             threads=self.args.threads or default_training_threads(),
             start_paused=paused,
+            notes=notes,
         )
         self.current_run = handle
         self.run_config = None
@@ -212,8 +216,9 @@ class RnnTuiApp(App[int]):
         self.run_worker(self._start_after(previous, handle), group="launch", exit_on_error=False)
 
     async def _start_after(self, previous: RunHandle | None, handle: RunHandle) -> None:
-        # One training thread at a time: torch's seed and thread count are process-wide.
-        while previous is not None and self._training_alive():
+        # One training thread at a time: torch's seed and thread count are process-wide. A cancelled run's
+        # session may still be opening in its daemon thread (a stalled download): wait for it too.
+        while previous is not None and (self._training_alive() or sessions_opening()):
             await asyncio.sleep(0.02)
         if self.current_run is handle:
             self._train(handle)
@@ -299,6 +304,8 @@ class RnnTuiApp(App[int]):
             status.started(event)
             if self.current_run is not None and self.current_run.start_paused:
                 status.state = "paused"
+            if event.start_epoch > 0:
+                self._show_resumed_history(event.start_epoch)
         elif isinstance(event, events.EpochEnd):
             status.epoch_end(event)
             self.epochs_seen.append(event)
@@ -329,6 +336,17 @@ class RnnTuiApp(App[int]):
             keep_run(self)
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
+
+    def _show_resumed_history(self, start_epoch: int) -> None:
+        """A resumed run's plot starts with the checkpoint's epochs (else one resumed at its end stays empty)."""
+        trainer = self.current_run.trainer if self.current_run is not None else None
+        if trainer is None:
+            return
+        history = [e for e in list(trainer.state.history) if e.epoch <= start_epoch]  # later ones come as events
+        for record in history:
+            self.plot.add(record.epoch, record.perplexity)
+        if history:
+            self.status.status.perplexity = history[-1].perplexity
 
     # ----- settings -----
 
@@ -385,7 +403,8 @@ class RnnTuiApp(App[int]):
         self.post_message(ShapesReady(report, pending))
 
     def on_shapes_ready(self, message: ShapesReady) -> None:
-        self.shapes.show_report(message.report, message.pending)
+        with contextlib.suppress(NoMatches):  # a worker's late answer while the app closes
+            self.shapes.show_report(message.report, message.pending)
 
     # ----- generation -----
 
@@ -401,14 +420,21 @@ class RnnTuiApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
     def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
         try:
+            import torch
+
             from engine.convert import resolve_prefix
-            from engine.generate import generate
+            from engine.generate import capped_length, generate
 
             prefix, note = resolve_prefix(request.prefix, vocab.char_to_idx)
+            length, cap_note = capped_length(request.length)
+            note = "; ".join(n for n in (note, cap_note) if n) or None
             if trainer is not None:
                 label = f"weights after epoch {trainer.state.epoch}"
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
-            text = generate(model, vocab, prefix, request.length, request.temperature)
+            # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
+            # the run training meanwhile, and so its result.
+            generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+            text = generate(model, vocab, prefix, length, request.temperature, request.top_k, generator)
         except RnnTuiError as exc:
             self.post_message(GenerateFailed(str(exc)))
         except Exception as exc:
@@ -417,10 +443,12 @@ class RnnTuiApp(App[int]):
             self.post_message(Generated(text, note, label))
 
     def on_generated(self, message: Generated) -> None:
-        self.generate_box.show_result(message.text, message.note, message.source)
+        with contextlib.suppress(NoMatches):  # a worker's late answer while the app closes
+            self.generate_box.show_result(message.text, message.note, message.source)
 
     def on_generate_failed(self, message: GenerateFailed) -> None:
-        self.generate_box.show_error(message.message)
+        with contextlib.suppress(NoMatches):
+            self.generate_box.show_error(message.message)
 
     # ----- checkpoints -----
 
@@ -441,15 +469,55 @@ class RnnTuiApp(App[int]):
             from engine import checkpoint as checkpoints
 
             loaded = checkpoints.load(path)
+            checkpoints.check_shapes(loaded)  # before building: a refused build would still have drawn from torch's RNG
             model = loaded.build_model()
         except RnnTuiError as exc:
-            self.post_message(CheckpointFailed(str(exc)))
+            named = str(exc) if path in str(exc) else f"{path}: {exc}"  # which checkpoint, if the error does not say
+            self.post_message(CheckpointFailed(f"{named}; the current run goes on"))
         except Exception as exc:
-            self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}"))
+            self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}; the current run goes on"))
         else:
             self.post_message(
                 CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.epoch, tuple(loaded.history))
             )
+
+    @work(thread=True, exit_on_error=False, group="checkpoint")
+    def _check_continue(self, path: str, overrides: dict[str, Any], form_epochs: int | None) -> None:
+        """Everything that would refuse the checkpoint is found before the current run is stopped (it goes on)."""
+        try:
+            if not self.loader.wait(NOT_CANCELLED):
+                raise RnnTuiError(self.loader.error or "torch is not loaded")
+            from engine.session import check_resume
+
+            checkpoint = check_resume(path, overrides)
+        except RnnTuiError as exc:
+            named = str(exc) if path in str(exc) else f"{path}: {exc}"  # which checkpoint, if the error does not say
+            self.post_message(CheckpointFailed(f"{named}; the current run goes on"))
+            return
+        except Exception as exc:
+            self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}; the current run goes on"))
+            return
+        done, own = checkpoint.epoch, checkpoint.config.epochs
+        name = Path(path).name
+        # The form's epochs say how far to train; a checkpoint cannot train backwards, so a smaller one is set aside.
+        if form_epochs is not None and form_epochs > done:
+            overrides = {**overrides, "epochs": form_epochs}
+            note = f"continuing {name} from epoch {done} to {form_epochs} (epochs from the settings form)"
+        elif own > done:
+            note = (
+                f"continuing {name} from epoch {done} to its own {own}: "
+                f"the form's epochs ({form_epochs}) is not above {done}"
+            )
+        else:
+            note = (
+                f"{name} has trained all its {done} epochs: set epochs above {done} in the settings form, "
+                "then ctrl+o → Continue again to train further"
+            )
+        self.post_message(ContinueChecked(path, overrides, note))
+
+    def on_continue_checked(self, message: ContinueChecked) -> None:
+        self.samples.add_note(message.note)
+        self.start_run(message.overrides, resume=message.path, notes=(message.note,))
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
         self.samples.add_note(f"saved {message.path} (epoch {message.epoch})")
@@ -525,10 +593,13 @@ class RnnTuiApp(App[int]):
         config = self._form_config()
         if config is None:
             return
+        if not self._preflight(config):
+            return
         changed = config.structural_differences(self.run_config or self.base_config)
         status = self.status.status
         training = status.state not in ENDED_STATES and status.epoch > 0
-        if not changed and not training:  # nothing to lose: e.g. after a failure, with a lower lr
+        never_started = self.run_config is None and status.state == "failed"  # e.g. a bad corpus: nothing to lose
+        if never_started or (not changed and not training):  # nothing to lose: e.g. after a failure, with a lower lr
             self._restart(config)
             return
         if changed:
@@ -542,6 +613,25 @@ class RnnTuiApp(App[int]):
                 self._restart(config)
 
         self.push_screen(ConfirmScreen(question), answered)
+
+    def _preflight(self, config: TrainConfig) -> bool:
+        """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
+        is stopped: the run training goes on."""
+        from engine.corpus import find_corpus
+
+        try:
+            name = "corpus"
+            find_corpus(config.corpus)  # no torch needed
+            if self.loader.loaded:  # torch is in: asking for the device costs nothing (else the run will say)
+                from engine.trainer import resolve_device
+
+                name = "device"
+                resolve_device(config.device)
+        except RnnTuiError as exc:
+            self.settings.set_error(name, str(exc), sticky=True)
+            self.notify(str(exc), title="settings", severity="error")
+            return False
+        return True
 
     def _restart(self, config: TrainConfig) -> None:
         self.samples.add_note(f"restart: {config.cell}, {config.hidden} hidden × {config.layers}")
@@ -569,9 +659,12 @@ class RnnTuiApp(App[int]):
             if mode == "generate":
                 self._load_for_generation(path)
             else:
-                self.samples.add_note(f"continuing {path}")
                 overrides = {"corpus": self.base_config.corpus} if self.base_config.corpus else {}
-                self.start_run(overrides, resume=path)
+                try:
+                    form_epochs: int | None = self.settings.value("epochs")
+                except ConfigError:
+                    form_epochs = None
+                self._check_continue(path, overrides, form_epochs)
 
         self.push_screen(LoadScreen(self._last_checkpoint), chosen)
 

@@ -86,5 +86,14 @@ class CheckpointLoaded(Message):
 
 
 @dataclass
+class ContinueChecked(Message):
+    """A checkpoint passed every check for "continue training": the app starts the run that resumes it."""
+
+    path: str
+    overrides: dict[str, Any]  # the corpus, and the epochs to train to
+    note: str  # how the epochs were chosen
+
+
+@dataclass
 class CheckpointFailed(Message):
     message: str

@@ -5,7 +5,8 @@
 - EventBuffer is the trainer's listener: it keeps only the latest BatchDone (progress) and queues every other
   event; the app drains it on a timer, so widgets refresh a few times a second however fast batches are.
 - RunHandle is one training run: its id, its buffer, its trainer once built, and a cancel flag.
-- train_in_thread is the body of the app's thread worker: load, open the session, run, report.
+- train_in_thread is the body of the app's thread worker: load, open the session, run, report. The session is
+  opened in a daemon thread (a corpus download can stall on the network): a quit never waits for it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,26 @@ class EventBuffer:
         return queued, progress
 
 
+OPENER_NAME = "rnn-tui session"  # the daemon threads opening sessions are named so
+
+
+def sessions_opening() -> bool:
+    """A session is still being opened (a cancelled one too): a new run waits, so two trainers are never built
+    at once (building one seeds torch, process-wide)."""
+    return any(t.name.startswith(OPENER_NAME) and t.is_alive() for t in threading.enumerate())
+
+
+class RunCancelled(Exception):
+    """Raised by the download's progress callback once the run is cancelled: the download stops there."""
+
+
+def download_stage(done: int, total: int) -> str:
+    """The status panel's line for a corpus download in progress."""
+    if total:
+        return f"downloading the book's corpus… {done / 1024:,.0f} / {total / 1024:,.0f} KiB ({done / total:.0%})"
+    return f"downloading the book's corpus… {done / 1024:,.0f} KiB"
+
+
 @dataclass
 class RunHandle:
     run_id: int
@@ -104,6 +125,7 @@ class RunHandle:
     cancelled: threading.Event = field(default_factory=threading.Event)
     trainer: Any = None  # engine.trainer.Trainer, set by the worker thread once built
     ended: bool = False  # set on the UI side when RunEnded arrives
+    notes: tuple[str, ...] = ()  # told with the session's own notes (e.g. how a continued checkpoint's epochs were set)
 
     def cancel(self) -> None:
         """Stop this run as soon as possible, whatever stage it is in."""
@@ -121,27 +143,68 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
             if loader.error:
                 post(SessionFailed(handle.run_id, loader.error))
             return
-        from engine.session import open_session
-
         post(Loading(handle.run_id, "reading corpus…" if not handle.resume else f"loading {handle.resume}…"))
-        session = open_session(
-            handle.overrides,
-            resume=handle.resume,
-            corpus_url=handle.corpus_url,
-            listener=handle.buffer.put,
-            threads=handle.threads,
-        )
+        session = _open_session(handle, post)
+        if session is None:  # cancelled while opening
+            return
         trainer = session.trainer
         if handle.start_paused:
             trainer.pause()
         handle.trainer = trainer  # before the cancel check: a cancel from now on reaches trainer.stop()
-        post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, tuple(session.notes)))
+        notes = (*session.notes, *handle.notes)
+        post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, notes))
         if handle.cancelled.is_set():
             return
         trainer.run()  # reports Failed itself instead of raising
+    except RunCancelled:
+        pass
     except RnnTuiError as exc:
         post(SessionFailed(handle.run_id, str(exc)))
     except Exception as exc:  # never a traceback on screen: one line, and the app keeps running
         post(SessionFailed(handle.run_id, f"unexpected error: {first_line(exc)}"))
     finally:
         post(RunEnded(handle.run_id))
+
+
+def _open_session(handle: RunHandle, post: Post) -> Any:
+    """engine.session.open_session in a daemon thread; the session, or None once the run is cancelled.
+
+    The worker thread waits for it while watching the cancel flag, so quitting during a download that
+    stalls on the network is not held up (Textual joins its thread workers at exit; a daemon is not joined).
+    """
+    from engine.session import open_session
+
+    shown = [-1]  # the last percentage posted: the status panel needs no more than a hundred updates
+
+    def progress(done: int, total: int) -> None:
+        if handle.cancelled.is_set():
+            raise RunCancelled
+        percent = done * 100 // total if total else done // 1024
+        if percent != shown[0]:
+            shown[0] = percent
+            post(Loading(handle.run_id, download_stage(done, total)))
+
+    outcome: dict[str, Any] = {}
+
+    def opener() -> None:
+        try:
+            outcome["session"] = open_session(
+                handle.overrides,
+                resume=handle.resume,
+                corpus_url=handle.corpus_url,
+                listener=handle.buffer.put,
+                threads=handle.threads,
+                progress=progress,
+            )
+        except BaseException as exc:  # handed to the worker thread, which reports it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=opener, name=f"{OPENER_NAME} {handle.run_id}", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+        if handle.cancelled.is_set():
+            return None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["session"]

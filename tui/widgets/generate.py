@@ -1,4 +1,4 @@
-"""Generate box: a prefix, a length and a temperature; Enter generates from the current weights."""
+"""Generate box: a prefix, a length, a temperature and a top-k; Enter generates from the current weights."""
 
 from __future__ import annotations
 
@@ -10,25 +10,37 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from engine.config import MAX_GENERATE_LEN
-
 
 @dataclass
 class GenerateRequested(Message):
     prefix: str
-    length: int
+    length: int  # not capped here: the worker caps a huge one (engine.generate.capped_length) and says so
     temperature: float | None  # None: greedy
+    top_k: int | None = None  # None: every character
 
 
 def parse_length(text: str) -> int:
-    """The length box's value, or ValueError with a one-line message."""
+    """The length box's value, or ValueError with a one-line message. A huge length is capped later, with a note."""
     try:
         length = int(text.strip())
     except ValueError:
         raise ValueError(f"length must be a whole number, got {text.strip()!r}") from None
-    if not 0 <= length <= MAX_GENERATE_LEN:
-        raise ValueError(f"length must be between 0 and {MAX_GENERATE_LEN:,}, got {length:,}")
+    if length < 0:
+        raise ValueError(f"length must be a whole number ≥ 0, got {length:,}")
     return length
+
+
+def parse_top_k(text: str) -> int | None:
+    """Blank means every character; otherwise a whole number ≥ 1."""
+    if not text.strip():
+        return None
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"top-k must be a whole number ≥ 1 (blank: every character), got {text.strip()!r}")
+    return value
 
 
 def parse_temperature(text: str) -> float | None:
@@ -56,9 +68,12 @@ class GenerateBox(Vertical):
             yield Label("prefix ")
             yield Input("分开", id="prefix", compact=True, placeholder="type a prefix, Enter")
             yield Label(" len ")
-            yield Input("50", id="gen-length", compact=True, restrict=r"\d*", max_length=5)
+            # Up to 12 digits: a huge length is accepted, then capped with a note (the catalogue's row).
+            yield Input("50", id="gen-length", compact=True, max_length=12)
             yield Label(" temp ")
             yield Input("", id="gen-temperature", compact=True, placeholder="greedy", max_length=8)
+            yield Label(" top-k ")
+            yield Input("", id="gen-top-k", compact=True, placeholder="all", max_length=6)
         yield Static("Enter generates from the current weights (F2 to come back here)", id="gen-output")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -66,11 +81,12 @@ class GenerateBox(Vertical):
         try:
             length = parse_length(self.query_one("#gen-length", Input).value)
             temperature = parse_temperature(self.query_one("#gen-temperature", Input).value)
+            top_k = parse_top_k(self.query_one("#gen-top-k", Input).value)
         except ValueError as exc:
             self.show_error(str(exc))
             return
         self.show_busy()
-        self.post_message(GenerateRequested(self.query_one("#prefix", Input).value, length, temperature))
+        self.post_message(GenerateRequested(self.query_one("#prefix", Input).value, length, temperature, top_k))
 
     @property
     def output(self) -> Static:

@@ -25,7 +25,7 @@ from engine.errors import ConfigError
 class Field:
     name: str  # TrainConfig attribute
     label: str
-    kind: str  # int, float, optional-int, optional-float, choice, prefixes
+    kind: str  # int, float, optional-int, optional-float, choice, prefixes, path
     choices: tuple[str, ...] = ()
 
     @property
@@ -57,6 +57,7 @@ FIELDS = (
     Field("seed", "seed", "optional-int"),
     Field("max_chars", "maxchars", "int"),
     Field("device", "device", "choice", DEVICES),
+    Field("corpus", "corpus", "path"),  # blank: $RNN_TUI_CORPUS, ./data/, else the download
 )
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 PREFIX_SEPARATORS = (",", "，", "、")
@@ -77,6 +78,8 @@ def parse_value(field: Field, text: str) -> Any:
     text = text.strip()
     if field.kind == "choice":
         return text
+    if field.kind == "path":
+        return text or None
     if field.kind == "prefixes":
         for separator in PREFIX_SEPARATORS[1:]:
             text = text.replace(separator, ",")
@@ -114,6 +117,9 @@ class SettingsForm(Vertical):
         self.border_title = "Settings  (* = on restart, F7)"
         self.applied: dict[str, Any] = {}  # live values the trainer has accepted
         self.errors: dict[str, str] = {}
+        # Errors from checks beyond parsing (the corpus path exists, the device is here): field → the text that
+        # failed. Re-reading the form (the shapes preview does, often) keeps them until that text is changed.
+        self._sticky: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="settings-scroll"), Grid(id="settings-grid"):
@@ -124,6 +130,8 @@ class SettingsForm(Vertical):
                 if field.kind == "choice":
                     options = [(c, c) for c in field.choices]
                     yield Select(options, id=widget_id, compact=True, allow_blank=False, classes="setting")
+                elif field.kind == "path":
+                    yield Input(id=widget_id, compact=True, classes="setting", placeholder="blank: found or downloaded")
                 else:
                     yield Input(id=widget_id, compact=True, classes="setting")
         yield Static("", id="settings-error")
@@ -147,6 +155,7 @@ class SettingsForm(Vertical):
             self.set_text(field.name, format_value(field, getattr(config, field.name)))
         self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
         self.errors.clear()
+        self._sticky.clear()
         self.query(".setting").remove_class("-invalid", "-pending")
         self._show_error()
 
@@ -171,12 +180,18 @@ class SettingsForm(Vertical):
 
     # ----- marks -----
 
-    def set_error(self, name: str, message: str) -> None:
+    def set_error(self, name: str, message: str, sticky: bool = False) -> None:
         self.errors[name] = message
+        if sticky:
+            self._sticky[name] = self.text_of(name)
         self.widget(name).add_class("-invalid")
         self._show_error()
 
     def clear_error(self, name: str) -> None:
+        if name in self._sticky:
+            if self._sticky[name] == self.text_of(name):
+                return
+            del self._sticky[name]
         if self.errors.pop(name, None) is not None:
             self.widget(name).remove_class("-invalid")
             self._show_error()
@@ -250,7 +265,8 @@ class SettingsForm(Vertical):
 
     def _check_structural(self, field: Field) -> None:
         try:
-            parse_value(field, self.text_of(field.name))
+            # Ranges too (hidden 0, dropout 1.5): each setting's check does not depend on the others.
+            TrainConfig().with_changes(**{field.name: parse_value(field, self.text_of(field.name))})
         except ConfigError as exc:
             self.set_error(field.name, str(exc))
         else:
