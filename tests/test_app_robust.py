@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -131,11 +132,15 @@ async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: str = "20"
         (lambda d: d, "is a directory"),
         (lambda d: _write(d / "empty.txt", b""), "is empty"),
         (lambda d: _write(d / "cut.zip", BOOK_BYTES()[: len(BOOK_BYTES()) // 2]), "not a valid zip"),
+        (lambda d: _write(d / "latin1.txt", "café".encode("latin-1") * 500), "not UTF-8"),
+        (lambda d: _zip(d / "other.zip", {"notes.csv": "一"}), "no jaychou_lyrics.txt"),
+        (lambda d: _write(d / "short.txt", "短短的一句歌词".encode()), "needs at least 1,152"),
+        (lambda d: _sparse(d / "huge.txt", 65 * 2**20), "limit is 64 MiB"),
     ],
-    ids=["missing", "directory", "empty", "truncated-zip"],
+    ids=["missing", "directory", "empty", "truncated-zip", "not-utf8", "zip-without-txt", "too-short", "huge"],
 )
 async def test_bad_corpus_on_the_command_line(tmp_path: Path, corpus_path: Path, make, needle: str) -> None:
-    app = make_app("--epochs", "2", "--corpus", str(make(tmp_path)))
+    app = make_app("--epochs", "2", "--max-chars", "0", "--corpus", str(make(tmp_path)))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "failed", "the corpus error")
         assert_one_line(app.failure, needle)
@@ -144,6 +149,7 @@ async def test_bad_corpus_on_the_command_line(tmp_path: Path, corpus_path: Path,
         # The form shows the bad path; a good one typed there restarts without asking (nothing was trained).
         assert app.settings.text_of("corpus") != ""
         app.settings.set_text("corpus", str(corpus_path))
+        app.settings.set_text("max_chars", "10000")
         await press(pilot, "f7")
         assert not isinstance(app.screen, ConfirmScreen)
         await wait_for(pilot, lambda: state(app) == "finished", "training on the good corpus")
@@ -623,6 +629,19 @@ def test_quit_during_a_stalled_download_is_prompt(trickle, tmp_path: Path) -> No
 
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
+    return path
+
+
+def _zip(path: Path, members: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return path
+
+
+def _sparse(path: Path, size: int) -> Path:
+    with path.open("wb") as handle:
+        handle.truncate(size)  # costs no disk, and no memory: it is refused before it is read
     return path
 
 
