@@ -401,9 +401,10 @@ async def test_continue_takes_the_epochs_from_the_form(tmp_path: Path) -> None:
 
         # The form's epochs not above the checkpoint's: it is shown, finished, and the app says what to do.
         app.settings.set_text("epochs", "3")
+        previous = app.current_run
         await dialog(pilot, "ctrl+o", path)
         await press(pilot, "enter")
-        await wait_for(pilot, lambda: app.current_run is not None and app.current_run.ended, "the resumed run")
+        await wait_for(pilot, lambda: app.current_run is not previous and app.current_run.ended, "the resumed run")
         await wait_for(pilot, lambda: len(app.plot.points) == 4, "the checkpoint's history drawn")
         assert state(app) == "finished" and app.status.status.epoch == 4 and not app.epochs_seen
         app.plot.redraw()
