@@ -115,6 +115,17 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         raise
 
 
+def _looks_like_pickle(path: Path, error: pickle.UnpicklingError) -> bool:
+    """Whether torch refused a real pickle (code, foreign objects) rather than choked on random bytes.
+
+    A torch.save zip names the global it refused; a bare pickle starts with the PROTO opcode (0x80).
+    """
+    if "GLOBAL" in str(error):
+        return True
+    with path.open("rb") as file:
+        return file.read(1) == b"\x80"
+
+
 def load(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.exists():
@@ -126,6 +137,8 @@ def load(path: str | Path) -> Checkpoint:
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not _looks_like_pickle(path, exc):
+            raise CheckpointError(f"{path} is not a readable rnn-tui checkpoint (damaged or truncated)") from exc
         raise CheckpointError(
             f"refused to load {path}: it holds objects other than plain data (loading it could run code)"
         ) from exc

@@ -139,7 +139,7 @@ def good_checkpoint(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path)
     return path
 
 
-@pytest.mark.parametrize("kind", ["missing", "truncated", "random", "code", "text"])
+@pytest.mark.parametrize("kind", ["missing", "truncated", "random", "code", "torch-code", "text"])
 def test_bad_checkpoint(
     tmp_path: Path, good_checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch, kind: str
 ) -> None:
@@ -151,9 +151,15 @@ def test_bad_checkpoint(
         _write(path, os.urandom(4096))
     elif kind == "code":
         _write(path, pickle.dumps({"model": _RunsCode()}))
+    elif kind == "torch-code":
+        import torch
+
+        torch.save({"format": "rnn-tui-checkpoint", "model": _RunsCode()}, path)  # a checkpoint-shaped zip
     elif kind == "text":
         _write(path, b"hello")
-    needle = {"missing": "not found", "code": "refused"}.get(kind, "checkpoint")
+    needle = {"missing": "not found", "code": "refused", "torch-code": "refused"}.get(
+        kind, "not a readable rnn-tui checkpoint"
+    )
     for argv in (["generate", "--checkpoint", str(path)], ["train", "--headless", "--resume", str(path)]):
         code, err = run_main(argv, capsys)
         assert_one_line_error(code, err, needle)
