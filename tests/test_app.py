@@ -11,10 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
-from textual.pilot import Pilot
+from pilot_helpers import wait_for
 from textual.widgets import Input
 
 from engine import events
@@ -30,14 +29,6 @@ FAST = ["--hidden", "64", "--threads", "1", "--seed", "0"]
 
 def make_app(*flags: str) -> RnnTuiApp:
     return RnnTuiApp(parse([*FAST, *flags]))
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def training_threads() -> list[threading.Thread]:

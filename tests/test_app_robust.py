@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pilot_helpers import wait_for
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input
@@ -43,14 +44,6 @@ FAST = ["--hidden", "64", "--threads", "1", "--seed", "0"]
 
 def make_app(*flags: str) -> RnnTuiApp:
     return RnnTuiApp(parse([*FAST, *flags]))
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def press(pilot: Pilot, *keys: str) -> None:

@@ -7,12 +7,11 @@ that what it shows is what the engine computes for those weights.
 from __future__ import annotations
 
 import csv
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from pilot_helpers import wait_for
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, SelectionList
 
@@ -34,14 +33,6 @@ FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--lr", "0.01", "--pr
 
 def make_app(*flags: str) -> RnnTuiApp:
     return RnnTuiApp(parse([*FAST, *flags]))
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def state(app: RnnTuiApp) -> str:
