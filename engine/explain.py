@@ -23,7 +23,7 @@ import torch
 
 from engine.corpus import Vocab
 from engine.errors import ConfigError
-from engine.generate import check_generation_settings, check_prefix, pick_next
+from engine.generate import check_generation_settings, check_prefix, generation_steps
 from engine.model import CharRNN
 
 SPACE_MARK = "␣"  # the corpus turns line breaks into spaces; a visible mark keeps the columns readable
@@ -104,25 +104,11 @@ def explain_generation(
     check_prefix(prefix, vocab)
     check_generation_settings(length, temperature, top_k)
     check_top(k)
-    steps: list[ExplainStep] = []
-    if length == 0:
-        return steps
-    was_training = model.training
-    model.eval()
-    try:
-        device = model.dense.weight.device
-        logits, state = model(torch.tensor(vocab.encode(prefix), device=device).view(-1, 1))
-        last = logits[-1]
-        for step in range(length):
-            # The very sampler generate() uses, so the same generator gives the same characters.
-            index = pick_next(last, temperature, top_k, generator)
-            steps.append(explain_step(last, index, len(prefix) + step, vocab, temperature, k))
-            if step + 1 < length:
-                logits, state = model(torch.tensor([[index]], device=device), state)
-                last = logits[-1]
-        return steps
-    finally:
-        model.train(was_training)
+    # The very loop generate() runs, so the same generator gives the same characters.
+    steps = generation_steps(model, vocab, prefix, length, temperature, top_k, generator)
+    return [
+        explain_step(logits, index, len(prefix) + n, vocab, temperature, k) for n, (logits, index) in enumerate(steps)
+    ]
 
 
 @torch.inference_mode()

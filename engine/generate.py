@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from engine.config import MAX_GENERATE_LEN, check_temperature
@@ -56,8 +58,25 @@ def generate(
     """
     check_prefix(prefix, vocab)
     check_generation_settings(length, temperature, top_k)
+    chosen = [index for _, index in generation_steps(model, vocab, prefix, length, temperature, top_k, generator)]
+    return prefix + vocab.decode(chosen)
+
+
+def generation_steps(
+    model: CharRNN,
+    vocab: Vocab,
+    prefix: str,
+    length: int,
+    temperature: float | None,
+    top_k: int | None,
+    generator: torch.Generator | None,
+) -> Iterator[tuple[torch.Tensor, int]]:
+    """The generation loop shared by generate() and the explanations: (logits, chosen index) per character.
+
+    Arguments are checked, and inference mode entered, by the callers; the model is in eval mode meanwhile.
+    """
     if length == 0:
-        return prefix
+        return
     was_training = model.training
     model.eval()
     try:
@@ -73,13 +92,11 @@ def generate(
             logits, state = model(torch.tensor(encoded, device=device).view(-1, 1))
             last = logits[-1]
             step_once = Stepper(model, state)
-        chosen: list[int] = []
         for step in range(length):
             index = pick_next(last, temperature, top_k, generator)
-            chosen.append(index)
+            yield last, index
             if step + 1 < length:
                 last = step_once(index)
-        return prefix + vocab.decode(chosen)
     finally:
         model.train(was_training)
 
