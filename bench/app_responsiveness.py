@@ -5,7 +5,9 @@
 
 Prints the median training seconds per epoch (EpochEnd.seconds, first epoch excluded as warm-up) headless
 and in the app (driven by Textual's pilot at 100×30, the same refresh code as on a terminal), their ratio,
-and the p50/p95/max lateness of a 20 ms interval timer on the UI thread during in-app training.
+and the p50/p95/max lateness of a 20 ms interval timer on the UI thread during in-app training. Then, in a
+real terminal (rnn-tui in a pty, training), the time from pressing F5 to the status showing "pausing"/"paused",
+and from pressing it again to "running".
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import time
@@ -36,6 +39,28 @@ def headless(epochs: int, threads: int | None) -> list[float]:
     session = open_session({"epochs": epochs, "seed": 0, "pred_period": 1000}, listener=listener, threads=threads)
     session.trainer.run()
     return seconds[1:]
+
+
+def key_to_screen(presses: int, threads: int | None) -> dict[str, list[float]]:
+    """Seconds from pressing F5 in a real terminal (rnn-tui in a pty, training) until the status shows it."""
+    from bench.terminal import F5, Terminal
+
+    command = [sys.executable, "-m", "tui.main", "--epochs", "1000", "--seed", "0"]
+    if threads:
+        command += ["--threads", str(threads)]
+    env = {**os.environ, "TERM": "xterm-256color"}
+    waits: dict[str, list[float]] = {"F5 → pausing/paused": [], "F5 → running": []}
+    with Terminal(command, env) as terminal:
+        if not terminal.watch({"training": re.compile(rb"epoch [1-9]\d*/1000")}, timeout=60):
+            raise SystemExit("rnn-tui did not start training within 60 s")
+        for _ in range(presses):
+            for name, marker in (("F5 → pausing/paused", "● paus"), ("F5 → running", "● running")):
+                time.sleep(0.3)  # let a few refreshes pass: the press lands at a random moment
+                terminal.press(F5)
+                seen = terminal.watch({name: marker.encode()}, timeout=5)
+                waits[name].append(seen.get(name, float("inf")))
+        terminal.quit()
+    return waits
 
 
 async def in_app(epochs: int, threads: int | None, switch: float | None) -> tuple[list[float], list[float]]:
@@ -73,6 +98,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the app's default)")
     parser.add_argument("--switch", type=float, default=None, help="sys.setswitchinterval in the app run")
     parser.add_argument("--repeat", type=int, default=3, help="alternate headless and app runs this often")
+    parser.add_argument("--presses", type=int, default=10, help="F5 presses timed in a real terminal (0: none)")
     args = parser.parse_args()
     import tui.app
 
@@ -98,6 +124,13 @@ def main() -> None:
         f"20 ms timer lateness over {len(lateness)} ticks: p50 {statistics.median(lateness) * 1000:.1f} ms, "
         f"p95 {p95 * 1000:.1f} ms, max {lateness[-1] * 1000:.1f} ms"
     )
+    if args.presses:
+        for name, waits in key_to_screen(args.presses, args.threads).items():
+            waits.sort()
+            print(
+                f"{name}, key press to screen (pty, training): median {statistics.median(waits) * 1000:.0f} ms, "
+                f"max {waits[-1] * 1000:.0f} ms over {len(waits)} presses"
+            )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The rnn-tui app: live panels over a trainer running in a thread worker.
 
 Nothing here imports torch at module level: the first frame is drawn while a daemon thread imports it
-(tui.worker.EngineLoader). Engine events reach the UI through an EventBuffer drained every REFRESH_SECONDS;
-generation, shapes, save and load run in thread workers, so the UI never waits on torch.
+(tui.worker.EngineLoader). The screens behind keys (F1, F4, F9, F10, ctrl+s, ctrl+o) are imported when first
+opened, also to keep the first frame early. Engine events reach the UI through an EventBuffer drained every
+REFRESH_SECONDS; generation, shapes, save and load run in thread workers, so the UI never waits on torch.
 """
 
 from __future__ import annotations
@@ -45,12 +46,8 @@ from tui.messages import (
     SessionReady,
     ShapesReady,
 )
-from tui.screens import ConfirmScreen, HelpScreen, LoadScreen, SaveScreen
 from tui.widgets.generate import GenerateBox, GenerateRequested
-from tui.widgets.hidden_units import open_hidden_units
-from tui.widgets.next_char import open_next_char
 from tui.widgets.plot import PerplexityPlot
-from tui.widgets.runs_compared import keep_run, open_runs
 from tui.widgets.samples import SamplesLog
 from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralChanged
 from tui.widgets.shapes import ShapesTable
@@ -134,7 +131,7 @@ class RnnTuiApp(App[int]):
                 yield SamplesLog(id="samples")
             with Vertical(id="right"):
                 yield PerplexityPlot(id="plot")
-                yield SettingsForm(id="settings")
+                yield SettingsForm(self.base_config, id="settings")
         yield GenerateBox(id="generate")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; F1 says so
 
@@ -171,7 +168,6 @@ class RnnTuiApp(App[int]):
         self.query_one("#status").border_title = "Status"
         self.query_one("#samples").border_title = "Samples"
         self.query_one("#shapes-panel").border_title = "Shapes"
-        self.settings.load(self.base_config)
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         self._main("#prefix").focus()
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
@@ -183,11 +179,16 @@ class RnnTuiApp(App[int]):
 
     # ----- runs -----
 
+    def _keep_run(self) -> None:
+        from tui.widgets.runs_compared import keep_run
+
+        keep_run(self)
+
     def start_run(
         self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False, notes: tuple[str, ...] = ()
     ) -> None:
         """Stop the current run (if any), wait for its thread to end, then start a new one."""
-        keep_run(self)  # the run being replaced stays comparable (F10)
+        self._keep_run()  # the run being replaced stays comparable (F10)
         previous = self.current_run
         if previous is not None:
             previous.cancel()
@@ -333,7 +334,7 @@ class RnnTuiApp(App[int]):
                 status.state = "stopped" if event.stopped else "finished"
             status.epoch = event.epoch
             status.clock_off()
-            keep_run(self)
+            self._keep_run()
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
 
@@ -612,6 +613,8 @@ class RnnTuiApp(App[int]):
             if yes:
                 self._restart(config)
 
+        from tui.screens import ConfirmScreen
+
         self.push_screen(ConfirmScreen(question), answered)
 
     def _preflight(self, config: TrainConfig) -> bool:
@@ -648,6 +651,8 @@ class RnnTuiApp(App[int]):
                 self._last_checkpoint = path
                 self._save(trainer, path)
 
+        from tui.screens import SaveScreen
+
         self.push_screen(SaveScreen(self._last_checkpoint), chosen)
 
     def action_load(self) -> None:
@@ -666,24 +671,34 @@ class RnnTuiApp(App[int]):
                     form_epochs = None
                 self._check_continue(path, overrides, form_epochs)
 
+        from tui.screens import LoadScreen
+
         self.push_screen(LoadScreen(self._last_checkpoint), chosen)
 
     def action_focus_prefix(self) -> None:
         self._main("#prefix").focus()
 
     def action_focus_settings(self) -> None:
-        self._main("#setting-lr").focus()
+        self.settings.widget("lr").focus()
 
     def action_next_char(self) -> None:
+        from tui.widgets.next_char import open_next_char
+
         open_next_char(self)
 
     def action_hidden_units(self) -> None:
+        from tui.widgets.hidden_units import open_hidden_units
+
         open_hidden_units(self)
 
     def action_runs(self) -> None:
+        from tui.widgets.runs_compared import open_runs
+
         open_runs(self)
 
     def action_help(self) -> None:
+        from tui.screens import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
             return

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 
 from engine.cli import parse, run_command
 
+# The terminal's alternate screen: Textual draws there too, and leaves it on exit, so the splash never stays
+# behind in the user's scrollback.
+ENTER_ALTERNATE_SCREEN = "\x1b[?1049h\x1b[H\x1b[2J\x1b[?25l"
+LEAVE_ALTERNATE_SCREEN = "\x1b[?25h\x1b[?1049l"
+
+
+def show_splash() -> bool:
+    """Paint a first frame at once: importing Textual and the app takes about half a second on a two-core
+    machine, and a blank terminal for that long looks like a hang. Textual's first frame paints over it."""
+    if not sys.stdout.isatty() or os.environ.get("TERM", "dumb") == "dumb":
+        return False
+    columns, rows = shutil.get_terminal_size()
+    lines = ("rnn-tui", "starting: loading the interface…")
+    top = max(0, rows // 2 - 1)
+    frame = ENTER_ALTERNATE_SCREEN + "".join(
+        f"\x1b[{top + i + 1};{max(1, (columns - len(line)) // 2 + 1)}H{line}" for i, line in enumerate(lines)
+    )
+    sys.stdout.write(frame)
+    sys.stdout.flush()
+    return True
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     if args.command is None or (args.command == "train" and not args.headless):
-        from tui.app import run_app
-
+        splashed = show_splash()
+        try:
+            from tui.app import run_app
+        except BaseException as exc:
+            if splashed:  # the app never started: give the terminal back as it was
+                sys.stdout.write(LEAVE_ALTERNATE_SCREEN)
+                sys.stdout.flush()
+            if isinstance(exc, KeyboardInterrupt):  # ctrl+c while starting: leave quietly
+                return 130
+            raise
         return run_app(args)
     return run_command(args)
 

@@ -112,33 +112,59 @@ class StructuralChanged(Message):
 
 
 class SettingsForm(Vertical):
-    def __init__(self, *, id: str | None = None) -> None:
+    """The form. Its sixty-odd widgets are added just after the first frame: styling and laying them out took
+    about a quarter of a second, and the first frame should not wait for a form nobody has looked at yet."""
+
+    def __init__(self, config: TrainConfig, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Settings  (* = on restart, F7)"
-        self.applied: dict[str, Any] = {}  # live values the trainer has accepted
+        self._initial = config  # what the fields show when they are added
+        self._fields_added = False
+        self.applied: dict[str, Any] = {name: getattr(config, name) for name in LIVE_SETTINGS}
         self.errors: dict[str, str] = {}
         # Errors from checks beyond parsing (the corpus path exists, the device is here): field → the text that
         # failed. Re-reading the form (the shapes preview does, often) keeps them until that text is changed.
         self._sticky: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="settings-scroll"), Grid(id="settings-grid"):
-            for field in FIELDS:
-                label = field.label if field.live else field.label + "*"
-                yield Label(label, classes="setting-label" + (" -live" if field.live else ""))
-                widget_id = f"setting-{field.name}"
-                if field.kind == "choice":
-                    options = [(c, c) for c in field.choices]
-                    yield Select(options, id=widget_id, compact=True, allow_blank=False, classes="setting")
-                elif field.kind == "path":
-                    yield Input(id=widget_id, compact=True, classes="setting", placeholder="blank: found or downloaded")
-                else:
-                    yield Input(id=widget_id, compact=True, classes="setting")
-        yield Static("", id="settings-error")
+        with VerticalScroll(id="settings-scroll"):
+            yield Grid(id="settings-grid")
+        yield Static(Text("Enter applies live · F7 restarts", style="dim"), id="settings-error")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.add_fields)
+
+    def add_fields(self) -> None:
+        """Add the fields (once). Anything that reads or writes a field calls this first, so an early caller
+        finds them: mount() puts widgets in the DOM at once."""
+        if self._fields_added:
+            return
+        self._fields_added = True
+        self.query_one("#settings-grid", Grid).mount_all(self._field_widgets(self._initial))
+
+    def _field_widgets(self, config: TrainConfig) -> list[Label | Input | Select[str]]:
+        widgets: list[Label | Input | Select[str]] = []
+        for field in FIELDS:
+            label = field.label if field.live else field.label + "*"
+            widgets.append(Label(label, classes="setting-label" + (" -live" if field.live else "")))
+            widget_id = f"setting-{field.name}"
+            text = format_value(field, getattr(config, field.name))
+            if field.kind == "choice":
+                options = [(c, c) for c in field.choices]
+                widgets.append(
+                    Select(options, value=text, id=widget_id, compact=True, allow_blank=False, classes="setting")
+                )
+            elif field.kind == "path":
+                placeholder = "blank: found or downloaded"
+                widgets.append(Input(text, id=widget_id, compact=True, classes="setting", placeholder=placeholder))
+            else:
+                widgets.append(Input(text, id=widget_id, compact=True, classes="setting"))
+        return widgets
 
     # ----- reading and writing values -----
 
     def widget(self, name: str) -> Input | Select:
+        self.add_fields()
         return self.query_one(f"#setting-{name}")  # type: ignore[return-value]
 
     def text_of(self, name: str) -> str:
@@ -151,6 +177,10 @@ class SettingsForm(Vertical):
 
     def load(self, config: TrainConfig) -> None:
         """Show config's values (a new run began, or the form is reset)."""
+        if not self._fields_added:
+            self._initial = config
+            self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
+            return
         for field in FIELDS:
             self.set_text(field.name, format_value(field, getattr(config, field.name)))
         self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}

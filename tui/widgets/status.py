@@ -41,7 +41,7 @@ def short_corpus(source: str) -> str:
 @dataclass
 class RunStatus:
     state: str = "loading"
-    stage: str = "starting…"
+    stage: str = "loading torch…"  # the first thing the app does, right after its first frame
     config: TrainConfig | None = None
     epoch: int = 0  # epochs finished
     epochs: int = 0
