@@ -117,9 +117,20 @@ class StatusPanel(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.status = RunStatus()
+        self._shown: Text | None = None
 
     def show(self) -> None:
-        self.update(self.render_status())
+        """Repaint if the text changed; lay the screen out again only if its number of lines did.
+
+        Why: show() runs four times a second while training, and a layout pass over the whole screen cost
+        more of the UI thread (and of the GIL the training thread needs) than everything else it did.
+        """
+        text = self.render_status()
+        if text == self._shown:
+            return
+        same_height = self._shown is not None and text.plain.count("\n") == self._shown.plain.count("\n")
+        self._shown = text
+        self.update(text, layout=not same_height)
 
     def on_resize(self) -> None:
         self.show()
