@@ -1,12 +1,16 @@
-"""Perplexity per epoch, live, on a log scale; long runs are thinned to what the width can show."""
+"""Perplexity per epoch, live, on a log scale; long runs are thinned to what the width can show.
+
+The panel is drawn in the app's first frame; its chart (textual-plotext) is imported and added just after
+it: importing plotext and drawing an empty chart would make the first frame later for nothing to see.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich.text import Text
-from textual.app import RenderResult
-from textual_plotext import PlotextPlot
+from textual.containers import Vertical
 
 
 def thin(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
@@ -50,11 +54,29 @@ def log_ticks(low: float, high: float, count: int) -> list[float]:
     return [low * ratio**i for i in range(count)]
 
 
-class PerplexityPlot(PlotextPlot):
+class PerplexityPlot(Vertical):
+    """The bordered panel: it keeps the points and titles itself; the chart inside is added after mounting."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.points: list[tuple[int, float]] = []
         self._dirty = True
+        self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
+        self.border_title = "Perplexity: waiting for the first epoch"
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.add_chart)
+
+    def add_chart(self) -> None:
+        from tui.widgets.plot_chart import Chart
+
+        if self.chart is None:
+            self.chart = Chart(on_resize=self._chart_resized)
+            self.mount(self.chart)
+
+    def _chart_resized(self) -> None:
+        self._dirty = True
+        self.redraw()
 
     def add(self, epoch: int, perplexity: float) -> None:
         if math.isfinite(perplexity) and perplexity > 0:  # a log scale has no place for inf or 0
@@ -69,34 +91,33 @@ class PerplexityPlot(PlotextPlot):
         """Rebuild the figure if points changed since the last redraw (called from the app's refresh timer)."""
         if not self._dirty:
             return
-        self._dirty = False
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        # Two braille dots per cell column: more points than that cannot be told apart.
-        shown = thin(self.points, max(2, 2 * max(10, self.size.width - 10)))
-        if not shown:
+        if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
         else:
-            epoch, latest = shown[-1]
+            epoch, latest = self.points[-1]
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
+        chart = self.chart
+        if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
+            return
+        self._dirty = False
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        width, height = chart.size.width, chart.size.height
+        # Two braille dots per cell column: more points than that cannot be told apart.
+        shown = thin(self.points, max(2, 2 * max(10, width - 8)))
+        if shown:
             plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
             epochs = [e for e, _ in shown]
             values = [p for _, p in shown]
             plt.plot(epochs, values, marker="braille")
             first, last = epochs[0], max(epochs[-1], epochs[0] + 1)
             plt.xlim(first, last)
-            plt.xticks(epoch_ticks(first, last, max(2, self.size.width // 10)))
-            ticks = log_ticks(min(values), max(values), max(2, min(5, (self.size.height - 3) // 2)))
+            plt.xticks(epoch_ticks(first, last, max(2, (width + 2) // 10)))
+            ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
             plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
-        self.refresh()
+        chart.refresh()
 
-    def render(self) -> RenderResult:
-        try:
-            return super().render()
-        except Exception:  # plotext is fragile on odd sizes and data: never let it take the app down
-            return Text("(the plot cannot be drawn at this size)", style="dim")
 
-    def on_resize(self) -> None:
-        self._dirty = True
-        self.redraw()
+def cannot_draw() -> Text:
+    return Text("(the plot cannot be drawn at this size)", style="dim")
