@@ -132,6 +132,9 @@ class StatusPanel(Static):
         self._shown = text
         self.update(text, layout=not same_height)
 
+    def on_mount(self) -> None:
+        self.show()  # the first frame already says what the app is doing
+
     def on_resize(self) -> None:
         self.show()
 
