@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rich.text import Text
 from textual.containers import Vertical
 
 
@@ -117,7 +116,3 @@ class PerplexityPlot(Vertical):
             ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
             plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
         chart.refresh()
-
-
-def cannot_draw() -> Text:
-    return Text("(the plot cannot be drawn at this size)", style="dim")

@@ -1,13 +1,17 @@
-"""The chart inside the perplexity panel: imported only once the app's first frame is on screen."""
+"""The plotext charts: the one inside the perplexity panel (imported only once the app's first frame is on
+screen) and what any chart shows when plotext cannot draw it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from tui.widgets.plot import cannot_draw
+
+def cannot_draw() -> Text:
+    return Text("(the plot cannot be drawn at this size)", style="dim")
 
 
 class Chart(PlotextPlot):

@@ -21,6 +21,7 @@ from textual_plotext import PlotextPlot
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
 from tui.widgets.model_source import run_handle
+from tui.widgets.plot_chart import cannot_draw
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
 
@@ -73,7 +74,7 @@ class OverlayPlot(PlotextPlot):
         try:
             return super().render()
         except Exception:  # plotext is fragile on odd sizes: never let it take the app down
-            return Text("(the plot cannot be drawn at this size)", style="dim")
+            return cannot_draw()
 
 
 class RunsScreen(ModalScreen[None]):

@@ -61,6 +61,7 @@ FIELDS = (
 )
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 PREFIX_SEPARATORS = (",", "，", "、")
+HINT = "Enter applies live · F7 restarts"  # the form's message line when no field is in error
 
 
 def format_value(field: Field, value: Any) -> str:
@@ -129,7 +130,7 @@ class SettingsForm(Vertical):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="settings-scroll"):
             yield Grid(id="settings-grid")
-        yield Static(Text("Enter applies live · F7 restarts", style="dim"), id="settings-error")
+        yield Static(Text(HINT, style="dim"), id="settings-error")
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.add_fields)
@@ -177,13 +178,12 @@ class SettingsForm(Vertical):
 
     def load(self, config: TrainConfig) -> None:
         """Show config's values (a new run began, or the form is reset)."""
+        self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
         if not self._fields_added:
             self._initial = config
-            self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
             return
         for field in FIELDS:
             self.set_text(field.name, format_value(field, getattr(config, field.name)))
-        self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
         self.errors.clear()
         self._sticky.clear()
         self.query(".setting").remove_class("-invalid", "-pending")
@@ -232,7 +232,7 @@ class SettingsForm(Vertical):
             message = next(reversed(self.errors.values()))
             line.update(Text(message, style="bold red"))
         else:
-            line.update(Text("Enter applies live · F7 restarts", style="dim"))
+            line.update(Text(HINT, style="dim"))
 
     def mark_pending(self, running: TrainConfig | None) -> list[str]:
         """Highlight structural fields that differ from the running model's; return their names."""
