@@ -105,6 +105,23 @@ async def test_next_character_view_generates_greedy_when_nothing_was_generated()
             assert "↻ loop" in subtitle
 
 
+async def test_next_character_view_samples_without_touching_torchs_global_generator() -> None:
+    """A run training with dropout draws its masks from torch's global generator: F4 must not shift them."""
+    app = make_app("--epochs", "2")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "2 epochs")
+        app.query_one("#gen-length", Input).value = "40"
+        app.query_one("#gen-temperature", Input).value = "1.0"
+        before = torch.get_rng_state()
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, NextCharScreen)
+        await wait_for(pilot, lambda: bool(screen.steps) or screen.error is not None, "explanation")
+        assert len(screen.steps) == 40
+        assert any(step.rank > 1 for step in screen.steps)  # it sampled: not always the favourite
+        assert torch.equal(torch.get_rng_state(), before)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 async def test_hidden_unit_view_colours_the_corpus_by_the_engines_state(cell: str) -> None:
     app = make_app("--epochs", "3", "--cell", cell)

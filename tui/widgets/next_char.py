@@ -8,6 +8,7 @@ greedy decoding fell into is underlined in yellow.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -110,8 +111,15 @@ class NextCharScreen(ModalScreen[None]):
                 )
                 how = f"the generated text, as the {source.label} see it"
             else:
+                import torch
+
                 length = self.length or 50
-                steps = explain_generation(source.model, source.vocab, prefix, length, self.temperature, None, TOP_K)
+                # Its own random generator, as the generate box's: drawing from torch's global one would shift
+                # the dropout masks of a run training meanwhile.
+                generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+                steps = explain_generation(
+                    source.model, source.vocab, prefix, length, self.temperature, None, TOP_K, generator
+                )
                 text = prefix + "".join(step.chosen for step in steps)
                 how = f"generated now with the {source.label}"
         except RnnTuiError as exc:
