@@ -7,9 +7,14 @@ it: importing plotext and drawing an empty chart would make the first frame late
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from textual.containers import Vertical
+
+# Rebuilding a plotext chart is pure Python and costs the UI thread (and the GIL the trainer needs) more
+# than anything else it draws; an epoch can take 0.2 s, so at most this often.
+REDRAW_SECONDS = 1.0
 
 
 def thin(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
@@ -60,6 +65,7 @@ class PerplexityPlot(Vertical):
         super().__init__(id=id)
         self.points: list[tuple[int, float]] = []
         self._dirty = True
+        self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
         self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
         self.border_title = "Perplexity: waiting for the first epoch"
 
@@ -75,7 +81,7 @@ class PerplexityPlot(Vertical):
 
     def _chart_resized(self) -> None:
         self._dirty = True
-        self.redraw()
+        self.redraw(force=True)  # a stretched old chart would look broken
 
     def add(self, epoch: int, perplexity: float) -> None:
         if math.isfinite(perplexity) and perplexity > 0:  # a log scale has no place for inf or 0
@@ -86,8 +92,9 @@ class PerplexityPlot(Vertical):
         self.points.clear()
         self._dirty = True
 
-    def redraw(self) -> None:
-        """Rebuild the figure if points changed since the last redraw (called from the app's refresh timer)."""
+    def redraw(self, force: bool = False) -> None:
+        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
+        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
         if not self._dirty:
             return
         if not self.points:
@@ -98,7 +105,10 @@ class PerplexityPlot(Vertical):
         chart = self.chart
         if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
             return
+        if not force and time.monotonic() < self._next_draw:
+            return
         self._dirty = False
+        self._next_draw = time.monotonic() + REDRAW_SECONDS
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
