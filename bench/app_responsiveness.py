@@ -4,20 +4,24 @@
     python bench/app_responsiveness.py --threads 1 --switch 0.005
 
 Prints the median training seconds per epoch (EpochEnd.seconds, first epoch excluded as warm-up) headless
-and in the app (driven by Textual's pilot at 100×30, the same refresh code as on a terminal), their ratio,
-and the p50/p95/max lateness of a 20 ms interval timer on the UI thread during in-app training. Then, in a
-real terminal (rnn-tui in a pty, training), the time from pressing F5 to the status showing "pausing"/"paused",
-and from pressing it again to "running".
+(`rnn-tui train --headless --metrics`, in its own process) and in the app (driven by Textual's pilot at
+100×30, the same refresh code as on a terminal), their ratio, and the p50/p95/max lateness of a 20 ms
+interval timer on the UI thread during in-app training. Then, in a real terminal (rnn-tui in a pty,
+training), the time from pressing F5 to the status showing "pausing"/"paused", and from pressing it again
+to "running".
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,17 +31,21 @@ os.environ.setdefault("RNN_TUI_CORPUS", str(ROOT.parent / "shared" / "data" / "j
 
 
 def headless(epochs: int, threads: int | None) -> list[float]:
-    from engine import events
-    from engine.session import open_session
+    """Seconds per epoch of `rnn-tui train --headless`, run as a user runs it: in its own process.
 
-    seconds: list[float] = []
-
-    def listener(event: events.Event) -> None:
-        if isinstance(event, events.EpochEnd):
-            seconds.append(event.seconds)
-
-    session = open_session({"epochs": epochs, "seed": 0, "pred_period": 1000}, listener=listener, threads=threads)
-    session.trainer.run()
+    Not in this process: a thread that has run torch's parallel ops keeps an OpenMP team alive, and with
+    two teams on two cores libgomp stops spin-waiting, which slowed the app's trainer thread by 15-30 %
+    on small ops (35 × addmm+tanh on 32×256: 2.5-2.8 ms alone, 3.2-3.7 ms once the main thread had
+    used torch). The app's own main thread never runs them.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        metrics = Path(folder) / "metrics.jsonl"
+        command = [sys.executable, "-m", "tui.main", "train", "--headless", "--epochs", str(epochs)]
+        command += ["--seed", "0", "--pred-period", "1000", "--metrics", str(metrics)]
+        if threads:
+            command += ["--threads", str(threads)]
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seconds = [json.loads(line)["seconds"] for line in metrics.read_text().splitlines()]
     return seconds[1:]
 
 
@@ -107,19 +115,24 @@ def main() -> None:
     # Alternating runs, so that the load of a shared machine weighs on both sides alike.
     head_seconds: list[float] = []
     app_seconds: list[float] = []
+    ratios: list[float] = []  # one per round: the machine's speed drifts between rounds
     lateness: list[float] = []
     for _ in range(args.repeat):
-        head_seconds += headless(args.epochs, args.threads)
-        seconds, late = asyncio.run(in_app(args.epochs, args.threads, switch))
-        app_seconds += seconds
+        round_head = headless(args.epochs, args.threads)
+        round_app, late = asyncio.run(in_app(args.epochs, args.threads, switch))
+        ratios.append(statistics.median(round_head) / statistics.median(round_app))
+        head_seconds += round_head
+        app_seconds += round_app
         lateness += late
-        sys.setswitchinterval(0.005)  # headless runs as the CLI does
     head = statistics.median(head_seconds)
     app = statistics.median(app_seconds)
     lateness.sort()
     p95 = lateness[int(0.95 * (len(lateness) - 1))] if lateness else float("nan")
     print(f"threads {args.threads or 'default'}, switch interval {switch * 1000:g} ms, {os.cpu_count()} CPUs")
-    print(f"headless {head:.3f} s/epoch, in app {app:.3f} s/epoch: in-app speed {head / app:.2f}× headless")
+    print(
+        f"headless {head:.3f} s/epoch, in app {app:.3f} s/epoch: in-app speed {statistics.median(ratios):.2f}× "
+        f"headless (median of {len(ratios)} rounds; rounds {min(ratios):.2f}–{max(ratios):.2f}×)"
+    )
     print(
         f"20 ms timer lateness over {len(lateness)} ticks: p50 {statistics.median(lateness) * 1000:.1f} ms, "
         f"p95 {p95 * 1000:.1f} ms, max {lateness[-1] * 1000:.1f} ms"
