@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +14,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from engine.config import LIVE_SETTINGS
 from tui.widgets.settings import FIELDS
+
+ResultType = TypeVar("ResultType")
 
 
 def key_label(key: str) -> str:
@@ -79,14 +81,21 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class SaveScreen(ModalScreen[str | None]):
-    """Asks where to save a checkpoint; returns the path or None."""
+class PathDialog(ModalScreen[ResultType]):
+    """A dialog around a path field that starts at `default`; Esc answers None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, default: str) -> None:
         super().__init__()
         self.default = default
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SaveScreen(PathDialog[str | None]):
+    """Asks where to save a checkpoint; returns the path or None."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -98,18 +107,9 @@ class SaveScreen(ModalScreen[str | None]):
         if path:
             self.dismiss(path)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class LoadScreen(ModalScreen[tuple[str, str] | None]):
+class LoadScreen(PathDialog[tuple[str, str] | None]):
     """Asks for a checkpoint and what to do with it: ("continue" | "generate", path), or None."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def __init__(self, default: str) -> None:
-        super().__init__()
-        self.default = default
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -133,9 +133,6 @@ class LoadScreen(ModalScreen[tuple[str, str] | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":
-            self.dismiss(None)
+            self.action_cancel()
         else:
             self._answer("generate" if event.button.id == "just-generate" else "continue")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
