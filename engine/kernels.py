@@ -52,40 +52,47 @@ def _prev_states(out: Tensor, h0: Tensor) -> Tensor:
 
 
 class TanhRecurrence(Function):
-    """h_t = tanh(x_t + h_{t-1} W_hh^T), x_t already holding W_ih's column and both biases."""
+    """h_t = tanh(x_t + h_{t-1} W_hh^T), x_t already holding W_ih's column and both biases.
+
+    With overwrite=True the caller gives up `projected` (a fresh tensor it made): the states are
+    written over it, so each step is one in-place product and one tanh, with no copies.
+    """
 
     @staticmethod
-    def forward(ctx: Any, projected: Tensor, h0: Tensor, w_hh: Tensor) -> Tensor:
-        out = torch.empty_like(projected)
+    def forward(ctx: Any, projected: Tensor, h0: Tensor, w_hh: Tensor, overwrite: bool = False) -> Tensor:
+        if overwrite:
+            out = projected
+            ctx.mark_dirty(out)
+        else:
+            out = projected.clone()
         w_t = w_hh.t()
         h = h0
-        for x_t, out_t in zip(projected.unbind(0), out.unbind(0), strict=True):
-            torch.addmm(x_t, h, w_t, out=out_t)
-            h = out_t.tanh_()
+        for out_t in out.unbind(0):
+            h = out_t.addmm_(h, w_t).tanh_()
         ctx.save_for_backward(out, h0, w_hh)
         ctx.set_materialize_grads(False)
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor | None) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    def backward(ctx: Any, grad_out: Tensor | None) -> tuple[Tensor | None, ...]:
         out, h0, w_hh = ctx.saved_tensors
         if grad_out is None:
-            return None, None, None
-        slope = 1 - out * out  # tanh' for every step at once
-        grad_pre = torch.empty_like(out)
-        steps = out.shape[0]
-        grads, pres, slopes = grad_out.unbind(0), grad_pre.unbind(0), slope.unbind(0)
-        g = grads[-1]
-        for t in range(steps - 1, -1, -1):
-            torch.mul(g, slopes[t], out=pres[t])
+            return None, None, None, None
+        slope = torch.addcmul(out.new_ones(()), out, out, value=-1)  # tanh' = 1 − h², every step at once
+        grad_pre = grad_out.clone()  # each step's output gradient; the recurrence's part is added in place
+        pres, slopes = grad_pre.unbind(0), slope.unbind(0)
+        for t in range(len(pres) - 1, -1, -1):
+            pres[t].mul_(slopes[t])
             if t:
-                g = torch.addmm(grads[t - 1], pres[t], w_hh)  # dL/dh_{t-1}: its own output's gradient + recurrence
+                pres[t - 1].addmm_(pres[t], w_hh)  # dL/dh_{t-1}: its own output's gradient + recurrence
         grad_h0 = pres[0] @ w_hh if ctx.needs_input_grad[1] else None
         grad_w = None
         if ctx.needs_input_grad[2]:
             hidden = out.shape[-1]
-            grad_w = grad_pre.reshape(-1, hidden).t() @ _prev_states(out, h0).reshape(-1, hidden)
-        return grad_pre, grad_h0, grad_w
+            # Σ_t pre_t^T h_{t-1}: steps 1.. against out[:-1] in one product, step 0 against h0.
+            grad_w = torch.mm(grad_pre[1:].reshape(-1, hidden).t(), out[:-1].reshape(-1, hidden))
+            grad_w.addmm_(pres[0].t(), h0)
+        return grad_pre, grad_h0, grad_w, None
 
 
 class GRURecurrence(Function):

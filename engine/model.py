@@ -36,6 +36,10 @@ class CharRNN(nn.Module):
         self.layers = layers
         self.dropout = dropout if layers > 1 else 0.0
         self.rnn = make_recurrent_layer(cell, vocab_size, hidden, layers, dropout)
+        # recurrent() reads W_ih of the first layer by rows of W_ih^T (one per character). Stored column-major,
+        # those rows are contiguous: the lookup is a plain gather and its gradient needs no transpose.
+        first = self.rnn.weight_ih_l0
+        first.data = first.data.t().contiguous().t()
         self.dense = nn.Linear(hidden, vocab_size)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
@@ -72,7 +76,7 @@ class CharRNN(nn.Module):
                 projected = F.linear(layer_output, w_ih, input_bias)  # all time steps in one product
             # Hand-written BPTT (engine.kernels.py): no per-step autograd graph, W_hh's gradient in one product.
             if self.cell == "rnn":
-                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh)
+                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh, True)  # projected is ours
             elif self.cell == "gru":
                 layer_output = GRURecurrence.apply(projected, h_all[layer], w_hh, b_hh)
             else:
