@@ -28,6 +28,35 @@ VERSION = 1
 
 
 @dataclass
+class EpochProgress:
+    """How far an unfinished epoch got: what finishing it exactly as if uninterrupted needs."""
+
+    batches: int  # batches of the epoch trained
+    loss_sum: float  # Σ loss × characters over those batches (the book's l_sum)
+    chars: int
+    seconds: float
+    shuffle_state: torch.Tensor  # the shuffle generator as the epoch began: random sampling redraws its order
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochProgress:
+        state = data["shuffle_state"]
+        if not isinstance(state, torch.Tensor) or int(data["batches"]) < 0:
+            raise ValueError("bad epoch progress")
+        return cls(int(data["batches"]), float(data["loss_sum"]), int(data["chars"]), float(data["seconds"]), state)
+
+
+def describe_position(epoch: int, progress: EpochProgress | None, batches_per_epoch: int | None = None) -> str:
+    """Where a run stands: 'epoch 12', or 'epoch 12 + 3 of 8 batches' in the middle of epoch 13."""
+    if progress is None or progress.batches == 0:
+        return f"epoch {epoch}"
+    of = f" of {batches_per_epoch}" if batches_per_epoch else ""
+    return f"epoch {epoch} + {progress.batches}{of} batches"
+
+
+@dataclass
 class Checkpoint:
     config: TrainConfig
     vocab: Vocab
@@ -39,6 +68,10 @@ class Checkpoint:
     carried: State | None
     rng: dict[str, torch.Tensor]
     corpus: str
+    progress: EpochProgress | None = None  # saved mid-epoch: the batches of epoch + 1 already trained
+
+    def position(self, batches_per_epoch: int | None = None) -> str:
+        return describe_position(self.epoch, self.progress, batches_per_epoch)
 
     def build_model(self, device: torch.device | str = "cpu") -> CharRNN:
         config = self.config
@@ -101,6 +134,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         "carried": list(carried) if isinstance(carried, tuple) else carried,
         "rng": checkpoint.rng,
         "corpus": checkpoint.corpus,
+        "progress": checkpoint.progress.to_dict() if checkpoint.progress is not None else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -149,6 +183,7 @@ def load(path: str | Path) -> Checkpoint:
     try:
         carried = payload["carried"]
         history = [EpochEnd(**e) for e in payload["history"]]
+        progress = payload.get("progress")  # absent from checkpoints saved before mid-epoch resume existed
         return Checkpoint(
             config=TrainConfig.from_dict(payload["config"]),
             vocab=Vocab(tuple(payload["vocab"])),
@@ -160,6 +195,7 @@ def load(path: str | Path) -> Checkpoint:
             carried=tuple(carried) if isinstance(carried, list) else carried,  # type: ignore[arg-type]
             rng=payload["rng"],
             corpus=str(payload["corpus"]),
+            progress=EpochProgress.from_dict(progress) if progress is not None else None,
         )
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{path} is an incomplete or damaged rnn-tui checkpoint ({exc})") from exc

@@ -228,8 +228,8 @@ def run_headless(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.close()
     if args.save:
-        session.trainer.save(args.save)
-        print(f"saved checkpoint {args.save} (epoch {session.trainer.state.epoch})", file=sys.stderr)
+        saved = session.trainer.save(args.save)
+        print(f"saved checkpoint {args.save} ({saved.position(session.trainer.batches_per_epoch)})", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -104,5 +104,5 @@ def open_session(
     trainer = Trainer(config, corpus, listener, threads=threads)
     if checkpoint is not None:
         trainer.restore(checkpoint)
-        notes.append(f"resumed {resume} at epoch {checkpoint.epoch}")
+        notes.append(f"resumed {resume} at {checkpoint.position(trainer.batches_per_epoch)}")
     return Session(config, corpus, trainer, notes)

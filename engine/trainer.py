@@ -20,6 +20,7 @@ import torch
 
 from engine import checkpoint as checkpoints
 from engine import events
+from engine.checkpoint import EpochProgress
 from engine.config import LIVE_SETTINGS, TrainConfig
 from engine.corpus import Corpus, check_length
 from engine.errors import CheckpointError, ConfigError
@@ -55,6 +56,7 @@ class TrainingState:
     epoch: int = 0
     history: list[events.EpochEnd] = field(default_factory=list)
     carried: State | None = None  # the consecutive sampler's hidden state, carried across batches and epochs
+    progress: EpochProgress | None = None  # the batches of epoch + 1 trained so far (None between epochs)
 
 
 class Trainer:
@@ -156,7 +158,7 @@ class Trainer:
     # ----- checkpoints -----
 
     def to_checkpoint(self) -> checkpoints.Checkpoint:
-        """A snapshot of the run at the last epoch boundary reached (plus any batches of a stopped epoch)."""
+        """A snapshot of the run between two batches: weights, optimizer, RNGs and how far the epoch got."""
         with self._weights_lock:
             carried = self.state.carried
             return checkpoints.Checkpoint(
@@ -178,14 +180,29 @@ class Trainer:
                     "sample": self.sample_generator.get_state(),
                 },
                 corpus=self.corpus.source,
+                progress=self.state.progress,
             )
 
-    def save(self, path: str) -> None:
-        checkpoints.save(path, self.to_checkpoint())
+    def position(self) -> str:
+        """Where training stands, as a checkpoint saved now would say: 'epoch 12' or 'epoch 12 + 3 of 8 batches'."""
+        with self._weights_lock:
+            return checkpoints.describe_position(self.state.epoch, self.state.progress, self.batches_per_epoch)
+
+    def save(self, path: str) -> checkpoints.Checkpoint:
+        """Write a checkpoint of the run as it is now; return what was written."""
+        checkpoint = self.to_checkpoint()
+        checkpoints.save(path, checkpoint)
+        return checkpoint
 
     def restore(self, checkpoint: checkpoints.Checkpoint) -> None:
-        """Continue from a checkpoint: the next epoch trains exactly as it would have without the break."""
+        """Continue from a checkpoint: training goes on exactly as it would have without the break (a checkpoint
+        saved mid-epoch finishes that epoch's remaining batches first)."""
         checkpoints.check_vocab(checkpoint.vocab, self.vocab)
+        if checkpoint.progress is not None and checkpoint.progress.batches > self.batches_per_epoch:
+            raise CheckpointError(
+                f"the checkpoint stopped after batch {checkpoint.progress.batches} of an epoch, but an epoch here "
+                f"has {self.batches_per_epoch} batches: resume with the corpus it was trained on"
+            )
         try:
             self.model.load_state_dict(checkpoint.model_state)
             if checkpoint.optimizer_state is not None and checkpoint.config.optimizer == self.config.optimizer:
@@ -201,7 +218,7 @@ class Trainer:
             carried = (carried[0].to(self.device), carried[1].to(self.device))
         elif carried is not None:
             carried = carried.to(self.device)
-        self.state = TrainingState(checkpoint.epoch, list(checkpoint.history), carried)
+        self.state = TrainingState(checkpoint.epoch, list(checkpoint.history), carried, checkpoint.progress)
         self.seed = checkpoint.seed
         torch.set_rng_state(checkpoint.rng["torch"])
         self.shuffle_generator.set_state(checkpoint.rng["shuffle"])
@@ -240,8 +257,10 @@ class Trainer:
             outcome = self._train_epoch(self.state.epoch + 1)
             if outcome is None:  # stopped or failed mid-epoch
                 return
-            self.state.epoch = outcome.epoch
-            self.state.history.append(outcome)
+            with self._weights_lock:  # a checkpoint taken meanwhile sees the epoch either unfinished or done
+                self.state.epoch = outcome.epoch
+                self.state.history.append(outcome)
+                self.state.progress = None
             self.listener(outcome)
             if outcome.epoch % self.config.pred_period == 0 or outcome.epoch == self.config.epochs:
                 self.listener(events.Samples(outcome.epoch, self.samples()))
@@ -306,11 +325,16 @@ class Trainer:
         model, optimizer = self.model, self.optimizer
         model.train()
         consecutive = self.config.sampling == "consecutive"
-        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no host sync per batch
-        chars = 0
-        seconds = 0.0
+        progress = self.state.progress
+        if progress is None:  # a fresh epoch
+            progress = EpochProgress(0, 0.0, 0, 0.0, self.shuffle_generator.get_state())
+        else:  # resumed mid-epoch: the same order of batches, the trained ones skipped
+            self.shuffle_generator.set_state(progress.shuffle_state)
+        loss_sum, chars, seconds = progress.loss_sum, progress.chars, progress.seconds
         for batch_number, (inputs, targets) in enumerate(self._batches(), start=1):
-            if batch_number > 1 and not self._wait_if_paused():
+            if batch_number <= progress.batches:
+                continue
+            if batch_number > progress.batches + 1 and not self._wait_if_paused():
                 self.listener(events.Finished(epoch - 1, stopped=True))
                 return None
             started = time.perf_counter()
@@ -328,19 +352,20 @@ class Trainer:
             if self.config.clip > 0:
                 # Global L2 norm over all gradients, as the book's grad_clipping means to do.
                 torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip, foreach=True)
-            with self._weights_lock:
-                optimizer.step()
-            if consecutive:
-                self.state.carried = new_state
             count = targets.numel()
-            loss_sum += loss.detach() * count
+            loss_sum += loss_value * count  # as the book sums l.item() * y.shape[0]
             chars += count
-            seconds += time.perf_counter() - started
+            with self._weights_lock:  # weights, carried state and progress change together for a checkpoint
+                optimizer.step()
+                if consecutive:
+                    self.state.carried = new_state
+                seconds += time.perf_counter() - started
+                self.state.progress = EpochProgress(batch_number, loss_sum, chars, seconds, progress.shuffle_state)
             self.listener(events.BatchDone(epoch, batch_number, self.batches_per_epoch))
         if consecutive and self.state.carried is not None:
             self.state.carried = detach_state(self.state.carried)
         try:
-            perplexity = math.exp(loss_sum.item() / chars)
+            perplexity = math.exp(loss_sum / chars)
         except OverflowError:
             perplexity = float("inf")
         return events.EpochEnd(epoch, perplexity, seconds, chars, self.config.lr, self.config.clip)

@@ -176,6 +176,37 @@ def test_checkpoint_that_does_not_fit(
     assert_one_line_error(code, err, "vocabulary")
 
 
+@pytest.mark.parametrize("progress", ["absent", "damaged", "beyond the epoch"])
+def test_checkpoint_epoch_progress(
+    good_checkpoint: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, progress: str
+) -> None:
+    """Checkpoints from before mid-epoch resume (no progress) still resume; a damaged progress is refused."""
+    import torch
+
+    payload = torch.load(good_checkpoint, weights_only=True)
+    if progress == "absent":
+        payload.pop("progress")
+    elif progress == "damaged":
+        payload["progress"] = {"batches": 2}
+    else:
+        payload["progress"] = {
+            "batches": 99,
+            "loss_sum": 1.0,
+            "chars": 1,
+            "seconds": 0.1,
+            "shuffle_state": torch.zeros(3),
+        }
+    path = tmp_path / "edited.ckpt"
+    torch.save(payload, path)
+    code, err = run_main(["train", "--headless", "--resume", str(path), "--epochs", "1"], capsys)
+    if progress == "absent":
+        assert code == 0 and f"resumed {path} at epoch 1" in err
+    elif progress == "damaged":
+        assert_one_line_error(code, err, "incomplete or damaged rnn-tui checkpoint")
+    else:
+        assert_one_line_error(code, err, "stopped after batch 99 of an epoch, but an epoch here has 8 batches")
+
+
 # ----- prefixes and generation -----
 
 

@@ -67,6 +67,61 @@ def test_resume_gives_the_same_perplexities(
     assert [e.epoch for e in seen if isinstance(e, events.EpochEnd)] == [3, 4]
 
 
+@pytest.mark.parametrize("sampling,cell", [("consecutive", "rnn"), ("random", "lstm")])
+def test_a_run_stopped_mid_epoch_resumes_exactly(
+    book_config: TrainConfig, corpus: Corpus, tmp_path, sampling: str, cell: str
+) -> None:
+    config = book_config.with_changes(epochs=3, sampling=sampling, cell=cell, hidden=64, layers=2, dropout=0.2)
+    straight = perplexities(train(config, corpus)[1])
+
+    seen: list[events.Event] = []
+    first = Trainer(config, corpus, seen.append)
+
+    def stop_in_epoch_two(event: events.Event) -> None:
+        seen.append(event)
+        if isinstance(event, events.BatchDone) and (event.epoch, event.batch) == (2, 3):
+            first.stop()
+
+    first.listener = stop_in_epoch_two
+    first.run()
+    assert seen[-1] == events.Finished(1, stopped=True)
+    saved = first.save(str(tmp_path / "mid.ckpt"))
+    assert saved.position(first.batches_per_epoch) == "epoch 1 + 3 of 8 batches"
+
+    checkpoint = load(tmp_path / "mid.ckpt")
+    assert checkpoint.position() == "epoch 1 + 3 batches"
+    resumed_seen: list[events.Event] = []
+    resumed = Trainer(checkpoint.config, corpus, resumed_seen.append)
+    resumed.restore(checkpoint)
+    resumed.run()
+    assert [e.perplexity for e in resumed.state.history] == straight
+    batches = [e.batch for e in resumed_seen if isinstance(e, events.BatchDone) and e.epoch == 2]
+    assert batches == [4, 5, 6, 7, 8]  # only the batches the first run had not trained
+
+
+def test_a_checkpoint_saved_while_training_goes_on_resumes_exactly(
+    book_config: TrainConfig, corpus: Corpus, tmp_path
+) -> None:
+    """ctrl+s in the app saves between two batches of a running epoch; the run itself is not disturbed."""
+    config = book_config.with_changes(epochs=2, hidden=64)
+    straight = perplexities(train(config, corpus)[1])
+    seen: list[events.Event] = []
+    trainer = Trainer(config, corpus, seen.append)
+
+    def save_in_epoch_two(event: events.Event) -> None:
+        seen.append(event)
+        if isinstance(event, events.BatchDone) and (event.epoch, event.batch) == (2, 5):
+            trainer.save(str(tmp_path / "running.ckpt"))
+
+    trainer.listener = save_in_epoch_two
+    trainer.run()
+    assert perplexities(seen) == straight
+    resumed = Trainer(config, corpus)
+    resumed.restore(load(tmp_path / "running.ckpt"))
+    resumed.run()
+    assert [e.perplexity for e in resumed.state.history] == straight
+
+
 def test_divergence_stops_cleanly_keeping_the_last_finite_weights(book_config: TrainConfig, corpus: Corpus) -> None:
     config = book_config.with_changes(optimizer="sgd", lr=10.0, clip=0, epochs=5)
     seen: list[events.Event] = []

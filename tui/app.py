@@ -423,7 +423,7 @@ class RnnTuiApp(App[int]):
             length, cap_note = capped_length(request.length)
             note = "; ".join(n for n in (note, cap_note) if n) or None
             if trainer is not None:
-                label = f"weights after epoch {trainer.state.epoch}"
+                label = f"weights after {trainer.position()}"
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
             # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
             # the run training meanwhile, and so its result.
@@ -449,11 +449,11 @@ class RnnTuiApp(App[int]):
     @work(thread=True, exit_on_error=False, group="checkpoint")
     def _save(self, trainer: Any, path: str) -> None:
         try:
-            trainer.save(path)
+            saved = trainer.save(path)
         except Exception as exc:  # OSError, CheckpointError: one line
             self.post_message(CheckpointFailed(f"could not save {path}: {first_line(exc)}"))
         else:
-            self.post_message(CheckpointSaved(path, trainer.state.epoch))
+            self.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch)))
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
     def _load_for_generation(self, path: str) -> None:
@@ -472,7 +472,7 @@ class RnnTuiApp(App[int]):
             self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}; the current run goes on"))
         else:
             self.post_message(
-                CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.epoch, tuple(loaded.history))
+                CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.position(), tuple(loaded.history))
             )
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
@@ -496,10 +496,10 @@ class RnnTuiApp(App[int]):
         # The form's epochs say how far to train; a checkpoint cannot train backwards, so a smaller one is set aside.
         if form_epochs is not None and form_epochs > done:
             overrides = {**overrides, "epochs": form_epochs}
-            note = f"continuing {name} from epoch {done} to {form_epochs} (epochs from the settings form)"
+            note = f"continuing {name} from {checkpoint.position()} to {form_epochs} (epochs from the settings form)"
         elif own > done:
             note = (
-                f"continuing {name} from epoch {done} to its own {own}: "
+                f"continuing {name} from {checkpoint.position()} to its own {own}: "
                 f"the form's epochs ({form_epochs}) is not above {done}"
             )
         else:
@@ -514,8 +514,8 @@ class RnnTuiApp(App[int]):
         self.start_run(message.overrides, resume=message.path, notes=(message.note,))
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
-        self.samples.add_note(f"saved {message.path} (epoch {message.epoch})")
-        self.notify(f"saved {message.path} (epoch {message.epoch})", title="checkpoint")
+        self.samples.add_note(f"saved {message.path} ({message.position})")
+        self.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
     def on_checkpoint_failed(self, message: CheckpointFailed) -> None:
         self.notify(message.message, title="checkpoint", severity="error", timeout=8)
@@ -524,7 +524,7 @@ class RnnTuiApp(App[int]):
     def on_checkpoint_loaded(self, message: CheckpointLoaded) -> None:
         if self.current_run is not None:
             self.current_run.cancel()  # generate-only: training stops, the checkpoint's weights generate
-        label = f"{Path(message.path).name}, epoch {message.epoch}"
+        label = f"{Path(message.path).name}, {message.position}"
         self.checkpoint_source = (message.model, message.vocab, label)
         self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
         status = self.status.status
@@ -533,7 +533,7 @@ class RnnTuiApp(App[int]):
         status.message, status.message_is_error = f"generating from {label}; F7 trains again", False
         status.clock_off()
         self.status.show()
-        self.samples.add_note(f"loaded {message.path} for generating (epoch {message.epoch})")
+        self.samples.add_note(f"loaded {message.path} for generating ({message.position})")
         self.action_focus_prefix()
 
     # ----- actions (keys, command palette) -----

@@ -70,7 +70,7 @@ class ShapesReady(Message):
 @dataclass
 class CheckpointSaved(Message):
     path: str
-    epoch: int
+    position: str  # "epoch 12", or "epoch 12 + 3 of 8 batches"
 
 
 @dataclass
@@ -81,7 +81,7 @@ class CheckpointLoaded(Message):
     model: Any  # engine.model.CharRNN
     vocab: Any
     config: TrainConfig
-    epoch: int
+    position: str  # "epoch 12", or "epoch 12 + 3 batches"
     history: tuple[Any, ...] = ()  # its EpochEnd records, for the runs compared (F10)
 
 

@@ -35,4 +35,4 @@ def current_model(app: Any) -> ModelSource:
         return ModelSource(model, vocab, label, corpus_text if trainer is not None and trainer.vocab == vocab else None)
     if trainer is None or app.vocab is None:
         raise RnnTuiError("the model is still loading; try again in a moment")
-    return ModelSource(trainer.copy_model(), trainer.vocab, f"weights after epoch {trainer.state.epoch}", corpus_text)
+    return ModelSource(trainer.copy_model(), trainer.vocab, f"weights after {trainer.position()}", corpus_text)
