@@ -103,6 +103,16 @@ async def test_next_character_view_generates_greedy_when_nothing_was_generated()
         assert "greedy" in subtitle
         if screen.loop is not None:  # an undertrained model repeats itself: the view says so
             assert "↻ loop" in subtitle
+        await pilot.press("escape")
+
+        # A length the generate box would cap: the view explains the first 1,000 characters and says so.
+        app.query_one("#gen-length", Input).value = "20000"
+        await pilot.press("f4")
+        screen = app.screen
+        assert isinstance(screen, NextCharScreen)
+        await wait_for(pilot, lambda: bool(screen.steps) or screen.error is not None, "a long explanation")
+        assert screen.error is None and len(screen.steps) == 1_000
+        assert "the first 1,000 of 20,000 characters" in (screen.query_one("#next-box").border_subtitle or "")
 
 
 async def test_next_character_view_samples_without_touching_torchs_global_generator() -> None:

@@ -23,6 +23,7 @@ from engine.errors import RnnTuiError
 from tui.widgets.model_source import ModelSource
 
 TOP_K = 8
+MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
 BAR_WIDTH = 30
 SPACE_MARK = "␣"  # as engine.explain shows a space (a line break in the lyrics)
 
@@ -105,15 +106,15 @@ class NextCharScreen(ModalScreen[None]):
             source = self.source()
             prefix, _ = resolve_prefix(self.prefix, source.vocab.char_to_idx)
             if self.text and self.text.startswith(prefix) and len(self.text) > len(prefix):
-                text, steps = (
-                    self.text,
-                    explain_text(source.model, source.vocab, self.text, len(prefix), self.temperature, TOP_K),
-                )
+                text = self.text[: len(prefix) + MAX_EXPLAINED]
+                steps = explain_text(source.model, source.vocab, text, len(prefix), self.temperature, TOP_K)
                 how = f"the generated text, as the {source.label} see it"
+                if len(text) < len(self.text):
+                    how += f" (its first {MAX_EXPLAINED:,} characters after the prefix)"
             else:
                 import torch
 
-                length = self.length or 50
+                length = min(self.length or 50, MAX_EXPLAINED)
                 # Its own random generator, as the generate box's: drawing from torch's global one would shift
                 # the dropout masks of a run training meanwhile.
                 generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
@@ -122,6 +123,8 @@ class NextCharScreen(ModalScreen[None]):
                 )
                 text = prefix + "".join(step.chosen for step in steps)
                 how = f"generated now with the {source.label}"
+                if length < self.length:
+                    how += f" (the first {length:,} of {self.length:,} characters)"
         except RnnTuiError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
         except Exception as exc:  # never a traceback: one line in the screen
