@@ -386,7 +386,10 @@ async def test_continue_takes_the_epochs_from_the_form(tmp_path: Path) -> None:
         assert [e.epoch for e in app.epochs_seen] == [3, 4]
         assert [epoch for epoch, _ in app.plot.points] == [1, 2, 3, 4]  # the checkpoint's history, then the new
         assert [p for _, p in app.plot.points][:2] == first_two
-        assert any("from epoch 2 to 4 (epochs from the settings form)" in line for line in app.samples.lines_written)
+        told = [
+            line for line in app.samples.lines_written if "from epoch 2 to 4 (epochs from the settings form)" in line
+        ]
+        assert len(told) == 1, told
 
         await dialog(pilot, "ctrl+s", path)
         await press(pilot, "enter")

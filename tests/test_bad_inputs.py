@@ -285,6 +285,13 @@ checkpoints.save(sys.argv[1], old)
 """
 
 
+def test_a_saved_checkpoint_has_the_permissions_of_any_new_file(good_checkpoint: Path) -> None:
+    """Written through a private temporary file, but not left private: a teacher hands checkpoints around."""
+    umask = os.umask(0)
+    os.umask(umask)
+    assert good_checkpoint.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_kill_9_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, good_checkpoint: Path) -> None:
     target = tmp_path / "run.ckpt"
     target.write_bytes(good_checkpoint.read_bytes())

@@ -510,7 +510,7 @@ class RnnTuiApp(App[int]):
         self.post_message(ContinueChecked(path, overrides, note))
 
     def on_continue_checked(self, message: ContinueChecked) -> None:
-        self.samples.add_note(message.note)
+        # The note is told once the session is open, after its own "resumed … at …" (and in the status).
         self.start_run(message.overrides, resume=message.path, notes=(message.note,))
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
