@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import pytest
 import torch
 
 from engine import events
-from engine.checkpoint import load
+from engine.checkpoint import Checkpoint, load
 from engine.config import TrainConfig
 from engine.corpus import Corpus
 from engine.errors import ConfigError, PrefixError
@@ -18,6 +19,32 @@ from engine.trainer import Trainer
 def train(config: TrainConfig, corpus: Corpus) -> tuple[Trainer, list[events.Event]]:
     seen: list[events.Event] = []
     trainer = Trainer(config, corpus, seen.append)
+    trainer.run()
+    return trainer, seen
+
+
+def train_acting_at(
+    config: TrainConfig, corpus: Corpus, at: tuple[int, int], action: Callable[[Trainer], object]
+) -> tuple[Trainer, list[events.Event]]:
+    """Train, calling action(trainer) from the listener once batch `at` = (epoch, batch) is done."""
+    seen: list[events.Event] = []
+    trainer = Trainer(config, corpus)
+
+    def listener(event: events.Event) -> None:
+        seen.append(event)
+        if isinstance(event, events.BatchDone) and (event.epoch, event.batch) == at:
+            action(trainer)
+
+    trainer.listener = listener
+    trainer.run()
+    return trainer, seen
+
+
+def resume(checkpoint: Checkpoint, corpus: Corpus, epochs: int | None = None) -> tuple[Trainer, list[events.Event]]:
+    config = checkpoint.config if epochs is None else checkpoint.config.with_changes(epochs=epochs)
+    seen: list[events.Event] = []
+    trainer = Trainer(config, corpus, seen.append)
+    trainer.restore(checkpoint)
     trainer.run()
     return trainer, seen
 
@@ -59,10 +86,7 @@ def test_resume_gives_the_same_perplexities(
     first.save(str(tmp_path / "half.ckpt"))
     checkpoint = load(tmp_path / "half.ckpt")
     assert checkpoint.epoch == 2 and len(checkpoint.history) == 2
-    seen: list[events.Event] = []
-    resumed = Trainer(checkpoint.config.with_changes(epochs=4), corpus, seen.append)
-    resumed.restore(checkpoint)
-    resumed.run()
+    resumed, seen = resume(checkpoint, corpus, epochs=4)
     assert [e.perplexity for e in resumed.state.history] == straight
     assert [e.epoch for e in seen if isinstance(e, events.EpochEnd)] == [3, 4]
 
@@ -74,26 +98,14 @@ def test_a_run_stopped_mid_epoch_resumes_exactly(
     config = book_config.with_changes(epochs=3, sampling=sampling, cell=cell, hidden=64, layers=2, dropout=0.2)
     straight = perplexities(train(config, corpus)[1])
 
-    seen: list[events.Event] = []
-    first = Trainer(config, corpus, seen.append)
-
-    def stop_in_epoch_two(event: events.Event) -> None:
-        seen.append(event)
-        if isinstance(event, events.BatchDone) and (event.epoch, event.batch) == (2, 3):
-            first.stop()
-
-    first.listener = stop_in_epoch_two
-    first.run()
+    first, seen = train_acting_at(config, corpus, (2, 3), Trainer.stop)
     assert seen[-1] == events.Finished(1, stopped=True)
     saved = first.save(str(tmp_path / "mid.ckpt"))
     assert saved.position(first.batches_per_epoch) == "epoch 1 + 3 of 8 batches"
 
     checkpoint = load(tmp_path / "mid.ckpt")
     assert checkpoint.position() == "epoch 1 + 3 batches"
-    resumed_seen: list[events.Event] = []
-    resumed = Trainer(checkpoint.config, corpus, resumed_seen.append)
-    resumed.restore(checkpoint)
-    resumed.run()
+    resumed, resumed_seen = resume(checkpoint, corpus)
     assert [e.perplexity for e in resumed.state.history] == straight
     batches = [e.batch for e in resumed_seen if isinstance(e, events.BatchDone) and e.epoch == 2]
     assert batches == [4, 5, 6, 7, 8]  # only the batches the first run had not trained
@@ -105,20 +117,11 @@ def test_a_checkpoint_saved_while_training_goes_on_resumes_exactly(
     """ctrl+s in the app saves between two batches of a running epoch; the run itself is not disturbed."""
     config = book_config.with_changes(epochs=2, hidden=64)
     straight = perplexities(train(config, corpus)[1])
-    seen: list[events.Event] = []
-    trainer = Trainer(config, corpus, seen.append)
-
-    def save_in_epoch_two(event: events.Event) -> None:
-        seen.append(event)
-        if isinstance(event, events.BatchDone) and (event.epoch, event.batch) == (2, 5):
-            trainer.save(str(tmp_path / "running.ckpt"))
-
-    trainer.listener = save_in_epoch_two
-    trainer.run()
+    _trainer, seen = train_acting_at(
+        config, corpus, (2, 5), lambda trainer: trainer.save(str(tmp_path / "running.ckpt"))
+    )
     assert perplexities(seen) == straight
-    resumed = Trainer(config, corpus)
-    resumed.restore(load(tmp_path / "running.ckpt"))
-    resumed.run()
+    resumed, _ = resume(load(tmp_path / "running.ckpt"), corpus)
     assert [e.perplexity for e in resumed.state.history] == straight
 
 
