@@ -1,18 +1,19 @@
-"""What the recurrent layer returns, from a real forward pass: the book's shape demonstration.
+"""What the recurrent layer returns: the book's shape demonstration, for any cell and sizes.
 
 The book runs nn.RNN(vocab_size, 256) on X of shape (num_steps, batch, vocab) and prints
-`Y.shape, len(state_new), state_new[0].shape`. This does the same for any cell and sizes, and adds the
+`Y.shape, len(state_new), state_new[0].shape`. This gives the same for any cell and sizes, and adds the
 dense layer's output, so the table answers the book's question of what an LSTM returns.
+
+The shapes follow from the sizes by the rules torch's nn.RNN, nn.GRU and nn.LSTM document;
+tests/test_model_shapes.py runs the real layers forward and checks every shape and the printed line.
+Computing them needs no torch: a forward pass in the app's UI worker would create a second OpenMP team
+beside the trainer's (slowing it, README Performance), and one on the meta device imports torch._dynamo
+(seconds) for its decompositions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
-from torch import nn
-
-from engine.model import make_recurrent_layer
 
 
 @dataclass(frozen=True)
@@ -29,29 +30,26 @@ class ShapeReport:
     book_line: str  # what the book's print(Y.shape, len(state_new), state_new[0].shape) prints
 
 
-@torch.no_grad()
+def torch_size(shape: tuple[int, ...]) -> str:
+    """How torch prints a shape: torch.Size([35, 32, 256])."""
+    return f"torch.Size({list(shape)})"
+
+
 def layer_shapes(cell: str, vocab_size: int, hidden: int, layers: int, num_steps: int, batch_size: int) -> ShapeReport:
-    # On the meta device: the same forward pass and shapes, but no memory, no arithmetic, and no draw from torch's
-    # global random generator (the app asks while a run trains: a draw would shift that run's dropout masks).
-    with torch.device("meta"):  # thread-local: a run training in another thread is not affected
-        layer = make_recurrent_layer(cell, vocab_size, hidden, layers, 0.0)
-        dense = nn.Linear(hidden, vocab_size)
-        inputs = torch.rand(num_steps, batch_size, vocab_size)  # as the book: random, shaped like one-hot inputs
-        outputs, state = layer(inputs, None)
-        logits = dense(outputs.reshape(-1, outputs.shape[-1]))
+    inputs = (num_steps, batch_size, vocab_size)  # as the book: shaped like one-hot inputs
+    outputs = (num_steps, batch_size, hidden)
+    h = (layers, batch_size, hidden)
+    logits = (num_steps * batch_size, vocab_size)
     tensors = [
-        TensorShape("X", tuple(inputs.shape), "input (num_steps, batch, vocab): one-hot characters"),
-        TensorShape("Y", tuple(outputs.shape), "hidden state of the last layer at every time step"),
+        TensorShape("X", inputs, "input (num_steps, batch, vocab): one-hot characters"),
+        TensorShape("Y", outputs, "hidden state of the last layer at every time step"),
     ]
-    if isinstance(state, tuple):
-        tensors.append(TensorShape("state[0] = h", tuple(state[0].shape), "hidden state at the last step, every layer"))
-        tensors.append(
-            TensorShape("state[1] = c", tuple(state[1].shape), "LSTM memory cell at the last step, every layer")
-        )
-    else:
-        tensors.append(TensorShape("state", tuple(state.shape), "hidden state at the last step, every layer"))
-    tensors.append(
-        TensorShape("dense(Y)", tuple(logits.shape), "output (num_steps·batch, vocab): next-character scores")
-    )
-    book_line = f"{outputs.shape} {len(state)} {state[0].shape}"
+    if cell == "lstm":  # the state is the tuple (h, c)
+        tensors.append(TensorShape("state[0] = h", h, "hidden state at the last step, every layer"))
+        tensors.append(TensorShape("state[1] = c", h, "LSTM memory cell at the last step, every layer"))
+        book_line = f"{torch_size(outputs)} 2 {torch_size(h)}"
+    else:  # the state is one tensor: len() counts its layers, [0] is the first layer's
+        tensors.append(TensorShape("state", h, "hidden state at the last step, every layer"))
+        book_line = f"{torch_size(outputs)} {layers} {torch_size(h[1:])}"
+    tensors.append(TensorShape("dense(Y)", logits, "output (num_steps·batch, vocab): next-character scores"))
     return ShapeReport(cell, tuple(tensors), book_line)

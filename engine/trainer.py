@@ -27,6 +27,7 @@ from engine.errors import CheckpointError, ConfigError
 from engine.generate import generate
 from engine.kernels import tune_allocator
 from engine.model import CharRNN, State, detach_state
+from engine.optim import Optimizer, make_optimizer
 from engine.sampling import Batch, consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
 
 Listener = Callable[[events.Event], None]
@@ -96,12 +97,9 @@ class Trainer:
         # Held while weights change, so a copy for generation is never half-updated.
         self._weights_lock = threading.Lock()
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        if self.config.optimizer == "sgd":
-            return torch.optim.SGD(self.model.parameters(), lr=self.config.lr)
-        # One fused kernel per step instead of a dozen ops per parameter (CPU and CUDA have it; MPS may not).
-        fused = True if self.device.type in ("cpu", "cuda") else None
-        return torch.optim.Adam(self.model.parameters(), lr=self.config.lr, fused=fused)
+    def _make_optimizer(self) -> Optimizer:
+        # engine.optim: torch.optim's Adam (its one fused kernel per step) and SGD, without importing torch._dynamo.
+        return make_optimizer(self.config.optimizer, list(self.model.parameters()), self.config.lr, self.device)
 
     # ----- controls, callable from any thread -----
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.model import CharRNN
+from engine.model import CharRNN, make_recurrent_layer
 from engine.shapes import layer_shapes
 
 
@@ -42,6 +42,24 @@ def test_forward_gives_the_books_dense_output_shape() -> None:
     logits, state = model(torch.zeros(35, 32, dtype=torch.long))
     assert logits.shape == (35 * 32, 1027)
     assert state.shape == (1, 32, 256)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_reported_shapes_are_what_the_real_layers_return(cell: str, layers: int) -> None:
+    """layer_shapes computes from the sizes; a real forward pass of torch's layer must agree, printed line included."""
+    vocab, hidden, steps, batch = 61, 24, 7, 5
+    report = layer_shapes(cell, vocab, hidden, layers, steps, batch)
+    torch.manual_seed(0)
+    layer = make_recurrent_layer(cell, vocab, hidden, layers, 0.0)
+    dense = torch.nn.Linear(hidden, vocab)
+    inputs = torch.rand(steps, batch, vocab)  # the book's X
+    outputs, state = layer(inputs, None)
+    logits = dense(outputs.reshape(-1, hidden))
+    states = list(state) if isinstance(state, tuple) else [state]
+    real = [tuple(inputs.shape), tuple(outputs.shape), *(tuple(s.shape) for s in states), tuple(logits.shape)]
+    assert [t.shape for t in report.tensors] == real
+    assert report.book_line == f"{outputs.shape} {len(state)} {state[0].shape}"  # the book's print
 
 
 def test_shapes_print_the_books_line() -> None:

@@ -44,7 +44,6 @@ from tui.messages import (
     RunEnded,
     SessionFailed,
     SessionReady,
-    ShapesReady,
 )
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
@@ -374,31 +373,19 @@ class RnnTuiApp(App[int]):
             return None
 
     def _request_shapes(self) -> None:
-        if not self.loader.loaded or self.vocab is None:
+        if self.vocab is None:
             return  # asked again on the next refresh
         self._shapes_wanted = False
         config = self._form_config(quiet=True)
         if config is None:
             return
+        from engine.shapes import layer_shapes  # arithmetic on the sizes: no torch, cheap enough for the UI thread
+
         pending = self.run_config is not None and bool(config.structural_differences(self.run_config))
-        self._compute_shapes(config, len(self.vocab), pending)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="shapes")
-    def _compute_shapes(self, config: TrainConfig, vocab_size: int, pending: bool) -> None:
-        from engine.shapes import layer_shapes
-
-        try:
-            report = layer_shapes(
-                config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size
-            )
-        except Exception as exc:  # e.g. sizes too large for memory: say so in the panel's place
-            self.call_from_thread(self.notify, f"shapes: {first_line(exc)}", severity="warning")
-            return
-        self.post_message(ShapesReady(report, pending))
-
-    def on_shapes_ready(self, message: ShapesReady) -> None:
-        with contextlib.suppress(NoMatches):  # a worker's late answer while the app closes
-            self.shapes.show_report(message.report, message.pending)
+        report = layer_shapes(
+            config.cell, len(self.vocab), config.hidden, config.layers, config.num_steps, config.batch_size
+        )
+        self.shapes.show_report(report, pending)
 
     # ----- generation -----
 

@@ -62,12 +62,6 @@ class GenerateFailed(Message):
 
 
 @dataclass
-class ShapesReady(Message):
-    report: Any  # engine.shapes.ShapeReport
-    pending: bool  # computed for the form's settings, which differ from the running model's
-
-
-@dataclass
 class CheckpointSaved(Message):
     path: str
     position: str  # "epoch 12", or "epoch 12 + 3 of 8 batches"
