@@ -6,9 +6,8 @@ dense layer's output, so the table answers the book's question of what an LSTM r
 
 The shapes follow from the sizes by the rules torch's nn.RNN, nn.GRU and nn.LSTM document;
 tests/test_model_shapes.py runs the real layers forward and checks every shape and the printed line.
-Computing them needs no torch: a forward pass in the app's UI worker would create a second OpenMP team
-beside the trainer's (slowing it, README Performance), and one on the meta device imports torch._dynamo
-(seconds) for its decompositions.
+Computing them needs no torch: a forward pass on the meta device imports torch._dynamo (seconds) for its
+decompositions, and one on the CPU would spend a book-sized product in a UI worker while a run trains.
 """
 
 from __future__ import annotations
