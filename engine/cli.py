@@ -210,6 +210,14 @@ def run_headless(args: argparse.Namespace) -> int:
     )
     for note in session.notes:
         print(note, file=sys.stderr)
+    trained, wanted = session.trainer.state.epoch, session.config.epochs
+    nothing_to_train = trained >= wanted
+    if nothing_to_train:  # a resumed run that has done all it was asked: say so rather than print nothing
+        print(
+            f"nothing to train: the checkpoint has trained {trained} epoch{'s' * (trained != 1)} "
+            f"and --epochs is {wanted}; pass --epochs above {trained} to go on",
+            file=sys.stderr,
+        )
     metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None  # noqa: SIM115 - closed below
     previous = signal.signal(signal.SIGINT, on_interrupt)
     failed: list[events.Failed] = []
@@ -222,7 +230,8 @@ def run_headless(args: argparse.Namespace) -> int:
 
     session.trainer.listener = listener
     try:
-        session.trainer.run()
+        if not nothing_to_train:
+            session.trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
         if metrics is not None:

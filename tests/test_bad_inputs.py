@@ -201,6 +201,7 @@ def test_checkpoint_epoch_progress(
     code, err = run_main(["train", "--headless", "--resume", str(path), "--epochs", "1"], capsys)
     if progress == "absent":
         assert code == 0 and f"resumed {path} at epoch 1" in err
+        assert "nothing to train: the checkpoint has trained 1 epoch and --epochs is 1; pass --epochs above 1" in err
     elif progress == "damaged":
         assert_one_line_error(code, err, "incomplete or damaged rnn-tui checkpoint")
     else:
