@@ -43,7 +43,6 @@ class Optimizer(Protocol):
     """What the trainer uses of an optimizer: torch.optim's names, one parameter group."""
 
     param_groups: list[dict[str, Any]]
-    state: Any
 
     def zero_grad(self, set_to_none: bool = True) -> None: ...
 
