@@ -94,6 +94,15 @@ def check_vocab(checkpoint_vocab: Vocab, vocab: Vocab) -> None:
         )
 
 
+def check_progress(checkpoint: Checkpoint, batches_per_epoch: int) -> None:
+    """A checkpoint saved mid-epoch must fit the epochs of the corpus it resumes on."""
+    if checkpoint.progress is not None and checkpoint.progress.batches > batches_per_epoch:
+        raise CheckpointError(
+            f"the checkpoint stopped after batch {checkpoint.progress.batches} of an epoch, but an epoch here "
+            f"has {batches_per_epoch} batches: resume with the corpus it was trained on"
+        )
+
+
 def check_shapes(checkpoint: Checkpoint) -> None:
     """Raise CheckpointError if the weights do not fit the checkpoint's own settings, without building a model.
 

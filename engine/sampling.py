@@ -43,3 +43,8 @@ def random_batches(corpus: Tensor, batch_size: int, num_steps: int, generator: t
 
 def random_batch_count(num_chars: int, batch_size: int, num_steps: int) -> int:
     return ((num_chars - 1) // num_steps) // batch_size
+
+
+def batches_per_epoch(sampling: str, num_chars: int, batch_size: int, num_steps: int) -> int:
+    count = consecutive_batch_count if sampling == "consecutive" else random_batch_count
+    return count(num_chars, batch_size, num_steps)

@@ -10,6 +10,7 @@ from typing import Any
 from engine.config import LIVE_SETTINGS, TrainConfig
 from engine.corpus import Corpus, check_length, find_corpus, load_corpus, missing_corpus_message
 from engine.errors import CheckpointError, CorpusError
+from engine.sampling import batches_per_epoch
 from engine.trainer import Listener, Trainer
 
 FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
@@ -81,6 +82,9 @@ def check_resume(resume: str, overrides: dict[str, Any]) -> Any:
         corpus = load_corpus(path, config.max_chars)
         check_length(len(corpus.text), config.batch_size, config.num_steps)
         checkpoints.check_vocab(checkpoint.vocab, corpus.vocab)
+        checkpoints.check_progress(
+            checkpoint, batches_per_epoch(config.sampling, len(corpus.text), config.batch_size, config.num_steps)
+        )
     return checkpoint
 
 

@@ -28,7 +28,7 @@ from engine.generate import generate
 from engine.kernels import tune_allocator
 from engine.model import CharRNN, State, detach_state
 from engine.optim import Optimizer, make_optimizer
-from engine.sampling import Batch, consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
+from engine.sampling import Batch, batches_per_epoch, consecutive_batches, random_batches
 
 Listener = Callable[[events.Event], None]
 
@@ -85,8 +85,7 @@ class Trainer:
         self.shuffle_generator = torch.Generator().manual_seed(self.seed + 1)
         self.sample_generator = torch.Generator().manual_seed(self.seed + 2)
         self.data = torch.tensor(corpus.indices, dtype=torch.long, device=self.device)
-        count = consecutive_batch_count if config.sampling == "consecutive" else random_batch_count
-        self.batches_per_epoch = count(len(self.data), config.batch_size, config.num_steps)
+        self.batches_per_epoch = batches_per_epoch(config.sampling, len(self.data), config.batch_size, config.num_steps)
         self.state = TrainingState()
         # Controls from other threads; the condition guards all of them.
         self._control = threading.Condition()
@@ -196,11 +195,7 @@ class Trainer:
         """Continue from a checkpoint: training goes on exactly as it would have without the break (a checkpoint
         saved mid-epoch finishes that epoch's remaining batches first)."""
         checkpoints.check_vocab(checkpoint.vocab, self.vocab)
-        if checkpoint.progress is not None and checkpoint.progress.batches > self.batches_per_epoch:
-            raise CheckpointError(
-                f"the checkpoint stopped after batch {checkpoint.progress.batches} of an epoch, but an epoch here "
-                f"has {self.batches_per_epoch} batches: resume with the corpus it was trained on"
-            )
+        checkpoints.check_progress(checkpoint, self.batches_per_epoch)
         try:
             self.model.load_state_dict(checkpoint.model_state)
             if checkpoint.optimizer_state is not None and checkpoint.config.optimizer == self.config.optimizer:

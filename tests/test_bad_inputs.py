@@ -206,6 +206,11 @@ def test_checkpoint_epoch_progress(
         assert_one_line_error(code, err, "incomplete or damaged rnn-tui checkpoint")
     else:
         assert_one_line_error(code, err, "stopped after batch 99 of an epoch, but an epoch here has 8 batches")
+        from engine.errors import CheckpointError
+        from engine.session import check_resume
+
+        with pytest.raises(CheckpointError, match="stopped after batch 99"):  # the app checks before it stops a run
+            check_resume(str(path), {})
 
 
 # ----- prefixes and generation -----
