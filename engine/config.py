@@ -12,7 +12,47 @@ CELLS = ("rnn", "gru", "lstm")
 OPTIMIZERS = ("adam", "sgd")
 SAMPLINGS = ("consecutive", "random")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
+STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
+
+# What each preset sets. Choosing a preset applies these; a setting given explicitly (a flag, a form value)
+# wins over its preset's. The d2l-zh values are TrainConfig's defaults; d2l-en is the English edition's run
+# (../shared/seed/d2l-en.md): The Time Machine, letters only, overlapping windows, SGD lr 1 clipped at 1.
+PRESET_SETTINGS: dict[str, dict[str, Any]] = {
+    "d2l-zh": {
+        "max_chars": 10_000,
+        "val_chars": 5_000,
+        "sampling": "consecutive",
+        "state": "carry",
+        "hidden": 256,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "clip": 0.01,
+        "epochs": 250,
+        "batch_size": 32,
+        "num_steps": 35,
+        "pred_period": 50,
+        "pred_len": 50,
+        "prefixes": BOOK_PREFIXES,
+    },
+    "d2l-en": {
+        "max_chars": 10_000,
+        "val_chars": 5_000,
+        "sampling": "windows",
+        "state": "batch",
+        "hidden": 32,
+        "optimizer": "sgd",
+        "lr": 1.0,
+        "clip": 1.0,
+        "epochs": 100,
+        "batch_size": 1024,
+        "num_steps": 32,
+        "pred_period": 100,
+        "pred_len": 20,
+        "prefixes": ("it has",),
+    },
+}
 
 # Settings a running trainer accepts between batches; every other one needs a new trainer.
 LIVE_SETTINGS = ("lr", "clip", "pred_period", "pred_len", "prefixes", "temperature")
@@ -22,9 +62,13 @@ LIVE_SETTINGS = ("lr", "clip", "pred_period", "pred_len", "prefixes", "temperatu
 class TrainConfig:
     """Everything that defines a training run. Defaults are the book's §6.5 settings."""
 
+    preset: str = "d2l-zh"  # which book's run: its corpus, preprocessing and vocabulary
     corpus: str | None = None  # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip
     max_chars: int = 10_000  # the book keeps the first 10,000 characters; 0 keeps all
+    val_chars: int = 5_000  # held-out characters after the training text; 0: no held-out evaluation
+    val_fraction: float = 0.1  # with max_chars 0: the corpus's tail share held out
     sampling: str = "consecutive"
+    state: str = "carry"  # carry: across batches and epochs (book v1); epoch/batch: reset at each
     cell: str = "rnn"
     layers: int = 1
     hidden: int = 256
@@ -33,6 +77,7 @@ class TrainConfig:
     lr: float = 1e-3
     clip: float = 0.01  # global L2 norm; 0 turns clipping off ("book mode": the book never clips)
     epochs: int = 250
+    patience: int = 0  # stop when held-out perplexity has not improved for this many epochs; 0: never
     batch_size: int = 32
     num_steps: int = 35
     pred_period: int = 50
@@ -102,10 +147,18 @@ def validate(config: TrainConfig) -> None:
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     _choice("sampling", config.sampling, SAMPLINGS)
     _choice("device", config.device, DEVICES)
+    _choice("preset", config.preset, PRESETS)
+    _choice("state", config.state, STATE_POLICIES)
     for name in ("layers", "hidden", "epochs", "batch_size", "num_steps", "pred_period"):
         _positive_int(name.replace("_", "-"), getattr(config, name))
     if isinstance(config.max_chars, bool) or not isinstance(config.max_chars, int) or config.max_chars < 0:
         raise ConfigError(f"max-chars must be a whole number ≥ 0 (0 keeps all), got {config.max_chars!r}")
+    for name in ("val_chars", "patience"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{name.replace('_', '-')} must be a whole number ≥ 0 (0 turns it off), got {value!r}")
+    if not 0 <= _finite("val_fraction", config.val_fraction) < 1:
+        raise ConfigError(f"val-fraction must be in [0, 1), got {config.val_fraction!r}")
     if isinstance(config.pred_len, bool) or not isinstance(config.pred_len, int) or config.pred_len < 0:
         raise ConfigError(f"pred-len must be a whole number ≥ 0, got {config.pred_len!r}")
     if config.pred_len > MAX_GENERATE_LEN:

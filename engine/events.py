@@ -38,6 +38,11 @@ class EpochEnd:
     chars: int  # characters predicted (and trained on) in the epoch
     lr: float
     clip: float
+    # Held-out evaluation (None when off): perplexity on the held-out text from a zero state, the training
+    # text's perplexity from a zero state, and the share of held-out targets left out as never seen in training.
+    val_perplexity: float | None = None
+    fresh_perplexity: float | None = None
+    val_unseen_share: float | None = None
 
     @property
     def chars_per_second(self) -> float:
@@ -78,6 +83,7 @@ class Finished:
 
     epoch: int
     stopped: bool
+    reason: str = ""  # why a run ended before its epochs on its own (e.g. patience), for the user; "" otherwise
 
 
 @dataclass(frozen=True)
