@@ -1,22 +1,53 @@
-"""Shared fixtures: the real corpus from ../shared/data, as CI lays it beside the project."""
+"""Shared fixtures: the real corpus, found as the product finds it, so a fresh clone can run the tests.
+
+Order: $RNN_TUI_CORPUS, ../shared/data/ beside the project (the team's and CI's copy), data/, the user's cache,
+else one download (sha256 verified, from $RNN_TUI_CORPUS_URL when set) into the user's cache. Without any of
+these the session stops with one line saying how to get the corpus.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from engine.config import TrainConfig
-from engine.corpus import Corpus, load_corpus
+from engine.corpus import CORPUS_ENV, DEFAULT_CORPUS_NAME, Corpus, load_corpus
+from engine.errors import CorpusError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-BOOK_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip"
+SHARED_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / DEFAULT_CORPUS_NAME
+
+
+def find_test_corpus() -> Path:
+    """The book's corpus for the tests; downloads it into the user's cache at most once."""
+    from engine.download import corpus_cache_dir, download_corpus
+
+    explicit = os.environ.get(CORPUS_ENV)
+    if explicit:
+        if not Path(explicit).is_file():
+            pytest.exit(f"${CORPUS_ENV} is {explicit}, which is not a file", returncode=2)
+        return Path(explicit)
+    for candidate in (SHARED_CORPUS, PROJECT_ROOT / "data" / DEFAULT_CORPUS_NAME):
+        if candidate.is_file():
+            return candidate
+    try:  # a valid cached copy is returned without touching the network
+        return download_corpus(cache_dir=corpus_cache_dir())
+    except CorpusError as exc:
+        pytest.exit(
+            f"the tests need the book's corpus and could not get it ({exc}): put {DEFAULT_CORPUS_NAME} in data/, "
+            f"or set ${CORPUS_ENV} to its path, or $RNN_TUI_CORPUS_URL to a mirror",
+            returncode=2,
+        )
+
+
+# Found once, before any test changes the environment.
+BOOK_CORPUS = find_test_corpus()
 
 
 @pytest.fixture(scope="session")
 def corpus_path() -> Path:
-    if not BOOK_CORPUS.is_file():
-        pytest.fail(f"the real corpus is missing: {BOOK_CORPUS} (tests need ../shared/data beside the project)")
     return BOOK_CORPUS
 
 

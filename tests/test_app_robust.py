@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import BOOK_CORPUS
 from pilot_helpers import wait_for
 from textual import events
 from textual.pilot import Pilot
@@ -647,7 +648,7 @@ def _mentions(app: RnnTuiApp, path: Path) -> int:
 
 
 def BOOK_BYTES() -> bytes:  # read lazily, only by the rows that need it
-    return (PROJECT_ROOT.parent / "shared" / "data" / CORPUS_FILENAME).read_bytes()
+    return BOOK_CORPUS.read_bytes()
 
 
 def test_trainer_thread_count_helper_sees_a_running_trainer(corpus_path: Path) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 
 import pytest
+from conftest import BOOK_CORPUS
 
 from engine.convert import resolve_prefix, to_simplified
 from engine.errors import PrefixError, RnnTuiError
 
-REAL_CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/jaychou_lyrics.txt.zip"
+REAL_CORPUS = BOOK_CORPUS
 
 pytestmark = pytest.mark.skipif(not REAL_CORPUS.is_file(), reason=f"real corpus not found at {REAL_CORPUS}")
 

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from conftest import BOOK_CORPUS
 
 from engine.download import (
     BOOK_CORPUS_SHA256,
@@ -20,7 +21,7 @@ from engine.download import (
 )
 from engine.errors import CorpusError, RnnTuiError
 
-REAL_CORPUS = Path(__file__).resolve().parents[1].parent / "shared/data/jaychou_lyrics.txt.zip"
+REAL_CORPUS = BOOK_CORPUS
 
 needs_corpus = pytest.mark.skipif(not REAL_CORPUS.is_file(), reason=f"real corpus not found at {REAL_CORPUS}")
 
