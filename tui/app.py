@@ -274,10 +274,11 @@ class RnnTuiApp(App[int]):
             self._refresh_panels()
 
     def _refresh_panels(self) -> None:
-        # No media queries in Textual CSS: a class on the screen switches to the layout for short terminals.
+        # No media queries in Textual CSS: classes on the screen switch to the layouts for short or narrow terminals.
         # (Checked here: the App's own Resize handler does not reach subclasses on a later resize.)
         if self.screen_stack:
             self.screen_stack[0].set_class(self.size.height < 28, "-short")
+            self.screen_stack[0].set_class(self.size.width < 90, "-narrow")
         run = self.current_run
         if run is not None:
             queued, progress = run.buffer.take()
@@ -303,7 +304,7 @@ class RnnTuiApp(App[int]):
             status.epoch_end(event)
             self.epochs_seen.append(event)
             self.epoch_lines[event.epoch] = event.book_line()
-            self.plot.add(event.epoch, event.perplexity)
+            self.plot.add(event.epoch, event.perplexity, event.val_perplexity, event.fresh_perplexity)
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
         elif isinstance(event, events.Paused):
@@ -326,6 +327,9 @@ class RnnTuiApp(App[int]):
                 status.state = "stopped" if event.stopped else "finished"
             status.epoch = event.epoch
             status.clock_off()
+            if event.reason:  # it ended early on its own (patience): say why, where the eye goes
+                status.message, status.message_is_error = event.reason, False
+                self.samples.add_note(event.reason)
             self._keep_run()
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
@@ -337,7 +341,8 @@ class RnnTuiApp(App[int]):
             return
         history = [e for e in list(trainer.state.history) if e.epoch <= start_epoch]  # later ones come as events
         for record in history:
-            self.plot.add(record.epoch, record.perplexity)
+            self.plot.add(record.epoch, record.perplexity, record.val_perplexity, record.fresh_perplexity)
+            self.status.status.held_out(record)  # the best held-out epoch may be one of the checkpoint's
         if history:
             self.status.status.perplexity = history[-1].perplexity
 
