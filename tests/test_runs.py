@@ -114,3 +114,28 @@ def test_labels_name_live_changes_and_fall_back_to_origins() -> None:
         "layers=2 hidden=512",
     ]
     assert RunBook().add(Run(config, (), "run 5")) is None  # no epoch: nothing to draw
+
+
+def test_csv_carries_held_out_and_fresh_columns_beside_each_run() -> None:
+    config = TrainConfig(seed=1)
+    held_out = tuple(
+        EpochEnd(e, 100.0 / e, 1.0, 8960, 1e-3, 0.01, 150.0 + e, 110.0 / e, 0.12) for e in (1, 2, 3)
+    )  # held-out rises while training falls: what the columns are for
+    book = RunBook()
+    book.add(Run(config, held_out, "run 1"))
+    book.add(Run(config.with_changes(state="epoch", val_chars=0), epochs([1e-3, 1e-3]), "run 2"))  # held-out off
+    assert book.labels() == ["state=carry val_chars=5000", "state=epoch val_chars=0"]
+    rows = list(csv.reader(io.StringIO(book.to_csv())))
+    assert rows[0] == [
+        "epoch",
+        "state=carry val_chars=5000",
+        "state=carry val_chars=5000 held-out",
+        "state=carry val_chars=5000 fresh",
+        "state=epoch val_chars=0",  # no empty held-out columns for a run without held-out figures
+    ]
+    assert [float(row[2]) for row in rows[1:]] == [151.0, 152.0, 153.0]
+    assert [float(row[3]) for row in rows[1:]] == [110.0, 55.0, 110.0 / 3]
+    assert rows[3][4] == ""  # run 2 stopped at epoch 2
+    assert book.overlay("val_perplexity")[1].values == (None, None)  # drawn as nothing, not as zero
+    assert book.to_csv(chosen=[1]).splitlines()[0] == "epoch,run 2"  # other metrics carry no companions
+    assert book.to_csv("seconds").splitlines()[0] == "epoch,state=carry val_chars=5000,state=epoch val_chars=0"

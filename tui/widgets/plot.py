@@ -103,6 +103,8 @@ class PerplexityPlot(Vertical):
         self.held_out: list[tuple[int, float]] = []
         self.fresh: list[tuple[int, float]] = []
         self.drawn: list[str] = []  # the curves of the latest rebuild, in CURVES' names
+        self.shown: dict[str, list[tuple[int, float]]] = {}  # what the chart draws: the points, thinned
+        self.shown_best: tuple[int, float] | None = None
         self._dirty = True
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
         self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
@@ -115,7 +117,7 @@ class PerplexityPlot(Vertical):
         from tui.widgets.plot_chart import Chart
 
         if self.chart is None:
-            self.chart = Chart(on_resize=self._chart_resized)
+            self.chart = Chart(on_resize=self._chart_resized, draw=self.draw_figure)
             self.mount(self.chart)
 
     def _chart_resized(self) -> None:
@@ -166,29 +168,38 @@ class PerplexityPlot(Vertical):
             return
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
-        plt = chart.plt
-        plt.clear_data()
-        plt.clear_figure()
-        width, height = chart.size.width, chart.size.height
+        width = chart.size.width
         # Two braille dots per cell column: more points than that cannot be told apart.
         max_points = max(2, 2 * max(10, width - 8))
         curves = self.curves()
-        shown = {name: thin(curves[name], max_points) for name, *_ in CURVES if curves[name]}
-        self.drawn = list(shown)
-        if shown:
-            plt.xaxes(True, False)  # no frame above and right: a row more for the curves
-            plt.yaxes(True, False)
-            plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
-            if best is not None:  # first, so the curves are drawn over it
-                plt.vline(best[0], "gray")
-            for name, marker, *_ in CURVES:
-                if name in shown:
-                    plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
-            epochs = [e for points in shown.values() for e, _ in points]
-            values = [p for points in shown.values() for _, p in points]
-            first, last = min(epochs), max(max(epochs), min(epochs) + 1)
-            plt.xlim(first, last)
-            plt.xticks(epoch_ticks(first, last, max(2, (width + 2) // 10)))
-            ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
-            plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
+        self.shown = {name: thin(curves[name], max_points) for name, *_ in CURVES if curves[name]}
+        self.shown_best = best
+        self.drawn = list(self.shown)
         chart.refresh()
+
+    def draw_figure(self, plt: Any, width: int, height: int) -> None:
+        """Set up the chart's plotext figure from what the latest rebuild chose to show.
+
+        Called by the chart every time it is painted, not once per rebuild: plotext's build() changes a log-scale
+        figure's data, so a figure built twice (a repaint after a dialog closes) would draw nothing true.
+        """
+        plt.clear_data()
+        plt.clear_figure()
+        shown, best = self.shown, self.shown_best
+        if not shown:
+            return
+        plt.xaxes(True, False)  # no frame above and right: a row more for the curves
+        plt.yaxes(True, False)
+        plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
+        if best is not None:  # first, so the curves are drawn over it
+            plt.vline(best[0], "gray")
+        for name, marker, *_ in CURVES:
+            if name in shown:
+                plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
+        epochs = [e for points in shown.values() for e, _ in points]
+        values = [p for points in shown.values() for _, p in points]
+        first, last = min(epochs), max(max(epochs), min(epochs) + 1)
+        plt.xlim(first, last)
+        plt.xticks(epoch_ticks(first, last, max(2, (width + 2) // 10)))
+        ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
+        plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
