@@ -213,7 +213,7 @@ def load(path: str | Path) -> Checkpoint:
             epoch=int(payload["epoch"]),
             history=history,
             seed=int(payload["seed"]),
-            carried=tuple(carried) if isinstance(carried, list) else carried,  # type: ignore[arg-type]
+            carried=tuple(carried) if isinstance(carried, list) else carried,
             rng=payload["rng"],
             corpus=str(payload["corpus"]),
             progress=EpochProgress.from_dict(progress) if progress is not None else None,

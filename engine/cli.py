@@ -78,12 +78,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--metrics", metavar="FILE", help="append one JSON object per epoch to FILE")
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnn-tui")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         description="Train a character-level RNN on Jay Chou lyrics and watch it learn (Dive into Deep Learning §6.5).",
         epilog="With no command, opens the app; it takes the flags of `rnn-tui train`.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     add_train_arguments(parser)
     parser.add_argument("--paused", action="store_true", help="open the app with training paused")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

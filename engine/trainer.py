@@ -26,7 +26,7 @@ from engine.corpus import Corpus, check_length
 from engine.errors import CheckpointError, ConfigError
 from engine.generate import generate
 from engine.kernels import tune_allocator
-from engine.model import CharRNN, State, detach_state
+from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
 from engine.sampling import Batch, batches_per_epoch, consecutive_batches, random_batches
 
@@ -166,11 +166,7 @@ class Trainer:
                 epoch=self.state.epoch,
                 history=list(self.state.history),
                 seed=self.seed,
-                carried=detach_state(carried).cpu()
-                if isinstance(carried, torch.Tensor)
-                else tuple(t.detach().cpu() for t in carried)
-                if carried is not None
-                else None,
+                carried=state_to_cpu(carried) if carried is not None else None,
                 rng={
                     "torch": torch.get_rng_state(),
                     "shuffle": self.shuffle_generator.get_state(),

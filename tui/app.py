@@ -563,10 +563,10 @@ class RnnTuiApp(App[int]):
         self.status.show()
 
     def action_stop(self) -> None:
-        trainer = self._trainer()
-        if trainer is None:
+        trainer, run = self._trainer(), self.current_run
+        if trainer is None or run is None:
             return
-        self.current_run.cancel()  # type: ignore[union-attr] - _trainer() checked it
+        run.cancel()
         self.status.status.state = "stopping"
         self.status.show()
 

@@ -160,7 +160,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
     # ----- what is shown -----
 
     @property
-    def layer(self) -> int:
+    def layer_index(self) -> int:  # not `layer`: Widget.layer is Textual's CSS layer
         value = self.query_one("#units-layer", Select).value
         return value if isinstance(value, int) else 0
 
@@ -173,7 +173,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         """Fill the suggestions for the chosen layer and state, and show the first."""
         from engine.activations import suggest_units
 
-        suggestions = suggest_units(self.activations, self.kind, self.layer, SUGGESTIONS_PER_REASON)
+        suggestions = suggest_units(self.activations, self.kind, self.layer_index, SUGGESTIONS_PER_REASON)
         options = self.query_one("#units-suggestions", OptionList)
         options.clear_options()
         options.add_options([Option(s.describe(), id=str(s.unit)) for s in suggestions])
@@ -193,12 +193,12 @@ class HiddenUnitsScreen(ModalScreen[None]):
         unit_input = self.query_one("#units-unit", Input)
         if unit_input.value != str(unit):
             unit_input.value = str(unit)
-        values = self.activations.unit(unit, self.kind, self.layer)
+        values = self.activations.unit(unit, self.kind, self.layer_index)
         scale = display_scale(values)
         source = self.model_source.label if self.model_source else ""
         info = Text()
         info.append(f"unit {unit} of {hidden}", style="bold")
-        info.append(f"  ({self.kind}, layer {self.layer + 1}, {self.activations.cell.upper()}, {source})")
+        info.append(f"  ({self.kind}, layer {self.layer_index + 1}, {self.activations.cell.upper()}, {source})")
         info.append(f"  min {min(values):+.2f}  max {max(values):+.2f}", style="dim")
         for suggestion in getattr(self, "suggestions", []):
             if suggestion.unit == unit:

@@ -166,7 +166,7 @@ class SettingsForm(Vertical):
 
     def widget(self, name: str) -> Input | Select:
         self.add_fields()
-        return self.query_one(f"#setting-{name}")  # type: ignore[return-value]
+        return self.query_one(f"#setting-{name}")  # type: ignore[return-value]  # every #setting- is one of the two
 
     def text_of(self, name: str) -> str:
         widget = self.widget(name)
