@@ -401,10 +401,8 @@ class RnnTuiApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
     def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
         try:
-            import torch
-
             from engine.convert import resolve_prefix
-            from engine.generate import capped_length, generate
+            from engine.generate import capped_length, fresh_generator, generate
 
             prefix, note = resolve_prefix(request.prefix, vocab.char_to_idx)
             length, cap_note = capped_length(request.length)
@@ -414,7 +412,7 @@ class RnnTuiApp(App[int]):
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
             # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
             # the run training meanwhile, and so its result.
-            generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+            generator = fresh_generator()
             text = generate(model, vocab, prefix, length, request.temperature, request.top_k, generator)
         except RnnTuiError as exc:
             self.post_message(GenerateFailed(str(exc)))

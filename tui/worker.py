@@ -19,15 +19,10 @@ from typing import Any
 from textual.message import Message
 
 from engine import events
-from engine.errors import RnnTuiError
+from engine.errors import RnnTuiError, first_line
 from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
 
 Post = Callable[[Message], Any]
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class EngineLoader:
