@@ -45,6 +45,7 @@ from tui.messages import (
     SessionFailed,
     SessionReady,
 )
+from tui.run_state import RunState
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
 from tui.widgets.samples import SamplesLog
@@ -63,7 +64,6 @@ SWITCH_INTERVAL_SECONDS = 0.005
 
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
-ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
 
@@ -253,14 +253,14 @@ class RnnTuiApp(App[int]):
             self.current_run.ended = True
             self.refresh_panels()
             status = self.status.status
-            if status.state not in ENDED_STATES:  # cancelled before training began
-                status.state = "stopped"
+            if not status.state.ended:  # cancelled before training began
+                status.state = RunState.STOPPED
                 self.status.show()
 
     def _show_failure(self, message: str) -> None:
         self.failure = message
         status = self.status.status
-        status.state = "failed"
+        status.state = RunState.FAILED
         status.message, status.message_is_error = message, True
         status.clock_off()
         self.status.show()
@@ -284,7 +284,7 @@ class RnnTuiApp(App[int]):
             for event in queued:
                 self.apply_event(event)
             status = self.status.status
-            if progress is not None and progress.epoch > status.epoch and status.state not in ENDED_STATES:
+            if progress is not None and progress.epoch > status.epoch and not status.state.ended:
                 status.batch, status.num_batches = progress.batch, progress.num_batches
         self.status.show()
         self.plot.redraw()
@@ -296,7 +296,7 @@ class RnnTuiApp(App[int]):
         if isinstance(event, events.Started):
             status.started(event)
             if self.current_run is not None and self.current_run.start_paused:
-                status.state = "paused"
+                status.state = RunState.PAUSED
             if event.start_epoch > 0:
                 self._show_resumed_history(event.start_epoch)
         elif isinstance(event, events.EpochEnd):
@@ -307,11 +307,11 @@ class RnnTuiApp(App[int]):
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
         elif isinstance(event, events.Paused):
-            status.state = "paused"
+            status.state = RunState.PAUSED
             self._stepping = False
             status.clock_off()
         elif isinstance(event, events.Resumed):
-            status.state = "stepping" if self._stepping else "running"
+            status.state = RunState.STEPPING if self._stepping else RunState.RUNNING
             status.clock_on()
         elif isinstance(event, events.SettingsApplied):
             changes = dict(event.changes)
@@ -323,7 +323,7 @@ class RnnTuiApp(App[int]):
             self.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
             if self.checkpoint_source is None:  # generate-only mode stopped this run: keep saying so
-                status.state = "stopped" if event.stopped else "finished"
+                status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
             status.clock_off()
             self._keep_run()
@@ -347,7 +347,7 @@ class RnnTuiApp(App[int]):
         name, value = message.name, message.value
         trainer = self.current_run.trainer if self.current_run is not None else None
         try:
-            if trainer is not None and self.status.status.state not in ENDED_STATES:
+            if trainer is not None and not self.status.status.state.ended:
                 trainer.update(**{name: value})
             else:  # nothing is training: just check it, it applies at the next restart
                 (self.run_config or self.base_config).with_changes(**{name: value})
@@ -513,7 +513,7 @@ class RnnTuiApp(App[int]):
         self.checkpoint_source = (message.model, message.vocab, label)
         self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
         status = self.status.status
-        status.state = "checkpoint"
+        status.state = RunState.CHECKPOINT
         status.config = message.config
         status.message, status.message_is_error = f"generating from {label}; F7 trains again", False
         status.clock_off()
@@ -529,7 +529,7 @@ class RnnTuiApp(App[int]):
         if self.current_run is None or self.current_run.trainer is None:
             self.notify("the model is still loading", severity="warning")
             return None
-        if state in ENDED_STATES:
+        if state.ended:
             self.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
             return None
         return self.current_run.trainer
@@ -541,10 +541,10 @@ class RnnTuiApp(App[int]):
         status = self.status.status
         if trainer.paused:
             trainer.resume()
-            status.state = "running"
+            status.state = RunState.RUNNING
         else:
             trainer.pause()
-            status.state = "pausing"  # until the trainer reaches a batch boundary
+            status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
         self._stepping = False
         self.status.show()
 
@@ -557,7 +557,7 @@ class RnnTuiApp(App[int]):
             return
         self._stepping = True
         trainer.step()
-        self.status.status.state = "stepping"
+        self.status.status.state = RunState.STEPPING
         self.status.show()
 
     def action_stop(self) -> None:
@@ -565,7 +565,7 @@ class RnnTuiApp(App[int]):
         if trainer is None or run is None:
             return
         run.cancel()
-        self.status.status.state = "stopping"
+        self.status.status.state = RunState.STOPPING
         self.status.show()
 
     def action_restart(self) -> None:
@@ -576,8 +576,9 @@ class RnnTuiApp(App[int]):
             return
         changed = config.structural_differences(self.run_config or self.base_config)
         status = self.status.status
-        training = status.state not in ENDED_STATES and status.epoch > 0
-        never_started = self.run_config is None and status.state == "failed"  # e.g. a bad corpus: nothing to lose
+        training = not status.state.ended and status.epoch > 0
+        # e.g. a bad corpus: nothing to lose
+        never_started = self.run_config is None and status.state is RunState.FAILED
         if never_started or (not changed and not training):  # nothing to lose: e.g. after a failure, with a lower lr
             self._restart(config)
             return
