@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -31,6 +31,7 @@ from textual.widgets import Footer
 from engine import events
 from engine.cli import config_overrides
 from engine.config import TrainConfig
+from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
 from tui.messages import (
@@ -53,6 +54,10 @@ from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralC
 from tui.widgets.shapes import ShapesTable
 from tui.widgets.status import RunStatus, StatusPanel
 from tui.worker import EngineLoader, RunHandle, first_line, sessions_opening, train_in_thread
+
+if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch (tui.worker.EngineLoader imports it)
+    from engine.model import CharRNN
+    from engine.trainer import Trainer
 
 # Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
 REFRESH_SECONDS = 0.25
@@ -99,8 +104,8 @@ class RnnTuiApp(App[int]):
         self.loader = EngineLoader()
         self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
-        self.vocab: Any = None  # engine.corpus.Vocab of the current run
-        self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
+        self.vocab: Vocab | None = None  # of the current run
+        self.checkpoint_source: tuple[CharRNN, Vocab, str] | None = None  # (model, vocab, label): generate-only mode
         self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
         self.epochs_seen: list[events.EpochEnd] = []
         self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
@@ -399,7 +404,9 @@ class RnnTuiApp(App[int]):
             self.generate_box.show_error("the model is still loading; try again in a moment")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
+    def _generate(
+        self, trainer: Trainer | None, model: CharRNN | None, vocab: Vocab, label: str, request: GenerateRequested
+    ) -> None:
         try:
             from engine.convert import resolve_prefix
             from engine.generate import capped_length, fresh_generator, generate
@@ -410,6 +417,7 @@ class RnnTuiApp(App[int]):
             if trainer is not None:
                 label = f"weights after {trainer.position()}"
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
+            assert model is not None  # callers pass a trainer or a checkpoint's model
             # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
             # the run training meanwhile, and so its result.
             generator = fresh_generator()
@@ -432,7 +440,7 @@ class RnnTuiApp(App[int]):
     # ----- checkpoints -----
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
-    def _save(self, trainer: Any, path: str) -> None:
+    def _save(self, trainer: Trainer, path: str) -> None:
         try:
             saved = trainer.save(path)
         except Exception as exc:  # OSError, CheckpointError: one line
@@ -523,7 +531,7 @@ class RnnTuiApp(App[int]):
 
     # ----- actions (keys, command palette) -----
 
-    def _trainer(self) -> Any:
+    def _trainer(self) -> Trainer | None:
         """The running trainer, or None after saying why there is none."""
         state = self.status.status.state
         if self.current_run is None or self.current_run.trainer is None:
