@@ -137,5 +137,27 @@ def test_csv_carries_held_out_and_fresh_columns_beside_each_run() -> None:
     assert [float(row[3]) for row in rows[1:]] == [110.0, 55.0, 110.0 / 3]
     assert rows[3][4] == ""  # run 2 stopped at epoch 2
     assert book.overlay("val_perplexity")[1].values == (None, None)  # drawn as nothing, not as zero
-    assert book.to_csv(chosen=[1]).splitlines()[0] == "epoch,run 2"  # other metrics carry no companions
+    assert book.to_csv(chosen=[1]).splitlines()[0] == "epoch,run 2"
     assert book.to_csv("seconds").splitlines()[0] == "epoch,state=carry val_chars=5000,state=epoch val_chars=0"
+
+
+def test_a_failed_run_is_not_listed_as_running() -> None:
+    """F10 lists the run on screen as 'running' only while it can still train (a failed run showed as running)."""
+    from types import SimpleNamespace
+
+    from tui.run_state import RunState
+    from tui.widgets.runs_compared import compared_runs
+
+    history = [EpochEnd(1, 300.0, 0.2, 9_000, 0.001, 0.01)]
+    trainer = SimpleNamespace(state=SimpleNamespace(history=history))
+    status = SimpleNamespace(state=RunState.RUNNING)
+    app = SimpleNamespace(
+        run_book=RunBook(),
+        current_run=SimpleNamespace(trainer=trainer, run_id=1),
+        run_config=TrainConfig(seed=0),
+        status=SimpleNamespace(status=status),
+    )
+    assert [run.origin for run in compared_runs(app).runs] == ["run 1, running"]
+    for ended in (RunState.FAILED, RunState.FINISHED, RunState.STOPPED):
+        status.state = ended
+        assert compared_runs(app).runs == []
