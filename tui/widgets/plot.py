@@ -32,19 +32,20 @@ BEST_MARK = "│"  # the vertical line at the best held-out epoch
 
 
 def legend(curves: list[str], best_epoch: int | None, width: int) -> str:
-    """The curves' marks and names, and the best held-out epoch, in at most width cells (shorter forms first
-    drop the gaps, then the word "epoch"); "" when only the training curve is drawn."""
+    """The curves' marks and names, and the best held-out epoch, in at most width cells (shorter forms drop
+    the gaps, the word "epoch", then the space after each mark); "" when only the training curve is drawn."""
     if curves == ["train"] and best_epoch is None:
         return ""
     marks = {name: (mark, label) for name, _, mark, label in CURVES}
     names = [name for name, *_ in reversed(CURVES) if name in curves]
-    for gap, best_word in (("  ", "best epoch "), (" ", "best "), (" ", "")):
-        parts = [f"{marks[name][0]} {marks[name][1]}" for name in names]
+    text = ""
+    for gap, space, best_word in (("  ", " ", "best epoch "), (" ", " ", "best "), (" ", "", "best ")):
+        parts = [f"{marks[name][0]}{space}{marks[name][1]}" for name in names]
         if best_epoch is not None:
-            parts.append(f"{BEST_MARK} {best_word}{best_epoch}")
+            parts.append(f"{BEST_MARK}{space}{best_word}{best_epoch}")
         text = gap.join(parts)
         if len(text) <= width:
-            return text
+            break
     return text
 
 
@@ -159,7 +160,7 @@ class PerplexityPlot(Vertical):
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
         present = [name for name, points in self.curves().items() if points]
         self.border_subtitle = legend(
-            [name for name, *_ in CURVES if name in present], best[0] if best else None, max(10, self.size.width - 4)
+            [name for name, *_ in CURVES if name in present], best[0] if best else None, max(10, self.size.width - 6)
         )
         chart = self.chart
         if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
