@@ -52,14 +52,16 @@ def compared_runs(app: Any) -> RunBook:
 
 
 # A run's training and held-out curves share its colour; plotext's own names, in its default order.
-RUN_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow+", "gray", "orange")
+RUN_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
 TRAIN_MARKER, HELD_OUT_MARKER = "braille", "•"
 # plotext leaves out a title wider than the plot: the longest that fits is used.
 TITLES_WITH_HELD_OUT = (
     "perplexity per epoch, log scale: ⣀ train • held-out",
     "perplexity, log scale: ⣀ train • held-out",
     "log scale: ⣀ train • held-out",
+    "⣀ train • held-out",
 )
+TITLES = ("perplexity per epoch (log scale)", "perplexity, log scale")
 
 
 def drawable(curve: Any) -> list[tuple[int, float]]:
@@ -95,8 +97,8 @@ class OverlayPlot(PlotextPlot):
             plt.title("no runs to compare yet: a run appears here once it has an epoch")
         else:
             any_held_out = any(val for _, _, val in runs)
-            fitting = [title for title in TITLES_WITH_HELD_OUT if len(title) <= self.size.width]
-            plt.title((fitting or ["⣀ train • held-out"])[0] if any_held_out else "perplexity per epoch (log scale)")
+            titles = TITLES_WITH_HELD_OUT if any_held_out else TITLES
+            plt.title(next((title for title in titles if len(title) <= self.size.width), titles[-1]))
             plt.yscale("log")
             for index, (curve, train, val) in enumerate(runs):
                 colour = RUN_COLOURS[index % len(RUN_COLOURS)]
