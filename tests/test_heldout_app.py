@@ -155,7 +155,7 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
     app = RnnTuiApp(parse([*FAST, "--epochs", "6"]))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
-        config = app.base_config
+        config = app.base_config.with_changes(val_chars=5000)
         history = tuple(held_out_history())
         no_held_out = tuple(events.EpochEnd(e.epoch, e.perplexity, 0.5, 8960, 1e-3, 0.01) for e in history[:4])
         app.run_book.add(Run(config, history, "run 1"))
