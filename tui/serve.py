@@ -22,6 +22,7 @@ import logging
 import os
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -269,7 +270,12 @@ class ClassroomServer(Server):
 
     async def on_startup(self, app: web.Application) -> None:
         s = self.settings
-        url = s.public_url or f"http://{'127.0.0.1' if s.host in ('0.0.0.0', '::') else s.host}:{s.port}"
+        if s.public_url:
+            url = s.public_url
+        elif s.host in ("0.0.0.0", "::"):  # every address of this machine: name one the students can use
+            url = f"http://{socket.gethostname()}:{s.port} (or this machine's address)"
+        else:
+            url = f"http://{s.host}:{s.port}"
         print(f"rnn-tui serve: open {url} in a browser (Ctrl+C stops the server)", flush=True)
         print(
             f"  at most {s.max_sessions} sessions, {s.threads} torch thread(s) each; "
