@@ -232,3 +232,18 @@ def test_the_server_listens_on_127_0_0_1_only_by_default(tmp_path: Path) -> None
         out, err = server.communicate(timeout=30)
     assert f"open http://127.0.0.1:{port}" in out
     assert "warning" not in err and "Traceback" not in err
+
+
+def test_a_taken_port_is_one_line_before_any_banner() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--corpus", str(BOOK_CORPUS)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2 and result.stdout == ""  # no "open http://…" for a server that never was
+    assert result.stderr == f"rnn-tui: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"

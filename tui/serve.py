@@ -301,11 +301,25 @@ def host_warning(host: str) -> str | None:
     )
 
 
+def check_port(host: str, port: int) -> None:
+    """OSError if host:port cannot be listened on (taken, or not an address of this machine)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+        probe.bind((host, port))
+
+
 def run_server(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
     except RnnTuiError as exc:
         fail(str(exc))
+    try:  # before the banner: aiohttp announces the app before it binds
+        check_port(settings.host, settings.port)
+    except OSError as exc:
+        if settings.own_workdir:
+            shutil.rmtree(settings.workdir, ignore_errors=True)
+        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
     warning = host_warning(settings.host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
