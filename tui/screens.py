@@ -117,8 +117,8 @@ class SaveScreen(PathDialog[str | None]):
             yield Static("", classes="path-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        path = event.value.strip()
-        if path and (path := self.checked_path(path)):
+        typed = event.value.strip()
+        if typed and (path := self.checked_path(typed)):
             self.dismiss(path)
 
 
@@ -136,11 +136,11 @@ class LoadScreen(PathDialog[tuple[str, str] | None]):
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
 
     def _answer(self, mode: str) -> None:
-        path = self.query_one("#path", Input).value.strip()
-        if not path:
+        typed = self.query_one("#path", Input).value.strip()
+        if not typed:
             self.query_one("#load-error", Static).update(Text("type the checkpoint's path", style="red"))
             return
-        if path := self.checked_path(path):
+        if path := self.checked_path(typed):
             self.dismiss((mode, path))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

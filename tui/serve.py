@@ -206,7 +206,7 @@ class ClassroomServer(Server):
         """Where the browser reaches us: --public-url, else the address it used (never 0.0.0.0)."""
         return self.settings.public_url or f"{request.scheme}://{request.host}"
 
-    async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
+    async def handle_index(self, request: web.Request) -> web.Response:
         if len(self.sessions) >= self.settings.max_sessions:
             return web.Response(
                 status=503, text=FULL_PAGE.format(limit=self.settings.max_sessions), content_type="text/html"
