@@ -85,7 +85,12 @@ HAS_GLYPHS = """
     return context.getImageData(0, 0, 48, 48).data.join(",");
   };
   const box = draw("\\u{10FFFD}");
-  return { family, boxesAlike: box === draw("\\u{10FFFC}"), glyphs: chars.map((c) => draw(c) !== box) };
+  return {
+    family,
+    boxesAlike: box === draw("\\u{10FFFC}"),  // two characters no font has: the same empty box
+    latinDrawn: draw("a") !== box,  // and a character every font has is not that box
+    glyphs: chars.map((c) => draw(c) !== box),
+  };
 }
 """
 ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
@@ -245,7 +250,7 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     text = generated() or ""
     chars = sorted(set(CJK.findall(text)))
     drawn = page.evaluate(HAS_GLYPHS, chars)
-    assert drawn["boxesAlike"], "two characters no font has should draw the same empty box"
+    assert drawn["boxesAlike"] and drawn["latinDrawn"], f"the glyph check itself does not work: {drawn}"
     missing = [c for c, ok in zip(chars, drawn["glyphs"], strict=True) if not ok]
     assert not missing, f"drawn as empty boxes with {drawn['family']}: {''.join(missing)} (is fonts-noto-cjk there?)"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -271,7 +276,7 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     assert not outside, f"the page asked beyond this machine: {outside}"
     assert any(url.startswith("ws://127.0.0.1") for url in browser.requested)  # the terminal's own connection
     with capsys.disabled():
-        print(f"\nbrowser screenshot: {shot} (generated: {text})")
+        print(f"\nbrowser screenshot: {shot} (generated: {text}; font stack: {drawn['family']})")
     page.close()
 
 

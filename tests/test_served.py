@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -210,28 +212,51 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
-def test_the_server_listens_on_127_0_0_1_only_by_default(tmp_path: Path) -> None:
+def start_server(port: int, *flags: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--corpus", str(BOOK_CORPUS), *flags]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not listening_addresses(port):
+        assert server.poll() is None, server.communicate()[1]
+        assert time.monotonic() < deadline, "the server never listened"
+        time.sleep(0.1)
+    return server
+
+
+def page_urls(port: int, host_header: str) -> list[str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host_header})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return re.findall(r"(?:https?|wss?)://[^\s\"')]+", response.read().decode())
+
+
+def test_the_server_listens_on_127_0_0_1_only_by_default_and_its_page_asks_only_it(tmp_path: Path) -> None:
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--corpus", str(BOOK_CORPUS)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_server(port)
     try:
-        deadline = time.monotonic() + 30
-        while not listening_addresses(port):
-            assert server.poll() is None, server.communicate()[1]
-            assert time.monotonic() < deadline, "the server never listened"
-            time.sleep(0.1)
         assert listening_addresses(port) == ["0100007F"]  # 127.0.0.1, and nothing else (no 0.0.0.0, no ::)
-        with socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
+        urls = page_urls(port, f"127.0.0.1:{port}")
+        # Every address in the page is this server's (textual-serve's own page asks a public font service).
+        assert urls and all(url.split("://")[1].startswith(f"127.0.0.1:{port}/") for url in urls), urls
+        assert f"ws://127.0.0.1:{port}/ws" in urls
+        # The browser's own address is used (a server on 0.0.0.0 must not send the browser to 0.0.0.0).
+        assert f"ws://teacher.local:{port}/ws" in page_urls(port, f"teacher.local:{port}")
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert f"open http://127.0.0.1:{port}" in out
     assert "warning" not in err and "Traceback" not in err
+
+
+def test_behind_a_reverse_proxy_the_page_uses_the_public_url() -> None:
+    port = free_port()
+    server = start_server(port, "--public-url", "https://class.example.org/rnn/")
+    try:
+        urls = page_urls(port, f"127.0.0.1:{port}")
+        assert "wss://class.example.org/rnn/ws" in urls
+        assert "https://class.example.org/rnn/static/js/textual.js" in urls
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 def test_a_taken_port_is_one_line_before_any_banner() -> None:
