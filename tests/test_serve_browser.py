@@ -301,5 +301,8 @@ def test_each_tab_its_own_process_closing_ends_it_and_a_full_class_says_so(serve
     second.close()
     wait_until(lambda: children(pid) == {first_process}, "the closed tab's process to end", 20)
     wait_until(lambda: len(list(server["workdir"].iterdir())) == 1, "the closed tab's directory to go", 10)
+    # An app process that dies (here: killed) ends its session cleanly: the page says so, its files go.
+    os.kill(first_process, signal.SIGKILL)
+    wait_until(lambda: "-closed" in (first.get_attribute("body", "class") or ""), "the page to say it ended", 20)
+    wait_until(lambda: not children(pid) and not list(server["workdir"].iterdir()), "the session's cleanup", 20)
     first.close()
-    wait_until(lambda: not children(pid), "the last tab's process to end", 20)

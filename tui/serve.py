@@ -168,6 +168,13 @@ class SessionService(AppService):
         self._stdin = process.stdin
         return process
 
+    async def run(self) -> None:
+        await super().run()
+        # The app's output has ended: it quit (ctrl+q) or died. Close the tab's connection either way, so the
+        # page says the session ended instead of waiting on a process that is gone.
+        with contextlib.suppress(Exception):
+            await self.remote_close()
+
     async def stop(self) -> None:
         """Ask the app to quit; kill it if it has not within STOP_SECONDS; remove the session's files."""
         if self._stopped:
