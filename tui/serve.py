@@ -6,7 +6,8 @@ What textual-serve does as it is, and what this module changes (textual_serve 1.
 - it starts a process for every websocket, without limit: at most --max-sessions here; a further tab gets a
   page (or, if it got that far, a line in its terminal) saying the classroom is full;
 - it waits forever for an app that ignores "quit": a session's process is killed STOP_SECONDS after its tab
-  closed, and its directory removed;
+  closed, and its directory removed; an app process that dies closes its tab's connection (the page said
+  nothing and the session stayed counted);
 - its page's URLs come from the host it binds (0.0.0.0 would be sent to the browser): here, from the address
   the browser used, or --public-url.
 Each app process runs in served mode (tui.served): its own directory under --workdir as working directory,
