@@ -22,6 +22,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
+from tui.served import user_path
 from tui.widgets.model_source import run_handle
 from tui.widgets.plot_chart import cannot_draw
 
@@ -207,6 +208,7 @@ class RunsScreen(ModalScreen[None]):
                 raise RnnTuiError("type a file name for the CSV")
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
+            path = user_path(path)  # served: only inside the session's directory
             written = self.book.export_csv(path, "perplexity", self.chosen)
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None
