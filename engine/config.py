@@ -173,6 +173,10 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout!r}")
     if config.seed is not None and (isinstance(config.seed, bool) or not isinstance(config.seed, int)):
         raise ConfigError(f"seed must be a whole number, got {config.seed!r}")
+    if config.seed is not None and not SEED_MIN <= config.seed <= SEED_MAX:
+        raise ConfigError(
+            f"seed must be between {SEED_MIN} and {SEED_MAX} (torch's generator range), got {config.seed}"
+        )
     if not isinstance(config.prefixes, tuple) or not all(isinstance(p, str) for p in config.prefixes):
         raise ConfigError("prefixes must be a list of strings")
     for prefix in config.prefixes:
@@ -187,6 +191,20 @@ def check_temperature(temperature: float | None) -> None:
     if temperature is not None and _finite("temperature", temperature) <= 0:
         raise ConfigError(f"temperature must be > 0 (leave it out for greedy), got {temperature!r}")
 
+
+def ineffective_settings(config: TrainConfig) -> list[str]:
+    """Settings that are valid but do nothing with the others as they are, each named in one line."""
+    notes = []
+    if config.dropout > 0 and config.layers == 1:
+        notes.append(
+            f"dropout {config.dropout:g} does nothing with 1 layer: it acts between layers (use layers 2 or more)"
+        )
+    return notes
+
+
+# torch.manual_seed takes [-2**63, 2**64 - 1]; the trainer also seeds with seed + 1 and seed + 2.
+SEED_MIN = -(2**63)
+SEED_MAX = 2**64 - 3
 
 # Generation caps: a learner typing 10**9 gets a clear message, not a frozen machine.
 MAX_GENERATE_LEN = 10_000
