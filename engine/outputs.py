@@ -44,6 +44,15 @@ class OutputError(RnnTuiError):
 class NotOursError(OutputError):
     """The target exists and is not a file of ours: it is replaced only with consent (--force, a dialog)."""
 
+    def __init__(self, message: str, target: Path, noun: str, found: str) -> None:
+        super().__init__(message)
+        self.target, self.noun, self.found = target, noun, found
+
+    @property
+    def question(self) -> str:
+        """The dialog's question: 'notes.txt exists and is not an rnn-tui checkpoint (…). Replace it?'"""
+        return f"{self.target} exists and is not an {self.noun} ({self.found}). Replace it?"
+
 
 @dataclass(frozen=True)
 class OutputKind:
@@ -179,9 +188,13 @@ def check_output_target(
         if spec.appends and not os.access(target, os.W_OK):
             raise OutputError(f"{name} exists and is not writable")
         if not force and target.stat().st_size > 0 and not spec.recognise(target):
-            consent = "pass --force to replace it" if flag else "replace it only if you mean to"
+            found = describe_file(target)
+            consent = "pass --force to replace it" if flag else "confirm to replace it"
             raise NotOursError(
-                f"{name} exists and is not an {spec.noun} ({describe_file(target)}); choose another path, or {consent}"
+                f"{name} exists and is not an {spec.noun} ({found}); choose another path, or {consent}",
+                target,
+                spec.noun,
+                found,
             )
     return target
 

@@ -152,7 +152,9 @@ class RunsScreen(ModalScreen[None]):
         event.stop()
         self.export()
 
-    def export(self) -> None:
+    def export(self, force: bool = False) -> None:
+        from engine.outputs import NotOursError
+
         message = self.query_one("#runs-message", Static)
         path = self.query_one("#runs-csv", Input).value.strip()
         try:
@@ -160,7 +162,12 @@ class RunsScreen(ModalScreen[None]):
                 raise RnnTuiError("type a file name for the CSV")
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
-            written = self.book.export_csv(path, "perplexity", self.chosen)
+            written = self.book.export_csv(path, "perplexity", self.chosen, force=force)
+        except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
+            from tui.screens import ConfirmScreen
+
+            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), lambda yes: yes and self.export(True))
+            return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None
             message.update(Text(str(exc), style="bold red"))
