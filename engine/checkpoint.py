@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import CheckpointError, ConfigError
 from engine.events import EpochEnd
@@ -121,7 +121,7 @@ def check_shapes(checkpoint: Checkpoint) -> None:
             found = "missing" if not isinstance(tensor, torch.Tensor) else f"shape {tuple(tensor.shape)}"
             raise CheckpointError(
                 f"checkpoint weights do not fit its own settings: {name} is {found}, "
-                f"a {config.cell} of {config.hidden} hidden × {config.layers} needs {shape}"
+                f"a {config.cell} of {config.hidden} hidden, {describe_layers(config.layers)} needs {shape}"
             )
     extra = sorted(set(given) - set(shapes))
     if extra:

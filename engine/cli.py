@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.config import CELLS, DEVICES, OPTIMIZERS, SAMPLINGS, TrainConfig, ineffective_settings
+from engine.config import CELLS, DEVICES, OPTIMIZERS, SAMPLINGS, TrainConfig, describe_layers, ineffective_settings
 from engine.errors import ConfigError, RnnTuiError
 
 PROG = "rnn-tui"
@@ -222,10 +222,10 @@ def run_headless(args: argparse.Namespace) -> int:
 
     def printer(event: events.Event) -> None:
         if isinstance(event, events.Started):
-            layers = session.config.layers
+            layers = describe_layers(session.config.layers)
             say(
-                f"training {session.config.cell} ({session.config.hidden} hidden, {layers} layer{'s' * (layers != 1)})"
-                f" on {event.corpus}: {event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
+                f"training {session.config.cell} ({session.config.hidden} hidden, {layers}) on {event.corpus}: "
+                f"{event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
                 f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}"
             )
         elif isinstance(event, events.EpochEnd):

@@ -192,6 +192,11 @@ def check_temperature(temperature: float | None) -> None:
         raise ConfigError(f"temperature must be > 0 (leave it out for greedy), got {temperature!r}")
 
 
+def describe_layers(layers: int) -> str:
+    """'1 layer', '2 layers'."""
+    return f"{layers} layer{'s' * (layers != 1)}"
+
+
 def ineffective_settings(config: TrainConfig) -> list[str]:
     """Settings that are valid but do nothing with the others as they are, each named in one line."""
     notes = []

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, describe_layers
 from engine.errors import ConfigError
 
 FLOAT_BYTES = 4
@@ -111,11 +111,14 @@ def check_memory(config: TrainConfig, vocab_size: int, num_chars: int, available
     if available is None:
         available = available_memory()
     if available is not None and estimate.total > available:
+        model = f"{config.cell} of {config.hidden:,} hidden, {describe_layers(config.layers)}"
+        batch = f"batch-size {config.batch_size} × num-steps {config.num_steps}"
+        parts = (
+            f"weights and optimizer {size_text(estimate.weights)}, one batch {size_text(estimate.activations)}, "
+            f"corpus {size_text(estimate.corpus)}"
+        )
         raise ConfigError(
-            f"{config.cell} of {config.hidden:,} hidden × {config.layers} with batch-size {config.batch_size} × "
-            f"num-steps {config.num_steps} and a vocabulary of {vocab_size:,} needs about {size_text(estimate.total)} "
-            f"(weights and optimizer {size_text(estimate.weights)}, one batch {size_text(estimate.activations)}, "
-            f"corpus {size_text(estimate.corpus)}); {size_text(available)} is available: lower hidden, layers, "
-            "batch-size or num-steps"
+            f"{model}, with {batch} and a vocabulary of {vocab_size:,}, needs about {size_text(estimate.total)} "
+            f"({parts}); {size_text(available)} is available: lower hidden, layers, batch-size or num-steps"
         )
     return estimate

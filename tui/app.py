@@ -30,7 +30,7 @@ from textual.widgets import Footer
 
 from engine import events
 from engine.cli import config_overrides
-from engine.config import TrainConfig
+from engine.config import TrainConfig, describe_layers
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
 from tui.messages import (
@@ -617,7 +617,7 @@ class RnnTuiApp(App[int]):
         return True
 
     def _restart(self, config: TrainConfig) -> None:
-        self.samples.add_note(f"restart: {config.cell}, {config.hidden} hidden × {config.layers}")
+        self.samples.add_note(f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}")
         self.start_run(full_overrides(config))
 
     def action_save(self) -> None:

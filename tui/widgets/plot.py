@@ -92,21 +92,25 @@ class PerplexityPlot(Vertical):
         self.points.clear()
         self._dirty = True
 
-    def redraw(self, force: bool = False) -> None:
-        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
-        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
-        if not self._dirty:
-            return
+    def _retitle(self) -> None:
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
         else:
             epoch, latest = self.points[-1]
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
+
+    def redraw(self, force: bool = False) -> None:
+        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
+        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
+        if not self._dirty:
+            return
         chart = self.chart
         if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
+            self._retitle()
             return
         if not force and time.monotonic() < self._next_draw:
             return
+        self._retitle()  # with the chart, so the title's epoch is always the axis's last
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
         plt = chart.plt

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich.cells import cell_len
+from textual import events as textual_events
 from textual.widgets import DataTable
 
 # The engine's meanings are sentences; a panel half a terminal wide has room for a few words.
@@ -17,8 +20,26 @@ SHORT_MEANINGS = {
 }
 
 
-def format_shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ")"
+HEADERS = ("tensor", "shape", "what it is")
+
+
+def format_shape(shape: tuple[int, ...], compact: bool = False) -> str:
+    return "(" + (",".join if compact else ", ".join)(str(n) for n in shape) + ")"
+
+
+def fitting_rows(report: Any, width: int) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The headers and rows to show in `width` cells, no column cut off: shapes written compactly if that makes
+    them fit, and without the meanings column if even that does not (an 80-column terminal, an LSTM)."""
+    for compact, meanings in ((False, True), (True, True), (True, False)):
+        headers = HEADERS if meanings else HEADERS[:2]
+        rows = [
+            (t.name, format_shape(t.shape, compact), SHORT_MEANINGS.get(t.name, t.meaning))[: len(headers)]
+            for t in report.tensors
+        ]
+        needed = sum(2 + max(cell_len(text) for text in column) for column in zip(headers, *rows, strict=True))
+        if width <= 0 or needed <= width:
+            break
+    return headers, rows
 
 
 class ShapesTable(DataTable):
@@ -27,19 +48,32 @@ class ShapesTable(DataTable):
         self.rows_shown: list[tuple[str, str]] = []  # (tensor, shape) as displayed, for tests
 
     def on_mount(self) -> None:
-        self.add_columns("tensor", "shape", "what it is")
+        self.add_columns(*HEADERS)
+        self._report: Any = None
+        self._layout: tuple[Any, ...] = ()
+
+    def on_resize(self, event: textual_events.Resize) -> None:
+        if self._report is not None:
+            self._fill()
+
+    def _fill(self) -> None:
+        headers, rows = fitting_rows(self._report, self.size.width)
+        if (headers, rows) == self._layout:
+            return
+        self._layout = (headers, rows)
+        self.clear(columns=True)
+        self.add_columns(*headers)
+        for row in rows:
+            self.add_row(*row)
 
     def show_report(self, report: Any, pending: bool) -> None:
         """report: an engine.shapes.ShapeReport; pending: it is for the form's settings, not yet applied."""
-        self.clear()
-        self.rows_shown = []
-        for tensor in report.tensors:
-            shape = format_shape(tensor.shape)
-            self.add_row(tensor.name, shape, SHORT_MEANINGS.get(tensor.name, tensor.meaning))
-            self.rows_shown.append((tensor.name, shape))
+        self._report = report
+        self._fill()
+        self.rows_shown = [(tensor.name, format_shape(tensor.shape)) for tensor in report.tensors]
         parent = self.parent
         if parent is not None:
             title = f"Shapes: {report.cell.upper()}"
             parent.border_title = title + ("  (form settings, F7 applies)" if pending else "")
             # The book's print(Y.shape, len(state_new), state_new[0].shape), without the torch.Size noise.
-            parent.border_subtitle = "book: " + report.book_line.replace("torch.Size", "")
+            parent.border_subtitle = "book: " + re.sub(r"torch\.Size\((\[[^\]]*\])\)", r"\1", report.book_line)
