@@ -26,7 +26,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from engine import events
 from engine.cli import config_overrides
@@ -63,6 +63,9 @@ SWITCH_INTERVAL_SECONDS = 0.005
 
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
+# Below this size the form's inputs and drop-downs get too narrow to read (under 80 columns a drop-down shows two
+# letters; under 20 rows the samples vanish): the app says so instead of drawing them squashed.
+MIN_WIDTH, MIN_HEIGHT = 80, 20
 ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
@@ -108,7 +111,9 @@ class RnnTuiApp(App[int]):
         self._next_run_id = 0
         self._stepping = False
         self._shapes_wanted = False
-        self._last_checkpoint = args.resume or DEFAULT_CHECKPOINT
+        self._last_checkpoint = args.resume or args.save or DEFAULT_CHECKPOINT
+        self._saved: tuple[Any, str] | None = None  # (trainer, position) of the latest successful save
+        self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
 
     # ----- layout -----
 
@@ -123,6 +128,7 @@ class RnnTuiApp(App[int]):
                 yield PerplexityPlot(id="plot")
                 yield SettingsForm(self.base_config, id="settings")
         yield GenerateBox(id="generate")
+        yield Static("", id="too-small")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; F1 says so
 
     def _main(self, selector: str) -> Any:
@@ -277,7 +283,15 @@ class RnnTuiApp(App[int]):
         # No media queries in Textual CSS: a class on the screen switches to the layout for short terminals.
         # (Checked here: the App's own Resize handler does not reach subclasses on a later resize.)
         if self.screen_stack:
-            self.screen_stack[0].set_class(self.size.height < 28, "-short")
+            main = self.screen_stack[0]
+            main.set_class(self.size.height < 28, "-short")
+            tiny = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+            main.set_class(tiny, "-tiny")
+            if tiny:
+                self._main("#too-small").update(
+                    f"The terminal is {self.size.width}×{self.size.height}; rnn-tui needs at least "
+                    f"{MIN_WIDTH}×{MIN_HEIGHT}. Enlarge it: training goes on meanwhile (ctrl+q quits)."
+                )
         run = self.current_run
         if run is not None:
             queued, progress = run.buffer.take()
@@ -306,6 +320,7 @@ class RnnTuiApp(App[int]):
             self.plot.add(event.epoch, event.perplexity)
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
+            self._tell_unsampled_prefixes()
         elif isinstance(event, events.Paused):
             status.state = "paused"
             self._stepping = False
@@ -329,6 +344,19 @@ class RnnTuiApp(App[int]):
             self._keep_run()
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
+
+    def _tell_unsampled_prefixes(self) -> None:
+        """The trainer samples only prefixes made of the corpus's characters: say once which ones it leaves out."""
+        config, vocab, run = self.run_config, self.vocab, self.current_run
+        if config is None or vocab is None or run is None or self._prefix_note == (run.run_id, config.prefixes):
+            return
+        self._prefix_note = (run.run_id, config.prefixes)
+        left_out = [(p, vocab.unknown(p)) for p in config.prefixes if vocab.unknown(p)]
+        if left_out:
+            named = "; ".join(f"{p!r} ({', '.join(repr(c) for c in chars[:3])})" for p, chars in left_out)
+            self.samples.add_note(
+                f"not sampled: prefix {named} has characters not in this corpus; set prefixes in the form"
+            )
 
     def _show_resumed_history(self, start_epoch: int) -> None:
         """A resumed run's plot starts with the checkpoint's epochs (else one resumed at its end stays empty)."""
@@ -435,12 +463,16 @@ class RnnTuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
     def _save(self, trainer: Any, path: str) -> None:
+        from engine.outputs import OutputError
+
         try:
             saved = trainer.save(path)
-        except Exception as exc:  # OSError, CheckpointError: one line
+        except OutputError as exc:  # a full disk, a folder gone read-only: the run stays, to be saved elsewhere
+            self.post_message(CheckpointFailed(f"{exc}; the run is kept: ctrl+s saves it elsewhere"))
+        except Exception as exc:
             self.post_message(CheckpointFailed(f"could not save {path}: {first_line(exc)}"))
         else:
-            self.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch)))
+            self.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch), trainer))
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
     def _load_for_generation(self, path: str) -> None:
@@ -501,6 +533,7 @@ class RnnTuiApp(App[int]):
         self.start_run(message.overrides, resume=message.path, notes=(message.note,))
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
+        self._saved = (message.trainer, message.position)
         self.samples.add_note(f"saved {message.path} ({message.position})")
         self.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
@@ -580,14 +613,19 @@ class RnnTuiApp(App[int]):
         status = self.status.status
         training = status.state not in ENDED_STATES and status.epoch > 0
         never_started = self.run_config is None and status.state == "failed"  # e.g. a bad corpus: nothing to lose
-        if never_started or (not changed and not training):  # nothing to lose: e.g. after a failure, with a lower lr
+        unsaved = self._unsaved_position()
+        if never_started or (not changed and not training and unsaved is None):  # e.g. after a failure, lower lr
             self._restart(config)
             return
         if changed:
             names = ", ".join(name.replace("_", "-") for name in changed)
             question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
-        else:
+        elif training:
             question = f"Restart from scratch? The {status.epoch} epochs trained so far are discarded."
+        else:
+            question = f"Restart from scratch? This run's weights ({unsaved}) are discarded."
+        if unsaved is not None:
+            question += " They are not saved: Esc, then ctrl+s, keeps them."
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -596,6 +634,16 @@ class RnnTuiApp(App[int]):
         from tui.screens import ConfirmScreen
 
         self.push_screen(ConfirmScreen(question), answered)
+
+    def _unsaved_position(self) -> str | None:
+        """A finished or stopped run's position ('epoch 12') if its weights are saved nowhere; else None."""
+        trainer = self.current_run.trainer if self.current_run is not None else None
+        if trainer is None or self.status.status.state not in ("finished", "stopped"):
+            return None
+        position = trainer.position()
+        if position == "epoch 0" or self._saved == (trainer, position):
+            return None
+        return position
 
     def _preflight(self, config: TrainConfig) -> bool:
         """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
@@ -610,6 +658,11 @@ class RnnTuiApp(App[int]):
 
                 name = "device"
                 resolve_device(config.device)
+            if self.vocab is not None:  # the machine can hold it (the corpus's vocabulary as now)
+                from engine.limits import check_memory
+
+                name = "hidden"
+                check_memory(config, len(self.vocab), config.max_chars)
         except RnnTuiError as exc:
             self.settings.set_error(name, str(exc), sticky=True)
             self.notify(str(exc), title="settings", severity="error")
@@ -629,11 +682,32 @@ class RnnTuiApp(App[int]):
         def chosen(path: str | None) -> None:
             if path:
                 self._last_checkpoint = path
-                self._save(trainer, path)
+                self._save_checked(trainer, path)
 
         from tui.screens import SaveScreen
 
         self.push_screen(SaveScreen(self._last_checkpoint), chosen)
+
+    def _save_checked(self, trainer: Any, path: str, force: bool = False) -> None:
+        """Save after checking the target: a directory, the corpus or an unwritable folder is refused; an existing
+        file that is not an rnn-tui checkpoint is replaced only if the user says so in a dialog."""
+        from engine.outputs import NotOursError, OutputError, check_output_target
+
+        try:
+            check_output_target(path, "checkpoint", corpus=trainer.corpus.source, force=force)
+        except NotOursError as exc:
+            from tui.screens import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._save_checked(trainer, path, force=True)
+
+            self.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            return
+        except OutputError as exc:
+            self.on_checkpoint_failed(CheckpointFailed(f"{exc}; nothing was saved"))
+            return
+        self._save(trainer, path)
 
     def action_load(self) -> None:
         def chosen(answer: tuple[str, str] | None) -> None:

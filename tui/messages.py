@@ -65,6 +65,7 @@ class GenerateFailed(Message):
 class CheckpointSaved(Message):
     path: str
     position: str  # "epoch 12", or "epoch 12 + 3 of 8 batches"
+    trainer: Any = None  # whose weights were saved (F7 asks before discarding weights saved nowhere)
 
 
 @dataclass

@@ -27,19 +27,23 @@ def format_shape(shape: tuple[int, ...], compact: bool = False) -> str:
     return "(" + (",".join if compact else ", ".join)(str(n) for n in shape) + ")"
 
 
-def fitting_rows(report: Any, width: int) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """The headers and rows to show in `width` cells, no column cut off: shapes written compactly if that makes
-    them fit, and without the meanings column if even that does not (an 80-column terminal, an LSTM)."""
-    for compact, meanings in ((False, True), (True, True), (True, False)):
+def fitting_rows(report: Any, width: int) -> tuple[int, tuple[str, ...], list[tuple[str, ...]]]:
+    """The cell padding, headers and rows to show in `width` cells with no column cut off: shapes written compactly,
+    then columns one space apart, then without the meanings column (an LSTM in an 80-column terminal)."""
+    layouts = ((False, True, 1), (True, True, 1), (True, True, 0), (True, False, 1))
+    for compact, meanings, padding in layouts:
         headers = HEADERS if meanings else HEADERS[:2]
         rows = [
             (t.name, format_shape(t.shape, compact), SHORT_MEANINGS.get(t.name, t.meaning))[: len(headers)]
             for t in report.tensors
         ]
-        needed = sum(2 + max(cell_len(text) for text in column) for column in zip(headers, *rows, strict=True))
-        if width <= 0 or needed <= width:
+        if padding == 0:  # one space after each column instead of one on either side
+            headers = tuple(f"{h} " for h in headers)
+            rows = [tuple(f"{cell} " for cell in row) for row in rows]
+        widths = [max(cell_len(text) for text in column) for column in zip(headers, *rows, strict=True)]
+        if width <= 0 or sum(widths) + 2 * padding * len(widths) <= width:
             break
-    return headers, rows
+    return padding, headers, rows
 
 
 class ShapesTable(DataTable):
@@ -57,11 +61,12 @@ class ShapesTable(DataTable):
             self._fill()
 
     def _fill(self) -> None:
-        headers, rows = fitting_rows(self._report, self.size.width)
-        if (headers, rows) == self._layout:
+        padding, headers, rows = fitting_rows(self._report, self.size.width)
+        if (padding, headers, rows) == self._layout:
             return
-        self._layout = (headers, rows)
+        self._layout = (padding, headers, rows)
         self.clear(columns=True)
+        self.cell_padding = padding
         self.add_columns(*headers)
         for row in rows:
             self.add_row(*row)
