@@ -204,9 +204,9 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
     from engine.outputs import check_distinct, check_output_target
 
     check_distinct({"--save": args.save, "--metrics": args.metrics})
-    if args.save:
+    if args.save is not None:
         check_output_target(args.save, "checkpoint", corpus=corpus, force=args.force, flag="--save")
-    if args.metrics:
+    if args.metrics is not None:
         check_output_target(args.metrics, "metrics", corpus=corpus, force=args.force, flag="--metrics")
 
 
@@ -393,9 +393,6 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 check_outputs(args, _corpus_or_none(args.corpus))
         except RnnTuiError as exc:
             fail(str(exc))
-        if args.command == "train" and args.headless:
-            for note in ineffective_settings(config_from_args(args)) if not args.resume else ():
-                say(f"{PROG}: warning: {note}")
     return args
 
 

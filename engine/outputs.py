@@ -15,6 +15,7 @@ folder turned read-only), so trained weights are not lost to an output path.
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import shutil
@@ -264,7 +265,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        remove_orphans(target)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"could not write {target}: {explain_os_error(exc)}") from exc
     pause = float(os.environ.get(PAUSE_ENV) or 0)
@@ -286,6 +288,21 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_orphans(target: Path) -> None:
+    """Remove temporary files of target left by processes that no longer exist (killed with SIGKILL mid-write,
+    which no handler can clean after). The writer's pid is in the name; a live writer's file is left alone."""
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = leftover.name[len(target.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            leftover.unlink(missing_ok=True)
+        except OSError:  # alive, someone else's
+            pass
 
 
 def _umask() -> int:
