@@ -84,12 +84,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnn-tui")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         description="Train a character-level RNN on Jay Chou lyrics and watch it learn (Dive into Deep Learning §6.5).",
         epilog="With no command, opens the app; it takes the flags of `rnn-tui train`.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     add_train_arguments(parser)
     parser.add_argument("--paused", action="store_true", help="open the app with training paused")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -313,11 +323,10 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    import torch
 
     from engine import checkpoint as checkpoints
     from engine.convert import resolve_prefix
-    from engine.generate import capped_length, check_generation_settings, generate
+    from engine.generate import capped_length, check_generation_settings, fresh_generator, generate
 
     args.length, cap_note = capped_length(args.length)
     if cap_note:
@@ -325,7 +334,7 @@ def run_generate(args: argparse.Namespace) -> int:
     check_generation_settings(args.length, args.temperature, args.top_k)
     loaded = checkpoints.load(args.checkpoint)
     model = loaded.build_model()
-    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    generator = fresh_generator(args.seed) if args.seed is not None else None
     prefixes = args.prefixes or list(loaded.config.prefixes)
     resolved = []
     for prefix in prefixes:

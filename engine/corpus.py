@@ -7,8 +7,9 @@ import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from engine.errors import CorpusError
 
@@ -22,6 +23,13 @@ MAX_CORPUS_BYTES = 64 * 1024 * 1024
 MAX_CORPUS_CHARS = MAX_CORPUS_BYTES // 2
 
 
+SPACE_MARK = "␣"  # the corpus turns line breaks into spaces; a visible mark keeps columns and colours readable
+
+
+def visible(text: str) -> str:
+    return text.replace(" ", SPACE_MARK)
+
+
 @dataclass(frozen=True)
 class Vocab:
     """Sorted characters, so the same text always gives the same indices (the book's list(set()) does not)."""
@@ -32,12 +40,14 @@ class Vocab:
     def from_text(cls, text: str) -> Vocab:
         return cls(tuple(sorted(set(text))))
 
+    _char_to_idx: dict[str, int] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_char_to_idx", {c: i for i, c in enumerate(self.idx_to_char)})
 
     @property
     def char_to_idx(self) -> dict[str, int]:
-        return self._char_to_idx  # type: ignore[attr-defined]
+        return self._char_to_idx
 
     def __len__(self) -> int:
         return len(self.idx_to_char)
@@ -141,7 +151,7 @@ def _check_size(path: Path, size: int, max_chars: int) -> None:
         )
 
 
-def _read_stream(handle: io.BufferedIOBase, path: Path, max_chars: int) -> str:
+def _read_stream(handle: IO[bytes], path: Path, max_chars: int) -> str:
     # A \r\n pair counts as one character once turned into a space, so read a little extra.
     reader = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline="")
     try:
@@ -156,7 +166,7 @@ def _read_zip(path: Path, max_chars: int) -> str:
             member = _pick_member(path, archive.namelist())
             _check_size(path, archive.getinfo(member).file_size, max_chars)
             with archive.open(member) as handle:
-                return _read_stream(handle, path, max_chars)  # type: ignore[arg-type]
+                return _read_stream(handle, path, max_chars)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         # EOFError and zlib.error: a truncated or corrupted deflate stream.
         raise CorpusError(f"corpus {path} is a damaged zip file ({exc})") from exc

@@ -256,7 +256,7 @@ def explain_os_error(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
+def write_atomically(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
     """Write data to path through a temporary file in the same folder, renamed over it once whole and synced.
 
     A failure (OutputError, in the user's terms) or a signal (any BaseException) leaves the previous file whole and

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -31,6 +31,7 @@ from textual.widgets import Footer, Static
 from engine import events
 from engine.cli import config_overrides
 from engine.config import TrainConfig, describe_layers
+from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
 from tui.messages import (
@@ -45,6 +46,7 @@ from tui.messages import (
     SessionFailed,
     SessionReady,
 )
+from tui.run_state import RunState
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
 from tui.widgets.samples import SamplesLog
@@ -52,6 +54,10 @@ from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralC
 from tui.widgets.shapes import ShapesTable
 from tui.widgets.status import RunStatus, StatusPanel
 from tui.worker import EngineLoader, RunHandle, first_line, sessions_opening, train_in_thread
+
+if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch (tui.worker.EngineLoader imports it)
+    from engine.model import CharRNN
+    from engine.trainer import Trainer
 
 # Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
 REFRESH_SECONDS = 0.25
@@ -66,7 +72,6 @@ DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
 # Below this size the form's inputs and drop-downs get too narrow to read (under 80 columns a drop-down shows two
 # letters; under 20 rows the samples vanish): the app says so instead of drawing them squashed.
 MIN_WIDTH, MIN_HEIGHT = 80, 20
-ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
 
@@ -102,8 +107,8 @@ class RnnTuiApp(App[int]):
         self.loader = EngineLoader()
         self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
-        self.vocab: Any = None  # engine.corpus.Vocab of the current run
-        self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
+        self.vocab: Vocab | None = None  # of the current run
+        self.checkpoint_source: tuple[CharRNN, Vocab, str] | None = None  # (model, vocab, label): generate-only mode
         self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
         self.epochs_seen: list[events.EpochEnd] = []
         self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
@@ -112,7 +117,7 @@ class RnnTuiApp(App[int]):
         self._stepping = False
         self._shapes_wanted = False
         self._last_checkpoint = args.resume or args.save or DEFAULT_CHECKPOINT
-        self._saved: tuple[Any, str] | None = None  # (trainer, position) of the latest successful save
+        self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
 
     # ----- layout -----
@@ -259,14 +264,14 @@ class RnnTuiApp(App[int]):
             self.current_run.ended = True
             self.refresh_panels()
             status = self.status.status
-            if status.state not in ENDED_STATES:  # cancelled before training began
-                status.state = "stopped"
+            if not status.state.ended:  # cancelled before training began
+                status.state = RunState.STOPPED
                 self.status.show()
 
     def _show_failure(self, message: str) -> None:
         self.failure = message
         status = self.status.status
-        status.state = "failed"
+        status.state = RunState.FAILED
         status.message, status.message_is_error = message, True
         status.clock_off()
         self.status.show()
@@ -298,7 +303,7 @@ class RnnTuiApp(App[int]):
             for event in queued:
                 self.apply_event(event)
             status = self.status.status
-            if progress is not None and progress.epoch > status.epoch and status.state not in ENDED_STATES:
+            if progress is not None and progress.epoch > status.epoch and not status.state.ended:
                 status.batch, status.num_batches = progress.batch, progress.num_batches
         self.status.show()
         self.plot.redraw()
@@ -310,7 +315,7 @@ class RnnTuiApp(App[int]):
         if isinstance(event, events.Started):
             status.started(event)
             if self.current_run is not None and self.current_run.start_paused:
-                status.state = "paused"
+                status.state = RunState.PAUSED
             if event.start_epoch > 0:
                 self._show_resumed_history(event.start_epoch)
         elif isinstance(event, events.EpochEnd):
@@ -322,11 +327,11 @@ class RnnTuiApp(App[int]):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
             self._tell_unsampled_prefixes()
         elif isinstance(event, events.Paused):
-            status.state = "paused"
+            status.state = RunState.PAUSED
             self._stepping = False
             status.clock_off()
         elif isinstance(event, events.Resumed):
-            status.state = "stepping" if self._stepping else "running"
+            status.state = RunState.STEPPING if self._stepping else RunState.RUNNING
             status.clock_on()
         elif isinstance(event, events.SettingsApplied):
             changes = dict(event.changes)
@@ -338,7 +343,7 @@ class RnnTuiApp(App[int]):
             self.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
             if self.checkpoint_source is None:  # generate-only mode stopped this run: keep saying so
-                status.state = "stopped" if event.stopped else "finished"
+                status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
             status.clock_off()
             self._keep_run()
@@ -375,7 +380,7 @@ class RnnTuiApp(App[int]):
         name, value = message.name, message.value
         trainer = self.current_run.trainer if self.current_run is not None else None
         try:
-            if trainer is not None and self.status.status.state not in ENDED_STATES:
+            if trainer is not None and not self.status.status.state.ended:
                 trainer.update(**{name: value})
             else:  # nothing is training: just check it, it applies at the next restart
                 (self.run_config or self.base_config).with_changes(**{name: value})
@@ -427,12 +432,12 @@ class RnnTuiApp(App[int]):
             self.generate_box.show_error("the model is still loading; try again in a moment")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
+    def _generate(
+        self, trainer: Trainer | None, model: CharRNN | None, vocab: Vocab, label: str, request: GenerateRequested
+    ) -> None:
         try:
-            import torch
-
             from engine.convert import resolve_prefix
-            from engine.generate import capped_length, generate
+            from engine.generate import capped_length, fresh_generator, generate
 
             prefix, note = resolve_prefix(request.prefix, vocab.char_to_idx)
             length, cap_note = capped_length(request.length)
@@ -440,9 +445,10 @@ class RnnTuiApp(App[int]):
             if trainer is not None:
                 label = f"weights after {trainer.position()}"
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
+            assert model is not None  # callers pass a trainer or a checkpoint's model
             # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
             # the run training meanwhile, and so its result.
-            generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+            generator = fresh_generator()
             text = generate(model, vocab, prefix, length, request.temperature, request.top_k, generator)
         except RnnTuiError as exc:
             self.post_message(GenerateFailed(str(exc)))
@@ -462,7 +468,7 @@ class RnnTuiApp(App[int]):
     # ----- checkpoints -----
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
-    def _save(self, trainer: Any, path: str) -> None:
+    def _save(self, trainer: Trainer, path: str) -> None:
         from engine.outputs import OutputError
 
         try:
@@ -533,7 +539,8 @@ class RnnTuiApp(App[int]):
         self.start_run(message.overrides, resume=message.path, notes=(message.note,))
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
-        self._saved = (message.trainer, message.position)
+        if message.trainer is not None:
+            self._saved = (message.trainer, message.position)
         self.samples.add_note(f"saved {message.path} ({message.position})")
         self.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
@@ -548,7 +555,7 @@ class RnnTuiApp(App[int]):
         self.checkpoint_source = (message.model, message.vocab, label)
         self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
         status = self.status.status
-        status.state = "checkpoint"
+        status.state = RunState.CHECKPOINT
         status.config = message.config
         status.message, status.message_is_error = f"generating from {label}; F7 trains again", False
         status.clock_off()
@@ -558,13 +565,13 @@ class RnnTuiApp(App[int]):
 
     # ----- actions (keys, command palette) -----
 
-    def _trainer(self) -> Any:
+    def _trainer(self) -> Trainer | None:
         """The running trainer, or None after saying why there is none."""
         state = self.status.status.state
         if self.current_run is None or self.current_run.trainer is None:
             self.notify("the model is still loading", severity="warning")
             return None
-        if state in ENDED_STATES:
+        if state.ended:
             self.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
             return None
         return self.current_run.trainer
@@ -576,10 +583,10 @@ class RnnTuiApp(App[int]):
         status = self.status.status
         if trainer.paused:
             trainer.resume()
-            status.state = "running"
+            status.state = RunState.RUNNING
         else:
             trainer.pause()
-            status.state = "pausing"  # until the trainer reaches a batch boundary
+            status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
         self._stepping = False
         self.status.show()
 
@@ -592,15 +599,15 @@ class RnnTuiApp(App[int]):
             return
         self._stepping = True
         trainer.step()
-        self.status.status.state = "stepping"
+        self.status.status.state = RunState.STEPPING
         self.status.show()
 
     def action_stop(self) -> None:
-        trainer = self._trainer()
-        if trainer is None:
+        trainer, run = self._trainer(), self.current_run
+        if trainer is None or run is None:
             return
-        self.current_run.cancel()  # type: ignore[union-attr] - _trainer() checked it
-        self.status.status.state = "stopping"
+        run.cancel()
+        self.status.status.state = RunState.STOPPING
         self.status.show()
 
     def action_restart(self) -> None:
@@ -611,8 +618,9 @@ class RnnTuiApp(App[int]):
             return
         changed = config.structural_differences(self.run_config or self.base_config)
         status = self.status.status
-        training = status.state not in ENDED_STATES and status.epoch > 0
-        never_started = self.run_config is None and status.state == "failed"  # e.g. a bad corpus: nothing to lose
+        training = not status.state.ended and status.epoch > 0
+        # e.g. a bad corpus: nothing to lose
+        never_started = self.run_config is None and status.state is RunState.FAILED
         unsaved = self._unsaved_position()
         if never_started or (not changed and not training and unsaved is None):  # e.g. after a failure, lower lr
             self._restart(config)
@@ -638,7 +646,7 @@ class RnnTuiApp(App[int]):
     def _unsaved_position(self) -> str | None:
         """A finished or stopped run's position ('epoch 12') if its weights are saved nowhere; else None."""
         trainer = self.current_run.trainer if self.current_run is not None else None
-        if trainer is None or self.status.status.state not in ("finished", "stopped"):
+        if trainer is None or self.status.status.state not in (RunState.FINISHED, RunState.STOPPED):
             return None
         position = trainer.position()
         if position == "epoch 0" or self._saved == (trainer, position):
@@ -688,7 +696,7 @@ class RnnTuiApp(App[int]):
 
         self.push_screen(SaveScreen(self._last_checkpoint), chosen)
 
-    def _save_checked(self, trainer: Any, path: str, force: bool = False) -> None:
+    def _save_checked(self, trainer: Trainer, path: str, force: bool = False) -> None:
         """Save after checking the target: a directory, the corpus or an unwritable folder is refused; an existing
         file that is not an rnn-tui checkpoint is replaced only if the user says so in a dialog."""
         from engine.outputs import NotOursError, OutputError, check_output_target

@@ -44,7 +44,7 @@ def compared_runs(app: Any) -> RunBook:
     book.runs = list(app.run_book.runs)
     run = run_handle(app)
     trainer = run.trainer if run is not None else None
-    if trainer is not None and app.run_config is not None and app.status.status.state not in ("finished", "stopped"):
+    if trainer is not None and app.run_config is not None and not app.status.status.state.ended:
         book.add(Run(app.run_config, tuple(trainer.state.history), f"run {run.run_id}, running"))
     return book
 
@@ -166,7 +166,11 @@ class RunsScreen(ModalScreen[None]):
         except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
             from tui.screens import ConfirmScreen
 
-            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), lambda yes: yes and self.export(True))
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.export(force=True)
+
+            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
             return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None

@@ -1,4 +1,4 @@
-"""What the recurrent layer returns for the current settings, from a real forward pass (engine.shapes)."""
+"""What the recurrent layer returns for the current settings, computed from the sizes (engine.shapes)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.cells import cell_len
 from textual import events as textual_events
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 # The engine's meanings are sentences; a panel half a terminal wide has room for a few words.
@@ -32,7 +33,7 @@ def fitting_rows(report: Any, width: int) -> tuple[int, tuple[str, ...], list[tu
     then columns one space apart, then without the meanings column (an LSTM in an 80-column terminal)."""
     layouts = ((False, True, 1), (True, True, 1), (True, True, 0), (True, False, 1))
     for compact, meanings, padding in layouts:
-        headers = HEADERS if meanings else HEADERS[:2]
+        headers: tuple[str, ...] = HEADERS if meanings else HEADERS[:2]
         rows = [
             (t.name, format_shape(t.shape, compact), SHORT_MEANINGS.get(t.name, t.meaning))[: len(headers)]
             for t in report.tensors
@@ -77,7 +78,7 @@ class ShapesTable(DataTable):
         self._fill()
         self.rows_shown = [(tensor.name, format_shape(tensor.shape)) for tensor in report.tensors]
         parent = self.parent
-        if parent is not None:
+        if isinstance(parent, Widget):
             title = f"Shapes: {report.cell.upper()}"
             parent.border_title = title + ("  (form settings, F7 applies)" if pending else "")
             # The book's print(Y.shape, len(state_new), state_new[0].shape), without the torch.Size noise.
