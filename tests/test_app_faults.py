@@ -88,5 +88,6 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
         assert "The terminal is 60×16; rnn-tui needs at least 80×20" in str(app.query_one("#too-small").render())
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: not app.screen.has_class("-tiny"), "the panels back")
-        table = app.shapes
-        assert table.virtual_size.width <= table.size.width  # no column cut off at 80×24
+        table = app.shapes  # laid out again once shown at its new width: then no column is cut off at 80×24
+        await wait_for(pilot, lambda: 0 < table.virtual_size.width <= table.size.width, "the Shapes table to fit")
+        assert table.size.width <= 38
