@@ -296,3 +296,26 @@ def test_a_setting_that_does_nothing_is_named(capsys: pytest.CaptureFixture[str]
     assert warnings == [
         "rnn-tui: warning: dropout 0.3 does nothing with 1 layer: it acts between layers (use layers 2 or more)"
     ]
+
+
+def test_metrics_on_a_full_disk_are_a_warning_and_the_run_goes_on(
+    tmp_path: Path, small_fs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill(small_fs)
+    target = tmp_path / "run.ckpt"
+    argv = [
+        "train",
+        "--headless",
+        *TINY,
+        "--epochs",
+        "2",
+        "--metrics",
+        str(small_fs / "m.jsonl"),
+        "--save",
+        str(target),
+    ]
+    code, err = run_main(argv, capsys)
+    assert code == 0, err
+    warning = f"rnn-tui: warning: could not write metrics to {small_fs / 'm.jsonl'}: the disk is full; the run goes on"
+    assert [line for line in err.splitlines() if "warning" in line] == [warning + " without them"]
+    assert checkpoints.load(target).epoch == 2  # trained to the end and saved
