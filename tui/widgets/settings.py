@@ -149,7 +149,9 @@ class SettingsForm(Vertical):
         widgets: list[Label | Input | Select[str]] = []
         for field in FIELDS:
             label = field.label if field.live else field.label + "*"
-            widgets.append(Label(label, classes="setting-label" + (" -live" if field.live else "")))
+            widgets.append(
+                Label(label, id=f"label-{field.name}", classes="setting-label" + (" -live" if field.live else ""))
+            )
             widget_id = f"setting-{field.name}"
             text = format_field_value(field, getattr(config, field.name))
             if field.kind == "choice":
@@ -321,5 +323,6 @@ class SettingsForm(Vertical):
         else:
             notes = ineffective_settings(config)
         self.widget("dropout").set_class(bool(notes), "-inert")
+        self.query_one("#label-dropout").set_class(bool(notes), "-inert")
         self.notice = "dropout: no effect with 1 layer" if notes else ""  # the line is a panel half a screen wide
         self._show_error()
