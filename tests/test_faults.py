@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
@@ -30,26 +31,9 @@ from engine.corpus import load_corpus
 from engine.limits import usable_cpus
 from engine.outputs import PAUSE_ENV
 from engine.trainer import Trainer
-from tui.main import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden", "8", "--epochs", "1", "--seed", "0"]
-
-
-def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    return code, capsys.readouterr().err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("rnn-tui: error: "), err
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
 
 
 def temporary_files(folder: Path) -> list[Path]:
