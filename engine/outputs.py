@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 import zipfile
@@ -104,10 +105,27 @@ def is_runs_csv(path: Path) -> bool:
     return line is not None and line.startswith("epoch,")
 
 
+def is_optuna_sqlite(path: Path) -> bool:
+    """An Optuna study database (a sweep's storage): SQLite, with Optuna's `studies` table. Opened read-only."""
+    try:
+        with path.open("rb") as file:
+            if file.read(16) != b"SQLite format 3\0":
+                return False
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            found = connection.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='studies'").fetchone()
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error):
+        return False
+    return found is not None
+
+
 KINDS: dict[str, OutputKind] = {
     "checkpoint": OutputKind("rnn-tui checkpoint", is_checkpoint_file),
     "metrics": OutputKind("rnn-tui metrics file", is_metrics_file, appends=True),
     "csv": OutputKind("rnn-tui runs CSV", is_runs_csv),
+    "optuna-sqlite": OutputKind("Optuna study database", is_optuna_sqlite, appends=True),
 }
 
 

@@ -303,3 +303,31 @@ def test_metrics_on_a_full_disk_are_a_warning_and_the_run_goes_on(
     warning = f"rnn-tui: warning: could not write metrics to {small_fs / 'm.jsonl'}: the disk is full; the run goes on"
     assert [line for line in err.splitlines() if "warning" in line] == [warning + " without them"]
     assert checkpoints.load(target).epoch == 2  # trained to the end and saved
+
+
+def test_files_of_ours_are_recognised_cheaply(tmp_path: Path, previous_checkpoint: bytes) -> None:
+    """What counts as ours, per kind: never by unpickling, and an empty file has nothing to lose."""
+    import sqlite3
+
+    from engine.outputs import NotOursError, check_output_target
+
+    files = {
+        "run.ckpt": previous_checkpoint,
+        "m.jsonl": b'{"epoch": 1, "perplexity": 9.5}\n',
+        "runs.csv": b"epoch,cell=rnn\n1,9.5\n",
+        "empty": b"",
+        "notes.txt": b"my notes\n",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    study = tmp_path / "study.db"
+    with sqlite3.connect(study) as connection:
+        connection.execute("CREATE TABLE studies (study_id INTEGER)")
+    ours = {"checkpoint": "run.ckpt", "metrics": "m.jsonl", "csv": "runs.csv", "optuna-sqlite": "study.db"}
+    for kind, own in ours.items():
+        for name in [*files, "study.db"]:
+            if name in (own, "empty"):
+                assert check_output_target(tmp_path / name, kind) == tmp_path / name
+            else:
+                with pytest.raises(NotOursError):
+                    check_output_target(tmp_path / name, kind)
