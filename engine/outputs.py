@@ -14,6 +14,7 @@ folder turned read-only), so trained weights are not lost to an output path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import glob
 import json
@@ -237,10 +238,7 @@ def check_free_space(path: Path, needed: int, what: str, flag: str | None = None
         free = shutil.disk_usage(folder).free
     except OSError:
         return
-    if path.exists():
-        free += path.stat().st_size  # replaced once the new file is whole; until then both exist, so count half
-        free -= path.stat().st_size // 2
-    if free < needed:
+    if free < needed:  # an existing file is replaced only once the new one is whole: its space does not count
         name = f"{flag} {path}" if flag else str(path)
         raise OutputError(
             f"{name}: {folder} has {mebibytes(free)} free; {what} needs about {mebibytes(needed)}; free space or "
@@ -318,7 +316,8 @@ def remove_orphans(target: Path) -> None:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            leftover.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not ours to remove after all: it does not stop this write
+                leftover.unlink(missing_ok=True)
         except OSError:  # alive, someone else's
             pass
 
