@@ -187,12 +187,17 @@ class MetricsWriter:
         except OSError as exc:
             raise OutputError(f"cannot write --metrics {path}: {explain_os_error(exc)}") from exc
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, text: str) -> None:
+        self._attempt(lambda file: file.write(text))
+
+    def flush(self) -> None:
+        self._attempt(lambda file: file.flush())
+
+    def _attempt(self, action: Any) -> None:
         if self.file is None:
             return
         try:
-            self.file.write(json.dumps(record) + "\n")
-            self.file.flush()
+            action(self.file)
         except OSError as exc:
             from engine.outputs import explain_os_error
 
@@ -223,7 +228,7 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
     from engine.limits import parameter_count
-    from engine.outputs import check_free_space, save_with_rescue
+    from engine.outputs import OutputError, check_free_space, save_with_rescue
     from engine.session import open_session
     from engine.signals import StopOnSignals
 
@@ -240,17 +245,17 @@ def run_headless(args: argparse.Namespace) -> int:
             )
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
-                metrics.write(
-                    {
-                        "epoch": event.epoch,
-                        "perplexity": event.perplexity,
-                        "seconds": event.seconds,
-                        "chars": event.chars,
-                        "chars_per_second": event.chars_per_second,
-                        "lr": event.lr,
-                        "clip": event.clip,
-                    }
-                )
+                record = {
+                    "epoch": event.epoch,
+                    "perplexity": event.perplexity,
+                    "seconds": event.seconds,
+                    "chars": event.chars,
+                    "chars_per_second": event.chars_per_second,
+                    "lr": event.lr,
+                    "clip": event.clip,
+                }
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
             say(epoch.book_line(), sys.stdout)
@@ -312,7 +317,11 @@ def run_headless(args: argparse.Namespace) -> int:
             code = signals.exit_code
         if args.save:
             written: list[Any] = []
-            outcome = save_with_rescue(lambda path: written.append(trainer.save(str(path))), args.save)
+            try:
+                outcome = save_with_rescue(lambda path: written.append(trainer.save(str(path))), args.save)
+            except OutputError as exc:  # nowhere could take it: the run trained, so not a bad-input 2
+                say(f"{PROG}: error: {exc}; the weights could not be saved anywhere")
+                return 1
             position = written[-1].position(trainer.batches_per_epoch)
             if outcome.failure is None:
                 say(f"saved checkpoint {args.save} ({position})")
