@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pilot_helpers import wait_for
 from test_app_robust import dialog, make_app, press, state
+from textual.widgets import Input
 
 from engine import checkpoint as checkpoints
 from tui.screens import ConfirmScreen
@@ -71,6 +72,17 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
         lr.value = "0.002"
         await wait_for(pilot, lambda: "lr" not in form.errors, "the error to go")
         assert "lr" not in str(form.query_one("#settings-error").render())
+
+        box = app.generate_box  # the generate box's errors follow the typing too
+        length = app.query_one("#gen-length", Input)
+        length.value = "-1"
+        length.focus()
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: box.last_error is not None and "≥ 0" in box.last_error, "the length error")
+        length.value = "ten"
+        await wait_for(pilot, lambda: "got 'ten'" in (box.last_error or ""), "the length error to change")
+        length.value = "20"
+        await wait_for(pilot, lambda: box.last_error is None, "the length error to go")
 
         form.set_text("dropout", "0.3")
         await wait_for(pilot, lambda: form.widget("dropout").has_class("-inert"), "dropout marked")
