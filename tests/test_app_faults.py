@@ -4,8 +4,15 @@ sampled explained, and a terminal too small said so. Real app (Textual's pilot),
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import signal
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from pilot_helpers import wait_for
 from test_app_robust import dialog, make_app, press, state
 from textual.widgets import Input
@@ -103,3 +110,33 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
         table = app.shapes  # laid out again once shown at its new width: then no column is cut off at 80×24
         await wait_for(pilot, lambda: 0 < table.virtual_size.width <= table.size.width, "the Shapes table to fit")
         assert table.size.width <= 38
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_the_app_quits_cleanly_on_a_signal(corpus_path: Path, signum: int) -> None:
+    """`kill` or a closed terminal: the app leaves as on ctrl+q, the terminal given back (the alternate screen
+    left, the cursor shown), exit 128 + N. A real app in a real pseudo-terminal."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the app, 100×30
+        os.environ.update({"RNN_TUI_CORPUS": str(corpus_path), "TERM": "xterm-256color", "OMP_NUM_THREADS": "1"})
+        os.environ.update({"COLUMNS": "100", "LINES": "30"})
+        os.execv(sys.executable, [sys.executable, "-m", "tui.main", "--hidden", "16", "--threads", "1"])
+    output = b""
+    deadline = time.monotonic() + 60
+    while b"Perplexity" not in output:  # the first frame is drawn
+        assert time.monotonic() < deadline, output[-500:]
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            output += os.read(fd, 65536)
+    os.kill(pid, signum)
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child is gone and the pty closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 128 + signum
+    assert b"\x1b[?1049l" in output[-2000:] and b"Traceback" not in output

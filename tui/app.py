@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -117,6 +118,7 @@ class RnnTuiApp(App[int]):
         self._stepping = False
         self._shapes_wanted = False
         self._last_checkpoint = args.resume or args.save or DEFAULT_CHECKPOINT
+        self.handle_signals = False  # run_app sets it: SIGTERM/SIGHUP quit cleanly (tests leave pytest's own)
         self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
 
@@ -171,6 +173,8 @@ class RnnTuiApp(App[int]):
         self.query_one("#shapes-panel").border_title = "Shapes"
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         self._main("#prefix").focus()
+        if self.handle_signals:
+            self._handle_signals(install=True)
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
         self.call_after_refresh(self._first_run)
 
@@ -781,6 +785,24 @@ class RnnTuiApp(App[int]):
         # Python joins the worker threads at exit, and a paused trainer would wait forever.
         if self.current_run is not None:
             self.current_run.cancel()
+        if self.handle_signals:
+            self._handle_signals(install=False)
+
+    def _handle_signals(self, install: bool) -> None:
+        """SIGTERM and SIGHUP (kill, the terminal closed) end the app as ctrl+q does, the terminal given back as it
+        was, with exit code 128 + N; without this the process dies mid-frame and leaves the terminal garbled."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no such signal, not main
+                if install:
+                    loop.add_signal_handler(signum, self._quit_on_signal, signum)
+                else:
+                    loop.remove_signal_handler(signum)
+
+    def _quit_on_signal(self, signum: int) -> None:
+        if self.current_run is not None:
+            self.current_run.cancel()
+        self.exit(128 + signum)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -802,7 +824,9 @@ def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
-        result = RnnTuiApp(args).run() or 0
+        app = RnnTuiApp(args)
+        app.handle_signals = True
+        result = app.run() or 0
     finally:
         sys.setswitchinterval(previous)
     if fast_exit:

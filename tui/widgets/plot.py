@@ -75,7 +75,7 @@ class PerplexityPlot(Vertical):
     def add_chart(self) -> None:
         from tui.widgets.plot_chart import Chart
 
-        if self.chart is None:
+        if self.chart is None and self.is_attached:  # not when the app is already closing (a signal at start-up)
             self.chart = Chart(on_resize=self._chart_resized)
             self.mount(self.chart)
 

@@ -139,7 +139,7 @@ class SettingsForm(Vertical):
     def add_fields(self) -> None:
         """Add the fields (once). Anything that reads or writes a field calls this first, so an early caller
         finds them: mount() puts widgets in the DOM at once."""
-        if self._fields_added:
+        if self._fields_added or not self.is_attached:  # not attached: the app is closing before they were added
             return
         self._fields_added = True
         self.query_one("#settings-grid", Grid).mount_all(self._field_widgets(self._initial))
