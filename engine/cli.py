@@ -11,7 +11,16 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.config import CELLS, DEVICES, OPTIMIZERS, SAMPLINGS, TrainConfig, describe_layers, ineffective_settings
+from engine.config import (
+    CELLS,
+    DEVICES,
+    OPTIMIZERS,
+    SAMPLINGS,
+    TrainConfig,
+    check_seed,
+    describe_layers,
+    ineffective_settings,
+)
 from engine.errors import ConfigError, RnnTuiError
 
 PROG = "rnn-tui"
@@ -341,6 +350,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if cap_note:
         print(cap_note, file=sys.stderr)
     check_generation_settings(args.length, args.temperature, args.top_k)
+    check_seed(args.seed)
     loaded = checkpoints.load(args.checkpoint)
     model = loaded.build_model()
     generator = fresh_generator(args.seed) if args.seed is not None else None

@@ -171,12 +171,7 @@ def validate(config: TrainConfig) -> None:
     dropout = _finite("dropout", config.dropout)
     if not 0 <= dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout!r}")
-    if config.seed is not None and (isinstance(config.seed, bool) or not isinstance(config.seed, int)):
-        raise ConfigError(f"seed must be a whole number, got {config.seed!r}")
-    if config.seed is not None and not SEED_MIN <= config.seed <= SEED_MAX:
-        raise ConfigError(
-            f"seed must be between {SEED_MIN} and {SEED_MAX} (torch's generator range), got {config.seed}"
-        )
+    check_seed(config.seed)
     if not isinstance(config.prefixes, tuple) or not all(isinstance(p, str) for p in config.prefixes):
         raise ConfigError("prefixes must be a list of strings")
     for prefix in config.prefixes:
@@ -184,6 +179,16 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError("a prefix is empty: give at least one character")
         if len(prefix) > MAX_PREFIX_LEN:
             raise ConfigError(f"a prefix is {len(prefix)} characters long; the limit is {MAX_PREFIX_LEN}")
+
+
+def check_seed(seed: object) -> None:
+    """None: a random seed; a seed itself must be a whole number torch's generators take (with seed + 2)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be a whole number, got {seed!r}")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise ConfigError(f"seed must be between {SEED_MIN} and {SEED_MAX} (torch's generator range), got {seed}")
 
 
 def check_temperature(temperature: float | None) -> None:

@@ -256,7 +256,9 @@ def test_force_replaces_a_file_that_is_not_ours_then_it_is_ours(tmp_path: Path, 
 # ----- what the machine cannot do -----
 
 
-def test_machine_limits_are_refused_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_machine_limits_are_refused_with_the_reason(
+    tmp_path: Path, previous_checkpoint: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     cases = [
         (["--seed", str(2**64)], "seed must be between -9223372036854775808 and 18446744073709551613"),
         (["--threads", str(usable_cpus() + 1)], f"threads must be at most {usable_cpus()}, the CPU cores"),
@@ -266,6 +268,10 @@ def test_machine_limits_are_refused_with_the_reason(tmp_path: Path, capsys: pyte
     for argv, needle in cases:
         code, err = run_main(["train", "--headless", *TINY, *argv], capsys)
         assert_one_line_error(code, err, needle)
+    checkpoint = tmp_path / "run.ckpt"
+    checkpoint.write_bytes(previous_checkpoint)
+    code, err = run_main(["generate", "--checkpoint", str(checkpoint), "--seed", str(2**64)], capsys)
+    assert_one_line_error(code, err, "seed must be between")
     huge = tmp_path / "huge.txt"
     with huge.open("wb") as handle:
         handle.truncate(65 * 2**20)  # sparse: no disk, never read
