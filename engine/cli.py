@@ -228,10 +228,13 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
     from engine.outputs import check_distinct, check_output_target
 
     check_distinct({"--save": args.save, "--metrics": args.metrics})
+    # The paths as checked (~ expanded) are the ones written.
     if args.save is not None:
-        check_output_target(args.save, "checkpoint", corpus=corpus, force=args.force, flag="--save")
+        args.save = str(check_output_target(args.save, "checkpoint", corpus=corpus, force=args.force, flag="--save"))
     if args.metrics is not None:
-        check_output_target(args.metrics, "metrics", corpus=corpus, force=args.force, flag="--metrics")
+        args.metrics = str(
+            check_output_target(args.metrics, "metrics", corpus=corpus, force=args.force, flag="--metrics")
+        )
 
 
 def run_headless(args: argparse.Namespace) -> int:

@@ -706,7 +706,7 @@ class RnnTuiApp(App[int]):
         from engine.outputs import NotOursError, OutputError, check_output_target
 
         try:
-            check_output_target(path, "checkpoint", corpus=trainer.corpus.source, force=force)
+            target = check_output_target(path, "checkpoint", corpus=trainer.corpus.source, force=force)
         except NotOursError as exc:
             from tui.screens import ConfirmScreen
 
@@ -719,7 +719,7 @@ class RnnTuiApp(App[int]):
         except OutputError as exc:
             self.on_checkpoint_failed(CheckpointFailed(f"{exc}; nothing was saved"))
             return
-        self._save(trainer, path)
+        self._save(trainer, str(target))
 
     def action_load(self) -> None:
         def chosen(answer: tuple[str, str] | None) -> None:
