@@ -62,6 +62,7 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await press(pilot, "f7")  # saved where they are now: nothing to lose, no question
         await wait_for(pilot, lambda: app.current_run is not run, "the restart")
         assert not isinstance(app.screen, ConfirmScreen)
+        await wait_for(pilot, lambda: len(app.epochs_seen) >= 1, "the new run training")
 
 
 async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_prefixes_are_named() -> None:

@@ -267,10 +267,11 @@ class RnnTuiApp(App[int]):
         if self._current(message.run_id) and self.current_run is not None:
             self.current_run.ended = True
             self.refresh_panels()
-            status = self.status.status
-            if not status.state.ended:  # cancelled before training began
-                status.state = RunState.STOPPED
-                self.status.show()
+            with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
+                status = self.status.status
+                if not status.state.ended:  # cancelled before training began
+                    status.state = RunState.STOPPED
+                    self.status.show()
 
     def _show_failure(self, message: str) -> None:
         self.failure = message
