@@ -154,10 +154,10 @@ def describe_file(path: Path) -> str:
 def _why_not_writable(folder: Path) -> str:
     try:
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return "on a read-only file system"
+            return "is on a read-only file system"
     except OSError:
         pass
-    return "not writable (permission denied)"
+    return "is not writable (permission denied)"
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -200,8 +200,8 @@ def check_output_target(
     if not folder.is_dir():
         raise OutputError(f"{name}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        verb = "cannot write in" if folder == parent else f"cannot create {parent}:"
-        raise OutputError(f"{name}: {verb} {folder}, {_why_not_writable(folder)}")
+        create = "" if folder == parent else f"cannot create {parent}: "
+        raise OutputError(f"{name}: {create}{folder} {_why_not_writable(folder)}")
     if target.exists():
         if not target.is_file():
             raise OutputError(f"{name} exists and is not a regular file")
