@@ -66,6 +66,7 @@ class PerplexityPlot(Vertical):
         self.points: list[tuple[int, float]] = []
         self._dirty = True
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
+        self._shows_points = False  # the chart drawn last had points
         self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
         self.border_title = "Perplexity: waiting for the first epoch"
 
@@ -108,11 +109,12 @@ class PerplexityPlot(Vertical):
         if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
             self._retitle()
             return
-        if not force and time.monotonic() < self._next_draw:
-            return
+        if not force and self._shows_points and time.monotonic() < self._next_draw:
+            return  # (an empty chart is never kept waiting: a new or resumed run's first points show at once)
         self._retitle()  # with the chart, so the title's epoch is always the axis's last
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
+        self._shows_points = bool(self.points)
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
