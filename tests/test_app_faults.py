@@ -139,5 +139,6 @@ def test_the_app_quits_cleanly_on_a_signal(corpus_path: Path, signum: int) -> No
             break
         output += chunk
     _, status = os.waitpid(pid, 0)
+    os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 128 + signum
     assert b"\x1b[?1049l" in output[-2000:] and b"Traceback" not in output
