@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -138,6 +139,34 @@ def build_parser() -> ArgumentParser:
     gen.add_argument(
         "--explain", type=int, metavar="K", help="print the top K candidates for every generated character"
     )
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the app to browsers (a classroom): one app process per tab, each confined to its own files",
+        description="Serve the app to web browsers: each tab gets its own app process. The train flags given here "
+        "are fixed for every session.",
+    )
+    group = serve.add_argument_group("server")
+    group.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    group.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    group.add_argument(
+        "--public-url", metavar="URL", help="the address students open, when served behind a reverse proxy"
+    )
+    group.add_argument(
+        "--max-sessions", type=int, metavar="N", help="at most N tabs at once (default: one per CPU core)"
+    )
+    group.add_argument(
+        "--workdir", metavar="DIR", help="each session's files go in a fresh directory here (default: a temporary one)"
+    )
+    group.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=10.0,
+        metavar="M",
+        help="pause a session's training after M minutes without input; 0 never (default 10)",
+    )
+    add_train_arguments(serve)
+    serve.add_argument("--paused", action="store_true", help="open every session with training paused")
 
     shapes = commands.add_parser("shapes", help="print the shapes the recurrent layer returns (the book's demo)")
     shapes.add_argument("--cell", choices=CELLS, default="rnn")
@@ -411,7 +440,7 @@ def run_command(args: argparse.Namespace) -> int:
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the settings, so a bad value is reported before anything heavy loads."""
     args = build_parser().parse_args(argv)
-    if args.command in (None, "train"):
+    if args.command in (None, "train", "serve"):
         try:
             config_from_args(args)
         except ConfigError as exc:
@@ -424,6 +453,8 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
                 check_outputs(args, _corpus_or_none(args.corpus))
         except RnnTuiError as exc:
             fail(str(exc))
+    if args.command == "serve":
+        check_serve_arguments(args)
     return args
 
 
@@ -436,3 +467,18 @@ def _corpus_or_none(path: str | None) -> str | None:
     except RnnTuiError:
         return None
     return str(found) if found is not None else None
+
+
+def check_serve_arguments(args: argparse.Namespace) -> None:
+    if not 0 < args.port < 65536:
+        fail(f"port must be between 1 and 65535, got {args.port}")
+    if args.max_sessions is not None and args.max_sessions < 1:
+        fail(f"max-sessions must be a whole number ≥ 1, got {args.max_sessions}")
+    if not (args.idle_minutes >= 0 and math.isfinite(args.idle_minutes)):
+        fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
+    for flag in ("save", "metrics"):
+        value = getattr(args, flag)
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+            fail(f"--{flag} in serve is a file name inside each session's directory, got {value!r}")

@@ -26,6 +26,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Event, InputEvent
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -48,6 +49,7 @@ from tui.messages import (
     SessionReady,
 )
 from tui.run_state import RunState
+from tui.served import SERVED_NOTE, served_mode
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
 from tui.widgets.samples import SamplesLog
@@ -73,6 +75,7 @@ DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
 # Below this size the form's inputs and drop-downs get too narrow to read (under 80 columns a drop-down shows two
 # letters; under 20 rows the samples vanish): the app says so instead of drawing them squashed.
 MIN_WIDTH, MIN_HEIGHT = 80, 20
+IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
 
@@ -121,6 +124,12 @@ class RnnTuiApp(App[int]):
         self.handle_signals = False  # run_app sets it: SIGTERM/SIGHUP quit cleanly (tests leave pytest's own)
         self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
+        # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
+        # and a session nobody touches pauses its training so the others get the cores.
+        self.served = served_mode()
+        self._last_input = time.monotonic()
+        if self.served is not None:
+            self._last_checkpoint = DEFAULT_CHECKPOINT  # the server's --resume is not the visitor's to overwrite
 
     # ----- layout -----
 
@@ -175,8 +184,40 @@ class RnnTuiApp(App[int]):
         self._main("#prefix").focus()
         if self.handle_signals:
             self._handle_signals(install=True)
+        if self.served is not None:
+            self.query_one("#status").border_subtitle = SERVED_NOTE
+            self.call_after_refresh(self._lock_corpus)
+            if self.served.idle_seconds > 0:
+                self.set_interval(min(5.0, self.served.idle_seconds / 2), self._pause_if_idle)
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
         self.call_after_refresh(self._first_run)
+
+    # ----- served mode -----
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, InputEvent):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _lock_corpus(self) -> None:
+        corpus = self.settings.widget("corpus")
+        corpus.disabled = True
+        corpus.tooltip = "served: the corpus is set by the server"
+
+    def _pause_if_idle(self) -> None:
+        assert self.served is not None
+        idle = time.monotonic() - self._last_input
+        run = self.current_run
+        if idle < self.served.idle_seconds or run is None or run.trainer is None or run.trainer.paused:
+            return
+        status = self.status.status
+        if status.state not in (RunState.RUNNING, RunState.STEPPING):
+            return
+        run.trainer.pause()
+        status.state = RunState.PAUSING
+        idle_text = f"{idle / 60:.0f} min" if idle >= 120 else f"{idle:.0f} s"
+        status.message, status.message_is_error = IDLE_MESSAGE.format(idle=idle_text), False
+        self.status.show()
 
     def _first_run(self) -> None:
         self.loader.start()
@@ -589,6 +630,8 @@ class RnnTuiApp(App[int]):
         if trainer.paused:
             trainer.resume()
             status.state = RunState.RUNNING
+            if status.message.startswith("paused: no input"):
+                status.message = ""
         else:
             trainer.pause()
             status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
@@ -665,6 +708,8 @@ class RnnTuiApp(App[int]):
 
         try:
             name = "corpus"
+            if self.served is not None:
+                self.served.check_corpus(config.corpus)
             find_corpus(config.corpus)  # no torch needed
             if self.loader.loaded:  # torch is in: asking for the device costs nothing (else the run will say)
                 from engine.trainer import resolve_device
@@ -822,6 +867,9 @@ def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
     leave within one. Nothing is lost: the terminal is restored, and every worker (a checkpoint being
     saved included) has ended before App.run() returns.
     """
+    served = served_mode()
+    if served is not None:  # relative paths (the dialogs' defaults, --save, --metrics) land in the session
+        os.chdir(served.session_dir)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
+from tui.served import user_path
 from tui.widgets.model_source import run_handle
 from tui.widgets.plot_chart import cannot_draw
 
@@ -162,6 +163,7 @@ class RunsScreen(ModalScreen[None]):
                 raise RnnTuiError("type a file name for the CSV")
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
+            path = user_path(path)  # served: only inside the session's directory
             written = self.book.export_csv(path, "perplexity", self.chosen, force=force)
         except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
             from tui.screens import ConfirmScreen
