@@ -108,6 +108,7 @@ class PerplexityPlot(Vertical):
         self.shown_best: tuple[int, float] | None = None
         self._dirty = True
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
+        self._shows_points = False  # the chart drawn last had points
         self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
         self.border_title = "Perplexity: waiting for the first epoch"
 
@@ -117,7 +118,7 @@ class PerplexityPlot(Vertical):
     def add_chart(self) -> None:
         from tui.widgets.plot_chart import Chart
 
-        if self.chart is None:
+        if self.chart is None and self.is_attached:  # not when the app is already closing (a signal at start-up)
             self.chart = Chart(on_resize=self._chart_resized, draw=self.draw_figure)
             self.mount(self.chart)
 
@@ -145,12 +146,7 @@ class PerplexityPlot(Vertical):
     def curves(self) -> dict[str, list[tuple[int, float]]]:
         return {"fresh": self.fresh, "held-out": self.held_out, "train": self.points}
 
-    def redraw(self, force: bool = False) -> None:
-        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
-        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
-        if not self._dirty:
-            return
-        best = self.best
+    def _retitle(self) -> None:
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
         elif self.held_out:  # the figures are in the status panel; the legend takes the bottom border
@@ -159,22 +155,32 @@ class PerplexityPlot(Vertical):
             epoch, latest = self.points[-1]
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
         present = [name for name, points in self.curves().items() if points]
+        best = self.best
         self.border_subtitle = legend(
             [name for name, *_ in CURVES if name in present], best[0] if best else None, max(10, self.size.width - 6)
         )
+
+    def redraw(self, force: bool = False) -> None:
+        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
+        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
+        if not self._dirty:
+            return
         chart = self.chart
         if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
+            self._retitle()
             return
-        if not force and time.monotonic() < self._next_draw:
-            return
+        if not force and self._shows_points and time.monotonic() < self._next_draw:
+            return  # (an empty chart is never kept waiting: a new or resumed run's first points show at once)
+        self._retitle()  # with the chart, so the title's epoch is always the axis's last
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
+        self._shows_points = bool(self.points)
         width = chart.size.width
         # Two braille dots per cell column: more points than that cannot be told apart.
         max_points = max(2, 2 * max(10, width - 8))
         curves = self.curves()
         self.shown = {name: thin(curves[name], max_points) for name, *_ in CURVES if curves[name]}
-        self.shown_best = best
+        self.shown_best = self.best
         self.drawn = list(self.shown)
         chart.refresh()
 
