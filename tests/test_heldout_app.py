@@ -76,6 +76,9 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
         assert "best 310.00 at epoch 3" in shown  # the lowest held-out figure, not the latest
         assert "12.3% unseen left out" in shown  # how unseen characters were counted, beside the figure
         assert app.status.status.best_val == (3, 310.0)
+        app.status.status.unseen_counted = True  # the English edition's vocabulary: unseen characters are <unk>
+        assert "12.3% unseen as <unk>" in app.status.render_status().plain
+        app.status.status.unseen_counted = False
 
         plot = app.plot
         assert plot.drawn == ["fresh", "held-out", "train"]

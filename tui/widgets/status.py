@@ -46,6 +46,8 @@ class RunStatus:
     val_perplexity: float | None = None  # the held-out text from a zero state
     val_unseen_share: float | None = None  # share of held-out targets left out: never seen in training
     best_val: tuple[int, float] | None = None  # (epoch, held-out perplexity) of the best held-out epoch so far
+    unseen_counted: bool = False  # the vocabulary has <unk> (d2l-en): unseen held-out characters count as <unk>
+    held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
     recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
     chars_per_second: float | None = None
     device: str = ""
@@ -66,6 +68,7 @@ class RunStatus:
         self.batch, self.num_batches = 0, event.batches_per_epoch
         self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
         self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
+        self.held_out_chars = getattr(event, "held_out_chars", 0)  # an engine without held-out evaluation lacks it
         self.clock_on()
 
     def epoch_end(self, event: events.EpochEnd) -> None:
@@ -182,6 +185,8 @@ class StatusPanel(Static):
             lines += wrap_chunks([Text(chunk) for chunk in [*model, s.device or c.device]], width)
         if s.corpus:
             chunks = [short_corpus(s.corpus), f"{s.num_chars:,} chars", f"vocab {s.vocab_size:,}", f"seed {s.seed}"]
+            if s.held_out_chars:
+                chunks.insert(2, f"{s.held_out_chars:,} held out")
             lines += wrap_chunks([Text(chunk, style="dim") for chunk in chunks], width)
         return Text("\n").join(lines)
 
@@ -190,9 +195,10 @@ def perplexity_text(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
 
-def unseen_text(share: float) -> str:
-    """How the held-out figure counts characters training never saw: left out, and how many."""
-    return f"{share:.1%} unseen left out"
+def unseen_text(share: float, counted: bool) -> str:
+    """How the held-out figure counts characters training never saw, and how many there are: left out (the book's
+    vocabulary has no place for them), or counted as <unk> (the English edition's vocabulary)."""
+    return f"{share:.1%} unseen as <unk>" if counted else f"{share:.1%} unseen left out"
 
 
 def quality_chunks(s: RunStatus) -> list[Text]:
@@ -206,7 +212,7 @@ def quality_chunks(s: RunStatus) -> list[Text]:
         epoch, value = s.best_val
         chunks.append(Text(f"best {value:,.2f} at epoch {epoch}", style="dim"))
     if s.val_unseen_share is not None:
-        chunks.append(Text(unseen_text(s.val_unseen_share), style="dim"))
+        chunks.append(Text(unseen_text(s.val_unseen_share, s.unseen_counted), style="dim"))
     return chunks
 
 
