@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any, NoReturn
 
-from engine.config import CELLS, DEVICES, OPTIMIZERS, SAMPLINGS, TrainConfig
+from engine.config import (
+    CELLS,
+    DEVICES,
+    OPTIMIZERS,
+    PRESET_SETTINGS,
+    PRESETS,
+    SAMPLINGS,
+    STATE_POLICIES,
+    TrainConfig,
+    preset_config,
+)
 from engine.errors import ConfigError, RnnTuiError
 
 PROG = "rnn-tui"
@@ -26,14 +36,38 @@ class ArgumentParser(argparse.ArgumentParser):
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `rnn-tui` (the app) and `rnn-tui train`. Defaults live in TrainConfig, not here."""
     d = TrainConfig()
+    en = PRESET_SETTINGS["d2l-en"]
     group = parser.add_argument_group("corpus")
+    group.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help=f"which book's run: d2l-zh (the Chinese edition's §6.5, Jay Chou lyrics) or d2l-en (the English "
+        f"edition's: The Time Machine, shipped; letters only, hidden {en['hidden']}, SGD lr {en['lr']:g}, clip "
+        f"{en['clip']:g}, batch {en['batch_size']}, {en['epochs']} epochs); a flag given with it wins "
+        f"(default {d.preset})",
+    )
     group.add_argument(
         "--corpus",
         metavar="PATH",
-        help="a UTF-8 .txt or a .zip (default: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip)",
+        help="a UTF-8 .txt or a .zip (default: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip; "
+        "with --preset d2l-en the shipped Time Machine)",
     )
     group.add_argument(
         "--max-chars", type=int, metavar="N", help=f"keep the first N characters, 0 keeps all (default {d.max_chars})"
+    )
+    group.add_argument(
+        "--val-chars",
+        type=int,
+        metavar="N",
+        help=f"hold out the N characters after the training text, evaluated after each epoch from a zero state; "
+        f"0 = off (default {d.val_chars:,}; d2l-en {en['val_chars']:,})",
+    )
+    group.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help=f"with --max-chars 0, or a corpus shorter than --max-chars: hold out its last share F (default "
+        f"{d.val_fraction:g})",
     )
     group.add_argument(
         "--corpus-url", metavar="URL", help="where to download the book's corpus from when none is found"
@@ -47,7 +81,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epochs", type=int, metavar="N", help=f"(default {d.epochs})")
     group.add_argument("--batch-size", type=int, metavar="N", help=f"(default {d.batch_size})")
     group.add_argument("--num-steps", type=int, metavar="N", help=f"characters per sequence (default {d.num_steps})")
-    group.add_argument("--sampling", choices=SAMPLINGS, help=f"minibatch sampling (default {d.sampling})")
+    group.add_argument(
+        "--sampling",
+        choices=SAMPLINGS,
+        help=f"minibatch sampling: the Chinese edition's consecutive or random, the English edition's overlapping "
+        f"windows (default {d.sampling})",
+    )
+    group.add_argument(
+        "--state",
+        choices=STATE_POLICIES,
+        help=f"consecutive sampling: carry the hidden state across batches and epochs (the book's v1), or start "
+        f"from a zero state each epoch or each batch (default {d.state})",
+    )
+    group.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop when held-out perplexity has not improved for N epochs (default: 0, never)",
+    )
     group.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     group.add_argument("--lr", type=float, metavar="LR", help=f"learning rate (default {d.lr:g})")
     group.add_argument(
@@ -67,13 +118,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="prefixes",
         metavar="TEXT",
-        help="a sample prefix; repeatable (default 分开 and 不分开)",
+        help="a sample prefix; repeatable (default 分开 and 不分开; d2l-en: it has)",
     )
     group.add_argument(
         "--temperature", type=float, metavar="T", help="sample with temperature T > 0 (default: greedy, as the book)"
     )
     group = parser.add_argument_group("files")
     group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
+    group.add_argument(
+        "--save-best",
+        metavar="CKPT",
+        help="save a checkpoint here at each epoch whose held-out perplexity is the best so far",
+    )
     group.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint")
     group.add_argument("--metrics", metavar="FILE", help="append one JSON object per epoch to FILE")
 
@@ -131,7 +187,8 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**config_overrides(args))
+    """The settings given, over their preset's (see engine.config.preset_config)."""
+    return preset_config(config_overrides(args))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -155,26 +212,32 @@ def download_bar(done: int, total: int) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
-    from engine.session import open_session
+    from engine.session import describe_held_out, open_session
 
     overrides = config_overrides(args)
     stop_count = 0
 
     def printer(event: events.Event) -> None:
         if isinstance(event, events.Started):
+            config = session.config
             print(
-                f"training {session.config.cell} ({session.config.hidden} hidden, {session.config.layers} layer) on "
+                f"training {config.cell} ({config.hidden} hidden, {config.layers} layer) on "
                 f"{event.corpus}: {event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
                 f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}",
                 file=sys.stderr,
                 flush=True,
             )
+            print(describe_held_out(config, session.corpus), file=sys.stderr, flush=True)
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
                 record = {
                     "epoch": event.epoch,
                     "perplexity": event.perplexity,
+                    "val_perplexity": event.val_perplexity,
+                    "fresh_perplexity": event.fresh_perplexity,
+                    "val_unseen_share": event.val_unseen_share,
                     "seconds": event.seconds,
+                    "eval_seconds": event.eval_seconds,
                     "chars": event.chars,
                     "chars_per_second": event.chars_per_second,
                     "lr": event.lr,
@@ -185,10 +248,15 @@ def run_headless(args: argparse.Namespace) -> int:
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
             print(epoch.book_line(), flush=True)
+            held_out = epoch.held_out_line(session.corpus.vocab.has_unk)
+            if held_out:
+                print(held_out, flush=True)
             for _, text in event.samples:
                 print(f" - {text}", flush=True)
         elif isinstance(event, events.Failed):
             print(f"{PROG}: {event.message}", file=sys.stderr, flush=True)
+        elif isinstance(event, events.Finished) and event.reason:
+            print(event.reason, file=sys.stderr, flush=True)
         elif isinstance(event, events.Finished) and event.stopped:
             print(f"stopped after epoch {event.epoch}", file=sys.stderr, flush=True)
 
@@ -207,6 +275,7 @@ def run_headless(args: argparse.Namespace) -> int:
         listener=printer,
         threads=args.threads,
         progress=download_bar,
+        save_best=args.save_best,
     )
     for note in session.notes:
         print(note, file=sys.stderr)
@@ -239,6 +308,13 @@ def run_headless(args: argparse.Namespace) -> int:
     if args.save:
         saved = session.trainer.save(args.save)
         print(f"saved checkpoint {args.save} ({saved.position(session.trainer.batches_per_epoch)})", file=sys.stderr)
+    best = session.trainer.saved_best
+    if best is not None:
+        print(
+            f"saved the best held-out epoch to {args.save_best} (epoch {best.epoch}, held-out perplexity "
+            f"{best.val_perplexity:f})",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 

@@ -47,10 +47,14 @@ class CharRNN(nn.Module):
         zeros = torch.zeros(self.layers, batch_size, self.hidden, device=device)
         return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
 
-    def recurrent(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def recurrent(
+        self, inputs: Tensor, state: State | None = None, unknown_inputs: bool = False
+    ) -> tuple[Tensor, State]:
         """The recurrent layer alone: inputs (num_steps, batch) of indices → Y (num_steps, batch, hidden), state.
 
-        Equal to self.rnn(one_hot(inputs), state), computed without the one-hot product.
+        Equal to self.rnn(one_hot(inputs), state), computed without the one-hot product. With unknown_inputs,
+        index vocab_size stands for a character outside the vocabulary: its one-hot vector is all zeros, so the
+        step gets only the biases (held-out evaluation reads text with characters never seen in training).
         """
         batch_size = inputs.shape[1]
         if state is None:
@@ -71,7 +75,10 @@ class CharRNN(nn.Module):
             input_bias = b_ih if self.cell == "gru" else b_ih + b_hh
             if layer_output is None:
                 # onehot(x) @ W_ih^T is column x of W_ih: select it, (num_steps, batch, gates*hidden).
-                projected = F.embedding(inputs, w_ih.t()) + input_bias
+                table = w_ih.t()
+                if unknown_inputs:
+                    table = torch.cat((table, table.new_zeros(1, table.shape[1])))
+                projected = F.embedding(inputs, table) + input_bias
             else:
                 projected = F.linear(layer_output, w_ih, input_bias)  # all time steps in one product
             # Hand-written BPTT (engine.kernels.py): no per-step autograd graph, W_hh's gradient in one product.
