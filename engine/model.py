@@ -13,11 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, TanhRecurrence
+from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, SmallLookup, TanhRecurrence
 
 State = Tensor | tuple[Tensor, Tensor]  # (layers, batch, hidden); an LSTM's is (h, c)
 
 RECURRENT_LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+# A vocabulary at most this large (the English edition's 28 tokens) takes the small-model path: the lookup with the
+# biases folded into its few rows (SmallLookup) and tanh through sigmoid. Per-batch overhead is that model's whole
+# cost; a larger vocabulary (the Chinese edition's 1,027) keeps the path its perplexities were pinned on.
+SMALL_VOCAB = 64
 
 
 def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
@@ -41,6 +45,7 @@ class CharRNN(nn.Module):
         first = self.rnn.weight_ih_l0
         first.data = first.data.t().contiguous().t()
         self.dense = nn.Linear(hidden, vocab_size)
+        self.small = vocab_size <= SMALL_VOCAB
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         device = device or self.dense.weight.device
@@ -78,12 +83,15 @@ class CharRNN(nn.Module):
                 table = w_ih.t()
                 if unknown_inputs:
                     table = torch.cat((table, table.new_zeros(1, table.shape[1])))
-                projected = F.embedding(inputs, table) + input_bias
+                if self.small:
+                    projected = SmallLookup.apply(table + input_bias, inputs)
+                else:
+                    projected = F.embedding(inputs, table) + input_bias
             else:
                 projected = F.linear(layer_output, w_ih, input_bias)  # all time steps in one product
             # Hand-written BPTT (engine.kernels.py): no per-step autograd graph, W_hh's gradient in one product.
             if self.cell == "rnn":
-                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh, True)  # projected is ours
+                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh, True, self.small)  # projected: ours
             elif self.cell == "gru":
                 layer_output = GRURecurrence.apply(projected, h_all[layer], w_hh, b_hh)
             else:

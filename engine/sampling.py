@@ -52,11 +52,10 @@ def window_batches(corpus: Tensor, batch_size: int, num_steps: int, generator: t
     unrelated: the state is not carried."""
     num_examples = len(corpus) - num_steps
     order = torch.randperm(num_examples, generator=generator).to(corpus.device)
-    offsets = torch.arange(num_steps, device=corpus.device)
+    windows = corpus.unfold(0, num_steps + 1, 1)  # (num_examples, num_steps + 1), a view: one gather per batch
     for i in range(window_batch_count(len(corpus), batch_size, num_steps)):
-        starts = order[i * batch_size : (i + 1) * batch_size]
-        positions = starts[None, :] + offsets[:, None]  # (num_steps, batch)
-        yield corpus[positions], corpus[positions + 1]
+        chosen = windows.index_select(0, order[i * batch_size : (i + 1) * batch_size]).t()  # (num_steps + 1, batch)
+        yield chosen[:-1], chosen[1:]
 
 
 def window_batch_count(num_chars: int, batch_size: int, num_steps: int) -> int:
