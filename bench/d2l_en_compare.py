@@ -132,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{min(vals):>8.4f}-{max(vals):<8.4f} {best:>9.4f} "
             f"{statistics.median(chars_per_second(r) for r in runs[kind]):>10,.0f}"
         )
-    ratios = [
-        chars_per_second(e) / chars_per_second(b) for e, b in zip(runs["engine"], runs["book"], strict=True)
-    ]
+    ratios = [chars_per_second(e) / chars_per_second(b) for e, b in zip(runs["engine"], runs["book"], strict=True)]
     ratio = statistics.median(ratios)
     print(f"engine / book chars/s: median {ratio:.2f}× (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
     (engine_val, engine_lo, engine_hi), (book_val, book_lo, book_hi) = summary["engine"], summary["book"]

@@ -7,13 +7,14 @@ across batches (and, in the Chinese edition's v1 code, across epochs). Two figur
 - fresh-state perplexity: the training text itself, but from a zero state, the state every generation starts from.
 
 Both are measured the same way, forward only (no gradients, the model in eval mode, no random draws, the training
-state untouched): the text is cut into streams of equal length read in parallel, each from a zero state with the
-state carried along the stream. A stream is as long as the stretch of text the model trains on from one zero
-state: a row of the consecutive sampler (the training text / batch_size characters, 312 in the book's run) when the
-state is carried across batches, else num_steps (random sampling, the English edition's windows, --state batch).
-So a fresh-state figure differs from the training one only by the state it starts from, and the held-out one from
-the fresh-state one only by the text. The fresh-state figure reads as many streams as the held-out one (evenly
-spaced over the training text): the same cost and the same noise for both, half the cost of reading it all.
+state untouched): the text is cut into consecutive stretches of num_steps characters (the length of a training
+sequence), read in parallel, each from a zero state with the state carried along the stretch. That is the English
+edition's validation (its windows, without the overlap), and for the Chinese edition's run it is its own training
+batches, but each starting from a zero state: the fresh-state figure differs from the training one only by the
+state it starts from, the held-out one from the fresh-state one only by the text. (Longer stretches, e.g. the
+consecutive sampler's rows of 312, cost as many sequential steps: 15 % of an epoch instead of about 5 %.) The
+fresh-state figure reads as many stretches as the held-out one, evenly spaced over the training text: the same
+cost and the same noise for both, and the training text is not read twice over each epoch.
 
 Characters of the held-out text that never occur in the training text: with a vocabulary that has <unk> (d2l-en)
 they are <unk> and count as the book counts them; without one (d2l-zh, the book's 1,027 characters) the model
@@ -34,7 +35,6 @@ from torch import Tensor
 from engine.config import TrainConfig
 from engine.corpus import UNK, UNSEEN, Corpus
 from engine.model import CharRNN
-from engine.sampling import carries_state
 
 IGNORED = -100  # F.cross_entropy's ignore_index
 CHUNK_POSITIONS = 32_768  # positions per forward pass: bounds the logits' memory on a long held-out text
@@ -62,9 +62,7 @@ class Evaluation:
 
 
 def stream_length(config: TrainConfig, num_train_chars: int) -> int:
-    """How many characters the model trains on from one zero state (see the module's docstring)."""
-    if carries_state(config.sampling) and config.state != "batch":
-        return max(1, num_train_chars // config.batch_size)
+    """Characters predicted per stretch read from a zero state: num_steps (see the module's docstring)."""
     return config.num_steps
 
 

@@ -19,8 +19,8 @@ import ctypes
 from typing import Any
 
 import torch
-from torch import Tensor
 import torch.nn.functional as F
+from torch import Tensor
 from torch.autograd import Function
 
 _allocator_tuned = False
