@@ -97,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'val-chars':>9} {'eval ms':>8} {'share of an epoch':>18} {'rounds':>24}")
     for size in args.val_chars:
         rounds = ", ".join(f"{s:.1%}" for s in shares[size])
-        print(
-            f"{size:>9,} {statistics.median(evals[size]) * 1000:>8.1f} {statistics.median(shares[size]):>18.1%} {rounds:>24}"
-        )
+        milliseconds, share = statistics.median(evals[size]) * 1000, statistics.median(shares[size])
+        print(f"{size:>9,} {milliseconds:>8.1f} {share:>18.1%} {rounds:>24}")
     print(f"load after: {load_average()}")
     return 0
 
