@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip"
+DEFAULT_CORPUS = Path(os.environ.get("RNN_TUI_CORPUS") or ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip")
 
 
 def worker(preset: str, val_chars: int, epochs: int, threads: int | None, corpus: Path) -> dict:

@@ -22,7 +22,7 @@ BOOK_PREFIXES = ("分开", "不分开")
 PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     "d2l-zh": {
         "max_chars": 10_000,
-        "val_chars": 2_000,
+        "val_chars": 1_500,
         "sampling": "consecutive",
         "state": "carry",
         "hidden": 256,
@@ -65,9 +65,10 @@ class TrainConfig:
     preset: str = "d2l-zh"  # which book's run: its corpus, preprocessing and vocabulary
     corpus: str | None = None  # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip
     max_chars: int = 10_000  # the book keeps the first 10,000 characters; 0 keeps all
-    # Held-out characters after the training text; 0: no held-out evaluation. 2,000 for the book's run keeps the
-    # evaluation near 5 % of an epoch's time (bench/eval_overhead.py; 5,000 cost ~16 %); d2l-en holds out its 5,000.
-    val_chars: int = 2_000
+    # Held-out characters after the training text; 0: no held-out evaluation. 1,500 for the book's run keeps the
+    # evaluation near 6 % of an epoch's time on one thread (bench/eval_overhead.py; it grows with the characters
+    # read: 5,000 cost half an epoch); d2l-en holds out the English edition's 5,000.
+    val_chars: int = 1_500
     val_fraction: float = 0.1  # with max_chars 0: the corpus's tail share held out
     sampling: str = "consecutive"
     state: str = "carry"  # carry: across batches and epochs (book v1); epoch/batch: reset at each

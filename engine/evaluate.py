@@ -12,9 +12,11 @@ sequence), read in parallel, each from a zero state with the state carried along
 edition's validation (its windows, without the overlap), and for the Chinese edition's run it is its own training
 batches, but each starting from a zero state: the fresh-state figure differs from the training one only by the
 state it starts from, the held-out one from the fresh-state one only by the text. (Longer stretches, e.g. the
-consecutive sampler's rows of 312, cost as many sequential steps: 15 % of an epoch instead of about 5 %.) The
-fresh-state figure reads as many stretches as the held-out one, evenly spaced over the training text: the same
-cost and the same noise for both, and the training text is not read twice over each epoch.
+consecutive sampler's rows of 312, cost as many sequential steps.) The fresh-state figure reads a quarter as many
+stretches as the held-out one, evenly spaced over the training text: the logits of every character read are the
+cost (a 1,027-way output), and the fresh-state figure is there to show a gap of 10× or more, which a quarter of
+the text shows as well. With the default 1,500 held-out characters the evaluation costs about 6 % of an epoch of
+the book's run on one thread (bench/eval_overhead.py; 5,000 plus as many fresh-state characters cost half an epoch).
 
 Characters of the held-out text that never occur in the training text: with a vocabulary that has <unk> (d2l-en)
 they are <unk> and count as the book counts them; without one (d2l-zh, the book's 1,027 characters) the model
@@ -38,6 +40,7 @@ from engine.model import CharRNN
 
 IGNORED = -100  # F.cross_entropy's ignore_index
 CHUNK_POSITIONS = 32_768  # positions per forward pass: bounds the logits' memory on a long held-out text
+FRESH_SHARE = 4  # the fresh-state figure reads 1/FRESH_SHARE as many stretches as the held-out one
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Evaluator:
         held, _ = vocab.encode_unseen(corpus.held_out)
         held_inputs, held_targets = streams(torch.tensor(held, dtype=torch.long), length)
         train_inputs, train_targets = streams(torch.tensor(corpus.indices, dtype=torch.long), length)
-        train_inputs, train_targets = spread(train_inputs, train_targets, held_inputs.shape[1])
+        train_inputs, train_targets = spread(train_inputs, train_targets, max(1, held_inputs.shape[1] // FRESH_SHARE))
         self.length = held_inputs.shape[0]
         self.held_streams = held_inputs.shape[1]
         self.fresh_streams = train_inputs.shape[1]
