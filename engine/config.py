@@ -66,8 +66,8 @@ class TrainConfig:
     corpus: str | None = None  # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip
     max_chars: int = 10_000  # the book keeps the first 10,000 characters; 0 keeps all
     # Held-out characters after the training text; 0: no held-out evaluation. 1,500 for the book's run keeps the
-    # evaluation near 6 % of an epoch's time on one thread (bench/eval_overhead.py; it grows with the characters
-    # read: 5,000 cost half an epoch); d2l-en holds out the English edition's 5,000.
+    # evaluation at about 8 % of an epoch's time on one thread (bench/eval_overhead.py: 1,000 5 %, 2,000 10 %;
+    # it grows with the characters read); d2l-en holds out the English edition's 5,000.
     val_chars: int = 1_500
     val_fraction: float = 0.1  # with max_chars 0: the corpus's tail share held out
     sampling: str = "consecutive"
@@ -117,6 +117,10 @@ class TrainConfig:
             values["prefixes"] = tuple(values["prefixes"])
         if values.get("temperature") == 0:  # early checkpoints wrote 0 for greedy
             values["temperature"] = None
+        if "val_chars" not in data and values.get("max_chars", 1) == 0:
+            # A checkpoint from before held-out evaluation, trained on a whole corpus: holding out its tail now
+            # would change its training text, and a resumed run must go on as it was.
+            values["val_chars"] = 0
         return cls(**values)
 
     def structural_differences(self, other: TrainConfig) -> list[str]:

@@ -15,7 +15,7 @@ state it starts from, the held-out one from the fresh-state one only by the text
 consecutive sampler's rows of 312, cost as many sequential steps.) The fresh-state figure reads a quarter as many
 stretches as the held-out one, evenly spaced over the training text: the logits of every character read are the
 cost (a 1,027-way output), and the fresh-state figure is there to show a gap of 10× or more, which a quarter of
-the text shows as well. With the default 1,500 held-out characters the evaluation costs about 6 % of an epoch of
+the text shows as well. With the default 1,500 held-out characters the evaluation costs about 8 % of an epoch of
 the book's run on one thread (bench/eval_overhead.py; 5,000 plus as many fresh-state characters cost half an epoch).
 
 Characters of the held-out text that never occur in the training text: with a vocabulary that has <unk> (d2l-en)
