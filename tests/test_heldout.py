@@ -20,6 +20,7 @@ from engine.corpus import TIME_MACHINE_PATH, UNK
 from engine.errors import ConfigError
 from engine.sampling import batches_per_epoch, window_batches
 from engine.session import open_session
+from tui.main import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TIME_MACHINE_SHA256 = "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516"  # ../shared/data/README.md
@@ -143,9 +144,8 @@ def test_patience_stops_and_save_best_keeps_the_best_epoch(
     best, last, metrics = tmp_path / "best.ckpt", tmp_path / "last.ckpt", tmp_path / "m.jsonl"
     argv = ["train", "--headless", "--seed", "0", "--clip", "0", "--epochs", "60", "--pred-period", "5"]
     argv += ["--patience", "3", "--save-best", str(best), "--save", str(last), "--metrics", str(metrics)]
-    code, err = run_main(argv, capsys)
-    out = capsys.readouterr().out
-    assert code == 0, err
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert 5 < len(records) < 60
     values = [r["val_perplexity"] for r in records]
