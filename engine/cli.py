@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.config import (
@@ -134,12 +136,22 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--metrics", metavar="FILE", help="append one JSON object per epoch to FILE")
 
 
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnn-tui")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         description="Train a character-level RNN on Jay Chou lyrics and watch it learn (Dive into Deep Learning §6.5).",
         epilog="With no command, opens the app; it takes the flags of `rnn-tui train`.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     add_train_arguments(parser)
     parser.add_argument("--paused", action="store_true", help="open the app with training paused")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -169,6 +181,34 @@ def build_parser() -> ArgumentParser:
     gen.add_argument(
         "--explain", type=int, metavar="K", help="print the top K candidates for every generated character"
     )
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the app to browsers (a classroom): one app process per tab, each confined to its own files",
+        description="Serve the app to web browsers: each tab gets its own app process. The train flags given here "
+        "are fixed for every session.",
+    )
+    group = serve.add_argument_group("server")
+    group.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    group.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    group.add_argument(
+        "--public-url", metavar="URL", help="the address students open, when served behind a reverse proxy"
+    )
+    group.add_argument(
+        "--max-sessions", type=int, metavar="N", help="at most N tabs at once (default: one per CPU core)"
+    )
+    group.add_argument(
+        "--workdir", metavar="DIR", help="each session's files go in a fresh directory here (default: a temporary one)"
+    )
+    group.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=10.0,
+        metavar="M",
+        help="pause a session's training after M minutes without input; 0 never (default 10)",
+    )
+    add_train_arguments(serve)
+    serve.add_argument("--paused", action="store_true", help="open every session with training paused")
 
     shapes = commands.add_parser("shapes", help="print the shapes the recurrent layer returns (the book's demo)")
     shapes.add_argument("--cell", choices=CELLS, default="rnn")
@@ -319,11 +359,10 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    import torch
 
     from engine import checkpoint as checkpoints
     from engine.convert import resolve_prefix
-    from engine.generate import capped_length, check_generation_settings, generate
+    from engine.generate import capped_length, check_generation_settings, fresh_generator, generate
 
     args.length, cap_note = capped_length(args.length)
     if cap_note:
@@ -331,7 +370,7 @@ def run_generate(args: argparse.Namespace) -> int:
     check_generation_settings(args.length, args.temperature, args.top_k)
     loaded = checkpoints.load(args.checkpoint)
     model = loaded.build_model()
-    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    generator = fresh_generator(args.seed) if args.seed is not None else None
     prefixes = args.prefixes or list(loaded.config.prefixes)
     resolved = []
     for prefix in prefixes:
@@ -386,11 +425,28 @@ def run_command(args: argparse.Namespace) -> int:
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the settings, so a bad value is reported before anything heavy loads."""
     args = build_parser().parse_args(argv)
-    if args.command in (None, "train"):
+    if args.command in (None, "train", "serve"):
         try:
             config_from_args(args)
         except ConfigError as exc:
             fail(str(exc))
         if args.threads is not None and args.threads < 1:
             fail(f"threads must be a whole number ≥ 1, got {args.threads}")
+    if args.command == "serve":
+        check_serve_arguments(args)
     return args
+
+
+def check_serve_arguments(args: argparse.Namespace) -> None:
+    if not 0 < args.port < 65536:
+        fail(f"port must be between 1 and 65535, got {args.port}")
+    if args.max_sessions is not None and args.max_sessions < 1:
+        fail(f"max-sessions must be a whole number ≥ 1, got {args.max_sessions}")
+    if not (args.idle_minutes >= 0 and math.isfinite(args.idle_minutes)):
+        fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
+    for flag in ("save", "metrics"):
+        value = getattr(args, flag)
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+            fail(f"--{flag} in serve is a file name inside each session's directory, got {value!r}")

@@ -8,8 +8,9 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from engine.errors import CorpusError
 
@@ -38,6 +39,13 @@ def preprocess(text: str, preset: str = "d2l-zh") -> str:
     return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
+SPACE_MARK = "␣"  # the corpus turns line breaks into spaces; a visible mark keeps columns and colours readable
+
+
+def visible(text: str) -> str:
+    return text.replace(" ", SPACE_MARK)
+
+
 @dataclass(frozen=True)
 class Vocab:
     """Sorted characters, so the same text always gives the same indices (the book's list(set()) does not).
@@ -54,12 +62,14 @@ class Vocab:
         chars = set(text) | ({UNK} if unk else set())
         return cls(tuple(sorted(chars)))
 
+    _char_to_idx: dict[str, int] = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_char_to_idx", {c: i for i, c in enumerate(self.idx_to_char)})
 
     @property
     def char_to_idx(self) -> dict[str, int]:
-        return self._char_to_idx  # type: ignore[attr-defined]
+        return self._char_to_idx
 
     def __len__(self) -> int:
         return len(self.idx_to_char)
@@ -180,7 +190,7 @@ def _check_size(path: Path, size: int, max_chars: int) -> None:
         )
 
 
-def _read_stream(handle: io.BufferedIOBase, path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
+def _read_stream(handle: IO[bytes], path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
     reader = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline="")
     try:
         if preset == "d2l-en":
@@ -217,7 +227,7 @@ def _read_zip(path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
             member = _pick_member(path, archive.namelist())
             _check_size(path, archive.getinfo(member).file_size, max_chars)
             with archive.open(member) as handle:
-                return _read_stream(handle, path, max_chars, preset)  # type: ignore[arg-type]
+                return _read_stream(handle, path, max_chars, preset)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         # EOFError and zlib.error: a truncated or corrupted deflate stream.
         raise CorpusError(f"corpus {path} is a damaged zip file ({exc})") from exc

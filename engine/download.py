@@ -183,5 +183,5 @@ def download_corpus(
     if adapter is not None:
         size = target.stat().st_size
         if adapter.last_done != size:  # e.g. no Content-Length, or a short final chunk
-            progress(size, size)  # type: ignore[misc]  # adapter implies progress
+            progress(size, size)  # type: ignore[misc]  # adapter is only made when progress is given
     return target

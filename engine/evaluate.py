@@ -36,7 +36,7 @@ from torch import Tensor
 
 from engine.config import TrainConfig
 from engine.corpus import UNK, UNSEEN, Corpus
-from engine.model import CharRNN
+from engine.model import CharRNN, evaluating
 
 IGNORED = -100  # F.cross_entropy's ignore_index
 CHUNK_POSITIONS = 32_768  # positions per forward pass: bounds the logits' memory on a long held-out text
@@ -131,13 +131,8 @@ class Evaluator:
     def __call__(self, model: CharRNN) -> Evaluation:
         """Both perplexities of the model as it is now; its mode and every random generator are left as they were."""
         started = time.perf_counter()
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                held_sum, fresh_sum = self._loss_sums(model)
-        finally:
-            model.train(was_training)
+        with evaluating(model), torch.inference_mode():
+            held_sum, fresh_sum = self._loss_sums(model)
         held_targets = self.length * self.held_streams
         held_out = Perplexity(_exp(held_sum, self.counted[0]), held_targets, self.held_unseen, self.unseen_counted)
         fresh = Perplexity(_exp(fresh_sum, self.counted[1]), self.length * self.fresh_streams, 0, self.unseen_counted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -80,10 +81,11 @@ def unseen_policy(unseen_counted: bool) -> str:
 def best_held_out(history: list[EpochEnd]) -> EpochEnd | None:
     """The epoch with the lowest held-out perplexity so far (the earliest of equals); None without any."""
     best: EpochEnd | None = None
+    best_value = math.inf
     for epoch in history:
         value = epoch.val_perplexity
-        if value is not None and value == value and (best is None or value < best.val_perplexity):  # type: ignore[operator]
-            best = epoch
+        if value is not None and value < best_value:  # NaN (no counted target) never compares less
+            best, best_value = epoch, value
     return best
 
 

@@ -9,6 +9,10 @@ weights mean exactly what they mean in the book, and tests compare against that 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -26,7 +30,8 @@ SMALL_VOCAB = 64
 
 def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
     """The layer the book builds: nn.RNN(input_size=vocab_size, hidden_size=hidden), or GRU / LSTM."""
-    return RECURRENT_LAYERS[cell](vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+    layer_class: Any = RECURRENT_LAYERS[cell]  # torch's stubs give RNNBase's (mode, ...) signature, not RNN's
+    return layer_class(vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
 
 
 class CharRNN(nn.Module):
@@ -42,7 +47,7 @@ class CharRNN(nn.Module):
         self.rnn = make_recurrent_layer(cell, vocab_size, hidden, layers, dropout)
         # recurrent() reads W_ih of the first layer by rows of W_ih^T (one per character). Stored column-major,
         # those rows are contiguous: the lookup is a plain gather and its gradient needs no transpose.
-        first = self.rnn.weight_ih_l0
+        first = self.rnn.get_parameter("weight_ih_l0")
         first.data = first.data.t().contiguous().t()
         self.dense = nn.Linear(hidden, vocab_size)
         self.small = vocab_size <= SMALL_VOCAB
@@ -64,10 +69,7 @@ class CharRNN(nn.Module):
         batch_size = inputs.shape[1]
         if state is None:
             state = self.init_state(batch_size, inputs.device)
-        if self.cell == "lstm":
-            h_all, c_all = state  # type: ignore[misc]
-        else:
-            h_all, c_all = state, None  # type: ignore[assignment]
+        h_all, c_all = state if isinstance(state, tuple) else (state, None)  # an LSTM's state is (h, c)
         layer_output: Tensor | None = None
         final_h: list[Tensor] = []
         final_c: list[Tensor] = []
@@ -95,7 +97,8 @@ class CharRNN(nn.Module):
             elif self.cell == "gru":
                 layer_output = GRURecurrence.apply(projected, h_all[layer], w_hh, b_hh)
             else:
-                layer_output, cells = LSTMRecurrence.apply(projected, h_all[layer], c_all[layer], w_hh)  # type: ignore[index]
+                assert c_all is not None  # an LSTM's state always has c
+                layer_output, cells = LSTMRecurrence.apply(projected, h_all[layer], c_all[layer], w_hh)
                 final_c.append(cells[-1])
             final_h.append(layer_output[-1])
             if self.dropout and self.training and layer < self.layers - 1:
@@ -177,6 +180,24 @@ class Stepper:
             self.h[layer] = x = h
         assert x is not None
         return x
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) for a while, then the mode the model had: a copy being trained stays in training."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def state_to_cpu(state: State) -> State:
+    """A detached copy on the CPU, as checkpoints store it."""
+    if isinstance(state, tuple):
+        return (state[0].detach().cpu(), state[1].detach().cpu())
+    return state.detach().cpu()
 
 
 def detach_state(state: State) -> State:

@@ -326,3 +326,12 @@ def _zip(path: Path, members: dict[str, str]) -> Path:
         for name, text in members.items():
             archive.writestr(name, text)
     return _write(path, buffer.getvalue())
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"rnn-tui {version('rnn-tui')}"

@@ -18,19 +18,21 @@ import time
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Event, InputEvent
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from engine import events
 from engine.cli import config_overrides
 from engine.config import TrainConfig
+from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
 from tui.messages import (
@@ -45,6 +47,8 @@ from tui.messages import (
     SessionFailed,
     SessionReady,
 )
+from tui.run_state import RunState
+from tui.served import SERVED_NOTE, served_mode
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
 from tui.widgets.samples import SamplesLog
@@ -52,6 +56,10 @@ from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralC
 from tui.widgets.shapes import ShapesTable
 from tui.widgets.status import RunStatus, StatusPanel
 from tui.worker import EngineLoader, RunHandle, first_line, sessions_opening, train_in_thread
+
+if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch (tui.worker.EngineLoader imports it)
+    from engine.model import CharRNN
+    from engine.trainer import Trainer
 
 # Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
 REFRESH_SECONDS = 0.25
@@ -63,7 +71,7 @@ SWITCH_INTERVAL_SECONDS = 0.005
 
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
-ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
+IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
 
@@ -99,8 +107,8 @@ class RnnTuiApp(App[int]):
         self.loader = EngineLoader()
         self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
-        self.vocab: Any = None  # engine.corpus.Vocab of the current run
-        self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
+        self.vocab: Vocab | None = None  # of the current run
+        self.checkpoint_source: tuple[CharRNN, Vocab, str] | None = None  # (model, vocab, label): generate-only mode
         self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
         self.epochs_seen: list[events.EpochEnd] = []
         self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
@@ -109,6 +117,12 @@ class RnnTuiApp(App[int]):
         self._stepping = False
         self._shapes_wanted = False
         self._last_checkpoint = args.resume or DEFAULT_CHECKPOINT
+        # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
+        # and a session nobody touches pauses its training so the others get the cores.
+        self.served = served_mode()
+        self._last_input = time.monotonic()
+        if self.served is not None:
+            self._last_checkpoint = DEFAULT_CHECKPOINT  # the server's --resume is not the visitor's to overwrite
 
     # ----- layout -----
 
@@ -160,8 +174,40 @@ class RnnTuiApp(App[int]):
         self.query_one("#shapes-panel").border_title = "Shapes"
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         self._main("#prefix").focus()
+        if self.served is not None:
+            self.query_one("#status").border_subtitle = SERVED_NOTE
+            self.call_after_refresh(self._lock_corpus)
+            if self.served.idle_seconds > 0:
+                self.set_interval(min(5.0, self.served.idle_seconds / 2), self._pause_if_idle)
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
         self.call_after_refresh(self._first_run)
+
+    # ----- served mode -----
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, InputEvent):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _lock_corpus(self) -> None:
+        corpus = self.settings.widget("corpus")
+        corpus.disabled = True
+        corpus.tooltip = "served: the corpus is set by the server"
+
+    def _pause_if_idle(self) -> None:
+        assert self.served is not None
+        idle = time.monotonic() - self._last_input
+        run = self.current_run
+        if idle < self.served.idle_seconds or run is None or run.trainer is None or run.trainer.paused:
+            return
+        status = self.status.status
+        if status.state not in (RunState.RUNNING, RunState.STEPPING):
+            return
+        run.trainer.pause()
+        status.state = RunState.PAUSING
+        idle_text = f"{idle / 60:.0f} min" if idle >= 120 else f"{idle:.0f} s"
+        status.message, status.message_is_error = IDLE_MESSAGE.format(idle=idle_text), False
+        self.status.show()
 
     def _first_run(self) -> None:
         self.loader.start()
@@ -253,14 +299,14 @@ class RnnTuiApp(App[int]):
             self.current_run.ended = True
             self.refresh_panels()
             status = self.status.status
-            if status.state not in ENDED_STATES:  # cancelled before training began
-                status.state = "stopped"
+            if not status.state.ended:  # cancelled before training began
+                status.state = RunState.STOPPED
                 self.status.show()
 
     def _show_failure(self, message: str) -> None:
         self.failure = message
         status = self.status.status
-        status.state = "failed"
+        status.state = RunState.FAILED
         status.message, status.message_is_error = message, True
         status.clock_off()
         self.status.show()
@@ -284,7 +330,7 @@ class RnnTuiApp(App[int]):
             for event in queued:
                 self.apply_event(event)
             status = self.status.status
-            if progress is not None and progress.epoch > status.epoch and status.state not in ENDED_STATES:
+            if progress is not None and progress.epoch > status.epoch and not status.state.ended:
                 status.batch, status.num_batches = progress.batch, progress.num_batches
         self.status.show()
         self.plot.redraw()
@@ -296,7 +342,7 @@ class RnnTuiApp(App[int]):
         if isinstance(event, events.Started):
             status.started(event)
             if self.current_run is not None and self.current_run.start_paused:
-                status.state = "paused"
+                status.state = RunState.PAUSED
             if event.start_epoch > 0:
                 self._show_resumed_history(event.start_epoch)
         elif isinstance(event, events.EpochEnd):
@@ -307,11 +353,11 @@ class RnnTuiApp(App[int]):
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
         elif isinstance(event, events.Paused):
-            status.state = "paused"
+            status.state = RunState.PAUSED
             self._stepping = False
             status.clock_off()
         elif isinstance(event, events.Resumed):
-            status.state = "stepping" if self._stepping else "running"
+            status.state = RunState.STEPPING if self._stepping else RunState.RUNNING
             status.clock_on()
         elif isinstance(event, events.SettingsApplied):
             changes = dict(event.changes)
@@ -323,7 +369,7 @@ class RnnTuiApp(App[int]):
             self.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
             if self.checkpoint_source is None:  # generate-only mode stopped this run: keep saying so
-                status.state = "stopped" if event.stopped else "finished"
+                status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
             status.clock_off()
             self._keep_run()
@@ -347,7 +393,7 @@ class RnnTuiApp(App[int]):
         name, value = message.name, message.value
         trainer = self.current_run.trainer if self.current_run is not None else None
         try:
-            if trainer is not None and self.status.status.state not in ENDED_STATES:
+            if trainer is not None and not self.status.status.state.ended:
                 trainer.update(**{name: value})
             else:  # nothing is training: just check it, it applies at the next restart
                 (self.run_config or self.base_config).with_changes(**{name: value})
@@ -399,12 +445,12 @@ class RnnTuiApp(App[int]):
             self.generate_box.show_error("the model is still loading; try again in a moment")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
+    def _generate(
+        self, trainer: Trainer | None, model: CharRNN | None, vocab: Vocab, label: str, request: GenerateRequested
+    ) -> None:
         try:
-            import torch
-
             from engine.convert import resolve_prefix
-            from engine.generate import capped_length, generate
+            from engine.generate import capped_length, fresh_generator, generate
 
             prefix, note = resolve_prefix(request.prefix, vocab.char_to_idx)
             length, cap_note = capped_length(request.length)
@@ -412,9 +458,10 @@ class RnnTuiApp(App[int]):
             if trainer is not None:
                 label = f"weights after {trainer.position()}"
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
+            assert model is not None  # callers pass a trainer or a checkpoint's model
             # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
             # the run training meanwhile, and so its result.
-            generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+            generator = fresh_generator()
             text = generate(model, vocab, prefix, length, request.temperature, request.top_k, generator)
         except RnnTuiError as exc:
             self.post_message(GenerateFailed(str(exc)))
@@ -434,7 +481,7 @@ class RnnTuiApp(App[int]):
     # ----- checkpoints -----
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
-    def _save(self, trainer: Any, path: str) -> None:
+    def _save(self, trainer: Trainer, path: str) -> None:
         try:
             saved = trainer.save(path)
         except Exception as exc:  # OSError, CheckpointError: one line
@@ -515,7 +562,7 @@ class RnnTuiApp(App[int]):
         self.checkpoint_source = (message.model, message.vocab, label)
         self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
         status = self.status.status
-        status.state = "checkpoint"
+        status.state = RunState.CHECKPOINT
         status.config = message.config
         status.message, status.message_is_error = f"generating from {label}; F7 trains again", False
         status.clock_off()
@@ -525,13 +572,13 @@ class RnnTuiApp(App[int]):
 
     # ----- actions (keys, command palette) -----
 
-    def _trainer(self) -> Any:
+    def _trainer(self) -> Trainer | None:
         """The running trainer, or None after saying why there is none."""
         state = self.status.status.state
         if self.current_run is None or self.current_run.trainer is None:
             self.notify("the model is still loading", severity="warning")
             return None
-        if state in ENDED_STATES:
+        if state.ended:
             self.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
             return None
         return self.current_run.trainer
@@ -543,10 +590,12 @@ class RnnTuiApp(App[int]):
         status = self.status.status
         if trainer.paused:
             trainer.resume()
-            status.state = "running"
+            status.state = RunState.RUNNING
+            if status.message.startswith("paused: no input"):
+                status.message = ""
         else:
             trainer.pause()
-            status.state = "pausing"  # until the trainer reaches a batch boundary
+            status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
         self._stepping = False
         self.status.show()
 
@@ -559,15 +608,15 @@ class RnnTuiApp(App[int]):
             return
         self._stepping = True
         trainer.step()
-        self.status.status.state = "stepping"
+        self.status.status.state = RunState.STEPPING
         self.status.show()
 
     def action_stop(self) -> None:
-        trainer = self._trainer()
-        if trainer is None:
+        trainer, run = self._trainer(), self.current_run
+        if trainer is None or run is None:
             return
-        self.current_run.cancel()  # type: ignore[union-attr] - _trainer() checked it
-        self.status.status.state = "stopping"
+        run.cancel()
+        self.status.status.state = RunState.STOPPING
         self.status.show()
 
     def action_restart(self) -> None:
@@ -578,8 +627,9 @@ class RnnTuiApp(App[int]):
             return
         changed = config.structural_differences(self.run_config or self.base_config)
         status = self.status.status
-        training = status.state not in ENDED_STATES and status.epoch > 0
-        never_started = self.run_config is None and status.state == "failed"  # e.g. a bad corpus: nothing to lose
+        training = not status.state.ended and status.epoch > 0
+        # e.g. a bad corpus: nothing to lose
+        never_started = self.run_config is None and status.state is RunState.FAILED
         if never_started or (not changed and not training):  # nothing to lose: e.g. after a failure, with a lower lr
             self._restart(config)
             return
@@ -604,6 +654,8 @@ class RnnTuiApp(App[int]):
 
         try:
             name = "corpus"
+            if self.served is not None:
+                self.served.check_corpus(config.corpus)
             find_corpus(config.corpus)  # no torch needed
             if self.loader.loaded:  # torch is in: asking for the device costs nothing (else the run will say)
                 from engine.trainer import resolve_device
@@ -717,6 +769,9 @@ def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
     leave within one. Nothing is lost: the terminal is restored, and every worker (a checkpoint being
     saved included) has ended before App.run() returns.
     """
+    served = served_mode()
+    if served is not None:  # relative paths (the dialogs' defaults, --save, --metrics) land in the session
+        os.chdir(served.session_dir)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:

@@ -21,7 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from engine.errors import RnnTuiError
+from engine.corpus import SPACE_MARK, visible
+from engine.errors import RnnTuiError, first_line
 from tui.widgets.model_source import ModelSource
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
@@ -44,7 +45,7 @@ def activation_style(value: float, scale: float) -> Style:
 def coloured_text(text: str, values: list[float], scale: float) -> Text:
     shown = Text()
     for char, value in zip(text, values, strict=True):
-        shown.append("␣" if char == " " else char, style=activation_style(value, scale))
+        shown.append(visible(char), style=activation_style(value, scale))
     return shown
 
 
@@ -52,7 +53,7 @@ def legend(scale: float) -> Text:
     shown = Text("unit value: ")
     for value in (-1.0, -0.5, 0.0, 0.5, 1.0):
         shown.append(f" {value * scale:+.2g} ", style=activation_style(value * scale, scale))
-    shown.append("   ␣ = a space, i.e. a line break in the lyrics", style="dim")
+    shown.append(f"   {SPACE_MARK} = a space, i.e. a line break in the lyrics", style="dim")
     return shown
 
 
@@ -135,8 +136,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         except RnnTuiError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
         except Exception as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.app.call_from_thread(self.show_error, f"could not read the activations: {message}")
+            self.app.call_from_thread(self.show_error, f"could not read the activations: {first_line(exc)}")
         else:
             self.app.call_from_thread(self.show_activations, activations)
 
@@ -160,7 +160,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
     # ----- what is shown -----
 
     @property
-    def layer(self) -> int:
+    def layer_index(self) -> int:  # not `layer`: Widget.layer is Textual's CSS layer
         value = self.query_one("#units-layer", Select).value
         return value if isinstance(value, int) else 0
 
@@ -173,7 +173,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         """Fill the suggestions for the chosen layer and state, and show the first."""
         from engine.activations import suggest_units
 
-        suggestions = suggest_units(self.activations, self.kind, self.layer, SUGGESTIONS_PER_REASON)
+        suggestions = suggest_units(self.activations, self.kind, self.layer_index, SUGGESTIONS_PER_REASON)
         options = self.query_one("#units-suggestions", OptionList)
         options.clear_options()
         options.add_options([Option(s.describe(), id=str(s.unit)) for s in suggestions])
@@ -193,12 +193,12 @@ class HiddenUnitsScreen(ModalScreen[None]):
         unit_input = self.query_one("#units-unit", Input)
         if unit_input.value != str(unit):
             unit_input.value = str(unit)
-        values = self.activations.unit(unit, self.kind, self.layer)
+        values = self.activations.unit(unit, self.kind, self.layer_index)
         scale = display_scale(values)
         source = self.model_source.label if self.model_source else ""
         info = Text()
         info.append(f"unit {unit} of {hidden}", style="bold")
-        info.append(f"  ({self.kind}, layer {self.layer + 1}, {self.activations.cell.upper()}, {source})")
+        info.append(f"  ({self.kind}, layer {self.layer_index + 1}, {self.activations.cell.upper()}, {source})")
         info.append(f"  min {min(values):+.2f}  max {max(values):+.2f}", style="dim")
         for suggestion in getattr(self, "suggestions", []):
             if suggestion.unit == unit:

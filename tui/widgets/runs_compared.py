@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
+from tui.served import user_path
 from tui.widgets.model_source import run_handle
 from tui.widgets.plot_chart import cannot_draw
 
@@ -44,7 +45,7 @@ def compared_runs(app: Any) -> RunBook:
     book.runs = list(app.run_book.runs)
     run = run_handle(app)
     trainer = run.trainer if run is not None else None
-    if trainer is not None and app.run_config is not None and app.status.status.state not in ("finished", "stopped"):
+    if trainer is not None and app.run_config is not None and not app.status.status.state.ended:
         book.add(Run(app.run_config, tuple(trainer.state.history), f"run {run.run_id}, running"))
     return book
 
@@ -160,6 +161,7 @@ class RunsScreen(ModalScreen[None]):
                 raise RnnTuiError("type a file name for the CSV")
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
+            path = user_path(path)  # served: only inside the session's directory
             written = self.book.export_csv(path, "perplexity", self.chosen)
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None

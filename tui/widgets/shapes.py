@@ -1,9 +1,10 @@
-"""What the recurrent layer returns for the current settings, from a real forward pass (engine.shapes)."""
+"""What the recurrent layer returns for the current settings, computed from the sizes (engine.shapes)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 # The engine's meanings are sentences; a panel half a terminal wide has room for a few words.
@@ -38,7 +39,7 @@ class ShapesTable(DataTable):
             self.add_row(tensor.name, shape, SHORT_MEANINGS.get(tensor.name, tensor.meaning))
             self.rows_shown.append((tensor.name, shape))
         parent = self.parent
-        if parent is not None:
+        if isinstance(parent, Widget):
             title = f"Shapes: {report.cell.upper()}"
             parent.border_title = title + ("  (form settings, F7 applies)" if pending else "")
             # The book's print(Y.shape, len(state_new), state_new[0].shape), without the torch.Size noise.
