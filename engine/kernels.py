@@ -76,7 +76,7 @@ class TanhRecurrence(Function):
         h = h0
         if via_sigmoid:
             for out_t in out.unbind(0):
-                h = out_t.addmm_(h, w_t, beta=2, alpha=2).sigmoid_().mul_(2).sub_(1)  # 2x, then 2σ(2x) − 1
+                h = out_t.addmm_(h, w_t, beta=2.0, alpha=2.0).sigmoid_().mul_(2.0).sub_(1.0)  # 2x, then 2σ(2x) − 1
         else:
             for out_t in out.unbind(0):
                 h = out_t.addmm_(h, w_t).tanh_()

@@ -75,11 +75,11 @@ def resolve_corpus(
         path = download_corpus(corpus_url, progress=progress)
     except CorpusError as exc:
         corpus = corpus_for(FALLBACK_PATH, config, FALLBACK_SOURCE)
-        return corpus, [
+        return corpus, [  # how to get the book's lyrics last: the app's status panel shows the last note
+            *corpus.notes,
             f"{missing_corpus_message()}; downloading the book's corpus failed ({exc}).",
             f"Training on the {FALLBACK_SOURCE}. For the book's lyrics, get jaychou_lyrics.txt.zip "
             "from d2l-ai/d2l-zh (branch v1, data/) into ./data/.",
-            *corpus.notes,
         ]
     corpus = corpus_for(path, config)
     return corpus, [f"downloaded the book's corpus to {path}", *corpus.notes]
