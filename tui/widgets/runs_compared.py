@@ -153,7 +153,9 @@ class RunsScreen(ModalScreen[None]):
         event.stop()
         self.export()
 
-    def export(self) -> None:
+    def export(self, force: bool = False) -> None:
+        from engine.outputs import NotOursError
+
         message = self.query_one("#runs-message", Static)
         path = self.query_one("#runs-csv", Input).value.strip()
         try:
@@ -162,7 +164,16 @@ class RunsScreen(ModalScreen[None]):
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
             path = user_path(path)  # served: only inside the session's directory
-            written = self.book.export_csv(path, "perplexity", self.chosen)
+            written = self.book.export_csv(path, "perplexity", self.chosen, force=force)
+        except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
+            from tui.screens import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.export(force=True)
+
+            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None
             message.update(Text(str(exc), style="bold red"))
