@@ -9,9 +9,9 @@ across batches (and, in the Chinese edition's v1 code, across epochs). Two figur
 Both are measured the same way, forward only (no gradients, the model in eval mode, no random draws, the training
 state untouched): the text is cut into consecutive stretches of num_steps characters (the length of a training
 sequence), read in parallel, each from a zero state with the state carried along the stretch. That is the English
-edition's validation (its windows, without the overlap), and for the Chinese edition's run it is its own training
-batches, but each starting from a zero state: the fresh-state figure differs from the training one only by the
-state it starts from, the held-out one from the fresh-state one only by the text. (Longer stretches, e.g. the
+edition's validation (its windows, without the overlap); for the Chinese edition's run the stretches are as long as
+its training batches, but each starts from a zero state (and the cuts fall elsewhere than the consecutive sampler's,
+so a model that knows its batches by heart from where they start is caught too). (Longer stretches, e.g. the
 consecutive sampler's rows of 312, cost as many sequential steps.) The fresh-state figure reads a quarter as many
 stretches as the held-out one, evenly spaced over the training text: the logits of every character read are the
 cost (a 1,027-way output), and the fresh-state figure is there to show a gap of 10× or more, which a quarter of
@@ -64,16 +64,9 @@ class Evaluation:
     seconds: float
 
 
-def stream_length(config: TrainConfig, num_train_chars: int) -> int:
+def stream_length(config: TrainConfig) -> int:
     """Characters predicted per stretch read from a zero state: num_steps (see the module's docstring)."""
     return config.num_steps
-
-
-def unseen_policy(has_unk: bool) -> str:
-    """In words, how characters never seen in training count in the held-out perplexity (for a status line)."""
-    if has_unk:
-        return "characters never seen in training count as <unk>"
-    return "characters never seen in training are left out (their share is shown)"
 
 
 def streams(indices: Tensor, length: int) -> tuple[Tensor, Tensor]:
@@ -107,7 +100,7 @@ class Evaluator:
         # training text, which the vocabulary is built from, holds none).
         self.unseen_index = vocab.char_to_idx[UNK] if vocab.has_unk else UNSEEN
         self.unseen_counted = vocab.has_unk
-        length = stream_length(config, len(corpus.text))
+        length = stream_length(config)
         held, _ = vocab.encode_unseen(corpus.held_out)
         held_inputs, held_targets = streams(torch.tensor(held, dtype=torch.long), length)
         train_inputs, train_targets = streams(torch.tensor(corpus.indices, dtype=torch.long), length)

@@ -160,7 +160,7 @@ def describe_held_out(config: TrainConfig, corpus: Corpus) -> str:
     from engine.evaluate import stream_length
     from engine.events import unseen_policy
 
-    length = min(stream_length(config, len(corpus.text)), len(corpus.held_out) - 1)
+    length = min(stream_length(config), len(corpus.held_out) - 1)
     return (
         f"held-out: {len(corpus.held_out):,} characters after the training text, read in stretches of {length} "
         f"from a zero state; {unseen_policy(corpus.vocab.has_unk)}"
