@@ -294,7 +294,7 @@ class RnnTuiApp(App[int]):
         self.vocab = message.vocab
         self.status.status.config = message.config
         # How the held-out figure counts unseen characters: as <unk> when the vocabulary has it (d2l-en).
-        self.status.status.unseen_counted = bool(getattr(message.vocab, "has_unk", False))
+        self.status.status.unseen_counted = message.vocab.has_unk
         self.settings.load(message.config)
         for note in message.notes:
             self.samples.add_note(note)

@@ -68,7 +68,7 @@ class RunStatus:
         self.batch, self.num_batches = 0, event.batches_per_epoch
         self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
         self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
-        self.held_out_chars = getattr(event, "held_out_chars", 0)  # an engine without held-out evaluation lacks it
+        self.held_out_chars = event.held_out_chars
         self.clock_on()
 
     def epoch_end(self, event: events.EpochEnd) -> None:
