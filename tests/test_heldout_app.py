@@ -194,3 +194,26 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
         assert [float(row[2]) for row in rows[1:]] == HELD_OUT
         assert [float(row[3]) for row in rows[1:]] == FRESH
         assert [row[4] for row in rows[1:]] == [repr(v) for v in TRAIN[:4]] + ["", ""]
+
+
+async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_the_time_machine() -> None:
+    app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "2"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.status.status.state == "finished", "2 epochs of the book run")
+        last = app.epochs_seen[-1]
+        assert last.val_perplexity is not None and last.fresh_perplexity is not None
+        shown = app.status.render_status().plain
+        assert f"held-out {last.val_perplexity:,.2f}" in shown and f"fresh {last.fresh_perplexity:,.2f}" in shown
+        assert "unseen left out" in shown and f"{app.run_config.val_chars:,} held out" in shown
+        await wait_for(pilot, lambda: "held-out" in app.plot.drawn, "the held-out curve")
+
+        app.settings.widget("preset").value = "d2l-en"
+        await wait_for(pilot, lambda: app.settings.text_of("hidden") == "32", "the English edition's settings")
+        await pilot.press("f7")
+        await pilot.press("enter")  # confirm: a new preset starts from scratch
+        await wait_for(pilot, lambda: app.run_config.preset == "d2l-en" and len(app.epochs_seen) >= 2, "d2l-en")
+        await pilot.press("f8")
+        status = app.status.status
+        assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
+        assert app.run_config.hidden == 32 and app.run_config.sampling == "windows"
+        assert "unseen as <unk>" in app.status.render_status().plain
