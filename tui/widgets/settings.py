@@ -184,7 +184,7 @@ class SettingsForm(Vertical):
                     Select(options, value=text, id=widget_id, compact=True, allow_blank=False, classes="setting")
                 )
             elif field.kind == "path":
-                placeholder = "blank: found or downloaded"
+                placeholder = "blank: the preset's own corpus"
                 widgets.append(Input(text, id=widget_id, compact=True, classes="setting", placeholder=placeholder))
             else:
                 widgets.append(Input(text, id=widget_id, compact=True, classes="setting"))
