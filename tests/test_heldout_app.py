@@ -217,3 +217,15 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
         assert app.run_config.hidden == 32 and app.run_config.sampling == "windows"
         assert "unseen as <unk>" in app.status.render_status().plain
+
+
+def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> None:
+    # The form shows these before the run is ready, and F7 reads the form: they must be the preset's.
+    app = RnnTuiApp(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"]))
+    preset = PRESET_SETTINGS["d2l-en"]
+    assert (app.base_config.hidden, app.base_config.batch_size, app.base_config.optimizer) == (
+        preset["hidden"],
+        preset["batch_size"],
+        preset["optimizer"],
+    )
+    assert app.base_config.epochs == 3  # an explicit flag still wins

@@ -32,7 +32,7 @@ from textual.widgets import Footer, Static
 
 from engine import events
 from engine.cli import config_overrides
-from engine.config import TrainConfig, describe_layers
+from engine.config import TrainConfig, describe_layers, preset_config
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
@@ -107,7 +107,7 @@ class RnnTuiApp(App[int]):
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__()
         self.args = args
-        self.base_config = TrainConfig(**config_overrides(args))  # already validated by engine.cli.parse
+        self.base_config = preset_config(config_overrides(args))  # already validated by engine.cli.parse
         self.loader = EngineLoader()
         self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
