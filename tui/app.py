@@ -365,6 +365,7 @@ class RnnTuiApp(App[int]):
             status.started(event)
             if self.current_run is not None and self.current_run.start_paused:
                 status.state = RunState.PAUSED
+                status.clock_off()  # nothing trains until F5: the wait for the trainer's Paused is not elapsed time
             if event.start_epoch > 0:
                 self._show_resumed_history(event.start_epoch)
         elif isinstance(event, events.EpochEnd):
