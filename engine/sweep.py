@@ -138,23 +138,27 @@ def open_storage(url: str) -> Any:
         connect_args = {"connect_timeout": 10}
     else:
         connect_args = {}
-    try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-        )
-    except ImportError as exc:
-        raise SweepError(f"storage {shown_url(url)}: its database driver is not installed ({exc.name})") from None
-    except sqlalchemy.exc.NoSuchModuleError:
-        raise SweepError(f"storage {shown_url(url)}: unknown database kind {parsed.drivername!r}") from None
-    except Exception as exc:  # OperationalError (unreachable, bad password), ArgumentError...
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise SweepError(
-            f"cannot open storage {shown_url(url)}: {reason[0] if reason else type(exc).__name__}"
-        ) from None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+        except ImportError as exc:
+            raise SweepError(f"storage {shown_url(url)}: its database driver is not installed ({exc})") from None
+        except sqlalchemy.exc.NoSuchModuleError:
+            raise SweepError(f"storage {shown_url(url)}: unknown database kind {parsed.drivername!r}") from None
+        except sqlalchemy.exc.IntegrityError:
+            # Another process created the same fresh database's tables at the same moment: they exist now.
+            time.sleep(0.2 * (attempt + 1))
+        except Exception as exc:  # OperationalError (unreachable, bad password), ArgumentError...
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            first = reason[0] if reason else type(exc).__name__
+            raise SweepError(f"cannot open storage {shown_url(url)}: {first}") from None
+    raise SweepError(f"cannot open storage {shown_url(url)}: its tables could not be created")
 
 
 def quiet_optuna() -> None:
@@ -380,6 +384,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Any, deadline: float | No
             trainer.stop()
 
     with StopSignals(on_stop) as stop:
+        watch_parent(stop)
         try:
             storage = open_storage(spec.storage)
             study = open_study(spec, storage, worker)
@@ -400,6 +405,20 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Any, deadline: float | No
                     flush=True,
                 )
                 sys.exit(1)
+
+
+def watch_parent(stop: StopSignals) -> None:
+    """Stop as if signalled when the monitor process is gone (killed): a worker never trains on orphaned."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.requested:
+            if os.getppid() != parent:
+                stop._handle(signal.SIGTERM, None)
+                return
+            time.sleep(1)
+
+    threading.Thread(target=watch, name="rnn-tui-sweep-parent-watch", daemon=True).start()
 
 
 def requeue(study: Any, number: int, params: Mapping[str, Any]) -> None:
