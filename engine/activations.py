@@ -18,7 +18,7 @@ import torch
 from engine.corpus import Vocab
 from engine.errors import ConfigError
 from engine.generate import check_prefix
-from engine.model import CharRNN
+from engine.model import CharRNN, evaluating
 
 MAX_ACTIVATION_CHARS = 10_000  # (chars × layers × hidden) floats are kept: cap it so a huge text cannot hog memory
 KINDS = ("h", "c")  # hidden state; cell state (LSTM only)
@@ -80,9 +80,7 @@ def read_activations(model: CharRNN, vocab: Vocab, text: str) -> Activations:
         raise ConfigError(
             f"text is {len(text):,} characters; activations are read for at most {MAX_ACTIVATION_CHARS:,}"
         )
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         device = model.dense.weight.device
         indices = torch.tensor(vocab.encode(text), device=device)
         state = model.init_state(1, device)
@@ -100,8 +98,6 @@ def read_activations(model: CharRNN, vocab: Vocab, text: str) -> Activations:
         if cs:
             values["c"] = torch.stack(cs).float().cpu()
         return Activations(text, model.cell, model.layers, model.hidden, values)
-    finally:
-        model.train(was_training)
 
 
 def correlation(series: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 from engine.config import TrainConfig
 from engine.corpus import Vocab
-from engine.errors import CheckpointError, ConfigError
+from engine.errors import CheckpointError, ConfigError, first_line
 from engine.events import EpochEnd
 from engine.model import CharRNN, State
 
@@ -79,9 +79,7 @@ class Checkpoint:
         try:
             model.load_state_dict(self.model_state)
         except RuntimeError as exc:
-            raise CheckpointError(
-                f"checkpoint weights do not fit its own settings: {str(exc).splitlines()[0]}"
-            ) from exc
+            raise CheckpointError(f"checkpoint weights do not fit its own settings: {first_line(exc)}") from exc
         return model.to(device).eval()
 
 

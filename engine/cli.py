@@ -312,11 +312,10 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    import torch
 
     from engine import checkpoint as checkpoints
     from engine.convert import resolve_prefix
-    from engine.generate import capped_length, check_generation_settings, generate
+    from engine.generate import capped_length, check_generation_settings, fresh_generator, generate
 
     args.length, cap_note = capped_length(args.length)
     if cap_note:
@@ -324,7 +323,7 @@ def run_generate(args: argparse.Namespace) -> int:
     check_generation_settings(args.length, args.temperature, args.top_k)
     loaded = checkpoints.load(args.checkpoint)
     model = loaded.build_model()
-    generator = torch.Generator().manual_seed(args.seed) if args.seed is not None else None
+    generator = fresh_generator(args.seed) if args.seed is not None else None
     prefixes = args.prefixes or list(loaded.config.prefixes)
     resolved = []
     for prefix in prefixes:

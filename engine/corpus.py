@@ -20,6 +20,13 @@ CORPUS_ENV = "RNN_TUI_CORPUS"
 MAX_CORPUS_BYTES = 64 * 1024 * 1024
 
 
+SPACE_MARK = "␣"  # the corpus turns line breaks into spaces; a visible mark keeps columns and colours readable
+
+
+def visible(text: str) -> str:
+    return text.replace(" ", SPACE_MARK)
+
+
 @dataclass(frozen=True)
 class Vocab:
     """Sorted characters, so the same text always gives the same indices (the book's list(set()) does not)."""

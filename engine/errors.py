@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """What to tell the user of an unexpected exception: its message's first line, else its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class RnnTuiError(Exception):
     """An error caused by what the user asked for; its message is one line, no traceback."""
 

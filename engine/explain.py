@@ -21,12 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.corpus import Vocab
+from engine.corpus import Vocab, visible
 from engine.errors import ConfigError
 from engine.generate import check_generation_settings, check_prefix, generation_steps
-from engine.model import CharRNN
-
-SPACE_MARK = "␣"  # the corpus turns line breaks into spaces; a visible mark keeps the columns readable
+from engine.model import CharRNN, evaluating
 
 
 @dataclass(frozen=True)
@@ -126,9 +124,7 @@ def explain_text(
         raise ConfigError(f"start must be between 1 and the text's length {len(text)}, got {start}")
     if start == len(text):
         return []
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         indices = vocab.encode(text)
         inputs = torch.tensor(indices[:-1], device=model.dense.weight.device).view(-1, 1)
         logits, _ = model(inputs)  # logits[t] predicts character t + 1
@@ -136,8 +132,6 @@ def explain_text(
             explain_step(logits[position - 1], indices[position], position, vocab, temperature, k)
             for position in range(start, len(text))
         ]
-    finally:
-        model.train(was_training)
 
 
 def generated_text(prefix: str, steps: Sequence[ExplainStep]) -> str:
@@ -168,10 +162,6 @@ def find_loop(text: str, start: int = 0, min_span: int = 4) -> Loop | None:
 def display_width(text: str) -> int:
     """Terminal columns: CJK and other wide characters take two."""
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
-
-
-def visible(text: str) -> str:
-    return text.replace(" ", SPACE_MARK)
 
 
 def cell(char: str) -> str:

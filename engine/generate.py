@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from engine.config import MAX_GENERATE_LEN, check_temperature
 from engine.corpus import Vocab
 from engine.errors import ConfigError, PrefixError
-from engine.model import CharRNN, Stepper
+from engine.model import CharRNN, Stepper, evaluating
 
 STEPPED_PREFIX_LEN = 64  # prefixes up to this long are fed one character at a time
 
@@ -77,9 +78,7 @@ def generation_steps(
     """
     if length == 0:
         return
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         device = model.dense.weight.device
         encoded = vocab.encode(prefix)
         if len(encoded) <= STEPPED_PREFIX_LEN:
@@ -97,8 +96,14 @@ def generation_steps(
             yield last, index
             if step + 1 < length:
                 last = step_once(index)
-    finally:
-        model.train(was_training)
+
+
+def fresh_generator(seed: int | None = None) -> torch.Generator:
+    """A generator of its own, seeded (from the OS when no seed is given): sampling with it never shifts torch's
+    global generator, whose draws a run training meanwhile needs for its dropout masks."""
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little")
+    return torch.Generator().manual_seed(seed)
 
 
 def pick_next(

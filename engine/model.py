@@ -9,6 +9,8 @@ weights mean exactly what they mean in the book, and tests compare against that 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -163,6 +165,17 @@ class Stepper:
             self.h[layer] = x = h
         assert x is not None
         return x
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) for a while, then the mode the model had: a copy being trained stays in training."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def state_to_cpu(state: State) -> State:

@@ -66,8 +66,8 @@ class Run:
         """The setting as a label shows it. lr and clip can change mid-run: all values taken, in order."""
         if name in ("lr", "clip") and self.history:
             taken = list(dict.fromkeys(getattr(epoch, name) for epoch in self.history))
-            return "→".join(format_value(name, value) for value in taken)
-        return format_value(name, getattr(self.config, name))
+            return "→".join(format_setting(name, value) for value in taken)
+        return format_setting(name, getattr(self.config, name))
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def check_metric(name: str) -> None:
         raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {name!r}")
 
 
-def format_value(name: str, value: object) -> str:
+def format_setting(name: str, value: object) -> str:
     if name == "clip" and value == 0:
         return "off"
     if name == "corpus":

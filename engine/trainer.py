@@ -23,7 +23,7 @@ from engine import events
 from engine.checkpoint import EpochProgress
 from engine.config import LIVE_SETTINGS, TrainConfig
 from engine.corpus import Corpus, check_length
-from engine.errors import CheckpointError, ConfigError
+from engine.errors import CheckpointError, ConfigError, first_line
 from engine.generate import generate
 from engine.kernels import tune_allocator
 from engine.model import CharRNN, State, detach_state, state_to_cpu
@@ -199,9 +199,7 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.config.lr
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(
-                f"the checkpoint's model does not fit these settings: {str(exc).splitlines()[0]}"
-            ) from exc
+            raise CheckpointError(f"the checkpoint's model does not fit these settings: {first_line(exc)}") from exc
         carried = checkpoint.carried
         if isinstance(carried, tuple):
             carried = (carried[0].to(self.device), carried[1].to(self.device))
@@ -223,8 +221,7 @@ class Trainer:
         try:
             self._run()
         except Exception as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.listener(events.Failed(self.state.epoch + 1, 0, f"training failed: {message}"))
+            self.listener(events.Failed(self.state.epoch + 1, 0, f"training failed: {first_line(exc)}"))
 
     def _run(self) -> None:
         config = self.config

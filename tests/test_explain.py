@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.corpus import SPACE_MARK, Corpus
 from engine.errors import ConfigError
 from engine.explain import (
-    SPACE_MARK,
     Loop,
     display_width,
     explain_generation,

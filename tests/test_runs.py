@@ -114,3 +114,25 @@ def test_labels_name_live_changes_and_fall_back_to_origins() -> None:
         "layers=2 hidden=512",
     ]
     assert RunBook().add(Run(config, (), "run 5")) is None  # no epoch: nothing to draw
+
+
+def test_a_failed_run_is_not_listed_as_running() -> None:
+    """F10 lists the run on screen as 'running' only while it can still train (a failed run showed as running)."""
+    from types import SimpleNamespace
+
+    from tui.run_state import RunState
+    from tui.widgets.runs_compared import compared_runs
+
+    history = [EpochEnd(1, 300.0, 0.2, 9_000, 0.001, 0.01)]
+    trainer = SimpleNamespace(state=SimpleNamespace(history=history))
+    status = SimpleNamespace(state=RunState.RUNNING)
+    app = SimpleNamespace(
+        run_book=RunBook(),
+        current_run=SimpleNamespace(trainer=trainer, run_id=1),
+        run_config=TrainConfig(seed=0),
+        status=SimpleNamespace(status=status),
+    )
+    assert [run.origin for run in compared_runs(app).runs] == ["run 1, running"]
+    for ended in (RunState.FAILED, RunState.FINISHED, RunState.STOPPED):
+        status.state = ended
+        assert compared_runs(app).runs == []

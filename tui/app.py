@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -31,6 +31,7 @@ from textual.widgets import Footer
 from engine import events
 from engine.cli import config_overrides
 from engine.config import TrainConfig
+from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
 from tui.messages import (
@@ -45,6 +46,7 @@ from tui.messages import (
     SessionFailed,
     SessionReady,
 )
+from tui.run_state import RunState
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
 from tui.widgets.samples import SamplesLog
@@ -52,6 +54,10 @@ from tui.widgets.settings import LiveSettingSubmitted, SettingsForm, StructuralC
 from tui.widgets.shapes import ShapesTable
 from tui.widgets.status import RunStatus, StatusPanel
 from tui.worker import EngineLoader, RunHandle, first_line, sessions_opening, train_in_thread
+
+if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch (tui.worker.EngineLoader imports it)
+    from engine.model import CharRNN
+    from engine.trainer import Trainer
 
 # Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
 REFRESH_SECONDS = 0.25
@@ -63,7 +69,6 @@ SWITCH_INTERVAL_SECONDS = 0.005
 
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
-ENDED_STATES = ("finished", "stopped", "failed", "checkpoint")
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
 
@@ -99,8 +104,8 @@ class RnnTuiApp(App[int]):
         self.loader = EngineLoader()
         self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
-        self.vocab: Any = None  # engine.corpus.Vocab of the current run
-        self.checkpoint_source: tuple[Any, Any, str] | None = None  # (model, vocab, label) in generate-only mode
+        self.vocab: Vocab | None = None  # of the current run
+        self.checkpoint_source: tuple[CharRNN, Vocab, str] | None = None  # (model, vocab, label): generate-only mode
         self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
         self.epochs_seen: list[events.EpochEnd] = []
         self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
@@ -253,14 +258,14 @@ class RnnTuiApp(App[int]):
             self.current_run.ended = True
             self.refresh_panels()
             status = self.status.status
-            if status.state not in ENDED_STATES:  # cancelled before training began
-                status.state = "stopped"
+            if not status.state.ended:  # cancelled before training began
+                status.state = RunState.STOPPED
                 self.status.show()
 
     def _show_failure(self, message: str) -> None:
         self.failure = message
         status = self.status.status
-        status.state = "failed"
+        status.state = RunState.FAILED
         status.message, status.message_is_error = message, True
         status.clock_off()
         self.status.show()
@@ -284,7 +289,7 @@ class RnnTuiApp(App[int]):
             for event in queued:
                 self.apply_event(event)
             status = self.status.status
-            if progress is not None and progress.epoch > status.epoch and status.state not in ENDED_STATES:
+            if progress is not None and progress.epoch > status.epoch and not status.state.ended:
                 status.batch, status.num_batches = progress.batch, progress.num_batches
         self.status.show()
         self.plot.redraw()
@@ -296,7 +301,7 @@ class RnnTuiApp(App[int]):
         if isinstance(event, events.Started):
             status.started(event)
             if self.current_run is not None and self.current_run.start_paused:
-                status.state = "paused"
+                status.state = RunState.PAUSED
             if event.start_epoch > 0:
                 self._show_resumed_history(event.start_epoch)
         elif isinstance(event, events.EpochEnd):
@@ -307,11 +312,11 @@ class RnnTuiApp(App[int]):
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
         elif isinstance(event, events.Paused):
-            status.state = "paused"
+            status.state = RunState.PAUSED
             self._stepping = False
             status.clock_off()
         elif isinstance(event, events.Resumed):
-            status.state = "stepping" if self._stepping else "running"
+            status.state = RunState.STEPPING if self._stepping else RunState.RUNNING
             status.clock_on()
         elif isinstance(event, events.SettingsApplied):
             changes = dict(event.changes)
@@ -323,7 +328,7 @@ class RnnTuiApp(App[int]):
             self.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
             if self.checkpoint_source is None:  # generate-only mode stopped this run: keep saying so
-                status.state = "stopped" if event.stopped else "finished"
+                status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
             status.clock_off()
             self._keep_run()
@@ -347,7 +352,7 @@ class RnnTuiApp(App[int]):
         name, value = message.name, message.value
         trainer = self.current_run.trainer if self.current_run is not None else None
         try:
-            if trainer is not None and self.status.status.state not in ENDED_STATES:
+            if trainer is not None and not self.status.status.state.ended:
                 trainer.update(**{name: value})
             else:  # nothing is training: just check it, it applies at the next restart
                 (self.run_config or self.base_config).with_changes(**{name: value})
@@ -399,12 +404,12 @@ class RnnTuiApp(App[int]):
             self.generate_box.show_error("the model is still loading; try again in a moment")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, trainer: Any, model: Any, vocab: Any, label: str, request: GenerateRequested) -> None:
+    def _generate(
+        self, trainer: Trainer | None, model: CharRNN | None, vocab: Vocab, label: str, request: GenerateRequested
+    ) -> None:
         try:
-            import torch
-
             from engine.convert import resolve_prefix
-            from engine.generate import capped_length, generate
+            from engine.generate import capped_length, fresh_generator, generate
 
             prefix, note = resolve_prefix(request.prefix, vocab.char_to_idx)
             length, cap_note = capped_length(request.length)
@@ -412,9 +417,10 @@ class RnnTuiApp(App[int]):
             if trainer is not None:
                 label = f"weights after {trainer.position()}"
                 model = trainer.copy_model()  # consistent copy: training goes on meanwhile
+            assert model is not None  # callers pass a trainer or a checkpoint's model
             # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
             # the run training meanwhile, and so its result.
-            generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+            generator = fresh_generator()
             text = generate(model, vocab, prefix, length, request.temperature, request.top_k, generator)
         except RnnTuiError as exc:
             self.post_message(GenerateFailed(str(exc)))
@@ -434,7 +440,7 @@ class RnnTuiApp(App[int]):
     # ----- checkpoints -----
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
-    def _save(self, trainer: Any, path: str) -> None:
+    def _save(self, trainer: Trainer, path: str) -> None:
         try:
             saved = trainer.save(path)
         except Exception as exc:  # OSError, CheckpointError: one line
@@ -515,7 +521,7 @@ class RnnTuiApp(App[int]):
         self.checkpoint_source = (message.model, message.vocab, label)
         self.run_book.add_history(message.config, message.history, f"checkpoint {Path(message.path).name}")
         status = self.status.status
-        status.state = "checkpoint"
+        status.state = RunState.CHECKPOINT
         status.config = message.config
         status.message, status.message_is_error = f"generating from {label}; F7 trains again", False
         status.clock_off()
@@ -525,13 +531,13 @@ class RnnTuiApp(App[int]):
 
     # ----- actions (keys, command palette) -----
 
-    def _trainer(self) -> Any:
+    def _trainer(self) -> Trainer | None:
         """The running trainer, or None after saying why there is none."""
         state = self.status.status.state
         if self.current_run is None or self.current_run.trainer is None:
             self.notify("the model is still loading", severity="warning")
             return None
-        if state in ENDED_STATES:
+        if state.ended:
             self.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
             return None
         return self.current_run.trainer
@@ -543,10 +549,10 @@ class RnnTuiApp(App[int]):
         status = self.status.status
         if trainer.paused:
             trainer.resume()
-            status.state = "running"
+            status.state = RunState.RUNNING
         else:
             trainer.pause()
-            status.state = "pausing"  # until the trainer reaches a batch boundary
+            status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
         self._stepping = False
         self.status.show()
 
@@ -559,7 +565,7 @@ class RnnTuiApp(App[int]):
             return
         self._stepping = True
         trainer.step()
-        self.status.status.state = "stepping"
+        self.status.status.state = RunState.STEPPING
         self.status.show()
 
     def action_stop(self) -> None:
@@ -567,7 +573,7 @@ class RnnTuiApp(App[int]):
         if trainer is None or run is None:
             return
         run.cancel()
-        self.status.status.state = "stopping"
+        self.status.status.state = RunState.STOPPING
         self.status.show()
 
     def action_restart(self) -> None:
@@ -578,8 +584,9 @@ class RnnTuiApp(App[int]):
             return
         changed = config.structural_differences(self.run_config or self.base_config)
         status = self.status.status
-        training = status.state not in ENDED_STATES and status.epoch > 0
-        never_started = self.run_config is None and status.state == "failed"  # e.g. a bad corpus: nothing to lose
+        training = not status.state.ended and status.epoch > 0
+        # e.g. a bad corpus: nothing to lose
+        never_started = self.run_config is None and status.state is RunState.FAILED
         if never_started or (not changed and not training):  # nothing to lose: e.g. after a failure, with a lower lr
             self._restart(config)
             return

@@ -8,11 +8,16 @@ that the app drains a few times a second (see tui.worker), so a fast model canno
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from engine.config import TrainConfig
+from engine.corpus import Vocab
+from engine.events import EpochEnd
+
+if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch
+    from engine.model import CharRNN
 
 
 @dataclass
@@ -29,7 +34,7 @@ class SessionReady(Message):
 
     run_id: int
     config: TrainConfig
-    vocab: Any  # engine.corpus.Vocab (typed loosely: importing engine.corpus here is fine, but keep tui light)
+    vocab: Vocab
     corpus: str
     notes: tuple[str, ...]
 
@@ -72,11 +77,11 @@ class CheckpointLoaded(Message):
     """A checkpoint was loaded for generation only."""
 
     path: str
-    model: Any  # engine.model.CharRNN
-    vocab: Any
+    model: CharRNN
+    vocab: Vocab
     config: TrainConfig
     position: str  # "epoch 12", or "epoch 12 + 3 batches"
-    history: tuple[Any, ...] = ()  # its EpochEnd records, for the runs compared (F10)
+    history: tuple[EpochEnd, ...] = ()  # for the runs compared (F10)
 
 
 @dataclass

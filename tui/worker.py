@@ -14,20 +14,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from engine import events
-from engine.errors import RnnTuiError
+from engine.errors import RnnTuiError, first_line
 from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
 
+if TYPE_CHECKING:  # torch-backed: imported by EngineLoader in the background
+    from engine.session import Session
+    from engine.trainer import Trainer
+
 Post = Callable[[Message], Any]
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class EngineLoader:
@@ -123,7 +122,7 @@ class RunHandle:
     start_paused: bool = False
     buffer: EventBuffer = field(default_factory=EventBuffer)
     cancelled: threading.Event = field(default_factory=threading.Event)
-    trainer: Any = None  # engine.trainer.Trainer, set by the worker thread once built
+    trainer: Trainer | None = None  # set by the worker thread once built
     ended: bool = False  # set on the UI side when RunEnded arrives
     notes: tuple[str, ...] = ()  # told with the session's own notes (e.g. how a continued checkpoint's epochs were set)
 
@@ -166,7 +165,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         post(RunEnded(handle.run_id))
 
 
-def _open_session(handle: RunHandle, post: Post) -> Any:
+def _open_session(handle: RunHandle, post: Post) -> Session | None:
     """engine.session.open_session in a daemon thread; the session, or None once the run is cancelled.
 
     The worker thread waits for it while watching the cancel flag, so quitting during a download that

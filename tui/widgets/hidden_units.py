@@ -21,7 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from engine.errors import RnnTuiError
+from engine.corpus import SPACE_MARK, visible
+from engine.errors import RnnTuiError, first_line
 from tui.widgets.model_source import ModelSource
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
@@ -44,7 +45,7 @@ def activation_style(value: float, scale: float) -> Style:
 def coloured_text(text: str, values: list[float], scale: float) -> Text:
     shown = Text()
     for char, value in zip(text, values, strict=True):
-        shown.append("␣" if char == " " else char, style=activation_style(value, scale))
+        shown.append(visible(char), style=activation_style(value, scale))
     return shown
 
 
@@ -52,7 +53,7 @@ def legend(scale: float) -> Text:
     shown = Text("unit value: ")
     for value in (-1.0, -0.5, 0.0, 0.5, 1.0):
         shown.append(f" {value * scale:+.2g} ", style=activation_style(value * scale, scale))
-    shown.append("   ␣ = a space, i.e. a line break in the lyrics", style="dim")
+    shown.append(f"   {SPACE_MARK} = a space, i.e. a line break in the lyrics", style="dim")
     return shown
 
 
@@ -135,8 +136,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         except RnnTuiError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
         except Exception as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.app.call_from_thread(self.show_error, f"could not read the activations: {message}")
+            self.app.call_from_thread(self.show_error, f"could not read the activations: {first_line(exc)}")
         else:
             self.app.call_from_thread(self.show_activations, activations)
 

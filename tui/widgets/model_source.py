@@ -6,15 +6,19 @@ Called from a thread worker (copying the model takes the trainer's weights lock,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from engine.corpus import Vocab
 from engine.errors import RnnTuiError
+
+if TYPE_CHECKING:
+    from engine.model import CharRNN
 
 
 @dataclass(frozen=True)
 class ModelSource:
-    model: Any  # engine.model.CharRNN, a copy nobody trains
-    vocab: Any  # engine.corpus.Vocab
+    model: CharRNN  # a copy nobody trains
+    vocab: Vocab
     label: str  # which weights: "weights after epoch 12", "book.ckpt, epoch 250"
     corpus_text: str | None  # the text the run trains on, when there is a run
 

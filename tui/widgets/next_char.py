@@ -8,7 +8,6 @@ greedy decoding fell into is underlined in yellow.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -19,17 +18,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from engine.errors import RnnTuiError
+from engine.corpus import visible
+from engine.errors import RnnTuiError, first_line
 from tui.widgets.model_source import ModelSource
 
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
 BAR_WIDTH = 30
-SPACE_MARK = "␣"  # as engine.explain shows a space (a line break in the lyrics)
-
-
-def visible(text: str) -> str:
-    return text.replace(" ", SPACE_MARK)
 
 
 def probability_bars(step: Any, width: int = BAR_WIDTH) -> Text:
@@ -112,12 +107,12 @@ class NextCharScreen(ModalScreen[None]):
                 if len(text) < len(self.text):
                     how += f" (its first {MAX_EXPLAINED:,} characters after the prefix)"
             else:
-                import torch
+                from engine.generate import fresh_generator
 
                 length = min(self.length or 50, MAX_EXPLAINED)
                 # Its own random generator, as the generate box's: drawing from torch's global one would shift
                 # the dropout masks of a run training meanwhile.
-                generator = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+                generator = fresh_generator()
                 steps = explain_generation(
                     source.model, source.vocab, prefix, length, self.temperature, None, TOP_K, generator
                 )
@@ -128,9 +123,7 @@ class NextCharScreen(ModalScreen[None]):
         except RnnTuiError as exc:
             self.app.call_from_thread(self.show_error, str(exc))
         except Exception as exc:  # never a traceback: one line in the screen
-            self.app.call_from_thread(
-                self.show_error, f"could not explain: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            )
+            self.app.call_from_thread(self.show_error, f"could not explain: {first_line(exc)}")
         else:
             self.app.call_from_thread(self.show_steps, text, len(prefix), steps, how)
 

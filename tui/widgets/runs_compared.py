@@ -44,7 +44,7 @@ def compared_runs(app: Any) -> RunBook:
     book.runs = list(app.run_book.runs)
     run = run_handle(app)
     trainer = run.trainer if run is not None else None
-    if trainer is not None and app.run_config is not None and app.status.status.state not in ("finished", "stopped"):
+    if trainer is not None and app.run_config is not None and not app.status.status.state.ended:
         book.add(Run(app.run_config, tuple(trainer.state.history), f"run {run.run_id}, running"))
     return book
 

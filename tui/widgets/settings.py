@@ -64,7 +64,7 @@ PREFIX_SEPARATORS = (",", "，", "、")
 HINT = "Enter applies live · F7 restarts"  # the form's message line when no field is in error
 
 
-def format_value(field: Field, value: Any) -> str:
+def format_field_value(field: Field, value: Any) -> str:
     if value is None:
         return ""
     if field.kind == "prefixes":
@@ -149,7 +149,7 @@ class SettingsForm(Vertical):
             label = field.label if field.live else field.label + "*"
             widgets.append(Label(label, classes="setting-label" + (" -live" if field.live else "")))
             widget_id = f"setting-{field.name}"
-            text = format_value(field, getattr(config, field.name))
+            text = format_field_value(field, getattr(config, field.name))
             if field.kind == "choice":
                 options = [(c, c) for c in field.choices]
                 widgets.append(
@@ -183,7 +183,7 @@ class SettingsForm(Vertical):
             self._initial = config
             return
         for field in FIELDS:
-            self.set_text(field.name, format_value(field, getattr(config, field.name)))
+            self.set_text(field.name, format_field_value(field, getattr(config, field.name)))
         self.errors.clear()
         self._sticky.clear()
         self.query(".setting").remove_class("-invalid", "-pending")

@@ -1,4 +1,4 @@
-"""What the recurrent layer returns for the current settings, from a real forward pass (engine.shapes)."""
+"""What the recurrent layer returns for the current settings, computed from the sizes (engine.shapes)."""
 
 from __future__ import annotations
 

@@ -11,19 +11,7 @@ from textual.widgets import Static
 
 from engine import events
 from engine.config import TrainConfig
-
-STATE_STYLES = {
-    "loading": "yellow",
-    "running": "green",
-    "pausing": "yellow",
-    "paused": "yellow",
-    "stepping": "green",
-    "stopping": "yellow",
-    "finished": "cyan",
-    "stopped": "cyan",
-    "failed": "bold red",
-    "checkpoint": "magenta",
-}
+from tui.run_state import RunState
 
 
 def format_duration(seconds: float) -> str:
@@ -40,7 +28,7 @@ def short_corpus(source: str) -> str:
 
 @dataclass
 class RunStatus:
-    state: str = "loading"
+    state: RunState = RunState.LOADING
     stage: str = "loading torch…"  # the first thing the app does, right after its first frame
     config: TrainConfig | None = None
     epoch: int = 0  # epochs finished
@@ -63,7 +51,7 @@ class RunStatus:
     # ----- changes driven by engine events -----
 
     def started(self, event: events.Started) -> None:
-        self.state = "running"
+        self.state = RunState.RUNNING
         self.epoch, self.epochs = event.start_epoch, event.epochs
         self.batch, self.num_batches = 0, event.batches_per_epoch
         self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
@@ -99,7 +87,7 @@ class RunStatus:
     @property
     def remaining(self) -> float | None:
         per_epoch = self.seconds_per_epoch
-        if per_epoch is None or self.state in ("finished", "stopped", "failed", "checkpoint"):
+        if per_epoch is None or self.state.ended:
             return None
         return per_epoch * (self.epochs - self.epoch)
 
@@ -142,13 +130,13 @@ class StatusPanel(Static):
         """Most important first: when the panel is short (80×24), what is cut off is the least needed."""
         s = self.status
         width = max(20, self.content_size.width or 46)
-        style = STATE_STYLES.get(s.state, "")
+        style = s.state.style
         head: list[Text] = [Text.assemble(("● ", style), (s.state, "bold " + style))]
-        if s.state == "loading":
+        if s.state is RunState.LOADING:
             head.append(Text(s.stage))
         if s.epochs:
             head.append(Text(f"epoch {s.epoch}/{s.epochs}"))
-            if s.num_batches and 0 < s.batch < s.num_batches and s.state not in ENDED:
+            if s.num_batches and 0 < s.batch < s.num_batches and not s.state.ended:
                 head.append(Text(f"batch {s.batch}/{s.num_batches}", style="dim"))
         lines = wrap_chunks(head, width)
         bar_width = max(5, width - 5)
@@ -173,9 +161,6 @@ class StatusPanel(Static):
             chunks = [short_corpus(s.corpus), f"{s.num_chars:,} chars", f"vocab {s.vocab_size:,}", f"seed {s.seed}"]
             lines += wrap_chunks([Text(chunk, style="dim") for chunk in chunks], width)
         return Text("\n").join(lines)
-
-
-ENDED = ("finished", "stopped", "failed", "checkpoint")
 
 
 def wrap_chunks(chunks: list[Text], width: int, gap: str = "  ") -> list[Text]:
