@@ -653,3 +653,107 @@ def summarize(study: Any, spec: SweepSpec, say: Callable[[str], None]) -> None:
     label = "TRAINING perplexity (fallback)" if uses_fallback(best) else "held-out perplexity"
     say(f"best: trial {best.number}, {label} {best.value:,.1f}, {format_params(best.params)}")
     say(f"  {train_command(spec.fixed, best.params)}")
+
+
+# ----- reading a study back (the app's Sweep screen) -----
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the app lists it: plain data, readable from any thread."""
+
+    number: int
+    state: str  # running, complete, pruned, failed, waiting
+    params: dict[str, Any]
+    best: float | None  # best held-out perplexity (or the labelled fallback)
+    fallback: bool  # best is a training perplexity: the engine gave no held-out figure
+    epochs: int
+    seconds: float | None
+    host: str
+    reason: str
+    config: dict[str, Any]
+    history: tuple[dict[str, Any], ...]
+
+
+def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
+    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+    import optuna
+
+    storage = open_storage(storage_url)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        there = f"; studies there: {', '.join(names)}" if names else "; it has no studies yet"
+        raise SweepError(f"no study {study_name!r} in {shown_url(storage_url)}{there}") from None
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        history = tuple(trial.user_attrs.get("history", ()))
+        rows.append(
+            TrialRow(
+                number=trial.number,
+                state=trial_state(trial),
+                params=dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {})),
+                best=trial_best(trial),
+                fallback=uses_fallback(trial),
+                epochs=len(history),
+                seconds=trial_seconds(trial),
+                host=str(trial.user_attrs.get("host", "")),
+                reason=str(trial.user_attrs.get("reason", "")),
+                config=dict(trial.user_attrs.get("config", {})),
+                history=history,
+            )
+        )
+    return rows
+
+
+def sweep_arguments(
+    fixed: Mapping[str, Any],
+    searches: list[str],
+    study: str,
+    storage: str | None,
+    trials: int,
+    epochs: int,
+    jobs: int,
+    threads: int | None = None,
+) -> list[str]:
+    """The `rnn-tui sweep` arguments for settings fixed from a form (those the space searches are left out)."""
+    from engine.space import parse_search
+
+    searched = set()
+    for text in searches:
+        entry = parse_search(text)
+        searched.add(entry[0] if isinstance(entry, tuple) else entry.name)
+    args = ["sweep", "--study", study, "--trials", str(trials), "--epochs", str(epochs), "--jobs", str(jobs)]
+    if storage:
+        args += ["--storage", storage]
+    if threads:
+        args += ["--threads", str(threads)]
+    defaults = TrainConfig()
+    flags = sweep_flags()
+    for name, value in fixed.items():
+        value = tuple(value) if isinstance(value, list) else value
+        if name in searched or name == "epochs" or value is None or getattr(defaults, name, None) == value:
+            continue
+        if name != "prefixes" and f"--{name.replace('_', '-')}" not in flags:
+            continue  # a setting the command line does not take (yet): the sweep keeps its default
+        if name == "prefixes":
+            for prefix in value:
+                args += ["--prefix", prefix]
+            continue
+        args += [f"--{name.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
+    for text in searches:
+        args += ["--search", text]
+    return args
+
+
+def sweep_flags() -> set[str]:
+    """Every option string `rnn-tui sweep` accepts."""
+    from engine.cli import build_parser
+
+    parser = build_parser()
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        choices = getattr(action, "choices", None) or {}
+        if "sweep" in choices:
+            return {flag for a in choices["sweep"]._actions for flag in a.option_strings}
+    return set()

@@ -92,6 +92,7 @@ class RnnTuiApp(App[int]):
         Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
         Binding("f9", "hidden_units", "Units", id="hidden-units", tooltip="a text coloured by one hidden unit"),
         Binding("f10", "runs", "Runs", id="runs", tooltip="runs compared on one plot; CSV export"),
+        Binding("f12", "sweep", "Sweep", id="sweep", tooltip="Optuna sweep in other processes: trials, best, compare"),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="save a checkpoint"),
         Binding("ctrl+o", "load", "Load", id="load", tooltip="load a checkpoint: continue it, or just generate"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="stop training and leave"),
@@ -114,6 +115,7 @@ class RnnTuiApp(App[int]):
         self._stepping = False
         self._shapes_wanted = False
         self._last_checkpoint = args.resume or DEFAULT_CHECKPOINT
+        self.sweep_state: Any = None  # tui.widgets.sweep.SweepState, once F12 has opened
 
     # ----- layout -----
 
@@ -683,6 +685,14 @@ class RnnTuiApp(App[int]):
 
         open_runs(self)
 
+    def action_sweep(self) -> None:
+        from tui.widgets.sweep import SweepScreen, open_sweep
+
+        if isinstance(self.screen, SweepScreen):
+            self.screen.dismiss()
+            return
+        open_sweep(self)
+
     def action_help(self) -> None:
         from tui.screens import HelpScreen
 
@@ -706,6 +716,10 @@ class RnnTuiApp(App[int]):
         # Python joins the worker threads at exit, and a paused trainer would wait forever.
         if self.current_run is not None:
             self.current_run.cancel()
+        if getattr(self, "sweep_state", None) is not None:  # a sweep this app started stops with it
+            from tui.widgets.sweep import stop_sweep
+
+            stop_sweep(self)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
