@@ -2,14 +2,14 @@
 
 Loading uses torch.load(weights_only=True), which refuses anything but tensors and plain
 containers, so a checkpoint can never run code. Writes go to a temporary file that is renamed over
-the target, so an interrupted save leaves the previous checkpoint whole.
+the target (engine.outputs.write_atomically), so an interrupted or failed save leaves the previous
+checkpoint whole and no temporary file; a failed one raises OutputError in the user's terms.
 """
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,13 +17,14 @@ from typing import Any
 
 import torch
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.events import EpochEnd
 from engine.model import CharRNN, State
+from engine.outputs import CHECKPOINT_FORMAT, write_atomically
 
-FORMAT = "rnn-tui-checkpoint"
+FORMAT = CHECKPOINT_FORMAT
 VERSION = 1
 
 
@@ -118,7 +119,7 @@ def check_shapes(checkpoint: Checkpoint) -> None:
             found = "missing" if not isinstance(tensor, torch.Tensor) else f"shape {tuple(tensor.shape)}"
             raise CheckpointError(
                 f"checkpoint weights do not fit its own settings: {name} is {found}, "
-                f"a {config.cell} of {config.hidden} hidden × {config.layers} needs {shape}"
+                f"a {config.cell} of {config.hidden} hidden, {describe_layers(config.layers)} needs {shape}"
             )
     extra = sorted(set(given) - set(shapes))
     if extra:
@@ -143,29 +144,9 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         "corpus": checkpoint.corpus,
         "progress": checkpoint.progress.to_dict() if checkpoint.progress is not None else None,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would make the checkpoint private to its owner
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    """The process's umask, read without setting it (os.umask sets it, racing other threads' file creation)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
+    buffer = io.BytesIO()  # serialised in memory first: a failing write is then a plain OSError, said plainly
+    torch.save(payload, buffer)
+    write_atomically(path, buffer.getbuffer())
 
 
 def _looks_like_pickle(path: Path, error: pickle.UnpicklingError) -> bool:

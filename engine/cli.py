@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import signal
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, NoReturn
 
-from engine.config import CELLS, DEVICES, OPTIMIZERS, SAMPLINGS, TrainConfig
+from engine.config import (
+    CELLS,
+    DEVICES,
+    OPTIMIZERS,
+    SAMPLINGS,
+    TrainConfig,
+    check_seed,
+    describe_layers,
+    ineffective_settings,
+)
 from engine.errors import ConfigError, RnnTuiError
 
 PROG = "rnn-tui"
@@ -76,6 +87,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
     group.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint")
     group.add_argument("--metrics", metavar="FILE", help="append one JSON object per epoch to FILE")
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="let --save or --metrics replace an existing file that is not rnn-tui's (never the corpus)",
+    )
 
 
 def package_version() -> str:
@@ -125,6 +141,34 @@ def build_parser() -> ArgumentParser:
     )
 
     add_sweep_parser(commands)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the app to browsers (a classroom): one app process per tab, each confined to its own files",
+        description="Serve the app to web browsers: each tab gets its own app process. The train flags given here "
+        "are fixed for every session.",
+    )
+    group = serve.add_argument_group("server")
+    group.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    group.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    group.add_argument(
+        "--public-url", metavar="URL", help="the address students open, when served behind a reverse proxy"
+    )
+    group.add_argument(
+        "--max-sessions", type=int, metavar="N", help="at most N tabs at once (default: one per CPU core)"
+    )
+    group.add_argument(
+        "--workdir", metavar="DIR", help="each session's files go in a fresh directory here (default: a temporary one)"
+    )
+    group.add_argument(
+        "--idle-minutes",
+        type=float,
+        default=10.0,
+        metavar="M",
+        help="pause a session's training after M minutes without input; 0 never (default 10)",
+    )
+    add_train_arguments(serve)
+    serve.add_argument("--paused", action="store_true", help="open every session with training paused")
 
     shapes = commands.add_parser("shapes", help="print the shapes the recurrent layer returns (the book's demo)")
     shapes.add_argument("--cell", choices=CELLS, default="rnn")
@@ -222,21 +266,82 @@ def download_bar(done: int, total: int) -> None:
     )
 
 
+def say(text: str, file: Any = None) -> None:
+    """Print a line; a terminal gone (SIGHUP, a closed pipe) must not end the run or lose its weights."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=file or sys.stderr, flush=True)
+
+
+class MetricsWriter:
+    """Appends one JSON object per epoch; a write that fails (a full disk) is told once and the run goes on."""
+
+    def __init__(self, path: str) -> None:
+        from engine.outputs import OutputError, explain_os_error
+
+        self.path = path
+        try:
+            self.file: Any = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise OutputError(f"cannot write --metrics {path}: {explain_os_error(exc)}") from exc
+
+    def write(self, text: str) -> None:
+        self._attempt(lambda file: file.write(text))
+
+    def flush(self) -> None:
+        self._attempt(lambda file: file.flush())
+
+    def _attempt(self, action: Any) -> None:
+        if self.file is None:
+            return
+        try:
+            action(self.file)
+        except OSError as exc:
+            from engine.outputs import explain_os_error
+
+            say(
+                f"{PROG}: warning: could not write metrics to {self.path}: {explain_os_error(exc)}; "
+                "the run goes on without them"
+            )
+            self.close()
+
+    def close(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):  # the failed flush's data cannot be written either
+                self.file.close()
+            self.file = None
+
+
+def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
+    """Every file the run will write is checked before it trains (before torch is loaded, when called from parse)."""
+    from engine.outputs import check_distinct, check_output_target
+
+    check_distinct({"--save": args.save, "--metrics": args.metrics})
+    # The paths as checked (~ expanded) are the ones written.
+    if args.save is not None:
+        args.save = str(check_output_target(args.save, "checkpoint", corpus=corpus, force=args.force, flag="--save"))
+    if args.metrics is not None:
+        args.metrics = str(
+            check_output_target(args.metrics, "metrics", corpus=corpus, force=args.force, flag="--metrics")
+        )
+
+
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
+    from engine.limits import parameter_count
+    from engine.outputs import OutputError, check_free_space, save_with_rescue
     from engine.session import open_session
+    from engine.signals import StopOnSignals
 
     overrides = config_overrides(args)
-    stop_count = 0
+    metrics: MetricsWriter | None = None
 
     def printer(event: events.Event) -> None:
         if isinstance(event, events.Started):
-            print(
-                f"training {session.config.cell} ({session.config.hidden} hidden, {session.config.layers} layer) on "
-                f"{event.corpus}: {event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
-                f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}",
-                file=sys.stderr,
-                flush=True,
+            layers = describe_layers(session.config.layers)
+            say(
+                f"training {session.config.cell} ({session.config.hidden} hidden, {layers}) on {event.corpus}: "
+                f"{event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
+                f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}"
             )
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
@@ -253,22 +358,16 @@ def run_headless(args: argparse.Namespace) -> int:
                 metrics.flush()
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
-            print(epoch.book_line(), flush=True)
+            say(epoch.book_line(), sys.stdout)
             for _, text in event.samples:
-                print(f" - {text}", flush=True)
+                say(f" - {text}", sys.stdout)
         elif isinstance(event, events.Failed):
-            print(f"{PROG}: {event.message}", file=sys.stderr, flush=True)
+            failed.append(event)
+            say(f"{PROG}: {event.message}")
         elif isinstance(event, events.Finished) and event.stopped:
-            print(f"stopped after epoch {event.epoch}", file=sys.stderr, flush=True)
+            say(f"stopped after {session.trainer.position()}")
 
-    def on_interrupt(signum: int, frame: object) -> None:
-        nonlocal stop_count
-        stop_count += 1
-        if stop_count > 1:
-            raise KeyboardInterrupt  # a second ctrl+c: the user really wants out
-        print("\nstopping after the current batch (ctrl+c again to quit at once)", file=sys.stderr, flush=True)
-        session.trainer.stop()
-
+    failed: list[events.Failed] = []
     session = open_session(
         overrides,
         resume=args.resume,
@@ -277,38 +376,59 @@ def run_headless(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=download_bar,
     )
+    trainer = session.trainer
     for note in session.notes:
-        print(note, file=sys.stderr)
-    trained, wanted = session.trainer.state.epoch, session.config.epochs
+        say(note)
+    for note in ineffective_settings(session.config):
+        say(f"{PROG}: warning: {note}")
+    for prefix in session.config.prefixes:
+        unknown = trainer.vocab.unknown(prefix)
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown[:5])
+            say(f"{PROG}: warning: prefix {prefix!r} is not sampled: {shown} not in this corpus's vocabulary")
+    # Checked again now the corpus actually read is known (a resumed run's comes from its checkpoint), and the
+    # checkpoint's size with it: a disk too full for it is found now, not after the run.
+    check_outputs(args, session.corpus.source)
+    if args.save:
+        config = session.config
+        params = parameter_count(config.cell, len(trainer.vocab), config.hidden, config.layers)
+        slots = 3 if config.optimizer == "adam" else 2  # weights + Adam's two moments (SGD: a momentum buffer)
+        check_free_space(Path(args.save).expanduser(), params * 4 * slots, "the checkpoint", flag="--save")
+    trained, wanted = trainer.state.epoch, session.config.epochs
     nothing_to_train = trained >= wanted
     if nothing_to_train:  # a resumed run that has done all it was asked: say so rather than print nothing
-        print(
+        say(
             f"nothing to train: the checkpoint has trained {trained} epoch{'s' * (trained != 1)} "
-            f"and --epochs is {wanted}; pass --epochs above {trained} to go on",
-            file=sys.stderr,
+            f"and --epochs is {wanted}; pass --epochs above {trained} to go on"
         )
-    metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None  # noqa: SIM115 - closed below
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    failed: list[events.Failed] = []
-    original_listener = session.trainer.listener
-
-    def listener(event: events.Event) -> None:
-        if isinstance(event, events.Failed):
-            failed.append(event)
-        original_listener(event)
-
-    session.trainer.listener = listener
-    try:
-        if not nothing_to_train:
-            session.trainer.run()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if metrics is not None:
-            metrics.close()
-    if args.save:
-        saved = session.trainer.save(args.save)
-        print(f"saved checkpoint {args.save} ({saved.position(session.trainer.batches_per_epoch)})", file=sys.stderr)
-    return 1 if failed else 0
+    metrics = MetricsWriter(args.metrics) if args.metrics else None
+    code = 0
+    # SIGINT, SIGTERM, SIGHUP: stop after the batch, then save; a second one leaves at once (engine.signals).
+    with StopOnSignals(trainer.stop, say=say) as signals:
+        try:
+            if not nothing_to_train:
+                trainer.run()
+        finally:
+            if metrics is not None:
+                metrics.close()
+        if failed:
+            code = 1
+        if signals.received is not None:
+            code = signals.exit_code
+        if args.save:
+            written: list[Any] = []
+            try:
+                outcome = save_with_rescue(lambda path: written.append(trainer.save(str(path))), args.save)
+            except OutputError as exc:  # nowhere could take it: the run trained, so not a bad-input 2
+                say(f"{PROG}: error: {exc}; the weights could not be saved anywhere")
+                return 1
+            position = written[-1].position(trainer.batches_per_epoch)
+            if outcome.failure is None:
+                say(f"saved checkpoint {args.save} ({position})")
+            else:
+                say(f"{PROG}: error: {outcome.failure}; the weights ({position}) were saved to {outcome.path} instead")
+                code = 1
+    return code
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -321,6 +441,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if cap_note:
         print(cap_note, file=sys.stderr)
     check_generation_settings(args.length, args.temperature, args.top_k)
+    check_seed(args.seed)
     loaded = checkpoints.load(args.checkpoint)
     model = loaded.build_model()
     generator = fresh_generator(args.seed) if args.seed is not None else None
@@ -425,19 +546,53 @@ def run_command(args: argparse.Namespace) -> int:
         return run_headless(args)
     except RnnTuiError as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # a second stop signal (engine.signals.Interrupted), or ctrl+c while loading
+        say(f"{PROG}: interrupted")
+        return getattr(exc, "exit_code", 130)
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the settings, so a bad value is reported before anything heavy loads."""
     args = build_parser().parse_args(argv)
-    if args.command in (None, "train", "sweep"):
+    if args.command in (None, "train", "serve", "sweep"):
         try:
             config_from_args(args)
         except ConfigError as exc:
             fail(str(exc))
-        if args.threads is not None and args.threads < 1:
-            fail(f"threads must be a whole number ≥ 1, got {args.threads}")
+        from engine.limits import check_threads
+
+        try:
+            check_threads(args.threads)
+            if args.command == "train" and args.headless:
+                check_outputs(args, _corpus_or_none(args.corpus))
+        except RnnTuiError as exc:
+            fail(str(exc))
+    if args.command == "serve":
+        check_serve_arguments(args)
     return args
+
+
+def _corpus_or_none(path: str | None) -> str | None:
+    """The corpus file a run would read, if it is found without downloading; its own errors come later."""
+    from engine.corpus import find_corpus
+
+    try:
+        found = find_corpus(path)
+    except RnnTuiError:
+        return None
+    return str(found) if found is not None else None
+
+
+def check_serve_arguments(args: argparse.Namespace) -> None:
+    if not 0 < args.port < 65536:
+        fail(f"port must be between 1 and 65535, got {args.port}")
+    if args.max_sessions is not None and args.max_sessions < 1:
+        fail(f"max-sessions must be a whole number ≥ 1, got {args.max_sessions}")
+    if not (args.idle_minutes >= 0 and math.isfinite(args.idle_minutes)):
+        fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
+    for flag in ("save", "metrics"):
+        value = getattr(args, flag)
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+            fail(f"--{flag} in serve is a file name inside each session's directory, got {value!r}")

@@ -171,8 +171,7 @@ def validate(config: TrainConfig) -> None:
     dropout = _finite("dropout", config.dropout)
     if not 0 <= dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout!r}")
-    if config.seed is not None and (isinstance(config.seed, bool) or not isinstance(config.seed, int)):
-        raise ConfigError(f"seed must be a whole number, got {config.seed!r}")
+    check_seed(config.seed)
     if not isinstance(config.prefixes, tuple) or not all(isinstance(p, str) for p in config.prefixes):
         raise ConfigError("prefixes must be a list of strings")
     for prefix in config.prefixes:
@@ -182,11 +181,40 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"a prefix is {len(prefix)} characters long; the limit is {MAX_PREFIX_LEN}")
 
 
+def check_seed(seed: object) -> None:
+    """None: a random seed; a seed itself must be a whole number torch's generators take (with seed + 2)."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be a whole number, got {seed!r}")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise ConfigError(f"seed must be between {SEED_MIN} and {SEED_MAX} (torch's generator range), got {seed}")
+
+
 def check_temperature(temperature: float | None) -> None:
     """None means greedy (the book's choice); a temperature itself must be a finite number > 0."""
     if temperature is not None and _finite("temperature", temperature) <= 0:
         raise ConfigError(f"temperature must be > 0 (leave it out for greedy), got {temperature!r}")
 
+
+def describe_layers(layers: int) -> str:
+    """'1 layer', '2 layers'."""
+    return f"{layers} layer{'s' * (layers != 1)}"
+
+
+def ineffective_settings(config: TrainConfig) -> list[str]:
+    """Settings that are valid but do nothing with the others as they are, each named in one line."""
+    notes = []
+    if config.dropout > 0 and config.layers == 1:
+        notes.append(
+            f"dropout {config.dropout:g} does nothing with 1 layer: it acts between layers (use layers 2 or more)"
+        )
+    return notes
+
+
+# torch.manual_seed takes [-2**63, 2**64 - 1]; the trainer also seeds with seed + 1 and seed + 2.
+SEED_MIN = -(2**63)
+SEED_MAX = 2**64 - 3
 
 # Generation caps: a learner typing 10**9 gets a clear message, not a frozen machine.
 MAX_GENERATE_LEN = 10_000

@@ -18,6 +18,9 @@ DEFAULT_CORPUS_NAME = "jaychou_lyrics.txt.zip"
 CORPUS_ENV = "RNN_TUI_CORPUS"
 # Reading the whole of a huge file would swallow memory; past this we refuse (max-chars > 0 streams).
 MAX_CORPUS_BYTES = 64 * 1024 * 1024
+# An explicit --max-chars on a file over that size keeps at most this many characters (the reader takes up to
+# twice as many to allow for \r\n pairs): the same bound, in characters.
+MAX_CORPUS_CHARS = MAX_CORPUS_BYTES // 2
 
 
 SPACE_MARK = "␣"  # the corpus turns line breaks into spaces; a visible mark keeps columns and colours readable
@@ -134,10 +137,17 @@ def read_text(path: Path, max_chars: int) -> str:
 
 
 def _check_size(path: Path, size: int, max_chars: int) -> None:
-    if max_chars == 0 and size > MAX_CORPUS_BYTES:
+    if size <= MAX_CORPUS_BYTES:
+        return
+    if max_chars == 0:
         raise CorpusError(
             f"corpus {path} is {size / 2**20:.0f} MiB; with --max-chars 0 the limit is "
             f"{MAX_CORPUS_BYTES // 2**20} MiB (give --max-chars N to read only the start)"
+        )
+    if max_chars > MAX_CORPUS_CHARS:
+        raise CorpusError(
+            f"corpus {path} is {size / 2**20:.0f} MiB; from a file over {MAX_CORPUS_BYTES // 2**20} MiB at most "
+            f"{MAX_CORPUS_CHARS:,} characters are kept, got --max-chars {max_chars:,}"
         )
 
 

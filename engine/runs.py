@@ -25,6 +25,7 @@ from pathlib import Path
 from engine.config import TrainConfig
 from engine.errors import ConfigError
 from engine.events import EpochEnd
+from engine.outputs import check_output_target, write_atomically
 
 METRICS = ("perplexity", "seconds", "chars_per_second")
 # Settings that tell runs apart, in the order labels name them. Report-only settings (pred_len, prefixes,
@@ -186,14 +187,13 @@ class RunBook:
             writer.writerow([epoch, *(repr(values[epoch]) if epoch in values else "" for values in by_epoch)])
         return buffer.getvalue()
 
-    def export_csv(self, path: str | Path, metric: str = "perplexity", chosen: Sequence[int] | None = None) -> Path:
-        """Write to_csv() to path; an unwritable path is a one-line error."""
+    def export_csv(
+        self, path: str | Path, metric: str = "perplexity", chosen: Sequence[int] | None = None, force: bool = False
+    ) -> Path:
+        """Write to_csv() to path, atomically; a bad target is a one-line OutputError (engine.outputs), and an
+        existing file that is not an rnn-tui CSV a NotOursError unless force."""
         if not self.runs:
             raise ConfigError("no runs to export yet: finish or stop a run, or load a checkpoint")
-        target = Path(path).expanduser()
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(self.to_csv(metric, chosen), encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        target = check_output_target(path, "csv", force=force)
+        write_atomically(target, self.to_csv(metric, chosen).encode("utf-8"))
         return target

@@ -26,6 +26,7 @@ from engine.corpus import Corpus, check_length
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.generate import generate
 from engine.kernels import tune_allocator
+from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
 from engine.sampling import Batch, batches_per_epoch, consecutive_batches, random_batches
@@ -44,6 +45,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not mps:
         raise ConfigError("device mps is not available here; use --device cpu or auto")
     return torch.device(name)
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Free memory on a CUDA device; None for the CPU (engine.limits reads the system's)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    return None
 
 
 def new_seed() -> int:
@@ -74,6 +83,9 @@ class Trainer:
         self.vocab = corpus.vocab
         self.listener = listener or (lambda event: None)
         self.device = resolve_device(config.device)
+        check_threads(threads)
+        # Before anything is allocated: settings the machine cannot hold are one line with the estimate.
+        check_memory(config, len(self.vocab), len(corpus.text), device_memory(self.device))
         if threads:
             torch.set_num_threads(threads)
         tune_allocator()

@@ -11,6 +11,7 @@ from engine.config import TrainConfig
 from engine.corpus import Corpus
 from engine.errors import ConfigError
 from engine.events import EpochEnd
+from engine.outputs import NotOursError, OutputError
 from engine.runs import Run, RunBook, label_runs
 from engine.trainer import Trainer
 
@@ -70,8 +71,15 @@ def test_csv_has_an_epoch_column_and_one_column_per_run(three_runs: list[Trainer
         expected = [e.perplexity for e in trainer.state.history]
         assert [float(v) for v in written if v] == expected  # exactly: repr round-trips a float
     assert rows[3][3] == ""  # the clip-off run stopped at epoch 2
-    with pytest.raises(ConfigError, match="cannot write"):
-        book.export_csv(tmp_path / "out")  # a directory
+    with pytest.raises(OutputError, match="is a directory"):
+        book.export_csv(tmp_path / "out")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(NotOursError, match="not an rnn-tui runs CSV"):
+        book.export_csv(notes)
+    assert notes.read_text() == "my notes\n"
+    book.export_csv(notes, force=True)  # consent given (the app's dialog)
+    book.export_csv(notes)  # now an rnn-tui CSV: replaced without asking
     with pytest.raises(ConfigError, match="no runs"):
         RunBook().export_csv(tmp_path / "empty.csv")
 

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -25,12 +26,13 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.events import Event, InputEvent
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from engine import events
 from engine.cli import config_overrides
-from engine.config import TrainConfig
+from engine.config import TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
@@ -47,6 +49,7 @@ from tui.messages import (
     SessionReady,
 )
 from tui.run_state import RunState
+from tui.served import SERVED_NOTE, served_mode
 from tui.widgets.generate import GenerateBox, GenerateRequested
 from tui.widgets.plot import PerplexityPlot
 from tui.widgets.samples import SamplesLog
@@ -69,6 +72,10 @@ SWITCH_INTERVAL_SECONDS = 0.005
 
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
+# Below this size the form's inputs and drop-downs get too narrow to read (under 80 columns a drop-down shows two
+# letters; under 20 rows the samples vanish): the app says so instead of drawing them squashed.
+MIN_WIDTH, MIN_HEIGHT = 80, 20
+IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
 NOT_CANCELLED = threading.Event()  # never set: for waits that nothing cancels
 
 
@@ -114,7 +121,16 @@ class RnnTuiApp(App[int]):
         self._next_run_id = 0
         self._stepping = False
         self._shapes_wanted = False
-        self._last_checkpoint = args.resume or DEFAULT_CHECKPOINT
+        self._last_checkpoint = args.resume or args.save or DEFAULT_CHECKPOINT
+        self.handle_signals = False  # run_app sets it: SIGTERM/SIGHUP quit cleanly (tests leave pytest's own)
+        self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
+        self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
+        # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
+        # and a session nobody touches pauses its training so the others get the cores.
+        self.served = served_mode()
+        self._last_input = time.monotonic()
+        if self.served is not None:
+            self._last_checkpoint = DEFAULT_CHECKPOINT  # the server's --resume is not the visitor's to overwrite
         self.sweep_state: Any = None  # tui.widgets.sweep.SweepState, once F12 has opened
 
     # ----- layout -----
@@ -130,6 +146,7 @@ class RnnTuiApp(App[int]):
                 yield PerplexityPlot(id="plot")
                 yield SettingsForm(self.base_config, id="settings")
         yield GenerateBox(id="generate")
+        yield Static("", id="too-small")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; F1 says so
 
     def _main(self, selector: str) -> Any:
@@ -167,8 +184,42 @@ class RnnTuiApp(App[int]):
         self.query_one("#shapes-panel").border_title = "Shapes"
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         self._main("#prefix").focus()
+        if self.handle_signals:
+            self._handle_signals(install=True)
+        if self.served is not None:
+            self.query_one("#status").border_subtitle = SERVED_NOTE
+            self.call_after_refresh(self._lock_corpus)
+            if self.served.idle_seconds > 0:
+                self.set_interval(min(5.0, self.served.idle_seconds / 2), self._pause_if_idle)
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
         self.call_after_refresh(self._first_run)
+
+    # ----- served mode -----
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, InputEvent):
+            self._last_input = time.monotonic()
+        await super().on_event(event)
+
+    def _lock_corpus(self) -> None:
+        corpus = self.settings.widget("corpus")
+        corpus.disabled = True
+        corpus.tooltip = "served: the corpus is set by the server"
+
+    def _pause_if_idle(self) -> None:
+        assert self.served is not None
+        idle = time.monotonic() - self._last_input
+        run = self.current_run
+        if idle < self.served.idle_seconds or run is None or run.trainer is None or run.trainer.paused:
+            return
+        status = self.status.status
+        if status.state not in (RunState.RUNNING, RunState.STEPPING):
+            return
+        run.trainer.pause()
+        status.state = RunState.PAUSING
+        idle_text = f"{idle / 60:.0f} min" if idle >= 120 else f"{idle:.0f} s"
+        status.message, status.message_is_error = IDLE_MESSAGE.format(idle=idle_text), False
+        self.status.show()
 
     def _first_run(self) -> None:
         self.loader.start()
@@ -259,10 +310,11 @@ class RnnTuiApp(App[int]):
         if self._current(message.run_id) and self.current_run is not None:
             self.current_run.ended = True
             self.refresh_panels()
-            status = self.status.status
-            if not status.state.ended:  # cancelled before training began
-                status.state = RunState.STOPPED
-                self.status.show()
+            with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
+                status = self.status.status
+                if not status.state.ended:  # cancelled before training began
+                    status.state = RunState.STOPPED
+                    self.status.show()
 
     def _show_failure(self, message: str) -> None:
         self.failure = message
@@ -284,7 +336,15 @@ class RnnTuiApp(App[int]):
         # No media queries in Textual CSS: a class on the screen switches to the layout for short terminals.
         # (Checked here: the App's own Resize handler does not reach subclasses on a later resize.)
         if self.screen_stack:
-            self.screen_stack[0].set_class(self.size.height < 28, "-short")
+            main = self.screen_stack[0]
+            main.set_class(self.size.height < 28, "-short")
+            tiny = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+            main.set_class(tiny, "-tiny")
+            if tiny:
+                self._main("#too-small").update(
+                    f"The terminal is {self.size.width}×{self.size.height}; rnn-tui needs at least "
+                    f"{MIN_WIDTH}×{MIN_HEIGHT}. Enlarge it: training goes on meanwhile (ctrl+q quits)."
+                )
         run = self.current_run
         if run is not None:
             queued, progress = run.buffer.take()
@@ -313,6 +373,7 @@ class RnnTuiApp(App[int]):
             self.plot.add(event.epoch, event.perplexity)
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
+            self._tell_unsampled_prefixes()
         elif isinstance(event, events.Paused):
             status.state = RunState.PAUSED
             self._stepping = False
@@ -336,6 +397,19 @@ class RnnTuiApp(App[int]):
             self._keep_run()
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
+
+    def _tell_unsampled_prefixes(self) -> None:
+        """The trainer samples only prefixes made of the corpus's characters: say once which ones it leaves out."""
+        config, vocab, run = self.run_config, self.vocab, self.current_run
+        if config is None or vocab is None or run is None or self._prefix_note == (run.run_id, config.prefixes):
+            return
+        self._prefix_note = (run.run_id, config.prefixes)
+        left_out = [(p, vocab.unknown(p)) for p in config.prefixes if vocab.unknown(p)]
+        if left_out:
+            named = "; ".join(f"{p!r} ({', '.join(repr(c) for c in chars[:3])})" for p, chars in left_out)
+            self.samples.add_note(
+                f"not sampled: prefix {named} has characters not in this corpus; set prefixes in the form"
+            )
 
     def _show_resumed_history(self, start_epoch: int) -> None:
         """A resumed run's plot starts with the checkpoint's epochs (else one resumed at its end stays empty)."""
@@ -443,12 +517,16 @@ class RnnTuiApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
     def _save(self, trainer: Trainer, path: str) -> None:
+        from engine.outputs import OutputError
+
         try:
             saved = trainer.save(path)
-        except Exception as exc:  # OSError, CheckpointError: one line
+        except OutputError as exc:  # a full disk, a folder gone read-only: the run stays, to be saved elsewhere
+            self.post_message(CheckpointFailed(f"{exc}; the run is kept: ctrl+s saves it elsewhere"))
+        except Exception as exc:
             self.post_message(CheckpointFailed(f"could not save {path}: {first_line(exc)}"))
         else:
-            self.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch)))
+            self.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch), trainer))
 
     @work(thread=True, exit_on_error=False, group="checkpoint")
     def _load_for_generation(self, path: str) -> None:
@@ -509,6 +587,8 @@ class RnnTuiApp(App[int]):
         self.start_run(message.overrides, resume=message.path, notes=(message.note,))
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
+        if message.trainer is not None:
+            self._saved = (message.trainer, message.position)
         self.samples.add_note(f"saved {message.path} ({message.position})")
         self.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
@@ -552,6 +632,8 @@ class RnnTuiApp(App[int]):
         if trainer.paused:
             trainer.resume()
             status.state = RunState.RUNNING
+            if status.message.startswith("paused: no input"):
+                status.message = ""
         else:
             trainer.pause()
             status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
@@ -589,14 +671,19 @@ class RnnTuiApp(App[int]):
         training = not status.state.ended and status.epoch > 0
         # e.g. a bad corpus: nothing to lose
         never_started = self.run_config is None and status.state is RunState.FAILED
-        if never_started or (not changed and not training):  # nothing to lose: e.g. after a failure, with a lower lr
+        unsaved = self._unsaved_position()
+        if never_started or (not changed and not training and unsaved is None):  # e.g. after a failure, lower lr
             self._restart(config)
             return
         if changed:
             names = ", ".join(name.replace("_", "-") for name in changed)
             question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
-        else:
+        elif training:
             question = f"Restart from scratch? The {status.epoch} epochs trained so far are discarded."
+        else:
+            question = f"Restart from scratch? This run's weights ({unsaved}) are discarded."
+        if unsaved is not None:
+            question += " They are not saved: Esc, then ctrl+s, keeps them."
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -606,6 +693,16 @@ class RnnTuiApp(App[int]):
 
         self.push_screen(ConfirmScreen(question), answered)
 
+    def _unsaved_position(self) -> str | None:
+        """A finished or stopped run's position ('epoch 12') if its weights are saved nowhere; else None."""
+        trainer = self.current_run.trainer if self.current_run is not None else None
+        if trainer is None or self.status.status.state not in (RunState.FINISHED, RunState.STOPPED):
+            return None
+        position = trainer.position()
+        if position == "epoch 0" or self._saved == (trainer, position):
+            return None
+        return position
+
     def _preflight(self, config: TrainConfig) -> bool:
         """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
         is stopped: the run training goes on."""
@@ -613,12 +710,19 @@ class RnnTuiApp(App[int]):
 
         try:
             name = "corpus"
+            if self.served is not None:
+                self.served.check_corpus(config.corpus)
             find_corpus(config.corpus)  # no torch needed
             if self.loader.loaded:  # torch is in: asking for the device costs nothing (else the run will say)
                 from engine.trainer import resolve_device
 
                 name = "device"
                 resolve_device(config.device)
+            if self.vocab is not None:  # the machine can hold it (the corpus's vocabulary as now)
+                from engine.limits import check_memory
+
+                name = "hidden"
+                check_memory(config, len(self.vocab), config.max_chars)
         except RnnTuiError as exc:
             self.settings.set_error(name, str(exc), sticky=True)
             self.notify(str(exc), title="settings", severity="error")
@@ -626,7 +730,7 @@ class RnnTuiApp(App[int]):
         return True
 
     def _restart(self, config: TrainConfig) -> None:
-        self.samples.add_note(f"restart: {config.cell}, {config.hidden} hidden × {config.layers}")
+        self.samples.add_note(f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}")
         self.start_run(full_overrides(config))
 
     def action_save(self) -> None:
@@ -638,11 +742,32 @@ class RnnTuiApp(App[int]):
         def chosen(path: str | None) -> None:
             if path:
                 self._last_checkpoint = path
-                self._save(trainer, path)
+                self._save_checked(trainer, path)
 
         from tui.screens import SaveScreen
 
         self.push_screen(SaveScreen(self._last_checkpoint), chosen)
+
+    def _save_checked(self, trainer: Trainer, path: str, force: bool = False) -> None:
+        """Save after checking the target: a directory, the corpus or an unwritable folder is refused; an existing
+        file that is not an rnn-tui checkpoint is replaced only if the user says so in a dialog."""
+        from engine.outputs import NotOursError, OutputError, check_output_target
+
+        try:
+            target = check_output_target(path, "checkpoint", corpus=trainer.corpus.source, force=force)
+        except NotOursError as exc:
+            from tui.screens import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._save_checked(trainer, path, force=True)
+
+            self.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            return
+        except OutputError as exc:
+            self.on_checkpoint_failed(CheckpointFailed(f"{exc}; nothing was saved"))
+            return
+        self._save(trainer, str(target))
 
     def action_load(self) -> None:
         def chosen(answer: tuple[str, str] | None) -> None:
@@ -691,6 +816,9 @@ class RnnTuiApp(App[int]):
         if isinstance(self.screen, SweepScreen):
             self.screen.dismiss()
             return
+        if self.served is not None:  # a browser tab starting processes and database files on the server: no
+            self.notify("sweeps run from a terminal: rnn-tui sweep (not in a served session)", severity="warning")
+            return
         open_sweep(self)
 
     def action_help(self) -> None:
@@ -720,6 +848,24 @@ class RnnTuiApp(App[int]):
             from tui.widgets.sweep import stop_sweep
 
             stop_sweep(self)
+        if self.handle_signals:
+            self._handle_signals(install=False)
+
+    def _handle_signals(self, install: bool) -> None:
+        """SIGTERM and SIGHUP (kill, the terminal closed) end the app as ctrl+q does, the terminal given back as it
+        was, with exit code 128 + N; without this the process dies mid-frame and leaves the terminal garbled."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no such signal, not main
+                if install:
+                    loop.add_signal_handler(signum, self._quit_on_signal, signum)
+                else:
+                    loop.remove_signal_handler(signum)
+
+    def _quit_on_signal(self, signum: int) -> None:
+        if self.current_run is not None:
+            self.current_run.cancel()
+        self.exit(128 + signum)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -738,10 +884,15 @@ def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
     leave within one. Nothing is lost: the terminal is restored, and every worker (a checkpoint being
     saved included) has ended before App.run() returns.
     """
+    served = served_mode()
+    if served is not None:  # relative paths (the dialogs' defaults, --save, --metrics) land in the session
+        os.chdir(served.session_dir)
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
-        result = RnnTuiApp(args).run() or 0
+        app = RnnTuiApp(args)
+        app.handle_signals = True
+        result = app.run() or 0
     finally:
         sys.setswitchinterval(previous)
     if fast_exit:

@@ -33,6 +33,10 @@ def show_splash() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
+    if args.command == "serve":
+        from tui.serve import run_server
+
+        return run_server(args)
     if args.command is None or (args.command == "train" and not args.headless):
         splashed = show_splash()
         try:

@@ -18,6 +18,7 @@ from engine.events import EpochEnd
 
 if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch
     from engine.model import CharRNN
+    from engine.trainer import Trainer
 
 
 @dataclass
@@ -70,6 +71,7 @@ class GenerateFailed(Message):
 class CheckpointSaved(Message):
     path: str
     position: str  # "epoch 12", or "epoch 12 + 3 of 8 batches"
+    trainer: Trainer | None = None  # whose weights were saved (F7 asks before discarding weights saved nowhere)
 
 
 @dataclass

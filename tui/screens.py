@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from engine.config import LIVE_SETTINGS
+from tui.served import OutsideSession, user_path
 from tui.widgets.settings import FIELDS
 
 ResultType = TypeVar("ResultType")
@@ -82,13 +83,25 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class PathDialog(ModalScreen[ResultType]):
-    """A dialog around a path field that starts at `default`; Esc answers None."""
+    """A dialog around a path field that starts at `default`; Esc answers None.
+
+    Every file dialog passes what was typed through checked_path: when the app is served (tui.served), a path
+    outside the session's directory is refused inline (a Static with class path-error) and nothing is opened.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, default: str) -> None:
         super().__init__()
         self.default = default
+
+    def checked_path(self, text: str) -> str | None:
+        """The path to use, or None after saying inline why it is refused."""
+        try:
+            return user_path(text)
+        except OutsideSession as exc:
+            self.query_one(".path-error", Static).update(Text(str(exc), style="red"))
+            return None
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -101,10 +114,11 @@ class SaveScreen(PathDialog[str | None]):
         with Vertical(classes="dialog"):
             yield Label("Save a checkpoint to (Enter saves, Esc cancels):")
             yield Input(self.default, id="path", compact=True)
+            yield Static("", classes="path-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        path = event.value.strip()
-        if path:
+        typed = event.value.strip()
+        if typed and (path := self.checked_path(typed)):
             self.dismiss(path)
 
 
@@ -115,18 +129,19 @@ class LoadScreen(PathDialog[tuple[str, str] | None]):
         with Vertical(classes="dialog"):
             yield Label("Load a checkpoint:")
             yield Input(self.default, id="path", compact=True)
-            yield Static("", id="load-error")
+            yield Static("", id="load-error", classes="path-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Continue training (Enter)", id="continue", variant="primary", compact=True)
                 yield Button("Just generate", id="just-generate", compact=True)
                 yield Button("Cancel (Esc)", id="cancel", compact=True)
 
     def _answer(self, mode: str) -> None:
-        path = self.query_one("#path", Input).value.strip()
-        if not path:
+        typed = self.query_one("#path", Input).value.strip()
+        if not typed:
             self.query_one("#load-error", Static).update(Text("type the checkpoint's path", style="red"))
             return
-        self.dismiss((mode, path))
+        if path := self.checked_path(typed):
+            self.dismiss((mode, path))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._answer("continue")

@@ -56,6 +56,9 @@ def parse_temperature(text: str) -> float | None:
     return value
 
 
+HINT = "Enter generates from the current weights (F2 to come back here)"
+
+
 class GenerateBox(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -74,19 +77,38 @@ class GenerateBox(Vertical):
             yield Input("", id="gen-temperature", compact=True, placeholder="greedy", max_length=8)
             yield Label(" top-k ")
             yield Input("", id="gen-top-k", compact=True, placeholder="all", max_length=6)
-        yield Static("Enter generates from the current weights (F2 to come back here)", id="gen-output")
+        yield Static(HINT, id="gen-output")
+
+    def _values(self) -> tuple[int, float | None, int | None]:
+        return (
+            parse_length(self.query_one("#gen-length", Input).value),
+            parse_temperature(self.query_one("#gen-temperature", Input).value),
+            parse_top_k(self.query_one("#gen-top-k", Input).value),
+        )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            length = parse_length(self.query_one("#gen-length", Input).value)
-            temperature = parse_temperature(self.query_one("#gen-temperature", Input).value)
-            top_k = parse_top_k(self.query_one("#gen-top-k", Input).value)
+            length, temperature, top_k = self._values()
         except ValueError as exc:
             self.show_error(str(exc))
             return
         self.show_busy()
         self.post_message(GenerateRequested(self.query_one("#prefix", Input).value, length, temperature, top_k))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """An error shown follows the typing: another error replaces it, a fix clears it (the prefix's own check,
+        against the vocabulary, comes again on Enter)."""
+        if self.last_error is None:
+            return
+        try:
+            self._values()
+        except ValueError as exc:
+            self.show_error(str(exc))
+        else:
+            self.output.update(Text(HINT, style="dim"))
+            self.output.remove_class("-error")
+            self.last_error = None
 
     @property
     def output(self) -> Static:

@@ -66,6 +66,7 @@ class PerplexityPlot(Vertical):
         self.points: list[tuple[int, float]] = []
         self._dirty = True
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
+        self._shows_points = False  # the chart drawn last had points
         self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
         self.border_title = "Perplexity: waiting for the first epoch"
 
@@ -75,7 +76,7 @@ class PerplexityPlot(Vertical):
     def add_chart(self) -> None:
         from tui.widgets.plot_chart import Chart
 
-        if self.chart is None:
+        if self.chart is None and self.is_attached:  # not when the app is already closing (a signal at start-up)
             self.chart = Chart(on_resize=self._chart_resized)
             self.mount(self.chart)
 
@@ -92,23 +93,28 @@ class PerplexityPlot(Vertical):
         self.points.clear()
         self._dirty = True
 
-    def redraw(self, force: bool = False) -> None:
-        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
-        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
-        if not self._dirty:
-            return
+    def _retitle(self) -> None:
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
         else:
             epoch, latest = self.points[-1]
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
+
+    def redraw(self, force: bool = False) -> None:
+        """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
+        (or force). Called from the app's refresh timer, which also draws what a skipped call left."""
+        if not self._dirty:
+            return
         chart = self.chart
         if chart is None or not chart.size.width:  # not added or not laid out yet: drawn when it is
+            self._retitle()
             return
-        if not force and time.monotonic() < self._next_draw:
-            return
+        if not force and self._shows_points and time.monotonic() < self._next_draw:
+            return  # (an empty chart is never kept waiting: a new or resumed run's first points show at once)
+        self._retitle()  # with the chart, so the title's epoch is always the axis's last
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
+        self._shows_points = bool(self.points)
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
+from tui.served import user_path
 from tui.widgets.model_source import run_handle
 from tui.widgets.plot_chart import cannot_draw
 
@@ -152,7 +153,9 @@ class RunsScreen(ModalScreen[None]):
         event.stop()
         self.export()
 
-    def export(self) -> None:
+    def export(self, force: bool = False) -> None:
+        from engine.outputs import NotOursError
+
         message = self.query_one("#runs-message", Static)
         path = self.query_one("#runs-csv", Input).value.strip()
         try:
@@ -160,7 +163,17 @@ class RunsScreen(ModalScreen[None]):
                 raise RnnTuiError("type a file name for the CSV")
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
-            written = self.book.export_csv(path, "perplexity", self.chosen)
+            path = user_path(path)  # served: only inside the session's directory
+            written = self.book.export_csv(path, "perplexity", self.chosen, force=force)
+        except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
+            from tui.screens import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.export(force=True)
+
+            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None
             message.update(Text(str(exc), style="bold red"))

@@ -17,7 +17,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from engine.config import CELLS, DEVICES, LIVE_SETTINGS, OPTIMIZERS, SAMPLINGS, TrainConfig
+from engine.config import CELLS, DEVICES, LIVE_SETTINGS, OPTIMIZERS, SAMPLINGS, TrainConfig, ineffective_settings
 from engine.errors import ConfigError
 
 
@@ -126,6 +126,7 @@ class SettingsForm(Vertical):
         # Errors from checks beyond parsing (the corpus path exists, the device is here): field → the text that
         # failed. Re-reading the form (the shapes preview does, often) keeps them until that text is changed.
         self._sticky: dict[str, str] = {}
+        self.notice = ""  # a setting that does nothing as set (engine.config.ineffective_settings)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="settings-scroll"):
@@ -138,16 +139,19 @@ class SettingsForm(Vertical):
     def add_fields(self) -> None:
         """Add the fields (once). Anything that reads or writes a field calls this first, so an early caller
         finds them: mount() puts widgets in the DOM at once."""
-        if self._fields_added:
+        if self._fields_added or not self.is_attached:  # not attached: the app is closing before they were added
             return
         self._fields_added = True
         self.query_one("#settings-grid", Grid).mount_all(self._field_widgets(self._initial))
+        self.call_after_refresh(self._mark_inert)
 
     def _field_widgets(self, config: TrainConfig) -> list[Label | Input | Select[str]]:
         widgets: list[Label | Input | Select[str]] = []
         for field in FIELDS:
             label = field.label if field.live else field.label + "*"
-            widgets.append(Label(label, classes="setting-label" + (" -live" if field.live else "")))
+            widgets.append(
+                Label(label, id=f"label-{field.name}", classes="setting-label" + (" -live" if field.live else ""))
+            )
             widget_id = f"setting-{field.name}"
             text = format_field_value(field, getattr(config, field.name))
             if field.kind == "choice":
@@ -187,7 +191,7 @@ class SettingsForm(Vertical):
         self.errors.clear()
         self._sticky.clear()
         self.query(".setting").remove_class("-invalid", "-pending")
-        self._show_error()
+        self._mark_inert()
 
     def value(self, name: str) -> Any:
         return parse_value(FIELDS_BY_NAME[name], self.text_of(name))
@@ -231,6 +235,8 @@ class SettingsForm(Vertical):
         if self.errors:
             message = next(reversed(self.errors.values()))
             line.update(Text(message, style="bold red"))
+        elif self.notice:
+            line.update(Text(self.notice, style="yellow"))
         else:
             line.update(Text(HINT, style="dim"))
 
@@ -286,6 +292,8 @@ class SettingsForm(Vertical):
         if field is not None and not field.live:
             event.stop()
             self._check_structural(field)
+        elif field is not None and field.name in self.errors:  # an error shown goes, or changes, as the user types
+            self._check_structural(field, announce=False)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         field = self._field_of(event.select.id)
@@ -293,7 +301,7 @@ class SettingsForm(Vertical):
             event.stop()
             self._check_structural(field)
 
-    def _check_structural(self, field: Field) -> None:
+    def _check_structural(self, field: Field, announce: bool = True) -> None:
         try:
             # Ranges too (hidden 0, dropout 1.5): each setting's check does not depend on the others.
             TrainConfig().with_changes(**{field.name: parse_value(field, self.text_of(field.name))})
@@ -301,4 +309,20 @@ class SettingsForm(Vertical):
             self.set_error(field.name, str(exc))
         else:
             self.clear_error(field.name)
-        self.post_message(StructuralChanged())
+        if field.name in ("dropout", "layers"):
+            self._mark_inert()
+        if announce:
+            self.post_message(StructuralChanged())
+
+    def _mark_inert(self) -> None:
+        """Mark a setting that does nothing with the others as they are (dropout with one layer), saying why."""
+        try:
+            config = TrainConfig().with_changes(dropout=self.value("dropout"), layers=self.value("layers"))
+        except ConfigError:
+            notes = []
+        else:
+            notes = ineffective_settings(config)
+        self.widget("dropout").set_class(bool(notes), "-inert")
+        self.query_one("#label-dropout").set_class(bool(notes), "-inert")
+        self.notice = "dropout: no effect with 1 layer" if notes else ""  # the line is a panel half a screen wide
+        self._show_error()

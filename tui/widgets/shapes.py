@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich.cells import cell_len
+from textual import events as textual_events
 from textual.widget import Widget
 from textual.widgets import DataTable
 
@@ -18,8 +21,30 @@ SHORT_MEANINGS = {
 }
 
 
-def format_shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ")"
+HEADERS = ("tensor", "shape", "what it is")
+
+
+def format_shape(shape: tuple[int, ...], compact: bool = False) -> str:
+    return "(" + (",".join if compact else ", ".join)(str(n) for n in shape) + ")"
+
+
+def fitting_rows(report: Any, width: int) -> tuple[int, tuple[str, ...], list[tuple[str, ...]]]:
+    """The cell padding, headers and rows to show in `width` cells with no column cut off: shapes written compactly,
+    then columns one space apart, then without the meanings column (an LSTM in an 80-column terminal)."""
+    layouts = ((False, True, 1), (True, True, 1), (True, True, 0), (True, False, 1))
+    for compact, meanings, padding in layouts:
+        headers: tuple[str, ...] = HEADERS if meanings else HEADERS[:2]
+        rows = [
+            (t.name, format_shape(t.shape, compact), SHORT_MEANINGS.get(t.name, t.meaning))[: len(headers)]
+            for t in report.tensors
+        ]
+        if padding == 0:  # one space after each column instead of one on either side
+            headers = tuple(f"{h} " for h in headers)
+            rows = [tuple(f"{cell} " for cell in row) for row in rows]
+        widths = [max(cell_len(text) for text in column) for column in zip(headers, *rows, strict=True)]
+        if width <= 0 or sum(widths) + 2 * padding * len(widths) <= width:
+            break
+    return padding, headers, rows
 
 
 class ShapesTable(DataTable):
@@ -28,19 +53,33 @@ class ShapesTable(DataTable):
         self.rows_shown: list[tuple[str, str]] = []  # (tensor, shape) as displayed, for tests
 
     def on_mount(self) -> None:
-        self.add_columns("tensor", "shape", "what it is")
+        self.add_columns(*HEADERS)
+        self._report: Any = None
+        self._layout: tuple[Any, ...] = ()
+
+    def on_resize(self, event: textual_events.Resize) -> None:
+        if self._report is not None:
+            self._fill()
+
+    def _fill(self) -> None:
+        padding, headers, rows = fitting_rows(self._report, self.size.width)
+        if (padding, headers, rows) == self._layout:
+            return
+        self._layout = (padding, headers, rows)
+        self.clear(columns=True)
+        self.cell_padding = padding
+        self.add_columns(*headers)
+        for row in rows:
+            self.add_row(*row)
 
     def show_report(self, report: Any, pending: bool) -> None:
         """report: an engine.shapes.ShapeReport; pending: it is for the form's settings, not yet applied."""
-        self.clear()
-        self.rows_shown = []
-        for tensor in report.tensors:
-            shape = format_shape(tensor.shape)
-            self.add_row(tensor.name, shape, SHORT_MEANINGS.get(tensor.name, tensor.meaning))
-            self.rows_shown.append((tensor.name, shape))
+        self._report = report
+        self._fill()
+        self.rows_shown = [(tensor.name, format_shape(tensor.shape)) for tensor in report.tensors]
         parent = self.parent
         if isinstance(parent, Widget):
             title = f"Shapes: {report.cell.upper()}"
             parent.border_title = title + ("  (form settings, F7 applies)" if pending else "")
             # The book's print(Y.shape, len(state_new), state_new[0].shape), without the torch.Size noise.
-            parent.border_subtitle = "book: " + report.book_line.replace("torch.Size", "")
+            parent.border_subtitle = "book: " + re.sub(r"torch\.Size\((\[[^\]]*\])\)", r"\1", report.book_line)

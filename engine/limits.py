@@ -1,0 +1,124 @@
+"""What the machine can do: thread counts, and the memory a model, a batch and a corpus will need.
+
+Checked before anything is allocated, so a setting the machine cannot honour is one line naming the estimate,
+never a crash or a swap storm. No torch import: the CLI checks these before loading it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import TrainConfig, describe_layers
+from engine.errors import ConfigError
+
+FLOAT_BYTES = 4
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+# Per character of the corpus kept: the text (up to 4 bytes a character in a Python str), the list of indices
+# (a pointer each) and the index tensor (int64).
+CORPUS_BYTES_PER_CHAR = 4 + 8 + 8
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity; a container's cpuset included)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None) -> None:
+    """A torch thread count must be ≥ 1 and at most the usable cores: more threads than cores only make torch's
+    threads wait for each other (and very large counts crash OpenMP)."""
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a whole number ≥ 1, got {threads!r}")
+    cores = usable_cpus()
+    if threads > cores:
+        raise ConfigError(
+            f"threads must be at most {cores}, the CPU cores this process may use (more threads than cores only "
+            f"slow torch down), got {threads:,}"
+        )
+
+
+def parameter_count(cell: str, vocab_size: int, hidden: int, layers: int) -> int:
+    """Weights and biases of the recurrent layers and the dense output layer."""
+    gates = GATES[cell]
+    count = 0
+    for layer in range(layers):
+        inputs = vocab_size if layer == 0 else hidden
+        count += gates * hidden * (inputs + hidden + 2)
+    return count + hidden * vocab_size + vocab_size
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weights: int  # parameters, gradients and optimizer state, plus a checkpoint's copies while it is saved
+    activations: int  # one batch: what BPTT keeps, its gradients, and the output layer's probabilities
+    corpus: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.activations + self.corpus
+
+
+def estimate_memory(config: TrainConfig, vocab_size: int, num_chars: int) -> MemoryEstimate:
+    """An upper-side estimate of what training config allocates (bytes), from the sizes alone."""
+    params = parameter_count(config.cell, vocab_size, config.hidden, config.layers)
+    slots = 2 if config.optimizer == "adam" else 1  # Adam's two moments; SGD's momentum buffer at most
+    # Live: weights, gradients, optimizer state. Saving adds a copy of weights and state, and their serialised form.
+    weights = params * FLOAT_BYTES * ((2 + slots) + 2 * (1 + slots))
+    rows = config.num_steps * config.batch_size
+    gates = GATES[config.cell]
+    per_layer = rows * config.hidden * (3 * gates + 4)  # projections, outputs, saved gate values (engine.kernels)
+    activations = 2 * per_layer * config.layers * FLOAT_BYTES  # forward values and their gradients
+    activations += 3 * rows * vocab_size * FLOAT_BYTES  # the output's probabilities, their gradient, the logits
+    return MemoryEstimate(weights, activations, num_chars * CORPUS_BYTES_PER_CHAR)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the system's MemAvailable, or a cgroup limit's headroom if lower."""
+    available: int | None = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            headroom = int(limit) - int(used)
+            available = headroom if available is None else min(available, headroom)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def size_text(size: int) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}" if size < 10 * scale else f"{size / scale:,.0f} {unit}"
+    return f"{size / 1024:,.0f} KiB"
+
+
+def check_memory(config: TrainConfig, vocab_size: int, num_chars: int, available: int | None = None) -> MemoryEstimate:
+    """Refuse settings whose estimated memory exceeds what is available (CPU memory; the device's for CUDA)."""
+    estimate = estimate_memory(config, vocab_size, num_chars)
+    if available is None:
+        available = available_memory()
+    if available is not None and estimate.total > available:
+        model = f"{config.cell} of {config.hidden:,} hidden, {describe_layers(config.layers)}"
+        batch = f"batch-size {config.batch_size} × num-steps {config.num_steps}"
+        parts = (
+            f"weights and optimizer {size_text(estimate.weights)}, one batch {size_text(estimate.activations)}, "
+            f"corpus {size_text(estimate.corpus)}"
+        )
+        raise ConfigError(
+            f"{model}, with {batch} and a vocabulary of {vocab_size:,}, needs about {size_text(estimate.total)} "
+            f"({parts}); {size_text(available)} is available: lower hidden, layers, batch-size or num-steps"
+        )
+    return estimate

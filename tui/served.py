@@ -1,0 +1,94 @@
+"""Served mode: what a visitor of `rnn-tui serve` may touch, as one small policy the app's dialogs go through.
+
+The server (tui.serve) starts one app process per browser tab with these environment variables set. Then
+every path a visitor types (save, load, CSV export, and any later file dialog) must name a file inside that
+session's own directory, checked after resolving `..` and symlinks; the corpus is one the server allows.
+Outside served mode every function here lets the path through unchanged: the terminal user owns the machine.
+No Textual import: the policy is tested on its own (tests/test_served.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.errors import RnnTuiError
+
+SESSION_DIR_ENV = "RNN_TUI_SERVED_DIR"  # set by the server: this session's directory (also the process's cwd)
+CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths the server allows as corpus
+IDLE_ENV = "RNN_TUI_SERVED_IDLE"  # seconds without input after which training pauses; 0 = never
+SERVED_NOTE = "served: files stay in this session"
+
+
+class OutsideSession(RnnTuiError):
+    """A served visitor asked for a path (or corpus) outside what the session may touch."""
+
+
+@dataclass(frozen=True)
+class ServedMode:
+    session_dir: Path  # resolved
+    corpora: tuple[str, ...] = ()  # absolute paths
+    idle_seconds: float = 0.0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServedMode | None:
+        """The served mode the server asked for, or None when the app runs in a terminal."""
+        env = os.environ if environ is None else environ
+        directory = env.get(SESSION_DIR_ENV)
+        if not directory:
+            return None
+        corpora = tuple(p for p in env.get(CORPORA_ENV, "").split(os.pathsep) if p)
+        try:
+            idle = max(0.0, float(env.get(IDLE_ENV, "0") or 0))
+        except ValueError:
+            idle = 0.0
+        return cls(Path(directory).resolve(), corpora, idle)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that put a child app process in this mode."""
+        return {
+            SESSION_DIR_ENV: str(self.session_dir),
+            CORPORA_ENV: os.pathsep.join(self.corpora),
+            IDLE_ENV: f"{self.idle_seconds:g}",
+        }
+
+    def confine(self, text: str) -> str:
+        """The path, relative to the session directory, of the file `text` names; OutsideSession if it names
+        anything outside it (an absolute path elsewhere, `..`, a symlink leading out) or the directory itself.
+
+        Relative paths are taken from the session directory (the served app's working directory).
+        """
+        text = text.strip()
+        if not text:
+            raise OutsideSession("type a file name")
+        if "\0" in text:
+            raise OutsideSession("a file name cannot contain a NUL character")
+        root = self.session_dir
+        candidate = Path(text)
+        if not candidate.is_absolute():
+            candidate = root / candidate
+        # realpath follows every symlink it meets, dangling ones included, and folds `..` after them.
+        resolved = Path(os.path.realpath(candidate))
+        if resolved == root or not resolved.is_relative_to(root):
+            raise OutsideSession(f"{text}: served, files stay in this session: type a file name, e.g. rnn-tui.ckpt")
+        return str(resolved.relative_to(root))
+
+    def check_corpus(self, corpus: str | None) -> None:
+        """OutsideSession unless corpus is one the server allows (compared after resolving)."""
+        allowed = [str(Path(p).resolve()) for p in self.corpora]
+        if corpus and str(Path(corpus).expanduser().resolve()) in allowed:
+            return
+        names = ", ".join(Path(p).name for p in self.corpora) or "none"
+        raise OutsideSession(f"served: the corpus is set by the server ({names})")
+
+
+def served_mode() -> ServedMode | None:
+    return ServedMode.from_environment()
+
+
+def user_path(text: str) -> str:
+    """A path a person typed, ready to open: unchanged in a terminal; confined to the session when served."""
+    mode = served_mode()
+    return text.strip() if mode is None else mode.confine(text)
