@@ -101,6 +101,8 @@ class ObjectivePlot(PlotextPlot):
             plt.title(("TRAINING ppl (fallback)" if fallback else "best held-out ppl") + " per trial, log scale")
             plt.yscale("log")
             plt.scatter([n for n, _ in points], [v for _, v in points], label="trial", marker="dot")
+            numbers = sorted({n for n, _ in points})
+            plt.xticks(numbers[:: max(1, len(numbers) // 6)])  # whole trial numbers, at most about six
             complete = sorted((r.number, r.best) for r in rows if r.state == "complete" and r.best is not None)
             if complete:
                 best_so_far, lowest = [], math.inf
@@ -134,7 +136,7 @@ class SweepScreen(ModalScreen[None]):
     #sweep-buttons Button { margin-right: 1; }
     #sweep-body { height: 1fr; }
     #sweep-table { width: 3fr; height: 1fr; }
-    #sweep-plot { width: 2fr; height: 1fr; }
+    #sweep-plot { width: 2fr; height: 1fr; margin-left: 1; }
     #sweep-message { height: 2; }
     """
 
@@ -166,7 +168,7 @@ class SweepScreen(ModalScreen[None]):
                 yield Input(
                     s.space,
                     id="sweep-space",
-                    placeholder="default: lr hidden layers dropout cell steps clip",
+                    placeholder="blank: the default space",
                     compact=True,
                 )
                 yield Label(" trials ")
@@ -193,6 +195,7 @@ class SweepScreen(ModalScreen[None]):
                            ("time", "time"), ("params", "params")):  # fmt: skip
             table.add_column(label, key=key)
         self.say(self.hint())
+        self.query_one("#sweep-space", Input).focus()  # the field most often changed; Enter in it starts
         self.poll_trials()
 
     def hint(self) -> Text:
