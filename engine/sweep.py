@@ -625,7 +625,7 @@ def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
                     best = trial
                 if uses_fallback(trial) and not fallback_said:
                     fallback_said = True
-                    say(f"* {OBJECTIVE_FALLBACK}: the figures below are not held-out; enable held-out (--val-chars)")
+                    say(f"* {OBJECTIVE_FALLBACK}: ranked by memorisation, not generalisation")
                 say(progress_line(trial, best.value if best is not None else None))
             if not alive:
                 break
