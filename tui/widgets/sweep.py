@@ -343,6 +343,7 @@ class SweepScreen(ModalScreen[None]):
             self.say("the settings form has an error: fix it first", "bold red")
             return
         try:
+            jobs = self._whole("jobs")
             searches = shlex.split(self.field("space"))
             arguments = sweep_arguments(
                 config.to_dict(),
@@ -351,8 +352,9 @@ class SweepScreen(ModalScreen[None]):
                 self.field("storage") or None,
                 self._whole("trials"),
                 self._whole("epochs"),
-                self._whole("jobs"),
-                threads=self.rnn_app.args.threads,
+                jobs,
+                # A share of the cores stays with the run in the main panels: cores ÷ (jobs + 1) threads per job.
+                threads=self.rnn_app.args.threads or max(1, (os.cpu_count() or 1) // (jobs + 1)),
             )
         except (RnnTuiError, ValueError) as exc:
             self.say(str(exc), "bold red")
