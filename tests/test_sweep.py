@@ -25,7 +25,7 @@ import pytest
 from engine.cli import parse, run_command
 from engine.errors import ConfigError
 from engine.space import Param, build_space, parse_search, read_space_file
-from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, resolve_storage
+from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, resolve_storage, sweep_flags
 
 # One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
 TINY = ["--hidden", "16", "--max-chars", "4000", "--seed", "0", "--threads", "1"]
@@ -51,10 +51,16 @@ def trial_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("trial ")]
 
 
+# The held-out engine comes with the --val-chars flag: from then on every trial must be ranked by held-out figures.
+HELDOUT_ENGINE = "--val-chars" in sweep_flags()
+
+
 def check_objective(trial) -> None:
     """A complete trial's value is its best held-out perplexity; without held-out figures the fallback is named."""
     history = trial.user_attrs["history"]
     heldout = [h["val_perplexity"] for h in history if h["val_perplexity"] is not None]
+    if HELDOUT_ENGINE:
+        assert len(heldout) == len(history), "the engine reports held-out perplexity: every epoch must have one"
     if heldout:
         assert trial.user_attrs["objective"] == OBJECTIVE_HELDOUT
         assert trial.value == pytest.approx(min(heldout))
