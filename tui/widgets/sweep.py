@@ -135,8 +135,8 @@ class SweepScreen(ModalScreen[None]):
     #sweep-buttons { height: 1; margin-top: 1; }
     #sweep-buttons Button { margin-right: 1; }
     #sweep-body { height: 1fr; }
-    #sweep-table { width: 3fr; height: 1fr; }
-    #sweep-plot { width: 2fr; height: 1fr; margin-left: 1; }
+    #sweep-table { width: 2fr; height: 1fr; }
+    #sweep-plot { width: 1fr; height: 1fr; margin-left: 1; }
     #sweep-message { height: 2; }
     """
 
