@@ -238,6 +238,7 @@ class StopSignals:
     def __init__(self, on_stop: Callable[[int], None] | None = None) -> None:
         self.requested = False
         self.count = 0
+        self.first: int | None = None  # the first signal received
         self.on_stop = on_stop
         self._previous: dict[int, Any] = {}
 
@@ -253,6 +254,8 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
+        if self.first is None:
+            self.first = signum
         self.requested = True
         if self.on_stop is not None:
             self.on_stop(signum)
@@ -541,7 +544,7 @@ def check_spec(spec: SweepSpec) -> None:
 
 
 def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
-    """Run the sweep to its end; return the exit code (0, 1 when a worker failed, 130 when stopped)."""
+    """Run the sweep to its end; its exit code: 0, 1 when a worker was lost, 128 + N when stopped by signal N."""
     say = out or (lambda line: print(line, flush=True))
     check_spec(spec)
     storage = open_storage(spec.storage)
@@ -589,7 +592,7 @@ def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
     worker_failed = False
     with StopSignals(on_stop) as stop:
         if stop.requested:
-            return 130
+            return stopped_code(stop)
         for process in workers:
             process.start()
         if stopping:  # a signal that came while they started
@@ -638,8 +641,15 @@ def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
             "stopped: running trials were recorded failed and queued again; the same command continues "
             f"study {spec.study!r}"
         )
-        return 130
+        return stopped_code(stop)
     return 1 if worker_failed else 0
+
+
+def stopped_code(stop: StopSignals) -> int:
+    """128 + the signal's number, as the engine's headless runs exit (130 ctrl+c, 143 SIGTERM, 129 SIGHUP)."""
+    from engine.signals import exit_code
+
+    return exit_code(stop.first if stop.first is not None else signal.SIGINT)
 
 
 def summarize(study: Any, spec: SweepSpec, say: Callable[[str], None]) -> None:

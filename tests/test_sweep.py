@@ -223,7 +223,7 @@ def test_sigterm_stops_cleanly_and_the_same_command_continues(tmp_path: Path) ->
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, err
+    assert process.returncode == 128 + signal.SIGTERM, err
     assert b"Traceback" not in err
     trials = load_trials(storage, "rnn-tui")
     stopped = [t for t in trials if t.state.name == "FAIL"]

@@ -44,7 +44,8 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await pilot.click("#sweep-compare")
         assert any(run.origin.startswith("trial ") and len(run.history) == 2 for run in app.run_book.runs)
         await wait_for(pilot, lambda: not app.sweep_state.running, "the sweep's end", timeout=90)
-        await wait_for(pilot, lambda: "sweep finished" in screen.message, "its end line")
+        await wait_for(pilot, lambda: screen.ended is not None, "its end reported")
+        assert screen.ended.returncode == 0 and "rnn-tui train --headless" in screen.ended.message
         # The sort follows a header click.
         await pilot.click("#sweep-table", offset=(12, 0))
         # A bad number is an inline error, and no process starts.

@@ -148,6 +148,7 @@ class SweepScreen(ModalScreen[None]):
         self.sort_key = "#"
         self.sort_reverse = False
         self.message = ""  # the message line's text
+        self.ended: SweepEnded | None = None  # how the sweep started here ended
         self._poll_stop = threading.Event()
 
     @property
@@ -371,9 +372,10 @@ class SweepScreen(ModalScreen[None]):
         threading.Thread(target=follow, args=(self.app, self.state, process), daemon=True).start()
 
     def on_sweep_ended(self, message: SweepEnded) -> None:
+        self.ended = message
         if message.returncode == 0:
             self.say(Text(f"sweep finished: {message.message}", style="green"))
-        elif message.returncode == 130:
+        elif message.returncode > 128:  # stopped by a signal (ours)
             self.say("sweep stopped: running trials were queued again; Start continues the study", "yellow")
         else:
             self.say(message.message or f"the sweep ended with code {message.returncode}", "bold red")
@@ -484,7 +486,7 @@ def follow(app: Any, state: SweepState, process: subprocess.Popen[str]) -> None:
         screen = app.screen
         if isinstance(screen, SweepScreen):
             screen.post_message(ended)
-        elif ended.returncode not in (0, 130):
+        elif ended.returncode != 0 and ended.returncode <= 128:
             app.notify(ended.message or "the sweep failed", title="sweep", severity="error")
         else:
             app.notify("the sweep has ended: F12 shows its trials", title="sweep")
