@@ -16,11 +16,15 @@ from engine.config import (
     CELLS,
     DEVICES,
     OPTIMIZERS,
+    PRESET_SETTINGS,
+    PRESETS,
     SAMPLINGS,
+    STATE_POLICIES,
     TrainConfig,
     check_seed,
     describe_layers,
     ineffective_settings,
+    preset_config,
 )
 from engine.errors import ConfigError, RnnTuiError
 
@@ -37,14 +41,38 @@ class ArgumentParser(argparse.ArgumentParser):
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `rnn-tui` (the app) and `rnn-tui train`. Defaults live in TrainConfig, not here."""
     d = TrainConfig()
+    en = PRESET_SETTINGS["d2l-en"]
     group = parser.add_argument_group("corpus")
+    group.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help=f"which book's run: d2l-zh (the Chinese edition's §6.5, Jay Chou lyrics) or d2l-en (the English "
+        f"edition's: The Time Machine, shipped; letters only, hidden {en['hidden']}, SGD lr {en['lr']:g}, clip "
+        f"{en['clip']:g}, batch {en['batch_size']}, {en['epochs']} epochs); a flag given with it wins "
+        f"(default {d.preset})",
+    )
     group.add_argument(
         "--corpus",
         metavar="PATH",
-        help="a UTF-8 .txt or a .zip (default: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip)",
+        help="a UTF-8 .txt or a .zip (default: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip; "
+        "with --preset d2l-en the shipped Time Machine)",
     )
     group.add_argument(
         "--max-chars", type=int, metavar="N", help=f"keep the first N characters, 0 keeps all (default {d.max_chars})"
+    )
+    group.add_argument(
+        "--val-chars",
+        type=int,
+        metavar="N",
+        help=f"hold out the N characters after the training text, evaluated after each epoch from a zero state; "
+        f"0 = off (default {d.val_chars:,}; d2l-en {en['val_chars']:,})",
+    )
+    group.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help=f"with --max-chars 0, or a corpus shorter than --max-chars: hold out its last share F (default "
+        f"{d.val_fraction:g})",
     )
     group.add_argument(
         "--corpus-url", metavar="URL", help="where to download the book's corpus from when none is found"
@@ -58,7 +86,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epochs", type=int, metavar="N", help=f"(default {d.epochs})")
     group.add_argument("--batch-size", type=int, metavar="N", help=f"(default {d.batch_size})")
     group.add_argument("--num-steps", type=int, metavar="N", help=f"characters per sequence (default {d.num_steps})")
-    group.add_argument("--sampling", choices=SAMPLINGS, help=f"minibatch sampling (default {d.sampling})")
+    group.add_argument(
+        "--sampling",
+        choices=SAMPLINGS,
+        help=f"minibatch sampling: the Chinese edition's consecutive or random, the English edition's overlapping "
+        f"windows (default {d.sampling})",
+    )
+    group.add_argument(
+        "--state",
+        choices=STATE_POLICIES,
+        help=f"consecutive sampling: carry the hidden state across batches and epochs (the book's v1), or start "
+        f"from a zero state each epoch or each batch (default {d.state})",
+    )
+    group.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop when held-out perplexity has not improved for N epochs (default: 0, never)",
+    )
     group.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     group.add_argument("--lr", type=float, metavar="LR", help=f"learning rate (default {d.lr:g})")
     group.add_argument(
@@ -78,13 +123,18 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         dest="prefixes",
         metavar="TEXT",
-        help="a sample prefix; repeatable (default 分开 and 不分开)",
+        help="a sample prefix; repeatable (default 分开 and 不分开; d2l-en: it has)",
     )
     group.add_argument(
         "--temperature", type=float, metavar="T", help="sample with temperature T > 0 (default: greedy, as the book)"
     )
     group = parser.add_argument_group("files")
     group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
+    group.add_argument(
+        "--save-best",
+        metavar="CKPT",
+        help="save a checkpoint here at each epoch whose held-out perplexity is the best so far",
+    )
     group.add_argument("--resume", metavar="CKPT", help="continue training from a checkpoint")
     group.add_argument("--metrics", metavar="FILE", help="append one JSON object per epoch to FILE")
     group.add_argument(
@@ -244,7 +294,8 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**config_overrides(args))
+    """The settings given, over their preset's (see engine.config.preset_config)."""
+    return preset_config(config_overrides(args))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -329,7 +380,7 @@ def run_headless(args: argparse.Namespace) -> int:
     from engine import events
     from engine.limits import parameter_count
     from engine.outputs import OutputError, check_free_space, save_with_rescue
-    from engine.session import open_session
+    from engine.session import describe_held_out, open_session
     from engine.signals import StopOnSignals
 
     overrides = config_overrides(args)
@@ -343,12 +394,17 @@ def run_headless(args: argparse.Namespace) -> int:
                 f"{event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
                 f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}"
             )
+            say(describe_held_out(session.config, session.corpus))
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
                 record = {
                     "epoch": event.epoch,
                     "perplexity": event.perplexity,
+                    "val_perplexity": event.val_perplexity,
+                    "fresh_perplexity": event.fresh_perplexity,
+                    "val_unseen_share": event.val_unseen_share,
                     "seconds": event.seconds,
+                    "eval_seconds": event.eval_seconds,
                     "chars": event.chars,
                     "chars_per_second": event.chars_per_second,
                     "lr": event.lr,
@@ -359,11 +415,16 @@ def run_headless(args: argparse.Namespace) -> int:
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
             say(epoch.book_line(), sys.stdout)
+            held_out = epoch.held_out_line(session.corpus.vocab.has_unk)
+            if held_out:
+                say(held_out, sys.stdout)
             for _, text in event.samples:
                 say(f" - {text}", sys.stdout)
         elif isinstance(event, events.Failed):
             failed.append(event)
             say(f"{PROG}: {event.message}")
+        elif isinstance(event, events.Finished) and event.reason:
+            say(event.reason)
         elif isinstance(event, events.Finished) and event.stopped:
             say(f"stopped after {session.trainer.position()}")
 
@@ -375,6 +436,7 @@ def run_headless(args: argparse.Namespace) -> int:
         listener=printer,
         threads=args.threads,
         progress=download_bar,
+        save_best=args.save_best,
     )
     trainer = session.trainer
     for note in session.notes:
@@ -428,6 +490,12 @@ def run_headless(args: argparse.Namespace) -> int:
             else:
                 say(f"{PROG}: error: {outcome.failure}; the weights ({position}) were saved to {outcome.path} instead")
                 code = 1
+    best = trainer.saved_best
+    if best is not None:
+        say(
+            f"saved the best held-out epoch to {args.save_best} (epoch {best.epoch}, held-out perplexity "
+            f"{best.val_perplexity:f})"
+        )
     return code
 
 

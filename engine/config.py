@@ -10,7 +10,7 @@ from engine.errors import ConfigError
 
 CELLS = ("rnn", "gru", "lstm")
 OPTIMIZERS = ("adam", "sgd")
-SAMPLINGS = ("consecutive", "random")
+SAMPLINGS = ("consecutive", "random", "windows")  # the Chinese edition's two; the English edition's
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
@@ -22,7 +22,7 @@ BOOK_PREFIXES = ("分开", "不分开")
 PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     "d2l-zh": {
         "max_chars": 10_000,
-        "val_chars": 5_000,
+        "val_chars": 1_500,
         "sampling": "consecutive",
         "state": "carry",
         "hidden": 256,
@@ -55,7 +55,7 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 # Settings a running trainer accepts between batches; every other one needs a new trainer.
-LIVE_SETTINGS = ("lr", "clip", "pred_period", "pred_len", "prefixes", "temperature")
+LIVE_SETTINGS = ("lr", "clip", "pred_period", "pred_len", "prefixes", "temperature", "patience")
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,10 @@ class TrainConfig:
     preset: str = "d2l-zh"  # which book's run: its corpus, preprocessing and vocabulary
     corpus: str | None = None  # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip
     max_chars: int = 10_000  # the book keeps the first 10,000 characters; 0 keeps all
-    val_chars: int = 5_000  # held-out characters after the training text; 0: no held-out evaluation
+    # Held-out characters after the training text; 0: no held-out evaluation. 1,500 for the book's run keeps the
+    # evaluation at about 8 % of an epoch's time on one thread (bench/eval_overhead.py: 1,000 5 %, 2,000 10 %;
+    # it grows with the characters read); d2l-en holds out the English edition's 5,000.
+    val_chars: int = 1_500
     val_fraction: float = 0.1  # with max_chars 0: the corpus's tail share held out
     sampling: str = "consecutive"
     state: str = "carry"  # carry: across batches and epochs (book v1); epoch/batch: reset at each
@@ -114,6 +117,10 @@ class TrainConfig:
             values["prefixes"] = tuple(values["prefixes"])
         if values.get("temperature") == 0:  # early checkpoints wrote 0 for greedy
             values["temperature"] = None
+        if "val_chars" not in data and values.get("max_chars", 1) == 0:
+            # A checkpoint from before held-out evaluation, trained on a whole corpus: holding out its tail now
+            # would change its training text, and a resumed run must go on as it was.
+            values["val_chars"] = 0
         return cls(**values)
 
     def structural_differences(self, other: TrainConfig) -> list[str]:
@@ -159,6 +166,9 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError(f"{name.replace('_', '-')} must be a whole number ≥ 0 (0 turns it off), got {value!r}")
     if not 0 <= _finite("val_fraction", config.val_fraction) < 1:
         raise ConfigError(f"val-fraction must be in [0, 1), got {config.val_fraction!r}")
+    if config.patience and not held_out_on(config):
+        why = "val-chars is 0" if not config.val_chars else "with max-chars 0, val-fraction is 0"
+        raise ConfigError(f"patience {config.patience} needs held-out evaluation, but {why}")
     if isinstance(config.pred_len, bool) or not isinstance(config.pred_len, int) or config.pred_len < 0:
         raise ConfigError(f"pred-len must be a whole number ≥ 0, got {config.pred_len!r}")
     if config.pred_len > MAX_GENERATE_LEN:
@@ -179,6 +189,54 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError("a prefix is empty: give at least one character")
         if len(prefix) > MAX_PREFIX_LEN:
             raise ConfigError(f"a prefix is {len(prefix)} characters long; the limit is {MAX_PREFIX_LEN}")
+
+
+def held_out_on(config: TrainConfig) -> bool:
+    """Whether the settings ask for held-out evaluation: val-chars > 0 and, with max-chars 0, val-fraction > 0."""
+    return config.val_chars > 0 and (config.max_chars > 0 or config.val_fraction > 0)
+
+
+def preset_config(overrides: dict[str, Any]) -> TrainConfig:
+    """The config of overrides["preset"] (default d2l-zh): its PRESET_SETTINGS, then every explicit setting over them.
+
+    overrides holds only what was given explicitly (flags, form values); what is left out comes from the preset,
+    then from TrainConfig's defaults.
+    """
+    preset = overrides.get("preset", TrainConfig.preset)
+    _choice("preset", preset, PRESETS)
+    return TrainConfig(**{**PRESET_SETTINGS[preset], **overrides, "preset": preset})
+
+
+def preset_conflicts(overrides: dict[str, Any]) -> list[str]:
+    """Explicit settings that contradict an explicitly chosen preset, as '--hidden 64 (preset: 32)'; they win."""
+    if "preset" not in overrides:
+        return []
+    preset_values = PRESET_SETTINGS[overrides["preset"]]
+    conflicts = []
+    for name, value in overrides.items():
+        if name not in preset_values:
+            continue
+        wanted = preset_values[name]
+        given = tuple(value) if isinstance(value, list) else value
+        if given != wanted:
+            flag = "prefix" if name == "prefixes" else name.replace("_", "-")
+            conflicts.append(f"--{flag} {_shown(given)} (preset: {_shown(wanted)})")
+    return conflicts
+
+
+def preset_note(overrides: dict[str, Any]) -> str | None:
+    """One line for the start-up: which explicit settings override the chosen preset's (None when none do)."""
+    conflicts = preset_conflicts(overrides)
+    if not conflicts:
+        return None
+    wins = "the explicit settings win" if len(conflicts) > 1 else "the explicit setting wins"
+    return f"preset {overrides['preset']} with {', '.join(conflicts)}: {wins}"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return " + ".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def check_seed(seed: object) -> None:

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import opencc
 
+from engine.corpus import UNK, preprocess
 from engine.errors import PrefixError
 
 
@@ -35,13 +36,21 @@ def _unknown(text: str, vocabulary: Collection[str]) -> list[str]:
 def resolve_prefix(prefix: str, vocabulary: Collection[str]) -> tuple[str, str | None]:
     """Return (usable prefix, note or None), or raise PrefixError.
 
-    A prefix whose characters are all known is returned unchanged. Otherwise, if its
+    With a vocabulary holding <unk> (preset d2l-en), the prefix is preprocessed as the corpus was, with a note
+    when that changes it. Otherwise a prefix whose characters are all known is returned unchanged. Otherwise, if its
     t2s conversion (same length, so positions still line up) is fully known, the
     conversion is returned with a note for the user. Otherwise the error names each
     unknown character, taken from whichever text (original or converted) has fewer.
     """
     if not prefix:
         raise PrefixError("prefix is empty: type at least one character")
+    if UNK in vocabulary:
+        # The English edition's vocabulary: the prefix is read as its corpus was (letters only, lower case), and a
+        # character still outside the vocabulary becomes <unk>, as the book maps it.
+        read = preprocess(prefix, "d2l-en")
+        if read != prefix:
+            return read, f"read as the corpus is (letters only, lower case): {prefix!r} → {read!r}"
+        return prefix, None
     unknown = _unknown(prefix, vocabulary)
     if not unknown:
         return prefix, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,26 @@ DEFAULT_CORPUS_NAME = "jaychou_lyrics.txt.zip"
 CORPUS_ENV = "RNN_TUI_CORPUS"
 # Reading the whole of a huge file would swallow memory; past this we refuse (max-chars > 0 streams).
 MAX_CORPUS_BYTES = 64 * 1024 * 1024
+# The English edition's corpus, shipped with the package (public domain): what --preset d2l-en trains on.
+TIME_MACHINE_PATH = Path(__file__).resolve().parent / "corpora" / "timemachine.txt"
+TIME_MACHINE_SOURCE = f"The Time Machine (H. G. Wells), shipped with rnn-tui: {TIME_MACHINE_PATH}"
+UNK = "<unk>"  # the English edition's token for a character outside the vocabulary
+# What each preset does to the raw text: the Chinese edition turns newlines into spaces; the English edition keeps
+# letters only, lower-cased, every other run of characters becoming one space.
+PREPROCESSING = {
+    "d2l-zh": "newlines become spaces",
+    "d2l-en": "letters only, lower case (every run of other characters becomes one space)",
+}
+_NON_LETTERS = re.compile("[^A-Za-z]+")
+
+
+def preprocess(text: str, preset: str = "d2l-zh") -> str:
+    """The preset's preprocessing of raw text (see PREPROCESSING)."""
+    if preset == "d2l-en":
+        return _NON_LETTERS.sub(" ", text).lower()
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
 # An explicit --max-chars on a file over that size keeps at most this many characters (the reader takes up to
 # twice as many to allow for \r\n pairs): the same bound, in characters.
 MAX_CORPUS_CHARS = MAX_CORPUS_BYTES // 2
@@ -32,13 +53,19 @@ def visible(text: str) -> str:
 
 @dataclass(frozen=True)
 class Vocab:
-    """Sorted characters, so the same text always gives the same indices (the book's list(set()) does not)."""
+    """Sorted characters, so the same text always gives the same indices (the book's list(set()) does not).
+
+    A vocabulary holding UNK (the English edition's) maps every character outside it to UNK; one without it (the
+    Chinese edition's) refuses them: encode raises KeyError, and prefixes are checked against unknown().
+    """
 
     idx_to_char: tuple[str, ...]
 
     @classmethod
-    def from_text(cls, text: str) -> Vocab:
-        return cls(tuple(sorted(set(text))))
+    def from_text(cls, text: str, unk: bool = False) -> Vocab:
+        """The sorted characters of text, plus UNK when asked (sorted in with them, as the English edition does)."""
+        chars = set(text) | ({UNK} if unk else set())
+        return cls(tuple(sorted(chars)))
 
     _char_to_idx: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -55,24 +82,46 @@ class Vocab:
     def __contains__(self, char: object) -> bool:
         return char in self.char_to_idx
 
+    @property
+    def has_unk(self) -> bool:
+        return UNK in self.char_to_idx
+
     def unknown(self, text: str) -> list[str]:
-        """Characters of text outside the vocabulary, each once, in order of appearance."""
+        """Characters of text the vocabulary cannot encode, each once, in order of appearance (none with UNK)."""
+        if self.has_unk:
+            return []
         return list(dict.fromkeys(c for c in text if c not in self.char_to_idx))
 
     def encode(self, text: str) -> list[int]:
+        if self.has_unk:
+            unk = self.char_to_idx[UNK]
+            return [self.char_to_idx.get(c, unk) for c in text]
         return [self.char_to_idx[c] for c in text]
+
+    def encode_unseen(self, text: str) -> tuple[list[int], int]:
+        """Indices of text with UNSEEN (-1) for each character outside a vocabulary without UNK; and how many
+        characters the vocabulary does not hold (mapped to UNK, or UNSEEN)."""
+        lookup = self.char_to_idx
+        fallback = lookup[UNK] if self.has_unk else UNSEEN
+        indices = [lookup.get(c, fallback) for c in text]
+        return indices, sum(1 for c in text if c not in lookup)
 
     def decode(self, indices: Iterable[int]) -> str:
         return "".join(self.idx_to_char[i] for i in indices)
 
 
+UNSEEN = -1  # Vocab.encode_unseen's index for a character outside a vocabulary without UNK
+
+
 @dataclass(frozen=True)
 class Corpus:
-    """The preprocessed text, its vocabulary and where it came from."""
+    """The preprocessed training text, its vocabulary, the held-out text that follows it, and where it came from."""
 
-    text: str
+    text: str  # the training text; the vocabulary is built from it alone
     vocab: Vocab
     source: str  # what the user is told: a path, or a description of the built-in corpus
+    held_out: str = ""  # the held-out text ("" when held-out evaluation is off)
+    notes: tuple[str, ...] = ()  # what the user should be told about the split (a short corpus, a short held-out)
 
     @property
     def indices(self) -> list[int]:
@@ -110,29 +159,31 @@ def missing_corpus_message() -> str:
     )
 
 
-def read_text(path: Path, max_chars: int) -> str:
-    """The corpus text of a UTF-8 .txt file or a .zip, preprocessed as the book does.
+def read_text(path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
+    """The corpus text of a UTF-8 .txt file or a .zip, preprocessed as the preset's book does.
 
-    Newlines become spaces and the first max_chars characters are kept (0 keeps all).
+    d2l-zh: newlines become spaces; d2l-en: letters only, lower case. The first max_chars characters of the
+    preprocessed text are kept (0 keeps all).
     """
     if path.is_dir():
         raise CorpusError(f"corpus {path} is a directory, not a file")
     try:
         if zipfile.is_zipfile(path):
-            raw = _read_zip(path, max_chars)
+            raw = _read_zip(path, max_chars, preset)
         elif path.suffix.lower() == ".zip":
             raise CorpusError(f"corpus {path} is not a valid zip file (damaged or truncated)")
         else:
             _check_size(path, path.stat().st_size, max_chars)
             with path.open("rb") as handle:
-                raw = _read_stream(handle, path, max_chars)
+                raw = _read_stream(handle, path, max_chars, preset)
     except OSError as exc:
         raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from exc
-    text = raw.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    text = raw if preset == "d2l-en" else preprocess(raw, preset)  # d2l-en's is applied while reading
     if max_chars:
         text = text[:max_chars]
     if not text.strip():
-        raise CorpusError(f"corpus {path} is empty")
+        kept = " (preset d2l-en keeps the letters A-Z only)" if preset == "d2l-en" else ""
+        raise CorpusError(f"corpus {path} is empty{kept}")
     return text
 
 
@@ -151,22 +202,44 @@ def _check_size(path: Path, size: int, max_chars: int) -> None:
         )
 
 
-def _read_stream(handle: IO[bytes], path: Path, max_chars: int) -> str:
-    # A \r\n pair counts as one character once turned into a space, so read a little extra.
+def _read_stream(handle: IO[bytes], path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
     reader = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline="")
     try:
+        if preset == "d2l-en":
+            return _read_letters(reader, max_chars)
+        # A \r\n pair counts as one character once turned into a space, so read a little extra.
         return reader.read(max_chars * 2 + 1 if max_chars else -1)
     except UnicodeDecodeError as exc:
         raise CorpusError(f"corpus {path} is not UTF-8 text (bad byte at offset {exc.start})") from exc
 
 
-def _read_zip(path: Path, max_chars: int) -> str:
+def _read_letters(reader: io.TextIOBase, max_chars: int) -> str:
+    """The d2l-en preprocessing applied chunk by chunk until max_chars characters are had (0: all).
+
+    Why chunks: how much raw text gives max_chars letters is unknown in advance. A run of non-letters cut by a
+    chunk boundary becomes two spaces, one of which is dropped, so the result equals preprocess(whole text).
+    """
+    pieces: list[str] = []
+    have = 0
+    while not max_chars or have < max_chars:
+        chunk = reader.read(1 << 16)
+        if not chunk:
+            break
+        processed = preprocess(chunk, "d2l-en")
+        if pieces and pieces[-1].endswith(" ") and processed.startswith(" "):
+            processed = processed[1:]
+        pieces.append(processed)
+        have += len(processed)
+    return "".join(pieces)
+
+
+def _read_zip(path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             member = _pick_member(path, archive.namelist())
             _check_size(path, archive.getinfo(member).file_size, max_chars)
             with archive.open(member) as handle:
-                return _read_stream(handle, path, max_chars)
+                return _read_stream(handle, path, max_chars, preset)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         # EOFError and zlib.error: a truncated or corrupted deflate stream.
         raise CorpusError(f"corpus {path} is a damaged zip file ({exc})") from exc
@@ -183,16 +256,92 @@ def _pick_member(path: Path, names: Sequence[str]) -> str:
     raise CorpusError(f"corpus {path} holds several .txt files and no {BOOK_MEMBER}: {', '.join(texts[:5])}")
 
 
-def load_corpus(path: Path, max_chars: int) -> Corpus:
-    text = read_text(path, max_chars)
-    return Corpus(text=text, vocab=Vocab.from_text(text), source=str(path))
+def load_corpus(
+    path: Path,
+    max_chars: int,
+    val_chars: int = 0,
+    val_fraction: float = 0.0,
+    preset: str = "d2l-zh",
+    source: str | None = None,
+) -> Corpus:
+    """The corpus at path, preprocessed for the preset, split into training and held-out text (see split_text).
+
+    With the defaults, no held-out text: the first max_chars characters, as the book reads them.
+    """
+    wanted = max_chars + val_chars if max_chars else 0
+    text = read_text(path, wanted, preset)
+    train, held_out, notes = split_text(text, max_chars, val_chars, val_fraction)
+    vocab = Vocab.from_text(train, unk=preset == "d2l-en")
+    return Corpus(train, vocab, source or str(path), held_out, tuple(notes))
 
 
-def check_length(num_chars: int, batch_size: int, num_steps: int) -> None:
-    """Both samplers need at least one batch: batch_size rows of num_steps inputs plus their targets."""
-    needed = batch_size * (num_steps + 1)
-    if num_chars < needed:
-        raise CorpusError(
-            f"corpus has {num_chars:,} characters; batch-size {batch_size} × (num-steps {num_steps} + 1) "
-            f"needs at least {needed:,}"
+def split_text(text: str, max_chars: int, val_chars: int, val_fraction: float) -> tuple[str, str, list[str]]:
+    """(training text, held-out text, notes) of a preprocessed text.
+
+    The training text is the first max_chars characters (the book's); the held-out text is the val_chars that
+    follow it. With max_chars 0, or when the corpus ends within the first max_chars, the last val_fraction of the
+    corpus is held out instead (a note says so). val_chars 0 turns held-out text off.
+    """
+    if not val_chars:
+        return (text[:max_chars] if max_chars else text), "", []
+    if max_chars and len(text) > max_chars:
+        train, held_out = text[:max_chars], text[max_chars : max_chars + val_chars]
+        notes = []
+        if len(held_out) < val_chars:
+            notes.append(
+                f"the corpus ends {len(held_out):,} characters after the training text: holding out those "
+                f"(val-chars {val_chars:,} asked)"
+            )
+        return train, held_out, notes
+    held = round(len(text) * val_fraction)
+    train, held_out = text[: len(text) - held], text[len(text) - held :]
+    notes = []
+    if max_chars:
+        notes.append(
+            f"the corpus has {len(text):,} characters, not more than max-chars {max_chars:,}: training on the first "
+            f"{len(train):,} and holding out the last {held:,} (val-fraction {val_fraction:g})"
         )
+    return train, held_out, notes
+
+
+def held_out_wanted(max_chars: int, val_chars: int, val_fraction: float) -> bool:
+    """Whether these settings ask for held-out text: val_chars > 0, and with max_chars 0 a val_fraction > 0."""
+    return val_chars > 0 and (max_chars > 0 or val_fraction > 0)
+
+
+def check_split(corpus: Corpus, max_chars: int, val_chars: int, val_fraction: float, num_steps: int) -> None:
+    """Held-out settings that leave no held-out sequence raise CorpusError with the numbers (the training text is
+    checked by check_length). One held-out sequence is num_steps + 1 characters: num_steps predictions."""
+    if not held_out_wanted(max_chars, val_chars, val_fraction):
+        return
+    needed = num_steps + 1
+    have = len(corpus.held_out)
+    if have >= needed:
+        return
+    if max_chars and len(corpus.text) == max_chars and have < val_chars:
+        how = f"the corpus ends {have:,} characters after the first max-chars {max_chars:,}"
+    elif not max_chars or len(corpus.text) < max_chars:
+        how = f"val-fraction {val_fraction:g} of {len(corpus.text) + have:,} characters"
+    else:
+        how = f"val-chars {val_chars:,}"
+    raise CorpusError(
+        f"held-out text has {have:,} characters ({how}); one held-out sequence needs num-steps {num_steps} + 1 = "
+        f"{needed:,}: hold out more, or pass --val-chars 0 to turn held-out evaluation off"
+    )
+
+
+def check_length(
+    num_chars: int, batch_size: int, num_steps: int, sampling: str = "consecutive", held_out: int = 0
+) -> None:
+    """The samplers need at least one batch: batch_size rows of num_steps inputs plus their targets (windows: one
+    window of num_steps + 1, as its last batch may be partial). held_out: the characters held out, for the message."""
+    needed = num_steps + 1 if sampling == "windows" else batch_size * (num_steps + 1)
+    if num_chars < needed:
+        after = f" after holding out {held_out:,}" if held_out else ""
+        what = (
+            f"one window of num-steps {num_steps} + 1"
+            if sampling == "windows"
+            else f"batch-size {batch_size} × (num-steps {num_steps} + 1)"
+        )
+        name = "training text" if held_out else "corpus"
+        raise CorpusError(f"{name} has {num_chars:,} characters{after}; {what} needs at least {needed:,}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -17,6 +18,7 @@ class Started:
     vocab_size: int
     num_chars: int
     seed: int
+    held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: held-out evaluation off
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,13 @@ class EpochEnd:
     chars: int  # characters predicted (and trained on) in the epoch
     lr: float
     clip: float
-    # Held-out evaluation (None when off): perplexity on the held-out text from a zero state, the training
-    # text's perplexity from a zero state, and the share of held-out targets left out as never seen in training.
+    # Held-out evaluation (None when off; engine/evaluate.py says how): perplexity on the held-out text from a zero
+    # state, the training text's perplexity from a zero state, and the share of held-out targets never seen in
+    # training (left out of val_perplexity with the book's vocabulary; counted as <unk> with d2l-en's).
     val_perplexity: float | None = None
     fresh_perplexity: float | None = None
     val_unseen_share: float | None = None
+    eval_seconds: float | None = None  # time the evaluation took, after the epoch (not in seconds)
 
     @property
     def chars_per_second(self) -> float:
@@ -50,6 +54,39 @@ class EpochEnd:
 
     def book_line(self) -> str:
         return f"epoch {self.epoch}, perplexity {self.perplexity:f}, time {self.seconds:.2f} sec"
+
+    def held_out_line(self, unseen_counted: bool = False) -> str | None:
+        """The line after the book's: held-out and fresh-state perplexity and the unseen share (None when off).
+
+        unseen_counted: the vocabulary has <unk> (d2l-en), so unseen characters count as <unk> instead of being
+        left out.
+        """
+        if self.val_perplexity is None:
+            return None
+        share = self.val_unseen_share or 0.0
+        how = "counted as <unk>" if unseen_counted else "left out"
+        return (
+            f"held-out perplexity {self.val_perplexity:f}, fresh-state perplexity {self.fresh_perplexity:f} "
+            f"(from a zero state; {share:.1%} of held-out characters never seen in training, {how})"
+        )
+
+
+def unseen_policy(unseen_counted: bool) -> str:
+    """In words, how characters never seen in training count in the held-out perplexity."""
+    if unseen_counted:
+        return "held-out characters never seen in training count as <unk>, as the English edition counts them"
+    return "held-out characters never seen in training are left out of the held-out perplexity (their share is shown)"
+
+
+def best_held_out(history: list[EpochEnd]) -> EpochEnd | None:
+    """The epoch with the lowest held-out perplexity so far (the earliest of equals); None without any."""
+    best: EpochEnd | None = None
+    best_value = math.inf
+    for epoch in history:
+        value = epoch.val_perplexity
+        if value is not None and value < best_value:  # NaN (no counted target) never compares less
+            best, best_value = epoch, value
+    return best
 
 
 @dataclass(frozen=True)
@@ -82,7 +119,7 @@ class Finished:
     """Training ended without error: all epochs done, or stopped on request."""
 
     epoch: int
-    stopped: bool
+    stopped: bool  # stopped on request (a user, ctrl+c); a run that ends early on its own has stopped False
     reason: str = ""  # why a run ended before its epochs on its own (e.g. patience), for the user; "" otherwise
 
 

@@ -17,11 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, TanhRecurrence
+from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, SmallLookup, TanhRecurrence
 
 State = Tensor | tuple[Tensor, Tensor]  # (layers, batch, hidden); an LSTM's is (h, c)
 
 RECURRENT_LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+# A vocabulary at most this large (the English edition's 28 tokens) takes the small-model path: the lookup with the
+# biases folded into its few rows (SmallLookup) and tanh through sigmoid. Per-batch overhead is that model's whole
+# cost; a larger vocabulary (the Chinese edition's 1,027) keeps the path its perplexities were pinned on.
+SMALL_VOCAB = 64
 
 
 def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
@@ -46,16 +50,21 @@ class CharRNN(nn.Module):
         first = self.rnn.get_parameter("weight_ih_l0")
         first.data = first.data.t().contiguous().t()
         self.dense = nn.Linear(hidden, vocab_size)
+        self.small = vocab_size <= SMALL_VOCAB
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         device = device or self.dense.weight.device
         zeros = torch.zeros(self.layers, batch_size, self.hidden, device=device)
         return (zeros, zeros.clone()) if self.cell == "lstm" else zeros
 
-    def recurrent(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def recurrent(
+        self, inputs: Tensor, state: State | None = None, unknown_inputs: bool = False
+    ) -> tuple[Tensor, State]:
         """The recurrent layer alone: inputs (num_steps, batch) of indices → Y (num_steps, batch, hidden), state.
 
-        Equal to self.rnn(one_hot(inputs), state), computed without the one-hot product.
+        Equal to self.rnn(one_hot(inputs), state), computed without the one-hot product. With unknown_inputs,
+        index vocab_size stands for a character outside the vocabulary: its one-hot vector is all zeros, so the
+        step gets only the biases (held-out evaluation reads text with characters never seen in training).
         """
         batch_size = inputs.shape[1]
         if state is None:
@@ -73,12 +82,18 @@ class CharRNN(nn.Module):
             input_bias = b_ih if self.cell == "gru" else b_ih + b_hh
             if layer_output is None:
                 # onehot(x) @ W_ih^T is column x of W_ih: select it, (num_steps, batch, gates*hidden).
-                projected = F.embedding(inputs, w_ih.t()) + input_bias
+                table = w_ih.t()
+                if unknown_inputs:
+                    table = torch.cat((table, table.new_zeros(1, table.shape[1])))
+                if self.small:
+                    projected = SmallLookup.apply(table + input_bias, inputs)
+                else:
+                    projected = F.embedding(inputs, table) + input_bias
             else:
                 projected = F.linear(layer_output, w_ih, input_bias)  # all time steps in one product
             # Hand-written BPTT (engine.kernels.py): no per-step autograd graph, W_hh's gradient in one product.
             if self.cell == "rnn":
-                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh, True)  # projected is ours
+                layer_output = TanhRecurrence.apply(projected, h_all[layer], w_hh, True, self.small)  # projected: ours
             elif self.cell == "gru":
                 layer_output = GRURecurrence.apply(projected, h_all[layer], w_hh, b_hh)
             else:

@@ -1,6 +1,7 @@
-"""Minibatch samplers of the book (§6.3): consecutive and random, yielding time-major index tensors.
+"""Minibatch samplers: the Chinese edition's two (§6.3, consecutive and random) and the English edition's
+overlapping windows, yielding time-major index tensors.
 
-Both yield (X, Y) of shape (num_steps, batch_size): time-major, so Y.reshape(-1) lines up with the
+All yield (X, Y) of shape (num_steps, batch_size): time-major, so Y.reshape(-1) lines up with the
 model's (num_steps·batch, vocab) output rows without the book's transpose.
 """
 
@@ -45,6 +46,27 @@ def random_batch_count(num_chars: int, batch_size: int, num_steps: int) -> int:
     return ((num_chars - 1) // num_steps) // batch_size
 
 
+def window_batches(corpus: Tensor, batch_size: int, num_steps: int, generator: torch.Generator) -> Iterator[Batch]:
+    """The English edition's TimeMachine loader: every window of num_steps + 1 characters, at every start (stride 1,
+    overlapping), shuffled each epoch; the last batch holds the remainder, as its DataLoader keeps it. Batches are
+    unrelated: the state is not carried."""
+    num_examples = len(corpus) - num_steps
+    order = torch.randperm(num_examples, generator=generator).to(corpus.device)
+    windows = corpus.unfold(0, num_steps + 1, 1)  # (num_examples, num_steps + 1), a view: one gather per batch
+    for i in range(window_batch_count(len(corpus), batch_size, num_steps)):
+        chosen = windows.index_select(0, order[i * batch_size : (i + 1) * batch_size]).t()  # (num_steps + 1, batch)
+        yield chosen[:-1], chosen[1:]
+
+
+def window_batch_count(num_chars: int, batch_size: int, num_steps: int) -> int:
+    return max(0, -(-(num_chars - num_steps) // batch_size))
+
+
+def carries_state(sampling: str) -> bool:
+    """Whether the sampler's batches continue each other, so the hidden state can be carried (consecutive only)."""
+    return sampling == "consecutive"
+
+
 def batches_per_epoch(sampling: str, num_chars: int, batch_size: int, num_steps: int) -> int:
-    count = consecutive_batch_count if sampling == "consecutive" else random_batch_count
-    return count(num_chars, batch_size, num_steps)
+    count = {"consecutive": consecutive_batch_count, "random": random_batch_count, "windows": window_batch_count}
+    return count[sampling](num_chars, batch_size, num_steps)

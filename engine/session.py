@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import LIVE_SETTINGS, TrainConfig
-from engine.corpus import Corpus, check_length, find_corpus, load_corpus, missing_corpus_message
+from engine.config import LIVE_SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
+from engine.corpus import (
+    TIME_MACHINE_PATH,
+    TIME_MACHINE_SOURCE,
+    Corpus,
+    check_length,
+    check_split,
+    find_corpus,
+    load_corpus,
+    missing_corpus_message,
+)
 from engine.errors import CheckpointError, CorpusError
 from engine.sampling import batches_per_epoch
 from engine.trainer import Listener, Trainer
@@ -16,7 +25,7 @@ from engine.trainer import Listener, Trainer
 FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
 FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
 # Settings a resumed run may change besides the live ones: where things are, and how long to train.
-RESUMABLE_CHANGES = {"epochs", "device", "corpus"} | set(LIVE_SETTINGS)
+RESUMABLE_CHANGES = {"epochs", "device", "corpus"} | set(LIVE_SETTINGS)  # patience is live
 
 Progress = Callable[[int, int], None]
 
@@ -29,26 +38,51 @@ class Session:
     notes: list[str] = field(default_factory=list)  # what the user should be told (fallback corpus, download)
 
 
+def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
+    """The corpus at path as config reads it: the preset's preprocessing, training and held-out text, vocabulary.
+
+    Raises CorpusError when the split leaves too little training text (one batch) or held-out text (one sequence
+    of num-steps + 1), naming the numbers; the app calls this too, to check a setting before a restart.
+    """
+    val_chars = config.val_chars if held_out_on(config) else 0
+    corpus = load_corpus(path, config.max_chars, val_chars, config.val_fraction, config.preset, source)
+    held_out = len(corpus.held_out)
+    # A corpus too short for one batch is told as such; one that only the held-out text makes too short, with both.
+    check_length(len(corpus.text) + held_out, config.batch_size, config.num_steps, config.sampling)
+    check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, held_out)
+    check_split(corpus, config.max_chars, val_chars, config.val_fraction, config.num_steps)
+    return corpus
+
+
 def resolve_corpus(
     config: TrainConfig, corpus_url: str | None = None, progress: Progress | None = None
 ) -> tuple[Corpus, list[str]]:
-    """The corpus to train on: a local one, else the book's downloaded (checksum verified), else the built-in one."""
+    """The corpus to train on: a local one, else the book's downloaded (checksum verified), else the built-in one.
+
+    Preset d2l-en trains on the shipped Time Machine unless a corpus is given explicitly ($RNN_TUI_CORPUS names
+    the lyrics, so it is not looked at).
+    """
+    if config.preset == "d2l-en" and not config.corpus:
+        corpus = corpus_for(TIME_MACHINE_PATH, config, TIME_MACHINE_SOURCE)
+        return corpus, list(corpus.notes)
     path = find_corpus(config.corpus)
     if path is not None:
-        return load_corpus(path, config.max_chars), []
+        corpus = corpus_for(path, config)
+        return corpus, list(corpus.notes)
     from engine.download import download_corpus
 
     try:
         path = download_corpus(corpus_url, progress=progress)
     except CorpusError as exc:
-        corpus = load_corpus(FALLBACK_PATH, config.max_chars)
-        corpus = Corpus(corpus.text, corpus.vocab, FALLBACK_SOURCE)
-        return corpus, [
+        corpus = corpus_for(FALLBACK_PATH, config, FALLBACK_SOURCE)
+        return corpus, [  # how to get the book's lyrics last: the app's status panel shows the last note
+            *corpus.notes,
             f"{missing_corpus_message()}; downloading the book's corpus failed ({exc}).",
             f"Training on the {FALLBACK_SOURCE}. For the book's lyrics, get jaychou_lyrics.txt.zip "
             "from d2l-ai/d2l-zh (branch v1, data/) into ./data/.",
         ]
-    return load_corpus(path, config.max_chars), [f"downloaded the book's corpus to {path}"]
+    corpus = corpus_for(path, config)
+    return corpus, [f"downloaded the book's corpus to {path}", *corpus.notes]
 
 
 def resume_config(checkpoint_config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
@@ -77,10 +111,9 @@ def check_resume(resume: str, overrides: dict[str, Any]) -> Any:
     checkpoint = checkpoints.load(resume)
     config = resume_config(checkpoint.config, overrides)
     checkpoints.check_shapes(checkpoint)
-    path = find_corpus(config.corpus)
+    path = TIME_MACHINE_PATH if config.preset == "d2l-en" and not config.corpus else find_corpus(config.corpus)
     if path is not None:
-        corpus = load_corpus(path, config.max_chars)
-        check_length(len(corpus.text), config.batch_size, config.num_steps)
+        corpus = corpus_for(path, config)
         checkpoints.check_vocab(checkpoint.vocab, corpus.vocab)
         checkpoints.check_progress(
             checkpoint, batches_per_epoch(config.sampling, len(corpus.text), config.batch_size, config.num_steps)
@@ -95,18 +128,40 @@ def open_session(
     listener: Listener | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    save_best: str | None = None,
 ) -> Session:
+    """A trainer ready to run: overrides (the settings given explicitly) over their preset's, or a checkpoint's
+    settings with the changes a resumed run allows. notes: what to tell the user before training."""
     checkpoint = None
+    notes: list[str] = []
     if resume:
         from engine import checkpoint as checkpoints
 
         checkpoint = checkpoints.load(resume)
         config = resume_config(checkpoint.config, overrides)
     else:
-        config = TrainConfig(**overrides)
-    corpus, notes = resolve_corpus(config, corpus_url, progress)
-    trainer = Trainer(config, corpus, listener, threads=threads)
+        config = preset_config(overrides)
+        note = preset_note(overrides)
+        if note:
+            notes.append(note)
+    corpus, corpus_notes = resolve_corpus(config, corpus_url, progress)
+    notes.extend(corpus_notes)
+    trainer = Trainer(config, corpus, listener, threads=threads, save_best=save_best)
     if checkpoint is not None:
         trainer.restore(checkpoint)
         notes.append(f"resumed {resume} at {checkpoint.position(trainer.batches_per_epoch)}")
     return Session(config, corpus, trainer, notes)
+
+
+def describe_held_out(config: TrainConfig, corpus: Corpus) -> str:
+    """In one line, what the held-out figures are measured on and how (for a start-up line or a status panel)."""
+    if not corpus.held_out or not config.val_chars:
+        return "held-out evaluation off (val-chars 0)"
+    from engine.evaluate import stream_length
+    from engine.events import unseen_policy
+
+    length = min(stream_length(config), len(corpus.held_out) - 1)
+    return (
+        f"held-out: {len(corpus.held_out):,} characters after the training text, read in stretches of {length} "
+        f"from a zero state; {unseen_policy(corpus.vocab.has_unk)}"
+    )

@@ -8,6 +8,7 @@ loop honours them between batches.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import threading
@@ -22,14 +23,22 @@ from engine import checkpoint as checkpoints
 from engine import events
 from engine.checkpoint import EpochProgress
 from engine.config import LIVE_SETTINGS, TrainConfig
-from engine.corpus import Corpus, check_length
+from engine.corpus import Corpus, check_length, check_split, preprocess
 from engine.errors import CheckpointError, ConfigError, first_line
+from engine.evaluate import Evaluator
 from engine.generate import generate
 from engine.kernels import tune_allocator
 from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
-from engine.sampling import Batch, batches_per_epoch, consecutive_batches, random_batches
+from engine.sampling import (
+    Batch,
+    batches_per_epoch,
+    carries_state,
+    consecutive_batches,
+    random_batches,
+    window_batches,
+)
 
 Listener = Callable[[events.Event], None]
 
@@ -65,7 +74,7 @@ class TrainingState:
 
     epoch: int = 0
     history: list[events.EpochEnd] = field(default_factory=list)
-    carried: State | None = None  # the consecutive sampler's hidden state, carried across batches and epochs
+    carried: State | None = None  # the consecutive sampler's hidden state, carried across batches (and epochs)
     progress: EpochProgress | None = None  # the batches of epoch + 1 trained so far (None between epochs)
 
 
@@ -76,9 +85,14 @@ class Trainer:
         corpus: Corpus,
         listener: Listener | None = None,
         threads: int | None = None,
+        save_best: str | None = None,
     ) -> None:
-        check_length(len(corpus.text), config.batch_size, config.num_steps)
+        check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, len(corpus.held_out))
+        if config.val_chars and corpus.held_out:
+            check_split(corpus, config.max_chars, config.val_chars, config.val_fraction, config.num_steps)
         self.config = config
+        self.save_best = save_best  # where the best held-out epoch's checkpoint is written (None: nowhere)
+        self.saved_best: events.EpochEnd | None = None  # the epoch last written to save_best by this trainer
         self.corpus = corpus
         self.vocab = corpus.vocab
         self.listener = listener or (lambda event: None)
@@ -98,6 +112,9 @@ class Trainer:
         self.sample_generator = torch.Generator().manual_seed(self.seed + 2)
         self.data = torch.tensor(corpus.indices, dtype=torch.long, device=self.device)
         self.batches_per_epoch = batches_per_epoch(config.sampling, len(self.data), config.batch_size, config.num_steps)
+        # Held-out evaluation when asked for and the corpus has held-out text (engine/evaluate.py); it draws from
+        # no random generator and leaves the model's mode as it was, so training is the same with or without it.
+        self.evaluator = Evaluator(config, corpus, self.device) if config.val_chars and corpus.held_out else None
         self.state = TrainingState()
         # Controls from other threads; the condition guards all of them.
         self._control = threading.Condition()
@@ -247,29 +264,86 @@ class Trainer:
                 vocab_size=len(self.vocab),
                 num_chars=len(self.corpus.text),
                 seed=self.seed,
+                held_out_chars=len(self.corpus.held_out) if self.evaluator is not None else 0,
             )
         )
+        reason = ""
         while self.state.epoch < self.config.epochs:
             if not self._wait_if_paused():
+                break
+            reason = self.patience_exhausted()
+            if reason:
                 break
             outcome = self._train_epoch(self.state.epoch + 1)
             if outcome is None:  # stopped or failed mid-epoch
                 return
+            outcome = self._evaluated(outcome)
             with self._weights_lock:  # a checkpoint taken meanwhile sees the epoch either unfinished or done
                 self.state.epoch = outcome.epoch
                 self.state.history.append(outcome)
                 self.state.progress = None
             self.listener(outcome)
-            if outcome.epoch % self.config.pred_period == 0 or outcome.epoch == self.config.epochs:
+            self._save_if_best(outcome)
+            reason = self.patience_exhausted()
+            last = outcome.epoch == self.config.epochs or bool(reason)
+            if outcome.epoch % self.config.pred_period == 0 or last:
                 self.listener(events.Samples(outcome.epoch, self.samples()))
+            if reason:
+                break
             with self._control:
                 if self._step_requested:
                     self._step_requested = False
                     self._paused = True
-        self.listener(events.Finished(self.state.epoch, stopped=self.state.epoch < self.config.epochs))
+        stopped = self.state.epoch < self.config.epochs and not reason
+        self.listener(events.Finished(self.state.epoch, stopped=stopped, reason=reason))
+
+    # ----- held-out evaluation, best epoch, patience -----
+
+    def _evaluated(self, outcome: events.EpochEnd) -> events.EpochEnd:
+        """The epoch's figures with the held-out ones added (unchanged when evaluation is off)."""
+        if self.evaluator is None:
+            return outcome
+        result = self.evaluator(self.model)
+        return dataclasses.replace(
+            outcome,
+            val_perplexity=result.held_out.perplexity,
+            fresh_perplexity=result.fresh.perplexity,
+            val_unseen_share=result.held_out.unseen_share,
+            eval_seconds=result.seconds,
+        )
+
+    def best_epoch(self) -> events.EpochEnd | None:
+        """The epoch with the lowest held-out perplexity so far (None when there is none)."""
+        return events.best_held_out(self.state.history)
+
+    def patience_exhausted(self) -> str:
+        """Why the run should stop now by --patience (a sentence), or "" when it should go on."""
+        patience = self.config.patience
+        best = self.best_epoch()
+        if not patience or best is None:
+            return ""
+        waited = self.state.epoch - best.epoch
+        if waited < patience:
+            return ""
+        return (
+            f"stopped early: held-out perplexity has not improved for {waited} epoch{'s' * (waited != 1)} "
+            f"(patience {patience}); the best was {best.val_perplexity:f} at epoch {best.epoch}"
+        )
+
+    def _save_if_best(self, outcome: events.EpochEnd) -> None:
+        """Write the checkpoint of an epoch that is the best held-out so far to save_best (an ordinary checkpoint)."""
+        if self.save_best is None or outcome.val_perplexity is None:
+            return
+        best = self.best_epoch()
+        if best is not None and best.epoch == outcome.epoch:
+            self.save(self.save_best)
+            self.saved_best = best
 
     def samples(self) -> tuple[tuple[str, str], ...]:
+        """(prefix, prefix + generated) per configured prefix, each read as the corpus was (d2l-en: letters only,
+        lower case); a prefix with characters outside the vocabulary is skipped."""
         config = self.config
+        read = [preprocess(prefix, config.preset) if self.vocab.has_unk else prefix for prefix in config.prefixes]
         return tuple(
             (
                 prefix,
@@ -277,8 +351,8 @@ class Trainer:
                     self.model, self.vocab, prefix, config.pred_len, config.temperature, None, self.sample_generator
                 ),
             )
-            for prefix in config.prefixes
-            if not self.vocab.unknown(prefix)
+            for prefix in read
+            if prefix and not self.vocab.unknown(prefix)
         )
 
     def _wait_if_paused(self) -> bool:
@@ -305,6 +379,8 @@ class Trainer:
         config = self.config
         if config.sampling == "consecutive":
             return consecutive_batches(self.data, config.batch_size, config.num_steps)
+        if config.sampling == "windows":
+            return window_batches(self.data, config.batch_size, config.num_steps, self.shuffle_generator)
         return random_batches(self.data, config.batch_size, config.num_steps, self.shuffle_generator)
 
     @property
@@ -322,10 +398,15 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> events.EpochEnd | None:
         model, optimizer = self.model, self.optimizer
         model.train()
-        consecutive = self.config.sampling == "consecutive"
+        # The state is carried from batch to batch only by the consecutive sampler, and not with --state batch;
+        # --state epoch starts each epoch from a zero state, carry (the book's v1) keeps it across epochs too.
+        carry = carries_state(self.config.sampling) and self.config.state != "batch"
         progress = self.state.progress
         if progress is None:  # a fresh epoch
             progress = EpochProgress(0, 0.0, 0, 0.0, self.shuffle_generator.get_state())
+            if self.config.state != "carry":
+                with self._weights_lock:
+                    self.state.carried = None
         else:  # resumed mid-epoch: the same order of batches, the trained ones skipped
             self.shuffle_generator.set_state(progress.shuffle_state)
         loss_sum, chars, seconds = progress.loss_sum, progress.chars, progress.seconds
@@ -336,7 +417,7 @@ class Trainer:
                 self.listener(events.Finished(epoch - 1, stopped=True))
                 return None
             started = time.perf_counter()
-            state = detach_state(self.state.carried) if consecutive and self.state.carried is not None else None
+            state = detach_state(self.state.carried) if carry and self.state.carried is not None else None
             loss, new_state = model.loss(inputs, targets, state)
             # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
             loss_value = loss.item()
@@ -355,12 +436,12 @@ class Trainer:
             chars += count
             with self._weights_lock:  # weights, carried state and progress change together for a checkpoint
                 optimizer.step()
-                if consecutive:
+                if carry:
                     self.state.carried = new_state
                 seconds += time.perf_counter() - started
                 self.state.progress = EpochProgress(batch_number, loss_sum, chars, seconds, progress.shuffle_state)
             self.listener(events.BatchDone(epoch, batch_number, self.batches_per_epoch))
-        if consecutive and self.state.carried is not None:
+        if carry and self.state.carried is not None:
             self.state.carried = detach_state(self.state.carried)
         try:
             perplexity = math.exp(loss_sum / chars)
