@@ -140,7 +140,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--force",
         action="store_true",
-        help="let --save or --metrics replace an existing file that is not rnn-tui's (never the corpus)",
+        help="let --save, --save-best or --metrics replace an existing file that is not rnn-tui's (never the corpus)",
     )
 
 
@@ -366,13 +366,18 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
     """Every file the run will write is checked before it trains (before torch is loaded, when called from parse)."""
     from engine.outputs import check_distinct, check_output_target
 
-    check_distinct({"--save": args.save, "--metrics": args.metrics})
+    save_best = getattr(args, "save_best", None)
+    check_distinct({"--save": args.save, "--save-best": save_best, "--metrics": args.metrics})
     # The paths as checked (~ expanded) are the ones written.
     if args.save is not None:
         args.save = str(check_output_target(args.save, "checkpoint", corpus=corpus, force=args.force, flag="--save"))
     if args.metrics is not None:
         args.metrics = str(
             check_output_target(args.metrics, "metrics", corpus=corpus, force=args.force, flag="--metrics")
+        )
+    if save_best is not None:
+        args.save_best = str(
+            check_output_target(save_best, "checkpoint", corpus=corpus, force=args.force, flag="--save-best")
         )
 
 
@@ -490,6 +495,8 @@ def run_headless(args: argparse.Namespace) -> int:
             else:
                 say(f"{PROG}: error: {outcome.failure}; the weights ({position}) were saved to {outcome.path} instead")
                 code = 1
+    if trainer.best_save_failure is not None:
+        say(f"{PROG}: warning: --save-best stopped being written: {trainer.best_save_failure}")
     best = trainer.saved_best
     if best is not None:
         say(

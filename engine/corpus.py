@@ -159,28 +159,29 @@ def missing_corpus_message() -> str:
     )
 
 
-def read_text(path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
+def read_text(path: Path, max_chars: int, preset: str = "d2l-zh", extra: int = 0) -> str:
     """The corpus text of a UTF-8 .txt file or a .zip, preprocessed as the preset's book does.
 
-    d2l-zh: newlines become spaces; d2l-en: letters only, lower case. The first max_chars characters of the
-    preprocessed text are kept (0 keeps all).
+    d2l-zh: newlines become spaces; d2l-en: letters only, lower case. The first max_chars + extra characters of the
+    preprocessed text are kept (max_chars 0 keeps all); extra, the held-out text, is not counted in the size checks.
     """
+    limit = max_chars + extra if max_chars else 0
     if path.is_dir():
         raise CorpusError(f"corpus {path} is a directory, not a file")
     try:
         if zipfile.is_zipfile(path):
-            raw = _read_zip(path, max_chars, preset)
+            raw = _read_zip(path, max_chars, preset, limit)
         elif path.suffix.lower() == ".zip":
             raise CorpusError(f"corpus {path} is not a valid zip file (damaged or truncated)")
         else:
             _check_size(path, path.stat().st_size, max_chars)
             with path.open("rb") as handle:
-                raw = _read_stream(handle, path, max_chars, preset)
+                raw = _read_stream(handle, path, limit, preset)
     except OSError as exc:
         raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from exc
     text = raw if preset == "d2l-en" else preprocess(raw, preset)  # d2l-en's is applied while reading
-    if max_chars:
-        text = text[:max_chars]
+    if limit:
+        text = text[:limit]
     if not text.strip():
         kept = " (preset d2l-en keeps the letters A-Z only)" if preset == "d2l-en" else ""
         raise CorpusError(f"corpus {path} is empty{kept}")
@@ -233,13 +234,13 @@ def _read_letters(reader: io.TextIOBase, max_chars: int) -> str:
     return "".join(pieces)
 
 
-def _read_zip(path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
+def _read_zip(path: Path, max_chars: int, preset: str = "d2l-zh", limit: int | None = None) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             member = _pick_member(path, archive.namelist())
             _check_size(path, archive.getinfo(member).file_size, max_chars)
             with archive.open(member) as handle:
-                return _read_stream(handle, path, max_chars, preset)
+                return _read_stream(handle, path, max_chars if limit is None else limit, preset)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         # EOFError and zlib.error: a truncated or corrupted deflate stream.
         raise CorpusError(f"corpus {path} is a damaged zip file ({exc})") from exc
@@ -268,8 +269,7 @@ def load_corpus(
 
     With the defaults, no held-out text: the first max_chars characters, as the book reads them.
     """
-    wanted = max_chars + val_chars if max_chars else 0
-    text = read_text(path, wanted, preset)
+    text = read_text(path, max_chars, preset, extra=val_chars)
     train, held_out, notes = split_text(text, max_chars, val_chars, val_fraction)
     vocab = Vocab.from_text(train, unk=preset == "d2l-en")
     return Corpus(train, vocab, source or str(path), held_out, tuple(notes))

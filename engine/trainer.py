@@ -31,6 +31,7 @@ from engine.kernels import tune_allocator
 from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
+from engine.outputs import OutputError
 from engine.sampling import (
     Batch,
     batches_per_epoch,
@@ -93,6 +94,7 @@ class Trainer:
         self.config = config
         self.save_best = save_best  # where the best held-out epoch's checkpoint is written (None: nowhere)
         self.saved_best: events.EpochEnd | None = None  # the epoch last written to save_best by this trainer
+        self.best_save_failure: str | None = None  # why writing save_best failed (it is not tried again)
         self.corpus = corpus
         self.vocab = corpus.vocab
         self.listener = listener or (lambda event: None)
@@ -336,7 +338,12 @@ class Trainer:
             return
         best = self.best_epoch()
         if best is not None and best.epoch == outcome.epoch:
-            self.save(self.save_best)
+            try:
+                self.save(self.save_best)
+            except OutputError as exc:  # a full disk must not end the run: training goes on, the failure is told
+                self.best_save_failure = str(exc)
+                self.save_best = None
+                return
             self.saved_best = best
 
     def samples(self) -> tuple[tuple[str, str], ...]:

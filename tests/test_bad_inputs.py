@@ -301,3 +301,16 @@ def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"rnn-tui {version('rnn-tui')}"
+
+
+def test_save_best_target_is_checked_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n", encoding="utf-8")
+    code, err = run_main(["train", "--headless", "--epochs", "1", "--save-best", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "is a directory")
+    code, err = run_main(["train", "--headless", "--epochs", "1", "--save-best", str(notes)], capsys)
+    assert_one_line_error(code, err, "not an rnn-tui checkpoint")
+    assert notes.read_text(encoding="utf-8") == "my notes\n"
+    same = str(tmp_path / "run.ckpt")
+    code, err = run_main(["train", "--headless", "--epochs", "1", "--save", same, "--save-best", same], capsys)
+    assert_one_line_error(code, err, "--save-best")
