@@ -4,11 +4,12 @@ A Run is a config plus its per-epoch figures (EpochEnd). A RunBook keeps them in
 labels each by the settings that differ between the runs it holds ("cell=gru clip=off"), gives the
 curves to overlay, and exports them as CSV.
 
-CSV format (wide, one column per run, so a spreadsheet plots it at once):
+CSV format (wide, one column per curve, so a spreadsheet plots it at once). Each run's perplexity column is
+followed by its held-out and fresh-state columns when it has those figures (held-out evaluation was on):
 
-    epoch,cell=rnn,cell=gru
-    1,1023.5,1019.2
-    2,412.7,398.0
+    epoch,cell=rnn,cell=rnn held-out,cell=rnn fresh,cell=gru,cell=gru held-out,cell=gru fresh
+    1,1023.5,1010.1,1030.2,1019.2,1001.7,1025.0
+    2,412.7,398.3,420.9,398.0,380.2,401.3
 
 A run with no figure for an epoch leaves that cell empty. Labels are quoted by the csv module when
 they need it.
@@ -27,10 +28,13 @@ from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.outputs import check_output_target, write_atomically
 
-METRICS = ("perplexity", "seconds", "chars_per_second")
+METRICS = ("perplexity", "val_perplexity", "fresh_perplexity", "seconds", "chars_per_second")
+# The figures that go with a metric, exported beside it: (metric, what the column's label adds).
+COMPANIONS = {"perplexity": (("val_perplexity", "held-out"), ("fresh_perplexity", "fresh"))}
 # Settings that tell runs apart, in the order labels name them. Report-only settings (pred_len, prefixes,
 # temperature...) do not change a curve, and device only its speed: they never label a run.
 LABEL_SETTINGS = (
+    "preset",
     "cell",
     "layers",
     "hidden",
@@ -39,13 +43,15 @@ LABEL_SETTINGS = (
     "lr",
     "clip",
     "sampling",
+    "state",
     "batch_size",
     "num_steps",
     "max_chars",
+    "val_chars",
 )
 # Named only when the settings above leave two runs with the same label. The corpus is among them: the
 # same file can be named in several ways (unset = the default path, or a path given explicitly).
-TIEBREAK_SETTINGS = ("seed", "epochs", "corpus", "device")
+TIEBREAK_SETTINGS = ("seed", "epochs", "patience", "corpus", "device")
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,13 @@ class Run:
     origin: str  # "run 2", or "checkpoint book.ckpt": what it is when nothing else tells runs apart
     stopped: bool = False  # stopped before its configured epochs
 
-    def metric(self, name: str) -> list[float]:
+    def metric(self, name: str) -> list[float | None]:
+        """The metric per epoch; None where the run has no such figure (held-out evaluation off)."""
         check_metric(name)
         return [getattr(epoch, name) for epoch in self.history]
+
+    def has(self, name: str) -> bool:
+        return any(value is not None for value in self.metric(name))
 
     @property
     def epochs(self) -> list[int]:
@@ -77,12 +87,16 @@ class Series:
 
     label: str
     epochs: tuple[int, ...]
-    values: tuple[float, ...]
+    values: tuple[float | None, ...]  # None: no figure for that epoch
 
 
 def check_metric(name: str) -> None:
     if name not in METRICS:
         raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {name!r}")
+
+
+def csv_cell(value: float | None) -> str:
+    return "" if value is None else repr(value)  # repr round-trips a float exactly
 
 
 def format_setting(name: str, value: object) -> str:
@@ -175,16 +189,29 @@ class RunBook:
             for label, run in zip(label_runs(picked), picked, strict=True)
         ]
 
+    def columns(self, metric: str = "perplexity", chosen: Sequence[int] | None = None) -> list[Series]:
+        """The curves a CSV holds: each chosen run's metric, then its companions (COMPANIONS) that it has."""
+        check_metric(metric)
+        indices = list(range(len(self.runs))) if chosen is None else list(chosen)
+        columns = []
+        for curve, index in zip(self.overlay(metric, indices), indices, strict=True):
+            columns.append(curve)
+            run = self.runs[index]
+            for companion, suffix in COMPANIONS.get(metric, ()):
+                if run.has(companion):
+                    columns.append(Series(f"{curve.label} {suffix}", curve.epochs, tuple(run.metric(companion))))
+        return columns
+
     def to_csv(self, metric: str = "perplexity", chosen: Sequence[int] | None = None) -> str:
-        """epoch,<label1>,<label2>…: one row per epoch any run reached, empty where a run has none."""
-        series = self.overlay(metric, chosen)
+        """epoch,<label1>,<label1 held-out>,…: one row per epoch any run reached, empty where a curve has none."""
+        series = self.columns(metric, chosen)
         epochs = sorted({epoch for curve in series for epoch in curve.epochs})
         by_epoch = [dict(zip(curve.epochs, curve.values, strict=True)) for curve in series]
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["epoch", *(curve.label for curve in series)])
         for epoch in epochs:
-            writer.writerow([epoch, *(repr(values[epoch]) if epoch in values else "" for values in by_epoch)])
+            writer.writerow([epoch, *(csv_cell(values.get(epoch)) for values in by_epoch)])
         return buffer.getvalue()
 
     def export_csv(

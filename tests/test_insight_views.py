@@ -211,8 +211,14 @@ async def test_runs_compared_overlays_finished_runs_and_exports_csv(tmp_path: Pa
         await pilot.press("enter")
         assert screen.error is None and screen.exported == str(tmp_path / "compare.csv")
         rows = list(csv.reader((tmp_path / "compare.csv").open(encoding="utf-8")))
-        assert rows[0] == ["epoch", "cell=rnn", "cell=gru"]
+        # Each run's training perplexity, then its held-out and fresh-state figures (held-out evaluation is on).
+        assert rows[0] == [
+            "epoch",
+            *("cell=rnn", "cell=rnn held-out", "cell=rnn fresh"),
+            *("cell=gru", "cell=gru held-out", "cell=gru fresh"),
+        ]
         assert [float(v) for v in [row[1] for row in rows[1:]] if v] == [e.perplexity for e in first]
+        assert [float(v) for v in [row[2] for row in rows[1:]] if v] == [e.val_perplexity for e in first]
         assert rows[3][1] == ""  # the first run had no third epoch
 
         screen.query_one(SelectionList).deselect_all()

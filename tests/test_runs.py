@@ -124,6 +124,31 @@ def test_labels_name_live_changes_and_fall_back_to_origins() -> None:
     assert RunBook().add(Run(config, (), "run 5")) is None  # no epoch: nothing to draw
 
 
+def test_csv_carries_held_out_and_fresh_columns_beside_each_run() -> None:
+    config = TrainConfig(seed=1, val_chars=5000)
+    held_out = tuple(
+        EpochEnd(e, 100.0 / e, 1.0, 8960, 1e-3, 0.01, 150.0 + e, 110.0 / e, 0.12) for e in (1, 2, 3)
+    )  # held-out rises while training falls: what the columns are for
+    book = RunBook()
+    book.add(Run(config, held_out, "run 1"))
+    book.add(Run(config.with_changes(state="epoch", val_chars=0), epochs([1e-3, 1e-3]), "run 2"))  # held-out off
+    assert book.labels() == ["state=carry val_chars=5000", "state=epoch val_chars=0"]
+    rows = list(csv.reader(io.StringIO(book.to_csv())))
+    assert rows[0] == [
+        "epoch",
+        "state=carry val_chars=5000",
+        "state=carry val_chars=5000 held-out",
+        "state=carry val_chars=5000 fresh",
+        "state=epoch val_chars=0",  # no empty held-out columns for a run without held-out figures
+    ]
+    assert [float(row[2]) for row in rows[1:]] == [151.0, 152.0, 153.0]
+    assert [float(row[3]) for row in rows[1:]] == [110.0, 55.0, 110.0 / 3]
+    assert rows[3][4] == ""  # run 2 stopped at epoch 2
+    assert book.overlay("val_perplexity")[1].values == (None, None)  # drawn as nothing, not as zero
+    assert book.to_csv(chosen=[1]).splitlines()[0] == "epoch,run 2"
+    assert book.to_csv("seconds").splitlines()[0] == "epoch,state=carry val_chars=5000,state=epoch val_chars=0"
+
+
 def test_a_failed_run_is_not_listed_as_running() -> None:
     """F10 lists the run on screen as 'running' only while it can still train (a failed run showed as running)."""
     from types import SimpleNamespace

@@ -32,7 +32,7 @@ from textual.widgets import Footer, Static
 
 from engine import events
 from engine.cli import config_overrides
-from engine.config import TrainConfig, describe_layers
+from engine.config import TrainConfig, describe_layers, preset_config
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
@@ -115,7 +115,7 @@ class RnnTuiApp(App[int]):
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__()
         self.args = args
-        self.base_config = TrainConfig(**config_overrides(args))  # already validated by engine.cli.parse
+        self.base_config = preset_config(config_overrides(args))  # already validated by engine.cli.parse
         self.loader = EngineLoader()
         self.current_run: RunHandle | None = None  # not self.run: App.run() is the entry point
         self.run_config: TrainConfig | None = None  # the running session's settings (a resumed run: its own)
@@ -302,6 +302,8 @@ class RnnTuiApp(App[int]):
         self.run_config = message.config
         self.vocab = message.vocab
         self.status.status.config = message.config
+        # How the held-out figure counts unseen characters: as <unk> when the vocabulary has it (d2l-en).
+        self.status.status.unseen_counted = message.vocab.has_unk
         self.settings.load(message.config)
         for note in message.notes:
             self.samples.add_note(note)
@@ -340,11 +342,12 @@ class RnnTuiApp(App[int]):
             self._refresh_panels()
 
     def _refresh_panels(self) -> None:
-        # No media queries in Textual CSS: a class on the screen switches to the layout for short terminals.
+        # No media queries in Textual CSS: classes on the screen switch to the layouts for short or narrow terminals.
         # (Checked here: the App's own Resize handler does not reach subclasses on a later resize.)
         if self.screen_stack:
             main = self.screen_stack[0]
             main.set_class(self.size.height < 28, "-short")
+            main.set_class(self.size.width < 90, "-narrow")
             tiny = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
             main.set_class(tiny, "-tiny")
             if tiny:
@@ -377,7 +380,7 @@ class RnnTuiApp(App[int]):
             status.epoch_end(event)
             self.epochs_seen.append(event)
             self.epoch_lines[event.epoch] = event.book_line()
-            self.plot.add(event.epoch, event.perplexity)
+            self.plot.add(event.epoch, event.perplexity, event.val_perplexity, event.fresh_perplexity)
         elif isinstance(event, events.Samples):
             self.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
             self._tell_unsampled_prefixes()
@@ -401,6 +404,9 @@ class RnnTuiApp(App[int]):
                 status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
             status.clock_off()
+            if event.reason:  # it ended early on its own (patience): say why, where the eye goes
+                status.message, status.message_is_error = event.reason, False
+                self.samples.add_note(event.reason)
             self._keep_run()
         elif isinstance(event, events.Failed):
             self._show_failure(event.message)
@@ -425,7 +431,8 @@ class RnnTuiApp(App[int]):
             return
         history = [e for e in list(trainer.state.history) if e.epoch <= start_epoch]  # later ones come as events
         for record in history:
-            self.plot.add(record.epoch, record.perplexity)
+            self.plot.add(record.epoch, record.perplexity, record.val_perplexity, record.fresh_perplexity)
+            self.status.status.held_out(record)  # the best held-out epoch may be one of the checkpoint's
         if history:
             self.status.status.perplexity = history[-1].perplexity
 

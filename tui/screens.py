@@ -19,6 +19,27 @@ from tui.widgets.settings import FIELDS
 ResultType = TypeVar("ResultType")
 
 
+PERPLEXITY_HELP = Text.assemble(
+    ("\n\nWhat each perplexity means\n", "bold"),
+    ("train", "bold"),
+    " (the book's number): measured on the text the model trains on, with the hidden state carried from batch to "
+    "batch as training carries it. It falls toward 1 as the model memorises that text.\n",
+    ("fresh", "bold"),
+    " (fresh-state): the same training text from a zero state, as every generation starts. Far above train, "
+    "the model leans on a state it never has when it generates (with state carry; try state epoch).\n",
+    ("held-out", "bold"),
+    ": the text that follows the training text, never trained on, from a zero state: how well the model predicts "
+    "new text (characters training never saw are left out, their share shown beside it). When it climbs while "
+    "train falls, the model is memorising; │ in the plot marks its best epoch.\n\n",
+    ("Presets\n", "bold"),
+    ("d2l-zh", "bold"),
+    ": the Chinese edition's §6.5 run: Jay Chou lyrics, 256 hidden units, Adam lr 0.001, state carried, 250 epochs.\n",
+    ("d2l-en", "bold"),
+    ": the English edition's run: The Time Machine (letters only, shipped), 32 hidden units, SGD lr 1 clipped at 1, "
+    "shuffled overlapping windows, a zero state every batch, 100 epochs. Choosing one fills the form; F7 applies it.",
+)
+
+
 def key_label(key: str) -> str:
     """'f7,ctrl+r' → 'F7 / ctrl+r'."""
     return " / ".join(k.upper() if k.startswith("f") else k for k in key.split(","))
@@ -49,8 +70,10 @@ class HelpScreen(ModalScreen[None]):
         settings.append("On restart ", style="bold yellow")
         settings.append(f"(marked *, F7 asks before discarding the run): {restart}.\n")
         settings.append("Generate uses a copy of the current weights: training goes on undisturbed.", style="dim")
+        settings.append_text(PERPLEXITY_HELP)
         with Vertical(id="help-box"):
-            yield Static(Text("rnn-tui keys", style="bold"), id="help-title")
+            title = "rnn-tui keys, settings, and what each perplexity means (scroll)"
+            yield Static(Text(title, style="bold"), id="help-title")
             with VerticalScroll():
                 yield Static(table, id="help-keys")
                 yield Static(settings, id="help-settings")

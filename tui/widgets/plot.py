@@ -1,5 +1,10 @@
 """Perplexity per epoch, live, on a log scale; long runs are thinned to what the width can show.
 
+Up to three curves, told apart by their marks (readable without colour): training perplexity in braille (the
+book's number), held-out perplexity in bullets, fresh-state perplexity in dots, and a vertical line at the best
+held-out epoch. The legend is the panel's bottom border; with held-out evaluation off only the training curve
+is drawn, as before.
+
 The panel is drawn in the app's first frame; its chart (textual-plotext) is imported and added just after
 it: importing plotext and drawing an empty chart would make the first frame later for nothing to see.
 """
@@ -15,6 +20,33 @@ from textual.containers import Vertical
 # Rebuilding a plotext chart is pure Python and costs the UI thread (and the GIL the trainer needs) more
 # than anything else it draws; an epoch can take 0.2 s, so at most this often.
 REDRAW_SECONDS = 1.0
+
+# (name, plotext marker, legend mark, legend name). Drawn in this order, so training's braille is on top of the
+# fresh-state dots where the two coincide (they do, until the carried state and a zero state part ways).
+CURVES = (
+    ("fresh", "·", "·", "fresh"),
+    ("held-out", "•", "•", "held-out"),
+    ("train", "braille", "⣀", "train"),
+)
+BEST_MARK = "│"  # the vertical line at the best held-out epoch
+
+
+def legend(curves: list[str], best_epoch: int | None, width: int) -> str:
+    """The curves' marks and names, and the best held-out epoch, in at most width cells (shorter forms drop
+    the gaps, the word "epoch", then the space after each mark); "" when only the training curve is drawn."""
+    if curves == ["train"] and best_epoch is None:
+        return ""
+    marks = {name: (mark, label) for name, _, mark, label in CURVES}
+    names = [name for name, *_ in reversed(CURVES) if name in curves]
+    text = ""
+    for gap, space, best_word in (("  ", " ", "best epoch "), (" ", " ", "best "), (" ", "", "best ")):
+        parts = [f"{marks[name][0]}{space}{marks[name][1]}" for name in names]
+        if best_epoch is not None:
+            parts.append(f"{BEST_MARK}{space}{best_word}{best_epoch}")
+        text = gap.join(parts)
+        if len(text) <= width:
+            break
+    return text
 
 
 def thin(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
@@ -58,12 +90,22 @@ def log_ticks(low: float, high: float, count: int) -> list[float]:
     return [low * ratio**i for i in range(count)]
 
 
+def best_point(points: list[tuple[int, float]]) -> tuple[int, float] | None:
+    """The (epoch, value) of the lowest value; the earliest one on a tie."""
+    return min(points, key=lambda point: (point[1], point[0])) if points else None
+
+
 class PerplexityPlot(Vertical):
     """The bordered panel: it keeps the points and titles itself; the chart inside is added after mounting."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.points: list[tuple[int, float]] = []
+        self.points: list[tuple[int, float]] = []  # training perplexity (the book's)
+        self.held_out: list[tuple[int, float]] = []
+        self.fresh: list[tuple[int, float]] = []
+        self.drawn: list[str] = []  # the curves of the latest rebuild, in CURVES' names
+        self.shown: dict[str, list[tuple[int, float]]] = {}  # what the chart draws: the points, thinned
+        self.shown_best: tuple[int, float] | None = None
         self._dirty = True
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
         self._shows_points = False  # the chart drawn last had points
@@ -77,28 +119,46 @@ class PerplexityPlot(Vertical):
         from tui.widgets.plot_chart import Chart
 
         if self.chart is None and self.is_attached:  # not when the app is already closing (a signal at start-up)
-            self.chart = Chart(on_resize=self._chart_resized)
+            self.chart = Chart(on_resize=self._chart_resized, draw=self.draw_figure)
             self.mount(self.chart)
 
     def _chart_resized(self) -> None:
         self._dirty = True
         self.redraw(force=True)  # a stretched old chart would look broken
 
-    def add(self, epoch: int, perplexity: float) -> None:
-        if math.isfinite(perplexity) and perplexity > 0:  # a log scale has no place for inf or 0
-            self.points.append((epoch, perplexity))
-            self._dirty = True
+    def add(self, epoch: int, perplexity: float, held_out: float | None = None, fresh: float | None = None) -> None:
+        for points, value in ((self.points, perplexity), (self.held_out, held_out), (self.fresh, fresh)):
+            if value is not None and math.isfinite(value) and value > 0:  # a log scale has no place for inf or 0
+                points.append((epoch, value))
+                self._dirty = True
 
     def reset(self) -> None:
         self.points.clear()
+        self.held_out.clear()
+        self.fresh.clear()
         self._dirty = True
+
+    @property
+    def best(self) -> tuple[int, float] | None:
+        """The best held-out epoch and its perplexity, or None without held-out figures."""
+        return best_point(self.held_out)
+
+    def curves(self) -> dict[str, list[tuple[int, float]]]:
+        return {"fresh": self.fresh, "held-out": self.held_out, "train": self.points}
 
     def _retitle(self) -> None:
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
+        elif self.held_out:  # the figures are in the status panel; the legend takes the bottom border
+            self.border_title = f"Perplexity · epoch {self.points[-1][0]} · log scale"
         else:
             epoch, latest = self.points[-1]
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
+        present = [name for name, points in self.curves().items() if points]
+        best = self.best
+        self.border_subtitle = legend(
+            [name for name, *_ in CURVES if name in present], best[0] if best else None, max(10, self.size.width - 6)
+        )
 
     def redraw(self, force: bool = False) -> None:
         """Retitle, and rebuild the chart if points changed since the last rebuild and REDRAW_SECONDS have passed
@@ -115,20 +175,38 @@ class PerplexityPlot(Vertical):
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
         self._shows_points = bool(self.points)
-        plt = chart.plt
+        width = chart.size.width
+        # Two braille dots per cell column: more points than that cannot be told apart.
+        max_points = max(2, 2 * max(10, width - 8))
+        curves = self.curves()
+        self.shown = {name: thin(curves[name], max_points) for name, *_ in CURVES if curves[name]}
+        self.shown_best = self.best
+        self.drawn = list(self.shown)
+        chart.refresh()
+
+    def draw_figure(self, plt: Any, width: int, height: int) -> None:
+        """Set up the chart's plotext figure from what the latest rebuild chose to show.
+
+        Called by the chart every time it is painted, not once per rebuild: plotext's build() changes a log-scale
+        figure's data, so a figure built twice (a repaint after a dialog closes) would draw nothing true.
+        """
         plt.clear_data()
         plt.clear_figure()
-        width, height = chart.size.width, chart.size.height
-        # Two braille dots per cell column: more points than that cannot be told apart.
-        shown = thin(self.points, max(2, 2 * max(10, width - 8)))
-        if shown:
-            plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
-            epochs = [e for e, _ in shown]
-            values = [p for _, p in shown]
-            plt.plot(epochs, values, marker="braille")
-            first, last = epochs[0], max(epochs[-1], epochs[0] + 1)
-            plt.xlim(first, last)
-            plt.xticks(epoch_ticks(first, last, max(2, (width + 2) // 10)))
-            ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
-            plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
-        chart.refresh()
+        shown, best = self.shown, self.shown_best
+        if not shown:
+            return
+        plt.xaxes(True, False)  # no frame above and right: a row more for the curves
+        plt.yaxes(True, False)
+        plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
+        if best is not None:  # first, so the curves are drawn over it
+            plt.vline(best[0], "gray")
+        for name, marker, *_ in CURVES:
+            if name in shown:
+                plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
+        epochs = [e for points in shown.values() for e, _ in points]
+        values = [p for points in shown.values() for _, p in points]
+        first, last = min(epochs), max(max(epochs), min(epochs) + 1)
+        plt.xlim(first, last)
+        plt.xticks(epoch_ticks(first, last, max(2, (width + 2) // 10)))
+        ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
+        plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width

@@ -4,6 +4,7 @@ screen) and what any chart shows when plotext cannot draw it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
@@ -15,12 +16,17 @@ def cannot_draw() -> Text:
 
 
 class Chart(PlotextPlot):
-    def __init__(self, on_resize: Callable[[], None]) -> None:
+    """A plotext chart whose figure is set up afresh by draw(plt, width, height) each time it is painted:
+    plotext's build() changes a log-scale figure's data, so building one figure twice draws nonsense."""
+
+    def __init__(self, on_resize: Callable[[], None], draw: Callable[[Any, int, int], None]) -> None:
         super().__init__()
         self._on_resize = on_resize
+        self._draw = draw
 
     def render(self) -> RenderResult:
         try:
+            self._draw(self.plt, self.size.width, self.size.height)
             return super().render()
         except Exception:  # plotext is fragile on odd sizes and data: never let it take the app down
             return cannot_draw()

@@ -2,7 +2,9 @@
 
 The app keeps an engine.runs.RunBook: keep_run() adds the current run when it finishes, is stopped, or is
 replaced by a restart. The screen overlays the runs ticked in its list (the running one too, marked
-"running"), each labelled by what differs between them, and exports the ticked curves as CSV.
+"running"), each labelled by what differs between them, and exports the ticked curves as CSV. A run with
+held-out figures adds its held-out curve in its own colour, drawn in bullets where training is in braille,
+so the two kinds are told apart without colour too.
 """
 
 from __future__ import annotations
@@ -50,29 +52,69 @@ def compared_runs(app: Any) -> RunBook:
     return book
 
 
+# A run's training and held-out curves share its colour; plotext's own names, in its default order.
+RUN_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
+TRAIN_MARKER, HELD_OUT_MARKER = "braille", "•"
+# plotext leaves out a title wider than the plot: the longest that fits is used.
+TITLES_WITH_HELD_OUT = (
+    "perplexity per epoch, log scale: ⣀ train • held-out",
+    "perplexity, log scale: ⣀ train • held-out",
+    "log scale: ⣀ train • held-out",
+    "⣀ train • held-out",
+)
+TITLES = ("perplexity per epoch (log scale)", "perplexity, log scale")
+
+
+def drawable(curve: Any) -> list[tuple[int, float]]:
+    """A curve's points a log scale can show (no None, inf, nan or 0)."""
+    return [
+        (e, v) for e, v in zip(curve.epochs, curve.values, strict=True) if v is not None and math.isfinite(v) and v > 0
+    ]
+
+
 class OverlayPlot(PlotextPlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.series: list[Any] = []  # engine.runs.Series
+        self.series: list[Any] = []  # engine.runs.Series: training perplexity, one per run
+        self.held_out: list[Any] = []  # the same runs' held-out perplexity (None values where a run has none)
+        self.drawn: list[tuple[str, str]] = []  # (label, marker) of every curve drawn, for tests and the title
 
-    def show(self, series: list[Any]) -> None:
-        self.series = series
+    def show(self, series: list[Any], held_out: list[Any] | None = None) -> None:
+        self.series, self.held_out = series, list(held_out or [])
+        self.draw_figure()
+        self.refresh()
+
+    def draw_figure(self) -> None:
+        """Set up the figure afresh: at every paint, as plotext's build() changes a log-scale figure's data."""
+        self.drawn = []
+        series = self.series
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        drawn = [s for s in series if any(math.isfinite(v) and v > 0 for v in s.values)]
-        if not drawn:
+        held = {curve.label: drawable(curve) for curve in self.held_out}
+        runs = [(curve, drawable(curve), held.get(curve.label, [])) for curve in series]
+        runs = [(curve, train, val) for curve, train, val in runs if train or val]
+        if not runs:
             plt.title("no runs to compare yet: a run appears here once it has an epoch")
         else:
-            plt.title("perplexity per epoch (log scale)")
+            any_held_out = any(val for _, _, val in runs)
+            titles = TITLES_WITH_HELD_OUT if any_held_out else TITLES
+            plt.title(next((title for title in titles if len(title) <= self.size.width), titles[-1]))
             plt.yscale("log")
-            for curve in drawn:
-                points = [(e, v) for e, v in zip(curve.epochs, curve.values, strict=True) if math.isfinite(v) and v > 0]
-                plt.plot([e for e, _ in points], [v for _, v in points], label=curve.label, marker="braille")
-        self.refresh()
+            for index, (curve, train, val) in enumerate(runs):
+                colour = RUN_COLOURS[index % len(RUN_COLOURS)]
+                # Held-out first: the training curve is drawn over it where they meet. Only the training curve is
+                # in the legend (the title says what the bullets are), so the legend stays one line a run.
+                for points, marker, legend in ((val, HELD_OUT_MARKER, ""), (train, TRAIN_MARKER, curve.label)):
+                    if points:
+                        epochs, values = [e for e, _ in points], [v for _, v in points]
+                        plt.plot(epochs, values, label=legend, marker=marker, color=colour)
+                        name = curve.label if marker == TRAIN_MARKER else f"{curve.label} held-out"
+                        self.drawn.append((name, marker))
 
     def render(self) -> RenderResult:
         try:
+            self.draw_figure()
             return super().render()
         except Exception:  # plotext is fragile on odd sizes: never let it take the app down
             return cannot_draw()
@@ -117,7 +159,9 @@ class RunsScreen(ModalScreen[None]):
         run = self.book.runs[index]
         last = run.history[-1]
         end = " (stopped)" if run.stopped else ""
-        return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}"
+        held = [(e.val_perplexity, e.epoch) for e in run.history if e.val_perplexity is not None]
+        best = f"; held-out best {min(held)[0]:,.1f} at {min(held)[1]}" if held else ""
+        return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}{best}"
 
     def hint(self) -> Text:
         if not self.book.runs:
@@ -126,7 +170,7 @@ class RunsScreen(ModalScreen[None]):
                 style="dim",
             )
         return Text(
-            "space ticks a run; ticked runs are drawn and exported as CSV (epoch, one column per run)",
+            "space ticks a run; the ticked ones are drawn and exported as CSV (train, held-out, fresh)",
             style="dim",
         )
 
@@ -139,7 +183,10 @@ class RunsScreen(ModalScreen[None]):
         return sorted(self.query_one(SelectionList).selected)
 
     def redraw(self) -> None:
-        self.query_one(OverlayPlot).show(self.book.overlay("perplexity", self.chosen))
+        chosen = self.chosen
+        self.query_one(OverlayPlot).show(
+            self.book.overlay("perplexity", chosen), self.book.overlay("val_perplexity", chosen)
+        )
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
         event.stop()
@@ -179,7 +226,8 @@ class RunsScreen(ModalScreen[None]):
             message.update(Text(str(exc), style="bold red"))
             return
         self.error, self.exported = None, str(written)
-        message.update(Text(f"wrote {len(self.chosen)} curves to {written}", style="green"))
+        columns = len(self.book.columns("perplexity", self.chosen))
+        message.update(Text(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}", style="green"))
 
 
 def open_runs(app: Any) -> None:

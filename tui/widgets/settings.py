@@ -3,6 +3,10 @@
 Live settings (engine.config.LIVE_SETTINGS) are sent to the running trainer on Enter or when the field loses
 focus; the others are structural: marked with *, highlighted while they differ from the running model, and
 applied by a restart (F7).
+
+Choosing a preset (the Chinese edition's run, or the English edition's) fills every field it sets
+(engine.config.PRESET_SETTINGS) and blanks the corpus, so the preset's own text is used; a field changed
+afterwards keeps its new value, as an explicit flag wins over a preset on the command line.
 """
 
 from __future__ import annotations
@@ -17,7 +21,18 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
-from engine.config import CELLS, DEVICES, LIVE_SETTINGS, OPTIMIZERS, SAMPLINGS, TrainConfig, ineffective_settings
+from engine.config import (
+    CELLS,
+    DEVICES,
+    LIVE_SETTINGS,
+    OPTIMIZERS,
+    PRESET_SETTINGS,
+    PRESETS,
+    SAMPLINGS,
+    STATE_POLICIES,
+    TrainConfig,
+    ineffective_settings,
+)
 from engine.errors import ConfigError
 
 
@@ -37,7 +52,12 @@ class Field:
         return self.name.replace("_", "-")
 
 
-# Live settings first: they are the ones a person plays with while training runs.
+# Every sampler a preset names is offered, even one this engine lacks: choosing it is then an inline error.
+SAMPLING_CHOICES = tuple(dict.fromkeys([*SAMPLINGS, *(str(p["sampling"]) for p in PRESET_SETTINGS.values())]))
+
+# Live settings first: they are the ones a person plays with while training runs. Then the preset, which
+# fills most of the rest, the model, the optimisation, the data. Two per row; labels of nine characters go
+# first in a row (at 80 columns the second label of a row has one cell less).
 FIELDS = (
     Field("lr", "lr", "float"),
     Field("clip", "clip", "float"),
@@ -45,19 +65,23 @@ FIELDS = (
     Field("pred_len", "pred len", "int"),
     Field("temperature", "temp", "optional-float"),
     Field("prefixes", "prefixes", "prefixes"),
+    Field("preset", "preset", "choice", PRESETS),
     Field("cell", "cell", "choice", CELLS),
-    Field("optimizer", "optim", "choice", OPTIMIZERS),
     Field("hidden", "hidden", "int"),
     Field("layers", "layers", "int"),
     Field("dropout", "dropout", "float"),
+    Field("optimizer", "optim", "choice", OPTIMIZERS),
+    Field("patience", "patience", "int"),
     Field("epochs", "epochs", "int"),
     Field("batch_size", "batch", "int"),
     Field("num_steps", "steps", "int"),
-    Field("sampling", "sampling", "choice", SAMPLINGS),
-    Field("seed", "seed", "optional-int"),
+    Field("sampling", "sampling", "choice", SAMPLING_CHOICES),
+    Field("state", "state", "choice", STATE_POLICIES),
     Field("max_chars", "maxchars", "int"),
+    Field("seed", "seed", "optional-int"),
+    Field("val_chars", "held-out", "int"),
     Field("device", "device", "choice", DEVICES),
-    Field("corpus", "corpus", "path"),  # blank: $RNN_TUI_CORPUS, ./data/, else the download
+    Field("corpus", "corpus", "path"),  # blank: the preset's corpus ($RNN_TUI_CORPUS, ./data/, else the download)
 )
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 PREFIX_SEPARATORS = (",", "，", "、")
@@ -123,6 +147,7 @@ class SettingsForm(Vertical):
         self._fields_added = False
         self.applied: dict[str, Any] = {name: getattr(config, name) for name in LIVE_SETTINGS}
         self.errors: dict[str, str] = {}
+        self._preset_shown = config.preset  # a preset Select change to another value is a choice: fill the form
         # Errors from checks beyond parsing (the corpus path exists, the device is here): field → the text that
         # failed. Re-reading the form (the shapes preview does, often) keeps them until that text is changed.
         self._sticky: dict[str, str] = {}
@@ -147,11 +172,10 @@ class SettingsForm(Vertical):
 
     def _field_widgets(self, config: TrainConfig) -> list[Label | Input | Select[str]]:
         widgets: list[Label | Input | Select[str]] = []
-        for field in FIELDS:
+        for index, field in enumerate(FIELDS):
             label = field.label if field.live else field.label + "*"
-            widgets.append(
-                Label(label, id=f"label-{field.name}", classes="setting-label" + (" -live" if field.live else ""))
-            )
+            classes = "setting-label" + (" -live" if field.live else "") + (" -second" if index % 2 else "")
+            widgets.append(Label(label, id=f"label-{field.name}", classes=classes))
             widget_id = f"setting-{field.name}"
             text = format_field_value(field, getattr(config, field.name))
             if field.kind == "choice":
@@ -160,7 +184,7 @@ class SettingsForm(Vertical):
                     Select(options, value=text, id=widget_id, compact=True, allow_blank=False, classes="setting")
                 )
             elif field.kind == "path":
-                placeholder = "blank: found or downloaded"
+                placeholder = "blank: the preset's own corpus"
                 widgets.append(Input(text, id=widget_id, compact=True, classes="setting", placeholder=placeholder))
             else:
                 widgets.append(Input(text, id=widget_id, compact=True, classes="setting"))
@@ -183,6 +207,7 @@ class SettingsForm(Vertical):
     def load(self, config: TrainConfig) -> None:
         """Show config's values (a new run began, or the form is reset)."""
         self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
+        self._preset_shown = config.preset  # showing a config's preset is not choosing it
         if not self._fields_added:
             self._initial = config
             return
@@ -192,6 +217,21 @@ class SettingsForm(Vertical):
         self._sticky.clear()
         self.query(".setting").remove_class("-invalid", "-pending")
         self._mark_inert()
+
+    def apply_preset(self, preset: str) -> list[str]:
+        """Fill the fields preset sets with its values, blank the corpus (the preset's own); return what changed."""
+        self._preset_shown = preset
+        values: dict[str, Any] = {**PRESET_SETTINGS.get(preset, {}), "corpus": None}
+        changed = []
+        for name, value in values.items():
+            field = FIELDS_BY_NAME.get(name)
+            if field is None:  # a preset setting the form does not show
+                continue
+            text = format_field_value(field, value)
+            if self.text_of(name) != text:
+                self.set_text(name, text)
+                changed.append(name)
+        return changed
 
     def value(self, name: str) -> Any:
         return parse_value(FIELDS_BY_NAME[name], self.text_of(name))
@@ -299,6 +339,8 @@ class SettingsForm(Vertical):
         field = self._field_of(event.select.id)
         if field is not None:
             event.stop()
+            if field.name == "preset" and event.value != self._preset_shown:
+                self.apply_preset(str(event.value))
             self._check_structural(field)
 
     def _check_structural(self, field: Field, announce: bool = True) -> None:

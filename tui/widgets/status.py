@@ -1,7 +1,13 @@
-"""Status panel: what the run is doing, how far it is, how fast, on what."""
+"""Status panel: what the run is doing, how far it is, how well, how fast, on what.
+
+How well: the training perplexity (the book's number), and with held-out evaluation on the fresh-state and
+held-out perplexities, the best held-out epoch so far, and the share of held-out characters left out of the
+figure because training never saw them. With held-out evaluation off it reads as it always has.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +42,12 @@ class RunStatus:
     batch: int = 0
     num_batches: int = 0
     perplexity: float | None = None
+    fresh_perplexity: float | None = None  # the training text from a zero state; None: held-out evaluation off
+    val_perplexity: float | None = None  # the held-out text from a zero state
+    val_unseen_share: float | None = None  # share of held-out targets left out: never seen in training
+    best_val: tuple[int, float] | None = None  # (epoch, held-out perplexity) of the best held-out epoch so far
+    unseen_counted: bool = False  # the vocabulary has <unk> (d2l-en): unseen held-out characters count as <unk>
+    held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
     recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
     chars_per_second: float | None = None
     device: str = ""
@@ -56,13 +68,23 @@ class RunStatus:
         self.batch, self.num_batches = 0, event.batches_per_epoch
         self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
         self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
+        self.held_out_chars = event.held_out_chars
         self.clock_on()
 
     def epoch_end(self, event: events.EpochEnd) -> None:
         self.epoch, self.perplexity = event.epoch, event.perplexity
+        self.held_out(event)
         self.batch = self.num_batches
         self.recent_seconds = [*self.recent_seconds[-4:], event.seconds]
         self.chars_per_second = event.chars_per_second
+
+    def held_out(self, event: events.EpochEnd) -> None:
+        """Take an epoch's held-out figures (a resumed run's history passes here too)."""
+        self.fresh_perplexity, self.val_perplexity = event.fresh_perplexity, event.val_perplexity
+        self.val_unseen_share = event.val_unseen_share
+        value = event.val_perplexity
+        if value is not None and math.isfinite(value) and (self.best_val is None or value < self.best_val[1]):
+            self.best_val = (event.epoch, value)
 
     def clock_on(self) -> None:
         if self._running_since is None:
@@ -143,8 +165,12 @@ class StatusPanel(Static):
         filled = round(s.fraction * bar_width)
         lines.append(Text.assemble(("█" * filled, "green"), ("░" * (bar_width - filled), "dim"), f"{s.fraction:4.0%}"))
         spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
-        figures = [
-            Text.assemble("perplexity ", (f"{s.perplexity:,.2f}" if s.perplexity is not None else "–", "bold")),
+        figures: list[Text] = []
+        if s.val_perplexity is None and s.fresh_perplexity is None:  # held-out evaluation off: the book's one figure
+            figures.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
+        else:  # its own lines, first: at 80×24 only the first four lines of the panel show
+            lines += wrap_chunks(quality_chunks(s), width)
+        figures += [
             Text(f"{spe:.2f} s/epoch" if spe is not None else "– s/epoch"),
             Text(f"{cps:,.0f} chars/s" if cps is not None else "– chars/s"),
             Text(f"elapsed {format_duration(s.elapsed)}"),
@@ -159,8 +185,35 @@ class StatusPanel(Static):
             lines += wrap_chunks([Text(chunk) for chunk in [*model, s.device or c.device]], width)
         if s.corpus:
             chunks = [short_corpus(s.corpus), f"{s.num_chars:,} chars", f"vocab {s.vocab_size:,}", f"seed {s.seed}"]
+            if s.held_out_chars:
+                chunks.insert(2, f"{s.held_out_chars:,} held out")
             lines += wrap_chunks([Text(chunk, style="dim") for chunk in chunks], width)
         return Text("\n").join(lines)
+
+
+def perplexity_text(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f}"
+
+
+def unseen_text(share: float, counted: bool) -> str:
+    """How the held-out figure counts characters training never saw, and how many there are: left out (the book's
+    vocabulary has no place for them), or counted as <unk> (the English edition's vocabulary)."""
+    return f"{share:.1%} unseen as <unk>" if counted else f"{share:.1%} unseen left out"
+
+
+def quality_chunks(s: RunStatus) -> list[Text]:
+    """train · fresh · held-out, then the best held-out epoch and the unseen share, as chunks to wrap."""
+    chunks = [
+        Text.assemble("train ", (perplexity_text(s.perplexity), "bold")),
+        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
+        Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
+    ]
+    if s.best_val is not None:
+        epoch, value = s.best_val
+        chunks.append(Text(f"best {value:,.2f} at epoch {epoch}", style="dim"))
+    if s.val_unseen_share is not None:
+        chunks.append(Text(unseen_text(s.val_unseen_share, s.unseen_counted), style="dim"))
+    return chunks
 
 
 def wrap_chunks(chunks: list[Text], width: int, gap: str = "  ") -> list[Text]:

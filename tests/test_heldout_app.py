@@ -1,0 +1,231 @@
+"""The app's held-out views, driven by Textual's pilot: the status panel's three perplexities, the plot's curves and
+best-epoch line, the preset selector filling the form, the runs compared with held-out curves and CSV columns.
+
+The app runs on the real corpus, paused (nothing trains); the held-out figures are EpochEnd events built here and
+handed to the app as the trainer's would be, so each view is checked against known numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+from pilot_helpers import wait_for
+from textual.pilot import Pilot
+from textual.widgets import Select
+
+from engine import events
+from engine.cli import parse
+from engine.config import PRESET_SETTINGS, STATE_POLICIES
+from engine.runs import Run
+from tui.app import RnnTuiApp
+from tui.screens import HelpScreen
+from tui.widgets.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
+
+SIZE = (100, 30)
+FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]
+
+# A run that memorises: training perplexity falls, held-out bottoms out at epoch 3 then climbs.
+TRAIN = [900.0, 400.0, 200.0, 90.0, 30.0, 8.0]
+HELD_OUT = [950.0, 520.0, 310.0, 420.0, 900.0, 2600.0]
+FRESH = [905.0, 430.0, 260.0, 150.0, 80.0, 40.0]
+UNSEEN = 0.1234
+
+
+def held_out_history() -> list[events.EpochEnd]:
+    return [
+        events.EpochEnd(epoch, train, 0.5, 8960, 1e-3, 0.01, val, fresh, UNSEEN)
+        for epoch, (train, val, fresh) in enumerate(zip(TRAIN, HELD_OUT, FRESH, strict=True), start=1)
+    ]
+
+
+async def paused_app(pilot: Pilot, app: RnnTuiApp) -> None:
+    """Wait until the paused run's trainer is built and its Started event shown: no real event comes after."""
+    await wait_for(pilot, lambda: app.status.status.state == "paused" and app.run_config is not None, "paused start")
+
+
+def data_columns_with(mark: str, chart_text: str) -> bool:
+    """mark appears inside the plot area (right of the y axis) of a plotext chart's text."""
+    for line in chart_text.splitlines():
+        axis = max(line.find("┤"), line.find("│") if line.lstrip().startswith("│") else -1)
+        if axis >= 0 and mark in line[axis + 1 :]:
+            return True
+    return False
+
+
+async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
+    app = RnnTuiApp(parse([*FAST, "--epochs", "6"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await paused_app(pilot, app)
+        # Held-out evaluation off: the book's one figure, no empty held-out fields, no legend.
+        app.apply_event(events.EpochEnd(1, 900.0, 0.5, 8960, 1e-3, 0.01))
+        app.plot.redraw(force=True)
+        shown = app.status.render_status().plain
+        assert "perplexity 900.00" in shown
+        assert "None" not in shown and "held-out" not in shown and "fresh" not in shown
+        assert app.plot.drawn == ["train"] and not app.plot.border_subtitle
+
+        app.plot.reset()
+        for event in held_out_history():
+            app.apply_event(event)
+        app.plot.redraw(force=True)
+        await pilot.pause()
+        shown = app.status.render_status().plain
+        assert "train 8.00" in shown and "fresh 40.00" in shown and "held-out 2,600.00" in shown
+        assert "best 310.00 at epoch 3" in shown  # the lowest held-out figure, not the latest
+        assert "12.3% unseen left out" in shown  # how unseen characters were counted, beside the figure
+        assert app.status.status.best_val == (3, 310.0)
+        app.status.status.unseen_counted = True  # the English edition's vocabulary: unseen characters are <unk>
+        assert "12.3% unseen as <unk>" in app.status.render_status().plain
+        app.status.status.unseen_counted = False
+
+        plot = app.plot
+        assert plot.drawn == ["fresh", "held-out", "train"]
+        assert plot.held_out == list(enumerate(HELD_OUT, start=1)) and plot.best == (3, 310.0)
+        assert "epoch 6" in str(plot.border_title)
+        legend = str(plot.border_subtitle)
+        assert re.fullmatch(r"⣀ ?train +• ?held-out +· ?fresh +│ ?best (epoch )?3", legend), legend
+        chart = plot.chart.render().plain  # what the panel shows
+        for mark in ("•", "·", "│"):  # held-out bullets, fresh-state dots, the best epoch's line: not colour alone
+            assert data_columns_with(mark, chart), f"{mark!r} not drawn in:\n{chart}"
+
+        # The run stops on its own (patience): the status says why, and so do the samples.
+        reason = "stopped early at epoch 6: held-out perplexity has not improved for 3 epochs (best 310.00 at 3)"
+        app.apply_event(events.Finished(6, stopped=False, reason=reason))
+        shown = app.status.render_status().plain
+        assert "finished" in shown and "held-out perplexity has not improved" in shown
+        assert any("has not improved" in line for line in app.samples.lines_written)
+
+
+async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -> None:
+    app = RnnTuiApp(parse([*FAST, "--epochs", "3"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await paused_app(pilot, app)  # the form shows the run's settings; nothing reloads it after this
+        form = app.settings
+        form.set_text("corpus", "/data/jaychou_lyrics.txt.zip")
+        assert [label.render().plain for label in form.query(".setting-label")][6] == "preset*"  # on restart
+        state = form.widget("state")
+        assert isinstance(state, Select) and [value for _, value in state._options] == list(STATE_POLICIES)
+
+        form.widget("preset").value = "d2l-en"
+        await wait_for(pilot, lambda: form.text_of("hidden") == "32", "the English edition's settings")
+        english = PRESET_SETTINGS["d2l-en"]
+        expected = {
+            "hidden": "32",
+            "optimizer": "sgd",
+            "lr": "1",
+            "clip": "1",
+            "epochs": str(english["epochs"]),
+            "batch_size": "1024",
+            "num_steps": "32",
+            "sampling": "windows",
+            "state": "batch",
+            "val_chars": "5000",
+            "max_chars": "10000",
+            "pred_period": "100",
+            "pred_len": "20",
+            "prefixes": "it has",
+            "corpus": "",  # the preset's own text, not the path given for the other one
+        }
+        assert {name: form.text_of(name) for name in expected} == expected
+        await pilot.pause()
+        assert form.widget("hidden").has_class("-pending") and form.widget("preset").has_class("-pending")
+
+        form.widget("preset").value = "d2l-zh"
+        await wait_for(pilot, lambda: form.text_of("hidden") == "256", "the Chinese edition's settings")
+        assert form.text_of("optimizer") == "adam" and form.text_of("state") == "carry"
+        assert form.text_of("prefixes") == "分开, 不分开" and form.text_of("sampling") == "consecutive"
+
+        # Showing a config (a run began, a checkpoint continued) is not choosing its preset: its values stay.
+        form.load(app.base_config.with_changes(preset="d2l-en", hidden=48, state="epoch"))
+        await pilot.pause(0.2)
+        assert form.text_of("preset") == "d2l-en" and form.text_of("hidden") == "48" and form.text_of("lr") == "0.001"
+
+        form.widget("val_chars").value = "-5"
+        await pilot.pause()
+        assert "val-chars must be a whole number ≥ 0" in form.errors["val_chars"]
+
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = app.screen.query_one("#help-settings").render().plain
+        for needle in ("train", "fresh-state", "held-out", "never trained on", "d2l-zh", "d2l-en", "The Time Machine"):
+            assert needle in text
+        assert "held-out" in text.split("On restart")[1]  # the new fields are listed with the restart settings
+
+
+async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path: Path) -> None:
+    app = RnnTuiApp(parse([*FAST, "--epochs", "6"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await paused_app(pilot, app)
+        config = app.base_config.with_changes(val_chars=5000)
+        history = tuple(held_out_history())
+        no_held_out = tuple(events.EpochEnd(e.epoch, e.perplexity, 0.5, 8960, 1e-3, 0.01) for e in history[:4])
+        app.run_book.add(Run(config, history, "run 1"))
+        app.run_book.add(Run(config.with_changes(cell="gru", val_chars=0), no_held_out, "run 2"))  # held-out off
+        await pilot.press("f10")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        plot = screen.query_one(OverlayPlot)
+        labels = screen.book.labels()
+        assert labels == ["cell=rnn val_chars=5000", "cell=gru val_chars=0"]
+        assert plot.drawn == [
+            ("cell=rnn val_chars=5000 held-out", HELD_OUT_MARKER),
+            ("cell=rnn val_chars=5000", TRAIN_MARKER),
+            ("cell=gru val_chars=0", TRAIN_MARKER),
+        ]
+        assert "• held-out" in plot.render().plain  # the title names the marks
+        assert "held-out best 310.0 at 3" in screen.describe(0, labels[0])
+
+        path = tmp_path / "runs.csv"
+        screen.query_one("#runs-csv").value = str(path)
+        screen.query_one("#runs-csv").focus()
+        await pilot.press("enter")
+        assert screen.error is None and screen.exported == str(path)
+        rows = list(csv.reader(path.open(encoding="utf-8")))
+        assert rows[0] == [
+            "epoch",
+            "cell=rnn val_chars=5000",
+            "cell=rnn val_chars=5000 held-out",
+            "cell=rnn val_chars=5000 fresh",
+            "cell=gru val_chars=0",
+        ]
+        assert [float(row[2]) for row in rows[1:]] == HELD_OUT
+        assert [float(row[3]) for row in rows[1:]] == FRESH
+        assert [row[4] for row in rows[1:]] == [repr(v) for v in TRAIN[:4]] + ["", ""]
+
+
+async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_the_time_machine() -> None:
+    app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "2"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.status.status.state == "finished", "2 epochs of the book run")
+        last = app.epochs_seen[-1]
+        assert last.val_perplexity is not None and last.fresh_perplexity is not None
+        shown = app.status.render_status().plain
+        assert f"held-out {last.val_perplexity:,.2f}" in shown and f"fresh {last.fresh_perplexity:,.2f}" in shown
+        assert "unseen left out" in shown and f"{app.run_config.val_chars:,} held out" in shown
+        await wait_for(pilot, lambda: "held-out" in app.plot.drawn, "the held-out curve")
+
+        app.settings.widget("preset").value = "d2l-en"
+        await wait_for(pilot, lambda: app.settings.text_of("hidden") == "32", "the English edition's settings")
+        await pilot.press("f7")
+        await pilot.press("enter")  # confirm: a new preset starts from scratch
+        await wait_for(pilot, lambda: app.run_config.preset == "d2l-en" and len(app.epochs_seen) >= 2, "d2l-en")
+        await pilot.press("f8")
+        status = app.status.status
+        assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
+        assert app.run_config.hidden == 32 and app.run_config.sampling == "windows"
+        assert "unseen as <unk>" in app.status.render_status().plain
+
+
+def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> None:
+    # The form shows these before the run is ready, and F7 reads the form: they must be the preset's.
+    app = RnnTuiApp(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"]))
+    preset = PRESET_SETTINGS["d2l-en"]
+    assert (app.base_config.hidden, app.base_config.batch_size, app.base_config.optimizer) == (
+        preset["hidden"],
+        preset["batch_size"],
+        preset["optimizer"],
+    )
+    assert app.base_config.epochs == 3  # an explicit flag still wins
