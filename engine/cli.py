@@ -190,6 +190,8 @@ def build_parser() -> ArgumentParser:
         "--explain", type=int, metavar="K", help="print the top K candidates for every generated character"
     )
 
+    add_sweep_parser(commands)
+
     serve = commands.add_parser(
         "serve",
         help="serve the app to browsers (a classroom): one app process per tab, each confined to its own files",
@@ -226,6 +228,63 @@ def build_parser() -> ArgumentParser:
     shapes.add_argument("--layers", type=int, default=1, metavar="N")
     shapes.add_argument("--vocab-size", type=int, default=1027, metavar="N", help="(default 1027, the book's)")
     return parser
+
+
+SWEEP_EPILOG = """\
+search space (--search NAME=SPEC, repeatable; or --space FILE, TOML or JSON, same names):
+  lr=1e-4:1e-2:log      float range, log-uniform      dropout=0:0.5     float range, uniform
+  hidden=32:512:log     whole-number range            num_steps=16:64:8 whole numbers in steps of 8
+  cell=rnn,gru,lstm     a choice                      clip=0,0.1,1      numeric choices (0 = off)
+searchable: lr clip dropout hidden layers num_steps batch_size cell optimizer sampling. Without --space or
+--search: lr, hidden, layers, dropout (only with 2+ layers), cell, num_steps and clip, less what a flag fixes.
+
+examples:
+  rnn-tui sweep --trials 30 --jobs 2
+  rnn-tui sweep --study gru --cell gru --search lr=1e-4:1e-2:log --search hidden=128,256,512
+  rnn-tui sweep --storage postgresql://class:secret@db.lab:5432/rnn --study lab1 --trials 10
+"""
+
+
+def add_sweep_parser(commands: Any) -> None:
+    from engine.space import SEARCHABLE
+    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_STORAGE_FILE, DEFAULT_STUDY, DEFAULT_TRIALS, PRUNERS
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="search settings with Optuna, ranked by held-out perplexity (headless)",
+        description="Optuna trials over training settings; every train flag fixes its setting for all trials.",
+        epilog=SWEEP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_train_arguments(sweep)
+    for action in sweep._actions:
+        if action.dest == "epochs":
+            action.help = f"epochs per trial (default {DEFAULT_EPOCHS})"
+    group = sweep.add_argument_group("sweep")
+    group.add_argument("--space", metavar="FILE", help="search space file, TOML or JSON (see below)")
+    group.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help=f"search one setting; repeatable; overrides --space ({', '.join(SEARCHABLE)})",
+    )
+    group.add_argument(
+        "--trials", type=int, metavar="N", help=f"trials to run (default {DEFAULT_TRIALS} without --timeout)"
+    )
+    group.add_argument("--timeout", type=float, metavar="SECONDS", help="start no trial after this long")
+    group.add_argument("--study", default=DEFAULT_STUDY, metavar="NAME", help="study name; an existing one continues")
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        help=f"SQLAlchemy URL (default: sqlite file ./{DEFAULT_STORAGE_FILE}); postgresql://user:pw@host/db "
+        "for many machines",
+    )
+    group.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes on this machine (default 1)")
+    group.add_argument(
+        "--pruner", choices=PRUNERS, default="median", help="stop hopeless trials early (default median)"
+    )
+    group.add_argument("--sampler-seed", type=int, metavar="N", help="seed Optuna's sampler (worker k gets N+k)")
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -497,6 +556,59 @@ def run_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep_spec(args: argparse.Namespace) -> Any:
+    """The SweepSpec of `rnn-tui sweep`'s flags; a bad one raises an RnnTuiError with one line."""
+    import os
+
+    from engine.space import build_space
+    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, resolve_storage
+
+    if args.resume:
+        raise SweepError("--resume does not apply to a sweep: every trial trains from scratch")
+    if args.jobs is not None and args.jobs < 1:
+        raise SweepError(f"--jobs must be a whole number ≥ 1, got {args.jobs}")
+    if args.trials is not None and args.trials < 1:
+        raise SweepError(f"--trials must be a whole number ≥ 1, got {args.trials}")
+    fixed = config_overrides(args)
+    fixed.setdefault("epochs", DEFAULT_EPOCHS)
+    if fixed.get("val_chars") == 0:
+        raise SweepError("a sweep ranks trials by held-out perplexity: --val-chars 0 turns it off")
+    TrainConfig(**fixed)
+    space = build_space(fixed, args.space, args.search)
+    storage, notes = resolve_storage(args.storage)
+    for note in notes:
+        print(note, file=sys.stderr)
+    cores = os.cpu_count() or 1
+    threads = args.threads or max(1, cores // args.jobs)
+    if args.threads and args.threads * args.jobs > cores:
+        print(
+            f"note: {args.jobs} jobs × {args.threads} threads is more than this machine's {cores} cores",
+            file=sys.stderr,
+        )
+    trials = args.trials if args.trials is not None or args.timeout is not None else DEFAULT_TRIALS
+    return SweepSpec(
+        fixed=fixed,
+        space=space,
+        study=args.study,
+        storage=storage,
+        trials=trials,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        threads=threads,
+        pruner=args.pruner,
+        sampler_seed=args.sampler_seed,
+        corpus_url=args.corpus_url,
+        save=args.save,
+        metrics=args.metrics,
+    )
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    from engine.sweep import run_sweep
+
+    return run_sweep(sweep_spec(args))
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run a headless command; a user error becomes one line on stderr and exit code 2."""
     try:
@@ -504,6 +616,8 @@ def run_command(args: argparse.Namespace) -> int:
             return run_generate(args)
         if args.command == "shapes":
             return run_shapes(args)
+        if args.command == "sweep":
+            return run_sweep_command(args)
         return run_headless(args)
     except RnnTuiError as exc:
         fail(str(exc))
@@ -515,7 +629,7 @@ def run_command(args: argparse.Namespace) -> int:
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the settings, so a bad value is reported before anything heavy loads."""
     args = build_parser().parse_args(argv)
-    if args.command in (None, "train", "serve"):
+    if args.command in (None, "train", "serve", "sweep"):
         try:
             config_from_args(args)
         except ConfigError as exc:

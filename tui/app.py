@@ -99,6 +99,14 @@ class RnnTuiApp(App[int]):
         Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
         Binding("f9", "hidden_units", "Units", id="hidden-units", tooltip="a text coloured by one hidden unit"),
         Binding("f10", "runs", "Runs", id="runs", tooltip="runs compared on one plot; CSV export"),
+        Binding(
+            "f12",
+            "sweep",
+            "Sweep",
+            id="sweep",
+            show=False,
+            tooltip="Optuna sweep in other processes: trials, best, compare",
+        ),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="save a checkpoint"),
         Binding("ctrl+o", "load", "Load", id="load", tooltip="load a checkpoint: continue it, or just generate"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="stop training and leave"),
@@ -130,6 +138,7 @@ class RnnTuiApp(App[int]):
         self._last_input = time.monotonic()
         if self.served is not None:
             self._last_checkpoint = DEFAULT_CHECKPOINT  # the server's --resume is not the visitor's to overwrite
+        self.sweep_state: Any = None  # tui.widgets.sweep.SweepState, once F12 has opened
 
     # ----- layout -----
 
@@ -816,6 +825,17 @@ class RnnTuiApp(App[int]):
 
         open_runs(self)
 
+    def action_sweep(self) -> None:
+        from tui.widgets.sweep import SweepScreen, open_sweep
+
+        if isinstance(self.screen, SweepScreen):
+            self.screen.dismiss()
+            return
+        if self.served is not None:  # a browser tab starting processes and database files on the server: no
+            self.notify("sweeps run from a terminal: rnn-tui sweep (not in a served session)", severity="warning")
+            return
+        open_sweep(self)
+
     def action_help(self) -> None:
         from tui.screens import HelpScreen
 
@@ -839,6 +859,10 @@ class RnnTuiApp(App[int]):
         # Python joins the worker threads at exit, and a paused trainer would wait forever.
         if self.current_run is not None:
             self.current_run.cancel()
+        if getattr(self, "sweep_state", None) is not None:  # a sweep this app started stops with it
+            from tui.widgets.sweep import stop_sweep
+
+            stop_sweep(self)
         if self.handle_signals:
             self._handle_signals(install=False)
 

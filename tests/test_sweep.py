@@ -1,0 +1,394 @@
+"""`rnn-tui sweep`: the search space, bad inputs, and real studies on the real corpus.
+
+Real SQLite studies with two worker processes, a real PostgreSQL server started here (two `rnn-tui sweep`
+processes joining one study), an absurd learning rate that diverges while the sweep finishes, stopping with
+SIGTERM and continuing with the same command, a worker killed mid-trial. Trials are tiny (16 hidden units,
+a few thousand characters, 2-3 epochs): what costs time is starting processes, not training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.cli import parse, run_command
+from engine.errors import ConfigError
+from engine.space import Param, build_space, parse_search, read_space_file
+from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, resolve_storage, sweep_flags
+
+# One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
+TINY = ["--hidden", "16", "--max-chars", "4000", "--seed", "0", "--threads", "1"]
+# The distribution's PostgreSQL (15 on Debian 12; .ci/run installs it when missing), newest version first.
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), default=Path("/nonexistent"))
+
+
+def sweep_command(*flags: str) -> list[str]:
+    return [sys.executable, "-m", "tui.main", "sweep", *TINY, *flags]
+
+
+def run_sweep(*flags: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(sweep_command(*flags), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def load_trials(storage: str, study: str) -> list:
+    import optuna
+
+    return optuna.load_study(study_name=study, storage=storage).get_trials()
+
+
+def trial_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("trial ")]
+
+
+# The held-out engine comes with the --val-chars flag: from then on every trial must be ranked by held-out figures.
+HELDOUT_ENGINE = "--val-chars" in sweep_flags()
+
+
+def check_objective(trial) -> None:
+    """A complete trial's value is its best held-out perplexity; without held-out figures the fallback is named."""
+    history = trial.user_attrs["history"]
+    heldout = [h["val_perplexity"] for h in history if h["val_perplexity"] is not None]
+    if HELDOUT_ENGINE:
+        assert len(heldout) == len(history), "the engine reports held-out perplexity: every epoch must have one"
+    if heldout:
+        assert trial.user_attrs["objective"] == OBJECTIVE_HELDOUT
+        assert trial.value == pytest.approx(min(heldout))
+    else:  # the held-out engine has not landed: the trial says it ranks by training perplexity
+        assert trial.user_attrs["objective"] == OBJECTIVE_FALLBACK
+        assert trial.value == pytest.approx(min(h["perplexity"] for h in history))
+
+
+# ----- the search space -----
+
+
+def test_short_forms_parse_to_ranges_and_choices() -> None:
+    lr = parse_search("lr=1e-4:1e-2:log")
+    assert lr == Param("lr", 1e-4, 1e-2, log=True)
+    assert parse_search("num-steps=16:64:8") == Param("num_steps", 16, 64, step=8)
+    assert parse_search("cell=rnn,gru,lstm") == Param("cell", choices=("rnn", "gru", "lstm"))
+    assert parse_search("clip=0,0.1,1") == Param("clip", choices=(0.0, 0.1, 1.0))
+    assert parse_search("hidden=128") == ("hidden", 128)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("lr=1e-2:1e-4", "lr=0.01:0.0001 is an empty range"),
+        ("hidden=64:64", "empty range"),
+        ("foo=1:2", "unknown parameter 'foo'"),
+        ("lr=0:1:log", "log scale needs low > 0"),
+        ("hidden=1.5:8", "hidden wants a whole number"),
+        ("cell=rnn,transformer", "cell must be among rnn, gru, lstm"),
+        ("lr", "is not NAME=SPEC"),
+        ("lr=", "lr has an empty range"),
+        ("dropout=0:1", "dropout must be in [0, 1)"),
+    ],
+)
+def test_bad_space_entries_are_named(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        parse_search(text)
+
+
+def test_space_files_toml_and_json(tmp_path: Path) -> None:
+    toml = tmp_path / "space.toml"
+    toml.write_text('lr = "1e-4:1e-2:log"\ncell = ["gru", "lstm"]\n[hidden]\nlow = 32\nhigh = 256\nlog = true\n')
+    as_json = tmp_path / "space.json"
+    as_json.write_text(json.dumps({"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "cell": ["gru", "lstm"]}))
+    from_toml = read_space_file(toml)
+    assert Param("hidden", 32, 256, log=True) in from_toml
+    assert read_space_file(as_json) == from_toml[:2]
+    # --search overrides the file's entry of the same name; a flag cannot fix what the space varies.
+    space = build_space({}, str(toml), ["hidden=64,128"])
+    assert space.describe() == "lr=0.0001:0.01:log cell=gru,lstm hidden=64,128"
+    with pytest.raises(ConfigError, match="--hidden fixes what the search space varies"):
+        build_space({"hidden": 64}, str(toml))
+    (tmp_path / "empty.toml").write_text("")
+    with pytest.raises(ConfigError, match="is empty"):
+        read_space_file(tmp_path / "empty.toml")
+
+
+def test_default_space_leaves_out_what_flags_fix() -> None:
+    space = build_space({"cell": "gru", "epochs": 20})
+    assert "cell" not in space.names
+    assert set(space.names) == {"lr", "hidden", "layers", "dropout", "num_steps", "clip"}
+    sgd = build_space({"optimizer": "sgd"})
+    assert sgd.params[0] == Param("lr", 1e-2, 10.0, log=True)  # SGD's rates sit far above Adam's
+
+
+def test_plain_postgresql_urls_use_psycopg3() -> None:
+    url, notes = resolve_storage("postgresql://class:pw@db.lab:5432/rnn")
+    assert url == "postgresql+psycopg://class:pw@db.lab:5432/rnn" and notes
+    url, _ = resolve_storage(None, Path("/data"))
+    assert url == "sqlite:////data/rnn-tui-sweeps.db"
+
+
+# ----- bad input on the command line: one line, exit 2 -----
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--storage", "nonsense"], "malformed storage URL 'nonsense'"),
+        (["--storage", "nonsense://"], "unknown database kind 'nonsense'"),
+        (["--storage", "postgresql://u:secret@127.0.0.1:1/db"], "cannot open storage postgresql+psycopg://u:***@"),
+        (["--search", "lr=1e-2:1e-4"], "empty range"),
+        (["--search", "width=1:2"], "unknown parameter 'width'"),
+        (["--jobs", "0"], "--jobs must be a whole number ≥ 1, got 0"),
+        (["--trials", "0"], "--trials must be a whole number ≥ 1, got 0"),
+        (["--resume", "x.ckpt"], "--resume does not apply to a sweep"),
+        (["--lr", "0"], "lr must be > 0"),
+    ],
+)
+def test_bad_sweep_inputs_say_one_line_and_exit_2(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        run_command(parse(["sweep", *flags]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("rnn-tui: error:") and message in err[-1]
+    assert "Traceback" not in "\n".join(err) and "secret" not in err[-1]
+
+
+# ----- real studies -----
+
+
+def test_two_worker_processes_share_a_sqlite_study_and_an_absurd_lr_is_pruned(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    # lr 40 with Adam diverges in its first batches; seeded TPE draws both values in its first trials.
+    flags = ["--epochs", "2", "--trials", "6", "--jobs", "2", "--storage", storage, "--study", "book"]
+    flags += ["--search", "lr=0.003,40", "--search", "cell=rnn,gru", "--sampler-seed", "3"]
+    result = run_sweep(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    trials = load_trials(storage, "book")
+    assert len(trials) == 6
+    assert len({t.user_attrs["pid"] for t in trials}) == 2  # both worker processes ran trials
+    absurd = [t for t in trials if t.params["lr"] == 40]
+    sane = [t for t in trials if t.params["lr"] == 0.003]
+    assert absurd and sane, "the seeded sampler should draw both learning rates"
+    for trial in absurd:
+        assert trial.state.name == "PRUNED"
+        assert "training diverged" in trial.user_attrs["reason"]
+    for trial in sane:
+        assert trial.state.name == "COMPLETE"
+        assert [h["epoch"] for h in trial.user_attrs["history"]] == [1, 2]
+        check_objective(trial)
+    # One line per finished trial; the best as a ready command line that names the searched settings.
+    lines = trial_lines(result.stdout)
+    assert sorted(int(line.split()[1]) for line in lines) == list(range(6))
+    best = min(sane, key=lambda t: t.value)
+    assert f"best: trial {best.number}," in result.stdout
+    command = result.stdout.strip().splitlines()[-1].strip()
+    assert command.startswith("rnn-tui train --headless") and "--lr 0.003" in command
+    assert f"--cell {best.params['cell']}" in command and "--hidden 16" in command
+
+
+def test_sigterm_stops_cleanly_and_the_same_command_continues(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    # Trials of a few seconds: long enough to be caught running.
+    flags = [
+        "--epochs",
+        "30",
+        "--max-chars",
+        "10000",
+        "--trials",
+        "2",
+        "--storage",
+        storage,
+        "--search",
+        "cell=rnn,gru",
+    ]
+    process = subprocess.Popen(sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(storage) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _running(storage), "no trial started"
+        time.sleep(1)  # into its epochs
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert b"Traceback" not in err
+    trials = load_trials(storage, "rnn-tui")
+    stopped = [t for t in trials if t.state.name == "FAIL"]
+    waiting = [t for t in trials if t.state.name == "WAITING"]
+    assert len(stopped) == 1 and "stopped by the user" in stopped[0].user_attrs["reason"]
+    assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == stopped[0].params  # queued again
+    assert b"the same command continues" in out
+    # The same command continues the study: the queued settings train first.
+    result = run_sweep(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 earlier trials, continuing" in result.stdout
+    trials = load_trials(storage, "rnn-tui")
+    requeued = next(t for t in trials if t.user_attrs.get("requeued_from") == stopped[0].number)
+    assert requeued.state.name == "COMPLETE" and requeued.params == stopped[0].params
+    assert [t.state.name for t in trials].count("COMPLETE") == 2
+
+
+def _running(storage: str) -> bool:
+    """A trial is running (read with sqlite3: opening the study with Optuna would race to create its tables)."""
+    import sqlite3
+
+    path = storage.removeprefix("sqlite:///")
+    if not Path(path).exists():
+        return False
+    try:
+        with sqlite3.connect(path, timeout=5) as db:
+            return bool(db.execute("select count(*) from trials where state = 'RUNNING'").fetchone()[0])
+    except sqlite3.Error:  # the tables are not made yet
+        return False
+
+
+def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "3", "--jobs", "2", "--storage", storage]
+    process = subprocess.Popen(
+        sweep_command(*flags, "--search", "cell=rnn,gru"), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        pid = None
+        while pid is None and process.poll() is None and time.monotonic() < deadline:
+            pid = _running_pid(storage)
+            time.sleep(0.2)
+        assert pid is not None, "no trial started"
+        os.kill(pid, signal.SIGKILL)  # a worker dies mid-trial, as on a crash or the OOM killer
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert b"Traceback" not in err
+    assert b"failed: its worker process ended (-9); queued again" in out
+    trials = load_trials(storage, "rnn-tui")
+    killed = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert killed.state.name == "FAIL" and "worker process ended" in killed.user_attrs["reason"]
+    # The other worker went on: the study finished its budget, the killed trial's settings trained again.
+    assert any(t.state.name == "COMPLETE" and t.user_attrs.get("requeued_from") == killed.number for t in trials)
+    assert process.returncode == 1  # the sweep says a worker was lost
+
+
+def _running_pid(storage: str) -> int | None:
+    import sqlite3
+
+    path = storage.removeprefix("sqlite:///")
+    if not Path(path).exists():
+        return None
+    try:
+        with sqlite3.connect(path, timeout=5) as db:
+            row = db.execute(
+                "select a.value_json from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+                "where t.state = 'RUNNING' and a.key = 'pid'"
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    return int(json.loads(row[0])) if row else None
+
+
+# ----- a real PostgreSQL server, two `rnn-tui sweep` processes joining one study -----
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres(*command: str) -> list[str]:
+    # PostgreSQL refuses to run as root: as root, run its tools as the postgres user.
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of its own, on 127.0.0.1 and a free port, its data in a temporary directory."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): .ci/run installs it")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: PostgreSQL cannot be started as root")
+    base = Path(tempfile.mkdtemp(prefix="rnn-tui-pg-"))
+    data, log = base / "data", base / "server.log"
+    os.chmod(base, 0o755)
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+    port = _free_port()
+    env = {**os.environ, "LC_ALL": "C"}
+    initdb = [
+        str(PG_BIN / "initdb"),
+        "-D",
+        str(data),
+        "-A",
+        "trust",
+        "-U",
+        "postgres",
+        "-N",
+        "-E",
+        "UTF8",
+        "--no-locale",
+    ]
+    subprocess.run(
+        _as_postgres(*initdb),
+        check=True, capture_output=True, env=env, timeout=120,
+    )  # fmt: skip
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    subprocess.run(
+        _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"),
+        check=True, capture_output=True, env=env, timeout=120,
+    )  # fmt: skip
+    try:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as connection:
+            connection.execute("CREATE DATABASE sweeps")
+        yield f"postgresql://postgres@127.0.0.1:{port}/sweeps"
+    finally:
+        subprocess.run(
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),
+            capture_output=True, env=env, timeout=60,
+        )  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_sweep_processes_join_one_postgresql_study(postgres_url: str, tmp_path: Path) -> None:
+    flags = ["--epochs", "2", "--trials", "2", "--storage", postgres_url, "--study", "class"]
+    flags += ["--search", "lr=1e-3:1e-2:log", "--search", "cell=rnn,gru"]
+    # A second study in the same database: its trials never mix with the class's.
+    other = run_sweep("--epochs", "1", "--trials", "1", "--storage", postgres_url, "--study", "other",
+                      "--search", "cell=lstm,gru", cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    first = subprocess.Popen(sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = subprocess.Popen(sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    for process, (_out, err) in zip((first, second), outputs, strict=True):
+        assert process.returncode == 0, err.decode()
+        assert b"read as postgresql+psycopg://" in err
+    storage = resolve_storage(postgres_url)[0]
+    trials = load_trials(storage, "class")
+    assert len(trials) == 4 and all(t.state.name == "COMPLETE" for t in trials)
+    assert len({t.user_attrs["pid"] for t in trials}) == 2
+    assert all(t.params["cell"] != "lstm" for t in trials)
+    for trial in trials:
+        check_objective(trial)
+    # The process that finished last lists the other's trials too.
+    last_out = max(outputs, key=lambda o: len(trial_lines(o[0].decode())))[0].decode()
+    assert len(trial_lines(last_out)) >= 3
+    assert [t.params["cell"] for t in load_trials(storage, "other")] in (["lstm"], ["gru"])
+    # A study cannot be continued with other fixed settings: its trials would not compare.
+    clash = run_sweep(*flags[:-4], "--cell", "gru", "--search", "lr=1e-3:1e-2:log", cwd=tmp_path)
+    assert clash.returncode == 2
+    assert "study 'class' was run with other fixed settings" in clash.stderr

@@ -1,0 +1,511 @@
+"""The Sweep screen (F12): start an Optuna sweep from the form's settings, watch its trials, take the best.
+
+The sweep runs in other processes (`rnn-tui sweep`, which starts its own workers), so the run in the main
+panels keeps training and the UI thread never trains. The screen reads the study back from its storage once a
+second in a thread worker (engine.sweep.read_trials), so trials from other processes and machines sharing the
+storage show too. "Apply best" writes the best trial's settings into the form (F7 restarts with them);
+"Compare" adds the marked trials' per-epoch histories to F10 Runs compared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+from textual_plotext import PlotextPlot
+
+from engine.errors import RnnTuiError
+from tui.widgets.plot_chart import cannot_draw
+
+POLL_SECONDS = 1.0
+STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "waiting": "dim"}
+SORT_KEYS = ("#", "state", "ppl", "epochs", "time")
+
+
+@dataclass
+class TrialsRead(Message):
+    rows: list[Any]  # engine.sweep.TrialRow
+    error: str | None
+
+
+@dataclass
+class SweepEnded(Message):
+    returncode: int
+    message: str
+
+
+class SweepState:
+    """What the app remembers between openings of the screen: the study, and the sweep process it started."""
+
+    def __init__(self) -> None:
+        self.study = "rnn-tui"
+        self.storage = ""  # blank: the default SQLite file in the working directory
+        self.space = ""  # --search specs separated by spaces; blank: the default space
+        self.trials = "10"
+        self.epochs = "20"
+        self.jobs = "1"
+        self.process: subprocess.Popen[str] | None = None
+        self.command = ""
+        self.last_line = ""
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM: the sweep stops its trials at their next batch, records them failed and queues them again."""
+        if self.running and self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+
+
+def sweep_state(app: Any) -> SweepState:
+    state = getattr(app, "sweep_state", None)
+    if state is None:
+        state = SweepState()
+        app.sweep_state = state
+    return state
+
+
+def storage_url(text: str) -> str:
+    from engine.sweep import resolve_storage
+
+    return resolve_storage(text.strip() or None)[0]
+
+
+class ObjectivePlot(PlotextPlot):
+    def show(self, rows: list[Any]) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        points = [(r.number, r.best) for r in rows if r.best is not None and math.isfinite(r.best) and r.best > 0]
+        if not points:
+            plt.title("the objective per trial appears here (log scale)")
+        else:
+            fallback = any(r.fallback for r in rows)
+            plt.title(("TRAINING ppl (fallback)" if fallback else "best held-out ppl") + " per trial, log scale")
+            plt.yscale("log")
+            plt.scatter([n for n, _ in points], [v for _, v in points], label="trial", marker="dot")
+            numbers = sorted({n for n, _ in points})
+            plt.xticks(numbers[:: max(1, len(numbers) // 6)])  # whole trial numbers, at most about six
+            complete = sorted((r.number, r.best) for r in rows if r.state == "complete" and r.best is not None)
+            if complete:
+                best_so_far, lowest = [], math.inf
+                for _, value in complete:
+                    lowest = min(lowest, value)
+                    best_so_far.append(lowest)
+                plt.plot([n for n, _ in complete], best_so_far, label="best so far", marker="braille")
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        try:
+            return super().render()
+        except Exception:  # plotext is fragile on odd sizes: never let it take the app down
+            return cannot_draw()
+
+
+class SweepScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f12", "dismiss", "Close"),
+        Binding("ctrl+t", "toggle_mark", "Mark trial", tooltip="mark the trial under the cursor for Compare"),
+    ]
+    DEFAULT_CSS = """
+    SweepScreen { align: center middle; }
+    #sweep-box { width: 98%; height: 96%; border: round $accent; background: $surface; padding: 0 1; }
+    .sweep-row { height: 1; }
+    .sweep-row Label { color: $text-muted; }
+    .sweep-row Input { width: 1fr; }
+    #sweep-study { max-width: 16; }
+    #sweep-trials, #sweep-epochs, #sweep-jobs { max-width: 6; }
+    #sweep-buttons { height: 1; margin-top: 1; }
+    #sweep-buttons Button { margin-right: 1; }
+    #sweep-body { height: 1fr; }
+    #sweep-table { width: 2fr; height: 1fr; }
+    #sweep-plot { width: 1fr; height: 1fr; margin-left: 1; }
+    #sweep-message { height: 2; }
+    """
+
+    def __init__(self, state: SweepState) -> None:
+        super().__init__()
+        self.state = state
+        self.rows: list[Any] = []
+        self.marked: set[int] = set()
+        self.sort_key = "#"
+        self.sort_reverse = False
+        self.message = ""  # the message line's text
+        self.ended: SweepEnded | None = None  # how the sweep started here ended
+        self._poll_stop = threading.Event()
+
+    @property
+    def rnn_app(self) -> Any:
+        """The app (tui.app.RnnTuiApp; typed Any: importing it here would import the whole app)."""
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        s = self.state
+        with Vertical(id="sweep-box"):
+            with Horizontal(classes="sweep-row"):
+                yield Label("study ")
+                yield Input(s.study, id="sweep-study", compact=True)
+                yield Label(" storage ")
+                yield Input(s.storage, id="sweep-storage", placeholder="./rnn-tui-sweeps.db", compact=True)
+            with Horizontal(classes="sweep-row"):
+                yield Label("space ")
+                yield Input(
+                    s.space,
+                    id="sweep-space",
+                    placeholder="blank: the default space",
+                    compact=True,
+                )
+                yield Label(" trials ")
+                yield Input(s.trials, id="sweep-trials", compact=True)
+                yield Label(" epochs ")
+                yield Input(s.epochs, id="sweep-epochs", compact=True)
+                yield Label(" jobs ")
+                yield Input(s.jobs, id="sweep-jobs", compact=True)
+            with Horizontal(id="sweep-buttons"):
+                yield Button("Start", id="sweep-start", variant="primary", compact=True)
+                yield Button("Stop", id="sweep-stop", compact=True)
+                yield Button("Open", id="sweep-open", compact=True)
+                yield Button("Apply best", id="sweep-apply", compact=True)
+                yield Button("Compare", id="sweep-compare", compact=True)
+            with Horizontal(id="sweep-body"):
+                yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+                yield ObjectivePlot(id="sweep-plot")
+            yield Static("", id="sweep-message")
+
+    def on_mount(self) -> None:
+        self.query_one("#sweep-box").border_title = "Sweep (Optuna)"
+        table = self.query_one(DataTable)
+        for key, label in (("mark", " "), ("#", "#"), ("state", "state"), ("ppl", "best ppl"), ("epochs", "ep"),
+                           ("time", "time"), ("params", "params")):  # fmt: skip
+            table.add_column(label, key=key)
+        self.say(self.hint())
+        self.query_one("#sweep-space", Input).focus()  # the field most often changed; Enter in it starts
+        self.poll_trials()
+
+    def hint(self) -> Text:
+        return Text(
+            "Start runs `rnn-tui sweep` with the form's settings (space: e.g. lr=1e-4:1e-2:log cell=rnn,gru). "
+            "Click a header to sort; ctrl+t marks trials for Compare.",
+            style="dim",
+        )
+
+    def say(self, text: Text | str, style: str = "") -> None:
+        self.message = str(text)
+        self.query_one("#sweep-message", Static).update(Text(text, style=style) if isinstance(text, str) else text)
+
+    def field(self, name: str) -> str:
+        return self.query_one(f"#sweep-{name}", Input).value.strip()
+
+    def remember(self) -> None:
+        s = self.state
+        s.study, s.storage, s.space = self.field("study"), self.field("storage"), self.field("space")
+        s.trials, s.epochs, s.jobs = self.field("trials"), self.field("epochs"), self.field("jobs")
+
+    # ----- reading the study -----
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="sweep-poll")
+    def poll_trials(self) -> None:
+        from textual.worker import get_current_worker
+
+        from engine.sweep import read_trials
+
+        worker = get_current_worker()
+        while not worker.is_cancelled and not self._poll_stop.is_set():
+            study, storage = self.state.study, self.state.storage
+            try:
+                rows, error = read_trials(storage_url(storage), study), None
+            except RnnTuiError as exc:
+                rows, error = [], str(exc)
+            except Exception as exc:  # the database is busy or went away: say so, try again
+                rows, error = (
+                    [],
+                    f"cannot read the study: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                )
+            if worker.is_cancelled or self._poll_stop.is_set():
+                return
+            self.post_message(TrialsRead(rows, error))
+            self._poll_stop.wait(POLL_SECONDS)
+
+    def on_trials_read(self, message: TrialsRead) -> None:
+        if message.error and not self.state.running:
+            if not message.error.startswith("no study"):
+                self.say(message.error, "bold red")
+            self.rows = []
+        elif not message.error:
+            self.rows = message.rows
+        self.show_rows()
+
+    def sorted_rows(self) -> list[Any]:
+        def key(row: Any) -> Any:
+            if self.sort_key == "state":
+                return row.state
+            if self.sort_key == "ppl":
+                return row.best if row.best is not None else math.inf
+            if self.sort_key == "epochs":
+                return row.epochs
+            if self.sort_key == "time":
+                return row.seconds or 0.0
+            return row.number
+
+        return sorted(self.rows, key=key, reverse=self.sort_reverse)
+
+    def show_rows(self) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for row in self.sorted_rows():
+            ppl = (
+                "-"
+                if row.best is None or not math.isfinite(row.best)
+                else f"{row.best:,.1f}" + ("*" if row.fallback else "")
+            )
+            params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.params.items())
+            seconds = f"{row.seconds:.0f}s" if row.seconds is not None else "-"
+            table.add_row(
+                "✓" if row.number in self.marked else " ",
+                str(row.number),
+                Text(row.state, style=STATE_STYLES.get(row.state, "")),
+                ppl,
+                str(row.epochs),
+                seconds,
+                params,
+                key=str(row.number),
+            )
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self.query_one(ObjectivePlot).show(self.rows)
+        title = f"Sweep (Optuna): study {self.state.study!r}, {len(self.rows)} trials"
+        if self.state.running:
+            title += ", running"
+        if any(r.fallback for r in self.rows):
+            title += "; * = TRAINING ppl (no held-out figure)"
+        self.query_one("#sweep-box").border_title = title
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key in SORT_KEYS:
+            self.sort_reverse = not self.sort_reverse if key == self.sort_key else False
+            self.sort_key = key
+            self.show_rows()
+
+    # ----- actions -----
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        handlers = {
+            "sweep-start": self.start,
+            "sweep-stop": self.stop,
+            "sweep-open": self.open_study,
+            "sweep-apply": self.apply_best,
+            "sweep-compare": self.compare,
+        }
+        handlers[str(event.button.id)]()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.open_study() if event.input.id in ("sweep-study", "sweep-storage") else self.start()
+
+    def _whole(self, name: str) -> int:
+        text = self.field(name)
+        try:
+            value = int(text)
+        except ValueError:
+            raise RnnTuiError(f"{name} must be a whole number ≥ 1, got {text!r}") from None
+        if value < 1:
+            raise RnnTuiError(f"{name} must be a whole number ≥ 1, got {value}")
+        return value
+
+    def start(self) -> None:
+        from engine.sweep import sweep_arguments
+
+        if self.state.running:
+            self.say("a sweep is running: Stop it first (its trials are queued again)", "yellow")
+            return
+        self.remember()
+        config = self.rnn_app._form_config()  # names a bad form field inline
+        if config is None:
+            self.say("the settings form has an error: fix it first", "bold red")
+            return
+        try:
+            jobs = self._whole("jobs")
+            searches = shlex.split(self.field("space"))
+            arguments = sweep_arguments(
+                config.to_dict(),
+                searches,
+                self.field("study") or "rnn-tui",
+                self.field("storage") or None,
+                self._whole("trials"),
+                self._whole("epochs"),
+                jobs,
+                # A share of the cores stays with the run in the main panels: cores ÷ (jobs + 1) threads per job.
+                threads=self.rnn_app.args.threads or max(1, (os.cpu_count() or 1) // (jobs + 1)),
+            )
+        except (RnnTuiError, ValueError) as exc:
+            self.say(str(exc), "bold red")
+            return
+        command = [sys.executable, "-m", "tui.main", *arguments]
+        # Its own session: the terminal's keys never reach it, and stopping it is our SIGTERM alone.
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        self.state.process = process
+        self.state.command = shlex.join(["rnn-tui", *arguments])
+        self.say(Text(f"started: {self.state.command}", style="green"))
+        # A plain thread, not a screen worker: the sweep outlives this screen, and its pipes must be drained.
+        threading.Thread(target=follow, args=(self.app, self.state, process), daemon=True).start()
+
+    def on_sweep_ended(self, message: SweepEnded) -> None:
+        self.ended = message
+        if message.returncode == 0:
+            self.say(Text(f"sweep finished: {message.message}", style="green"))
+        elif message.returncode > 128:  # stopped by a signal (ours)
+            self.say("sweep stopped: running trials were queued again; Start continues the study", "yellow")
+        else:
+            self.say(message.message or f"the sweep ended with code {message.returncode}", "bold red")
+
+    def stop(self) -> None:
+        if not self.state.running:
+            self.say("no sweep is running", "yellow")
+            return
+        self.state.stop()
+        self.say("stopping: running trials stop at their next batch and are queued again", "yellow")
+
+    def open_study(self) -> None:
+        """Read another study (or storage): the table follows it."""
+        self.remember()
+        self.rows, self.marked = [], set()
+        self.say(f"reading study {self.state.study!r}…", "dim")
+        self.poll_trials()
+
+    def best_row(self) -> Any | None:
+        complete = [r for r in self.rows if r.state == "complete" and r.best is not None]
+        return min(complete, key=lambda r: r.best) if complete else None
+
+    def apply_best(self) -> None:
+        best = self.best_row()
+        if best is None:
+            self.say("no trial has completed yet", "yellow")
+            return
+        form = self.rnn_app.settings
+        from tui.widgets.settings import FIELDS_BY_NAME, format_field_value
+
+        applied = []
+        for name, value in {**best.config, **best.params}.items():
+            if name in FIELDS_BY_NAME and name != "epochs":
+                text = format_field_value(FIELDS_BY_NAME[name], tuple(value) if isinstance(value, list) else value)
+                if form.text_of(name) != text:
+                    form.set_text(name, text)
+                    applied.append(f"{name}={text}")
+        self.app.notify(f"trial {best.number}'s settings are in the form: F7 restarts with them", title="sweep")
+        self.say(
+            Text(f"applied trial {best.number} ({', '.join(applied) or 'the form had them already'}); F7 restarts"),
+            "green",
+        )
+
+    def action_toggle_mark(self) -> None:
+        table = self.query_one(DataTable)
+        if not self.rows:
+            return
+        number = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or -1)
+        self.marked.symmetric_difference_update({number})
+        self.show_rows()
+
+    def compare(self) -> None:
+        """The marked trials (or the one under the cursor) go into F10 Runs compared."""
+        from engine.config import TrainConfig
+        from engine.events import EpochEnd
+
+        chosen = self.marked or set()
+        if not chosen and self.rows:
+            table = self.query_one(DataTable)
+            chosen = {int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or -1)}
+        added = []
+        for row in self.rows:
+            if row.number not in chosen or not row.history:
+                continue
+            try:
+                config = TrainConfig.from_dict(row.config)
+            except RnnTuiError:
+                continue
+            history = [
+                EpochEnd(
+                    h["epoch"],
+                    h["perplexity"],
+                    h["seconds"],
+                    h["chars"],
+                    h["lr"],
+                    h["clip"],
+                    val_perplexity=h.get("val_perplexity"),
+                )
+                for h in row.history
+            ]
+            self.rnn_app.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
+            added.append(str(row.number))
+        if not added:
+            self.say("no trial with epochs is marked (ctrl+t marks the trial under the cursor)", "yellow")
+            return
+        self.say(Text(f"trials {', '.join(added)} are in F10 Runs compared", style="green"))
+
+    def on_unmount(self) -> None:
+        self._poll_stop.set()
+
+
+def follow(app: Any, state: SweepState, process: subprocess.Popen[str]) -> None:
+    """Read the sweep's output as it comes; when it ends, tell the screen (or, when it is closed, the app)."""
+    assert process.stdout is not None and process.stderr is not None
+    errors: list[str] = []
+    stderr = process.stderr
+    drain = threading.Thread(target=lambda: errors.extend(stderr.readlines()), daemon=True)
+    drain.start()
+    for line in process.stdout:
+        if line.strip():
+            state.last_line = line.strip()
+    process.wait()
+    drain.join(timeout=5)
+    error = next((e.strip() for e in reversed(errors) if e.startswith("rnn-tui")), "")
+    ended = SweepEnded(process.returncode, error or state.last_line)
+
+    def tell() -> None:
+        screen = app.screen
+        if isinstance(screen, SweepScreen):
+            screen.post_message(ended)
+        elif ended.returncode != 0 and ended.returncode <= 128:
+            app.notify(ended.message or "the sweep failed", title="sweep", severity="error")
+        else:
+            app.notify("the sweep has ended: F12 shows its trials", title="sweep")
+
+    with contextlib.suppress(RuntimeError):  # the app has closed meanwhile
+        app.call_from_thread(tell)
+
+
+def open_sweep(app: Any) -> None:
+    """F12: the Sweep screen, on the study last used (its sweep may still run)."""
+    app.push_screen(SweepScreen(sweep_state(app)))
+
+
+def stop_sweep(app: Any) -> None:
+    """On quit: a sweep this app started stops (its running trials are queued again)."""
+    state = getattr(app, "sweep_state", None)
+    if state is not None and state.running:
+        state.stop()
+        try:
+            state.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            os.kill(state.process.pid, signal.SIGKILL)
