@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pilot_helpers import wait_for
 from textual.pilot import Pilot
-from textual.widgets import Select
+from textual.widgets import Input, Select
 
 from engine import events
 from engine.cli import parse
@@ -217,6 +217,8 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
         assert app.run_config.hidden == 32 and app.run_config.sampling == "windows"
         assert "unseen as <unk>" in app.status.render_status().plain
+        # The generate box offers the run's own prefix: 分开 has no letters of The Time Machine.
+        assert app.generate_box.query_one("#prefix", Input).value == "it has"
 
 
 def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> None:

@@ -63,3 +63,17 @@ async def test_sweep_is_in_help_and_the_palette() -> None:
         assert ("f12", "Sweep") in [(key, description) for key, description, _ in app.screen.keys]
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Sweep (F12)" in titles
+
+
+async def test_opening_a_study_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    app = RnnTuiApp(parse(["--hidden", "16", "--paused"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f12")
+        screen = app.screen
+        assert isinstance(screen, SweepScreen)
+        screen.query_one("#sweep-storage", Input).value = f"sqlite:///{tmp_path / 'sweeps.db'}"
+        screen.query_one("#sweep-study", Input).value = "nothere"
+        await pilot.click("#sweep-open")
+        # It said "reading study…" and then nothing, for ever.
+        await wait_for(pilot, lambda: "no study 'nothere'" in screen.message, "the missing study told", timeout=30)
+        assert "Start creates it" in screen.message

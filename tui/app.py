@@ -305,6 +305,8 @@ class RnnTuiApp(App[int]):
         # How the held-out figure counts unseen characters: as <unk> when the vocabulary has it (d2l-en).
         self.status.status.unseen_counted = message.vocab.has_unk
         self.settings.load(message.config)
+        if message.config.prefixes:
+            self.generate_box.suggest_prefix(message.config.prefixes[0])
         for note in message.notes:
             self.samples.add_note(note)
         if message.notes:

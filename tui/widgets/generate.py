@@ -65,11 +65,19 @@ class GenerateBox(Vertical):
         self.border_title = "Generate  (F2)"
         self.last_text: str | None = None  # the latest generated text, or the latest error's message
         self.last_error: str | None = None
+        self.suggested_prefix = "分开"  # the prefix put in the box, until the user types another
+
+    def suggest_prefix(self, prefix: str) -> None:
+        """Offer a run's first sample prefix (d2l-en: "it has"), unless the user has typed a prefix of their own."""
+        box = self.query_one("#prefix", Input)
+        if box.value == self.suggested_prefix and prefix != box.value:
+            box.value = prefix
+        self.suggested_prefix = prefix
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="generate-row"):
             yield Label("prefix ")
-            yield Input("分开", id="prefix", compact=True, placeholder="type a prefix, Enter")
+            yield Input(self.suggested_prefix, id="prefix", compact=True, placeholder="type a prefix, Enter")
             yield Label(" len ")
             # Up to 12 digits: a huge length is accepted, then capped with a note (the catalogue's row).
             yield Input("50", id="gen-length", compact=True, max_length=12)

@@ -150,6 +150,7 @@ class SweepScreen(ModalScreen[None]):
         self.message = ""  # the message line's text
         self.ended: SweepEnded | None = None  # how the sweep started here ended
         self._poll_stop = threading.Event()
+        self._opening = False  # Open was pressed: its outcome is told, a missing study too
 
     @property
     def rnn_app(self) -> Any:
@@ -247,9 +248,14 @@ class SweepScreen(ModalScreen[None]):
         if message.error and not self.state.running:
             if not message.error.startswith("no study"):
                 self.say(message.error, "bold red")
+            elif self._opening:  # quiet when the screen opens on a study not made yet; asked for, it is told
+                self.say(f"{message.error}: Start creates it", "yellow")
             self.rows = []
         elif not message.error:
             self.rows = message.rows
+            if self._opening:
+                self.say(f"study {self.state.study!r}: {len(self.rows)} trial{'s' * (len(self.rows) != 1)}", "dim")
+        self._opening = False
         self.show_rows()
 
     def sorted_rows(self) -> list[Any]:
@@ -392,6 +398,7 @@ class SweepScreen(ModalScreen[None]):
         self.remember()
         self.rows, self.marked = [], set()
         self.say(f"reading study {self.state.study!r}…", "dim")
+        self._opening = True
         self.poll_trials()
 
     def best_row(self) -> Any | None:
