@@ -36,6 +36,7 @@ from engine.config import TrainConfig, describe_layers, preset_config
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError
 from engine.runs import RunBook
+from tui.checkpoint_flow import plan_continue
 from tui.messages import (
     CheckpointFailed,
     CheckpointLoaded,
@@ -581,23 +582,10 @@ class RnnTuiApp(App[int]):
         except Exception as exc:
             self.post_message(CheckpointFailed(f"could not load {path}: {first_line(exc)}; the current run goes on"))
             return
-        done, own = checkpoint.epoch, checkpoint.config.epochs
-        name = Path(path).name
-        # The form's epochs say how far to train; a checkpoint cannot train backwards, so a smaller one is set aside.
-        if form_epochs is not None and form_epochs > done:
-            overrides = {**overrides, "epochs": form_epochs}
-            note = f"continuing {name} from {checkpoint.position()} to {form_epochs} (epochs from the settings form)"
-        elif own > done:
-            note = (
-                f"continuing {name} from {checkpoint.position()} to its own {own}: "
-                f"the form's epochs ({form_epochs}) is not above {done}"
-            )
-        else:
-            note = (
-                f"{name} has trained all its {done} epochs: set epochs above {done} in the settings form, "
-                "then ctrl+o → Continue again to train further"
-            )
-        self.post_message(ContinueChecked(path, overrides, note))
+        plan = plan_continue(
+            Path(path).name, checkpoint.position(), checkpoint.epoch, checkpoint.config.epochs, form_epochs, overrides
+        )
+        self.post_message(ContinueChecked(path, plan.overrides, plan.note))
 
     def on_continue_checked(self, message: ContinueChecked) -> None:
         # The note is told once the session is open, after its own "resumed … at …" (and in the status).
