@@ -21,7 +21,7 @@ from engine.config import PRESET_SETTINGS, STATE_POLICIES
 from engine.runs import Run
 from tui.app import RnnTuiApp
 from tui.screens import HelpScreen
-from tui.widgets.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
+from tui.screens.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
 
 SIZE = (100, 30)
 FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]

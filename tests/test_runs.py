@@ -154,7 +154,7 @@ def test_a_failed_run_is_not_listed_as_running() -> None:
     from types import SimpleNamespace
 
     from tui.run_state import RunState
-    from tui.widgets.runs_compared import compared_runs
+    from tui.screens.runs_compared import compared_runs
 
     history = [EpochEnd(1, 300.0, 0.2, 9_000, 0.001, 0.01)]
     trainer = SimpleNamespace(state=SimpleNamespace(history=history))

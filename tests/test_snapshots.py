@@ -34,9 +34,9 @@ from engine.cli import parse
 from engine.session import open_session
 from tui.app import RnnTuiApp
 from tui.screens import HelpScreen
-from tui.widgets.hidden_units import HiddenUnitsScreen
-from tui.widgets.next_char import NextCharScreen
-from tui.widgets.runs_compared import RunsScreen
+from tui.screens.hidden_units import HiddenUnitsScreen
+from tui.screens.next_char import NextCharScreen
+from tui.screens.runs_compared import RunsScreen
 
 TRAINED_EPOCHS = 3
 EPOCH_SECONDS = 1.25  # stands for every epoch's training time: a measured one differs on every run

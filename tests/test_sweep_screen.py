@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Input
 from engine.cli import parse
 from tui.app import RnnTuiApp
 from tui.screens import HelpScreen
-from tui.widgets.sweep import SweepScreen
+from tui.screens.sweep import SweepScreen
 
 SIZE = (100, 30)
 

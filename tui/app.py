@@ -139,7 +139,7 @@ class RnnTuiApp(App[int]):
         self._last_input = time.monotonic()
         if self.served is not None:
             self._last_checkpoint = DEFAULT_CHECKPOINT  # the server's --resume is not the visitor's to overwrite
-        self.sweep_state: Any = None  # tui.widgets.sweep.SweepState, once F12 has opened
+        self.sweep_state: Any = None  # tui.screens.sweep.SweepState, once F12 has opened
 
     # ----- layout -----
 
@@ -236,7 +236,7 @@ class RnnTuiApp(App[int]):
     # ----- runs -----
 
     def _keep_run(self) -> None:
-        from tui.widgets.runs_compared import keep_run
+        from tui.screens.runs_compared import keep_run
 
         keep_run(self)
 
@@ -801,22 +801,22 @@ class RnnTuiApp(App[int]):
         self.settings.widget("lr").focus()
 
     def action_next_char(self) -> None:
-        from tui.widgets.next_char import open_next_char
+        from tui.screens.next_char import open_next_char
 
         open_next_char(self)
 
     def action_hidden_units(self) -> None:
-        from tui.widgets.hidden_units import open_hidden_units
+        from tui.screens.hidden_units import open_hidden_units
 
         open_hidden_units(self)
 
     def action_runs(self) -> None:
-        from tui.widgets.runs_compared import open_runs
+        from tui.screens.runs_compared import open_runs
 
         open_runs(self)
 
     def action_sweep(self) -> None:
-        from tui.widgets.sweep import SweepScreen, open_sweep
+        from tui.screens.sweep import SweepScreen, open_sweep
 
         if isinstance(self.screen, SweepScreen):
             self.screen.dismiss()
@@ -850,7 +850,7 @@ class RnnTuiApp(App[int]):
         if self.current_run is not None:
             self.current_run.cancel()
         if getattr(self, "sweep_state", None) is not None:  # a sweep this app started stops with it
-            from tui.widgets.sweep import stop_sweep
+            from tui.screens.sweep import stop_sweep
 
             stop_sweep(self)
         if self.handle_signals:

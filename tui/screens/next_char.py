@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static
 
 from engine.corpus import visible
 from engine.errors import RnnTuiError, first_line
-from tui.widgets.model_source import ModelSource
+from tui.screens.model_source import ModelSource
 
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
@@ -191,8 +191,8 @@ def open_next_char(app: Any) -> None:
     """F4: explain the generate box's text (or, before any, a generation from its settings)."""
     from textual.widgets import Input
 
+    from tui.screens.model_source import current_model
     from tui.widgets.generate import parse_length, parse_temperature
-    from tui.widgets.model_source import current_model
 
     box = app.generate_box
     try:

@@ -23,7 +23,7 @@ from textual.widgets.option_list import Option
 
 from engine.corpus import SPACE_MARK, visible
 from engine.errors import RnnTuiError, first_line
-from tui.widgets.model_source import ModelSource
+from tui.screens.model_source import ModelSource
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
 SUGGESTIONS_PER_REASON = 3
@@ -235,6 +235,6 @@ class HiddenUnitsScreen(ModalScreen[None]):
 
 def open_hidden_units(app: Any) -> None:
     """F9: the hidden units over the generate box's text, or over the corpus."""
-    from tui.widgets.model_source import current_model
+    from tui.screens.model_source import current_model
 
     app.push_screen(HiddenUnitsScreen(lambda: current_model(app), app.generate_box.last_text))

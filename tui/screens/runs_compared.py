@@ -22,8 +22,8 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook
+from tui.screens.model_source import run_handle
 from tui.served import user_path
-from tui.widgets.model_source import run_handle
 from tui.widgets.plot_chart import cannot_draw
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
