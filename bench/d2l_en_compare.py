@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from train_throughput import load_average  # bench/ is the script's folder, so first on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("book", "engine")
 
@@ -81,13 +83,6 @@ def run_worker(kind: str, epochs: int, seed: int, threads: int | None) -> dict:
 def chars_per_second(run: dict) -> float:
     epochs = run["history"][1:] or run["history"]
     return statistics.median(e["chars"] / e["seconds"] for e in epochs)
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from train_throughput import load_average  # bench/ is the script's folder, so first on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(os.environ.get("RNN_TUI_CORPUS") or ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip")
 
@@ -52,13 +54,6 @@ def worker(preset: str, val_chars: int, epochs: int, threads: int | None, corpus
     session = open_session(overrides, listener=listener, threads=threads)
     session.trainer.run()
     return {"shares": shares[1:], "evals": evals[1:]}
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:

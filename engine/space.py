@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import CELLS, OPTIMIZERS, SAMPLINGS, TrainConfig
-from engine.errors import ConfigError
+from engine.errors import ConfigError, first_line
 
 FLOAT_SETTINGS = ("lr", "clip", "dropout")
 INT_SETTINGS = ("hidden", "layers", "num_steps", "batch_size")
@@ -213,7 +213,7 @@ def read_space_file(path: str | Path) -> list[Param | tuple[str, Any]]:
         data = tomllib.loads(text) if file.suffix.lower() == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         kind = "TOML" if file.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError(f"the space file {file} is not valid {kind}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"the space file {file} is not valid {kind}: {first_line(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"the space file {file} must map setting names to ranges")
     if not data:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import TrainConfig
-from engine.errors import RnnTuiError
+from engine.errors import RnnTuiError, first_line
 from engine.space import Space, suggest
 
 DEFAULT_STORAGE_FILE = "rnn-tui-sweeps.db"
@@ -127,7 +127,7 @@ def open_storage(url: str) -> Any:
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise SweepError(f"malformed storage URL {url!r}: {str(exc).splitlines()[0]}") from None
+        raise SweepError(f"malformed storage URL {url!r}: {first_line(exc)}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
@@ -614,7 +614,7 @@ def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
             try:
                 trials = study.get_trials(deepcopy=False, states=finished_states())
             except Exception as exc:  # the database went away for a moment: try again at the next poll
-                say(f"cannot read the study: {str(exc).splitlines()[0]}")
+                say(f"cannot read the study: {first_line(exc)}")
                 trials = []
             for trial in sorted(trials, key=lambda t: t.number):
                 if trial.number in seen:

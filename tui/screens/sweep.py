@@ -30,7 +30,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 from textual_plotext import PlotextPlot
 
-from engine.errors import RnnTuiError
+from engine.errors import RnnTuiError, first_line
 from tui.widgets.plot_chart import cannot_draw
 
 POLL_SECONDS = 1.0
@@ -235,10 +235,7 @@ class SweepScreen(ModalScreen[None]):
             except RnnTuiError as exc:
                 rows, error = [], str(exc)
             except Exception as exc:  # the database is busy or went away: say so, try again
-                rows, error = (
-                    [],
-                    f"cannot read the study: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-                )
+                rows, error = [], f"cannot read the study: {first_line(exc)}"
             if worker.is_cancelled or self._poll_stop.is_set():
                 return
             self.post_message(TrialsRead(rows, error))
