@@ -9,7 +9,7 @@ anticipate one). For an LSTM the cell state c can be shown as well as h.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.color import Color
 from rich.style import Style
@@ -24,6 +24,9 @@ from textual.widgets.option_list import Option
 from engine.corpus import SPACE_MARK, visible
 from engine.errors import RnnTuiError, first_line
 from tui.screens.model_source import ModelSource
+
+if TYPE_CHECKING:  # engine.activations imports torch, which the app loads later, in a thread
+    from engine.activations import Activations
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
 SUGGESTIONS_PER_REASON = 3
@@ -84,7 +87,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         self.source = source
         self.sample = sample
         self.model_source: ModelSource | None = None
-        self.activations: Any = None  # engine.activations.Activations of the current text
+        self.activations: Activations | None = None  # of the current text
         self.unit = 0
         self.coloured = Text()  # the text as last coloured
         self.error: str | None = None
@@ -114,7 +117,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
 
     # ----- reading the activations (a thread: the model runs over the text) -----
 
-    def read(self, which: Any) -> None:
+    def read(self, which: object) -> None:  # the source Select's value: "corpus" or "sample"
         self.run_worker(lambda: self._read(str(which)), thread=True, exclusive=True, exit_on_error=False, group="units")
 
     def _read(self, which: str) -> None:
@@ -144,7 +147,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         self.error = message
         self.query_one("#units-info", Static).update(Text(message, style="bold red"))
 
-    def show_activations(self, activations: Any) -> None:
+    def show_activations(self, activations: Activations) -> None:
         self.activations = activations
         self.error = None
         layer_select = self.query_one("#units-layer", Select)
@@ -171,6 +174,8 @@ class HiddenUnitsScreen(ModalScreen[None]):
 
     def suggest(self) -> None:
         """Fill the suggestions for the chosen layer and state, and show the first."""
+        if self.activations is None:  # not read yet (its callers wait for it)
+            return
         from engine.activations import suggest_units
 
         suggestions = suggest_units(self.activations, self.kind, self.layer_index, SUGGESTIONS_PER_REASON)

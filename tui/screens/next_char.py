@@ -9,7 +9,7 @@ greedy decoding fell into is underlined in yellow.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,12 +22,15 @@ from engine.corpus import visible
 from engine.errors import RnnTuiError, first_line
 from tui.screens.model_source import ModelSource
 
+if TYPE_CHECKING:  # engine.explain imports torch, which the app loads later, in a thread
+    from engine.explain import ExplainStep, Loop
+
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
 BAR_WIDTH = 30
 
 
-def probability_bars(step: Any, width: int = BAR_WIDTH) -> Text:
+def probability_bars(step: ExplainStep, width: int = BAR_WIDTH) -> Text:
     """The top candidates of one step as horizontal bars, the chosen one green (and added if outside the top)."""
     shown = Text()
     for candidate in step.candidates:
@@ -72,10 +75,10 @@ class NextCharScreen(ModalScreen[None]):
         self.text = text
         self.length = length
         self.temperature = temperature
-        self.steps: list[Any] = []  # engine.explain.ExplainStep
+        self.steps: list[ExplainStep] = []
         self.full_text = ""
         self.start = 0  # where the explained characters begin (after the prefix)
-        self.loop: Any = None
+        self.loop: Loop | None = None
         self.error: str | None = None
         self.text_shown = Text()  # what the text and detail panes show now
         self.detail_shown = Text()
@@ -131,7 +134,7 @@ class NextCharScreen(ModalScreen[None]):
         self.error = message
         self.query_one("#next-text", Static).update(Text(message, style="bold red"))
 
-    def show_steps(self, text: str, start: int, steps: Sequence[Any], how: str) -> None:
+    def show_steps(self, text: str, start: int, steps: Sequence[ExplainStep], how: str) -> None:
         from engine.explain import describe_loop, find_loop
 
         self.full_text, self.start, self.steps = text, start, list(steps)

@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
-from engine.runs import Run, RunBook
+from engine.runs import Run, RunBook, Series
 from tui.screens.model_source import run_handle
 from tui.served import user_path
 from tui.widgets.plot_chart import cannot_draw
@@ -65,7 +65,7 @@ TITLES_WITH_HELD_OUT = (
 TITLES = ("perplexity per epoch (log scale)", "perplexity, log scale")
 
 
-def drawable(curve: Any) -> list[tuple[int, float]]:
+def drawable(curve: Series) -> list[tuple[int, float]]:
     """A curve's points a log scale can show (no None, inf, nan or 0)."""
     return [
         (e, v) for e, v in zip(curve.epochs, curve.values, strict=True) if v is not None and math.isfinite(v) and v > 0
@@ -75,11 +75,11 @@ def drawable(curve: Any) -> list[tuple[int, float]]:
 class OverlayPlot(PlotextPlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.series: list[Any] = []  # engine.runs.Series: training perplexity, one per run
-        self.held_out: list[Any] = []  # the same runs' held-out perplexity (None values where a run has none)
+        self.series: list[Series] = []  # training perplexity, one per run
+        self.held_out: list[Series] = []  # the same runs' held-out perplexity (None values where a run has none)
         self.drawn: list[tuple[str, str]] = []  # (label, marker) of every curve drawn, for tests and the title
 
-    def show(self, series: list[Any], held_out: list[Any] | None = None) -> None:
+    def show(self, series: list[Series], held_out: list[Series] | None = None) -> None:
         self.series, self.held_out = series, list(held_out or [])
         self.draw_figure()
         self.refresh()

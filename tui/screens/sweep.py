@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -33,6 +33,9 @@ from textual_plotext import PlotextPlot
 from engine.errors import RnnTuiError, first_line
 from tui.widgets.plot_chart import cannot_draw
 
+if TYPE_CHECKING:  # engine.sweep imports optuna, slow: the app loads it only when a sweep is read
+    from engine.sweep import TrialRow
+
 POLL_SECONDS = 1.0
 STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "waiting": "dim"}
 SORT_KEYS = ("#", "state", "ppl", "epochs", "time")
@@ -40,7 +43,7 @@ SORT_KEYS = ("#", "state", "ppl", "epochs", "time")
 
 @dataclass
 class TrialsRead(Message):
-    rows: list[Any]  # engine.sweep.TrialRow
+    rows: list[TrialRow]
     error: str | None
 
 
@@ -89,7 +92,7 @@ def storage_url(text: str) -> str:
 
 
 class ObjectivePlot(PlotextPlot):
-    def show(self, rows: list[Any]) -> None:
+    def show(self, rows: list[TrialRow]) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -101,7 +104,7 @@ class ObjectivePlot(PlotextPlot):
             plt.title(("TRAINING ppl (fallback)" if fallback else "best held-out ppl") + " per trial, log scale")
             plt.yscale("log")
             plt.scatter([n for n, _ in points], [v for _, v in points], label="trial", marker="dot")
-            numbers = sorted({n for n, _ in points})
+            numbers: list[float] = sorted({n for n, _ in points})  # float: what plotext's xticks is typed to take
             plt.xticks(numbers[:: max(1, len(numbers) // 6)])  # whole trial numbers, at most about six
             complete = sorted((r.number, r.best) for r in rows if r.state == "complete" and r.best is not None)
             if complete:
@@ -143,7 +146,7 @@ class SweepScreen(ModalScreen[None]):
     def __init__(self, state: SweepState) -> None:
         super().__init__()
         self.state = state
-        self.rows: list[Any] = []
+        self.rows: list[TrialRow] = []
         self.marked: set[int] = set()
         self.sort_key = "#"
         self.sort_reverse = False
@@ -255,8 +258,8 @@ class SweepScreen(ModalScreen[None]):
         self._opening = False
         self.show_rows()
 
-    def sorted_rows(self) -> list[Any]:
-        def key(row: Any) -> Any:
+    def sorted_rows(self) -> list[TrialRow]:
+        def key(row: TrialRow) -> str | float:
             if self.sort_key == "state":
                 return row.state
             if self.sort_key == "ppl":
@@ -398,9 +401,9 @@ class SweepScreen(ModalScreen[None]):
         self._opening = True
         self.poll_trials()
 
-    def best_row(self) -> Any | None:
+    def best_row(self) -> TrialRow | None:
         complete = [r for r in self.rows if r.state == "complete" and r.best is not None]
-        return min(complete, key=lambda r: r.best) if complete else None
+        return min(complete, key=lambda r: r.best if r.best is not None else math.inf) if complete else None
 
     def apply_best(self) -> None:
         best = self.best_row()

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
+
+if TYPE_CHECKING:  # the chart (and plotext) is imported just after the first frame: see above
+    from textual_plotext import Plot
+
+    from tui.widgets.plot_chart import Chart
 
 # Rebuilding a plotext chart is pure Python and costs the UI thread (and the GIL the trainer needs) more
 # than anything else it draws; an epoch can take 0.2 s, so at most this often.
@@ -109,7 +114,7 @@ class PerplexityPlot(Vertical):
         self._dirty = True
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
         self._shows_points = False  # the chart drawn last had points
-        self.chart: Any = None  # tui.widgets.plot_chart.Chart, once added
+        self.chart: Chart | None = None  # once added
         self.border_title = "Perplexity: waiting for the first epoch"
 
     def on_mount(self) -> None:
@@ -184,7 +189,7 @@ class PerplexityPlot(Vertical):
         self.drawn = list(self.shown)
         chart.refresh()
 
-    def draw_figure(self, plt: Any, width: int, height: int) -> None:
+    def draw_figure(self, plt: Plot, width: int, height: int) -> None:
         """Set up the chart's plotext figure from what the latest rebuild chose to show.
 
         Called by the chart every time it is painted, not once per rebuild: plotext's build() changes a log-scale
@@ -207,6 +212,7 @@ class PerplexityPlot(Vertical):
         values = [p for points in shown.values() for _, p in points]
         first, last = min(epochs), max(max(epochs), min(epochs) + 1)
         plt.xlim(first, last)
-        plt.xticks(epoch_ticks(first, last, max(2, (width + 2) // 10)))
+        x_ticks: list[float] = list(epoch_ticks(first, last, max(2, (width + 2) // 10)))  # plotext's types: floats
+        plt.xticks(x_ticks)
         ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
         plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width

@@ -4,11 +4,10 @@ screen) and what any chart shows when plotext cannot draw it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
-from textual_plotext import PlotextPlot
+from textual_plotext import Plot, PlotextPlot
 
 
 def cannot_draw() -> Text:
@@ -19,7 +18,7 @@ class Chart(PlotextPlot):
     """A plotext chart whose figure is set up afresh by draw(plt, width, height) each time it is painted:
     plotext's build() changes a log-scale figure's data, so building one figure twice draws nonsense."""
 
-    def __init__(self, on_resize: Callable[[], None], draw: Callable[[Any, int, int], None]) -> None:
+    def __init__(self, on_resize: Callable[[], None], draw: Callable[[Plot, int, int], None]) -> None:
         super().__init__()
         self._on_resize = on_resize
         self._draw = draw

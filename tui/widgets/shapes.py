@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from textual import events as textual_events
 from textual.widget import Widget
 from textual.widgets import DataTable
+
+if TYPE_CHECKING:  # the app imports engine.shapes when it first reports, not at start-up
+    from engine.shapes import ShapeReport
 
 # The engine's meanings are sentences; a panel half a terminal wide has room for a few words.
 SHORT_MEANINGS = {
@@ -22,13 +25,15 @@ SHORT_MEANINGS = {
 
 
 HEADERS = ("tensor", "shape", "what it is")
+# How the table is laid out: cell padding, headers, rows (see fitting_rows).
+Layout = tuple[int, tuple[str, ...], list[tuple[str, ...]]]
 
 
 def format_shape(shape: tuple[int, ...], compact: bool = False) -> str:
     return "(" + (",".join if compact else ", ".join)(str(n) for n in shape) + ")"
 
 
-def fitting_rows(report: Any, width: int) -> tuple[int, tuple[str, ...], list[tuple[str, ...]]]:
+def fitting_rows(report: ShapeReport, width: int) -> Layout:
     """The cell padding, headers and rows to show in `width` cells with no column cut off: shapes written compactly,
     then columns one space apart, then without the meanings column (an LSTM in an 80-column terminal)."""
     layouts = ((False, True, 1), (True, True, 1), (True, True, 0), (True, False, 1))
@@ -54,14 +59,16 @@ class ShapesTable(DataTable):
 
     def on_mount(self) -> None:
         self.add_columns(*HEADERS)
-        self._report: Any = None
-        self._layout: tuple[Any, ...] = ()
+        self._report: ShapeReport | None = None
+        self._layout: Layout | tuple[()] = ()
 
     def on_resize(self, event: textual_events.Resize) -> None:
         if self._report is not None:
             self._fill()
 
     def _fill(self) -> None:
+        if self._report is None:  # nothing reported yet (its callers wait for a report)
+            return
         padding, headers, rows = fitting_rows(self._report, self.size.width)
         if (padding, headers, rows) == self._layout:
             return
@@ -72,8 +79,8 @@ class ShapesTable(DataTable):
         for row in rows:
             self.add_row(*row)
 
-    def show_report(self, report: Any, pending: bool) -> None:
-        """report: an engine.shapes.ShapeReport; pending: it is for the form's settings, not yet applied."""
+    def show_report(self, report: ShapeReport, pending: bool) -> None:
+        """pending: it is for the form's settings, not yet applied."""
         self._report = report
         self._fill()
         self.rows_shown = [(tensor.name, format_shape(tensor.shape)) for tensor in report.tensors]
