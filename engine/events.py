@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from engine.config import TrainConfig
+
 
 @dataclass(frozen=True)
 class Started:
@@ -109,9 +111,11 @@ class Resumed:
 
 @dataclass(frozen=True)
 class SettingsApplied:
-    """Live settings took effect at a batch boundary."""
+    """Live settings took effect at a batch boundary. config is the trainer's whole configuration from now on: the
+    one record of the live settings, which the app shows instead of merging the changes into copies of its own."""
 
     changes: tuple[tuple[str, object], ...]
+    config: TrainConfig
 
 
 @dataclass(frozen=True)

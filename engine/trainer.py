@@ -168,6 +168,9 @@ class Trainer:
         with self._control:
             merged = {**self._pending, **changes}
             new_config = self.config.with_changes(**merged)
+            # A value the trainer has already, with no other value queued for that setting, is no change (a form
+            # field left without editing): nothing is applied, and no SettingsApplied is told.
+            merged = {k: v for k, v in merged.items() if k in self._pending or getattr(self.config, k) != v}
             self._pending = merged
             self._control.notify_all()
         return new_config
@@ -380,7 +383,7 @@ class Trainer:
         self.config = self.config.with_changes(**changes)
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr
-        self.listener(events.SettingsApplied(tuple(sorted(changes.items()))))
+        self.listener(events.SettingsApplied(tuple(sorted(changes.items())), self.config))
 
     def _batches(self) -> Iterator[Batch]:
         config = self.config

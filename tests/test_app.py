@@ -46,61 +46,61 @@ def _frames(thread: threading.Thread) -> list:
 
 
 def state(app: RnnTuiApp) -> str:
-    return app.status.status.state
+    return app.runs.status.state
 
 
 async def test_training_advances_and_panels_show_it() -> None:
     app = make_app("--epochs", "4", "--pred-period", "2")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "4 epochs")
-        status = app.status.status
+        status = app.runs.status
         assert status.epoch == 4 and status.epochs == 4
         assert status.vocab_size == 1027 and status.num_chars == 10_000  # the book's corpus, first 10,000 chars
-        perplexities = [e.perplexity for e in app.epochs_seen]
-        assert [e.epoch for e in app.epochs_seen] == [1, 2, 3, 4]
+        perplexities = [e.perplexity for e in app.runs.epochs_seen]
+        assert [e.epoch for e in app.runs.epochs_seen] == [1, 2, 3, 4]
         assert perplexities[-1] < perplexities[0] < 1027 * 1.5  # it learns (uniform guessing: 1027)
-        assert [epoch for epoch, _ in app.plot.points] == [1, 2, 3, 4]
-        shown = app.status.render_status().plain
+        assert [epoch for epoch, _ in app.main.plot.points] == [1, 2, 3, 4]
+        shown = app.main.status.render_status().plain
         assert "finished" in shown and "epoch 4/4" in shown and f"{perplexities[-1]:,.2f}" in shown
-        lines = app.samples.lines_written
+        lines = app.main.samples.lines_written
         assert any(line.startswith("epoch 2, perplexity") for line in lines)
         assert any(line.startswith("epoch 4, perplexity") for line in lines)
         assert sum(line.startswith(" - 分开") for line in lines) == 2
         assert sum(line.startswith(" - 不分开") for line in lines) == 2
-        assert ("X", "(35, 32, 1027)") in app.shapes.rows_shown
+        assert ("X", "(35, 32, 1027)") in app.main.shapes.rows_shown
 
 
 async def test_pause_resume_and_step() -> None:
     app = make_app("--epochs", "50", "--paused")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: state(app) == "paused" and app.current_run.trainer is not None, "paused start")
+        await wait_for(pilot, lambda: state(app) == "paused" and app.runs.current.trainer is not None, "paused start")
         await pilot.pause(0.6)
-        assert app.status.status.epoch == 0 and not app.epochs_seen  # --paused: nothing trains
+        assert app.runs.status.epoch == 0 and not app.runs.epochs_seen  # --paused: nothing trains
 
         await pilot.press("f6")  # step: exactly one epoch, then paused again
-        await wait_for(pilot, lambda: len(app.epochs_seen) == 1 and state(app) == "paused", "one step")
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) == 1 and state(app) == "paused", "one step")
         await pilot.pause(0.6)
-        assert len(app.epochs_seen) == 1
+        assert len(app.runs.epochs_seen) == 1
 
         await pilot.press("f5")  # resume
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= 2, "training after resume")
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 2, "training after resume")
         assert state(app) == "running"
         await pilot.press("f5")  # pause
         await wait_for(pilot, lambda: state(app) == "paused", "pause")
-        settled = len(app.epochs_seen)
+        settled = len(app.runs.epochs_seen)
         await pilot.pause(0.8)
-        assert len(app.epochs_seen) == settled  # at most the epoch in flight finished before pausing
+        assert len(app.runs.epochs_seen) == settled  # at most the epoch in flight finished before pausing
 
         await pilot.press("f6")  # the key works while an input (the prefix box) has focus
         assert isinstance(app.focused, Input)
-        await wait_for(pilot, lambda: len(app.epochs_seen) == settled + 1 and state(app) == "paused", "step 2")
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) == settled + 1 and state(app) == "paused", "step 2")
 
 
 async def test_generate_known_traditional_and_unknown_prefixes() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= 2, "two epochs")
-        box = app.generate_box
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 2, "two epochs")
+        box = app.main.generate_box
         prefix = app.query_one("#prefix", Input)
         await pilot.press("f2")
         assert app.focused is prefix
@@ -133,48 +133,48 @@ async def test_generate_known_traditional_and_unknown_prefixes() -> None:
 async def test_live_lr_change_reaches_the_next_epoch() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= 1, "first epoch")
-        assert app.epochs_seen[0].lr == pytest.approx(1e-3)
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
+        assert app.runs.epochs_seen[0].lr == pytest.approx(1e-3)
         await pilot.press("f3")
         lr = app.query_one("#setting-lr", Input)
         assert app.focused is lr
         lr.value = "abc"
         await pilot.press("enter")
-        assert "lr must be a number" in app.settings.errors["lr"]
+        assert "lr must be a number" in app.main.settings.errors["lr"]
         lr.value = "-1"
         await pilot.press("enter")
-        assert "lr must be > 0" in app.settings.errors["lr"]  # the engine's ConfigError, inline
+        assert "lr must be > 0" in app.main.settings.errors["lr"]  # the engine's ConfigError, inline
         lr.value = "0.005"
         await pilot.press("enter")
-        assert "lr" not in app.settings.errors
-        changed_at = len(app.epochs_seen)
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= changed_at + 2, "two more epochs")
-        assert app.epochs_seen[-1].lr == pytest.approx(0.005)
-        assert app.status.status.config is not None and app.status.status.config.lr == pytest.approx(0.005)
-        assert any("lr 0.005" in line for line in app.samples.lines_written)
+        assert "lr" not in app.main.settings.errors
+        changed_at = len(app.runs.epochs_seen)
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= changed_at + 2, "two more epochs")
+        assert app.runs.epochs_seen[-1].lr == pytest.approx(0.005)
+        assert app.runs.config is not None and app.runs.config.lr == pytest.approx(0.005)
+        assert any("lr 0.005" in line for line in app.main.samples.lines_written)
 
 
 async def test_restart_as_lstm_changes_the_shapes_table() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.shapes.rows_shown) == 4, "the RNN's shapes")
-        names = [name for name, _ in app.shapes.rows_shown]
+        await wait_for(pilot, lambda: len(app.main.shapes.rows_shown) == 4, "the RNN's shapes")
+        names = [name for name, _ in app.main.shapes.rows_shown]
         assert names == ["X", "Y", "state", "dense(Y)"]
-        assert ("state", "(1, 32, 64)") in app.shapes.rows_shown
+        assert ("state", "(1, 32, 64)") in app.main.shapes.rows_shown
 
-        app.settings.widget("cell").value = "lstm"
-        app.settings.widget("layers").value = "2"
-        await wait_for(pilot, lambda: len(app.shapes.rows_shown) == 5, "the LSTM preview")
-        assert app.settings.widget("cell").has_class("-pending")
+        app.main.settings.widget("cell").value = "lstm"
+        app.main.settings.widget("layers").value = "2"
+        await wait_for(pilot, lambda: len(app.main.shapes.rows_shown) == 5, "the LSTM preview")
+        assert app.main.settings.widget("cell").has_class("-pending")
         await pilot.press("f7")
         assert isinstance(app.screen, ConfirmScreen)
         assert "cell" in app.screen.question and "layers" in app.screen.question
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.run_config is not None and app.run_config.cell == "lstm", "LSTM run")
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= 1, "an LSTM epoch")
-        assert ("state[0] = h", "(2, 32, 64)") in app.shapes.rows_shown
-        assert ("state[1] = c", "(2, 32, 64)") in app.shapes.rows_shown
-        assert not app.settings.widget("cell").has_class("-pending")
+        await wait_for(pilot, lambda: app.runs.config is not None and app.runs.config.cell == "lstm", "LSTM run")
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "an LSTM epoch")
+        assert ("state[0] = h", "(2, 32, 64)") in app.main.shapes.rows_shown
+        assert ("state[1] = c", "(2, 32, 64)") in app.main.shapes.rows_shown
+        assert not app.main.settings.widget("cell").has_class("-pending")
         assert len(training_threads()) <= 1  # the RNN run's thread is gone
 
 
@@ -182,13 +182,13 @@ async def test_divergence_is_shown_and_the_app_restarts() -> None:
     app = make_app("--epochs", "5", "--optimizer", "sgd", "--lr", "10", "--clip", "0")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "failed", "divergence")
-        assert app.failure is not None and "diverged" in app.failure
-        assert "diverged" in app.status.render_status().plain
-        lr = app.settings.widget("lr")
+        assert app.runs.failure is not None and "diverged" in app.runs.failure
+        assert "diverged" in app.main.status.render_status().plain
+        lr = app.main.settings.widget("lr")
         lr.value = "1"
         await pilot.press("f7")  # only a live setting changed: no confirmation
         await wait_for(pilot, lambda: state(app) == "finished", "a healthy run")
-        assert app.epochs_seen[-1].lr == 1 and app.failure is None
+        assert app.runs.epochs_seen[-1].lr == 1 and app.runs.failure is None
 
 
 async def test_quit_mid_epoch_leaves_no_training_thread() -> None:
@@ -230,7 +230,7 @@ async def test_save_then_load_for_generation(tmp_path) -> None:
         await pilot.click("#just-generate")
         await wait_for(pilot, lambda: state(app) == "checkpoint", "the loaded checkpoint")
         await pilot.press("enter")  # the prefix box has focus again
-        box = app.generate_box
+        box = app.main.generate_box
         await wait_for(pilot, lambda: box.last_text is not None, "generation from the checkpoint")
         assert "run.ckpt, epoch 2" in str(box.output.render())
 

@@ -33,13 +33,13 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the restart question")
         assert "This run's weights (epoch 1) are discarded. They are not saved" in app.screen.question
         await press(pilot, "escape")
-        run = app.current_run
+        run = app.runs.current
 
         for target in (tmp_path, corpus_path):  # refused with one line: no dialog, nothing written
             await dialog(pilot, "ctrl+s", target)
             await press(pilot, "enter")
             needle = "is a directory" if target == tmp_path else "is the corpus being trained on"
-            await wait_for(pilot, lambda n=needle: n in app.samples.lines_written[-1], needle)
+            await wait_for(pilot, lambda n=needle: n in app.main.samples.lines_written[-1], needle)
             assert not isinstance(app.screen, ConfirmScreen)
 
         await dialog(pilot, "ctrl+s", notes)
@@ -56,20 +56,20 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await press(pilot, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the replace question")
         await press(pilot, "enter")  # yes
-        await wait_for(pilot, lambda: any("saved " in line for line in app.samples.lines_written), "the save")
+        await wait_for(pilot, lambda: any("saved " in line for line in app.main.samples.lines_written), "the save")
         assert checkpoints.load(notes).epoch == 1
 
         await press(pilot, "f7")  # saved where they are now: nothing to lose, no question
-        await wait_for(pilot, lambda: app.current_run is not run, "the restart")
+        await wait_for(pilot, lambda: app.runs.current is not run, "the restart")
         assert not isinstance(app.screen, ConfirmScreen)
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= 1, "the new run training")
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the new run training")
 
 
 async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_prefixes_are_named() -> None:
     app = make_app("--epochs", "2", "--pred-period", "1", "--prefix", "xyz", "--prefix", "分开")
     async with app.run_test(size=SIZE) as pilot:
-        form = app.settings
-        await wait_for(pilot, lambda: len(app.epochs_seen) >= 1, "the first epoch")
+        form = app.main.settings
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the first epoch")
         lr = form.widget("lr")
         lr.focus()
         lr.value = "0"
@@ -81,7 +81,7 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
         await wait_for(pilot, lambda: "lr" not in form.errors, "the error to go")
         assert "lr" not in str(form.query_one("#settings-error").render())
 
-        box = app.generate_box  # the generate box's errors follow the typing too
+        box = app.main.generate_box  # the generate box's errors follow the typing too
         length = app.query_one("#gen-length", Input)
         length.value = "-1"
         length.focus()
@@ -99,16 +99,16 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
         await wait_for(pilot, lambda: not form.widget("dropout").has_class("-inert"), "the mark to go")
 
         note = "not sampled: prefix 'xyz' ('x', 'z') has characters not in this corpus; set prefixes in the form"
-        await wait_for(pilot, lambda: note in app.samples.lines_written, "the note on the prefixes")
-        assert app.samples.lines_written.count(note) == 1  # told once, not at every period
-        assert any(line.startswith(" - 分开") for line in app.samples.lines_written)
+        await wait_for(pilot, lambda: note in app.main.samples.lines_written, "the note on the prefixes")
+        assert app.main.samples.lines_written.count(note) == 1  # told once, not at every period
+        assert any(line.startswith(" - 分开") for line in app.main.samples.lines_written)
 
         await pilot.resize_terminal(60, 16)
         await wait_for(pilot, lambda: app.screen.has_class("-tiny"), "the too-small message")
         assert "The terminal is 60×16; rnn-tui needs at least 80×20" in str(app.query_one("#too-small").render())
         await pilot.resize_terminal(80, 24)
         await wait_for(pilot, lambda: not app.screen.has_class("-tiny"), "the panels back")
-        table = app.shapes  # laid out again once shown at its new width: then no column is cut off at 80×24
+        table = app.main.shapes  # laid out again once shown at its new width: then no column is cut off at 80×24
         await wait_for(pilot, lambda: 0 < table.virtual_size.width <= table.size.width, "the Shapes table to fit")
         assert table.size.width <= 38
 

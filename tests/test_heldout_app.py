@@ -42,7 +42,7 @@ def held_out_history() -> list[events.EpochEnd]:
 
 async def paused_app(pilot: Pilot, app: RnnTuiApp) -> None:
     """Wait until the paused run's trainer is built and its Started event shown: no real event comes after."""
-    await wait_for(pilot, lambda: app.status.status.state == "paused" and app.run_config is not None, "paused start")
+    await wait_for(pilot, lambda: app.runs.status.state == "paused" and app.runs.config is not None, "paused start")
 
 
 def data_columns_with(mark: str, chart_text: str) -> bool:
@@ -59,28 +59,28 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
         # Held-out evaluation off: the book's one figure, no empty held-out fields, no legend.
-        app.apply_event(events.EpochEnd(1, 900.0, 0.5, 8960, 1e-3, 0.01))
-        app.plot.redraw(force=True)
-        shown = app.status.render_status().plain
+        app.runs.apply_event(events.EpochEnd(1, 900.0, 0.5, 8960, 1e-3, 0.01))
+        app.main.plot.redraw(force=True)
+        shown = app.main.status.render_status().plain
         assert "perplexity 900.00" in shown
         assert "None" not in shown and "held-out" not in shown and "fresh" not in shown
-        assert app.plot.drawn == ["train"] and not app.plot.border_subtitle
+        assert app.main.plot.drawn == ["train"] and not app.main.plot.border_subtitle
 
-        app.plot.reset()
+        app.main.plot.reset()
         for event in held_out_history():
-            app.apply_event(event)
-        app.plot.redraw(force=True)
+            app.runs.apply_event(event)
+        app.main.plot.redraw(force=True)
         await pilot.pause()
-        shown = app.status.render_status().plain
+        shown = app.main.status.render_status().plain
         assert "train 8.00" in shown and "fresh 40.00" in shown and "held-out 2,600.00" in shown
         assert "best 310.00 at epoch 3" in shown  # the lowest held-out figure, not the latest
         assert "12.3% unseen left out" in shown  # how unseen characters were counted, beside the figure
-        assert app.status.status.best_val == (3, 310.0)
-        app.status.status.unseen_counted = True  # the English edition's vocabulary: unseen characters are <unk>
-        assert "12.3% unseen as <unk>" in app.status.render_status().plain
-        app.status.status.unseen_counted = False
+        assert app.runs.status.best_val == (3, 310.0)
+        app.runs.status.unseen_counted = True  # the English edition's vocabulary: unseen characters are <unk>
+        assert "12.3% unseen as <unk>" in app.main.status.render_status().plain
+        app.runs.status.unseen_counted = False
 
-        plot = app.plot
+        plot = app.main.plot
         assert plot.drawn == ["fresh", "held-out", "train"]
         assert plot.held_out == list(enumerate(HELD_OUT, start=1)) and plot.best == (3, 310.0)
         assert "epoch 6" in str(plot.border_title)
@@ -92,17 +92,17 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
 
         # The run stops on its own (patience): the status says why, and so do the samples.
         reason = "stopped early at epoch 6: held-out perplexity has not improved for 3 epochs (best 310.00 at 3)"
-        app.apply_event(events.Finished(6, stopped=False, reason=reason))
-        shown = app.status.render_status().plain
+        app.runs.apply_event(events.Finished(6, stopped=False, reason=reason))
+        shown = app.main.status.render_status().plain
         assert "finished" in shown and "held-out perplexity has not improved" in shown
-        assert any("has not improved" in line for line in app.samples.lines_written)
+        assert any("has not improved" in line for line in app.main.samples.lines_written)
 
 
 async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -> None:
     app = RnnTuiApp(parse([*FAST, "--epochs", "3"]))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)  # the form shows the run's settings; nothing reloads it after this
-        form = app.settings
+        form = app.main.settings
         form.set_text("corpus", "/data/jaychou_lyrics.txt.zip")
         assert [label.render().plain for label in form.query(".setting-label")][6] == "preset*"  # on restart
         state = form.widget("state")
@@ -138,7 +138,7 @@ async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -
         assert form.text_of("prefixes") == "分开, 不分开" and form.text_of("sampling") == "consecutive"
 
         # Showing a config (a run began, a checkpoint continued) is not choosing its preset: its values stay.
-        form.load(app.base_config.with_changes(preset="d2l-en", hidden=48, state="epoch"))
+        form.load(app.runs.base_config.with_changes(preset="d2l-en", hidden=48, state="epoch"))
         await pilot.pause(0.2)
         assert form.text_of("preset") == "d2l-en" and form.text_of("hidden") == "48" and form.text_of("lr") == "0.001"
 
@@ -158,11 +158,11 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
     app = RnnTuiApp(parse([*FAST, "--epochs", "6"]))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
-        config = app.base_config.with_changes(val_chars=5000)
+        config = app.runs.base_config.with_changes(val_chars=5000)
         history = tuple(held_out_history())
         no_held_out = tuple(events.EpochEnd(e.epoch, e.perplexity, 0.5, 8960, 1e-3, 0.01) for e in history[:4])
-        app.run_book.add(Run(config, history, "run 1"))
-        app.run_book.add(Run(config.with_changes(cell="gru", val_chars=0), no_held_out, "run 2"))  # held-out off
+        app.runs.run_book.add(Run(config, history, "run 1"))
+        app.runs.run_book.add(Run(config.with_changes(cell="gru", val_chars=0), no_held_out, "run 2"))  # held-out off
         await pilot.press("f10")
         await pilot.pause()
         screen = app.screen
@@ -199,35 +199,35 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
 async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_the_time_machine() -> None:
     app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "2"]))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.status.status.state == "finished", "2 epochs of the book run")
-        last = app.epochs_seen[-1]
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "2 epochs of the book run")
+        last = app.runs.epochs_seen[-1]
         assert last.val_perplexity is not None and last.fresh_perplexity is not None
-        shown = app.status.render_status().plain
+        shown = app.main.status.render_status().plain
         assert f"held-out {last.val_perplexity:,.2f}" in shown and f"fresh {last.fresh_perplexity:,.2f}" in shown
-        assert "unseen left out" in shown and f"{app.run_config.val_chars:,} held out" in shown
-        await wait_for(pilot, lambda: "held-out" in app.plot.drawn, "the held-out curve")
+        assert "unseen left out" in shown and f"{app.runs.config.val_chars:,} held out" in shown
+        await wait_for(pilot, lambda: "held-out" in app.main.plot.drawn, "the held-out curve")
 
-        app.settings.widget("preset").value = "d2l-en"
-        await wait_for(pilot, lambda: app.settings.text_of("hidden") == "32", "the English edition's settings")
+        app.main.settings.widget("preset").value = "d2l-en"
+        await wait_for(pilot, lambda: app.main.settings.text_of("hidden") == "32", "the English edition's settings")
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new preset starts from scratch
-        await wait_for(pilot, lambda: app.run_config.preset == "d2l-en" and len(app.epochs_seen) >= 2, "d2l-en")
+        await wait_for(pilot, lambda: app.runs.config.preset == "d2l-en" and len(app.runs.epochs_seen) >= 2, "d2l-en")
         await pilot.press("f8")
-        status = app.status.status
+        status = app.runs.status
         assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
-        assert app.run_config.hidden == 32 and app.run_config.sampling == "windows"
-        assert "unseen as <unk>" in app.status.render_status().plain
+        assert app.runs.config.hidden == 32 and app.runs.config.sampling == "windows"
+        assert "unseen as <unk>" in app.main.status.render_status().plain
         # The generate box offers the run's own prefix: 分开 has no letters of The Time Machine.
-        assert app.generate_box.query_one("#prefix", Input).value == "it has"
+        assert app.main.generate_box.query_one("#prefix", Input).value == "it has"
 
 
 def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> None:
     # The form shows these before the run is ready, and F7 reads the form: they must be the preset's.
     app = RnnTuiApp(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"]))
     preset = PRESET_SETTINGS["d2l-en"]
-    assert (app.base_config.hidden, app.base_config.batch_size, app.base_config.optimizer) == (
+    assert (app.runs.base_config.hidden, app.runs.base_config.batch_size, app.runs.base_config.optimizer) == (
         preset["hidden"],
         preset["batch_size"],
         preset["optimizer"],
     )
-    assert app.base_config.epochs == 3  # an explicit flag still wins
+    assert app.runs.base_config.epochs == 3  # an explicit flag still wins

@@ -23,7 +23,6 @@ from engine.explain import explain_text
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.screens.hidden_units import CORPUS_STRETCH, HiddenUnitsScreen, activation_style
-from tui.screens.model_source import run_handle
 from tui.screens.next_char import NextCharScreen
 from tui.screens.runs_compared import RunsScreen
 
@@ -36,14 +35,14 @@ def make_app(*flags: str) -> RnnTuiApp:
 
 
 def state(app: RnnTuiApp) -> str:
-    return app.status.status.state
+    return app.runs.status.state
 
 
 async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: int, temperature: str = "") -> str:
     app.query_one("#prefix", Input).value = prefix
     app.query_one("#gen-length", Input).value = str(length)
     app.query_one("#gen-temperature", Input).value = temperature
-    box = app.generate_box
+    box = app.main.generate_box
     await pilot.press("f2", "enter")
     await wait_for(pilot, lambda: box.last_text is not None or box.last_error is not None, "generation")
     assert box.last_error is None, box.last_error
@@ -62,7 +61,7 @@ async def test_next_character_view_explains_the_generated_text() -> None:
         assert screen.error is None
         # The text shown in the box, character by character, with the engine's distributions for these weights.
         assert "".join(step.chosen for step in screen.steps) == text[2:]
-        expected = explain_text(run_handle(app).trainer.model, app.vocab, text, start=2, temperature=1.0, k=8)
+        expected = explain_text(app.runs.trainer.model, app.runs.vocab, text, start=2, temperature=1.0, k=8)
         assert [s.probability for s in screen.steps] == pytest.approx([s.probability for s in expected], abs=1e-5)
         assert [s.candidates[0].char for s in screen.steps] == [s.candidates[0].char for s in expected]
         table = screen.query_one(DataTable)
@@ -85,7 +84,7 @@ async def test_next_character_view_explains_the_generated_text() -> None:
         app.query_one("#gen-temperature", Input).value = "hot"
         await pilot.press("f4")
         assert not isinstance(app.screen, NextCharScreen)
-        assert "temperature must be a number" in (app.generate_box.last_error or "")
+        assert "temperature must be a number" in (app.main.generate_box.last_error or "")
 
 
 async def test_next_character_view_generates_greedy_when_nothing_was_generated() -> None:
@@ -142,16 +141,14 @@ async def test_hidden_unit_view_colours_the_corpus_by_the_engines_state(cell: st
         assert isinstance(screen, HiddenUnitsScreen)
         await wait_for(pilot, lambda: screen.activations is not None or screen.error is not None, "activations")
         assert screen.error is None
-        corpus_text = run_handle(app).trainer.corpus.text[:CORPUS_STRETCH]
+        corpus_text = app.runs.trainer.corpus.text[:CORPUS_STRETCH]
         assert screen.activations.text == corpus_text
         # The first suggestion is shown: the unit that varies most over the text.
-        reference = read_activations(run_handle(app).trainer.model, app.vocab, corpus_text)
+        reference = read_activations(app.runs.trainer.model, app.runs.vocab, corpus_text)
         assert screen.unit == int(reference.layer("h").std(0).argmax())
         # Its colours are its activation: the engine's state, computed in one recurrent() pass here.
         with torch.no_grad():
-            outputs, _ = run_handle(app).trainer.model.recurrent(
-                torch.tensor(app.vocab.encode(corpus_text)).view(-1, 1)
-            )
+            outputs, _ = app.runs.trainer.model.recurrent(torch.tensor(app.runs.vocab.encode(corpus_text)).view(-1, 1))
         values = outputs[:, 0, screen.unit].tolist()
         assert screen.activations.unit(screen.unit) == pytest.approx(values, abs=1e-5)
         coloured = screen.coloured
@@ -190,13 +187,13 @@ async def test_runs_compared_overlays_finished_runs_and_exports_csv(tmp_path: Pa
     app = make_app("--epochs", "2")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "first run")
-        first = list(run_handle(app).trainer.state.history)
-        config = app.run_config.with_changes(cell="gru", epochs=3)
-        app.settings.load(config)
+        first = list(app.runs.trainer.state.history)
+        config = app.runs.config.with_changes(cell="gru", epochs=3)
+        app.main.settings.load(config)
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new cell starts from scratch
-        await wait_for(pilot, lambda: state(app) == "finished" and app.run_config.cell == "gru", "second run")
-        second = list(run_handle(app).trainer.state.history)
+        await wait_for(pilot, lambda: state(app) == "finished" and app.runs.config.cell == "gru", "second run")
+        second = list(app.runs.trainer.state.history)
         await pilot.press("f10")
         screen = app.screen
         assert isinstance(screen, RunsScreen)

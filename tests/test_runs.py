@@ -159,13 +159,14 @@ def test_a_failed_run_is_not_listed_as_running() -> None:
     history = [EpochEnd(1, 300.0, 0.2, 9_000, 0.001, 0.01)]
     trainer = SimpleNamespace(state=SimpleNamespace(history=history))
     status = SimpleNamespace(state=RunState.RUNNING)
-    app = SimpleNamespace(
+    runs = SimpleNamespace(  # the parts of tui.run_control.RunControl that F10 reads
         run_book=RunBook(),
-        current_run=SimpleNamespace(trainer=trainer, run_id=1),
-        run_config=TrainConfig(seed=0),
-        status=SimpleNamespace(status=status),
+        current=SimpleNamespace(trainer=trainer, run_id=1),
+        trainer=trainer,
+        config=TrainConfig(seed=0),
+        status=status,
     )
-    assert [run.origin for run in compared_runs(app).runs] == ["run 1, running"]
+    assert [run.origin for run in compared_runs(runs).runs] == ["run 1, running"]
     for ended in (RunState.FAILED, RunState.FINISHED, RunState.STOPPED):
         status.state = ended
-        assert compared_runs(app).runs == []
+        assert compared_runs(runs).runs == []

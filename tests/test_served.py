@@ -112,9 +112,9 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
     async with app.run_test(size=(100, 30)) as pilot:
         assert app.query_one("#status").border_subtitle == SERVED_NOTE
         # Nobody touches it: training starts, then pauses for the idle limit.
-        await wait_for(pilot, lambda: app.status.status.state == "paused", "the idle pause")
-        assert "no input" in app.status.status.message and app.status.status.epoch >= 0
-        assert app.settings.widget("corpus").disabled
+        await wait_for(pilot, lambda: app.runs.status.state == "paused", "the idle pause")
+        assert "no input" in app.runs.status.message and app.runs.status.epoch >= 0
+        assert app.main.settings.widget("corpus").disabled
 
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, SaveScreen)
@@ -132,7 +132,7 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
         # pilot's key can take more than a second to go through, and the one-second limit would pause again.)
         app.served = ServedMode(mode.session_dir, mode.corpora, idle_seconds=3600)
         await pilot.press("f5")
-        assert app.status.status.state == "running" and not app.status.status.message
+        assert app.runs.status.state == "running" and not app.runs.status.message
 
 
 # ----- the command line and the server -----

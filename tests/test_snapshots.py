@@ -81,17 +81,19 @@ async def settle_main(pilot: Pilot) -> None:
     app: Any = pilot.app
     await wait_for(
         pilot,
-        lambda: app.status.status.state == "paused" and app.status.status.epoch == TRAINED_EPOCHS,
+        lambda: app.runs.status.state == "paused" and app.runs.status.epoch == TRAINED_EPOCHS,
         "the resumed run, paused",
         timeout=30,
     )
     await wait_for(pilot, lambda: bool(app.query("#settings Input")), "the settings form", timeout=20)
-    await wait_for(pilot, lambda: app.plot.drawn == ["fresh", "held-out", "train"], "the plot's curves", timeout=20)
     await wait_for(
-        pilot, lambda: not app._shapes_wanted and bool(app.shapes.rows_shown), "the Shapes table", timeout=20
+        pilot, lambda: app.main.plot.drawn == ["fresh", "held-out", "train"], "the plot's curves", timeout=20
+    )
+    await wait_for(
+        pilot, lambda: not app.runs.shapes_wanted and bool(app.main.shapes.rows_shown), "the Shapes table", timeout=20
     )
     app.clear_notifications()
-    app.plot.redraw(force=True)
+    app.main.plot.redraw(force=True)
     still_cursors(app)
     await pilot.pause()
 

@@ -34,15 +34,15 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         best = screen.best_row()
         assert best.best is not None and best.epochs == 2
         # Apply best: the trial's settings go into the form.
-        app.settings.set_text("lr", "0.5")
+        app.main.settings.set_text("lr", "0.5")
         await pilot.click("#sweep-apply")
-        assert app.settings.value("lr") == best.params["lr"]
-        assert app.settings.text_of("cell") == best.params["cell"]
+        assert app.main.settings.value("lr") == best.params["lr"]
+        assert app.main.settings.text_of("cell") == best.params["cell"]
         # Compare: the trial's epochs go into F10's run book.
         table.move_cursor(row=0)
         await pilot.press("ctrl+t")
         await pilot.click("#sweep-compare")
-        assert any(run.origin.startswith("trial ") and len(run.history) == 2 for run in app.run_book.runs)
+        assert any(run.origin.startswith("trial ") and len(run.history) == 2 for run in app.runs.run_book.runs)
         await wait_for(pilot, lambda: not app.sweep_state.running, "the sweep's end", timeout=90)
         await wait_for(pilot, lambda: screen.ended is not None, "its end reported")
         assert screen.ended.returncode == 0 and "rnn-tui train --headless" in screen.ended.message

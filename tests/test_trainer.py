@@ -183,12 +183,15 @@ def test_live_learning_rate_applies_between_batches(book_config: TrainConfig, co
     seen: list[events.Event] = []
     trainer = Trainer(book_config.with_changes(epochs=2), corpus, seen.append)
     trainer.update(lr=0.01, pred_len=5)
+    trainer.update(pred_period=trainer.config.pred_period)  # a field left unedited: the value it has is no change
     with pytest.raises(ConfigError, match="cell"):
         trainer.update(cell="lstm")
     with pytest.raises(ConfigError, match="lr"):
         trainer.update(lr=-1)
     trainer.run()
-    assert any(isinstance(e, events.SettingsApplied) for e in seen)
+    applied = [e for e in seen if isinstance(e, events.SettingsApplied)]
+    assert [e.changes for e in applied] == [(("lr", 0.01), ("pred_len", 5))]
+    assert applied[0].config == trainer.config and applied[0].config.lr == 0.01  # the whole config, as applied
     assert [e.lr for e in seen if isinstance(e, events.EpochEnd)] == [0.01, 0.01]
     assert all(group["lr"] == 0.01 for group in trainer.optimizer.param_groups)
 

@@ -1,12 +1,28 @@
-"""ctrl+o → Continue: how far a loaded checkpoint trains, decided from the checkpoint and the settings form.
+"""Checkpoints in the app: ctrl+s saves, ctrl+o loads to continue training or only to generate.
 
-A pure function, so the decision is tested without torch, a checkpoint file or an app.
+How far a continued checkpoint trains is a pure function (plan_continue), decided from the checkpoint and the
+settings form, so it is tested without torch, a checkpoint file or an app. CheckpointFlow runs the dialogs and the
+thread workers, and hands a continued run or loaded weights to run control.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import ConfigError, RnnTuiError, first_line
+from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
+
+if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from engine.trainer import Trainer
+    from tui.app import RnnTuiApp
+    from tui.run_control import RunControl
+
+NOT_CANCELLED = threading.Event()  # never set: for waits on torch's import that nothing cancels
 
 
 @dataclass(frozen=True)
@@ -40,3 +56,164 @@ def plan_continue(
         f"{name} has trained all its {trained} epochs: set epochs above {trained} in the settings form, "
         "then ctrl+o → Continue again to train further",
     )
+
+
+class CheckpointFlow:
+    """ctrl+s and ctrl+o: the dialogs, the checks before anything is stopped, and the thread workers that save and
+    load (torch's serialisation never runs on the UI thread). One per app (app.checkpoints)."""
+
+    def __init__(self, app: RnnTuiApp, first_path: str) -> None:
+        self.app = app
+        self.last_path = first_path  # the dialogs offer the path used last
+        self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
+
+    @property
+    def runs(self) -> RunControl:
+        return self.app.runs
+
+    def _in_thread(self, work: Callable[..., None], *args: Any) -> None:
+        """A thread worker: torch's serialisation and the checks that read a checkpoint never hold up the UI."""
+        self.app.run_worker(partial(work, *args), group="checkpoint", thread=True, exit_on_error=False)
+
+    def is_saved(self, trainer: Trainer, position: str) -> bool:
+        """These weights (trainer at position) were saved by ctrl+s."""
+        return self._saved == (trainer, position)
+
+    # ----- save -----
+
+    def save(self) -> None:
+        trainer = self.runs.trainer
+        if trainer is None:
+            self.app.notify("nothing to save yet: the model is still loading", severity="warning")
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.last_path = path
+                self._save_checked(trainer, path)
+
+        from tui.screens import SaveScreen
+
+        self.app.push_screen(SaveScreen(self.last_path), chosen)
+
+    def _save_checked(self, trainer: Trainer, path: str, force: bool = False) -> None:
+        """Save after checking the target: a directory, the corpus or an unwritable folder is refused; an existing
+        file that is not an rnn-tui checkpoint is replaced only if the user says so in a dialog."""
+        from engine.outputs import NotOursError, OutputError, check_output_target
+
+        try:
+            target = check_output_target(path, "checkpoint", corpus=trainer.corpus.source, force=force)
+        except NotOursError as exc:
+            from tui.screens import ConfirmScreen
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._save_checked(trainer, path, force=True)
+
+            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            return
+        except OutputError as exc:
+            self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
+            return
+        self._in_thread(self._save, trainer, str(target))
+
+    def _save(self, trainer: Trainer, path: str) -> None:
+        """In a thread."""
+        from engine.outputs import OutputError
+
+        try:
+            saved = trainer.save(path)
+        except OutputError as exc:  # a full disk, a folder gone read-only: the run stays, to be saved elsewhere
+            self.app.post_message(CheckpointFailed(f"{exc}; the run is kept: ctrl+s saves it elsewhere"))
+        except Exception as exc:
+            self.app.post_message(CheckpointFailed(f"could not save {path}: {first_line(exc)}"))
+        else:
+            self.app.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch), trainer))
+
+    def saved(self, message: CheckpointSaved) -> None:
+        if message.trainer is not None:
+            self._saved = (message.trainer, message.position)
+        self.runs.panels.samples.add_note(f"saved {message.path} ({message.position})")
+        self.app.notify(f"saved {message.path} ({message.position})", title="checkpoint")
+
+    def failed(self, message: CheckpointFailed) -> None:
+        self.app.notify(message.message, title="checkpoint", severity="error", timeout=8)
+        self.runs.panels.samples.add_note(message.message, error=True)
+
+    # ----- load: continue training, or generate only -----
+
+    def load(self) -> None:
+        def chosen(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            mode, path = answer
+            self.last_path = path
+            if mode == "generate":
+                self._in_thread(self._load_for_generation, path)
+                return
+            base = self.runs.base_config
+            overrides = {"corpus": base.corpus} if base.corpus else {}
+            try:
+                form_epochs: int | None = self.runs.panels.settings.value("epochs")
+            except ConfigError:
+                form_epochs = None
+            self._in_thread(self._check_continue, path, overrides, form_epochs)
+
+        from tui.screens import LoadScreen
+
+        self.app.push_screen(LoadScreen(self.last_path), chosen)
+
+    def _wait_for_torch(self) -> None:
+        loader = self.runs.loader
+        if not loader.wait(NOT_CANCELLED):
+            raise RnnTuiError(loader.error or "torch is not loaded")
+
+    def _refused(self, path: str, exc: Exception) -> CheckpointFailed:
+        if isinstance(exc, RnnTuiError):
+            named = str(exc) if path in str(exc) else f"{path}: {exc}"  # which checkpoint, if the error does not say
+            return CheckpointFailed(f"{named}; the current run goes on")
+        return CheckpointFailed(f"could not load {path}: {first_line(exc)}; the current run goes on")
+
+    def _load_for_generation(self, path: str) -> None:
+        """In a thread."""
+        try:
+            self._wait_for_torch()
+            from engine import checkpoint as checkpoints
+
+            loaded = checkpoints.load(path)
+            checkpoints.check_shapes(loaded)  # before building: a refused build would still have drawn from torch's RNG
+            model = loaded.build_model()
+        except Exception as exc:
+            self.app.post_message(self._refused(path, exc))
+        else:
+            self.app.post_message(
+                CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.position(), tuple(loaded.history))
+            )
+
+    def loaded(self, message: CheckpointLoaded) -> None:
+        from tui.run_control import CheckpointWeights
+
+        name = Path(message.path).name
+        self.runs.run_book.add_history(message.config, message.history, f"checkpoint {name}")
+        weights = CheckpointWeights(message.model, message.vocab, message.config, f"{name}, {message.position}")
+        self.runs.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
+        self.app.action_focus_prefix()
+
+    def _check_continue(self, path: str, overrides: dict[str, Any], form_epochs: int | None) -> None:
+        """In a thread: everything that would refuse the checkpoint is found before the current run is stopped."""
+        try:
+            self._wait_for_torch()
+            from engine.session import check_resume
+
+            checkpoint = check_resume(path, overrides)
+        except Exception as exc:
+            self.app.post_message(self._refused(path, exc))
+            return
+        plan = plan_continue(
+            Path(path).name, checkpoint.position(), checkpoint.epoch, checkpoint.config.epochs, form_epochs, overrides
+        )
+        self.app.post_message(ContinueChecked(path, plan.overrides, plan.note))
+
+    def continue_checked(self, message: ContinueChecked) -> None:
+        # The note is told once the session is open, after its own "resumed … at …" (and in the status).
+        self.runs.start(message.overrides, resume=message.path, notes=(message.note,))

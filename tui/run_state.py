@@ -1,8 +1,14 @@
-"""What the run on screen is doing: one type for the Status panel, the keys and Runs compared."""
+"""What the run on screen is doing: one state type for the Status panel, the keys and Runs compared, and the
+record of its progress (RunStatus) that the engine's events update and the Status panel shows."""
 
 from __future__ import annotations
 
+import math
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from engine import events
 
 
 class RunState(StrEnum):
@@ -39,3 +45,96 @@ STYLES = {
     RunState.FAILED: "bold red",
     RunState.CHECKPOINT: "magenta",
 }
+
+
+@dataclass
+class RunStatus:
+    """How far the run on screen has got, as its events report it; the Status panel renders it.
+
+    Not its settings: those are the run's own (tui.run_control.RunControl.config), shown from there.
+    """
+
+    state: RunState = RunState.LOADING
+    stage: str = "loading torch…"  # the first thing the app does, right after its first frame
+    epoch: int = 0  # epochs finished
+    epochs: int = 0
+    batch: int = 0
+    num_batches: int = 0
+    perplexity: float | None = None
+    fresh_perplexity: float | None = None  # the training text from a zero state; None: held-out evaluation off
+    val_perplexity: float | None = None  # the held-out text from a zero state
+    val_unseen_share: float | None = None  # share of held-out targets left out: never seen in training
+    best_val: tuple[int, float] | None = None  # (epoch, held-out perplexity) of the best held-out epoch so far
+    unseen_counted: bool = False  # the vocabulary has <unk> (d2l-en): unseen held-out characters count as <unk>
+    held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
+    recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
+    chars_per_second: float | None = None
+    device: str = ""
+    corpus: str = ""
+    num_chars: int = 0
+    vocab_size: int = 0
+    seed: int | None = None
+    message: str = ""
+    message_is_error: bool = False
+    _running_since: float | None = None
+    _elapsed_before: float = 0.0
+
+    # ----- changes driven by engine events -----
+
+    def started(self, event: events.Started) -> None:
+        self.state = RunState.RUNNING
+        self.epoch, self.epochs = event.start_epoch, event.epochs
+        self.batch, self.num_batches = 0, event.batches_per_epoch
+        self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
+        self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
+        self.held_out_chars = event.held_out_chars
+        self.clock_on()
+
+    def epoch_end(self, event: events.EpochEnd) -> None:
+        self.epoch, self.perplexity = event.epoch, event.perplexity
+        self.held_out(event)
+        self.batch = self.num_batches
+        self.recent_seconds = [*self.recent_seconds[-4:], event.seconds]
+        self.chars_per_second = event.chars_per_second
+
+    def held_out(self, event: events.EpochEnd) -> None:
+        """Take an epoch's held-out figures (a resumed run's history passes here too)."""
+        self.fresh_perplexity, self.val_perplexity = event.fresh_perplexity, event.val_perplexity
+        self.val_unseen_share = event.val_unseen_share
+        value = event.val_perplexity
+        if value is not None and math.isfinite(value) and (self.best_val is None or value < self.best_val[1]):
+            self.best_val = (event.epoch, value)
+
+    def clock_on(self) -> None:
+        if self._running_since is None:
+            self._running_since = time.monotonic()
+
+    def clock_off(self) -> None:
+        if self._running_since is not None:
+            self._elapsed_before += time.monotonic() - self._running_since
+            self._running_since = None
+
+    # ----- derived figures -----
+
+    @property
+    def elapsed(self) -> float:
+        running = time.monotonic() - self._running_since if self._running_since is not None else 0.0
+        return self._elapsed_before + running
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return sum(self.recent_seconds) / len(self.recent_seconds) if self.recent_seconds else None
+
+    @property
+    def remaining(self) -> float | None:
+        per_epoch = self.seconds_per_epoch
+        if per_epoch is None or self.state.ended:
+            return None
+        return per_epoch * (self.epochs - self.epoch)
+
+    @property
+    def fraction(self) -> float:
+        if self.epochs <= 0:
+            return 0.0
+        within = self.batch / self.num_batches if self.num_batches and self.batch < self.num_batches else 0.0
+        return min(1.0, (self.epoch + within) / self.epochs)

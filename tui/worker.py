@@ -4,7 +4,8 @@
   quit during the import is not held up by it (a Textual thread worker is joined at exit; a daemon is not).
 - EventBuffer is the trainer's listener: it keeps only the latest BatchDone (progress) and queues every other
   event; the app drains it on a timer, so widgets refresh a few times a second however fast batches are.
-- RunHandle is one training run: its id, its buffer, its trainer once built, and a cancel flag.
+- RunHandle is one training run: its id, its buffer, its trainer once built, its settings as reported, and a
+  cancel flag.
 - train_in_thread is the body of the app's thread worker: load, open the session, run, report. The session is
   opened in a daemon thread (a corpus download can stall on the network): a quit never waits for it.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from engine import events
+from engine.config import TrainConfig
 from engine.errors import RnnTuiError, first_line
 from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
 
@@ -123,6 +125,9 @@ class RunHandle:
     buffer: EventBuffer = field(default_factory=EventBuffer)
     cancelled: threading.Event = field(default_factory=threading.Event)
     trainer: Trainer | None = None  # set by the worker thread once built
+    # The trainer's settings as its events report them (SessionReady, then each SettingsApplied): the UI's one
+    # record of them, which the Status panel and the settings checks read.
+    config: TrainConfig | None = None
     ended: bool = False  # set on the UI side when RunEnded arrives
     notes: tuple[str, ...] = ()  # told with the session's own notes (e.g. how a continued checkpoint's epochs were set)
 

@@ -9,7 +9,7 @@ anticipate one). For an LSTM the cell state c can be shown as well as h.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.color import Color
 from rich.style import Style
@@ -27,6 +27,7 @@ from tui.screens.model_source import ModelSource
 
 if TYPE_CHECKING:  # engine.activations imports torch, which the app loads later, in a thread
     from engine.activations import Activations
+    from tui.app import RnnTuiApp
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
 SUGGESTIONS_PER_REASON = 3
@@ -238,8 +239,8 @@ class HiddenUnitsScreen(ModalScreen[None]):
             self.show_unit((self.unit + delta) % self.activations.hidden)
 
 
-def open_hidden_units(app: Any) -> None:
+def open_hidden_units(app: RnnTuiApp) -> None:
     """F9: the hidden units over the generate box's text, or over the corpus."""
     from tui.screens.model_source import current_model
 
-    app.push_screen(HiddenUnitsScreen(lambda: current_model(app), app.generate_box.last_text))
+    app.push_screen(HiddenUnitsScreen(lambda: current_model(app.runs), app.main.generate_box.last_text))

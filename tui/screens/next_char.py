@@ -9,7 +9,7 @@ greedy decoding fell into is underlined in yellow.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,6 +24,7 @@ from tui.screens.model_source import ModelSource
 
 if TYPE_CHECKING:  # engine.explain imports torch, which the app loads later, in a thread
     from engine.explain import ExplainStep, Loop
+    from tui.app import RnnTuiApp
 
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
@@ -190,14 +191,14 @@ class NextCharScreen(ModalScreen[None]):
         return shown
 
 
-def open_next_char(app: Any) -> None:
+def open_next_char(app: RnnTuiApp) -> None:
     """F4: explain the generate box's text (or, before any, a generation from its settings)."""
     from textual.widgets import Input
 
     from tui.screens.model_source import current_model
     from tui.widgets.generate import parse_length, parse_temperature
 
-    box = app.generate_box
+    box = app.main.generate_box
     try:
         length = parse_length(box.query_one("#gen-length", Input).value)
         temperature = parse_temperature(box.query_one("#gen-temperature", Input).value)
@@ -205,4 +206,4 @@ def open_next_char(app: Any) -> None:
         box.show_error(str(exc))
         return
     prefix = box.query_one("#prefix", Input).value
-    app.push_screen(NextCharScreen(lambda: current_model(app), prefix, box.last_text, length, temperature))
+    app.push_screen(NextCharScreen(lambda: current_model(app.runs), prefix, box.last_text, length, temperature))

@@ -10,7 +10,7 @@ so the two kinds are told apart without colour too.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult, RenderResult
@@ -22,33 +22,33 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook, Series
-from tui.screens.model_source import run_handle
 from tui.served import user_path
 from tui.widgets.plot_chart import cannot_draw
+
+if TYPE_CHECKING:  # annotations only: the app imports this module
+    from tui.app import RnnTuiApp
+    from tui.run_control import RunControl
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
 
 
-def keep_run(app: Any) -> None:
-    """Add the app's current run to its run book (a no-op before its first epoch, or when already kept)."""
-    run = run_handle(app)
-    trainer = run.trainer if run is not None else None
-    config = app.run_config
-    if trainer is None or config is None:
+def keep_run(runs: RunControl) -> None:
+    """Add the current run to the run book (a no-op before its first epoch, or when already kept)."""
+    run, trainer, config = runs.current, runs.trainer, runs.config
+    if run is None or trainer is None or config is None:
         return
     history = tuple(trainer.state.history)  # includes a resumed checkpoint's epochs, unlike the events seen
     stopped = bool(history) and history[-1].epoch < config.epochs
-    app.run_book.add(Run(config, history, f"run {run.run_id}", stopped))
+    runs.run_book.add(Run(config, history, f"run {run.run_id}", stopped))
 
 
-def compared_runs(app: Any) -> RunBook:
+def compared_runs(runs: RunControl) -> RunBook:
     """The kept runs plus the one still training (not kept yet), for the screen."""
     book = RunBook()
-    book.runs = list(app.run_book.runs)
-    run = run_handle(app)
-    trainer = run.trainer if run is not None else None
-    if trainer is not None and app.run_config is not None and not app.status.status.state.ended:
-        book.add(Run(app.run_config, tuple(trainer.state.history), f"run {run.run_id}, running"))
+    book.runs = list(runs.run_book.runs)
+    run, trainer, config = runs.current, runs.trainer, runs.config
+    if run is not None and trainer is not None and config is not None and not runs.status.state.ended:
+        book.add(Run(config, tuple(trainer.state.history), f"run {run.run_id}, running"))
     return book
 
 
@@ -230,6 +230,6 @@ class RunsScreen(ModalScreen[None]):
         message.update(Text(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}", style="green"))
 
 
-def open_runs(app: Any) -> None:
+def open_runs(app: RnnTuiApp) -> None:
     """F10: the runs kept so far, and the one training now."""
-    app.push_screen(RunsScreen(compared_runs(app)))
+    app.push_screen(RunsScreen(compared_runs(app.runs)))

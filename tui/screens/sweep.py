@@ -18,11 +18,11 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult, RenderResult
+from textual.app import App, ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -35,6 +35,7 @@ from tui.widgets.plot_chart import cannot_draw
 
 if TYPE_CHECKING:  # engine.sweep imports optuna, slow: the app loads it only when a sweep is read
     from engine.sweep import TrialRow
+    from tui.app import RnnTuiApp
 
 POLL_SECONDS = 1.0
 STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "waiting": "dim"}
@@ -77,8 +78,8 @@ class SweepState:
             self.process.send_signal(signal.SIGTERM)
 
 
-def sweep_state(app: Any) -> SweepState:
-    state = getattr(app, "sweep_state", None)
+def sweep_state(app: RnnTuiApp) -> SweepState:
+    state = app.sweep_state
     if state is None:
         state = SweepState()
         app.sweep_state = state
@@ -156,9 +157,9 @@ class SweepScreen(ModalScreen[None]):
         self._opening = False  # Open was pressed: its outcome is told, a missing study too
 
     @property
-    def rnn_app(self) -> Any:
-        """The app (tui.app.RnnTuiApp; typed Any: importing it here would import the whole app)."""
-        return self.app
+    def rnn_app(self) -> RnnTuiApp:
+        """The app, as its own type (Screen.app is typed as any App)."""
+        return cast("RnnTuiApp", self.app)
 
     def compose(self) -> ComposeResult:
         s = self.state
@@ -345,7 +346,7 @@ class SweepScreen(ModalScreen[None]):
             self.say("a sweep is running: Stop it first (its trials are queued again)", "yellow")
             return
         self.remember()
-        config = self.rnn_app._form_config()  # names a bad form field inline
+        config = self.rnn_app.runs.form_config()  # names a bad form field inline
         if config is None:
             self.say("the settings form has an error: fix it first", "bold red")
             return
@@ -410,7 +411,7 @@ class SweepScreen(ModalScreen[None]):
         if best is None:
             self.say("no trial has completed yet", "yellow")
             return
-        form = self.rnn_app.settings
+        form = self.rnn_app.main.settings
         from tui.widgets.settings import FIELDS_BY_NAME, format_field_value
 
         applied = []
@@ -463,7 +464,7 @@ class SweepScreen(ModalScreen[None]):
                 )
                 for h in row.history
             ]
-            self.rnn_app.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
+            self.rnn_app.runs.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
             added.append(str(row.number))
         if not added:
             self.say("no trial with epochs is marked (ctrl+t marks the trial under the cursor)", "yellow")
@@ -474,7 +475,7 @@ class SweepScreen(ModalScreen[None]):
         self._poll_stop.set()
 
 
-def follow(app: Any, state: SweepState, process: subprocess.Popen[str]) -> None:
+def follow(app: App[int], state: SweepState, process: subprocess.Popen[str]) -> None:
     """Read the sweep's output as it comes; when it ends, tell the screen (or, when it is closed, the app)."""
     assert process.stdout is not None and process.stderr is not None
     errors: list[str] = []
@@ -502,17 +503,18 @@ def follow(app: Any, state: SweepState, process: subprocess.Popen[str]) -> None:
         app.call_from_thread(tell)
 
 
-def open_sweep(app: Any) -> None:
+def open_sweep(app: RnnTuiApp) -> None:
     """F12: the Sweep screen, on the study last used (its sweep may still run)."""
     app.push_screen(SweepScreen(sweep_state(app)))
 
 
-def stop_sweep(app: Any) -> None:
+def stop_sweep(app: RnnTuiApp) -> None:
     """On quit: a sweep this app started stops (its running trials are queued again)."""
-    state = getattr(app, "sweep_state", None)
-    if state is not None and state.running:
+    state = app.sweep_state
+    process = state.process if state is not None else None
+    if state is not None and process is not None and state.running:
         state.stop()
         try:
-            state.process.wait(timeout=3)
+            process.wait(timeout=3)
         except subprocess.TimeoutExpired:
-            os.kill(state.process.pid, signal.SIGKILL)
+            os.kill(process.pid, signal.SIGKILL)

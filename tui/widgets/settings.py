@@ -126,7 +126,8 @@ def parse_value(field: Field, text: str) -> Any:
 
 @dataclass
 class LiveSettingSubmitted(Message):
-    """A live field was submitted with a value that parses; the app sends it to the trainer."""
+    """A live field was submitted (Enter, or focus left it) with a value that parses; if it differs from the run's
+    setting, tui.run_control sends it to the trainer."""
 
     name: str
     value: Any
@@ -145,7 +146,6 @@ class SettingsForm(Vertical):
         self.border_title = "Settings  (* = on restart, F7)"
         self._initial = config  # what the fields show when they are added
         self._fields_added = False
-        self.applied: dict[str, Any] = {name: getattr(config, name) for name in LIVE_SETTINGS}
         self.errors: dict[str, str] = {}
         self._preset_shown = config.preset  # a preset Select change to another value is a choice: fill the form
         # Errors from checks beyond parsing (the corpus path exists, the device is here): field → the text that
@@ -206,7 +206,6 @@ class SettingsForm(Vertical):
 
     def load(self, config: TrainConfig) -> None:
         """Show config's values (a new run began, or the form is reset)."""
-        self.applied = {name: getattr(config, name) for name in LIVE_SETTINGS}
         self._preset_shown = config.preset  # showing a config's preset is not choosing it
         if not self._fields_added:
             self._initial = config
@@ -308,8 +307,7 @@ class SettingsForm(Vertical):
         except ConfigError as exc:
             self.set_error(field.name, str(exc))
             return
-        if self.applied.get(field.name, object()) == value and field.name not in self.errors:
-            return
+        # Sent even when unchanged: whether it is a change is for the run's own settings to say (tui.run_control).
         self.post_message(LiveSettingSubmitted(field.name, value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -7,17 +7,13 @@ figure because training never saw them. With held-out evaluation off it reads as
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.text import Text
 from textual.widgets import Static
 
-from engine import events
 from engine.config import TrainConfig
-from tui.run_state import RunState
+from tui.run_state import RunState, RunStatus
 
 
 def format_duration(seconds: float) -> str:
@@ -32,104 +28,22 @@ def short_corpus(source: str) -> str:
     return Path(source).name if ("/" in source or "\\" in source) else source
 
 
-@dataclass
-class RunStatus:
-    state: RunState = RunState.LOADING
-    stage: str = "loading torch…"  # the first thing the app does, right after its first frame
-    config: TrainConfig | None = None
-    epoch: int = 0  # epochs finished
-    epochs: int = 0
-    batch: int = 0
-    num_batches: int = 0
-    perplexity: float | None = None
-    fresh_perplexity: float | None = None  # the training text from a zero state; None: held-out evaluation off
-    val_perplexity: float | None = None  # the held-out text from a zero state
-    val_unseen_share: float | None = None  # share of held-out targets left out: never seen in training
-    best_val: tuple[int, float] | None = None  # (epoch, held-out perplexity) of the best held-out epoch so far
-    unseen_counted: bool = False  # the vocabulary has <unk> (d2l-en): unseen held-out characters count as <unk>
-    held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
-    recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
-    chars_per_second: float | None = None
-    device: str = ""
-    corpus: str = ""
-    num_chars: int = 0
-    vocab_size: int = 0
-    seed: int | None = None
-    message: str = ""
-    message_is_error: bool = False
-    _running_since: float | None = None
-    _elapsed_before: float = 0.0
-
-    # ----- changes driven by engine events -----
-
-    def started(self, event: events.Started) -> None:
-        self.state = RunState.RUNNING
-        self.epoch, self.epochs = event.start_epoch, event.epochs
-        self.batch, self.num_batches = 0, event.batches_per_epoch
-        self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
-        self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
-        self.held_out_chars = event.held_out_chars
-        self.clock_on()
-
-    def epoch_end(self, event: events.EpochEnd) -> None:
-        self.epoch, self.perplexity = event.epoch, event.perplexity
-        self.held_out(event)
-        self.batch = self.num_batches
-        self.recent_seconds = [*self.recent_seconds[-4:], event.seconds]
-        self.chars_per_second = event.chars_per_second
-
-    def held_out(self, event: events.EpochEnd) -> None:
-        """Take an epoch's held-out figures (a resumed run's history passes here too)."""
-        self.fresh_perplexity, self.val_perplexity = event.fresh_perplexity, event.val_perplexity
-        self.val_unseen_share = event.val_unseen_share
-        value = event.val_perplexity
-        if value is not None and math.isfinite(value) and (self.best_val is None or value < self.best_val[1]):
-            self.best_val = (event.epoch, value)
-
-    def clock_on(self) -> None:
-        if self._running_since is None:
-            self._running_since = time.monotonic()
-
-    def clock_off(self) -> None:
-        if self._running_since is not None:
-            self._elapsed_before += time.monotonic() - self._running_since
-            self._running_since = None
-
-    # ----- derived figures -----
-
-    @property
-    def elapsed(self) -> float:
-        running = time.monotonic() - self._running_since if self._running_since is not None else 0.0
-        return self._elapsed_before + running
-
-    @property
-    def seconds_per_epoch(self) -> float | None:
-        return sum(self.recent_seconds) / len(self.recent_seconds) if self.recent_seconds else None
-
-    @property
-    def remaining(self) -> float | None:
-        per_epoch = self.seconds_per_epoch
-        if per_epoch is None or self.state.ended:
-            return None
-        return per_epoch * (self.epochs - self.epoch)
-
-    @property
-    def fraction(self) -> float:
-        if self.epochs <= 0:
-            return 0.0
-        within = self.batch / self.num_batches if self.num_batches and self.batch < self.num_batches else 0.0
-        return min(1.0, (self.epoch + within) / self.epochs)
-
-
 class StatusPanel(Static):
-    """Renders a RunStatus; the app mutates the status and calls show()."""
+    """Renders a run's RunStatus and settings, as tui.run_control gives them to show() (a few times a second)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.status = RunStatus()
+        # What show() was last given, drawn again on a resize: the run's records, not copies kept up to date here.
+        self._status = RunStatus()
+        self._config: TrainConfig | None = None
         self._shown: Text | None = None
 
-    def show(self) -> None:
+    def show(self, status: RunStatus, config: TrainConfig | None) -> None:
+        """Show status and the settings the weights on screen were trained with (None: not known yet)."""
+        self._status, self._config = status, config
+        self._paint()
+
+    def _paint(self) -> None:
         """Repaint if the text changed; lay the screen out again only if its number of lines did.
 
         Why: show() runs four times a second while training, and a layout pass over the whole screen cost
@@ -143,14 +57,14 @@ class StatusPanel(Static):
         self.update(text, layout=not same_height)
 
     def on_mount(self) -> None:
-        self.show()  # the first frame already says what the app is doing
+        self._paint()  # the first frame already says what the app is doing
 
     def on_resize(self) -> None:
-        self.show()
+        self._paint()
 
     def render_status(self) -> Text:
         """Most important first: when the panel is short (80×24), what is cut off is the least needed."""
-        s = self.status
+        s = self._status
         width = max(20, self.content_size.width or 46)
         style = s.state.style
         head: list[Text] = [Text.assemble(("● ", style), (s.state, "bold " + style))]
@@ -179,8 +93,8 @@ class StatusPanel(Static):
         lines += wrap_chunks(figures, width)
         if s.message:
             lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
-        if s.config is not None:
-            c = s.config
+        if self._config is not None:
+            c = self._config
             model = [f"{c.cell} {c.hidden}×{c.layers}", f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}"]
             lines += wrap_chunks([Text(chunk) for chunk in [*model, s.device or c.device]], width)
         if s.corpus:

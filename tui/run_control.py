@@ -1,0 +1,523 @@
+"""Run control: starting and replacing runs, the engine's events onto the panels, the training keys, live settings,
+the Shapes preview and generation.
+
+One RunControl per app (app.runs). It owns the run on screen (a tui.worker.RunHandle, whose config is the trainer's
+settings as its events report them: the one record of them on this side), the record of its progress (RunStatus),
+the weights of a checkpoint loaded for generating, and the runs kept for F10. Panels are reached through the typed
+tui.main_screen.MainScreen; nothing here computes anything the engine computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, fields
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.css.query import NoMatches
+
+from engine import events
+from engine.config import TrainConfig, describe_layers
+from engine.corpus import Vocab
+from engine.errors import ConfigError, RnnTuiError, first_line
+from engine.runs import RunBook
+from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
+from tui.run_state import RunState, RunStatus
+from tui.widgets.generate import GenerateRequested
+from tui.widgets.settings import LiveSettingSubmitted
+from tui.worker import EngineLoader, RunHandle, sessions_opening, train_in_thread
+
+if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from engine.model import CharRNN
+    from engine.trainer import Trainer
+    from tui.app import RnnTuiApp
+    from tui.main_screen import MainScreen
+
+IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
+
+
+def full_overrides(config: TrainConfig) -> dict[str, Any]:
+    """Every setting of config, as open_session's overrides (prefixes stay a tuple)."""
+    return {f.name: getattr(config, f.name) for f in fields(config)}
+
+
+@dataclass(frozen=True)
+class CheckpointWeights:
+    """A checkpoint loaded for generating only (ctrl+o → Generate): no trainer, its own settings and vocabulary."""
+
+    model: CharRNN
+    vocab: Vocab
+    config: TrainConfig
+    label: str  # "book.ckpt, epoch 250"
+
+
+class RunControl:
+    def __init__(self, app: RnnTuiApp, base_config: TrainConfig) -> None:
+        self.app = app
+        self.base_config = base_config  # the command line's settings: the form's base until a run reports its own
+        self.loader = EngineLoader()
+        self.current: RunHandle | None = None
+        self.status = RunStatus()
+        self.vocab: Vocab | None = None  # of the current run
+        self.checkpoint: CheckpointWeights | None = None  # generate-only mode: these weights, no training
+        self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
+        self.epochs_seen: list[events.EpochEnd] = []
+        self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
+        self.failure: str | None = None  # the latest Failed/SessionFailed message
+        self.shapes_wanted = False  # the Shapes preview is drawn again on the next refresh
+        self._next_run_id = 0
+        self._stepping = False
+        self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
+
+    # ----- what is on screen -----
+
+    @property
+    def panels(self) -> MainScreen:
+        return self.app.main
+
+    @property
+    def config(self) -> TrainConfig | None:
+        """The current run's settings as its trainer reports them (None until its session is open)."""
+        return self.current.config if self.current is not None else None
+
+    @property
+    def shown_config(self) -> TrainConfig | None:
+        """The settings of the weights on screen: a loaded checkpoint's, else the run's."""
+        return self.checkpoint.config if self.checkpoint is not None else self.config
+
+    @property
+    def trainer(self) -> Trainer | None:
+        return self.current.trainer if self.current is not None else None
+
+    def show_status(self) -> None:
+        self.panels.status.show(self.status, self.shown_config)
+
+    # ----- runs -----
+
+    def start(
+        self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False, notes: tuple[str, ...] = ()
+    ) -> None:
+        """Stop the current run (if any), wait for its thread to end, then start a new one."""
+        self.keep_run()  # the run being replaced stays comparable (F10)
+        previous = self.current
+        if previous is not None:
+            previous.cancel()
+        self._next_run_id += 1
+        args = self.app.args
+        handle = RunHandle(
+            self._next_run_id,
+            overrides,
+            resume=resume,
+            corpus_url=args.corpus_url,
+            # None: torch's default, as headless. Leaving a core to the UI (one thread on two cores) measured
+            # 0.57× the headless speed; two threads 0.85-0.92×, the UI timer's p95 still ≤ 6 ms (README).
+            threads=args.threads,
+            start_paused=paused,
+            notes=notes,
+        )
+        self.current = handle
+        self.vocab = None
+        self.checkpoint = None
+        self.failure = None
+        self._stepping = False
+        self.epoch_lines.clear()
+        self.epochs_seen.clear()
+        self.panels.plot.reset()
+        self.status = RunStatus()
+        self.status.stage = "waiting for the previous run to stop…" if previous is not None else "starting…"
+        self.show_status()
+        self.app.run_worker(self._start_after(previous, handle), group="launch", exit_on_error=False)
+
+    async def _start_after(self, previous: RunHandle | None, handle: RunHandle) -> None:
+        # One training thread at a time: torch's seed and thread count are process-wide. A cancelled run's
+        # session may still be opening in its daemon thread (a stalled download): wait for it too.
+        while previous is not None and (self.training_alive() or sessions_opening()):
+            await asyncio.sleep(0.02)
+        if self.current is handle:
+            self.app.run_worker(
+                partial(train_in_thread, handle, self.loader, self.app.post_message),
+                name="rnn-tui training",
+                group="training",
+                thread=True,
+                exit_on_error=False,
+            )
+
+    def training_alive(self) -> bool:
+        return any(not w.is_finished for w in self.app.workers if w.group == "training")
+
+    def cancel(self) -> None:
+        """Stop the current run at its next batch boundary (quitting, a loaded checkpoint, a signal)."""
+        if self.current is not None:
+            self.current.cancel()
+
+    def keep_run(self) -> None:
+        from tui.screens.runs_compared import keep_run
+
+        keep_run(self)
+
+    def _is_current(self, run_id: int) -> bool:
+        return self.current is not None and self.current.run_id == run_id
+
+    def loading(self, message: Loading) -> None:
+        if self._is_current(message.run_id):
+            self.status.stage = message.stage
+            self.show_status()
+
+    def session_ready(self, message: SessionReady) -> None:
+        if not self._is_current(message.run_id) or self.current is None:
+            return
+        self.current.config = message.config
+        self.vocab = message.vocab
+        # How the held-out figure counts unseen characters: as <unk> when the vocabulary has it (d2l-en).
+        self.status.unseen_counted = message.vocab.has_unk
+        panels = self.panels
+        panels.settings.load(message.config)
+        if message.config.prefixes:
+            panels.generate_box.suggest_prefix(message.config.prefixes[0])
+        for note in message.notes:
+            panels.samples.add_note(note)
+        if message.notes:
+            self.status.message = message.notes[-1]
+        self.shapes_wanted = True
+
+    def session_failed(self, message: SessionFailed) -> None:
+        if self._is_current(message.run_id):
+            self.show_failure(message.message)
+
+    def run_ended(self, message: RunEnded) -> None:
+        if self._is_current(message.run_id) and self.current is not None:
+            self.current.ended = True
+            self.refresh()
+            with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
+                if not self.status.state.ended:  # cancelled before training began
+                    self.status.state = RunState.STOPPED
+                    self.show_status()
+
+    def show_failure(self, message: str) -> None:
+        self.failure = message
+        status = self.status
+        status.state = RunState.FAILED
+        status.message, status.message_is_error = message, True
+        status.clock_off()
+        self.show_status()
+        self.panels.samples.add_note(message, error=True)
+        self.app.notify(message, title="training failed", severity="error", timeout=8)
+
+    def show_checkpoint(self, weights: CheckpointWeights, note: str) -> None:
+        """Generate-only mode: training stops, the checkpoint's weights generate (F7 trains again)."""
+        self.cancel()
+        self.checkpoint = weights
+        status = self.status
+        status.state = RunState.CHECKPOINT
+        status.message, status.message_is_error = f"generating from {weights.label}; F7 trains again", False
+        status.clock_off()
+        self.show_status()
+        self.panels.samples.add_note(note)
+
+    # ----- engine events, a few times a second -----
+
+    def refresh(self) -> None:
+        """Apply the events the trainer reported since the last refresh, then repaint the panels."""
+        run = self.current
+        if run is not None:
+            queued, progress = run.buffer.take()
+            for event in queued:
+                self.apply_event(event)
+            status = self.status
+            if progress is not None and progress.epoch > status.epoch and not status.state.ended:
+                status.batch, status.num_batches = progress.batch, progress.num_batches
+        self.show_status()
+        self.panels.plot.redraw()
+        if self.shapes_wanted:
+            self.request_shapes()
+
+    def apply_event(self, event: events.Event) -> None:
+        status, panels = self.status, self.panels
+        if isinstance(event, events.Started):
+            status.started(event)
+            if self.current is not None and self.current.start_paused:
+                status.state = RunState.PAUSED
+                status.clock_off()  # nothing trains until F5: the wait for the trainer's Paused is not elapsed time
+            if event.start_epoch > 0:
+                self._show_resumed_history(event.start_epoch)
+        elif isinstance(event, events.EpochEnd):
+            status.epoch_end(event)
+            self.epochs_seen.append(event)
+            self.epoch_lines[event.epoch] = event.book_line()
+            panels.plot.add(event.epoch, event.perplexity, event.val_perplexity, event.fresh_perplexity)
+        elif isinstance(event, events.Samples):
+            panels.samples.add_samples(self.epoch_lines.get(event.epoch, f"epoch {event.epoch}"), event)
+            self._tell_unsampled_prefixes()
+        elif isinstance(event, events.Paused):
+            status.state = RunState.PAUSED
+            self._stepping = False
+            status.clock_off()
+        elif isinstance(event, events.Resumed):
+            status.state = RunState.STEPPING if self._stepping else RunState.RUNNING
+            status.clock_on()
+        elif isinstance(event, events.SettingsApplied):
+            if self.current is not None:
+                self.current.config = event.config  # the trainer's own, not the changes merged into a copy
+            shown = ", ".join(f"{name.replace('_', '-')} {value!r}" for name, value in event.changes)
+            panels.samples.add_note(f"after epoch {status.epoch}: {shown}")
+        elif isinstance(event, events.Finished):
+            if self.checkpoint is None:  # generate-only mode stopped this run: keep saying so
+                status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
+            status.epoch = event.epoch
+            status.clock_off()
+            if event.reason:  # it ended early on its own (patience): say why, where the eye goes
+                status.message, status.message_is_error = event.reason, False
+                panels.samples.add_note(event.reason)
+            self.keep_run()
+        elif isinstance(event, events.Failed):
+            self.show_failure(event.message)
+
+    def _tell_unsampled_prefixes(self) -> None:
+        """The trainer samples only prefixes made of the corpus's characters: say once which ones it leaves out."""
+        config, vocab, run = self.config, self.vocab, self.current
+        if config is None or vocab is None or run is None or self._prefix_note == (run.run_id, config.prefixes):
+            return
+        self._prefix_note = (run.run_id, config.prefixes)
+        left_out = [(p, vocab.unknown(p)) for p in config.prefixes if vocab.unknown(p)]
+        if left_out:
+            named = "; ".join(f"{p!r} ({', '.join(repr(c) for c in chars[:3])})" for p, chars in left_out)
+            self.panels.samples.add_note(
+                f"not sampled: prefix {named} has characters not in this corpus; set prefixes in the form"
+            )
+
+    def _show_resumed_history(self, start_epoch: int) -> None:
+        """A resumed run's plot starts with the checkpoint's epochs (else one resumed at its end stays empty)."""
+        trainer = self.trainer
+        if trainer is None:
+            return
+        history = [e for e in list(trainer.state.history) if e.epoch <= start_epoch]  # later ones come as events
+        for record in history:
+            self.panels.plot.add(record.epoch, record.perplexity, record.val_perplexity, record.fresh_perplexity)
+            self.status.held_out(record)  # the best held-out epoch may be one of the checkpoint's
+        if history:
+            self.status.perplexity = history[-1].perplexity
+
+    # ----- served: a session nobody touches pauses its training, so the others get the cores -----
+
+    def pause_if_idle(self, idle_seconds: float) -> None:
+        trainer, status = self.trainer, self.status
+        if trainer is None or trainer.paused or status.state not in (RunState.RUNNING, RunState.STEPPING):
+            return
+        trainer.pause()
+        status.state = RunState.PAUSING
+        idle_text = f"{idle_seconds / 60:.0f} min" if idle_seconds >= 120 else f"{idle_seconds:.0f} s"
+        status.message, status.message_is_error = IDLE_MESSAGE.format(idle=idle_text), False
+        self.show_status()
+
+    # ----- settings -----
+
+    def live_setting(self, message: LiveSettingSubmitted) -> None:
+        """A live field's value, to the trainer (which ignores a value it has already); only checked when nothing
+        trains: it applies at the next restart."""
+        name, value = message.name, message.value
+        settings = self.panels.settings
+        trainer = self.trainer
+        try:
+            if trainer is not None and not self.status.state.ended:
+                trainer.update(**{name: value})
+            else:
+                (self.config or self.base_config).with_changes(**{name: value})
+        except ConfigError as exc:
+            settings.set_error(name, str(exc))
+            return
+        settings.clear_error(name)
+
+    def structural_changed(self) -> None:
+        try:
+            self.panels.settings.mark_pending(self.config)
+        except NoMatches:  # a late message while the app closes
+            return
+        self.shapes_wanted = True
+
+    def form_config(self, quiet: bool = False) -> TrainConfig | None:
+        """The settings form's settings over the run's (or the command line's); None, and said, if a field is bad."""
+        try:
+            return self.panels.settings.read_config(self.config or self.base_config)
+        except ConfigError as exc:
+            if not quiet:
+                self.app.notify(str(exc), title="settings", severity="error")
+            return None
+
+    def request_shapes(self) -> None:
+        if self.vocab is None:
+            return  # asked again on the next refresh
+        self.shapes_wanted = False
+        config = self.form_config(quiet=True)
+        if config is None:
+            return
+        from engine.shapes import layer_shapes  # arithmetic on the sizes: no torch, cheap enough for the UI thread
+
+        pending = self.config is not None and bool(config.structural_differences(self.config))
+        report = layer_shapes(
+            config.cell, len(self.vocab), config.hidden, config.layers, config.num_steps, config.batch_size
+        )
+        self.panels.shapes.show_report(report, pending)
+
+    # ----- training keys -----
+
+    def _trainer_or_say_why(self) -> Trainer | None:
+        """The running trainer, or None after saying why there is none."""
+        trainer, state = self.trainer, self.status.state
+        if trainer is None:
+            self.app.notify("the model is still loading", severity="warning")
+            return None
+        if state.ended:
+            self.app.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
+            return None
+        return trainer
+
+    def toggle_pause(self) -> None:
+        trainer = self._trainer_or_say_why()
+        if trainer is None:
+            return
+        status = self.status
+        if trainer.paused:
+            trainer.resume()
+            status.state = RunState.RUNNING
+            if status.message.startswith("paused: no input"):
+                status.message = ""
+        else:
+            trainer.pause()
+            status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
+        self._stepping = False
+        self.show_status()
+
+    def step(self) -> None:
+        trainer = self._trainer_or_say_why()
+        if trainer is None:
+            return
+        if not trainer.paused:
+            self.app.notify("step works while paused: F5 pauses", severity="warning")
+            return
+        self._stepping = True
+        trainer.step()
+        self.status.state = RunState.STEPPING
+        self.show_status()
+
+    def stop(self) -> None:
+        if self._trainer_or_say_why() is None:
+            return
+        self.cancel()
+        self.status.state = RunState.STOPPING
+        self.show_status()
+
+    def restart(self) -> None:
+        """F7: a new run with the form's settings, after asking when something would be lost."""
+        config = self.form_config()
+        if config is None or not self._preflight(config):
+            return
+        changed = config.structural_differences(self.config or self.base_config)
+        status = self.status
+        training = not status.state.ended and status.epoch > 0
+        never_started = self.config is None and status.state is RunState.FAILED  # e.g. a bad corpus: nothing to lose
+        unsaved = self.unsaved_position()
+        if never_started or (not changed and not training and unsaved is None):  # e.g. after a failure, lower lr
+            self._restart(config)
+            return
+        if changed:
+            names = ", ".join(name.replace("_", "-") for name in changed)
+            question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
+        elif training:
+            question = f"Restart from scratch? The {status.epoch} epochs trained so far are discarded."
+        else:
+            question = f"Restart from scratch? This run's weights ({unsaved}) are discarded."
+        if unsaved is not None:
+            question += " They are not saved: Esc, then ctrl+s, keeps them."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._restart(config)
+
+        from tui.screens import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def unsaved_position(self) -> str | None:
+        """A finished or stopped run's position ('epoch 12') if its weights are saved nowhere; else None."""
+        trainer = self.trainer
+        if trainer is None or self.status.state not in (RunState.FINISHED, RunState.STOPPED):
+            return None
+        position = trainer.position()
+        if position == "epoch 0" or self.app.checkpoints.is_saved(trainer, position):
+            return None
+        return position
+
+    def _preflight(self, config: TrainConfig) -> bool:
+        """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
+        is stopped: the run training goes on."""
+        from engine.corpus import find_corpus
+
+        try:
+            name = "corpus"
+            if self.app.served is not None:
+                self.app.served.check_corpus(config.corpus)
+            find_corpus(config.corpus)  # no torch needed
+            if self.loader.loaded:  # torch is in: asking for the device costs nothing (else the run will say)
+                from engine.trainer import resolve_device
+
+                name = "device"
+                resolve_device(config.device)
+            if self.vocab is not None:  # the machine can hold it (the corpus's vocabulary as now)
+                from engine.limits import check_memory
+
+                name = "hidden"
+                check_memory(config, len(self.vocab), config.max_chars)
+        except RnnTuiError as exc:
+            self.panels.settings.set_error(name, str(exc), sticky=True)
+            self.app.notify(str(exc), title="settings", severity="error")
+            return False
+        return True
+
+    def _restart(self, config: TrainConfig) -> None:
+        self.panels.samples.add_note(
+            f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}"
+        )
+        self.start(full_overrides(config))
+
+    # ----- generation -----
+
+    def generate(self, request: GenerateRequested) -> None:
+        """The generate box's request, answered from a thread (a copy of the weights is taken there)."""
+        if self.checkpoint is None and (self.trainer is None or self.vocab is None):
+            self.panels.generate_box.show_error("the model is still loading; try again in a moment")
+            return
+        self.app.run_worker(
+            partial(self._generate, request), group="generate", thread=True, exclusive=True, exit_on_error=False
+        )
+
+    def _generate(self, request: GenerateRequested) -> None:
+        """In a thread: generate from the weights on screen, and post the text (or why there is none)."""
+        from tui.screens.model_source import current_model
+
+        try:
+            from engine.convert import resolve_prefix
+            from engine.generate import capped_length, fresh_generator, generate
+
+            source = current_model(self)  # a copy: training goes on meanwhile
+            prefix, note = resolve_prefix(request.prefix, source.vocab.char_to_idx)
+            length, cap_note = capped_length(request.length)
+            note = "; ".join(n for n in (note, cap_note) if n) or None
+            # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
+            # the run training meanwhile, and so its result.
+            generator = fresh_generator()
+            text = generate(source.model, source.vocab, prefix, length, request.temperature, request.top_k, generator)
+        except RnnTuiError as exc:
+            self.app.post_message(GenerateFailed(str(exc)))
+        except Exception as exc:
+            self.app.post_message(GenerateFailed(f"generation failed: {first_line(exc)}"))
+        else:
+            self.app.post_message(Generated(text, note, source.label))
+
+    def generated(self, message: Generated) -> None:
+        with contextlib.suppress(NoMatches):  # a worker's late answer while the app closes
+            self.panels.generate_box.show_result(message.text, message.note, message.source)
+
+    def generate_failed(self, message: GenerateFailed) -> None:
+        with contextlib.suppress(NoMatches):
+            self.panels.generate_box.show_error(message.message)
