@@ -151,7 +151,14 @@ async def test_live_lr_change_reaches_the_next_epoch() -> None:
         await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= changed_at + 2, "two more epochs")
         assert app.runs.epochs_seen[-1].lr == pytest.approx(0.005)
         assert app.runs.config is not None and app.runs.config.lr == pytest.approx(0.005)
-        assert any("lr 0.005" in line for line in app.main.samples.lines_written)
+        assert "adam lr 0.005" in app.main.status.render_status().plain  # the trainer's settings, as reported
+        # Leaving the field again without editing it is no change: nothing more is sent, nothing more is told.
+        lr.focus()
+        await pilot.press("tab", "shift+tab", "tab")
+        seen = len(app.runs.epochs_seen)
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= seen + 1, "one more epoch")
+        told = [line for line in app.main.samples.lines_written if line.startswith("after epoch")]
+        assert len(told) == 1 and told[0].endswith(": lr 0.005"), told
 
 
 async def test_restart_as_lstm_changes_the_shapes_table() -> None:
