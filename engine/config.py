@@ -16,6 +16,10 @@ PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) 
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
 
+# The value of one setting, as TrainConfig's fields hold them: prefixes a tuple of strings, a blank optional one None.
+# Which type each name takes is checked when a config is made (validate), not statically: a setting travels by name.
+SettingValue = int | float | str | tuple[str, ...] | None
+
 # What each preset sets. Choosing a preset applies these; a setting given explicitly (a flag, a form value)
 # wins over its preset's. The d2l-zh values are TrainConfig's defaults; d2l-en is the English edition's run
 # (../shared/seed/d2l-en.md): The Time Machine, letters only, overlapping windows, SGD lr 1 clipped at 1.

@@ -15,14 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
 from engine import checkpoint as checkpoints
 from engine import events
 from engine.checkpoint import EpochProgress
-from engine.config import LIVE_SETTINGS, TrainConfig
+from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
 from engine.corpus import Corpus, check_length, check_split, preprocess
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
@@ -123,7 +122,7 @@ class Trainer:
         self._paused = False
         self._stop_requested = False
         self._step_requested = False
-        self._pending: dict[str, Any] = {}
+        self._pending: dict[str, SettingValue] = {}
         # Held while weights change, so a copy for generation is never half-updated.
         self._weights_lock = threading.Lock()
 
@@ -157,7 +156,7 @@ class Trainer:
             self._stop_requested = True
             self._control.notify_all()
 
-    def update(self, **changes: Any) -> TrainConfig:
+    def update(self, **changes: SettingValue) -> TrainConfig:
         """Queue live settings (lr, clip, pred_period, pred_len, prefixes, temperature) for the next batch.
 
         Validates at once, so the caller learns of a bad value here; returns the config they will give.

@@ -154,9 +154,10 @@ class CheckpointFlow:
             base = self.runs.base_config
             overrides = {"corpus": base.corpus} if base.corpus else {}
             try:
-                form_epochs: int | None = self.runs.panels.settings.value("epochs")
+                epochs = self.runs.panels.settings.value("epochs")
             except ConfigError:
-                form_epochs = None
+                epochs = None
+            form_epochs = epochs if isinstance(epochs, int) else None
             self._in_thread(self._check_continue, path, overrides, form_epochs)
 
         from tui.screens import LoadScreen

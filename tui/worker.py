@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # torch-backed: imported by EngineLoader in the background
     from engine.session import Session
     from engine.trainer import Trainer
 
-Post = Callable[[Message], Any]
+Post = Callable[[Message], object]  # App.post_message (its bool result is not used)
 
 
 class EngineLoader:

@@ -30,6 +30,7 @@ from engine.config import (
     PRESETS,
     SAMPLINGS,
     STATE_POLICIES,
+    SettingValue,
     TrainConfig,
     ineffective_settings,
 )
@@ -88,17 +89,17 @@ PREFIX_SEPARATORS = (",", "，", "、")
 HINT = "Enter applies live · F7 restarts"  # the form's message line when no field is in error
 
 
-def format_field_value(field: Field, value: Any) -> str:
+def format_field_value(field: Field, value: SettingValue) -> str:
     if value is None:
         return ""
-    if field.kind == "prefixes":
+    if isinstance(value, tuple):  # prefixes
         return ", ".join(value)
     if field.kind in ("float", "optional-float"):
         return f"{value:g}"
     return str(value)
 
 
-def parse_value(field: Field, text: str) -> Any:
+def parse_value(field: Field, text: str) -> SettingValue:
     """The typed value of a field's text, or ConfigError naming the field (the config checks ranges)."""
     text = text.strip()
     if field.kind == "choice":
@@ -130,7 +131,7 @@ class LiveSettingSubmitted(Message):
     setting, tui.run_control sends it to the trainer."""
 
     name: str
-    value: Any
+    value: SettingValue
 
 
 class StructuralChanged(Message):
@@ -232,7 +233,7 @@ class SettingsForm(Vertical):
                 changed.append(name)
         return changed
 
-    def value(self, name: str) -> Any:
+    def value(self, name: str) -> SettingValue:
         return parse_value(FIELDS_BY_NAME[name], self.text_of(name))
 
     def read_config(self, base: TrainConfig) -> TrainConfig:
@@ -240,7 +241,7 @@ class SettingsForm(Vertical):
 
         Raises ConfigError (and marks the field) for the first field that does not parse or validate.
         """
-        changes: dict[str, Any] = {}
+        changes: dict[str, SettingValue] = {}
         for field in FIELDS:
             try:
                 changes[field.name] = self.value(field.name)
