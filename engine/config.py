@@ -15,6 +15,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
+# The settings a run's vocabulary depends on: the corpus, how it is read, and which part of it is training text.
+VOCAB_SETTINGS = ("preset", "corpus", "max_chars", "val_chars", "val_fraction")
 
 # The value of one setting, as TrainConfig's fields hold them: prefixes a tuple of strings, a blank optional one None.
 # Which type each name takes is checked when a config is made (validate), not statically: a setting travels by name.

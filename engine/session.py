@@ -54,6 +54,30 @@ def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Co
     return corpus
 
 
+def local_corpus(config: TrainConfig) -> tuple[Path, str | None] | None:
+    """(path, how to name it) of the corpus config trains on when it is on this machine; None when it would be
+    downloaded. Preset d2l-en reads the shipped Time Machine unless a corpus is given explicitly."""
+    if config.preset == "d2l-en" and not config.corpus:
+        return TIME_MACHINE_PATH, TIME_MACHINE_SOURCE
+    path = find_corpus(config.corpus)
+    return (path, None) if path is not None else None
+
+
+def vocab_size_for(config: TrainConfig) -> int | None:
+    """The size of the vocabulary a run with config would have (None when its corpus would be downloaded first).
+
+    For the app's Shapes preview of settings not applied yet: another preset or corpus has another vocabulary. It
+    depends on engine.config.VOCAB_SETTINGS only. Raises CorpusError when the corpus cannot be read.
+    """
+    local = local_corpus(config)
+    if local is None:
+        return None
+    path, source = local
+    val_chars = config.val_chars if held_out_on(config) else 0
+    corpus = load_corpus(path, config.max_chars, val_chars, config.val_fraction, config.preset, source)
+    return len(corpus.vocab)
+
+
 def resolve_corpus(
     config: TrainConfig, corpus_url: str | None = None, progress: Progress | None = None
 ) -> tuple[Corpus, list[str]]:
@@ -62,12 +86,10 @@ def resolve_corpus(
     Preset d2l-en trains on the shipped Time Machine unless a corpus is given explicitly ($RNN_TUI_CORPUS names
     the lyrics, so it is not looked at).
     """
-    if config.preset == "d2l-en" and not config.corpus:
-        corpus = corpus_for(TIME_MACHINE_PATH, config, TIME_MACHINE_SOURCE)
-        return corpus, list(corpus.notes)
-    path = find_corpus(config.corpus)
-    if path is not None:
-        corpus = corpus_for(path, config)
+    local = local_corpus(config)
+    if local is not None:
+        path, source = local
+        corpus = corpus_for(path, config, source)
         return corpus, list(corpus.notes)
     from engine.download import download_corpus
 

@@ -19,7 +19,7 @@ from engine.convert import resolve_prefix
 from engine.corpus import TIME_MACHINE_PATH, UNK
 from engine.errors import ConfigError
 from engine.sampling import batches_per_epoch, window_batches
-from engine.session import open_session
+from engine.session import open_session, vocab_size_for
 from tui.main import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +111,16 @@ def test_d2l_en_preset_reads_the_shipped_time_machine_as_the_english_edition() -
     session.trainer.config = config.with_changes(prefixes=("It has",), pred_len=5)
     [(shown, sample)] = session.trainer.samples()
     assert shown == "it has" and sample.startswith("it has") and len(sample) == 11
+
+
+def test_the_vocabulary_a_setting_would_give_is_read_without_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's Shapes preview of a form not applied yet: each preset's vocabulary, as its run would build it."""
+    assert vocab_size_for(preset_config({"preset": "d2l-en"})) == 28  # letters, space and <unk>
+    assert vocab_size_for(preset_config({})) == 1027  # the book's first 10,000 characters (held-out text follows them)
+    assert vocab_size_for(preset_config({"max_chars": 2000, "val_chars": 0})) < 1027
+    monkeypatch.delenv("RNN_TUI_CORPUS")
+    monkeypatch.setattr("engine.corpus.default_corpus_paths", lambda: [])
+    assert vocab_size_for(preset_config({})) is None  # it would be downloaded first: not read for a preview
 
 
 def test_a_flag_given_with_a_preset_wins_and_is_named() -> None:

@@ -207,8 +207,11 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         assert "unseen left out" in shown and f"{app.runs.config.val_chars:,} held out" in shown
         await wait_for(pilot, lambda: "held-out" in app.main.plot.drawn, "the held-out curve")
 
+        assert ("X", "(35, 32, 1027)") in app.main.shapes.rows_shown
         app.main.settings.widget("preset").value = "d2l-en"
         await wait_for(pilot, lambda: app.main.settings.text_of("hidden") == "32", "the English edition's settings")
+        # The Shapes preview of the form's settings has the English edition's vocabulary before F7: 28, not 1,027.
+        await wait_for(pilot, lambda: ("X", "(32, 1024, 28)") in app.main.shapes.rows_shown, "the d2l-en preview")
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new preset starts from scratch
         await wait_for(pilot, lambda: app.runs.config.preset == "d2l-en" and len(app.runs.epochs_seen) >= 2, "d2l-en")

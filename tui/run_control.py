@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from textual.css.query import NoMatches
 
 from engine import events
-from engine.config import TrainConfig, describe_layers
+from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError, first_line
 from engine.runs import RunBook
@@ -66,6 +67,7 @@ class RunControl:
         self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
         self.failure: str | None = None  # the latest Failed/SessionFailed message
         self.shapes_wanted = False  # the Shapes preview is drawn again on the next refresh
+        self._vocab_sizes: dict[tuple[SettingValue, ...], int | None] = {}  # the form's data settings → vocabulary
         self._next_run_id = 0
         self._stepping = False
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
@@ -354,10 +356,45 @@ class RunControl:
         from engine.shapes import layer_shapes  # arithmetic on the sizes: no torch, cheap enough for the UI thread
 
         pending = self.config is not None and bool(config.structural_differences(self.config))
+        vocab_size = self._vocab_size(config) or len(self.vocab)
         report = layer_shapes(
-            config.cell, len(self.vocab), config.hidden, config.layers, config.num_steps, config.batch_size
+            config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size
         )
         self.panels.shapes.show_report(report, pending)
+
+    def _vocab_size(self, config: TrainConfig) -> int | None:
+        """The vocabulary size config would train with: the run's own when they read the corpus alike, else read
+        from the corpus in a thread (None until then, or when it would be downloaded or cannot be read)."""
+        key = self._vocab_key(config)
+        if self.config is not None and self.vocab is not None and key == self._vocab_key(self.config):
+            return len(self.vocab)
+        if key not in self._vocab_sizes:
+            self._vocab_sizes[key] = None  # asked once
+            self.app.run_worker(
+                partial(self._read_vocab_size, config, key), group="vocab", thread=True, exit_on_error=False
+            )
+        return self._vocab_sizes[key]
+
+    @staticmethod
+    def _vocab_key(config: TrainConfig) -> tuple[SettingValue, ...]:
+        return tuple(getattr(config, name) for name in VOCAB_SETTINGS)
+
+    def _read_vocab_size(self, config: TrainConfig, key: tuple[SettingValue, ...]) -> None:
+        """In a thread: the corpus read as config reads it (torch is loaded first: engine.session imports it)."""
+        try:
+            if not self.loader.wait(self.current.cancelled if self.current is not None else threading.Event()):
+                return
+            from engine.session import vocab_size_for
+
+            size = vocab_size_for(config)
+        except Exception:  # an unreadable corpus: the run will say so; the preview keeps the run's vocabulary
+            return
+        with contextlib.suppress(RuntimeError):  # the app has closed meanwhile
+            self.app.call_from_thread(self._vocab_size_read, key, size)
+
+    def _vocab_size_read(self, key: tuple[SettingValue, ...], size: int | None) -> None:
+        self._vocab_sizes[key] = size
+        self.shapes_wanted = True
 
     # ----- training keys -----
 

@@ -23,6 +23,7 @@ from textual_plotext import PlotextPlot
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook, Series
 from tui.served import user_path
+from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import cannot_draw
 
 if TYPE_CHECKING:  # annotations only: the app imports this module
@@ -101,6 +102,9 @@ class OverlayPlot(PlotextPlot):
             titles = TITLES_WITH_HELD_OUT if any_held_out else TITLES
             plt.title(next((title for title in titles if len(title) <= self.size.width), titles[-1]))
             plt.yscale("log")
+            epochs_drawn = [e for _, train, val in runs for e, _ in (*train, *val)]
+            ticks: list[float] = list(epoch_ticks(min(epochs_drawn), max(epochs_drawn), max(2, self.size.width // 12)))
+            plt.xticks(ticks)  # whole epochs: plotext's own ticks fall between them (12.5)
             for index, (curve, train, val) in enumerate(runs):
                 colour = RUN_COLOURS[index % len(RUN_COLOURS)]
                 # Held-out first: the training curve is drawn over it where they meet. Only the training curve is
@@ -126,7 +130,7 @@ class RunsScreen(ModalScreen[None]):
     RunsScreen { align: center middle; }
     #runs-box { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
     #runs-body { height: 1fr; }
-    #runs-list { width: 44; height: 1fr; }
+    #runs-list { width: 44; height: 1fr; text-wrap: wrap; }  /* a run's line wraps rather than lose its best */
     #runs-plot { width: 1fr; height: 1fr; }
     #runs-export { height: 1; margin-top: 1; }
     #runs-export Label { color: $text-muted; }
