@@ -1,8 +1,9 @@
-"""Messages the worker threads send to the app. Dataclasses: plain data, safe to post from any thread.
+"""Messages the worker threads send to the app, which hands each to its owner (tui.run_control, tui.checkpoint_flow).
+Dataclasses: plain data, safe to post from any thread.
 
 Textual's Message.__post_init__ sets up the message, so a @dataclass subclass needs no __init__ of its own.
 Engine events themselves do not travel as messages: the trainer's listener puts them in an EventBuffer
-that the app drains a few times a second (see tui.worker), so a fast model cannot flood the UI.
+that run control drains a few times a second (see tui.worker), so a fast model cannot flood the UI.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 - EngineLoader imports torch and the engine in a daemon thread, so the first frame never waits for it and a
   quit during the import is not held up by it (a Textual thread worker is joined at exit; a daemon is not).
 - EventBuffer is the trainer's listener: it keeps only the latest BatchDone (progress) and queues every other
-  event; the app drains it on a timer, so widgets refresh a few times a second however fast batches are.
+  event; run control (tui.run_control) drains it on the app's timer, so widgets refresh a few times a second
+  however fast batches are.
 - RunHandle is one training run: its id, its buffer, its trainer once built, its settings as reported, and a
   cancel flag.
-- train_in_thread is the body of the app's thread worker: load, open the session, run, report. The session is
+- train_in_thread is the body of the training thread worker: load, open the session, run, report. The session is
   opened in a daemon thread (a corpus download can stall on the network): a quit never waits for it.
 """
 
