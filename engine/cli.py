@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -327,13 +328,10 @@ class MetricsWriter:
     """Appends one JSON object per epoch; a write that fails (a full disk) is told once and the run goes on."""
 
     def __init__(self, path: str) -> None:
-        from engine.outputs import OutputError, explain_os_error
+        from engine.outputs import open_for_appending
 
         self.path = path
-        try:
-            self.file: Any = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        except OSError as exc:
-            raise OutputError(f"cannot write --metrics {path}: {explain_os_error(exc)}") from exc
+        self.file: Any = open_for_appending(path, "--metrics")  # closed by close()
 
     def write(self, text: str) -> None:
         self._attempt(lambda file: file.write(text))
@@ -558,8 +556,6 @@ def run_shapes(args: argparse.Namespace) -> int:
 
 def sweep_spec(args: argparse.Namespace) -> Any:
     """The SweepSpec of `rnn-tui sweep`'s flags; a bad one raises an RnnTuiError with one line."""
-    import os
-
     from engine.space import build_space
     from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, resolve_storage
 
@@ -574,6 +570,7 @@ def sweep_spec(args: argparse.Namespace) -> Any:
     if fixed.get("val_chars") == 0:
         raise SweepError("a sweep ranks trials by held-out perplexity: --val-chars 0 turns it off")
     TrainConfig(**fixed)
+    check_sweep_outputs(args)
     space = build_space(fixed, args.space, args.search)
     storage, notes = resolve_storage(args.storage)
     for note in notes:
@@ -601,6 +598,23 @@ def sweep_spec(args: argparse.Namespace) -> Any:
         save=args.save,
         metrics=args.metrics,
     )
+
+
+def check_sweep_outputs(args: argparse.Namespace) -> None:
+    """--metrics and --save of a sweep, checked as train checks its own before any trial starts: every trial appends
+    to the one metrics file, and trial N saves NAME.trial-N.ckpt beside --save's name."""
+    from engine.outputs import OutputError, check_distinct, check_output_target
+    from engine.sweep import trial_checkpoint
+
+    corpus = _corpus_or_none(args.corpus)
+    if args.save is not None:
+        if Path(args.save).expanduser().is_dir() or args.save.endswith(os.sep):
+            raise OutputError(f"--save {args.save} is a directory; give a file name (trial N saves NAME.trial-N.ckpt)")
+        first = trial_checkpoint(args.save, 0)
+        check_distinct({"--save": str(first), "--metrics": args.metrics})
+        check_output_target(first, "checkpoint", corpus=corpus, force=args.force, flag="--save")
+    if args.metrics is not None:
+        check_output_target(args.metrics, "metrics", corpus=corpus, force=args.force, flag="--metrics")
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from engine.errors import RnnTuiError
 
@@ -270,6 +270,16 @@ def explain_os_error(exc: BaseException) -> str:
         return reasons[code]
     text = getattr(exc, "strerror", None) or str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_for_appending(path: str | os.PathLike[str], flag: str) -> IO[str]:
+    """path opened to append text (its folder created, as a checkpoint's is); OutputError naming flag if it cannot."""
+    target = Path(path).expanduser()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return open(target, "a", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write {flag} {path}: {explain_os_error(exc)}") from exc
 
 
 def write_atomically(path: str | os.PathLike[str], data: bytes | memoryview) -> None:

@@ -31,10 +31,11 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine.config import TrainConfig
 from engine.errors import RnnTuiError, first_line
+from engine.outputs import open_for_appending
 from engine.space import Space, suggest
 
 DEFAULT_STORAGE_FILE = "rnn-tui-sweeps.db"
@@ -294,7 +295,7 @@ def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals)
     failure: list[str] = []
     pruned: list[str] = []
     started = time.perf_counter()
-    metrics = open(spec.metrics, "a", encoding="utf-8") if spec.metrics else None  # noqa: SIM115 - closed below
+    metrics: IO[str] | None = None
 
     def listener(event: events.Event) -> None:
         if isinstance(event, events.EpochEnd):
@@ -326,13 +327,15 @@ def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals)
             failure.append(event.message)
 
     try:
+        if spec.metrics:
+            metrics = open_for_appending(spec.metrics, "--metrics")  # closed below
         session = open_session(overrides, corpus_url=spec.corpus_url, threads=spec.threads)
         session.trainer.listener = listener
         current.trainer = session.trainer
         if not stop.requested:
             session.trainer.run()
         if spec.save and history:
-            session.trainer.save(str(trial_checkpoint(spec.save, trial.number)))
+            save_trial(session.trainer, trial, spec.save)
     except RnnTuiError as exc:
         failure.append(str(exc))
     except Exception as exc:  # a bug or an environment fault: recorded, the sweep goes on
@@ -358,6 +361,17 @@ def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals)
         trial.set_user_attr("reason", "no epoch finished")
         raise TrialFailed("no epoch finished")
     return min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history)
+
+
+def save_trial(trainer: Any, trial: Any, save: str) -> None:
+    """Save a trial's weights as NAME.trial-N.ckpt. A failed write (a full disk) costs the checkpoint, not the
+    trial's result: it is recorded (user attribute save_error) and said, and the sweep goes on."""
+    path = trial_checkpoint(save, trial.number)
+    try:
+        trainer.save(str(path))
+    except RnnTuiError as exc:
+        trial.set_user_attr("save_error", str(exc))
+        print(f"rnn-tui sweep: trial {trial.number}: checkpoint not saved: {exc}", file=sys.stderr, flush=True)
 
 
 def trial_checkpoint(save: str, number: int) -> Path:

@@ -14,6 +14,7 @@ user had is lost (the previous checkpoint, the corpus, a notes file; the trained
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -240,6 +241,15 @@ def test_a_read_only_folder_is_refused_before_training(read_only_folder: Path, c
     for argv in (["--save", str(read_only_folder / "x.ckpt")], ["--metrics", str(read_only_folder / "new" / "m")]):
         code, err = run_main(["train", "--headless", *TINY, *argv], capsys)
         assert_one_line_error(code, err, "on a read-only file system")
+
+
+def test_metrics_in_a_folder_not_made_yet_is_written_there(tmp_path: Path, capsys) -> None:
+    """The check accepts a folder it can create; the run then creates it, as --save does (it said "its folder no
+    longer exists" after training)."""
+    metrics = tmp_path / "runs" / "today" / "m.jsonl"
+    code, err = run_main(["train", "--headless", *TINY, "--metrics", str(metrics)], capsys)
+    assert code == 0, err
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1]
 
 
 def test_force_replaces_a_file_that_is_not_ours_then_it_is_ours(tmp_path: Path, capsys) -> None:

@@ -148,6 +148,9 @@ def test_plain_postgresql_urls_use_psycopg3() -> None:
         (["--trials", "0"], "--trials must be a whole number ≥ 1, got 0"),
         (["--resume", "x.ckpt"], "--resume does not apply to a sweep"),
         (["--lr", "0"], "lr must be > 0"),
+        (["--metrics", "."], "--metrics . is a directory"),
+        (["--save", "."], "--save . is a directory; give a file name (trial N saves NAME.trial-N.ckpt)"),
+        (["--save", "runs/a.ckpt", "--metrics", "runs/a.trial-0.ckpt"], "name the same file"),
     ],
 )
 def test_bad_sweep_inputs_say_one_line_and_exit_2(
