@@ -25,7 +25,7 @@ import pytest
 from engine.cli import parse, run_command
 from engine.errors import ConfigError
 from engine.space import Param, build_space, parse_search, read_space_file
-from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, resolve_storage, sweep_flags
+from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, make_pruner, resolve_storage, sweep_flags
 
 # One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
 TINY = ["--hidden", "16", "--max-chars", "4000", "--seed", "0", "--threads", "1"]
@@ -131,6 +131,32 @@ def test_plain_postgresql_urls_use_psycopg3() -> None:
     assert url == "postgresql+psycopg://class:pw@db.lab:5432/rnn" and notes
     url, _ = resolve_storage(None, Path("/data"))
     assert url == "sqlite:////data/rnn-tui-sweeps.db"
+
+
+@pytest.mark.parametrize("name", ["median", "halving"])
+def test_each_pruner_stops_trials_worse_than_the_earlier_ones_early(name: str) -> None:
+    """The pruners as --pruner builds them, in a real Optuna study: trials reporting a perplexity ten times the
+    earlier ones' are stopped before their last epoch; trials each a little better than the last run to the end."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    epochs = 9
+    study = optuna.create_study(pruner=make_pruner(name, epochs), sampler=optuna.samplers.RandomSampler(seed=0))
+    stopped_at: dict[int, int] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        scale = 1000.0 if trial.number >= 6 else 100.0 - trial.number
+        for epoch in range(1, epochs + 1):
+            trial.report(scale / epoch, epoch)
+            if trial.should_prune():
+                stopped_at[trial.number] = epoch
+                raise optuna.TrialPruned()
+        return scale / epochs
+
+    study.optimize(objective, n_trials=9)
+    states = [trial.state.name for trial in study.trials]
+    assert states[6:] == ["PRUNED"] * 3 and all(stopped_at[n] < epochs for n in (6, 7, 8)), (states, stopped_at)
+    assert states[:6] == ["COMPLETE"] * 6
 
 
 # ----- bad input on the command line: one line, exit 2 -----
