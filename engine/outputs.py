@@ -343,13 +343,27 @@ def _umask() -> int:
     return 0o022
 
 
-def rescue_paths(path: str | os.PathLike[str]) -> list[Path]:
-    """Where to write what could not be written to path: the working folder, then the temp folder."""
+def rescue_paths(path: str | os.PathLike[str], own_folder: bool = False) -> list[Path]:
+    """Where to write what could not be written to path (NAME.rescued-STAMP.ext): the working folder, then the temp
+    folder; path's own folder only when own_folder (nothing was tried there yet)."""
     target = Path(path)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{target.stem}.rescued-{stamp}{target.suffix}"
     places = [Path.cwd(), Path(tempfile.gettempdir())]
-    return [place / name for place in dict.fromkeys(places) if place.resolve() != target.parent.resolve()]
+    own = target.parent.resolve()
+    return [place / name for place in dict.fromkeys(places) if own_folder or place.resolve() != own]
+
+
+def write_first(write: Callable[[Path], object], candidates: list[Path]) -> tuple[Path | None, list[str]]:
+    """write() at the first candidate where it works: (that path, or None; why each one before it failed)."""
+    tried: list[str] = []
+    for candidate in candidates:
+        try:
+            write(candidate)
+            return candidate, tried
+        except OutputError as exc:
+            tried.append(f"{candidate.parent}: {str(exc).rsplit(': ', 1)[-1]}")
+    return None, tried
 
 
 @dataclass(frozen=True)
@@ -371,11 +385,7 @@ def save_with_rescue(write: Callable[[Path], object], path: str | os.PathLike[st
         return Rescued(target, None)
     except OutputError as exc:
         failure = str(exc)
-    tried = []
-    for rescue in rescue_paths(target):
-        try:
-            write(rescue)
-            return Rescued(rescue, failure)
-        except OutputError as exc:
-            tried.append(f"{rescue.parent}: {str(exc).rsplit(': ', 1)[-1]}")
-    raise OutputError(f"{failure}; nor could it be written to {'; '.join(tried)}")
+    rescued, tried = write_first(write, rescue_paths(target))
+    if rescued is None:
+        raise OutputError(f"{failure}; nor could it be written to {'; '.join(tried)}")
+    return Rescued(rescued, failure)

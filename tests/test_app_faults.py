@@ -113,23 +113,29 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
         assert table.size.width <= 38
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_the_app_quits_cleanly_on_a_signal(corpus_path: Path, signum: int) -> None:
-    """`kill` or a closed terminal: the app leaves as on ctrl+q, the terminal given back (the alternate screen
-    left, the cursor shown), exit 128 + N. A real app in a real pseudo-terminal."""
+def app_in_a_pty(corpus_path: Path, cwd: Path, *flags: str) -> tuple[int, int]:
+    """A real app in a real pseudo-terminal (100×30), in cwd: (its pid, the terminal's fd)."""
     pid, fd = pty.fork()
-    if pid == 0:  # the child: the app, 100×30
+    if pid == 0:  # the child
+        os.chdir(cwd)
         os.environ.update({"RNN_TUI_CORPUS": str(corpus_path), "TERM": "xterm-256color", "OMP_NUM_THREADS": "1"})
         os.environ.update({"COLUMNS": "100", "LINES": "30"})
-        os.execv(sys.executable, [sys.executable, "-m", "tui.main", "--hidden", "16", "--threads", "1"])
-    output = b""
+        os.execv(sys.executable, [sys.executable, "-m", "tui.main", "--hidden", "16", "--threads", "1", *flags])
+    return pid, fd
+
+
+def read_until(fd: int, needle: bytes, output: bytes = b"") -> bytes:
     deadline = time.monotonic() + 60
-    while b"Perplexity" not in output:  # the first frame is drawn
+    while needle not in output:
         assert time.monotonic() < deadline, output[-500:]
         ready, _, _ = select.select([fd], [], [], 0.5)
         if ready:
             output += os.read(fd, 65536)
-    os.kill(pid, signum)
+    return output
+
+
+def read_to_exit(pid: int, fd: int, output: bytes) -> tuple[int, bytes]:
+    """Everything the app writes until it is gone; its exit code."""
     while True:
         try:
             chunk = os.read(fd, 65536)
@@ -140,5 +146,33 @@ def test_the_app_quits_cleanly_on_a_signal(corpus_path: Path, signum: int) -> No
         output += chunk
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 128 + signum
+    return os.waitstatus_to_exitcode(status), output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_the_app_quits_cleanly_on_a_signal(corpus_path: Path, tmp_path: Path, signum: int) -> None:
+    """`kill` or a closed terminal: the app leaves as on ctrl+q, the terminal given back (the alternate screen
+    left, the cursor shown), exit 128 + N. Nothing trained yet: nothing is written."""
+    pid, fd = app_in_a_pty(corpus_path, tmp_path)
+    output = read_until(fd, b"Perplexity")  # the first frame is drawn
+    os.kill(pid, signum)
+    code, output = read_to_exit(pid, fd, output)
+    assert code == 128 + signum
     assert b"\x1b[?1049l" in output[-2000:] and b"Traceback" not in output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_after_training_keeps_the_weights_nobody_saved(corpus_path: Path, tmp_path: Path) -> None:
+    """The terminal closed (SIGHUP) after three epochs never saved: they are kept in ./rnn-tui.rescued-STAMP.ckpt,
+    and the line after the app says where."""
+    pid, fd = app_in_a_pty(corpus_path, tmp_path, "--epochs", "3", "--seed", "0")
+    output = read_until(fd, b"finished")
+    os.kill(pid, signal.SIGHUP)
+    code, output = read_to_exit(pid, fd, output)
+    assert code == 128 + signal.SIGHUP and b"Traceback" not in output
+    [rescued] = tmp_path.glob("rnn-tui.rescued-*.ckpt")
+    kept = checkpoints.load(rescued)
+    assert kept.epoch == 3 and len(kept.history) == 3 and kept.seed == 0
+    told = output.decode(errors="replace").replace("\r", "")
+    assert f"rnn-tui: SIGHUP: the run's weights (epoch 3) were not saved; they are in {rescued} " in told
+    assert f"(rnn-tui --resume {rescued} continues them)" in told

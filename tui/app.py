@@ -31,7 +31,7 @@ from textual.screen import Screen
 
 from engine.cli import config_overrides
 from engine.config import preset_config
-from tui.checkpoint_flow import CheckpointFlow
+from tui.checkpoint_flow import DEFAULT_CHECKPOINT, CheckpointFlow
 from tui.main_screen import MainScreen
 from tui.messages import (
     CheckpointFailed,
@@ -60,8 +60,6 @@ QUIT_WAIT_SECONDS = 1.0
 # The GIL is handed over this often. Python's default (5 ms) measured best: 2 ms and 1 ms slowed training
 # without making a 20 ms UI timer less late (bench/app_responsiveness.py --switch; the README has numbers).
 SWITCH_INTERVAL_SECONDS = 0.005
-
-DEFAULT_CHECKPOINT = "rnn-tui.ckpt"
 
 
 class RnnTuiApp(App[int]):
@@ -107,7 +105,13 @@ class RnnTuiApp(App[int]):
         self.checkpoints = CheckpointFlow(self, first_checkpoint)
         self.handle_signals = False  # run_app sets it: SIGTERM/SIGHUP quit cleanly (tests leave pytest's own)
         self.sweep_state: SweepState | None = None  # once F12 has opened
+        self._quitting_on_signal = False
+        self.exit_note: str | None = None  # told on stderr once the app has left the screen (where weights went)
         self._last_input = time.monotonic()
+
+    def on_mount(self) -> None:
+        if self.handle_signals:  # before the first frame: a signal from then on quits cleanly
+            self._handle_signals(install=True)
 
     def get_default_screen(self) -> MainScreen:
         return self.main  # the first screen of the stack, and the one App.query looks in
@@ -116,8 +120,6 @@ class RnnTuiApp(App[int]):
         """The main screen's panels exist (the default screen is composed after the App's own mount)."""
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         self.main.prefix.focus()
-        if self.handle_signals:
-            self._handle_signals(install=True)
         if self.served is not None:
             self.main.status.border_subtitle = SERVED_NOTE
             self.call_after_refresh(self._lock_corpus)
@@ -257,10 +259,7 @@ class RnnTuiApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop training at the next batch boundary and leave once its thread is gone (or after a second)."""
-        self.runs.cancel()
-        deadline = time.monotonic() + QUIT_WAIT_SECONDS
-        while self.runs.training_alive() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await self._stop_training()
         self.exit(0)
 
     def on_unmount(self) -> None:
@@ -286,8 +285,28 @@ class RnnTuiApp(App[int]):
                     loop.remove_signal_handler(signum)
 
     def _quit_on_signal(self, signum: int) -> None:
-        self.runs.cancel()
+        if self._quitting_on_signal:  # a second signal: at once (a rescue being written is abandoned whole)
+            self.exit(128 + signum)
+            return
+        self._quitting_on_signal = True
+        self.run_worker(self._rescue_then_exit(signum), group="quit", exit_on_error=False)
+
+    async def _rescue_then_exit(self, signum: int) -> None:
+        """Stop training; weights trained and saved nowhere go to a rescue file (not in a served session: its folder
+        goes with the tab); then leave with 128 + N. run_app says where the weights are, once the screen is gone."""
+        await self._stop_training()
+        unsaved = self.checkpoints.unsaved()  # where the trainer stopped (it finishes its batch first)
+        if unsaved is not None and self.served is None:
+            why = signal.Signals(signum).name
+            self.exit_note = await asyncio.to_thread(self.checkpoints.rescue, unsaved[0], why)
         self.exit(128 + signum)
+
+    async def _stop_training(self) -> None:
+        """Stop the run at its next batch boundary; wait for its thread (at most QUIT_WAIT_SECONDS)."""
+        self.runs.cancel()
+        deadline = time.monotonic() + QUIT_WAIT_SECONDS
+        while self.runs.training_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -315,6 +334,9 @@ def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
         app = RnnTuiApp(args)
         app.handle_signals = True
         result = app.run() or 0
+        if app.exit_note:
+            with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone, the file is not
+                print(app.exit_note, file=sys.stderr, flush=True)
     finally:
         sys.setswitchinterval(previous)
     if fast_exit:

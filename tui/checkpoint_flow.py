@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from tui.app import RnnTuiApp
     from tui.run_control import RunControl
 
+DEFAULT_CHECKPOINT = "rnn-tui.ckpt"  # the dialogs' first path; the rescue file is named after it
 NOT_CANCELLED = threading.Event()  # never set: for waits on torch's import that nothing cancels
 
 
@@ -139,6 +140,32 @@ class CheckpointFlow:
     def failed(self, message: CheckpointFailed) -> None:
         self.app.notify(message.message, title="checkpoint", severity="error", timeout=8)
         self.runs.panels.samples.add_note(message.message, error=True)
+
+    def unsaved(self) -> tuple[Trainer, str] | None:
+        """(trainer, position) of weights trained and saved nowhere (a stopped run's, or a failed one's last good
+        weights too); None when there are none."""
+        trainer = self.runs.trainer
+        if trainer is None:
+            return None
+        position = trainer.position()
+        if position == "epoch 0" or self.is_saved(trainer, position):
+            return None
+        return trainer, position
+
+    def rescue(self, trainer: Trainer, why: str) -> str:
+        """In a thread, as the app quits on a signal: the weights to ./rnn-tui.rescued-STAMP.ckpt (else the temp
+        folder), so a closed terminal or a `kill` loses no training. The line to tell, after the app has gone."""
+        from engine.outputs import rescue_paths, write_first
+
+        position = trainer.position()
+        places = rescue_paths(DEFAULT_CHECKPOINT, own_folder=True)
+        written, tried = write_first(lambda path: trainer.save(str(path)), places)
+        if written is None:
+            return f"rnn-tui: {why}: the run's weights ({position}) were not saved: {'; '.join(tried)}"
+        return (
+            f"rnn-tui: {why}: the run's weights ({position}) were not saved; they are in {written} "
+            f"(rnn-tui --resume {written} continues them)"
+        )
 
     # ----- load: continue training, or generate only -----
 
