@@ -456,16 +456,23 @@ async def test_rapid_pause_resume_restart_cycles_leave_one_trainer_thread() -> N
 
 
 async def _perplexities(generating: bool) -> tuple[list[float], int]:
-    """A short run with dropout (it draws from torch's random generator); sampled generations meanwhile if asked."""
-    app = make_app("--epochs", "6", "--layers", "2", "--dropout", "0.3", "--hidden", "32", "--seed", "3")
+    """A short run with dropout (it draws from torch's random generator); sampled generations meanwhile if asked.
+
+    Opened paused and resumed here: the run is short enough to start and finish between two refreshes of the
+    panels, and waiting to see it "running" then timed out (a race of the test's, not of the app's).
+    """
+    epochs = 12
+    flags = ["--epochs", str(epochs), "--layers", "2", "--dropout", "0.3", "--hidden", "32", "--seed", "3"]
+    app = make_app(*flags, "--paused")
     generated = 0
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: state(app) == "running", "training")
-        while generating and state(app) == "running":
+        await wait_for(pilot, lambda: state(app) == "paused", "the trainer, paused before its first batch")
+        await press(pilot, "f5")
+        while generating and app.runs.trainer is not None and app.runs.trainer.state.epoch < epochs:
             box = await generate(pilot, app, "分开", length="100", temp="1.0")
             assert box.last_error is None
-            generated += state(app) == "running"
-        await wait_for(pilot, lambda: state(app) == "finished", "6 epochs")
+            generated += app.runs.trainer.state.epoch < epochs  # answered while training went on
+        await wait_for(pilot, lambda: state(app) == "finished", f"{epochs} epochs")
         return [e.perplexity for e in app.runs.epochs_seen], generated
 
 
