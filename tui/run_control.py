@@ -22,7 +22,7 @@ from engine import events
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError, first_line
-from engine.runs import RunBook
+from engine.runs import Run, RunBook
 from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
 from tui.run_state import RunState, RunStatus
 from tui.widgets.generate import GenerateRequested
@@ -154,9 +154,13 @@ class RunControl:
             self.current.cancel()
 
     def keep_run(self) -> None:
-        from tui.screens.runs_compared import keep_run
-
-        keep_run(self)
+        """Add the current run to the run book for F10 (a no-op before its first epoch, or when already kept)."""
+        run, trainer, config = self.current, self.trainer, self.config
+        if run is None or trainer is None or config is None:
+            return
+        history = tuple(trainer.state.history)  # includes a resumed checkpoint's epochs, unlike the events seen
+        stopped = bool(history) and history[-1].epoch < config.epochs
+        self.run_book.add(Run(config, history, f"run {run.run_id}", stopped))
 
     def _is_current(self, run_id: int) -> bool:
         return self.current is not None and self.current.run_id == run_id

@@ -1,7 +1,7 @@
 """Runs compared: the perplexity curves of every finished or stopped run (and loaded checkpoint) on one plot.
 
-The app keeps an engine.runs.RunBook: keep_run() adds the current run when it finishes, is stopped, or is
-replaced by a restart. The screen overlays the runs ticked in its list (the running one too, marked
+Run control keeps an engine.runs.RunBook: RunControl.keep_run() adds the current run when it finishes, is stopped,
+or is replaced by a restart. The screen overlays the runs ticked in its list (the running one too, marked
 "running"), each labelled by what differs between them, and exports the ticked curves as CSV. A run with
 held-out figures adds its held-out curve in its own colour, drawn in bullets where training is in braille,
 so the two kinds are told apart without colour too.
@@ -31,16 +31,6 @@ if TYPE_CHECKING:  # annotations only: the app imports this module
     from tui.run_control import RunControl
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
-
-
-def keep_run(runs: RunControl) -> None:
-    """Add the current run to the run book (a no-op before its first epoch, or when already kept)."""
-    run, trainer, config = runs.current, runs.trainer, runs.config
-    if run is None or trainer is None or config is None:
-        return
-    history = tuple(trainer.state.history)  # includes a resumed checkpoint's epochs, unlike the events seen
-    stopped = bool(history) and history[-1].epoch < config.epochs
-    runs.run_book.add(Run(config, history, f"run {run.run_id}", stopped))
 
 
 def compared_runs(runs: RunControl) -> RunBook:
