@@ -14,6 +14,7 @@ import time
 
 import pytest
 from pilot_helpers import wait_for
+from textual import events as textual_events
 from textual.widgets import Input
 
 from engine import events
@@ -159,6 +160,23 @@ async def test_live_lr_change_reaches_the_next_epoch() -> None:
         await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= seen + 1, "one more epoch")
         told = [line for line in app.main.samples.lines_written if line.startswith("after epoch")]
         assert len(told) == 1 and told[0].endswith(": lr 0.005"), told
+
+
+async def test_keys_typed_in_a_burst_apply_in_the_order_typed() -> None:
+    """Backspace and the arrows ran only after bubbling up to the app, so a character typed after them could land
+    first (Textual #6605): b a ⌫ c d ← x gave 'bacd'. Every text field of the app keeps the order."""
+    app = make_app("--paused")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(app.query("#settings Input")), "the settings form")
+        for field in (app.query_one("#prefix", Input), app.main.settings.widget("prefixes")):
+            assert isinstance(field, Input)
+            field.value = ""
+            field.focus()
+            await pilot.pause()
+            for key in ("b", "a", "backspace", "c", "d", "left", "x"):  # as a burst: no wait between keys
+                app.post_message(textual_events.Key(key, key if len(key) == 1 else None))
+            await pilot.pause(0.3)
+            assert field.value == "bcxd", field.id
 
 
 async def test_restart_as_lstm_changes_the_shapes_table() -> None:

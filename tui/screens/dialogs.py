@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from engine.config import LIVE_SETTINGS
 from tui.served import OutsideSession, user_path
+from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.settings import FIELDS
 
 ResultType = TypeVar("ResultType")
@@ -136,7 +137,7 @@ class SaveScreen(PathDialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Save a checkpoint to (Enter saves, Esc cancels):")
-            yield Input(self.default, id="path", compact=True)
+            yield OrderedInput(self.default, id="path", compact=True)
             yield Static("", classes="path-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -151,7 +152,7 @@ class LoadScreen(PathDialog[tuple[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Load a checkpoint:")
-            yield Input(self.default, id="path", compact=True)
+            yield OrderedInput(self.default, id="path", compact=True)
             yield Static("", id="load-error", classes="path-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Continue training (Enter)", id="continue", variant="primary", compact=True)

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from engine.corpus import SPACE_MARK, visible
 from engine.errors import RnnTuiError, first_line
 from tui.screens.model_source import ModelSource
+from tui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:  # engine.activations imports torch, which the app loads later, in a thread
     from engine.activations import Activations
@@ -103,7 +104,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
                 yield Select([("layer 1", 0)], value=0, allow_blank=False, id="units-layer")
                 yield Select([("h: hidden state", "h")], value="h", allow_blank=False, id="units-kind")
                 yield Label("unit")
-                yield Input("0", id="units-unit", restrict=r"\d*", max_length=5)
+                yield OrderedInput("0", id="units-unit", restrict=r"\d*", max_length=5)
             with Horizontal(id="units-body"):
                 yield OptionList(id="units-suggestions")
                 with VerticalScroll(id="units-scroll"):

@@ -23,6 +23,7 @@ from textual_plotext import PlotextPlot
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook, Series
 from tui.served import user_path
+from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import cannot_draw
 
@@ -145,7 +146,7 @@ class RunsScreen(ModalScreen[None]):
                 yield OverlayPlot(id="runs-plot")
             with Horizontal(id="runs-export"):
                 yield Label("CSV ")
-                yield Input(self.csv_path, id="runs-csv", compact=True)
+                yield OrderedInput(self.csv_path, id="runs-csv", compact=True)
                 yield Button("Export (Enter)", id="runs-export-button", compact=True)
             yield Static(self.hint(), id="runs-message")
 

@@ -31,6 +31,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError, first_line
+from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot_chart import cannot_draw
 
 if TYPE_CHECKING:  # engine.sweep imports optuna, slow: the app loads it only when a sweep is read
@@ -166,23 +167,23 @@ class SweepScreen(ModalScreen[None]):
         with Vertical(id="sweep-box"):
             with Horizontal(classes="sweep-row"):
                 yield Label("study ")
-                yield Input(s.study, id="sweep-study", compact=True)
+                yield OrderedInput(s.study, id="sweep-study", compact=True)
                 yield Label(" storage ")
-                yield Input(s.storage, id="sweep-storage", placeholder="./rnn-tui-sweeps.db", compact=True)
+                yield OrderedInput(s.storage, id="sweep-storage", placeholder="./rnn-tui-sweeps.db", compact=True)
             with Horizontal(classes="sweep-row"):
                 yield Label("space ")
-                yield Input(
+                yield OrderedInput(
                     s.space,
                     id="sweep-space",
                     placeholder="blank: the default space",
                     compact=True,
                 )
                 yield Label(" trials ")
-                yield Input(s.trials, id="sweep-trials", compact=True)
+                yield OrderedInput(s.trials, id="sweep-trials", compact=True)
                 yield Label(" epochs ")
-                yield Input(s.epochs, id="sweep-epochs", compact=True)
+                yield OrderedInput(s.epochs, id="sweep-epochs", compact=True)
                 yield Label(" jobs ")
-                yield Input(s.jobs, id="sweep-jobs", compact=True)
+                yield OrderedInput(s.jobs, id="sweep-jobs", compact=True)
             with Horizontal(id="sweep-buttons"):
                 yield Button("Start", id="sweep-start", variant="primary", compact=True)
                 yield Button("Stop", id="sweep-stop", compact=True)

@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
+from tui.widgets.ordered_input import OrderedInput
+
 
 @dataclass
 class GenerateRequested(Message):
@@ -77,14 +79,14 @@ class GenerateBox(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="generate-row"):
             yield Label("prefix ")
-            yield Input(self.suggested_prefix, id="prefix", compact=True, placeholder="type a prefix, Enter")
+            yield OrderedInput(self.suggested_prefix, id="prefix", compact=True, placeholder="type a prefix, Enter")
             yield Label(" len ")
             # Up to 12 digits: a huge length is accepted, then capped with a note (the catalogue's row).
-            yield Input("50", id="gen-length", compact=True, max_length=12)
+            yield OrderedInput("50", id="gen-length", compact=True, max_length=12)
             yield Label(" temp ")
-            yield Input("", id="gen-temperature", compact=True, placeholder="greedy", max_length=8)
+            yield OrderedInput("", id="gen-temperature", compact=True, placeholder="greedy", max_length=8)
             yield Label(" top-k ")
-            yield Input("", id="gen-top-k", compact=True, placeholder="all", max_length=6)
+            yield OrderedInput("", id="gen-top-k", compact=True, placeholder="all", max_length=6)
         yield Static(HINT, id="gen-output")
 
     def _values(self) -> tuple[int, float | None, int | None]:

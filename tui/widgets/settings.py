@@ -35,6 +35,7 @@ from engine.config import (
     ineffective_settings,
 )
 from engine.errors import ConfigError
+from tui.widgets.ordered_input import OrderedInput
 
 
 @dataclass(frozen=True)
@@ -186,9 +187,11 @@ class SettingsForm(Vertical):
                 )
             elif field.kind == "path":
                 placeholder = "blank: the preset's own corpus"
-                widgets.append(Input(text, id=widget_id, compact=True, classes="setting", placeholder=placeholder))
+                widgets.append(
+                    OrderedInput(text, id=widget_id, compact=True, classes="setting", placeholder=placeholder)
+                )
             else:
-                widgets.append(Input(text, id=widget_id, compact=True, classes="setting"))
+                widgets.append(OrderedInput(text, id=widget_id, compact=True, classes="setting"))
         return widgets
 
     # ----- reading and writing values -----
