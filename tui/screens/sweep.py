@@ -138,7 +138,7 @@ class SweepScreen(ModalScreen[None]):
     #sweep-study { max-width: 16; }
     #sweep-trials, #sweep-epochs, #sweep-jobs { max-width: 6; }
     #sweep-buttons { height: 1; margin-top: 1; }
-    #sweep-buttons Button { margin-right: 1; }
+    #sweep-buttons Button { margin-right: 1; width: auto; min-width: 9; }  /* all five fit at 80 columns */
     #sweep-body { height: 1fr; }
     #sweep-table { width: 2fr; height: 1fr; }
     #sweep-plot { width: 1fr; height: 1fr; margin-left: 1; }
