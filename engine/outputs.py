@@ -259,7 +259,7 @@ def explain_os_error(exc: BaseException) -> str:
         errno.EROFS: "the file system is read-only",
         errno.EACCES: "permission denied",
         errno.EPERM: "the operation is not permitted (an immutable file or folder?)",
-        errno.ENOENT: "its folder no longer exists",
+        errno.ENOENT: "its folder does not exist (any more)",  # gone since the check, or never made
         errno.ENOTDIR: "a part of the path is a file, not a folder",
         errno.EIO: "input/output error (the device may be gone)",
         errno.ENODEV: "the device is gone",
