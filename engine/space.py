@@ -56,6 +56,13 @@ class Param:
     def is_choice(self) -> bool:
         return bool(self.choices)
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a range; a list of choices has none."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.name} is a list of choices, not a range")
+        return float(self.low), float(self.high)
+
     def describe(self) -> str:
         """The short form that gives this parameter back: 'lr=0.0001:0.01:log'."""
         if self.choices:
@@ -280,6 +287,7 @@ def suggest(trial: Any, space: Space, fixed: Mapping[str, Any]) -> dict[str, Any
 def _suggest_one(trial: Any, param: Param) -> Any:
     if param.is_choice:
         return trial.suggest_categorical(param.name, list(param.choices))
+    low, high = param.bounds
     if param.name in INT_SETTINGS:
-        return trial.suggest_int(param.name, int(param.low), int(param.high), step=int(param.step or 1), log=param.log)  # type: ignore[arg-type]
-    return trial.suggest_float(param.name, float(param.low), float(param.high), step=param.step, log=param.log)  # type: ignore[arg-type]
+        return trial.suggest_int(param.name, int(low), int(high), step=int(param.step or 1), log=param.log)
+    return trial.suggest_float(param.name, low, high, step=param.step, log=param.log)
