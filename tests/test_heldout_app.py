@@ -176,7 +176,7 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
             ("cell=gru val_chars=0", TRAIN_MARKER),
         ]
         assert "• held-out" in plot.render().plain  # the title names the marks
-        assert "held-out best 310.0 at 3" in screen.describe(0, labels[0])
+        assert "held-out best 310.0 at epoch 3" in screen.describe(0, labels[0])
 
         path = tmp_path / "runs.csv"
         screen.query_one("#runs-csv").value = str(path)

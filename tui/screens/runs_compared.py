@@ -155,7 +155,7 @@ class RunsScreen(ModalScreen[None]):
         last = run.history[-1]
         end = " (stopped)" if run.stopped else ""
         held = [(e.val_perplexity, e.epoch) for e in run.history if e.val_perplexity is not None]
-        best = f"; held-out best {min(held)[0]:,.1f} at {min(held)[1]}" if held else ""
+        best = f"; held-out best {min(held)[0]:,.1f} at epoch {min(held)[1]}" if held else ""
         return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}{best}"
 
     def hint(self) -> Text:
