@@ -65,6 +65,21 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the new run training")
 
 
+async def test_a_signal_after_a_save_writes_no_rescue_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights ctrl+s saved are not written again when SIGTERM ends the app; exit 143."""
+    monkeypatch.chdir(tmp_path)
+    app = make_app("--epochs", "1", "--hidden", "16")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: state(app) == "finished", "the run to finish")
+        await dialog(pilot, "ctrl+s", tmp_path / "kept.ckpt")
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: any("saved " in line for line in app.main.samples.lines_written), "the save")
+        app._quit_on_signal(signal.SIGTERM)  # what the installed handler calls
+        await wait_for(pilot, lambda: app.return_value is not None, "the app to leave")
+    assert app.return_value == 128 + signal.SIGTERM and app.exit_note is None  # run_app exits with it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.ckpt"]
+
+
 async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_prefixes_are_named() -> None:
     app = make_app("--epochs", "2", "--pred-period", "1", "--prefix", "xyz", "--prefix", "分开")
     async with app.run_test(size=SIZE) as pilot:
