@@ -65,6 +65,32 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the new run training")
 
 
+@pytest.mark.parametrize("trained", [False, True], ids=["at-the-first-frame", "after-training"])
+def test_a_terminal_that_hangs_up_ends_the_app_and_keeps_the_weights(
+    corpus_path: Path, tmp_path: Path, trained: bool
+) -> None:
+    """The terminal really closes (its master side goes, as when a terminal window or an SSH link closes): the
+    kernel sends SIGHUP and every write fails. The app must still end (it hung in Textual's output queue), and
+    weights trained and saved nowhere must be in the rescue file."""
+    flags = ("--epochs", "3", "--seed", "0") if trained else ()
+    pid, fd = app_in_a_pty(corpus_path, tmp_path, *flags)
+    read_until(fd, b"finished" if trained else b"Perplexity")
+    os.close(fd)  # the hang-up
+    deadline = time.monotonic() + 20
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the app did not end after its terminal hung up")
+        time.sleep(0.1)
+    assert os.waitstatus_to_exitcode(ended[1]) == 128 + signal.SIGHUP
+    rescued = list(tmp_path.glob("rnn-tui.rescued-*.ckpt"))
+    if trained:
+        assert len(rescued) == 1 and checkpoints.load(rescued[0]).epoch == 3
+    else:
+        assert rescued == []
+
+
 async def test_a_signal_after_a_save_writes_no_rescue_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The weights ctrl+s saved are not written again when SIGTERM ends the app; exit 143."""
     monkeypatch.chdir(tmp_path)

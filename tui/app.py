@@ -16,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import sys
+import termios
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
@@ -289,7 +291,25 @@ class RnnTuiApp(App[int]):
             self.exit(128 + signum)
             return
         self._quitting_on_signal = True
+        if terminal_hung_up():
+            self._leave_hung_up(signum)
         self.run_worker(self._rescue_then_exit(signum), group="quit", exit_on_error=False)
+
+    def _leave_hung_up(self, signum: int) -> None:
+        """The terminal has gone (closed, an SSH link dropped): nothing can be drawn or given back, and Textual's
+        output thread blocks the app once its queue to the dead terminal is full (the app then never ended). So:
+        stop training, rescue the weights from here (a save is a consistent snapshot while a batch finishes, as
+        ctrl+s is), stop a sweep this app started, and leave at once."""
+        self.runs.cancel()
+        unsaved = self.checkpoints.unsaved()
+        if unsaved is not None and self.served is None:
+            with contextlib.suppress(Exception):  # nobody is left to tell; leaving matters more
+                self.checkpoints.rescue(unsaved[0], signal.Signals(signum).name)
+        if self.sweep_state is not None:
+            from tui.screens.sweep import stop_sweep
+
+            stop_sweep(self)
+        os._exit(128 + signum)
 
     async def _rescue_then_exit(self, signum: int) -> None:
         """Stop training; weights trained and saved nowhere go to a rescue file (not in a served session: its folder
@@ -315,6 +335,21 @@ class RnnTuiApp(App[int]):
                 key = binding.key.split(",")[0].upper() if binding.key.startswith("f") else binding.key
                 title = f"{binding.description} ({key})"
                 yield SystemCommand(title, binding.tooltip, lambda action=binding.action: self.run_action(action))
+
+
+def terminal_hung_up() -> bool:
+    """The terminal the app draws on has hung up: asked for its settings, it answers EIO (not a terminal at all,
+    as under a test's pilot, answers ENOTTY)."""
+    stream = sys.__stderr__  # where Textual's Linux driver writes
+    if stream is None:
+        return False
+    try:
+        termios.tcgetattr(stream.fileno())
+    except termios.error as exc:
+        return bool(exc.args) and exc.args[0] == errno.EIO
+    except (OSError, ValueError):  # a closed stream
+        return False
+    return False
 
 
 def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
