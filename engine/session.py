@@ -38,14 +38,20 @@ class Session:
     notes: list[str] = field(default_factory=list)  # what the user should be told (fallback corpus, download)
 
 
+def read_corpus(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
+    """The corpus at path as config reads it (engine.config.VOCAB_SETTINGS), not yet checked against the sizes."""
+    val_chars = config.val_chars if held_out_on(config) else 0
+    return load_corpus(path, config.max_chars, val_chars, config.val_fraction, config.preset, source)
+
+
 def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
     """The corpus at path as config reads it: the preset's preprocessing, training and held-out text, vocabulary.
 
     Raises CorpusError when the split leaves too little training text (one batch) or held-out text (one sequence
     of num-steps + 1), naming the numbers; the app calls this too, to check a setting before a restart.
     """
+    corpus = read_corpus(path, config, source)
     val_chars = config.val_chars if held_out_on(config) else 0
-    corpus = load_corpus(path, config.max_chars, val_chars, config.val_fraction, config.preset, source)
     held_out = len(corpus.held_out)
     # A corpus too short for one batch is told as such; one that only the held-out text makes too short, with both.
     check_length(len(corpus.text) + held_out, config.batch_size, config.num_steps, config.sampling)
@@ -73,9 +79,7 @@ def vocab_size_for(config: TrainConfig) -> int | None:
     if local is None:
         return None
     path, source = local
-    val_chars = config.val_chars if held_out_on(config) else 0
-    corpus = load_corpus(path, config.max_chars, val_chars, config.val_fraction, config.preset, source)
-    return len(corpus.vocab)
+    return len(read_corpus(path, config, source).vocab)
 
 
 def resolve_corpus(

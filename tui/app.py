@@ -268,10 +268,7 @@ class RnnTuiApp(App[int]):
         # However the app ends (quit, an exit from a test, an error), its training thread must end too:
         # Python joins the worker threads at exit, and a paused trainer would wait forever.
         self.runs.cancel()
-        if self.sweep_state is not None:  # a sweep this app started stops with it
-            from tui.screens.sweep import stop_sweep
-
-            stop_sweep(self)
+        self._stop_sweep()
         if self.handle_signals:
             self._handle_signals(install=False)
 
@@ -301,24 +298,23 @@ class RnnTuiApp(App[int]):
         stop training, rescue the weights from here (a save is a consistent snapshot while a batch finishes, as
         ctrl+s is), stop a sweep this app started, and leave at once."""
         self.runs.cancel()
-        unsaved = self.checkpoints.unsaved()
-        if unsaved is not None and self.served is None:
-            with contextlib.suppress(Exception):  # nobody is left to tell; leaving matters more
-                self.checkpoints.rescue(unsaved[0], signal.Signals(signum).name)
+        with contextlib.suppress(Exception):  # nobody is left to tell; leaving matters more
+            self.checkpoints.rescue_unsaved(signal.Signals(signum).name)
+        self._stop_sweep()
+        os._exit(128 + signum)
+
+    def _stop_sweep(self) -> None:
+        """A sweep this app started stops with it."""
         if self.sweep_state is not None:
             from tui.screens.sweep import stop_sweep
 
             stop_sweep(self)
-        os._exit(128 + signum)
 
     async def _rescue_then_exit(self, signum: int) -> None:
         """Stop training; weights trained and saved nowhere go to a rescue file (not in a served session: its folder
         goes with the tab); then leave with 128 + N. run_app says where the weights are, once the screen is gone."""
-        await self._stop_training()
-        unsaved = self.checkpoints.unsaved()  # where the trainer stopped (it finishes its batch first)
-        if unsaved is not None and self.served is None:
-            why = signal.Signals(signum).name
-            self.exit_note = await asyncio.to_thread(self.checkpoints.rescue, unsaved[0], why)
+        await self._stop_training()  # the rescue then has the weights where the trainer stopped
+        self.exit_note = await asyncio.to_thread(self.checkpoints.rescue_unsaved, signal.Signals(signum).name)
         self.exit(128 + signum)
 
     async def _stop_training(self) -> None:

@@ -152,12 +152,17 @@ class CheckpointFlow:
             return None
         return trainer, position
 
-    def rescue(self, trainer: Trainer, why: str) -> str:
-        """In a thread, as the app quits on a signal: the weights to ./rnn-tui.rescued-STAMP.ckpt (else the temp
-        folder), so a closed terminal or a `kill` loses no training. The line to tell, after the app has gone."""
+    def rescue_unsaved(self, why: str) -> str | None:
+        """As the app quits on a signal: weights trained and saved nowhere to ./rnn-tui.rescued-STAMP.ckpt (else the
+        temp folder), so a closed terminal or a `kill` loses no training. The line to tell once the app has gone;
+        None when nothing needed rescuing (or in a served session, whose folder goes with its tab). Saves: call it
+        from a thread when the UI must stay live."""
         from engine.outputs import rescue_paths, write_first
 
-        position = trainer.position()
+        unsaved = self.unsaved()
+        if unsaved is None or self.app.served is not None:
+            return None
+        trainer, position = unsaved
         places = rescue_paths(DEFAULT_CHECKPOINT, own_folder=True)
         written, tried = write_first(lambda path: trainer.save(str(path)), places)
         if written is None:

@@ -481,13 +481,10 @@ class RunControl:
 
     def unsaved_position(self) -> str | None:
         """A finished or stopped run's position ('epoch 12') if its weights are saved nowhere; else None."""
-        trainer = self.trainer
-        if trainer is None or self.status.state not in (RunState.FINISHED, RunState.STOPPED):
+        if self.status.state not in (RunState.FINISHED, RunState.STOPPED):
             return None
-        position = trainer.position()
-        if position == "epoch 0" or self.app.checkpoints.is_saved(trainer, position):
-            return None
-        return position
+        unsaved = self.app.checkpoints.unsaved()
+        return unsaved[1] if unsaved is not None else None
 
     def _preflight(self, config: TrainConfig) -> bool:
         """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
