@@ -224,6 +224,17 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         assert app.main.generate_box.query_one("#prefix", Input).value == "it has"
 
 
+async def test_the_shapes_preview_reads_another_presets_vocabulary_after_a_stop() -> None:
+    """A stopped run is a cancelled one: the preview's corpus read must not take that as its own cancellation."""
+    app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "500"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the first epoch")
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: app.runs.status.state == "stopped", "the stop")
+        app.main.settings.widget("preset").value = "d2l-en"
+        await wait_for(pilot, lambda: ("X", "(32, 1024, 28)") in app.main.shapes.rows_shown, "the d2l-en preview")
+
+
 def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> None:
     # The form shows these before the run is ready, and F7 reads the form: they must be the preset's.
     app = RnnTuiApp(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"]))

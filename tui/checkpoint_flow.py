@@ -7,7 +7,6 @@ thread workers, and hands a continued run or loaded weights to run control.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, RnnTuiError, first_line
 from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
+from tui.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.trainer import Trainer
@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from tui.run_control import RunControl
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"  # the dialogs' first path; the rescue file is named after it
-NOT_CANCELLED = threading.Event()  # never set: for waits on torch's import that nothing cancels
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFa
 from tui.run_state import RunState, RunStatus
 from tui.widgets.generate import GenerateRequested
 from tui.widgets.settings import LiveSettingSubmitted
-from tui.worker import EngineLoader, RunHandle, sessions_opening, train_in_thread
+from tui.worker import NOT_CANCELLED, EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.model import CharRNN
@@ -384,9 +383,10 @@ class RunControl:
         return tuple(getattr(config, name) for name in VOCAB_SETTINGS)
 
     def _read_vocab_size(self, config: TrainConfig, key: tuple[SettingValue, ...]) -> None:
-        """In a thread: the corpus read as config reads it (torch is loaded first: engine.session imports it)."""
+        """In a thread: the corpus read as config reads it (torch is loaded first: engine.session imports it). Not
+        tied to the run's cancel flag: after F8 that is set, and the preview would keep the old vocabulary."""
         try:
-            if not self.loader.wait(self.current.cancelled if self.current is not None else threading.Event()):
+            if not self.loader.wait(NOT_CANCELLED):
                 return
             from engine.session import vocab_size_for
 

@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # torch-backed: imported by EngineLoader in the background
 Post = Callable[[Message], object]  # App.post_message (its bool result is not used)
 
 
+NOT_CANCELLED = threading.Event()  # never set: for waits on torch's import that nothing cancels
+
+
 class EngineLoader:
     """Imports the torch-backed engine modules once, in the background."""
 
