@@ -521,10 +521,8 @@ class RunControl:
     # ----- generation -----
 
     def generate(self, request: GenerateRequested) -> None:
-        """The generate box's request, answered from a thread (a copy of the weights is taken there)."""
-        if self.checkpoint is None and (self.trainer is None or self.vocab is None):
-            self.panels.generate_box.show_error("the model is still loading; try again in a moment")
-            return
+        """The generate box's request, answered from a thread (a copy of the weights is taken there; before there
+        are any, tui.screens.model_source.current_model says the model is still loading)."""
         self.app.run_worker(
             partial(self._generate, request), group="generate", thread=True, exclusive=True, exit_on_error=False
         )
