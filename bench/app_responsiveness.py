@@ -73,7 +73,7 @@ def key_to_screen(presses: int, threads: int | None) -> dict[str, list[float]]:
 
 async def in_app(epochs: int, threads: int | None, switch: float | None) -> tuple[list[float], list[float]]:
     import tui.app
-    from engine.cli import parse
+    from tui.cli import parse
 
     argv = ["--epochs", str(epochs), "--seed", "0", "--pred-period", "1000"]
     if threads:

@@ -52,7 +52,7 @@ def throughput(epochs: int, trials: int, jobs: int) -> tuple[float, float]:
 async def ui_lateness(epochs: int, sweep_epochs: int) -> list[float]:
     """The 20 ms timer's lateness while the app trains the book's model and a 2-job sweep runs."""
     import tui.app
-    from engine.cli import parse
+    from tui.cli import parse
 
     with tempfile.TemporaryDirectory() as folder:
         storage = f"sqlite:///{Path(folder) / 'bench.db'}"

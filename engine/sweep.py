@@ -773,7 +773,7 @@ def sweep_arguments(
 
 def sweep_flags() -> set[str]:
     """Every option string `rnn-tui sweep` accepts."""
-    from engine.cli import build_parser
+    from tui.cli import build_parser
 
     parser = build_parser()
     for action in parser._subparsers._group_actions if parser._subparsers else ():

@@ -18,8 +18,8 @@ from textual import events as textual_events
 from textual.widgets import Input
 
 from engine import events
-from engine.cli import parse
 from tui.app import RnnTuiApp
+from tui.cli import parse
 from tui.screens import ConfirmScreen, HelpScreen
 from tui.widgets.plot import thin
 from tui.worker import EventBuffer

@@ -28,13 +28,13 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input
 
 from engine import checkpoint as checkpoints
-from engine.cli import parse
 from engine.config import TrainConfig
 from engine.corpus import load_corpus
 from engine.download import CORPUS_FILENAME
 from engine.session import FALLBACK_PATH
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
+from tui.cli import parse
 from tui.messages import Loading
 from tui.screens import ConfirmScreen, LoadScreen
 

@@ -24,9 +24,12 @@ from tui.main import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TIME_MACHINE_SHA256 = "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516"  # ../shared/data/README.md
-# The first epochs of the book's run, seed 0, default settings, recorded from main before held-out evaluation
-# existed (commit a6f396e): evaluating after each epoch must not change a single bit of training.
+# The first epochs of the book's run, seed 0, default settings, recorded on an AMD EPYC from main before held-out
+# evaluation existed (commit a6f396e). Another x86 CPU sums in another order (an Intel Xeon with AMX gave
+# 799.94908…), so they are compared within a tolerance; the bit-for-bit check is with vs without evaluation,
+# both trained on the machine running the test.
 MAIN_PERPLEXITIES = [799.9490834600347, 311.7148583262221, 281.1318084087707]
+ACROSS_CPUS = 1e-5  # relative: CPUs differ in the 7th digit at most here
 
 
 def train(overrides: dict, **kwargs: object) -> tuple[list[events.EpochEnd], list[events.Event]]:
@@ -44,8 +47,8 @@ def test_the_time_machine_ships_with_the_package_unchanged() -> None:
 def test_evaluation_leaves_the_book_runs_training_perplexities_unchanged(corpus_path: Path) -> None:
     with_held_out, _ = train({"corpus": str(corpus_path), "seed": 0, "epochs": 3})
     without, _ = train({"corpus": str(corpus_path), "seed": 0, "epochs": 3, "val_chars": 0})
-    assert [e.perplexity for e in with_held_out] == MAIN_PERPLEXITIES
-    assert [e.perplexity for e in without] == MAIN_PERPLEXITIES
+    assert [e.perplexity for e in with_held_out] == [e.perplexity for e in without]  # bit for bit, on this CPU
+    assert [e.perplexity for e in without] == pytest.approx(MAIN_PERPLEXITIES, rel=ACROSS_CPUS)
     assert all(e.val_perplexity is None and e.fresh_perplexity is None for e in without)
     first = with_held_out[0]
     # About an eighth of the 2,000 characters after the book's 10,000 never occur in them: left out, and said so.

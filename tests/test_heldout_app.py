@@ -16,10 +16,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from engine import events
-from engine.cli import parse
 from engine.config import PRESET_SETTINGS, STATE_POLICIES
 from engine.runs import Run
 from tui.app import RnnTuiApp
+from tui.cli import parse
 from tui.screens import HelpScreen
 from tui.screens.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
 

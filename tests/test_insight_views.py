@@ -16,12 +16,12 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, SelectionList
 
 from engine.activations import display_scale, read_activations
-from engine.cli import parse
 from engine.config import TrainConfig
 from engine.corpus import Corpus
 from engine.explain import explain_text
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
+from tui.cli import parse
 from tui.screens.hidden_units import CORPUS_STRETCH, HiddenUnitsScreen, activation_style
 from tui.screens.next_char import NextCharScreen
 from tui.screens.runs_compared import RunsScreen

@@ -18,7 +18,7 @@ from conftest import BOOK_CORPUS
 from pilot_helpers import wait_for
 from textual.widgets import Input, Static
 
-from engine.cli import parse
+from tui.cli import parse
 from tui.serve import host_warning, settings_from_args, train_flags
 from tui.served import SERVED_NOTE, OutsideSession, ServedMode, user_path
 

@@ -30,9 +30,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine import checkpoint as checkpoints
-from engine.cli import parse
 from engine.session import open_session
 from tui.app import RnnTuiApp
+from tui.cli import parse
 from tui.screens import HelpScreen
 from tui.screens.hidden_units import HiddenUnitsScreen
 from tui.screens.next_char import NextCharScreen

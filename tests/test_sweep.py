@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import parse, run_command
 from engine.errors import ConfigError
 from engine.space import Param, build_space, parse_search, read_space_file
 from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, make_pruner, resolve_storage, sweep_flags
+from tui.cli import parse, run_command
 
 # One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
 TINY = ["--hidden", "16", "--max-chars", "4000", "--seed", "0", "--threads", "1"]

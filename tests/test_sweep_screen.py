@@ -7,8 +7,8 @@ from pathlib import Path
 from pilot_helpers import wait_for
 from textual.widgets import DataTable, Input
 
-from engine.cli import parse
 from tui.app import RnnTuiApp
+from tui.cli import parse
 from tui.screens import HelpScreen
 from tui.screens.sweep import SweepScreen
 

@@ -31,9 +31,9 @@ from textual.css.query import NoMatches
 from textual.events import Event, InputEvent
 from textual.screen import Screen
 
-from engine.cli import config_overrides
 from engine.config import preset_config
 from tui.checkpoint_flow import DEFAULT_CHECKPOINT, CheckpointFlow
+from tui.cli import config_overrides
 from tui.main_screen import MainScreen
 from tui.messages import (
     CheckpointFailed,
@@ -95,7 +95,7 @@ class RnnTuiApp(App[int]):
     def __init__(self, args: argparse.Namespace) -> None:
         super().__init__()
         self.args = args
-        base_config = preset_config(config_overrides(args))  # already validated by engine.cli.parse
+        base_config = preset_config(config_overrides(args))  # already validated by tui.cli.parse
         self.main = MainScreen(base_config)
         self.runs = RunControl(self, base_config)
         # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,

@@ -7,7 +7,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from engine.cli import parse, run_command
+from tui.cli import parse, run_command
 
 # The terminal's alternate screen: Textual draws there too, and leaves it on exit, so the splash never stays
 # behind in the user's scrollback.

@@ -35,9 +35,9 @@ from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from engine.cli import add_train_arguments, fail
 from engine.corpus import find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError
+from tui.cli import add_train_arguments, fail
 from tui.served import ServedMode
 
 log = logging.getLogger("rnn-tui serve")
