@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterable, Sequence
@@ -146,11 +147,33 @@ def find_corpus(path: str | None) -> Path | None:
             candidate = Path(explicit).expanduser()
             if not candidate.exists():
                 raise CorpusError(f"corpus not found: {explicit} (from {origin})")
+            check_regular_file(candidate)
             return candidate
     for candidate in default_corpus_paths():
         if candidate.is_file():
             return candidate
     return None
+
+
+FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse anything but a regular file (a symlink to one is fine): /dev/zero never ends and a FIFO blocks
+    the open, so either would hang the run with nothing said."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise CorpusError(f"corpus {path} is {kind}, not a file")
 
 
 def missing_corpus_message() -> str:
@@ -166,8 +189,7 @@ def read_text(path: Path, max_chars: int, preset: str = "d2l-zh", extra: int = 0
     preprocessed text are kept (max_chars 0 keeps all); extra, the held-out text, is not counted in the size checks.
     """
     limit = max_chars + extra if max_chars else 0
-    if path.is_dir():
-        raise CorpusError(f"corpus {path} is a directory, not a file")
+    check_regular_file(path)
     try:
         if zipfile.is_zipfile(path):
             raw = _read_zip(path, max_chars, preset, limit)

@@ -66,6 +66,39 @@ def test_bad_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, ne
     assert_one_line_error(code, err, needle)
 
 
+def _fifo(directory: Path) -> Path:
+    os.mkfifo(directory / "pipe")
+    return directory / "pipe"
+
+
+def _socket(directory: Path) -> Path:
+    import socket
+
+    path = directory / "sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))  # left bound until the test's process ends: the file stays a socket
+    _SOCKETS.append(listener)
+    return path
+
+
+_SOCKETS: list[object] = []
+
+
+@pytest.mark.parametrize(
+    "make, kind",
+    [(lambda d: Path("/dev/zero"), "a character device"), (_fifo, "a named pipe"), (_socket, "a socket")],
+    ids=["dev-zero", "fifo", "socket"],
+)
+def test_a_corpus_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, make, kind: str) -> None:
+    # In a child with a deadline: before the check, /dev/zero was read for ever and a FIFO's open blocked.
+    path = make(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.main", "train", "--headless", "--epochs", "1", "--corpus", str(path)],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+    )
+    assert_one_line_error(done.returncode, done.stderr, f"is {kind}", str(path))
+
+
 def test_truncated_zip(tmp_path: Path, corpus_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = corpus_path.read_bytes()
     truncated = _write(tmp_path / "cut.zip", data[: len(data) // 2])
