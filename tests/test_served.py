@@ -33,10 +33,11 @@ def mode(tmp_path: Path) -> ServedMode:
 
 
 def test_a_file_name_stays_in_the_session(mode: ServedMode) -> None:
-    assert mode.confine("rnn-tui.ckpt") == "rnn-tui.ckpt"
-    assert mode.confine("  runs/a.csv ") == "runs/a.csv"
-    assert mode.confine("runs/../b.ckpt") == "b.ckpt"  # `..` that stays inside is folded
-    assert mode.confine(str(mode.session_dir / "c.ckpt")) == "c.ckpt"  # its own absolute path is inside
+    inside = mode.session_dir
+    assert mode.confine("rnn-tui.ckpt") == inside / "rnn-tui.ckpt"  # absolute: nothing later expands it again
+    assert mode.confine("  runs/a.csv ") == inside / "runs/a.csv"
+    assert mode.confine("runs/../b.ckpt") == inside / "b.ckpt"  # `..` that stays inside is folded
+    assert mode.confine(str(inside / "c.ckpt")) == inside / "c.ckpt"  # its own absolute path is inside
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,7 @@ def test_symlinks_leading_out_are_refused(mode: ServedMode, tmp_path: Path) -> N
             mode.confine(text)
     (mode.session_dir / "inner").mkdir()
     (mode.session_dir / "alias").symlink_to(mode.session_dir / "inner")
-    assert mode.confine("alias/x.ckpt") == "inner/x.ckpt"  # a link that stays inside is fine
+    assert mode.confine("alias/x.ckpt") == mode.session_dir / "inner/x.ckpt"  # a link that stays inside is fine
 
 
 def test_empty_and_nul_names_are_refused(mode: ServedMode) -> None:

@@ -29,6 +29,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.events import Event, InputEvent
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from engine.config import preset_config
@@ -48,7 +49,7 @@ from tui.messages import (
     SessionReady,
 )
 from tui.run_control import RunControl
-from tui.served import SERVED_NOTE, served_mode
+from tui.served import SERVED_NOTE, served_mode, shown
 from tui.widgets.generate import GenerateRequested
 from tui.widgets.settings import LiveSettingSubmitted, StructuralChanged
 
@@ -258,6 +259,20 @@ class RnnTuiApp(App[int]):
             return
         keys = [(b.key, b.description, b.tooltip) for b in self.BINDINGS if isinstance(b, Binding)]
         self.push_screen(HelpScreen(keys))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """As Textual's, without markup by default: messages carry typed text (a path like `[/]x.ckpt` is a markup
+        error otherwise, and `[b]` would be drawn as bold), and a served session's files shown as the visitor
+        sees them (not the server's path)."""
+        super().notify(shown(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
     async def action_quit(self) -> None:
         """Stop training at the next batch boundary and leave once its thread is gone (or after a second)."""

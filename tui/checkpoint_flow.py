@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, RnnTuiError, first_line
 from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
+from tui.served import shown
 from tui.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
@@ -79,6 +80,12 @@ class CheckpointFlow:
         """These weights (trainer at position) were saved by ctrl+s."""
         return self._saved == (trainer, position)
 
+    def _confined(self, path: str) -> str:
+        """Served: the dialog's confined path checked again just before it is opened (resolved anew: a symlink put
+        in its place since the dialog leads nowhere outside). Unchanged in a terminal."""
+        served = self.app.served
+        return path if served is None else str(served.confine(path))
+
     # ----- save -----
 
     def save(self) -> None:
@@ -122,7 +129,7 @@ class CheckpointFlow:
         from engine.outputs import OutputError
 
         try:
-            saved = trainer.save(path)
+            saved = trainer.save(self._confined(path))
         except OutputError as exc:  # a full disk, a folder gone read-only: the run stays, to be saved elsewhere
             self.app.post_message(CheckpointFailed(f"{exc}; the run is kept: ctrl+s saves it elsewhere"))
         except Exception as exc:
@@ -133,12 +140,12 @@ class CheckpointFlow:
     def saved(self, message: CheckpointSaved) -> None:
         if message.trainer is not None:
             self._saved = (message.trainer, message.position)
-        self.runs.panels.samples.add_note(f"saved {message.path} ({message.position})")
+        self.runs.panels.samples.add_note(shown(f"saved {message.path} ({message.position})"))
         self.app.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
     def failed(self, message: CheckpointFailed) -> None:
         self.app.notify(message.message, title="checkpoint", severity="error", timeout=8)
-        self.runs.panels.samples.add_note(message.message, error=True)
+        self.runs.panels.samples.add_note(shown(message.message), error=True)
 
     def unsaved(self) -> tuple[Trainer, str] | None:
         """(trainer, position) of weights trained and saved nowhere (a stopped run's, or a failed one's last good
@@ -212,7 +219,7 @@ class CheckpointFlow:
             self._wait_for_torch()
             from engine import checkpoint as checkpoints
 
-            loaded = checkpoints.load(path)
+            loaded = checkpoints.load(self._confined(path))
             checkpoints.check_shapes(loaded)  # before building: a refused build would still have drawn from torch's RNG
             model = loaded.build_model()
         except Exception as exc:
@@ -237,7 +244,7 @@ class CheckpointFlow:
             self._wait_for_torch()
             from engine.session import check_resume
 
-            checkpoint = check_resume(path, overrides)
+            checkpoint = check_resume(self._confined(path), overrides)
         except Exception as exc:
             self.app.post_message(self._refused(path, exc))
             return

@@ -20,6 +20,10 @@ SESSION_DIR_ENV = "RNN_TUI_SERVED_DIR"  # set by the server: this session's dire
 CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths the server allows as corpus
 IDLE_ENV = "RNN_TUI_SERVED_IDLE"  # seconds without input after which training pauses; 0 = never
 SERVED_NOTE = "served: files stay in this session"
+# Every refusal of a typed path says this and nothing else: not whether the place exists, is a folder, or its size.
+STAY_INSIDE = "served: files stay in this session: type a file name, e.g. rnn-tui.ckpt"
+NAME_MAX = 255  # bytes in one name (Linux's NAME_MAX)
+PATH_MAX = 4095  # bytes in a whole path, less its final NUL (Linux's PATH_MAX)
 
 
 class OutsideSession(RnnTuiError):
@@ -54,26 +58,9 @@ class ServedMode:
             IDLE_ENV: f"{self.idle_seconds:g}",
         }
 
-    def confine(self, text: str) -> str:
-        """The path, relative to the session directory, of the file `text` names; OutsideSession if it names
-        anything outside it (an absolute path elsewhere, `..`, a symlink leading out) or the directory itself.
-
-        Relative paths are taken from the session directory (the served app's working directory).
-        """
-        text = text.strip()
-        if not text:
-            raise OutsideSession("type a file name")
-        if "\0" in text:
-            raise OutsideSession("a file name cannot contain a NUL character")
-        root = self.session_dir
-        candidate = Path(text)
-        if not candidate.is_absolute():
-            candidate = root / candidate
-        # realpath follows every symlink it meets, dangling ones included, and folds `..` after them.
-        resolved = Path(os.path.realpath(candidate))
-        if resolved == root or not resolved.is_relative_to(root):
-            raise OutsideSession(f"{text}: served, files stay in this session: type a file name, e.g. rnn-tui.ckpt")
-        return str(resolved.relative_to(root))
+    def confine(self, text: str) -> Path:
+        """The absolute, resolved path of the file `text` names inside the session directory (see confine)."""
+        return confine(text, self.session_dir)
 
     def check_corpus(self, corpus: str | None) -> None:
         """OutsideSession unless corpus is one the server allows (compared after resolving)."""
@@ -84,11 +71,52 @@ class ServedMode:
         raise OutsideSession(f"served: the corpus is set by the server ({names})")
 
 
+def confine(typed: str, root: Path) -> Path:
+    """The absolute, resolved path of the file `typed` names inside `root` (a resolved directory), or OutsideSession.
+
+    Relative paths are taken from root. Refused: an empty name, NUL, a name or path longer than the file system
+    takes, a leading `~` (never expanded: `~user/…` reaches any account's home, and accounts whose home is `/` reach
+    everything), and whatever resolves outside root or to root itself (`..`, an absolute path elsewhere, a symlink
+    leading out, dangling ones included). The path is absolute so that nothing after this expands it again.
+    """
+    text = typed.strip()
+    if not text:
+        raise OutsideSession("type a file name")
+    if "\0" in text:
+        raise OutsideSession("a file name cannot contain a NUL character")
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:  # a lone surrogate: no file can have that name
+        raise OutsideSession("that name has a character no file name can hold") from None
+    if len(encoded) > PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise OutsideSession(f"that name is too long: at most {NAME_MAX} bytes a name")
+    if text.startswith("~"):
+        raise OutsideSession(STAY_INSIDE)
+    candidate = Path(text)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    # realpath follows every symlink it meets, dangling ones included, and folds `..` after them.
+    resolved = Path(os.path.realpath(candidate))
+    if resolved == root or not resolved.is_relative_to(root):
+        raise OutsideSession(STAY_INSIDE)
+    return resolved
+
+
 def served_mode() -> ServedMode | None:
     return ServedMode.from_environment()
 
 
 def user_path(text: str) -> str:
-    """A path a person typed, ready to open: unchanged in a terminal; confined to the session when served."""
+    """A path a person typed, ready to open: unchanged in a terminal; confined to the session when served (then
+    absolute and resolved)."""
     mode = served_mode()
-    return text.strip() if mode is None else mode.confine(text)
+    return text.strip() if mode is None else str(mode.confine(text))
+
+
+def shown(text: str) -> str:
+    """A message about a session's file as a visitor should see it: the session's own directory (a server path)
+    left out. Unchanged in a terminal."""
+    mode = served_mode()
+    if mode is None:
+        return text
+    return text.replace(str(mode.session_dir) + os.sep, "").replace(str(mode.session_dir), ".")

@@ -22,7 +22,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook, Series
-from tui.served import user_path
+from tui.served import shown, user_path
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import cannot_draw
@@ -218,11 +218,11 @@ class RunsScreen(ModalScreen[None]):
             return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None
-            message.update(Text(str(exc), style="bold red"))
+            message.update(Text(shown(str(exc)), style="bold red"))
             return
         self.error, self.exported = None, str(written)
         columns = len(self.book.columns("perplexity", self.chosen))
-        message.update(Text(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}", style="green"))
+        message.update(Text(shown(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}"), style="green"))
 
 
 def open_runs(app: RnnTuiApp) -> None:
