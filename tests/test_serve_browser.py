@@ -104,14 +104,15 @@ def free_port() -> int:
 
 
 def children(pid: int) -> set[int]:
-    """The live processes whose parent is pid (the server's app processes)."""
+    """The live app processes whose parent is pid (the server's sessions; not its reaper)."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            app = b"tui.main" in (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and app:
             found.add(int(stat.parent.name))
     return found
 

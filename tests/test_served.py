@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -240,7 +241,11 @@ def test_the_server_listens_on_127_0_0_1_only_by_default_and_its_page_asks_only_
         assert urls and all(url.split("://")[1].startswith(f"127.0.0.1:{port}/") for url in urls), urls
         assert f"ws://127.0.0.1:{port}/ws" in urls
         # The browser's own address is used (a server on 0.0.0.0 must not send the browser to 0.0.0.0).
-        assert f"ws://teacher.local:{port}/ws" in page_urls(port, f"teacher.local:{port}")
+        assert f"ws://localhost:{port}/ws" in page_urls(port, f"localhost:{port}")
+        # Served on this machine only, another name is refused: a page whose name was made to point here (DNS
+        # rebinding) would otherwise be this server's own page to the browser, and pass the Origin check.
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            page_urls(port, f"teacher.local:{port}")
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)

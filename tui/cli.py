@@ -218,6 +218,12 @@ def build_parser() -> ArgumentParser:
         metavar="M",
         help="pause a session's training after M minutes without input; 0 never (default 10)",
     )
+    group.add_argument(
+        "--token",
+        metavar="CODE",
+        help="the join code students type (default: none on 127.0.0.1; a fresh one, printed, on any other --host)",
+    )
+    group.add_argument("--log", metavar="FILE", help="also append each event (joined, left, refused…) as JSON lines")
     add_train_arguments(serve)
     serve.add_argument("--paused", action="store_true", help="open every session with training paused")
 
@@ -683,5 +689,5 @@ def check_serve_arguments(args: argparse.Namespace) -> None:
         fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
     for flag in ("save", "metrics"):
         value = getattr(args, flag)
-        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts or value.startswith("~")):
             fail(f"--{flag} in serve is a file name inside each session's directory, got {value!r}")
