@@ -203,3 +203,51 @@ async def test_a_hostile_visitor_writes_nothing_outside_and_learns_nothing(
     assert {p for p in targets if p.exists()} == existed
     leftovers = {p.name for p in session.parent.iterdir()}
     assert leftovers == {"session-1", "session-2", "canary"}
+
+
+# ----- a seat's limits: disk and memory -----
+
+
+async def test_a_seat_has_a_disk_quota_and_a_memory_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch  # noqa: F401 (loaded before the share is measured: the app loads it too)
+
+    from engine.limits import resident_memory
+    from tui.app import RnnTuiApp
+
+    session = (tmp_path / "session-1").resolve()
+    session.mkdir()
+    # Room for one small checkpoint (a few hundred KiB, estimated at 1.4 MiB), not for two; memory: 400 MiB beyond
+    # what this test process holds with torch (hidden 4096 needs about 900 MiB).
+    share = resident_memory() + 400 * 2**20
+    mode = ServedMode(session, (str(BOOK_CORPUS),), 0.0, seat_memory=share, disk_quota=3 * 2**19)
+    for name, value in mode.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(session)
+    args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
+    app = RnnTuiApp(args)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+
+        async def save_as(name: str) -> None:
+            await pilot.press("ctrl+s")
+            app.screen.query_one("#path", Input).value = name
+            await pilot.press("enter")
+
+        def notes() -> list[str]:
+            return [str(n.message) for n in app._notifications]
+
+        await save_as("one.ckpt")
+        await wait_for(pilot, (session / "one.ckpt").is_file, "the first checkpoint")
+        await save_as("two.ckpt")
+        await wait_for(pilot, lambda: any("may take 1.5 MiB" in n for n in notes()), "the quota's refusal")
+        refusal = next(n for n in notes() if "may take 1.5 MiB" in n)
+        assert "\n" not in refusal and "nothing was saved" in refusal and not (session / "two.ckpt").exists()
+        await save_as("one.ckpt")  # over its own earlier file: its bytes come back
+        await wait_for(pilot, lambda: sum("saved one.ckpt" in n for n in notes()) == 2, "the second save of one.ckpt")
+
+        # A model past the seat's memory is refused in the form, with the numbers.
+        app.main.settings.load(app.runs.config.with_changes(hidden=4096))
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: any("is available" in n for n in notes()), "the memory refusal")
+        said = next(n for n in notes() if "is available" in n)
+        assert "hidden" in said and "needs about" in said and app.runs.config.hidden == 16

@@ -167,10 +167,26 @@ def test_sessions_share_the_cores(tmp_path: Path) -> None:
     assert settings_from_args(args).threads == (os.cpu_count() or 1)
 
 
+def test_seats_are_shared_out_from_cores_and_memory(tmp_path: Path) -> None:
+    from tui.serve import MIB, auto_sessions
+
+    assert auto_sessions(16, 9 * 2**30) == 8  # memory decides: a GiB a seat beyond the server's one
+    assert auto_sessions(2, 64 * 2**30) == 2  # cores decide
+    assert auto_sessions(4, 2**29) == 1  # never none
+    settings = settings_from_args(serve_args("--max-sessions", "auto", "--workdir", str(tmp_path)))
+    assert 1 <= settings.max_sessions <= (os.cpu_count() or 1)
+    assert settings.seat_memory >= 512 * MIB and 16 * MIB <= settings.seat_disk <= 1024 * MIB
+    flags = ("--max-sessions", "3", "--seat-memory", "700", "--seat-disk", "64", "--workdir", str(tmp_path))
+    settings = settings_from_args(serve_args(*flags))
+    assert (settings.max_sessions, settings.seat_memory, settings.seat_disk) == (3, 700 * MIB, 64 * MIB)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--max-sessions", "0"], "max-sessions must be a whole number ≥ 1, got 0"),
+        (["--max-sessions", "0"], "max-sessions must be a whole number ≥ 1 or auto, got 0"),
+        (["--max-sessions", "many"], "--max-sessions: invalid"),
+        (["--seat-disk", "0"], "seat-disk must be a whole number of MiB ≥ 1, got 0"),
         (["--port", "70000"], "port must be between 1 and 65535"),
         (["--idle-minutes", "-1"], "idle-minutes must be a number ≥ 0"),
         (["--public-url", "example.com"], "public-url must start with http:// or https://"),

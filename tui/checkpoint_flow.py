@@ -59,6 +59,14 @@ def plan_continue(
     )
 
 
+def checkpoint_bytes(trainer: Trainer) -> int:
+    """About what a checkpoint of trainer takes on disk: its weights and the optimizer's state (Adam keeps two
+    moments a weight, SGD one), with room for its settings, vocabulary and history."""
+    weights = sum(parameter.numel() for parameter in trainer.model.parameters()) * 4
+    slots = 2 if trainer.config.optimizer == "adam" else 1
+    return weights * (1 + slots) + 2**20
+
+
 class CheckpointFlow:
     """ctrl+s and ctrl+o: the dialogs, the checks before anything is stopped, and the thread workers that save and
     load (torch's serialisation never runs on the UI thread). One per app (app.checkpoints)."""
@@ -122,6 +130,12 @@ class CheckpointFlow:
         except OutputError as exc:
             self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
             return
+        if self.app.served is not None:  # the session's disk quota, checked before anything is written
+            try:
+                self.app.served.check_room(checkpoint_bytes(trainer), str(target) if target.exists() else None)
+            except RnnTuiError as exc:
+                self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
+                return
         self._in_thread(self._save, trainer, str(target))
 
     def _save(self, trainer: Trainer, path: str) -> None:

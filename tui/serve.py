@@ -71,6 +71,10 @@ MAX_MESSAGE = 1 << 20  # bytes in one message from a browser (keys, a paste, a r
 TAB_PATTERN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # a join code to read off a board: no 0/o, 1/l/i
 CODE_COOKIE = "rnn-tui-code"
+MIB = 2**20
+SERVER_RESERVE = 1 << 30  # memory left to the server, the system and the teacher when seats are shared out
+AUTO_SEAT_MEMORY = 1 << 30  # --max-sessions auto: a seat per GiB (a session at the defaults: see the README)
+MIN_SEAT_MEMORY = 512 * MIB  # torch and the app alone take about 400 MiB
 PR_SET_PDEATHSIG = 1
 # The reaper: started with the server, reads lines from it ("group N", "dir PATH", "done N", "undir PATH", "own
 # PATH") and, once the server has gone however it went (its end of the pipe closes), kills the process groups still
@@ -129,6 +133,8 @@ class ServeSettings:
     app_flags: list[str] = field(default_factory=list)
     code: str | None = None  # the join code a page or websocket must bring; None: none asked (this machine only)
     log_file: Path | None = None
+    seat_memory: int = 0  # bytes one session's process may use (its models are checked against what is left)
+    seat_disk: int = 0  # bytes one session's files may take
 
     def app_command(self) -> str:
         """The shell command that starts one app process (exec: the shell's pid is the app's, for the kill)."""
@@ -180,7 +186,10 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             raise RnnTuiError(f"checkpoint not found: {args.resume}")
         args.resume = str(resume.resolve())
     cores = os.cpu_count() or 1
-    max_sessions = args.max_sessions or cores
+    _, free_memory = machine_memory()
+    max_sessions = args.max_sessions
+    if max_sessions in (None, "auto"):
+        max_sessions = auto_sessions(cores, free_memory)
     if args.threads is None:  # sessions share the cores rather than each taking all of them
         args.threads = max(1, cores // max_sessions)
     own_workdir = args.workdir is None
@@ -192,6 +201,12 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             workdir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RnnTuiError(f"cannot use --workdir {args.workdir}: {exc.strerror or exc}") from exc
+    seat_memory = args.seat_memory * MIB if getattr(args, "seat_memory", None) else None
+    if seat_memory is None:
+        seat_memory = max(MIN_SEAT_MEMORY, (free_memory - SERVER_RESERVE) // max_sessions)
+    seat_disk = args.seat_disk * MIB if getattr(args, "seat_disk", None) else None
+    if seat_disk is None:
+        seat_disk = max(16 * MIB, min(1024 * MIB, shutil.disk_usage(workdir).free // (2 * max_sessions)))
     return ServeSettings(
         host=args.host,
         port=args.port,
@@ -205,7 +220,29 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         app_flags=train_flags(args),
         code=join_code(getattr(args, "token", None), args.host),
         log_file=Path(args.log).expanduser() if getattr(args, "log", None) else None,
+        seat_memory=seat_memory,
+        seat_disk=seat_disk,
     )
+
+
+def machine_memory() -> tuple[int, int]:
+    """(MemTotal, MemAvailable) in bytes; (0, 0) where /proc/meminfo cannot be read."""
+    found = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                found[name] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return found.get("MemTotal", 0), found.get("MemAvailable", 0)
+
+
+def auto_sessions(cores: int, free_memory: int) -> int:
+    """--max-sessions auto: one per CPU core and per AUTO_SEAT_MEMORY of the memory available beyond the server's
+    reserve, whichever is fewer (at least one)."""
+    by_memory = (free_memory - SERVER_RESERVE) // AUTO_SEAT_MEMORY if free_memory else cores
+    return max(1, min(cores, by_memory))
 
 
 def capped(width: object, height: object) -> tuple[int, int]:
@@ -544,7 +581,13 @@ class ClassroomServer(Server):
         number = self._next_session
         session_dir = Path(tempfile.mkdtemp(prefix=f"session-{number}-", dir=self.settings.workdir)).resolve()
         self.tell("dir", session_dir)
-        mode = ServedMode(session_dir, self.settings.corpora, self.settings.idle_seconds)
+        mode = ServedMode(
+            session_dir,
+            self.settings.corpora,
+            self.settings.idle_seconds,
+            seat_memory=self.settings.seat_memory,
+            disk_quota=self.settings.seat_disk,
+        )
         session = SessionService(
             self.command,
             mode,
@@ -650,13 +693,12 @@ class ClassroomServer(Server):
                 f"  join code: {s.code} (students type it on the page, or open the address with ?code={s.code})",
                 flush=True,
             )
-        print(
-            f"  at most {s.max_sessions} sessions, {s.threads} torch thread(s) each; "
-            f"training pauses after {s.idle_seconds / 60:g} min without input"
-            if s.idle_seconds
-            else f"  at most {s.max_sessions} sessions, {s.threads} torch thread(s) each",
-            flush=True,
+        seat = (
+            f"{s.threads} torch thread(s), {s.seat_memory // MIB:,} MiB of memory, {s.seat_disk // MIB:,} MiB of files"
         )
+        print(f"  at most {s.max_sessions} sessions; each: {seat}", flush=True)
+        if s.idle_seconds:
+            print(f"  training pauses after {s.idle_seconds / 60:g} min without input", flush=True)
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
         self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 

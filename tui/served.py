@@ -9,16 +9,19 @@ No Textual import: the policy is tested on its own (tests/test_served.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import RnnTuiError
+from engine.limits import MEMORY_SHARE_ENV  # bytes the whole process may use: engine.limits checks models against it
 
 SESSION_DIR_ENV = "RNN_TUI_SERVED_DIR"  # set by the server: this session's directory (also the process's cwd)
 CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths the server allows as corpus
 IDLE_ENV = "RNN_TUI_SERVED_IDLE"  # seconds without input after which training pauses; 0 = never
+DISK_ENV = "RNN_TUI_SERVED_DISK"  # bytes the session's files may take; 0 = no quota
 SERVED_NOTE = "served: files stay in this session"
 # Every refusal of a typed path says this and nothing else: not whether the place exists, is a folder, or its size.
 STAY_INSIDE = "served: files stay in this session: type a file name, e.g. rnn-tui.ckpt"
@@ -35,6 +38,8 @@ class ServedMode:
     session_dir: Path  # resolved
     corpora: tuple[str, ...] = ()  # absolute paths
     idle_seconds: float = 0.0
+    seat_memory: int = 0  # bytes; 0 = the machine's (engine.limits checks models against what is left of it)
+    disk_quota: int = 0  # bytes; 0 = none
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServedMode | None:
@@ -48,7 +53,9 @@ class ServedMode:
             idle = max(0.0, float(env.get(IDLE_ENV, "0") or 0))
         except ValueError:
             idle = 0.0
-        return cls(Path(directory).resolve(), corpora, idle)
+        numbers = [env.get(name, "0") for name in (MEMORY_SHARE_ENV, DISK_ENV)]
+        memory, disk = (int(n) if n.isdigit() else 0 for n in numbers)
+        return cls(Path(directory).resolve(), corpora, idle, memory, disk)
 
     def environment(self) -> dict[str, str]:
         """The variables that put a child app process in this mode."""
@@ -56,7 +63,33 @@ class ServedMode:
             SESSION_DIR_ENV: str(self.session_dir),
             CORPORA_ENV: os.pathsep.join(self.corpora),
             IDLE_ENV: f"{self.idle_seconds:g}",
+            DISK_ENV: str(self.disk_quota),
+            **({MEMORY_SHARE_ENV: str(self.seat_memory)} if self.seat_memory else {}),
         }
+
+    def used_bytes(self) -> int:
+        """Bytes the session's files take now (symlinks not followed)."""
+        total = 0
+        for folder, _, files in os.walk(self.session_dir):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+        return total
+
+    def check_room(self, needed: int, replacing: str | None = None) -> None:
+        """OutsideSession, one line with the numbers, when a file of about `needed` bytes (replacing the file at
+        `replacing`, whose bytes come back) would take the session's files past its quota."""
+        if not self.disk_quota:
+            return
+        used = self.used_bytes()
+        if replacing is not None:
+            with contextlib.suppress(OSError):
+                used -= os.lstat(replacing).st_blocks * 512
+        if used + needed > self.disk_quota:
+            raise OutsideSession(
+                f"served: this session's files may take {mib(self.disk_quota)}; they take {mib(used)} and this needs "
+                f"about {mib(needed)}: save over an earlier file's name instead"
+            )
 
     def confine(self, text: str) -> Path:
         """The absolute, resolved path of the file `text` names inside the session directory (see confine)."""
@@ -100,6 +133,10 @@ def confine(typed: str, root: Path) -> Path:
     if resolved == root or not resolved.is_relative_to(root):
         raise OutsideSession(STAY_INSIDE)
     return resolved
+
+
+def mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 def served_mode() -> ServedMode | None:

@@ -10,6 +10,7 @@ so the two kinds are told apart without colour too.
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -22,7 +23,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook, Series
-from tui.served import shown, user_path
+from tui.served import served_mode, shown, user_path
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import cannot_draw
@@ -206,6 +207,9 @@ class RunsScreen(ModalScreen[None]):
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
             path = user_path(path)  # served: only inside the session's directory
+            served = served_mode()
+            if served is not None:  # a CSV of a few runs: tens of KiB
+                served.check_room(2**16, path if os.path.exists(path) else None)
             written = self.book.export_csv(path, "perplexity", self.chosen, force=force)
         except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
             from tui.screens import ConfirmScreen
