@@ -80,9 +80,14 @@ def test_only_the_servers_corpus_is_allowed(mode: ServedMode, tmp_path: Path) ->
     mode.check_corpus(os.path.relpath(BOOK_CORPUS))  # the same file, however it is written
     other = tmp_path / "other.txt"
     other.write_text("你好" * 100, encoding="utf-8")
-    for corpus in (str(other), None, "", "/etc/passwd", "https://example.com/corpus.zip"):
+    for corpus in (str(other), "/etc/passwd", "https://example.com/corpus.zip"):
         with pytest.raises(OutsideSession, match=f"set by the server \\({BOOK_CORPUS.name}\\)"):
             mode.check_corpus(corpus)
+    # Blank: the preset's own (the server's, by $RNN_TUI_CORPUS; d2l-en's shipped Time Machine), and that one.
+    from engine.corpus import TIME_MACHINE_PATH
+
+    for corpus in (None, "", str(TIME_MACHINE_PATH)):
+        mode.check_corpus(corpus)
 
 
 def test_environment_round_trip_and_terminal_mode(mode: ServedMode, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,6 +142,53 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
         assert app.runs.status.state == "running" and not app.runs.status.message
 
 
+async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_runs_the_shipped_preset(
+    mode: ServedMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.app import RnnTuiApp
+    from tui.screens import HelpScreen
+    from tui.screens.served_quit import LeaveScreen
+
+    for name, value in mode.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RNN_TUI_CORPUS", str(BOOK_CORPUS))  # as the server sets it; no --corpus on the line
+    monkeypatch.chdir(mode.session_dir)
+    app = RnnTuiApp(parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1"]))
+    async with app.run_test(size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch on the server's corpus")
+        form = app.main.settings
+        assert form.widget("corpus").value == ""  # the server's path is not shown: blank, the preset's own
+        assert len(app.runs.vocab) > 1000  # the lyrics, found by $RNN_TUI_CORPUS
+
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert [key for key, _, _ in app.screen.keys if key == "f12"] == []  # a served session refuses sweeps
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+q")  # asks first: the session's files go with it
+        assert isinstance(app.screen, LeaveScreen) and app.is_running
+        assert "Download the weights" in str(app.screen.query_one(".dialog-text", Static).render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LeaveScreen) and app.is_running
+
+        # The English edition's preset trains on the Time Machine shipped with rnn-tui (it was refused as "the
+        # corpus is set by the server").
+        form.widget("preset").value = "d2l-en"
+        await pilot.pause()
+        form.widget("epochs").value = "1"
+        await pilot.press("f7")
+        if not isinstance(app.screen, type(app.main)):
+            await pilot.press("enter")  # confirm: a new preset starts from scratch
+        await wait_for(
+            pilot,
+            lambda: app.runs.vocab is not None and len(app.runs.vocab) < 40 and app.runs.status.state == "finished",
+            "a run on The Time Machine",
+        )
+        await pilot.press("ctrl+q")
+        await pilot.press("ctrl+q")  # twice: leave
+        await wait_for(pilot, lambda: not app.is_running, "the app to leave")
+
+
 # ----- the command line and the server -----
 
 
@@ -149,7 +201,7 @@ def test_every_train_flag_reaches_each_session(tmp_path: Path) -> None:
     args.workdir = str(tmp_path / "work")
     settings = settings_from_args(args)
     flags = settings.app_flags
-    assert flags[flags.index("--corpus") + 1] == str(BOOK_CORPUS.resolve())
+    assert "--corpus" not in flags and settings.corpora == (str(BOOK_CORPUS.resolve()),)  # by $RNN_TUI_CORPUS
     assert flags[flags.index("--epochs") + 1] == "7" and flags[flags.index("--lr") + 1] == "0.01"
     assert flags[flags.index("--cell") + 1] == "gru" and "--paused" in flags
     assert [flags[i + 1] for i, f in enumerate(flags) if f == "--prefix"] == ["分开", "我"]

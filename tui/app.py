@@ -49,7 +49,7 @@ from tui.messages import (
     SessionReady,
 )
 from tui.run_control import RunControl
-from tui.served import SERVED_NOTE, served_mode, shown
+from tui.served import SERVED_NOTE, SERVED_REFUSES, served_mode, shown
 from tui.widgets.generate import GenerateRequested
 from tui.widgets.settings import LiveSettingSubmitted, StructuralChanged
 
@@ -111,6 +111,7 @@ class RnnTuiApp(App[int]):
         self._quitting_on_signal = False
         self.exit_note: str | None = None  # told on stderr once the app has left the screen (where weights went)
         self._last_input = time.monotonic()
+        self.leave_confirmed = False  # served: ctrl+q's question answered "leave"
 
     def on_mount(self) -> None:
         if self.handle_signals:  # before the first frame: a signal from then on quits cleanly
@@ -258,6 +259,8 @@ class RnnTuiApp(App[int]):
             self.screen.dismiss()
             return
         keys = [(b.key, b.description, b.tooltip) for b in self.BINDINGS if isinstance(b, Binding)]
+        if self.served is not None:  # served help lists only what works there (sweeps run from a terminal)
+            keys = [key for key in keys if key[0] not in SERVED_REFUSES]
         self.push_screen(HelpScreen(keys))
 
     def notify(
@@ -276,6 +279,14 @@ class RnnTuiApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop training at the next batch boundary and leave once its thread is gone (or after a second)."""
+        if self.served is not None and not self.leave_confirmed:  # its files go with it: ask, offer the download
+            from tui.screens.served_quit import LeaveScreen, ask_before_leaving
+
+            if isinstance(self.screen, LeaveScreen):  # ctrl+q twice leaves
+                self.screen.dismiss("leave")
+            else:
+                ask_before_leaving(self)
+            return
         await self._stop_training()
         self.exit(0)
 

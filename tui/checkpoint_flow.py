@@ -151,7 +151,26 @@ class CheckpointFlow:
         else:
             self.app.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch), trainer))
 
+    def download(self) -> None:
+        """Served: save the weights in the session (as ctrl+s would, to the last name used) and send them to the
+        browser as a download."""
+        trainer = self.runs.trainer
+        if trainer is None:
+            self.app.notify("nothing to download yet: the model is still loading", severity="warning")
+            return
+        try:
+            path = self.last_path if self.app.served is None else str(self.app.served.confine(self.last_path))
+        except RnnTuiError:
+            path = DEFAULT_CHECKPOINT
+        self._save_checked(trainer, path)
+
+    def deliver(self, path: str) -> None:
+        """Served in a browser: a saved file also goes to the student's computer (the browser's download)."""
+        if self.app.served is not None and self.app.is_web:
+            self.app.deliver_binary(path, mime_type="application/octet-stream")
+
     def saved(self, message: CheckpointSaved) -> None:
+        self.deliver(message.path)
         if message.trainer is not None:
             self._saved = (message.trainer, message.position)
         self.runs.panels.samples.add_note(shown(f"saved {message.path} ({message.position})"))

@@ -56,7 +56,7 @@ from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from engine.corpus import find_corpus, missing_corpus_message
+from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
 from tui.cli import add_train_arguments, fail
 from tui.served import ServedMode
@@ -160,8 +160,8 @@ def train_flags(args: argparse.Namespace) -> list[str]:
     words: list[str] = []
     for action in scratch._actions:  # argparse offers no public list of its actions
         value = getattr(args, action.dest, None)
-        if not action.option_strings or value is None or value is False:
-            continue
+        if not action.option_strings or value is None or value is False or action.dest == "corpus":
+            continue  # the corpus goes by $RNN_TUI_CORPUS: the form's field stays blank, not the server's path
         flag = action.option_strings[-1]
         if isinstance(action, argparse._StoreTrueAction):
             words.append(flag)
@@ -287,6 +287,8 @@ class SessionService(AppService):
         environment.update(self.mode.environment())
         # torch's intra-op pool follows --threads; OpenMP's own pool must not take every core either.
         environment["OMP_NUM_THREADS"] = str(self.threads)
+        # The preset's own corpus (a blank field) is the server's: never a download, never a path in the form.
+        environment[CORPUS_ENV] = self.mode.corpora[0]
         return environment
 
     async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.corpus import TIME_MACHINE_PATH
 from engine.errors import RnnTuiError
 from engine.limits import MEMORY_SHARE_ENV  # bytes the whole process may use: engine.limits checks models against it
 
@@ -23,6 +24,7 @@ CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths th
 IDLE_ENV = "RNN_TUI_SERVED_IDLE"  # seconds without input after which training pauses; 0 = never
 DISK_ENV = "RNN_TUI_SERVED_DISK"  # bytes the session's files may take; 0 = no quota
 SERVED_NOTE = "served: files stay in this session"
+SERVED_REFUSES = ("f12",)  # keys a served session refuses (F12's sweep starts processes): left out of its help
 # Every refusal of a typed path says this and nothing else: not whether the place exists, is a folder, or its size.
 STAY_INSIDE = "served: files stay in this session: type a file name, e.g. rnn-tui.ckpt"
 NAME_MAX = 255  # bytes in one name (Linux's NAME_MAX)
@@ -96,9 +98,13 @@ class ServedMode:
         return confine(text, self.session_dir)
 
     def check_corpus(self, corpus: str | None) -> None:
-        """OutsideSession unless corpus is one the server allows (compared after resolving)."""
-        allowed = [str(Path(p).resolve()) for p in self.corpora]
-        if corpus and str(Path(corpus).expanduser().resolve()) in allowed:
+        """OutsideSession unless corpus is one the server allows (compared after resolving), a corpus shipped with
+        rnn-tui (preset d2l-en's Time Machine), or blank: the preset's own, which in a session is the server's
+        ($RNN_TUI_CORPUS, set by the server) or a shipped one: nothing is downloaded."""
+        if not corpus:
+            return
+        allowed = [str(Path(p).resolve()) for p in (*self.corpora, str(TIME_MACHINE_PATH))]
+        if str(Path(corpus).expanduser().resolve()) in allowed:
             return
         names = ", ".join(Path(p).name for p in self.corpora) or "none"
         raise OutsideSession(f"served: the corpus is set by the server ({names})")

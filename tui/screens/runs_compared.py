@@ -225,6 +225,8 @@ class RunsScreen(ModalScreen[None]):
             message.update(Text(shown(str(exc)), style="bold red"))
             return
         self.error, self.exported = None, str(written)
+        if served_mode() is not None and self.app.is_web:  # served in a browser: to the student's computer too
+            self.app.deliver_text(written, mime_type="text/csv", encoding="utf-8")
         columns = len(self.book.columns("perplexity", self.chosen))
         message.update(Text(shown(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}"), style="green"))
 
