@@ -271,7 +271,16 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     wait_until(lambda: "stay in this session" in screen_text(page)[before:], "the refusal")
     assert not (server["workdir"] / "escaped.ckpt").exists()
     page.screenshot(path=str(ARTIFACTS / "serve-browser-refused.png"))
-    page.keyboard.press("Escape")
+
+    # Inside the session: saved there, and downloaded to the student's computer (the browser's own download).
+    for _ in range(15):  # ../escaped.ckpt
+        press(page, "Backspace")
+    type_text(page, "mine.ckpt")
+    with page.expect_download(timeout=60_000) as download:
+        page.keyboard.press("Enter")
+    (saved,) = server["workdir"].glob("session-*/mine.ckpt")
+    assert download.value.suggested_filename == "mine.ckpt"
+    assert Path(download.value.path()).read_bytes() == saved.read_bytes()
 
     outside = [url for url in browser.requested if urlsplit(url).hostname != "127.0.0.1"]
     assert not outside, f"the page asked beyond this machine: {outside}"

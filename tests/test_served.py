@@ -189,6 +189,28 @@ async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_ru
         await wait_for(pilot, lambda: not app.is_running, "the app to leave")
 
 
+async def test_a_seat_idle_past_the_release_limit_saves_and_goes_back(
+    mode: ServedMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from tui.app import RnnTuiApp
+    from tui.served import RELEASED_EXIT
+
+    for name, value in replace(mode, idle_seconds=0.0, release_seconds=3600.0).environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(mode.session_dir)
+    args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
+    app = RnnTuiApp(args)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        assert app.served is not None
+        app.served = replace(app.served, release_seconds=1.0)  # nobody has typed for longer than that
+        await wait_for(pilot, lambda: not app.is_running, "the seat's release", timeout=30)
+    assert app.return_value == RELEASED_EXIT
+    assert (mode.session_dir / "rnn-tui.ckpt").is_file()  # saved (and, in a browser, offered as a download)
+
+
 # ----- the command line and the server -----
 
 

@@ -112,6 +112,7 @@ class RnnTuiApp(App[int]):
         self.exit_note: str | None = None  # told on stderr once the app has left the screen (where weights went)
         self._last_input = time.monotonic()
         self.leave_confirmed = False  # served: ctrl+q's question answered "leave"
+        self.releasing = False  # served: idle past the release limit, leaving
 
     def on_mount(self) -> None:
         if self.handle_signals:  # before the first frame: a signal from then on quits cleanly
@@ -127,8 +128,9 @@ class RnnTuiApp(App[int]):
         if self.served is not None:
             self.main.status.border_subtitle = SERVED_NOTE
             self.call_after_refresh(self._lock_corpus)
-            if self.served.idle_seconds > 0:
-                self.set_interval(min(5.0, self.served.idle_seconds / 2), self._pause_if_idle)
+            limits = [limit for limit in (self.served.idle_seconds, self.served.release_seconds) if limit > 0]
+            if limits:
+                self.set_interval(min(5.0, min(limits) / 2), self._pause_if_idle)
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
         self.call_after_refresh(self._first_run)
 
@@ -156,8 +158,12 @@ class RnnTuiApp(App[int]):
     def _pause_if_idle(self) -> None:
         assert self.served is not None
         idle = time.monotonic() - self._last_input
-        if idle >= self.served.idle_seconds:
+        if self.served.idle_seconds and idle >= self.served.idle_seconds:
             self.runs.pause_if_idle(idle)
+        if self.served.release_seconds and idle >= self.served.release_seconds:
+            from tui.screens.served_quit import release_idle_seat
+
+            release_idle_seat(self, idle)
 
     # ----- messages from the workers and the panels, each to the part that owns it -----
 

@@ -233,6 +233,14 @@ def build_parser() -> ArgumentParser:
         help="pause a session's training after M minutes without input; 0 never (default 10)",
     )
     group.add_argument(
+        "--release-minutes",
+        type=float,
+        default=60.0,
+        metavar="M",
+        help="after M minutes without input a session saves, offers its weights as a download and gives its seat "
+        "back; 0 never (default 60)",
+    )
+    group.add_argument(
         "--token",
         metavar="CODE",
         help="the join code students type (default: none on 127.0.0.1; a fresh one, printed, on any other --host)",
@@ -702,6 +710,8 @@ def check_serve_arguments(args: argparse.Namespace) -> None:
             fail(f"{flag.replace('_', '-')} must be a whole number of MiB ≥ 1, got {getattr(args, flag)}")
     if not (args.idle_minutes >= 0 and math.isfinite(args.idle_minutes)):
         fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
+    if not (args.release_minutes >= 0 and math.isfinite(args.release_minutes)):
+        fail(f"release-minutes must be a number ≥ 0, got {args.release_minutes:g}")
     if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
         fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
     for flag in ("save", "metrics"):

@@ -59,7 +59,7 @@ from textual_serve.server import Server, to_int
 from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
 from tui.cli import add_train_arguments, fail
-from tui.served import ServedMode
+from tui.served import RELEASED_EXIT, ServedMode
 
 log = logging.getLogger("rnn-tui serve")
 
@@ -135,6 +135,7 @@ class ServeSettings:
     log_file: Path | None = None
     seat_memory: int = 0  # bytes one session's process may use (its models are checked against what is left)
     seat_disk: int = 0  # bytes one session's files may take
+    release_seconds: float = 0.0  # without input this long, a session saves, offers the download, and leaves
 
     def app_command(self) -> str:
         """The shell command that starts one app process (exec: the shell's pid is the app's, for the kill)."""
@@ -222,6 +223,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         log_file=Path(args.log).expanduser() if getattr(args, "log", None) else None,
         seat_memory=seat_memory,
         seat_disk=seat_disk,
+        release_seconds=getattr(args, "release_minutes", 0.0) * 60,
     )
 
 
@@ -362,6 +364,8 @@ class SessionService(AppService):
         code = process.returncode
         if code == 0:
             return "quit"
+        if code == RELEASED_EXIT:
+            return "released: nobody typed there for the release limit (its weights offered as a download)"
         lines = [line for line in self._stderr.getvalue().decode("utf-8", "replace").splitlines() if line.strip()]
         how = (
             f"killed by {signal.Signals(-code).name}"
@@ -386,7 +390,7 @@ class SessionService(AppService):
     async def _stop(self) -> None:
         process = self._process
         try:
-            if process is not None and self._task is not None and self._task.done():
+            if process is not None and self._task is not None and self._task.done() and self.failure is None:
                 # Its output ended by itself (it quit or crashed): its exit status says which.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(process.wait(), STOP_SECONDS)
@@ -589,6 +593,7 @@ class ClassroomServer(Server):
             self.settings.idle_seconds,
             seat_memory=self.settings.seat_memory,
             disk_quota=self.settings.seat_disk,
+            release_seconds=self.settings.release_seconds,
         )
         session = SessionService(
             self.command,
@@ -701,6 +706,8 @@ class ClassroomServer(Server):
         print(f"  at most {s.max_sessions} sessions; each: {seat}", flush=True)
         if s.idle_seconds:
             print(f"  training pauses after {s.idle_seconds / 60:g} min without input", flush=True)
+        if s.release_seconds:
+            print(f"  a seat goes back to the class after {s.release_seconds / 60:g} min without input", flush=True)
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
         self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 

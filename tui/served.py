@@ -22,6 +22,8 @@ from engine.limits import MEMORY_SHARE_ENV  # bytes the whole process may use: e
 SESSION_DIR_ENV = "RNN_TUI_SERVED_DIR"  # set by the server: this session's directory (also the process's cwd)
 CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths the server allows as corpus
 IDLE_ENV = "RNN_TUI_SERVED_IDLE"  # seconds without input after which training pauses; 0 = never
+RELEASE_ENV = "RNN_TUI_SERVED_RELEASE"  # seconds without input after which the seat is given back; 0 = never
+RELEASED_EXIT = 75  # the app's exit code when it gave its seat back for idleness (the server's log says so)
 DISK_ENV = "RNN_TUI_SERVED_DISK"  # bytes the session's files may take; 0 = no quota
 SERVED_NOTE = "served: files stay in this session"
 SERVED_REFUSES = ("f12",)  # keys a served session refuses (F12's sweep starts processes): left out of its help
@@ -42,6 +44,7 @@ class ServedMode:
     idle_seconds: float = 0.0
     seat_memory: int = 0  # bytes; 0 = the machine's (engine.limits checks models against what is left of it)
     disk_quota: int = 0  # bytes; 0 = none
+    release_seconds: float = 0.0  # without input this long, the session saves, offers the download and leaves
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServedMode | None:
@@ -57,7 +60,11 @@ class ServedMode:
             idle = 0.0
         numbers = [env.get(name, "0") for name in (MEMORY_SHARE_ENV, DISK_ENV)]
         memory, disk = (int(n) if n.isdigit() else 0 for n in numbers)
-        return cls(Path(directory).resolve(), corpora, idle, memory, disk)
+        try:
+            release = max(0.0, float(env.get(RELEASE_ENV, "0") or 0))
+        except ValueError:
+            release = 0.0
+        return cls(Path(directory).resolve(), corpora, idle, memory, disk, release)
 
     def environment(self) -> dict[str, str]:
         """The variables that put a child app process in this mode."""
@@ -66,6 +73,7 @@ class ServedMode:
             CORPORA_ENV: os.pathsep.join(self.corpora),
             IDLE_ENV: f"{self.idle_seconds:g}",
             DISK_ENV: str(self.disk_quota),
+            RELEASE_ENV: f"{self.release_seconds:g}",
             **({MEMORY_SHARE_ENV: str(self.seat_memory)} if self.seat_memory else {}),
         }
 

@@ -61,3 +61,30 @@ def ask_before_leaving(app: RnnTuiApp) -> None:
             app.checkpoints.download()
 
     app.push_screen(LeaveScreen(question), answered)
+
+
+RELEASE_GRACE_SECONDS = 20.0  # the download's time to reach the browser before the session leaves
+
+
+def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
+    """Served, nobody at the tab for the release limit: save the weights in the session, offer them to the browser
+    as a download, and leave (exit RELEASED_EXIT) so that the seat goes to someone who is there. Once."""
+    from tui.served import RELEASED_EXIT
+
+    if app.releasing:
+        return
+    app.releasing = True
+    app.notify(
+        f"nobody has typed here for {idle / 60:.0f} min: this seat goes back to the class; "
+        "the weights download to this computer first",
+        severity="warning",
+        timeout=RELEASE_GRACE_SECONDS,
+    )
+    if app.checkpoints.unsaved() is not None:
+        app.checkpoints.download()
+
+    async def leave() -> None:
+        await app._stop_training()
+        app.exit(RELEASED_EXIT)
+
+    app.set_timer(RELEASE_GRACE_SECONDS if app.is_web else 0.5, leave)
