@@ -193,6 +193,9 @@ async def test_a_hostile_visitor_writes_nothing_outside_and_learns_nothing(
         await wait_for(pilot, lambda: any("]x.ckpt" in str(n.message) for n in app._notifications), "its note")
         note = next(str(n.message) for n in app._notifications if "]x.ckpt" in str(n.message))
         assert note.startswith("saved [/]x.ckpt (") and str(session) not in note  # the visitor's name, no server path
+        await pilot.press("ctrl+s")  # the dialog offers the name used last, as the visitor typed it
+        assert app.screen.query_one("#path", Input).value == "[/]x.ckpt"
+        await pilot.press("escape")
         await pilot.press("f10")
         await typed_into("#runs-csv", "[b]runs.csv")
         assert app.screen.error is None and (session / "[b]runs.csv").is_file()

@@ -8,6 +8,7 @@ and no traceback, and --log has the same as JSON lines. Real server, app process
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -36,6 +37,10 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def ended(pid: int) -> bool:
+    return not alive(pid)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -71,7 +76,7 @@ class Served:
         return [e for e in entries if kind is None or e["event"] == kind]
 
     def session_pids(self) -> list[int]:
-        return [int(e["pid"]) for e in self.events("joined")]  # type: ignore[call-overload]
+        return [int(str(e["pid"])) for e in self.events("joined")]
 
     def session_dirs(self) -> list[Path]:
         return sorted(self.workdir.glob("session-*"))
@@ -114,7 +119,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             served.process.terminate()
             served.process.wait(timeout=60)
         for pid in served.session_pids():  # nothing may be left, whatever the test did
-            wait_until(lambda pid=pid: not alive(pid), f"app {pid} to end")  # type: ignore[misc]
+            wait_until(functools.partial(ended, pid), f"app {pid} to end")
 
 
 @asynccontextmanager

@@ -104,7 +104,7 @@ class CheckpointFlow:
 
         def chosen(path: str | None) -> None:
             if path:
-                self.last_path = path
+                self.last_path = shown(path)  # served: the session's own name, not the server's path
                 self._save_checked(trainer, path)
 
         from tui.screens import SaveScreen
@@ -218,7 +218,7 @@ class CheckpointFlow:
             if answer is None:
                 return
             mode, path = answer
-            self.last_path = path
+            self.last_path = shown(path)
             if mode == "generate":
                 self._in_thread(self._load_for_generation, path)
                 return

@@ -247,11 +247,11 @@ def auto_sessions(cores: int, free_memory: int) -> int:
     return max(1, min(cores, by_memory))
 
 
-def capped(width: object, height: object) -> tuple[int, int]:
+def capped(width: Any, height: Any) -> tuple[int, int]:
     """A terminal size a browser asked for, within 1…MAX_COLUMNS × 1…MAX_ROWS. ValueError/TypeError if not numbers."""
     if isinstance(width, bool) or isinstance(height, bool):
         raise TypeError("a size is a number")
-    return max(1, min(MAX_COLUMNS, int(width))), max(1, min(MAX_ROWS, int(height)))  # type: ignore[call-overload]
+    return max(1, min(MAX_COLUMNS, int(width))), max(1, min(MAX_ROWS, int(height)))
 
 
 def _die_with_parent(parent: int) -> None:
@@ -563,6 +563,7 @@ class ClassroomServer(Server):
             response.set_cookie(CODE_COOKIE, self.settings.code, httponly=True, samesite="Strict", path="/")
         return response
 
+    # A refusal answers plain HTTP (403) before any websocket: a StreamResponse, wider than textual-serve's type.
     async def handle_websocket(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
         peer = request.remote or "?"
         if not self._own_address(request) or not self._own_origin(request):
@@ -633,7 +634,10 @@ class ClassroomServer(Server):
                 await websocket.close()
         return websocket
 
-    async def _process_messages(self, websocket: web.WebSocketResponse, session: AppService) -> str:  # type: ignore[override]
+    # Returns why the connection ended (textual-serve's returns nothing), for the teacher's line.
+    async def _process_messages(  # type: ignore[override]
+        self, websocket: web.WebSocketResponse, session: AppService
+    ) -> str:
         """textual-serve's, with every message checked: one that is not what the page sends ends the session.
         Returns why the connection ended."""
         async for message in websocket:
