@@ -254,3 +254,36 @@ async def test_a_seat_has_a_disk_quota_and_a_memory_share(tmp_path: Path, monkey
         await wait_for(pilot, lambda: any("is available" in n for n in notes()), "the memory refusal")
         said = next(n for n in notes() if "is available" in n)
         assert "hidden" in said and "needs about" in said and app.runs.config.hidden == 16
+
+
+async def test_typed_markup_is_text_everywhere_in_a_terminal_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not served: a checkpoint named `[/]x.ckpt` (a MarkupError in the notification), a prefix and a setting
+    holding markup are shown as typed, and nothing raises."""
+    from tui.app import RnnTuiApp
+
+    for name in ServedMode(tmp_path).environment():
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
+    app = RnnTuiApp(args)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        await pilot.press("ctrl+s")
+        app.screen.query_one("#path", Input).value = "[/]x.ckpt"
+        await pilot.press("enter")
+        await wait_for(pilot, (tmp_path / "[" / "]x.ckpt").is_file, "the checkpoint named with brackets")
+        await wait_for(pilot, lambda: any("[/]x.ckpt" in str(n.message) for n in app._notifications), "its note")
+
+        box = app.main.generate_box
+        await pilot.press("f2")
+        app.query_one("#prefix", Input).value = "[/][b]"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: box.last_text is not None or box.last_error is not None, "the prefix's answer")
+        assert "'[', '/', ']'" in str(box.output.render())  # said as text (they are not in the lyrics' vocabulary)
+
+        app.main.settings.widget("lr").value = "[/]"
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: "[/]" in str(app.main.settings.errors), "the setting's error")
+        assert app.is_running

@@ -273,3 +273,32 @@ def test_beyond_this_machine_a_join_code_is_required() -> None:
     assert code is not None and len(code) == 8 and code != join_code(None, "0.0.0.0")
     assert join_code("pear-tree", "0.0.0.0") == "pear-tree"
     assert (MAX_COLUMNS, MAX_ROWS) == (300, 100)
+
+
+def test_an_error_with_a_traceback_is_one_line_on_the_console_and_in_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aiohttp's own "Error handling request" (logged with its traceback) reaches the teacher as one line."""
+    import logging
+
+    from tui.serve import EventHandler
+
+    handler = EventHandler(tmp_path / "log.jsonl")
+    try:
+        raise ConnectionResetError("Connection lost\nand a second line")
+    except ConnectionResetError:
+        record = logging.getLogger("aiohttp.server").makeRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("10.0.0.7",),
+            sys.exc_info(),
+        )
+    handler.emit(record)
+    handler.close()
+    line = "Error handling request from 10.0.0.7: ConnectionResetError: Connection lost"
+    assert capsys.readouterr().err == f"rnn-tui serve: {line}\n"
+    (entry,) = [json.loads(text) for text in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert entry["event"] == "error" and entry["message"] == line
