@@ -9,14 +9,22 @@ it never says what exists elsewhere. The server side (websockets, processes): te
 
 from __future__ import annotations
 
+import asyncio
+import codecs
 import hashlib
+import json
 import os
 import pwd
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 from conftest import BOOK_CORPUS
 from pilot_helpers import wait_for
+from test_serve_lifecycle import Served, async_wait_until, serve  # noqa: F401 (serve: the fixture, used by name)
 from textual.widgets import Input, Static
 
 from engine.outputs import OutputError, check_output_target
@@ -287,3 +295,64 @@ async def test_typed_markup_is_text_everywhere_in_a_terminal_too(
         await pilot.press("f7")
         await wait_for(pilot, lambda: "[/]" in str(app.main.settings.errors), "the setting's error")
         assert app.is_running
+
+
+# ----- the same escapes typed through a real server's websocket, as a visitor's terminal sends them -----
+
+ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
+
+
+async def test_escapes_typed_through_a_real_servers_websocket_write_nothing_outside(
+    serve: Callable[..., Served],  # noqa: F811 (the fixture imported above, by its name)
+    tmp_path: Path,
+) -> None:
+    served = serve("--max-sessions", "1", "--epochs", "1")
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "precious.txt").write_text("do not touch", encoding="utf-8")
+    unique = f"rnn-tui-canary-{os.getpid()}"
+    targets = [Path.home() / "x.ckpt", Path("/root/x.ckpt"), Path(f"/tmp/{unique}.ckpt"), canary / "x.ckpt"]
+    existed = {p for p in targets if p.exists()}
+    before = snapshot([canary])
+    headers = {"Origin": served.url}
+    async with aiohttp.ClientSession() as client:
+        ws = await client.ws_connect(served.url + "/ws", params={"width": "110", "height": "32"}, headers=headers)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        screen = [""]
+
+        async def read() -> None:
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    screen[0] += ANSI.sub("", decoder.decode(message.data))
+
+        reader = asyncio.create_task(read())
+
+        async def shows(text: str, since: int = 0, timeout: float = 60) -> None:
+            deadline = time.monotonic() + timeout
+            while not re.search(text, screen[0][since:]):
+                assert time.monotonic() < deadline, f"the screen never showed {text!r}: {screen[0][-3000:]!r}"
+                await asyncio.sleep(0.1)
+
+        async def keys(text: str) -> None:
+            await ws.send_str(json.dumps(["stdin", text]))
+
+        await shows(r"\d\.\d\d s/epoch", timeout=90)  # trained an epoch: ctrl+s has weights to save
+        await ws.send_str(json.dumps(["focus"]))  # as the page says once the terminal is clicked
+        (session_dir,) = served.session_dirs()
+        (session_dir / "door").symlink_to(canary)  # a symlink in the session leading out
+        escapes = ["~/x.ckpt", "~root/x.ckpt", f"/tmp/{unique}.ckpt", "../../x.ckpt", "door/x.ckpt", "x" * 300]
+        for typed in escapes:
+            await keys("\x13")  # ctrl+s
+            await shows("Save a checkpoint")
+            mark = len(screen[0])
+            await keys("\x15" + typed + "\r")  # ctrl+u clears the field; the name; Enter
+            await shows("too long" if typed.startswith("xxx") else "stay in this session", since=mark)
+            await keys("\x1b")  # Esc closes the dialog
+            await asyncio.sleep(0.3)
+            screen[0] = ""
+        reader.cancel()
+        await ws.close()
+    assert snapshot([canary]) == before
+    assert {p for p in targets if p.exists()} == existed
+    await async_wait_until(lambda: bool(served.events("left")), "the session's end")
+    assert "Traceback" not in served.stderr.read_text()
