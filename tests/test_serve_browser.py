@@ -278,9 +278,13 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     type_text(page, "mine.ckpt")
     with page.expect_download(timeout=60_000) as download:
         page.keyboard.press("Enter")
-    (saved,) = server["workdir"].glob("session-*/mine.ckpt")
+    try:
+        (saved,) = server["workdir"].glob("session-*/mine.ckpt")
+        kept = saved.read_bytes()
+    except (ValueError, OSError) as exc:  # seen once in six runs, unexplained: say what the session held
+        raise AssertionError(f"{exc}; the sessions' files: {sorted(server['workdir'].rglob('*'))}") from None
     assert download.value.suggested_filename == "mine.ckpt"
-    assert Path(download.value.path()).read_bytes() == saved.read_bytes()
+    assert Path(download.value.path()).read_bytes() == kept
 
     outside = [url for url in browser.requested if urlsplit(url).hostname != "127.0.0.1"]
     assert not outside, f"the page asked beyond this machine: {outside}"

@@ -203,6 +203,11 @@ async def test_every_way_a_connection_ends_frees_the_seat(serve: Callable[..., S
     tab = "0123456789abcdef0123456789abcdef"
     async with session(served, tab=tab) as (first, _):
         old = served.session_pids()[-1]
+        async with aiohttp.ClientSession() as client:  # the page: full for others, not for the reloading tab
+            async with client.get(served.url + "/") as page:
+                assert page.status == 503 and "sessionStorage" in await page.text()  # it asks which tab it is
+            async with client.get(served.url + "/", params={"tab": tab}) as page:
+                assert page.status == 200
         async with session(served, tab=tab) as (second, received):
             assert received[0] > 1000 and not second.closed  # a session, not "the classroom is full"
             assert served.session_pids()[-1] != old and not alive(old)

@@ -568,7 +568,8 @@ class ClassroomServer(Server):
         peer = request.remote or "?"
         if not self._own_address(request) or not self._own_origin(request):
             origin = request.headers.get("Origin", "none")
-            self.event("refused", f"refused a connection from {peer}: not from this server's page (Origin {origin})")
+            why = f"not from this server's page (Origin {origin})"
+            self.event("refused", f"refused a connection from {peer}: {why}", peer=peer, origin=origin)
             return web.Response(status=403, text="rnn-tui: sessions open from this server's own page only\n")
         if self._wrong_code(request) is not None:
             self.event("refused", f"refused a connection from {peer}: wrong or missing join code", peer=peer)
