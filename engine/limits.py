@@ -78,8 +78,20 @@ def estimate_memory(config: TrainConfig, vocab_size: int, num_chars: int) -> Mem
     return MemoryEstimate(weights, activations, num_chars * CORPUS_BYTES_PER_CHAR)
 
 
+MEMORY_SHARE_ENV = "RNN_TUI_MEMORY_SHARE"  # bytes this whole process may use (a served session's seat); unset: no share
+
+
+def resident_memory() -> int:
+    """Bytes of this process in memory now (its resident set)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def available_memory() -> int | None:
-    """Bytes this process can still allocate: the system's MemAvailable, or a cgroup limit's headroom if lower."""
+    """Bytes this process can still allocate: the system's MemAvailable, or a cgroup limit's headroom if lower, or
+    what is left of the process's share (MEMORY_SHARE_ENV) if lower still."""
     available: int | None = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -95,6 +107,10 @@ def available_memory() -> int | None:
             available = headroom if available is None else min(available, headroom)
     except (OSError, ValueError):
         pass
+    share = os.environ.get(MEMORY_SHARE_ENV)
+    if share and share.isdigit():
+        headroom = max(0, int(share) - resident_memory())
+        available = headroom if available is None else min(available, headroom)
     return available
 
 

@@ -181,10 +181,24 @@ def check_output_target(
     force) an existing file that is not ours (NotOursError: the app asks, the CLI wants --force). Nothing is
     created or changed. `flag` ("--save") starts the message; without it the message starts with the path.
     """
-    spec = KINDS[kind]
     name = f"{flag} {path}" if flag else str(path)
     if not str(path).strip():
         raise OutputError(f"{flag or 'the path'} is empty: give a file name")
+    try:
+        return _check_output_target(path, name, KINDS[kind], corpus, force, flag)
+    except OSError as exc:  # a name too long, a loop of symlinks: one line, never a traceback
+        raise OutputError(f"{name}: {explain_os_error(exc)}") from exc
+
+
+def _check_output_target(
+    path: str | os.PathLike[str],
+    name: str,
+    spec: OutputKind,
+    corpus: str | os.PathLike[str] | None,
+    force: bool,
+    flag: str | None,
+) -> Path:
+    # An absolute path (what a served session's confinement returns) is never expanded: expanduser leaves it alone.
     target = Path(path).expanduser()
     if target.is_dir() or str(path).endswith(os.sep):
         raise OutputError(f"{name} is a directory; give a file name inside it")
@@ -265,6 +279,8 @@ def explain_os_error(exc: BaseException) -> str:
         errno.ENODEV: "the device is gone",
         errno.ENXIO: "the device is gone",
         errno.EFBIG: "the file is too large for this file system",
+        errno.ENAMETOOLONG: "the name is too long for this file system",
+        errno.ELOOP: "too many levels of symbolic links",
     }
     if code in reasons:
         return reasons[code]

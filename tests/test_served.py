@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,10 +34,11 @@ def mode(tmp_path: Path) -> ServedMode:
 
 
 def test_a_file_name_stays_in_the_session(mode: ServedMode) -> None:
-    assert mode.confine("rnn-tui.ckpt") == "rnn-tui.ckpt"
-    assert mode.confine("  runs/a.csv ") == "runs/a.csv"
-    assert mode.confine("runs/../b.ckpt") == "b.ckpt"  # `..` that stays inside is folded
-    assert mode.confine(str(mode.session_dir / "c.ckpt")) == "c.ckpt"  # its own absolute path is inside
+    inside = mode.session_dir
+    assert mode.confine("rnn-tui.ckpt") == inside / "rnn-tui.ckpt"  # absolute: nothing later expands it again
+    assert mode.confine("  runs/a.csv ") == inside / "runs/a.csv"
+    assert mode.confine("runs/../b.ckpt") == inside / "b.ckpt"  # `..` that stays inside is folded
+    assert mode.confine(str(inside / "c.ckpt")) == inside / "c.ckpt"  # its own absolute path is inside
 
 
 @pytest.mark.parametrize(
@@ -64,7 +66,7 @@ def test_symlinks_leading_out_are_refused(mode: ServedMode, tmp_path: Path) -> N
             mode.confine(text)
     (mode.session_dir / "inner").mkdir()
     (mode.session_dir / "alias").symlink_to(mode.session_dir / "inner")
-    assert mode.confine("alias/x.ckpt") == "inner/x.ckpt"  # a link that stays inside is fine
+    assert mode.confine("alias/x.ckpt") == mode.session_dir / "inner/x.ckpt"  # a link that stays inside is fine
 
 
 def test_empty_and_nul_names_are_refused(mode: ServedMode) -> None:
@@ -78,9 +80,14 @@ def test_only_the_servers_corpus_is_allowed(mode: ServedMode, tmp_path: Path) ->
     mode.check_corpus(os.path.relpath(BOOK_CORPUS))  # the same file, however it is written
     other = tmp_path / "other.txt"
     other.write_text("你好" * 100, encoding="utf-8")
-    for corpus in (str(other), None, "", "/etc/passwd", "https://example.com/corpus.zip"):
+    for corpus in (str(other), "/etc/passwd", "https://example.com/corpus.zip"):
         with pytest.raises(OutsideSession, match=f"set by the server \\({BOOK_CORPUS.name}\\)"):
             mode.check_corpus(corpus)
+    # Blank: the preset's own (the server's, by $RNN_TUI_CORPUS; d2l-en's shipped Time Machine), and that one.
+    from engine.corpus import TIME_MACHINE_PATH
+
+    for corpus in (None, "", str(TIME_MACHINE_PATH)):
+        mode.check_corpus(corpus)
 
 
 def test_environment_round_trip_and_terminal_mode(mode: ServedMode, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,6 +142,75 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
         assert app.runs.status.state == "running" and not app.runs.status.message
 
 
+async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_runs_the_shipped_preset(
+    mode: ServedMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.app import RnnTuiApp
+    from tui.screens import HelpScreen
+    from tui.screens.served_quit import LeaveScreen
+
+    for name, value in mode.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("RNN_TUI_CORPUS", str(BOOK_CORPUS))  # as the server sets it; no --corpus on the line
+    monkeypatch.chdir(mode.session_dir)
+    app = RnnTuiApp(parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1"]))
+    async with app.run_test(size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch on the server's corpus")
+        form = app.main.settings
+        assert form.widget("corpus").value == ""  # the server's path is not shown: blank, the preset's own
+        assert len(app.runs.vocab) > 1000  # the lyrics, found by $RNN_TUI_CORPUS
+
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert [key for key, _, _ in app.screen.keys if key == "f12"] == []  # a served session refuses sweeps
+        await pilot.press("escape")
+
+        await pilot.press("ctrl+q")  # asks first: the session's files go with it
+        assert isinstance(app.screen, LeaveScreen) and app.is_running
+        assert "Download the weights" in str(app.screen.query_one(".dialog-text", Static).render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, LeaveScreen) and app.is_running
+
+        # The English edition's preset trains on the Time Machine shipped with rnn-tui (it was refused as "the
+        # corpus is set by the server").
+        form.widget("preset").value = "d2l-en"
+        await pilot.pause()
+        form.widget("epochs").value = "1"
+        await pilot.press("f7")
+        if not isinstance(app.screen, type(app.main)):
+            await pilot.press("enter")  # confirm: a new preset starts from scratch
+        await wait_for(
+            pilot,
+            lambda: app.runs.vocab is not None and len(app.runs.vocab) < 40 and app.runs.status.state == "finished",
+            "a run on The Time Machine",
+        )
+        await pilot.press("ctrl+q")
+        await pilot.press("ctrl+q")  # twice: leave
+        await wait_for(pilot, lambda: not app.is_running, "the app to leave")
+
+
+async def test_a_seat_idle_past_the_release_limit_saves_and_goes_back(
+    mode: ServedMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from tui.app import RnnTuiApp
+    from tui.served import RELEASED_EXIT
+
+    for name, value in replace(mode, idle_seconds=0.0, release_seconds=3600.0).environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(mode.session_dir)
+    args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
+    app = RnnTuiApp(args)
+    async with app.run_test(size=(110, 32)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        assert app.served is not None
+        app.served = replace(app.served, release_seconds=1.0)  # nobody has typed for longer than that
+        await wait_for(pilot, lambda: not app.is_running, "the seat's release", timeout=30)
+    assert app.return_value == RELEASED_EXIT
+    assert (mode.session_dir / "rnn-tui.ckpt").is_file()  # saved (and, in a browser, offered as a download)
+
+
 # ----- the command line and the server -----
 
 
@@ -147,7 +223,7 @@ def test_every_train_flag_reaches_each_session(tmp_path: Path) -> None:
     args.workdir = str(tmp_path / "work")
     settings = settings_from_args(args)
     flags = settings.app_flags
-    assert flags[flags.index("--corpus") + 1] == str(BOOK_CORPUS.resolve())
+    assert "--corpus" not in flags and settings.corpora == (str(BOOK_CORPUS.resolve()),)  # by $RNN_TUI_CORPUS
     assert flags[flags.index("--epochs") + 1] == "7" and flags[flags.index("--lr") + 1] == "0.01"
     assert flags[flags.index("--cell") + 1] == "gru" and "--paused" in flags
     assert [flags[i + 1] for i, f in enumerate(flags) if f == "--prefix"] == ["分开", "我"]
@@ -165,10 +241,26 @@ def test_sessions_share_the_cores(tmp_path: Path) -> None:
     assert settings_from_args(args).threads == (os.cpu_count() or 1)
 
 
+def test_seats_are_shared_out_from_cores_and_memory(tmp_path: Path) -> None:
+    from tui.serve import MIB, auto_sessions
+
+    assert auto_sessions(16, 9 * 2**30) == 8  # memory decides: a GiB a seat beyond the server's one
+    assert auto_sessions(2, 64 * 2**30) == 2  # cores decide
+    assert auto_sessions(4, 2**29) == 1  # never none
+    settings = settings_from_args(serve_args("--max-sessions", "auto", "--workdir", str(tmp_path)))
+    assert 1 <= settings.max_sessions <= (os.cpu_count() or 1)
+    assert settings.seat_memory >= 512 * MIB and 16 * MIB <= settings.seat_disk <= 1024 * MIB
+    flags = ("--max-sessions", "3", "--seat-memory", "700", "--seat-disk", "64", "--workdir", str(tmp_path))
+    settings = settings_from_args(serve_args(*flags))
+    assert (settings.max_sessions, settings.seat_memory, settings.seat_disk) == (3, 700 * MIB, 64 * MIB)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--max-sessions", "0"], "max-sessions must be a whole number ≥ 1, got 0"),
+        (["--max-sessions", "0"], "max-sessions must be a whole number ≥ 1 or auto, got 0"),
+        (["--max-sessions", "many"], "--max-sessions: invalid"),
+        (["--seat-disk", "0"], "seat-disk must be a whole number of MiB ≥ 1, got 0"),
         (["--port", "70000"], "port must be between 1 and 65535"),
         (["--idle-minutes", "-1"], "idle-minutes must be a number ≥ 0"),
         (["--public-url", "example.com"], "public-url must start with http:// or https://"),
@@ -239,7 +331,11 @@ def test_the_server_listens_on_127_0_0_1_only_by_default_and_its_page_asks_only_
         assert urls and all(url.split("://")[1].startswith(f"127.0.0.1:{port}/") for url in urls), urls
         assert f"ws://127.0.0.1:{port}/ws" in urls
         # The browser's own address is used (a server on 0.0.0.0 must not send the browser to 0.0.0.0).
-        assert f"ws://teacher.local:{port}/ws" in page_urls(port, f"teacher.local:{port}")
+        assert f"ws://localhost:{port}/ws" in page_urls(port, f"localhost:{port}")
+        # Served on this machine only, another name is refused: a page whose name was made to point here (DNS
+        # rebinding) would otherwise be this server's own page to the browser, and pass the Origin check.
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            page_urls(port, f"teacher.local:{port}")
     finally:
         server.terminate()
         out, err = server.communicate(timeout=30)

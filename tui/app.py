@@ -29,6 +29,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.events import Event, InputEvent
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from engine.config import preset_config
@@ -48,7 +49,7 @@ from tui.messages import (
     SessionReady,
 )
 from tui.run_control import RunControl
-from tui.served import SERVED_NOTE, served_mode
+from tui.served import SERVED_NOTE, SERVED_REFUSES, served_mode, shown
 from tui.widgets.generate import GenerateRequested
 from tui.widgets.settings import LiveSettingSubmitted, StructuralChanged
 
@@ -110,6 +111,8 @@ class RnnTuiApp(App[int]):
         self._quitting_on_signal = False
         self.exit_note: str | None = None  # told on stderr once the app has left the screen (where weights went)
         self._last_input = time.monotonic()
+        self.leave_confirmed = False  # served: ctrl+q's question answered "leave"
+        self.releasing = False  # served: idle past the release limit, leaving
 
     def on_mount(self) -> None:
         if self.handle_signals:  # before the first frame: a signal from then on quits cleanly
@@ -125,8 +128,9 @@ class RnnTuiApp(App[int]):
         if self.served is not None:
             self.main.status.border_subtitle = SERVED_NOTE
             self.call_after_refresh(self._lock_corpus)
-            if self.served.idle_seconds > 0:
-                self.set_interval(min(5.0, self.served.idle_seconds / 2), self._pause_if_idle)
+            limits = [limit for limit in (self.served.idle_seconds, self.served.release_seconds) if limit > 0]
+            if limits:
+                self.set_interval(min(5.0, min(limits) / 2), self._pause_if_idle)
         # Importing torch holds the GIL for seconds: begin only once the first frame is on screen.
         self.call_after_refresh(self._first_run)
 
@@ -154,8 +158,12 @@ class RnnTuiApp(App[int]):
     def _pause_if_idle(self) -> None:
         assert self.served is not None
         idle = time.monotonic() - self._last_input
-        if idle >= self.served.idle_seconds:
+        if self.served.idle_seconds and idle >= self.served.idle_seconds:
             self.runs.pause_if_idle(idle)
+        if self.served.release_seconds and idle >= self.served.release_seconds:
+            from tui.screens.served_quit import release_idle_seat
+
+            release_idle_seat(self, idle)
 
     # ----- messages from the workers and the panels, each to the part that owns it -----
 
@@ -257,10 +265,34 @@ class RnnTuiApp(App[int]):
             self.screen.dismiss()
             return
         keys = [(b.key, b.description, b.tooltip) for b in self.BINDINGS if isinstance(b, Binding)]
+        if self.served is not None:  # served help lists only what works there (sweeps run from a terminal)
+            keys = [key for key in keys if key[0] not in SERVED_REFUSES]
         self.push_screen(HelpScreen(keys))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """As Textual's, without markup by default: messages carry typed text (a path like `[/]x.ckpt` is a markup
+        error otherwise, and `[b]` would be drawn as bold), and a served session's files shown as the visitor
+        sees them (not the server's path)."""
+        super().notify(shown(message), title=title, severity=severity, timeout=timeout, markup=markup)
 
     async def action_quit(self) -> None:
         """Stop training at the next batch boundary and leave once its thread is gone (or after a second)."""
+        if self.served is not None and not self.leave_confirmed:  # its files go with it: ask, offer the download
+            from tui.screens.served_quit import LeaveScreen, ask_before_leaving
+
+            if isinstance(self.screen, LeaveScreen):  # ctrl+q twice leaves
+                self.screen.dismiss("leave")
+            else:
+                ask_before_leaving(self)
+            return
         await self._stop_training()
         self.exit(0)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError, RnnTuiError, first_line
 from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
+from tui.served import shown
 from tui.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
@@ -58,6 +59,14 @@ def plan_continue(
     )
 
 
+def checkpoint_bytes(trainer: Trainer) -> int:
+    """About what a checkpoint of trainer takes on disk: its weights and the optimizer's state (Adam keeps two
+    moments a weight, SGD one), with room for its settings, vocabulary and history."""
+    weights = sum(parameter.numel() for parameter in trainer.model.parameters()) * 4
+    slots = 2 if trainer.config.optimizer == "adam" else 1
+    return weights * (1 + slots) + 2**20
+
+
 class CheckpointFlow:
     """ctrl+s and ctrl+o: the dialogs, the checks before anything is stopped, and the thread workers that save and
     load (torch's serialisation never runs on the UI thread). One per app (app.checkpoints)."""
@@ -79,6 +88,12 @@ class CheckpointFlow:
         """These weights (trainer at position) were saved by ctrl+s."""
         return self._saved == (trainer, position)
 
+    def _confined(self, path: str) -> str:
+        """Served: the dialog's confined path checked again just before it is opened (resolved anew: a symlink put
+        in its place since the dialog leads nowhere outside). Unchanged in a terminal."""
+        served = self.app.served
+        return path if served is None else str(served.confine(path))
+
     # ----- save -----
 
     def save(self) -> None:
@@ -89,7 +104,7 @@ class CheckpointFlow:
 
         def chosen(path: str | None) -> None:
             if path:
-                self.last_path = path
+                self.last_path = shown(path)  # served: the session's own name, not the server's path
                 self._save_checked(trainer, path)
 
         from tui.screens import SaveScreen
@@ -115,6 +130,12 @@ class CheckpointFlow:
         except OutputError as exc:
             self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
             return
+        if self.app.served is not None:  # the session's disk quota, checked before anything is written
+            try:
+                self.app.served.check_room(checkpoint_bytes(trainer), str(target) if target.exists() else None)
+            except RnnTuiError as exc:
+                self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
+                return
         self._in_thread(self._save, trainer, str(target))
 
     def _save(self, trainer: Trainer, path: str) -> None:
@@ -122,7 +143,7 @@ class CheckpointFlow:
         from engine.outputs import OutputError
 
         try:
-            saved = trainer.save(path)
+            saved = trainer.save(self._confined(path))
         except OutputError as exc:  # a full disk, a folder gone read-only: the run stays, to be saved elsewhere
             self.app.post_message(CheckpointFailed(f"{exc}; the run is kept: ctrl+s saves it elsewhere"))
         except Exception as exc:
@@ -130,15 +151,34 @@ class CheckpointFlow:
         else:
             self.app.post_message(CheckpointSaved(path, saved.position(trainer.batches_per_epoch), trainer))
 
+    def download(self) -> None:
+        """Served: save the weights in the session (as ctrl+s would, to the last name used) and send them to the
+        browser as a download."""
+        trainer = self.runs.trainer
+        if trainer is None:
+            self.app.notify("nothing to download yet: the model is still loading", severity="warning")
+            return
+        try:
+            path = self.last_path if self.app.served is None else str(self.app.served.confine(self.last_path))
+        except RnnTuiError:
+            path = DEFAULT_CHECKPOINT
+        self._save_checked(trainer, path)
+
+    def deliver(self, path: str) -> None:
+        """Served in a browser: a saved file also goes to the student's computer (the browser's download)."""
+        if self.app.served is not None and self.app.is_web:
+            self.app.deliver_binary(path, mime_type="application/octet-stream")
+
     def saved(self, message: CheckpointSaved) -> None:
+        self.deliver(message.path)
         if message.trainer is not None:
             self._saved = (message.trainer, message.position)
-        self.runs.panels.samples.add_note(f"saved {message.path} ({message.position})")
+        self.runs.panels.samples.add_note(shown(f"saved {message.path} ({message.position})"))
         self.app.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
     def failed(self, message: CheckpointFailed) -> None:
         self.app.notify(message.message, title="checkpoint", severity="error", timeout=8)
-        self.runs.panels.samples.add_note(message.message, error=True)
+        self.runs.panels.samples.add_note(shown(message.message), error=True)
 
     def unsaved(self) -> tuple[Trainer, str] | None:
         """(trainer, position) of weights trained and saved nowhere (a stopped run's, or a failed one's last good
@@ -178,7 +218,7 @@ class CheckpointFlow:
             if answer is None:
                 return
             mode, path = answer
-            self.last_path = path
+            self.last_path = shown(path)
             if mode == "generate":
                 self._in_thread(self._load_for_generation, path)
                 return
@@ -212,7 +252,7 @@ class CheckpointFlow:
             self._wait_for_torch()
             from engine import checkpoint as checkpoints
 
-            loaded = checkpoints.load(path)
+            loaded = checkpoints.load(self._confined(path))
             checkpoints.check_shapes(loaded)  # before building: a refused build would still have drawn from torch's RNG
             model = loaded.build_model()
         except Exception as exc:
@@ -237,7 +277,7 @@ class CheckpointFlow:
             self._wait_for_torch()
             from engine.session import check_resume
 
-            checkpoint = check_resume(path, overrides)
+            checkpoint = check_resume(self._confined(path), overrides)
         except Exception as exc:
             self.app.post_message(self._refused(path, exc))
             return

@@ -205,8 +205,22 @@ def build_parser() -> ArgumentParser:
     group.add_argument(
         "--public-url", metavar="URL", help="the address students open, when served behind a reverse proxy"
     )
+
+    def count_or_auto(text: str) -> int | str:
+        return text if text == "auto" else int(text)
+
+    count_or_auto.__name__ = "count (or auto)"  # argparse's "invalid … value" names it
     group.add_argument(
-        "--max-sessions", type=int, metavar="N", help="at most N tabs at once (default: one per CPU core)"
+        "--max-sessions",
+        type=count_or_auto,
+        metavar="N",
+        help="at most N tabs at once; auto (the default): one per CPU core and per GiB of memory available",
+    )
+    group.add_argument(
+        "--seat-memory", type=int, metavar="MIB", help="memory one session may use (default: the machine's / N)"
+    )
+    group.add_argument(
+        "--seat-disk", type=int, metavar="MIB", help="disk one session's files may take (default: free / 2N, ≤ 1024)"
     )
     group.add_argument(
         "--workdir", metavar="DIR", help="each session's files go in a fresh directory here (default: a temporary one)"
@@ -218,6 +232,20 @@ def build_parser() -> ArgumentParser:
         metavar="M",
         help="pause a session's training after M minutes without input; 0 never (default 10)",
     )
+    group.add_argument(
+        "--release-minutes",
+        type=float,
+        default=60.0,
+        metavar="M",
+        help="after M minutes without input a session saves, offers its weights as a download and gives its seat "
+        "back; 0 never (default 60)",
+    )
+    group.add_argument(
+        "--token",
+        metavar="CODE",
+        help="the join code students type (default: none on 127.0.0.1; a fresh one, printed, on any other --host)",
+    )
+    group.add_argument("--log", metavar="FILE", help="also append each event (joined, left, refused…) as JSON lines")
     add_train_arguments(serve)
     serve.add_argument("--paused", action="store_true", help="open every session with training paused")
 
@@ -675,13 +703,18 @@ def _corpus_or_none(path: str | None) -> str | None:
 def check_serve_arguments(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         fail(f"port must be between 1 and 65535, got {args.port}")
-    if args.max_sessions is not None and args.max_sessions < 1:
-        fail(f"max-sessions must be a whole number ≥ 1, got {args.max_sessions}")
+    if args.max_sessions not in (None, "auto") and args.max_sessions < 1:
+        fail(f"max-sessions must be a whole number ≥ 1 or auto, got {args.max_sessions}")
+    for flag in ("seat_memory", "seat_disk"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            fail(f"{flag.replace('_', '-')} must be a whole number of MiB ≥ 1, got {getattr(args, flag)}")
     if not (args.idle_minutes >= 0 and math.isfinite(args.idle_minutes)):
         fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
+    if not (args.release_minutes >= 0 and math.isfinite(args.release_minutes)):
+        fail(f"release-minutes must be a number ≥ 0, got {args.release_minutes:g}")
     if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
         fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
     for flag in ("save", "metrics"):
         value = getattr(args, flag)
-        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts or value.startswith("~")):
             fail(f"--{flag} in serve is a file name inside each session's directory, got {value!r}")

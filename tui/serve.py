@@ -10,6 +10,17 @@ What textual-serve does as it is, and what this module changes (textual_serve 1.
   nothing and the session stayed counted);
 - its page's URLs come from the host it binds (0.0.0.0 would be sent to the browser): here, from the address
   the browser used, or --public-url.
+- a send that fails (a tab that dropped a frame too large for it) raised out of its stop and the seat was
+  never freed, its app training on with nobody there: every way a connection ends now frees the seat, kills
+  the app's process group and removes its folder, whatever raised on the way;
+- the terminal size a browser asks for is capped (MAX_COLUMNS × MAX_ROWS): an 8000×4000 terminal made frames
+  of many megabytes and a session of a gigabyte; the browser's messages are capped too (MAX_MESSAGE);
+- app processes could outlive the server (ctrl+c, a crash, SIGKILL): each is its own process group, killed
+  with the session; the kernel kills it if the server dies (PR_SET_PDEATHSIG); and a small reaper process,
+  holding a pipe from the server, kills what is left and removes the folders once that pipe closes;
+- any page could open a session (no Origin check, no login): the websocket's Origin must be this server's
+  page, and serving beyond this machine needs a join code;
+- tracebacks with local variables on the teacher's console: one line per event instead (--log: JSON lines).
 Each app process runs in served mode (tui.served): its own directory under --workdir as working directory,
 file dialogs confined to it, the corpus fixed, training paused when nobody has touched the tab for a while.
 """
@@ -19,39 +30,90 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import functools
+import hmac
+import io
+import json
 import logging
 import os
+import secrets
 import shlex
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
-from engine.corpus import find_corpus, missing_corpus_message
-from engine.errors import RnnTuiError
+from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
+from engine.errors import RnnTuiError, first_line
 from tui.cli import add_train_arguments, fail
-from tui.served import ServedMode
+from tui.served import RELEASED_EXIT, ServedMode
 
 log = logging.getLogger("rnn-tui serve")
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STOP_SECONDS = 3.0  # a closed tab's app gets this long to quit by itself (it takes about one) before a kill
+MAX_COLUMNS, MAX_ROWS = 300, 100  # the largest terminal a session gets: a frame stays around a megabyte at most
+MAX_MESSAGE = 1 << 20  # bytes in one message from a browser (keys, a paste, a resize): more ends the session
+TAB_PATTERN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # a join code to read off a board: no 0/o, 1/l/i
+CODE_COOKIE = "rnn-tui-code"
+MIB = 2**20
+SERVER_RESERVE = 1 << 30  # memory left to the server, the system and the teacher when seats are shared out
+AUTO_SEAT_MEMORY = 1 << 30  # --max-sessions auto: a seat per GiB (a session at the defaults: see the README)
+MIN_SEAT_MEMORY = 512 * MIB  # torch and the app alone take about 400 MiB
+PR_SET_PDEATHSIG = 1
+# The reaper: started with the server, reads lines from it ("group N", "dir PATH", "done N", "undir PATH", "own
+# PATH") and, once the server has gone however it went (its end of the pipe closes), kills the process groups still
+# listed and removes the folders. Standard library only: it starts in a blink and cannot fail to import.
+REAPER = """
+import os, shutil, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+groups, folders = set(), set()
+for line in sys.stdin:
+    verb, _, arg = line.rstrip("\\n").partition(" ")
+    if verb == "group": groups.add(int(arg))
+    elif verb == "done": groups.discard(int(arg))
+    elif verb in ("dir", "own"): folders.add(arg)
+    elif verb == "undir": folders.discard(arg)
+for group in groups:
+    try: os.killpg(group, signal.SIGKILL)
+    except OSError: pass
+for folder in folders:
+    shutil.rmtree(folder, ignore_errors=True)
+"""
 FULL_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnn-tui: the classroom is full</title>
 <style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;align-items:center;
 justify-content:center}}div{{max-width:36em;line-height:1.5}}a{{color:#ac5af4}}</style></head>
 <body><div><h2>The classroom is full</h2>
 <p>All {limit} sessions of this rnn-tui server are in use. A place frees up when someone closes their tab.</p>
-<p><a href="">Try again</a></p></div></body></html>
+<p><a href="">Try again</a></p></div>
+<script>/* a reload of a tab that has a session here takes that session's place: say which tab this is */
+const tab = sessionStorage.getItem("rnn-tui-tab");
+if (tab && !new URLSearchParams(location.search).has("tab")) {{
+  const url = new URL(location.href); url.searchParams.set("tab", tab); location.replace(url.href);
+}}</script></body></html>
+"""
+CODE_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>rnn-tui: join code</title>
+<style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;align-items:center;
+justify-content:center}}input,button{{font:inherit;padding:6px}}</style></head>
+<body><form method="get" action=""><h2>rnn-tui</h2><p>{why}</p>
+<input name="code" autofocus autocomplete="off"> <button>Join</button></form></body></html>
 """
 
 
@@ -69,10 +131,26 @@ class ServeSettings:
     threads: int
     corpora: tuple[str, ...]
     app_flags: list[str] = field(default_factory=list)
+    code: str | None = None  # the join code a page or websocket must bring; None: none asked (this machine only)
+    log_file: Path | None = None
+    seat_memory: int = 0  # bytes one session's process may use (its models are checked against what is left)
+    seat_disk: int = 0  # bytes one session's files may take
+    release_seconds: float = 0.0  # without input this long, a session saves, offers the download, and leaves
 
     def app_command(self) -> str:
         """The shell command that starts one app process (exec: the shell's pid is the app's, for the kill)."""
         return "exec " + shlex.join([sys.executable, "-m", "tui.main", *self.app_flags])
+
+
+def join_code(token: str | None, host: str) -> str | None:
+    """--token if given (checked), else a fresh code when the server can be reached from beyond this machine."""
+    if token is not None:
+        if len(token) < 4 or not token.isprintable() or any(c.isspace() for c in token):
+            raise RnnTuiError("--token must be at least 4 characters, without spaces")
+        return token
+    if host in LOCAL_HOSTS:
+        return None
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
 
 
 def train_flags(args: argparse.Namespace) -> list[str]:
@@ -83,8 +161,8 @@ def train_flags(args: argparse.Namespace) -> list[str]:
     words: list[str] = []
     for action in scratch._actions:  # argparse offers no public list of its actions
         value = getattr(args, action.dest, None)
-        if not action.option_strings or value is None or value is False:
-            continue
+        if not action.option_strings or value is None or value is False or action.dest == "corpus":
+            continue  # the corpus goes by $RNN_TUI_CORPUS: the form's field stays blank, not the server's path
         flag = action.option_strings[-1]
         if isinstance(action, argparse._StoreTrueAction):
             words.append(flag)
@@ -109,7 +187,10 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             raise RnnTuiError(f"checkpoint not found: {args.resume}")
         args.resume = str(resume.resolve())
     cores = os.cpu_count() or 1
-    max_sessions = args.max_sessions or cores
+    _, free_memory = machine_memory()
+    max_sessions = args.max_sessions
+    if max_sessions in (None, "auto"):
+        max_sessions = auto_sessions(cores, free_memory)
     if args.threads is None:  # sessions share the cores rather than each taking all of them
         args.threads = max(1, cores // max_sessions)
     own_workdir = args.workdir is None
@@ -121,6 +202,12 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             workdir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RnnTuiError(f"cannot use --workdir {args.workdir}: {exc.strerror or exc}") from exc
+    seat_memory = args.seat_memory * MIB if getattr(args, "seat_memory", None) else None
+    if seat_memory is None:
+        seat_memory = max(MIN_SEAT_MEMORY, (free_memory - SERVER_RESERVE) // max_sessions)
+    seat_disk = args.seat_disk * MIB if getattr(args, "seat_disk", None) else None
+    if seat_disk is None:
+        seat_disk = max(16 * MIB, min(1024 * MIB, shutil.disk_usage(workdir).free // (2 * max_sessions)))
     return ServeSettings(
         host=args.host,
         port=args.port,
@@ -132,17 +219,66 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         threads=args.threads,
         corpora=(args.corpus,),
         app_flags=train_flags(args),
+        code=join_code(getattr(args, "token", None), args.host),
+        log_file=Path(args.log).expanduser() if getattr(args, "log", None) else None,
+        seat_memory=seat_memory,
+        seat_disk=seat_disk,
+        release_seconds=getattr(args, "release_minutes", 0.0) * 60,
     )
 
 
+def machine_memory() -> tuple[int, int]:
+    """(MemTotal, MemAvailable) in bytes; (0, 0) where /proc/meminfo cannot be read."""
+    found = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                found[name] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return found.get("MemTotal", 0), found.get("MemAvailable", 0)
+
+
+def auto_sessions(cores: int, free_memory: int) -> int:
+    """--max-sessions auto: one per CPU core and per AUTO_SEAT_MEMORY of the memory available beyond the server's
+    reserve, whichever is fewer (at least one)."""
+    by_memory = (free_memory - SERVER_RESERVE) // AUTO_SEAT_MEMORY if free_memory else cores
+    return max(1, min(cores, by_memory))
+
+
+def capped(width: Any, height: Any) -> tuple[int, int]:
+    """A terminal size a browser asked for, within 1…MAX_COLUMNS × 1…MAX_ROWS. ValueError/TypeError if not numbers."""
+    if isinstance(width, bool) or isinstance(height, bool):
+        raise TypeError("a size is a number")
+    return max(1, min(MAX_COLUMNS, int(width))), max(1, min(MAX_ROWS, int(height)))
+
+
+def _die_with_parent(parent: int) -> None:
+    """In an app's process, between fork and exec: the kernel kills it when the server dies, however it dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the server died before that: nobody would tell this process
+        os._exit(1)
+
+
+# Loaded once in the server: a child between fork and exec must not load libraries.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
 class SessionService(AppService):
-    """One tab's app process, run in served mode in its own directory; killed if it does not quit in time."""
+    """One tab's app process, run in served mode in its own directory and process group; killed if it does not quit
+    in time. Its stop is shared: however many ends of a connection ask, the process is stopped once, and every
+    caller returns once it is gone and its folder removed."""
 
     def __init__(self, command: str, mode: ServedMode, threads: int, **kwargs: Any) -> None:
         super().__init__(command, **kwargs)
         self.mode = mode
         self.threads = threads
-        self._stopped = False
+        self.asked_to_quit = False
+        self.failure: str | None = None  # what raised while sending to the tab (a debugging aid)
+        self._stderr = io.BytesIO()
+        self._stop_task: asyncio.Future[None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -153,10 +289,13 @@ class SessionService(AppService):
         environment.update(self.mode.environment())
         # torch's intra-op pool follows --threads; OpenMP's own pool must not take every core either.
         environment["OMP_NUM_THREADS"] = str(self.threads)
+        # The preset's own corpus (a blank field) is the server's: never a download, never a path in the form.
+        environment[CORPUS_ENV] = self.mode.corpora[0]
         return environment
 
     async def _open_app_process(self, width: int = 80, height: int = 24) -> asyncio.subprocess.Process:
-        # As textual-serve's, with the session's directory as working directory.
+        # As textual-serve's, with the session's directory as working directory, in a process group of its own (the
+        # kill reaches anything it started) that the kernel ends with the server.
         self._process = process = await asyncio.create_subprocess_shell(
             self.command,
             stdin=asyncio.subprocess.PIPE,
@@ -164,31 +303,142 @@ class SessionService(AppService):
             stderr=asyncio.subprocess.PIPE,
             env=self._build_environment(width=width, height=height),
             cwd=self.mode.session_dir,
+            start_new_session=True,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
         assert process.stdin is not None
         self._stdin = process.stdin
         return process
 
-    async def run(self) -> None:
-        await super().run()
-        # The app's output has ended: it quit (ctrl+q) or died. Close the tab's connection either way, so the
-        # page says the session ended instead of waiting on a process that is gone.
-        with contextlib.suppress(Exception):
-            await self.remote_close()
+    async def set_terminal_size(self, width: int, height: int) -> None:
+        await super().set_terminal_size(*capped(width, height))
 
-    async def stop(self) -> None:
-        """Ask the app to quit; kill it if it has not within STOP_SECONDS; remove the session's files."""
-        if self._stopped:
-            return
-        self._stopped = True
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(super().stop(), STOP_SECONDS)
+    async def run(self) -> None:
+        """As textual-serve's, except: the app's stderr is kept for the teacher's one line (textual-serve prints it
+        whole on the console), and whatever raised (a send to a tab that is gone) closes the tab's connection, so
+        the session ends instead of training on for nobody."""
+        process = self._process
+        assert process is not None and process.stdout is not None and process.stderr is not None
+        stdout, stderr = process.stdout, process.stderr
+
+        async def read_stderr() -> None:
+            while data := await stderr.read(4096):
+                self._stderr.write(data)
+                if self._stderr.tell() > 1 << 16:  # the end is what says why: keep the last 16 KiB
+                    tail = self._stderr.getvalue()[-(1 << 14) :]
+                    self._stderr = io.BytesIO()
+                    self._stderr.write(tail)
+
+        stderr_task = asyncio.create_task(read_stderr())
+        try:
+            for _ in range(10):  # textual's prelude, then its packets
+                line = await stdout.readline()
+                if not line or line == b"__GANGLION__\n":
+                    break
+            while True:
+                kind = await stdout.readexactly(1)
+                size = int.from_bytes(await stdout.readexactly(4), "big")
+                payload = await stdout.readexactly(size)
+                if kind == b"D":
+                    await self.on_data(payload)
+                elif kind == b"M":
+                    await self.on_meta(payload)
+                elif kind == b"P":
+                    await self.on_packed(payload)
+        except (asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        except Exception as exc:
+            self.failure = first_line(exc) or type(exc).__name__
+        finally:
+            stderr_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await stderr_task
+            with contextlib.suppress(Exception):
+                await self.remote_close()
+
+    def why_it_ended(self) -> str | None:
+        """Why the app ended by itself ("quit", "crashed: …"), or None when it was stopped (or still runs)."""
+        process = self._process
+        if self.asked_to_quit or process is None or process.returncode is None:
+            return None
+        code = process.returncode
+        if code == 0:
+            return "quit"
+        if code == RELEASED_EXIT:
+            return "released: nobody typed there for the release limit (its weights offered as a download)"
+        lines = [line for line in self._stderr.getvalue().decode("utf-8", "replace").splitlines() if line.strip()]
+        how = (
+            f"killed by {signal.Signals(-code).name}"
+            if code < 0 and -code in signal.valid_signals()
+            else f"exit {code}"
+        )
+        return f"crashed ({how}{': ' + lines[-1].strip()[:200] if lines else ''})"
+
+    def kill(self) -> None:
+        """SIGKILL to the app's process group while the app is there (its group id is its pid)."""
         process = self._process
         if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-        shutil.rmtree(self.mode.session_dir, ignore_errors=True)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    async def stop(self) -> None:
+        """Ask the app to quit; kill its group if it has not within STOP_SECONDS; remove the session's files."""
+        if self._stop_task is None:
+            self._stop_task = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self) -> None:
+        process = self._process
+        try:
+            if process is not None and self._task is not None and self._task.done() and self.failure is None:
+                # Its output ended by itself (it quit or crashed): its exit status says which.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            if process is not None and process.returncode is None:
+                self.asked_to_quit = True
+            # Whatever raised on the way (a send to a tab that is gone) must not keep the seat or the process.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(super().stop(), STOP_SECONDS)
+        finally:
+            self.kill()
+            shutil.rmtree(self.mode.session_dir, ignore_errors=True)
+            if process is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(process.wait(), STOP_SECONDS)
+
+
+class EventHandler(logging.Handler):
+    """The teacher's console: one line per record, never a traceback (an exception adds its first line); with
+    --log, each record also as a JSON line ({"time", "event", "message", …the event's fields})."""
+
+    def __init__(self, log_file: Path | None) -> None:
+        super().__init__(logging.INFO)
+        self.file: IO[str] | None = None
+        if log_file is not None:
+            self.file = open(log_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 (open for the server's life)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage().splitlines()[0] if record.getMessage() else ""
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                message += f": {type(exc).__name__}: {first_line(exc)}"
+            print(f"rnn-tui serve: {message}", file=sys.stderr, flush=True)
+            if self.file is not None:
+                entry = {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "event": getattr(record, "event", "error" if record.levelno >= logging.ERROR else "note"),
+                    "message": message,
+                    **getattr(record, "fields", {}),
+                }
+                self.file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        except Exception:  # a full disk for the log must not stop the classroom
+            self.handleError(record)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        super().close()
 
 
 class ClassroomServer(Server):
@@ -203,19 +453,99 @@ class ClassroomServer(Server):
         )
         self.settings = settings
         self.sessions: dict[int, SessionService] = {}
+        self.tabs: dict[str, int] = {}  # a browser tab's id (sessionStorage) → its session
         self._next_session = 0
+        self.reaper: subprocess.Popen[str] | None = None
+
+    # ----- the teacher's console, the reaper -----
 
     def initialize_logging(self) -> None:
-        # One plain line per event for the teacher; textual-serve's handler prints tracebacks with locals.
-        logging.basicConfig(level=logging.WARNING, format="rnn-tui serve: %(message)s")
+        # One plain line per event for the teacher; textual-serve's handler prints tracebacks with locals, and
+        # aiohttp's "Error handling request" would print one too.
+        root = logging.getLogger()
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        root.addHandler(EventHandler(self.settings.log_file))
+        root.setLevel(logging.WARNING)
         log.setLevel(logging.INFO)
+
+    def event(self, kind: str, message: str, **fields: object) -> None:
+        log.info(message, extra={"event": kind, "fields": fields})
+
+    def start_reaper(self) -> None:
+        self.reaper = subprocess.Popen(
+            [sys.executable, "-c", REAPER], stdin=subprocess.PIPE, text=True, start_new_session=True
+        )
+        if self.settings.own_workdir:
+            self.tell("own", str(self.settings.workdir))
+
+    def tell(self, verb: str, argument: object) -> None:
+        """A line to the reaper (what to clean if this server dies)."""
+        if self.reaper is not None and self.reaper.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.reaper.stdin.write(f"{verb} {argument}\n")
+                self.reaper.stdin.flush()
+
+    def close_reaper(self) -> None:
+        """The server ends: the reaper cleans whatever is left (normally nothing) and exits."""
+        if self.reaper is not None:
+            with contextlib.suppress(OSError, ValueError):
+                assert self.reaper.stdin is not None
+                self.reaper.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.reaper.wait(timeout=10)
+
+    # ----- who may open a session -----
 
     def _base_url(self, request: web.Request) -> str:
         """Where the browser reaches us: --public-url, else the address it used (never 0.0.0.0)."""
         return self.settings.public_url or f"{request.scheme}://{request.host}"
 
+    def _own_address(self, request: web.Request) -> bool:
+        """Served on this machine only, a request must name this machine: a page elsewhere whose name was made to
+        point here (DNS rebinding) would otherwise pass the Origin check as its own."""
+        if self.settings.public_url or self.settings.host not in LOCAL_HOSTS:
+            return True
+        return urlsplit("//" + request.host).hostname in ("127.0.0.1", "localhost", "::1")
+
+    def _own_origin(self, request: web.Request) -> bool:
+        """The websocket comes from this server's own page (a browser always says which page opened it)."""
+        origin = request.headers.get("Origin", "")
+        base = urlsplit(self._base_url(request))
+        return origin.rstrip("/").lower() == f"{base.scheme}://{base.netloc}".lower()
+
+    def _wrong_code(self, request: web.Request) -> str | None:
+        """None when the request brings the join code (or none is asked); else what it brought ("" for nothing)."""
+        code = self.settings.code
+        if code is None:
+            return None
+        given = request.query.get("code") or request.cookies.get(CODE_COOKIE) or ""
+        return None if hmac.compare_digest(given.encode(), code.encode()) else given
+
+    def _tab(self, request: web.Request) -> str:
+        tab = request.match_info.get("tab") or request.query.get("tab") or ""
+        return tab if 8 <= len(tab) <= 64 and set(tab) <= TAB_PATTERN else ""
+
+    # ----- pages -----
+
+    async def _make_app(self) -> web.Application:
+        app = await super()._make_app()
+        app.router.add_get("/ws/{tab}", self.handle_websocket, name="tab-websocket")
+        return app
+
     async def handle_index(self, request: web.Request) -> web.Response:
-        if len(self.sessions) >= self.settings.max_sessions:
+        peer = request.remote or "?"
+        if not self._own_address(request):
+            self.event("refused", f"refused a page from {peer}: asked for as {request.host!r}", peer=peer)
+            return web.Response(status=403, text="rnn-tui: open this server by its own address\n")
+        wrong = self._wrong_code(request)
+        if wrong is not None:
+            why = "That code is not this classroom's: try again." if wrong else "Type the join code your teacher gave."
+            if wrong:
+                self.event("refused", f"refused a page from {peer}: wrong join code", peer=peer)
+            return web.Response(status=403, text=CODE_PAGE.format(why=why), content_type="text/html")
+        if len(self.sessions) >= self.settings.max_sessions and self._tab(request) not in self.tabs:
+            self.event("full", f"full: turned a page away from {peer}", peer=peer)
             return web.Response(
                 status=503, text=FULL_PAGE.format(limit=self.settings.max_sessions), content_type="text/html"
             )
@@ -228,20 +558,45 @@ class ClassroomServer(Server):
             "app_websocket_url": websocket_url,
             "static_url": base + str(router["static"].url_for(filename="/")).rstrip("/") + "/",
         }
-        return aiohttp_jinja2.render_template("app_index.html", request, context)
+        response = aiohttp_jinja2.render_template("app_index.html", request, context)
+        if self.settings.code is not None:  # the page's websocket brings it back (same site only)
+            response.set_cookie(CODE_COOKIE, self.settings.code, httponly=True, samesite="Strict", path="/")
+        return response
 
-    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-        websocket = web.WebSocketResponse(heartbeat=15)
+    # A refusal answers plain HTTP (403) before any websocket: a StreamResponse, wider than textual-serve's type.
+    async def handle_websocket(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
+        peer = request.remote or "?"
+        if not self._own_address(request) or not self._own_origin(request):
+            origin = request.headers.get("Origin", "none")
+            why = f"not from this server's page (Origin {origin})"
+            self.event("refused", f"refused a connection from {peer}: {why}", peer=peer, origin=origin)
+            return web.Response(status=403, text="rnn-tui: sessions open from this server's own page only\n")
+        if self._wrong_code(request) is not None:
+            self.event("refused", f"refused a connection from {peer}: wrong or missing join code", peer=peer)
+            return web.Response(status=403, text="rnn-tui: this classroom needs its join code\n")
+        tab = self._tab(request)
+        if tab in self.tabs:  # a reload: the tab's old session makes way for the new one
+            await self._release(self.tabs[tab], "the tab reloaded")
+        websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_MESSAGE)
         await websocket.prepare(request)
         if len(self.sessions) >= self.settings.max_sessions:  # opened before the others took the places
             limit = self.settings.max_sessions
+            self.event("full", f"full: turned a connection away from {peer}", peer=peer)
             await websocket.send_bytes(f"\r\nThe classroom is full: all {limit} sessions are in use.\r\n".encode())
             await websocket.close()
             return websocket
         self._next_session += 1
         number = self._next_session
-        session_dir = Path(tempfile.mkdtemp(prefix=f"session-{number}-", dir=self.settings.workdir))
-        mode = ServedMode(session_dir.resolve(), self.settings.corpora, self.settings.idle_seconds)
+        session_dir = Path(tempfile.mkdtemp(prefix=f"session-{number}-", dir=self.settings.workdir)).resolve()
+        self.tell("dir", session_dir)
+        mode = ServedMode(
+            session_dir,
+            self.settings.corpora,
+            self.settings.idle_seconds,
+            seat_memory=self.settings.seat_memory,
+            disk_quota=self.settings.seat_disk,
+            release_seconds=self.settings.release_seconds,
+        )
         session = SessionService(
             self.command,
             mode,
@@ -252,29 +607,89 @@ class ClassroomServer(Server):
             download_manager=self.download_manager,
         )
         self.sessions[number] = session  # no await since the check above: the limit holds
-        width = to_int(request.query.get("width", "80"), 80)
-        height = to_int(request.query.get("height", "24"), 24)
+        if tab:
+            self.tabs[tab] = number
+        reason = "the tab closed"
         try:
-            await session.start(width, height)
-            log.info(
-                "session %d started (pid %s; %d of %d in use)",
-                number,
-                session.pid,
-                len(self.sessions),
-                self.settings.max_sessions,
+            width, height = capped(
+                to_int(request.query.get("width", "80"), 80), to_int(request.query.get("height", "24"), 24)
             )
-            await self._process_messages(websocket, session)
+            await session.start(width, height)
+            self.tell("group", session.pid)
+            self.event(
+                "joined",
+                f"session {number} joined from {peer} (pid {session.pid}; {len(self.sessions)} of "
+                f"{self.settings.max_sessions} in use)",
+                session=number,
+                pid=session.pid,
+                peer=peer,
+            )
+            reason = await self._process_messages(websocket, session)
         except asyncio.CancelledError:
-            pass
-        except Exception as exc:  # a malformed message from a browser ends that session, not the server
-            log.warning("session %d: %s", number, exc)
+            reason = "the server stopped"
+        except Exception as exc:  # anything else a browser can cause ends that session, not the server
+            reason = f"error: {first_line(exc) or type(exc).__name__}"
         finally:
-            await session.stop()
-            del self.sessions[number]
-            log.info("session %d ended (%d of %d in use)", number, len(self.sessions), self.settings.max_sessions)
-            if not websocket.closed:
+            await asyncio.shield(self._release(number, reason))
+            with contextlib.suppress(Exception):
                 await websocket.close()
         return websocket
+
+    # Returns why the connection ended (textual-serve's returns nothing), for the teacher's line.
+    async def _process_messages(  # type: ignore[override]
+        self, websocket: web.WebSocketResponse, session: AppService
+    ) -> str:
+        """textual-serve's, with every message checked: one that is not what the page sends ends the session.
+        Returns why the connection ended."""
+        async for message in websocket:
+            if message.type == WSMsgType.ERROR:  # a message over MAX_MESSAGE, a broken frame
+                return f"protocol error ({first_line(websocket.exception() or message.data) or 'a bad frame'})"
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                envelope = json.loads(message.data)
+                kind = envelope[0]
+                data: Any = envelope[1] if len(envelope) > 1 else None
+                if kind == "stdin":
+                    await session.send_bytes(data.encode("utf-8"))
+                elif kind == "resize":
+                    await session.set_terminal_size(*capped(data["width"], data["height"]))
+                elif kind == "ping":
+                    await websocket.send_json(["pong", data])
+                elif kind == "blur":
+                    await session.blur()
+                elif kind == "focus":
+                    await session.focus()
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                return "protocol error (a malformed message)"
+        code = websocket.close_code
+        if code in (None, 1000, 1001):  # closed, or gone away (a closed tab, a reload)
+            return "the tab closed"
+        return f"the tab dropped the connection (code {code})"  # 1009: a frame too large for it
+
+    async def _release(self, number: int, reason: str) -> None:
+        """End session `number` (once, however many ends of its connection ask): its process group killed, its
+        folder removed, its seat freed, one line for the teacher."""
+        session = self.sessions.get(number)
+        if session is None:
+            return
+        try:
+            await session.stop()
+        finally:
+            if self.sessions.pop(number, None) is not None:
+                for tab in [tab for tab, owner in self.tabs.items() if owner == number]:
+                    del self.tabs[tab]
+                self.tell("done", session.pid)
+                self.tell("undir", session.mode.session_dir)
+                ended = session.why_it_ended()
+                kind = "crashed" if ended and ended.startswith("crashed") else "left"
+                self.event(
+                    kind,
+                    f"session {number} {kind}: {ended or reason} ({len(self.sessions)} of "
+                    f"{self.settings.max_sessions} in use)",
+                    session=number,
+                    reason=ended or reason,
+                )
 
     async def on_startup(self, app: web.Application) -> None:
         s = self.settings
@@ -285,17 +700,24 @@ class ClassroomServer(Server):
         else:
             url = f"http://{s.host}:{s.port}"
         print(f"rnn-tui serve: open {url} in a browser (Ctrl+C stops the server)", flush=True)
-        print(
-            f"  at most {s.max_sessions} sessions, {s.threads} torch thread(s) each; "
-            f"training pauses after {s.idle_seconds / 60:g} min without input"
-            if s.idle_seconds
-            else f"  at most {s.max_sessions} sessions, {s.threads} torch thread(s) each",
-            flush=True,
+        if s.code is not None:
+            print(
+                f"  join code: {s.code} (students type it on the page, or open the address with ?code={s.code})",
+                flush=True,
+            )
+        seat = (
+            f"{s.threads} torch thread(s), {s.seat_memory // MIB:,} MiB of memory, {s.seat_disk // MIB:,} MiB of files"
         )
+        print(f"  at most {s.max_sessions} sessions; each: {seat}", flush=True)
+        if s.idle_seconds:
+            print(f"  training pauses after {s.idle_seconds / 60:g} min without input", flush=True)
+        if s.release_seconds:
+            print(f"  a seat goes back to the class after {s.release_seconds / 60:g} min without input", flush=True)
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
+        self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 
     async def on_shutdown(self, app: web.Application) -> None:
-        await asyncio.gather(*(session.stop() for session in list(self.sessions.values())))
+        await asyncio.gather(*(self._release(number, "the server stopped") for number in list(self.sessions)))
         if self.settings.own_workdir:
             shutil.rmtree(self.settings.workdir, ignore_errors=True)
 
@@ -331,7 +753,13 @@ def run_server(args: argparse.Namespace) -> int:
     warning = host_warning(settings.host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    if settings.log_file is not None:
+        try:
+            settings.log_file.open("a", encoding="utf-8").close()
+        except OSError as exc:
+            fail(f"cannot write --log {settings.log_file}: {exc.strerror or exc}")
     server = ClassroomServer(settings)
+    server.start_reaper()
     try:
         server.serve()
     except OSError as exc:  # the port is taken, the address is not this machine's
@@ -339,6 +767,10 @@ def run_server(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for session in server.sessions.values():  # only when the server itself failed: its shutdown ends them
+            session.kill()
+            shutil.rmtree(session.mode.session_dir, ignore_errors=True)
         if settings.own_workdir:
             shutil.rmtree(settings.workdir, ignore_errors=True)
+        server.close_reaper()
     return 0

@@ -94,7 +94,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-text")
+            yield Static(Text(self.question), classes="dialog-text")  # may hold a typed path: no markup
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm} (Enter)", id="yes", variant="warning", compact=True)
                 yield Button("Cancel (Esc)", id="no", compact=True)

@@ -10,6 +10,7 @@ so the two kinds are told apart without colour too.
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -22,7 +23,7 @@ from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.runs import Run, RunBook, Series
-from tui.served import user_path
+from tui.served import served_mode, shown, user_path
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import cannot_draw
@@ -206,6 +207,9 @@ class RunsScreen(ModalScreen[None]):
             if not self.chosen:
                 raise RnnTuiError("no run is ticked: tick at least one to export")
             path = user_path(path)  # served: only inside the session's directory
+            served = served_mode()
+            if served is not None:  # a CSV of a few runs: tens of KiB
+                served.check_room(2**16, path if os.path.exists(path) else None)
             written = self.book.export_csv(path, "perplexity", self.chosen, force=force)
         except NotOursError as exc:  # an existing file that is not ours: replaced only if the user says so
             from tui.screens import ConfirmScreen
@@ -218,11 +222,13 @@ class RunsScreen(ModalScreen[None]):
             return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None
-            message.update(Text(str(exc), style="bold red"))
+            message.update(Text(shown(str(exc)), style="bold red"))
             return
         self.error, self.exported = None, str(written)
+        if served_mode() is not None and self.app.is_web:  # served in a browser: to the student's computer too
+            self.app.deliver_text(written, mime_type="text/csv", encoding="utf-8")
         columns = len(self.book.columns("perplexity", self.chosen))
-        message.update(Text(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}", style="green"))
+        message.update(Text(shown(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}"), style="green"))
 
 
 def open_runs(app: RnnTuiApp) -> None:

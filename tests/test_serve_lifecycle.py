@@ -1,0 +1,309 @@
+"""`rnn-tui serve` against raw websocket clients (aiohttp's), as a hostile visitor or a careless one would connect:
+every way a connection ends frees its seat, kills its app (checked by PID) and removes its folder; the server's
+SIGTERM and SIGKILL leave no process behind; a reload takes its own seat back; the terminal size is capped; a
+page elsewhere (its Origin) and a missing join code get no session; the teacher's console has one line per event
+and no traceback, and --log has the same as JSON lines. Real server, app processes, torch and corpus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import BOOK_CORPUS
+from test_served import free_port, listening_addresses
+
+from tui.serve import MAX_COLUMNS, MAX_ROWS, join_code
+
+TIMEOUT = 90.0  # an app process starts torch: slow on a busy two-core machine
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def ended(pid: int) -> bool:
+    return not alive(pid)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+async def async_wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    port: int
+    workdir: Path
+    log: Path
+    stderr: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def events(self, kind: str | None = None) -> list[dict[str, object]]:
+        if not self.log.exists():
+            return []
+        entries = [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line]
+        return [e for e in entries if kind is None or e["event"] == kind]
+
+    def session_pids(self) -> list[int]:
+        return [int(str(e["pid"])) for e in self.events("joined")]
+
+    def session_dirs(self) -> list[Path]:
+        return sorted(self.workdir.glob("session-*"))
+
+    def reaper_pids(self) -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(stat[1]) == self.process.pid and alive(int(entry.name)):
+                    found.append(int(entry.name))
+        return found
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    started: list[Served] = []
+
+    def start(*flags: str) -> Served:
+        port = free_port()
+        workdir = tmp_path / f"work-{port}"
+        log = tmp_path / f"log-{port}.jsonl"
+        stderr = tmp_path / f"stderr-{port}.txt"
+        command = [sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--corpus", str(BOOK_CORPUS)]
+        command += ["--workdir", str(workdir), "--log", str(log), "--hidden", "32", "--threads", "1", *flags]
+        with open(stderr, "wb") as err:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        served = Served(process, port, workdir, log, stderr)
+        started.append(served)
+        wait_until(lambda: bool(listening_addresses(port)) or process.poll() is not None, "the server to listen")
+        assert process.poll() is None, stderr.read_text()
+        return served
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            served.process.terminate()
+            served.process.wait(timeout=60)
+        for pid in served.session_pids():  # nothing may be left, whatever the test did
+            wait_until(functools.partial(ended, pid), f"app {pid} to end")
+
+
+@asynccontextmanager
+async def session(
+    served: Served, *, tab: str = "", origin: str | None = "own", max_msg_size: int = 4 * 2**20, **query: str
+) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse, list[int]]]:
+    """A raw websocket session: (the socket, [bytes received so far]) once the app's first frame has arrived."""
+    headers = {"Origin": served.url if origin == "own" else origin} if origin else {}
+    params = {"width": "100", "height": "30", **query}
+    path = f"/ws/{tab}" if tab else "/ws"
+    async with aiohttp.ClientSession() as client:
+        ws = await client.ws_connect(served.url + path, params=params, headers=headers, max_msg_size=max_msg_size)
+        received = [0]
+
+        async def read() -> None:
+            async for message in ws:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    received[0] += len(message.data)
+                    received.append(len(message.data))
+
+        reader = asyncio.create_task(read())
+        try:
+            await async_wait_until(lambda: received[0] > 1000 or ws.closed, "the app's first frame")
+            yield ws, received
+        finally:
+            reader.cancel()
+            await ws.close()
+
+
+async def ends_cleanly(served: Served, pid: int, count: int) -> None:
+    """Session `pid` is gone: its process, its folder; `count` sessions have ended in the log."""
+    await async_wait_until(lambda: not alive(pid), f"app {pid} to end", 30)
+    await async_wait_until(lambda: len(served.events("left") + served.events("crashed")) >= count, "the end's line")
+    await async_wait_until(lambda: not served.session_dirs(), "the session's folder to go", 10)
+
+
+async def test_every_way_a_connection_ends_frees_the_seat(serve: Callable[..., Served]) -> None:
+    served = serve("--max-sessions", "1")  # one seat: a seat kept by mistake refuses the next connection
+    ended = 0
+
+    # A tab closed.
+    async with session(served) as (ws, _):
+        assert served.session_dirs()
+        pid = served.session_pids()[-1]
+    await ends_cleanly(served, pid, ended := ended + 1)
+
+    # A huge terminal asked for: capped, so a client with a 4 MB limit still gets every frame (it got a 9 MB one).
+    async with session(served) as (ws, received):
+        pid = served.session_pids()[-1]
+        before = len(received)
+        await ws.send_str(json.dumps(["resize", {"width": 4000, "height": 2000}]))
+        await async_wait_until(lambda: len(received) > before + 1 or ws.closed, "frames at the capped size")
+        assert not ws.closed and max(received[1:]) < 4 * 2**20
+        await ws.send_str(json.dumps(["stdin", "x"]))
+    await ends_cleanly(served, pid, ended := ended + 1)
+
+    # A client that drops a frame too large for it (a send fails): the seat comes back, the app does not train on.
+    async with session(served, max_msg_size=2000) as (ws, _):
+        pid = served.session_pids()[-1]
+        await async_wait_until(lambda: ws.closed, "the client to give up")
+    await ends_cleanly(served, pid, ended := ended + 1)
+
+    # Protocol errors: not JSON, a resize without numbers, a message over the server's limit.
+    for bad in ("not json", json.dumps(["resize", {"width": "wide"}]), json.dumps(["stdin", "x" * (2 << 20)])):
+        async with session(served) as (ws, _):
+            pid = served.session_pids()[-1]
+            await ws.send_str(bad)
+            await async_wait_until(lambda: ws.closed, "the server to end the session")
+        await ends_cleanly(served, pid, ended := ended + 1)
+    assert sum("protocol error" in str(e["reason"]) for e in served.events("left")) == 3
+
+    # The app crashes (killed from outside): the tab is told, the seat freed.
+    async with session(served) as (ws, _):
+        pid = served.session_pids()[-1]
+        os.kill(pid, signal.SIGKILL)
+        await async_wait_until(lambda: ws.closed, "the tab to be closed")
+    await ends_cleanly(served, pid, ended := ended + 1)
+    assert "SIGKILL" in str(served.events("crashed")[-1]["reason"])
+
+    # A reload: the same tab connects again while its old session still holds the only seat.
+    tab = "0123456789abcdef0123456789abcdef"
+    async with session(served, tab=tab) as (first, _):
+        old = served.session_pids()[-1]
+        async with aiohttp.ClientSession() as client:  # the page: full for others, not for the reloading tab
+            async with client.get(served.url + "/") as page:
+                assert page.status == 503 and "sessionStorage" in await page.text()  # it asks which tab it is
+            async with client.get(served.url + "/", params={"tab": tab}) as page:
+                assert page.status == 200
+        async with session(served, tab=tab) as (second, received):
+            assert received[0] > 1000 and not second.closed  # a session, not "the classroom is full"
+            assert served.session_pids()[-1] != old and not alive(old)
+            await async_wait_until(lambda: first.closed, "the old connection to be closed")
+            async with session(served, tab="f" * 32) as (other, received):  # another tab: the seat is taken
+                await async_wait_until(lambda: other.closed, "the full line")
+            new = served.session_pids()[-1]
+    await ends_cleanly(served, new, ended := ended + 2)
+    assert served.events("full")
+
+    console = served.stderr.read_text()
+    assert "Traceback" not in console and "Error handling request" not in console
+    assert all(line.startswith("rnn-tui serve: ") for line in console.splitlines())
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+async def test_the_servers_end_leaves_no_process_and_no_folder(serve: Callable[..., Served], how: int) -> None:
+    served = serve("--max-sessions", "2")
+    async with session(served) as (a, _), session(served) as (b, _):
+        pids = served.session_pids()
+        reapers = served.reaper_pids()
+        assert len(pids) == 2 and all(alive(pid) for pid in pids) and len(served.session_dirs()) == 2
+        served.process.send_signal(how)
+        await async_wait_until(lambda: served.process.poll() is not None, "the server to end", 30)
+        await async_wait_until(lambda: not any(alive(pid) for pid in pids + reapers), "no app, no reaper", 15)
+        await async_wait_until(lambda: not served.session_dirs(), "the folders to go", 10)
+        await async_wait_until(lambda: a.closed and b.closed, "the tabs to be told")
+
+
+async def test_a_page_elsewhere_and_a_missing_code_get_no_session(serve: Callable[..., Served]) -> None:
+    served = serve("--token", "pear-tree")
+    async with aiohttp.ClientSession() as client:
+        async with client.get(served.url + "/") as page:
+            assert page.status == 403 and "join code" in await page.text()
+        async with client.get(served.url + "/?code=apple") as page:
+            assert page.status == 403 and "not this classroom's" in await page.text()
+        async with client.get(served.url + "/?code=pear-tree") as page:
+            assert page.status == 200 and "rnn-tui-tab" in await page.text()
+            assert page.cookies["rnn-tui-code"].value == "pear-tree"
+        own = {"Origin": served.url}
+        for headers, query in (
+            ({}, {"code": "pear-tree"}),  # no Origin: not a browser on this server's page
+            ({"Origin": "http://evil.example"}, {"code": "pear-tree"}),
+            ({"Origin": f"http://localhost.evil.example:{served.port}"}, {"code": "pear-tree"}),
+            (own, {}),  # this server's page, without the code
+            (own, {"code": "apple"}),
+        ):
+            fresh = aiohttp.ClientSession()  # no cookie from the page above
+            async with fresh:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await fresh.ws_connect(served.url + "/ws", params=query, headers=headers)
+                assert refused.value.status == 403
+        # A page that names another host that points here (DNS rebinding): refused.
+        async with client.get(served.url + "/", headers={"Host": f"evil.example:{served.port}"}) as page:
+            assert page.status == 403
+    assert served.session_pids() == [] and served.session_dirs() == []  # no refused connection started anything
+    async with session(served, code="pear-tree") as (_, received):
+        assert received[0] > 1000
+    assert len(served.session_pids()) == 1
+    await ends_cleanly(served, served.session_pids()[0], 1)
+    refusals = served.events("refused")
+    assert len(refusals) >= 6 and all("\n" not in str(e["message"]) for e in refusals)
+
+
+def test_beyond_this_machine_a_join_code_is_required() -> None:
+    assert join_code(None, "127.0.0.1") is None and join_code(None, "::1") is None
+    code = join_code(None, "0.0.0.0")
+    assert code is not None and len(code) == 8 and code != join_code(None, "0.0.0.0")
+    assert join_code("pear-tree", "0.0.0.0") == "pear-tree"
+    assert (MAX_COLUMNS, MAX_ROWS) == (300, 100)
+
+
+def test_an_error_with_a_traceback_is_one_line_on_the_console_and_in_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aiohttp's own "Error handling request" (logged with its traceback) reaches the teacher as one line."""
+    import logging
+
+    from tui.serve import EventHandler
+
+    handler = EventHandler(tmp_path / "log.jsonl")
+    try:
+        raise ConnectionResetError("Connection lost\nand a second line")
+    except ConnectionResetError:
+        record = logging.getLogger("aiohttp.server").makeRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("10.0.0.7",),
+            sys.exc_info(),
+        )
+    handler.emit(record)
+    handler.close()
+    line = "Error handling request from 10.0.0.7: ConnectionResetError: Connection lost"
+    assert capsys.readouterr().err == f"rnn-tui serve: {line}\n"
+    (entry,) = [json.loads(text) for text in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert entry["event"] == "error" and entry["message"] == line

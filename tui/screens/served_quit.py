@@ -1,0 +1,90 @@
+"""ctrl+q in a served session: the session's files go with the tab, so leaving asks first and offers the weights
+as a download to the student's own computer (the browser's download, through Textual's file delivery)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+if TYPE_CHECKING:
+    from tui.app import RnnTuiApp
+
+
+class LeaveScreen(ModalScreen[str | None]):
+    """Answers "leave", "download" or None (stay)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "answer(None)", "Stay"),
+        Binding("enter", "answer('leave')", "Leave"),
+        Binding("d", "answer('download')", "Download"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.question), classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Leave (Enter)", id="leave", variant="warning", compact=True)
+                yield Button("Download the weights (d)", id="download", variant="primary", compact=True)
+                yield Button("Stay (Esc)", id="stay", compact=True)
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "stay" else event.button.id)
+
+
+def ask_before_leaving(app: RnnTuiApp) -> None:
+    """The question ctrl+q asks in a served session; Enter (or ctrl+q again) leaves."""
+    unsaved = app.checkpoints.unsaved()
+    if unsaved is not None:
+        what = f"This session's weights ({unsaved[1]}) are saved nowhere, and its files go when you leave."
+    else:
+        what = "This session's files (checkpoints, CSV exports) go when you leave."
+    question = f"Leave rnn-tui? {what} Download the weights to your computer first?"
+
+    def answered(answer: str | None) -> None:
+        if answer == "leave":
+            app.leave_confirmed = True
+            app.call_later(app.action_quit)
+        elif answer == "download":
+            app.checkpoints.download()
+
+    app.push_screen(LeaveScreen(question), answered)
+
+
+RELEASE_GRACE_SECONDS = 20.0  # the download's time to reach the browser before the session leaves
+
+
+def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
+    """Served, nobody at the tab for the release limit: save the weights in the session, offer them to the browser
+    as a download, and leave (exit RELEASED_EXIT) so that the seat goes to someone who is there. Once."""
+    from tui.served import RELEASED_EXIT
+
+    if app.releasing:
+        return
+    app.releasing = True
+    app.notify(
+        f"nobody has typed here for {idle / 60:.0f} min: this seat goes back to the class; "
+        "the weights download to this computer first",
+        severity="warning",
+        timeout=RELEASE_GRACE_SECONDS,
+    )
+    if app.checkpoints.unsaved() is not None:
+        app.checkpoints.download()
+
+    async def leave() -> None:
+        await app._stop_training()
+        app.exit(RELEASED_EXIT)
+
+    app.set_timer(RELEASE_GRACE_SECONDS if app.is_web else 0.5, leave)
