@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import LIVE_SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
+from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
 from engine.corpus import (
     TIME_MACHINE_PATH,
     TIME_MACHINE_SOURCE,
@@ -24,8 +24,8 @@ from engine.trainer import Listener, Trainer
 
 FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
 FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
-# Settings a resumed run may change besides the live ones: where things are, and how long to train.
-RESUMABLE_CHANGES = {"epochs", "device", "corpus"} | set(LIVE_SETTINGS)  # patience is live
+# Settings a resumed run may change: the live ones, where things are, and how long to train (Setting.resumable).
+RESUMABLE_CHANGES = {s.name for s in SETTINGS if s.resumable or s.live}
 
 Progress = Callable[[int, int], None]
 
@@ -114,7 +114,7 @@ def resolve_corpus(
 def resume_config(checkpoint_config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """The checkpoint's settings with the allowed command-line changes; a structural change is an error."""
     clashes = [
-        f"--{name.replace('_', '-')} {value}"
+        f"«{name}» {value}"
         for name, value in overrides.items()
         if name not in RESUMABLE_CHANGES and getattr(checkpoint_config, name) != value
     ]

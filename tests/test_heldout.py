@@ -211,7 +211,7 @@ def test_a_checkpoint_from_before_held_out_evaluation_still_loads_and_resumes(
             ["--max-chars", "0", "--val-fraction", "0.99"],
             ["training text has 633 characters after holding out 62,649", "needs at least 1,152"],
         ),
-        (["--patience", "3", "--val-chars", "0"], ["patience 3 needs held-out evaluation, but val-chars is 0"]),
+        (["--patience", "3", "--val-chars", "0"], ["--patience 3 needs held-out evaluation, but --val-chars is 0"]),
         (["--val-chars", "-1"], ["val-chars must be a whole number ≥ 0"]),
         (["--val-fraction", "1"], ["val-fraction must be in [0, 1)"]),
     ],

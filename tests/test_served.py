@@ -18,7 +18,7 @@ from conftest import BOOK_CORPUS
 from pilot_helpers import wait_for
 from textual.widgets import Input, Static
 
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.serve import host_warning, settings_from_args, train_flags
 from tui.served import SERVED_NOTE, OutsideSession, ServedMode, user_path
 
@@ -108,7 +108,7 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(mode.session_dir)  # as the server starts it
     args = parse(["--hidden", "32", "--threads", "1", "--seed", "0", "--epochs", "500", "--corpus", str(BOOK_CORPUS)])
-    app = RnnTuiApp(args)
+    app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(100, 30)) as pilot:
         assert app.query_one("#status").border_subtitle == SERVED_NOTE
         # Nobody touches it: training starts, then pauses for the idle limit.

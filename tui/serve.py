@@ -37,7 +37,7 @@ from textual_serve.server import Server, to_int
 
 from engine.corpus import find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError
-from tui.cli import add_train_arguments, fail
+from tui.cli import fail, train_argv
 from tui.served import ServedMode
 
 log = logging.getLogger("rnn-tui serve")
@@ -77,23 +77,7 @@ class ServeSettings:
 
 def train_flags(args: argparse.Namespace) -> list[str]:
     """The `train` flags set in args, as command-line words, so every session gets exactly the teacher's."""
-    scratch = argparse.ArgumentParser(add_help=False)
-    add_train_arguments(scratch)
-    scratch.add_argument("--paused", action="store_true")
-    words: list[str] = []
-    for action in scratch._actions:  # argparse offers no public list of its actions
-        value = getattr(args, action.dest, None)
-        if not action.option_strings or value is None or value is False:
-            continue
-        flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
-            words.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            for item in value:
-                words += [flag, str(item)]
-        else:
-            words += [flag, str(value)]
-    return words
+    return train_argv(args)
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:

@@ -24,6 +24,7 @@ from engine import events
 from engine.config import TrainConfig
 from engine.errors import RnnTuiError, first_line
 from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
+from tui.widgets.settings import form_words
 
 if TYPE_CHECKING:  # torch-backed: imported by EngineLoader in the background
     from engine.session import Session
@@ -167,7 +168,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
     except RunCancelled:
         pass
     except RnnTuiError as exc:
-        post(SessionFailed(handle.run_id, str(exc)))
+        post(SessionFailed(handle.run_id, form_words(exc)))
     except Exception as exc:  # never a traceback on screen: one line, and the app keeps running
         post(SessionFailed(handle.run_id, f"unexpected error: {first_line(exc)}"))
     finally:
