@@ -148,7 +148,7 @@ def check_resume(resume: str, overrides: dict[str, Any]) -> Any:
 
 
 def open_session(
-    overrides: dict[str, Any],
+    overrides: dict[str, Any] | TrainConfig,
     resume: str | None = None,
     corpus_url: str | None = None,
     listener: Listener | None = None,
@@ -156,15 +156,19 @@ def open_session(
     progress: Progress | None = None,
     save_best: str | None = None,
 ) -> Session:
-    """A trainer ready to run: overrides (the settings given explicitly) over their preset's, or a checkpoint's
-    settings with the changes a resumed run allows. notes: what to tell the user before training."""
+    """A trainer ready to run: overrides (the settings given explicitly) over their preset's, a whole TrainConfig as
+    it is (the app's restart), or a checkpoint's settings with the changes a resumed run allows. notes: what to
+    tell the user before training."""
     checkpoint = None
     notes: list[str] = []
     if resume:
         from engine import checkpoint as checkpoints
 
         checkpoint = checkpoints.load(resume)
-        config = resume_config(checkpoint.config, overrides)
+        given = overrides if isinstance(overrides, dict) else {s.name: getattr(overrides, s.name) for s in SETTINGS}
+        config = resume_config(checkpoint.config, given)
+    elif isinstance(overrides, TrainConfig):
+        config = overrides
     else:
         config = preset_config(overrides)
         note = preset_note(overrides)

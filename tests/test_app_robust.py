@@ -559,7 +559,7 @@ class _RecordingApp(RnnTuiApp):
 
 async def test_download_progress_shows_in_the_status_panel(trickle, no_local_corpus: Path) -> None:
     server = trickle(delay=0.05)  # 51 KiB in 13 chunks: about 0.6 s to watch
-    app = _RecordingApp(parse([*FAST, "--epochs", "1", "--corpus-url", server.url()]))
+    app = _RecordingApp(app_options(parse([*FAST, "--epochs", "1", "--corpus-url", server.url()])))
     app.stages = []
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "downloading the book's corpus" in shown(app), "the download in the status")

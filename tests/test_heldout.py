@@ -206,7 +206,7 @@ def test_a_checkpoint_from_before_held_out_evaluation_still_loads_and_resumes(
 @pytest.mark.parametrize(
     "args, needles",
     [
-        (["--val-chars", "10"], ["held-out text has 10 characters (val-chars 10)", "num-steps 35 + 1 = 36"]),
+        (["--val-chars", "10"], ["held-out text has 10 characters (--val-chars 10)", "--num-steps 35 + 1 = 36"]),
         (
             ["--max-chars", "0", "--val-fraction", "0.99"],
             ["training text has 633 characters after holding out 62,649", "needs at least 1,152"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +35,6 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from tui.main_screen import MainScreen
 
 IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
-
-
-def full_overrides(config: TrainConfig) -> dict[str, Any]:
-    """Every setting of config, as open_session's overrides (prefixes stay a tuple)."""
-    return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,11 @@ class RunControl:
     # ----- runs -----
 
     def start(
-        self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False, notes: tuple[str, ...] = ()
+        self,
+        overrides: dict[str, Any] | TrainConfig,
+        resume: str | None = None,
+        paused: bool = False,
+        notes: tuple[str, ...] = (),
     ) -> None:
         """Stop the current run (if any), wait for its thread to end, then start a new one."""
         self.keep_run()  # the run being replaced stays comparable (F10)
@@ -516,7 +515,7 @@ class RunControl:
         self.panels.samples.add_note(
             f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}"
         )
-        self.start(full_overrides(config))
+        self.start(config)  # whole: no preset applied again, no dict in between
 
     # ----- generation -----
 

@@ -122,7 +122,7 @@ def download_stage(done: int, total: int) -> str:
 @dataclass
 class RunHandle:
     run_id: int
-    overrides: dict[str, Any]
+    overrides: dict[str, Any] | TrainConfig  # the settings given explicitly, or a whole config (a restart)
     resume: str | None = None
     corpus_url: str | None = None
     threads: int | None = None
