@@ -378,7 +378,8 @@ def preset_config(overrides: dict[str, Any]) -> TrainConfig:
 
 
 def preset_conflicts(overrides: dict[str, Any]) -> list[str]:
-    """Explicit settings that contradict an explicitly chosen preset, as '--hidden 64 (preset: 32)'; they win."""
+    """Explicit settings that contradict an explicitly chosen preset, as '«hidden» 64 (preset: 32)'; they win. A front
+    end names the setting its own way (engine.errors.worded: --hidden on the command line)."""
     if "preset" not in overrides:
         return []
     preset_values = PRESET_SETTINGS[overrides["preset"]]
@@ -389,8 +390,7 @@ def preset_conflicts(overrides: dict[str, Any]) -> list[str]:
         wanted = preset_values[name]
         given = tuple(value) if isinstance(value, list) else value
         if given != wanted:
-            flag = "prefix" if name == "prefixes" else name.replace("_", "-")
-            conflicts.append(f"--{flag} {_shown(given)} (preset: {_shown(wanted)})")
+            conflicts.append(f"«{name}» {_shown(given)} (preset: {_shown(wanted)})")
     return conflicts
 
 

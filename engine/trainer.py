@@ -50,9 +50,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if name == "cuda" and not cuda:
-        raise ConfigError(f"device cuda is not available here (torch {torch.__version__}); use --device cpu or auto")
+        raise ConfigError(
+            f"«device» cuda is not available here (torch {torch.__version__}); set «device» to cpu or auto"
+        )
     if name == "mps" and not mps:
-        raise ConfigError("device mps is not available here; use --device cpu or auto")
+        raise ConfigError("«device» mps is not available here; set «device» to cpu or auto")
     return torch.device(name)
 
 

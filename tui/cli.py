@@ -27,7 +27,7 @@ from engine.config import (
     preset_config,
     to_argv,
 )
-from engine.errors import ConfigError, RnnTuiError
+from engine.errors import ConfigError, RnnTuiError, worded
 
 PROG = "rnn-tui"
 
@@ -191,7 +191,8 @@ search space (--search NAME=SPEC, repeatable; or --space FILE, TOML or JSON, sam
   hidden=32:512:log     whole-number range            num_steps=16:64:8 whole numbers in steps of 8
   cell=rnn,gru,lstm     a choice                      clip=0,0.1,1      numeric choices (0 = off)
 searchable: {searchable}.
-Without --space or --search: {default} (dropout only with 2+ layers), less what a flag fixes.
+Without --space or --search: {default}, less what a flag fixes
+(dropout only with 2+ layers).
 
 examples:
   rnn-tui sweep --trials 30 --jobs 2
@@ -437,7 +438,7 @@ def run_headless(args: argparse.Namespace) -> int:
     )
     trainer = session.trainer
     for note in session.notes:
-        say(note)
+        say(worded(note, flag_name))
     for note in ineffective_settings(session.config):
         say(f"{PROG}: warning: {note}")
     for prefix in session.config.prefixes:
