@@ -244,7 +244,7 @@ async def test_a_loaded_checkpoints_history_is_compared_too(tmp_path: Path, corp
         screen = app.screen
         assert isinstance(screen, RunsScreen)
         series = screen.book.overlay()
-        assert [s.label for s in series] == ["cell=rnn hidden=64 lr=0.01", "cell=gru hidden=32 lr=0.001"]
+        assert [s.label for s in series] == ["lr=0.01 cell=rnn hidden=64", "lr=0.001 cell=gru hidden=32"]
         assert list(series[1].values) == [e.perplexity for e in trained.state.history]
         await pilot.press("escape")
         # The other views look at the checkpoint's weights now.
