@@ -73,12 +73,12 @@ def key_to_screen(presses: int, threads: int | None) -> dict[str, list[float]]:
 
 async def in_app(epochs: int, threads: int | None, switch: float | None) -> tuple[list[float], list[float]]:
     import tui.app
-    from tui.cli import parse
+    from tui.cli import app_options, parse
 
     argv = ["--epochs", str(epochs), "--seed", "0", "--pred-period", "1000"]
     if threads:
         argv += ["--threads", str(threads)]
-    app = tui.app.RnnTuiApp(parse(argv))
+    app = tui.app.RnnTuiApp(app_options(parse(argv)))
     lateness: list[float] = []
     period = 0.02
     expected = [0.0]

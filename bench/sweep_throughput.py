@@ -52,7 +52,7 @@ def throughput(epochs: int, trials: int, jobs: int) -> tuple[float, float]:
 async def ui_lateness(epochs: int, sweep_epochs: int) -> list[float]:
     """The 20 ms timer's lateness while the app trains the book's model and a 2-job sweep runs."""
     import tui.app
-    from tui.cli import parse
+    from tui.cli import app_options, parse
 
     with tempfile.TemporaryDirectory() as folder:
         storage = f"sqlite:///{Path(folder) / 'bench.db'}"
@@ -64,7 +64,8 @@ async def ui_lateness(epochs: int, sweep_epochs: int) -> list[float]:
         )
         try:
             time.sleep(8)  # the sweep's workers have imported torch and are training
-            app = tui.app.RnnTuiApp(parse(["--epochs", str(epochs), "--seed", "0", "--pred-period", "1000"]))
+            argv = ["--epochs", str(epochs), "--seed", "0", "--pred-period", "1000"]
+            app = tui.app.RnnTuiApp(app_options(parse(argv)))
             lateness: list[float] = []
             period = 0.02
             expected = [0.0]

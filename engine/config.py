@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -15,8 +16,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
-# The settings a run's vocabulary depends on: the corpus, how it is read, and which part of it is training text.
-VOCAB_SETTINGS = ("preset", "corpus", "max_chars", "val_chars", "val_fraction")
 
 # The value of one setting, as TrainConfig's fields hold them: prefixes a tuple of strings, a blank optional one None.
 # Which type each name takes is checked when a config is made (validate), not statically: a setting travels by name.
@@ -60,41 +59,197 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
-# Settings a running trainer accepts between batches; every other one needs a new trainer.
-LIVE_SETTINGS = ("lr", "clip", "pred_period", "pred_len", "prefixes", "temperature", "patience")
+SETTING = "setting"  # the dataclass field metadata key of a setting's declaration
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training setting, declared once: every front end and engine list of settings is derived from it.
+
+    The command line's flags (tui.cli), the app's form (tui.widgets.settings), the ready command (to_argv), the
+    sweep's search space (engine.space), the runs table's labels (engine.runs) and the per-epoch record
+    (engine.events.EpochEnd.record) all read these; tests/test_settings.py walks every one through every place.
+    """
+
+    name: str  # the TrainConfig attribute
+    label: str  # the app form's label (at most 9 characters: two fit a row)
+    help: str  # the flag's help; its default is added (default_help)
+    kind: str  # int, float, optional-int, optional-float, choice, prefixes, path
+    group: str  # the --help section: corpus, model, training, reports
+    runs: str  # how F10 tells runs apart by it: "label", "tiebreak" (only when labels clash) or "never"
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    default_help: str | None = None  # what --help says of the default; None: the value itself; "": nothing
+    minimum: float | None = None  # the range: a number below is refused
+    above: bool = False  # the minimum itself is refused too (lr > 0)
+    maximum: float | None = None
+    below: bool = False  # the maximum itself is refused too (dropout < 1)
+    range_note: str = ""  # told with a range error: what 0 means ("0 turns it off"), or what to do instead
+    live: bool = False  # a running trainer takes it between batches; otherwise it needs a restart (F7)
+    resumable: bool = False  # a resumed run may change it (a live one always may)
+    per_epoch: bool = False  # each epoch's figures record it (EpochEnd), as it can change mid-run
+    vocab: bool = False  # the run's vocabulary depends on it
+    compared: bool = True  # a sweep keeps it the same for a study's trials (False: it does not change the objective)
+    searchable: bool = False  # a sweep may vary it (--search NAME=SPEC)
+    search: str | None = None  # its range in the default search space (short form); None: not searched by default
+    search_sgd: str | None = None  # its default range when the optimizer is plain SGD
+    flag: str = ""  # the command line's; "" is the name with dashes
+
+    @property
+    def option(self) -> str:
+        """The command-line option: '--batch-size'."""
+        return "--" + (self.flag or self.name.replace("_", "-"))
+
+    @property
+    def whole(self) -> bool:
+        return self.kind.endswith("int")
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind.endswith(("int", "float"))
+
+
+def setting(default: Any, **declaration: Any) -> Any:
+    """A TrainConfig field with its declaration (Setting's fields, less the name): the one place a setting is named."""
+    return field(default=default, metadata={SETTING: declaration})
+
+
+_EN = PRESET_SETTINGS["d2l-en"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run. Defaults are the book's §6.5 settings."""
+    """Everything that defines a training run. Defaults are the book's §6.5 settings.
 
-    preset: str = "d2l-zh"  # which book's run: its corpus, preprocessing and vocabulary
-    corpus: str | None = None  # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip
-    max_chars: int = 10_000  # the book keeps the first 10,000 characters; 0 keeps all
+    Fields are in the app form's order (two per row, live settings first); each declares itself (Setting).
+    """
+
+    lr: float = setting(
+        1e-3, label="lr", help="learning rate", kind="float", group="training", runs="label", metavar="LR",
+        minimum=0, above=True, live=True, per_epoch=True, searchable=True, search="1e-4:3e-2:log",
+        search_sgd="1e-2:10:log",
+    )  # fmt: skip
+    # Global L2 norm; 0 turns clipping off ("book mode": the book never clips).
+    clip: float = setting(
+        0.01, label="clip", kind="float", group="training", runs="label", metavar="THETA",
+        help="clip the gradients' global L2 norm to THETA; 0 = off, as the book in effect", minimum=0,
+        range_note="0 turns clipping off", live=True, per_epoch=True, searchable=True, search="0,0.01,0.1,1.0,10.0",
+    )  # fmt: skip
+    # L2 on every parameter, added to its gradient before the step (torch.optim's weight_decay); 0: the book's none.
+    weight_decay: float = setting(
+        0.0, label="wt decay", kind="float", group="training", runs="label", metavar="L2",
+        help="weight decay: add L2 × each weight to its gradient, pulling the weights towards 0 against "
+        "memorisation; 0 = off, as the book", minimum=0, range_note="0 turns it off", live=True, per_epoch=True,
+        searchable=True,
+    )  # fmt: skip
+    pred_period: int = setting(
+        50, label="period", help="sample every N epochs", kind="int", group="reports", runs="never", metavar="N",
+        minimum=1, live=True, compared=False,
+    )  # fmt: skip
+    pred_len: int = setting(
+        50, label="pred len", help="characters per sample", kind="int", group="reports", runs="never", metavar="N",
+        minimum=0, live=True, compared=False,
+    )  # fmt: skip
+    # None: greedy, as the book; a value > 0 samples during reports.
+    temperature: float | None = setting(
+        None, label="temp", help="sample with temperature T > 0", kind="optional-float", group="reports",
+        runs="never", metavar="T", minimum=0, above=True, range_note="leave it out for greedy",
+        default_help="greedy, as the book", live=True,
+        compared=False,
+    )  # fmt: skip
+    prefixes: tuple[str, ...] = setting(
+        BOOK_PREFIXES, label="prefixes", help="a sample prefix; repeatable", kind="prefixes", group="reports",
+        runs="never", metavar="TEXT", flag="prefix", default_help="分开 and 不分开; d2l-en: it has", live=True,
+        compared=False,
+    )  # fmt: skip
+    preset: str = setting(
+        "d2l-zh", label="preset", kind="choice", choices=PRESETS, group="corpus", runs="label", vocab=True,
+        help="which book's run: d2l-zh (the Chinese edition's §6.5, Jay Chou lyrics) or d2l-en (the English "
+        f"edition's: The Time Machine, shipped; letters only, hidden {_EN['hidden']}, SGD lr {_EN['lr']:g}, clip "
+        f"{_EN['clip']:g}, batch {_EN['batch_size']}, {_EN['epochs']} epochs); a flag given with it wins",
+    )  # fmt: skip
+    cell: str = setting(
+        "rnn", label="cell", help="recurrent cell", kind="choice", choices=CELLS, group="model", runs="label",
+        searchable=True, search="rnn,gru,lstm",
+    )  # fmt: skip
+    hidden: int = setting(
+        256, label="hidden", help="hidden units", kind="int", group="model", runs="label", metavar="N", minimum=1,
+        searchable=True, search="64,128,256,512",
+    )  # fmt: skip
+    layers: int = setting(
+        1, label="layers", help="recurrent layers", kind="int", group="model", runs="label", metavar="N", minimum=1,
+        searchable=True, search="1:2",
+    )  # fmt: skip
+    # A sweep samples it only in trials with more than one layer: it acts between layers.
+    dropout: float = setting(
+        0.0, label="dropout", help="dropout between layers", kind="float", group="model", runs="label", metavar="P",
+        minimum=0, maximum=1, below=True, searchable=True, search="0:0.5",
+    )  # fmt: skip
+    optimizer: str = setting(
+        "adam", label="optim", help="", kind="choice", choices=OPTIMIZERS, group="training", runs="label",
+        searchable=True,
+    )  # fmt: skip
+    patience: int = setting(
+        0, label="patience", kind="int", group="training", runs="tiebreak", metavar="N",
+        help="stop when held-out perplexity has not improved for N epochs", default_help="0, never", minimum=0,
+        range_note="0 turns it off", live=True,
+    )  # fmt: skip
+    epochs: int = setting(
+        250, label="epochs", help="", kind="int", group="training", runs="tiebreak", metavar="N", minimum=1,
+        resumable=True,
+    )  # fmt: skip
+    batch_size: int = setting(
+        32, label="batch", help="", kind="int", group="training", runs="label", metavar="N", minimum=1,
+        searchable=True,
+    )  # fmt: skip
+    num_steps: int = setting(
+        35, label="steps", help="characters per sequence", kind="int", group="training", runs="label", metavar="N",
+        minimum=1, searchable=True, search="16,35,64",
+    )  # fmt: skip
+    sampling: str = setting(
+        "consecutive", label="sampling", kind="choice", choices=SAMPLINGS, group="training", runs="label",
+        searchable=True, help="minibatch sampling: the Chinese edition's consecutive or random, the English "
+        "edition's overlapping windows",
+    )  # fmt: skip
+    # carry: across batches and epochs (book v1); epoch/batch: reset at each.
+    state: str = setting(
+        "carry", label="state", kind="choice", choices=STATE_POLICIES, group="training", runs="label",
+        help="consecutive sampling: carry the hidden state across batches and epochs (the book's v1), or start "
+        "from a zero state each epoch or each batch",
+    )  # fmt: skip
+    max_chars: int = setting(
+        10_000, label="maxchars", help="keep the first N characters, 0 keeps all", kind="int", group="corpus",
+        runs="label", metavar="N", minimum=0, range_note="0 keeps all", vocab=True,
+    )  # fmt: skip
+    seed: int | None = setting(
+        None, label="seed", help="make the run reproducible", kind="optional-int", group="training",
+        runs="tiebreak", metavar="N", default_help="",
+    )  # fmt: skip
     # Held-out characters after the training text; 0: no held-out evaluation. 1,500 for the book's run keeps the
     # evaluation at about 8 % of an epoch's time on one thread (bench/eval_overhead.py: 1,000 5 %, 2,000 10 %;
     # it grows with the characters read); d2l-en holds out the English edition's 5,000.
-    val_chars: int = 1_500
-    val_fraction: float = 0.1  # with max_chars 0: the corpus's tail share held out
-    sampling: str = "consecutive"
-    state: str = "carry"  # carry: across batches and epochs (book v1); epoch/batch: reset at each
-    cell: str = "rnn"
-    layers: int = 1
-    hidden: int = 256
-    dropout: float = 0.0
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    clip: float = 0.01  # global L2 norm; 0 turns clipping off ("book mode": the book never clips)
-    epochs: int = 250
-    patience: int = 0  # stop when held-out perplexity has not improved for this many epochs; 0: never
-    batch_size: int = 32
-    num_steps: int = 35
-    pred_period: int = 50
-    pred_len: int = 50
-    prefixes: tuple[str, ...] = field(default=BOOK_PREFIXES)
-    temperature: float | None = None  # None: greedy, as the book; a value > 0 samples during reports
-    seed: int | None = None
-    device: str = "auto"
+    val_chars: int = setting(
+        1_500, label="held-out", kind="int", group="corpus", runs="label", metavar="N",
+        help="hold out the N characters after the training text, evaluated after each epoch from a zero state; "
+        "0 = off", default_help=f"1,500; d2l-en {_EN['val_chars']:,}", minimum=0, range_note="0 turns it off",
+        vocab=True,
+    )  # fmt: skip
+    # With max_chars 0 (or a corpus shorter than it): the corpus's tail share held out.
+    val_fraction: float = setting(
+        0.1, label="held frac", kind="float", group="corpus", runs="label", metavar="F",
+        help="with --max-chars 0, or a corpus shorter than --max-chars: hold out its last share F", minimum=0,
+        maximum=1, below=True, vocab=True,
+    )  # fmt: skip
+    device: str = setting(
+        "auto", label="device", help="", kind="choice", choices=DEVICES, group="training", runs="tiebreak",
+        resumable=True, compared=False,
+    )  # fmt: skip
+    # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip (d2l-en: its shipped Time Machine).
+    corpus: str | None = setting(
+        None, label="corpus", kind="path", group="corpus", runs="tiebreak", metavar="PATH",
+        help="a UTF-8 .txt or a .zip", default_help="$RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip; with "
+        "--preset d2l-en the shipped Time Machine", resumable=True, vocab=True, compared=False,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if isinstance(self.prefixes, list):  # from argparse or JSON; stored as a tuple so the config stays hashable
@@ -103,7 +258,7 @@ class TrainConfig:
 
     def with_changes(self, **changes: Any) -> TrainConfig:
         """A validated copy with some settings changed."""
-        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        unknown = sorted(set(changes) - set(SETTINGS_BY_NAME))
         if unknown:
             raise ConfigError(f"unknown setting: {', '.join(unknown)}")
         if "prefixes" in changes:
@@ -117,8 +272,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in SETTINGS_BY_NAME}
         if "prefixes" in values:
             values["prefixes"] = tuple(values["prefixes"])
         if values.get("temperature") == 0:  # early checkpoints wrote 0 for greedy
@@ -131,65 +285,75 @@ class TrainConfig:
 
     def structural_differences(self, other: TrainConfig) -> list[str]:
         """Names of settings that differ and cannot be applied to a running trainer."""
-        return [
-            f.name
-            for f in fields(self)
-            if f.name not in LIVE_SETTINGS and getattr(self, f.name) != getattr(other, f.name)
-        ]
+        return [s.name for s in SETTINGS if not s.live and getattr(self, s.name) != getattr(other, s.name)]
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a whole number ≥ 1, got {value!r}")
+# Every setting's declaration, in TrainConfig's order.
+SETTINGS: tuple[Setting, ...] = tuple(Setting(name=f.name, **f.metadata[SETTING]) for f in fields(TrainConfig))
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+# Settings a running trainer accepts between batches; every other one needs a new trainer.
+LIVE_SETTINGS = tuple(s.name for s in SETTINGS if s.live)
+# The settings a run's vocabulary depends on: the corpus, how it is read, and which part of it is training text.
+VOCAB_SETTINGS = tuple(s.name for s in SETTINGS if s.vocab)
+
+
+def _range_error(declared: Setting, value: object) -> ConfigError:
+    """'«hidden» must be a whole number ≥ 1, got 0': the setting named for each front end to word (engine.errors)."""
+    low, high = declared.minimum, declared.maximum
+    note = f" ({declared.range_note})" if declared.range_note else ""
+    if low is not None and high is not None:
+        shown = f"[{low:g}, {high:g}{')' if declared.below else ']'}"
+        return ConfigError(f"«{declared.name}» must be in {shown}, got {value!r}")
+    if declared.whole:
+        return ConfigError(f"«{declared.name}» must be a whole number ≥ {low:g}{note}, got {value!r}")
+    sign = ">" if declared.above else "≥"
+    return ConfigError(f"«{declared.name}» must be {sign} {low:g}{note}, got {value!r}")
+
+
+def _check_range(declared: Setting, value: object) -> None:
+    """A numeric setting's kind and declared range; a blank optional one (None) passes."""
+    if value is None and declared.kind.startswith("optional"):
+        return
+    if declared.whole:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"«{declared.name}» must be a whole number, got {value!r}")
+        number: float = value
+    else:
+        number = _finite(declared.name, value)
+    low, high = declared.minimum, declared.maximum
+    if low is not None and (number < low or (declared.above and number == low)):
+        raise _range_error(declared, value)
+    if high is not None and (number > high or (declared.below and number == high)):
+        raise _range_error(declared, value)
 
 
 def _finite(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        raise ConfigError(f"«{name}» must be a finite number, got {value!r}")
     return float(value)
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise ConfigError(f"«{name}» must be one of {', '.join(choices)}; got {value!r}")
 
 
 def validate(config: TrainConfig) -> None:
-    """Raise ConfigError with a one-line message naming the first bad setting."""
-    _choice("cell", config.cell, CELLS)
-    _choice("optimizer", config.optimizer, OPTIMIZERS)
-    _choice("sampling", config.sampling, SAMPLINGS)
-    _choice("device", config.device, DEVICES)
-    _choice("preset", config.preset, PRESETS)
-    _choice("state", config.state, STATE_POLICIES)
-    for name in ("layers", "hidden", "epochs", "batch_size", "num_steps", "pred_period"):
-        _positive_int(name.replace("_", "-"), getattr(config, name))
-    if isinstance(config.max_chars, bool) or not isinstance(config.max_chars, int) or config.max_chars < 0:
-        raise ConfigError(f"max-chars must be a whole number ≥ 0 (0 keeps all), got {config.max_chars!r}")
-    for name in ("val_chars", "patience"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{name.replace('_', '-')} must be a whole number ≥ 0 (0 turns it off), got {value!r}")
-    if not 0 <= _finite("val_fraction", config.val_fraction) < 1:
-        raise ConfigError(f"val-fraction must be in [0, 1), got {config.val_fraction!r}")
+    """Raise ConfigError with a one-line message naming the first bad setting (as «name»: engine.errors)."""
+    for declared in SETTINGS:
+        value = getattr(config, declared.name)
+        if declared.kind == "choice":
+            _choice(declared.name, value, declared.choices)
+        elif declared.numeric and declared.name != "seed":  # a seed's range is torch's (check_seed)
+            _check_range(declared, value)
     if config.patience and not held_out_on(config):
-        why = "val-chars is 0" if not config.val_chars else "with max-chars 0, val-fraction is 0"
-        raise ConfigError(f"patience {config.patience} needs held-out evaluation, but {why}")
-    if isinstance(config.pred_len, bool) or not isinstance(config.pred_len, int) or config.pred_len < 0:
-        raise ConfigError(f"pred-len must be a whole number ≥ 0, got {config.pred_len!r}")
+        why = "«val_chars» is 0" if not config.val_chars else "with «max_chars» 0, «val_fraction» is 0"
+        raise ConfigError(f"«patience» {config.patience} needs held-out evaluation, but {why}")
     if config.pred_len > MAX_GENERATE_LEN:
-        raise ConfigError(f"pred-len must be at most {MAX_GENERATE_LEN}, got {config.pred_len}")
-    if _finite("lr", config.lr) <= 0:
-        raise ConfigError(f"lr must be > 0, got {config.lr!r}")
-    if _finite("clip", config.clip) < 0:
-        raise ConfigError(f"clip must be ≥ 0 (0 turns clipping off), got {config.clip!r}")
-    check_temperature(config.temperature)
-    dropout = _finite("dropout", config.dropout)
-    if not 0 <= dropout < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout!r}")
+        raise ConfigError(f"«pred_len» must be at most {MAX_GENERATE_LEN}, got {config.pred_len}")
     check_seed(config.seed)
     if not isinstance(config.prefixes, tuple) or not all(isinstance(p, str) for p in config.prefixes):
-        raise ConfigError("prefixes must be a list of strings")
+        raise ConfigError("«prefixes» must be a list of strings")
     for prefix in config.prefixes:
         if not prefix:
             raise ConfigError("a prefix is empty: give at least one character")
@@ -214,7 +378,8 @@ def preset_config(overrides: dict[str, Any]) -> TrainConfig:
 
 
 def preset_conflicts(overrides: dict[str, Any]) -> list[str]:
-    """Explicit settings that contradict an explicitly chosen preset, as '--hidden 64 (preset: 32)'; they win."""
+    """Explicit settings that contradict an explicitly chosen preset, as '«hidden» 64 (preset: 32)'; they win. A front
+    end names the setting its own way (engine.errors.worded: --hidden on the command line)."""
     if "preset" not in overrides:
         return []
     preset_values = PRESET_SETTINGS[overrides["preset"]]
@@ -225,8 +390,7 @@ def preset_conflicts(overrides: dict[str, Any]) -> list[str]:
         wanted = preset_values[name]
         given = tuple(value) if isinstance(value, list) else value
         if given != wanted:
-            flag = "prefix" if name == "prefixes" else name.replace("_", "-")
-            conflicts.append(f"--{flag} {_shown(given)} (preset: {_shown(wanted)})")
+            conflicts.append(f"«{name}» {_shown(given)} (preset: {_shown(wanted)})")
     return conflicts
 
 
@@ -237,6 +401,39 @@ def preset_note(overrides: dict[str, Any]) -> str | None:
         return None
     wins = "the explicit settings win" if len(conflicts) > 1 else "the explicit setting wins"
     return f"preset {overrides['preset']} with {', '.join(conflicts)}: {wins}"
+
+
+def to_argv(settings: TrainConfig | Mapping[str, Any], always: Iterable[str] = ()) -> list[str]:
+    """The command-line words that parse back to these settings (tui.cli.parse): the one inverse of parsing.
+
+    A setting is left out when its value is what the chosen preset gives anyway (TrainConfig's default where the
+    preset sets nothing), unless named in always; a blank one (None) too, as no flag says blank. A whole config
+    comes back equal (tests/test_settings.py); a Mapping is the settings given explicitly, the rest left to parsing.
+    """
+    values = {s.name: getattr(settings, s.name) for s in SETTINGS} if isinstance(settings, TrainConfig) else settings
+    preset = values.get("preset", TrainConfig.preset)
+    implied = preset_config({"preset": preset}) if preset in PRESETS else TrainConfig()
+    keep = set(always) | ({"preset"} if preset != TrainConfig.preset else set())  # the preset says the rest
+    words: list[str] = []
+    for declared in SETTINGS:
+        if declared.name not in values:
+            continue
+        value = values[declared.name]
+        value = tuple(value) if isinstance(value, list) else value
+        if value is None or (declared.name not in keep and value == getattr(implied, declared.name)):
+            continue
+        if declared.kind == "prefixes":
+            for prefix in value:
+                words += [declared.option, str(prefix)]
+        else:
+            words += [declared.option, repr(value) if isinstance(value, float) else str(value)]
+    return words
+
+
+def flag_name(name: str) -> str:
+    """How the command line calls a setting named in an engine message (engine.errors.worded): '--val-chars'."""
+    declared = SETTINGS_BY_NAME.get(name)
+    return declared.option if declared is not None else name.replace("_", "-")
 
 
 def _shown(value: object) -> str:

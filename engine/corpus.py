@@ -341,14 +341,14 @@ def check_split(corpus: Corpus, max_chars: int, val_chars: int, val_fraction: fl
     if have >= needed:
         return
     if max_chars and len(corpus.text) == max_chars and have < val_chars:
-        how = f"the corpus ends {have:,} characters after the first max-chars {max_chars:,}"
+        how = f"the corpus ends {have:,} characters after the first «max_chars» {max_chars:,}"
     elif not max_chars or len(corpus.text) < max_chars:
-        how = f"val-fraction {val_fraction:g} of {len(corpus.text) + have:,} characters"
+        how = f"«val_fraction» {val_fraction:g} of {len(corpus.text) + have:,} characters"
     else:
-        how = f"val-chars {val_chars:,}"
-    raise CorpusError(
-        f"held-out text has {have:,} characters ({how}); one held-out sequence needs num-steps {num_steps} + 1 = "
-        f"{needed:,}: hold out more, or pass --val-chars 0 to turn held-out evaluation off"
+        how = f"«val_chars» {val_chars:,}"
+    raise CorpusError(  # «name»: each front end names the setting its own way (engine.errors)
+        f"held-out text has {have:,} characters ({how}); one held-out sequence needs «num_steps» {num_steps} + 1 = "
+        f"{needed:,}: hold out more, or set «val_chars» to 0 to turn held-out evaluation off"
     )
 
 
@@ -361,9 +361,9 @@ def check_length(
     if num_chars < needed:
         after = f" after holding out {held_out:,}" if held_out else ""
         what = (
-            f"one window of num-steps {num_steps} + 1"
+            f"one window of «num_steps» {num_steps} + 1"
             if sampling == "windows"
-            else f"batch-size {batch_size} × (num-steps {num_steps} + 1)"
+            else f"«batch_size» {batch_size} × («num_steps» {num_steps} + 1)"
         )
         name = "training text" if held_out else "corpus"
         raise CorpusError(f"{name} has {num_chars:,} characters{after}; {what} needs at least {needed:,}")

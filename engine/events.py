@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from engine.config import TrainConfig
 
@@ -49,10 +50,17 @@ class EpochEnd:
     fresh_perplexity: float | None = None
     val_unseen_share: float | None = None
     eval_seconds: float | None = None  # time the evaluation took, after the epoch (not in seconds)
+    # The other live settings that change what training does, as lr and clip above (Setting.per_epoch); a
+    # checkpoint's history from before one existed reads its default.
+    weight_decay: float = 0.0
 
     @property
     def chars_per_second(self) -> float:
         return self.chars / self.seconds if self.seconds > 0 else 0.0
+
+    def record(self) -> dict[str, Any]:
+        """The epoch as one JSON object: what --metrics appends and a sweep's trial history keeps."""
+        return {**asdict(self), "chars_per_second": self.chars_per_second}
 
     def book_line(self) -> str:
         return f"epoch {self.epoch}, perplexity {self.perplexity:f}, time {self.seconds:.2f} sec"

@@ -105,10 +105,11 @@ def lay_out_like(value: Tensor, param: Tensor) -> Tensor:
 
 
 class Adam(_OneGroup):
-    """torch.optim.Adam(params, lr, fused=True) at its defaults (betas 0.9 and 0.999, eps 1e-8), as the book trains."""
+    """torch.optim.Adam(params, lr, weight_decay, fused=True), otherwise at its defaults (betas 0.9 and 0.999, eps
+    1e-8), as the book trains. Weight decay is Adam's L2: weight_decay × the weight added to the gradient."""
 
-    def __init__(self, params: list[Tensor], lr: float) -> None:
-        super().__init__(params, lr, ADAM_GROUP)
+    def __init__(self, params: list[Tensor], lr: float, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, {**ADAM_GROUP, "weight_decay": weight_decay})
 
     @torch.no_grad()
     def step(self) -> None:
@@ -153,23 +154,28 @@ class Adam(_OneGroup):
 
 
 class SGD(_OneGroup):
-    """torch.optim.SGD(params, lr): no momentum, no weight decay, as the book's from-scratch RNN trains."""
+    """torch.optim.SGD(params, lr, weight_decay): no momentum, as the book's from-scratch RNN trains; with weight decay
+    weight_decay × the weight is added to the gradient first, as torch.optim.SGD does."""
 
-    def __init__(self, params: list[Tensor], lr: float) -> None:
-        super().__init__(params, lr, SGD_GROUP)
+    def __init__(self, params: list[Tensor], lr: float, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, {**SGD_GROUP, "weight_decay": weight_decay})
 
     @torch.no_grad()
     def step(self) -> None:
-        lr = self.param_groups[0]["lr"]
+        lr, weight_decay = self.param_groups[0]["lr"], self.param_groups[0]["weight_decay"]
         for param in self.params:
-            if param.grad is not None:
-                param.add_(param.grad, alpha=-lr)
+            if param.grad is None:
+                continue
+            grad = param.grad.add(param, alpha=weight_decay) if weight_decay else param.grad
+            param.add_(grad, alpha=-lr)
 
 
-def make_optimizer(name: str, params: list[Tensor], lr: float, device: torch.device) -> Optimizer:
+def make_optimizer(
+    name: str, params: list[Tensor], lr: float, device: torch.device, weight_decay: float = 0.0
+) -> Optimizer:
     """The optimizer the config names, for parameters on device."""
     if name == "sgd":
-        return SGD(params, lr)
+        return SGD(params, lr, weight_decay)
     if device.type in ("cpu", "cuda") and hasattr(torch, "_fused_adam_"):
-        return Adam(params, lr)
-    return torch.optim.Adam(params, lr=lr)  # elsewhere, torch's own choice of kernel
+        return Adam(params, lr, weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)  # elsewhere, torch's own choice of kernel

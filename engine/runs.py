@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import TrainConfig
+from engine.config import SETTINGS, SETTINGS_BY_NAME, TrainConfig
 from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.outputs import check_output_target, write_atomically
@@ -31,27 +31,14 @@ from engine.outputs import check_output_target, write_atomically
 METRICS = ("perplexity", "val_perplexity", "fresh_perplexity", "seconds", "chars_per_second")
 # The figures that go with a metric, exported beside it: (metric, what the column's label adds).
 COMPANIONS = {"perplexity": (("val_perplexity", "held-out"), ("fresh_perplexity", "fresh"))}
-# Settings that tell runs apart, in the order labels name them. Report-only settings (pred_len, prefixes,
-# temperature...) do not change a curve, and device only its speed: they never label a run.
-LABEL_SETTINGS = (
-    "preset",
-    "cell",
-    "layers",
-    "hidden",
-    "dropout",
-    "optimizer",
-    "lr",
-    "clip",
-    "sampling",
-    "state",
-    "batch_size",
-    "num_steps",
-    "max_chars",
-    "val_chars",
-)
+# Settings that tell runs apart, in the order labels name them (each setting's declared runs role). Report-only
+# settings (pred_len, prefixes, temperature...) do not change a curve: they never label a run.
+LABEL_SETTINGS = tuple(s.name for s in SETTINGS if s.runs == "label")
 # Named only when the settings above leave two runs with the same label. The corpus is among them: the
 # same file can be named in several ways (unset = the default path, or a path given explicitly).
-TIEBREAK_SETTINGS = ("seed", "epochs", "patience", "corpus", "device")
+TIEBREAK_SETTINGS = tuple(s.name for s in SETTINGS if s.runs == "tiebreak")
+# Settings that can change mid-run: a label shows every value a run took, from its epochs' figures.
+PER_EPOCH_SETTINGS = tuple(s.name for s in SETTINGS if s.per_epoch)
 
 
 @dataclass(frozen=True)
@@ -74,8 +61,8 @@ class Run:
         return [epoch.epoch for epoch in self.history]
 
     def setting(self, name: str) -> str:
-        """The setting as a label shows it. lr and clip can change mid-run: all values taken, in order."""
-        if name in ("lr", "clip") and self.history:
+        """The setting as a label shows it. lr, clip (PER_EPOCH_SETTINGS) can change mid-run: all values taken."""
+        if name in PER_EPOCH_SETTINGS and self.history:
             taken = list(dict.fromkeys(getattr(epoch, name) for epoch in self.history))
             return "→".join(format_setting(name, value) for value in taken)
         return format_setting(name, getattr(self.config, name))
@@ -139,7 +126,7 @@ def is_continuation(earlier: Run, later: Run) -> bool:
         return False
     # A resumed run may change only where it trains and for how long (engine.session.RESUMABLE_CHANGES).
     changed = earlier.config.structural_differences(later.config)
-    same_model = all(name in ("epochs", "device", "corpus") for name in changed)
+    same_model = all(SETTINGS_BY_NAME[name].resumable for name in changed)
     return same_model and later.history[: len(earlier.history)] == earlier.history
 
 

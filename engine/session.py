@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import LIVE_SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
+from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
 from engine.corpus import (
     TIME_MACHINE_PATH,
     TIME_MACHINE_SOURCE,
@@ -24,8 +24,8 @@ from engine.trainer import Listener, Trainer
 
 FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
 FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
-# Settings a resumed run may change besides the live ones: where things are, and how long to train.
-RESUMABLE_CHANGES = {"epochs", "device", "corpus"} | set(LIVE_SETTINGS)  # patience is live
+# Settings a resumed run may change: the live ones, where things are, and how long to train (Setting.resumable).
+RESUMABLE_CHANGES = {s.name for s in SETTINGS if s.resumable or s.live}
 
 Progress = Callable[[int, int], None]
 
@@ -114,7 +114,7 @@ def resolve_corpus(
 def resume_config(checkpoint_config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """The checkpoint's settings with the allowed command-line changes; a structural change is an error."""
     clashes = [
-        f"--{name.replace('_', '-')} {value}"
+        f"«{name}» {value}"
         for name, value in overrides.items()
         if name not in RESUMABLE_CHANGES and getattr(checkpoint_config, name) != value
     ]
@@ -148,7 +148,7 @@ def check_resume(resume: str, overrides: dict[str, Any]) -> Any:
 
 
 def open_session(
-    overrides: dict[str, Any],
+    overrides: dict[str, Any] | TrainConfig,
     resume: str | None = None,
     corpus_url: str | None = None,
     listener: Listener | None = None,
@@ -156,15 +156,19 @@ def open_session(
     progress: Progress | None = None,
     save_best: str | None = None,
 ) -> Session:
-    """A trainer ready to run: overrides (the settings given explicitly) over their preset's, or a checkpoint's
-    settings with the changes a resumed run allows. notes: what to tell the user before training."""
+    """A trainer ready to run: overrides (the settings given explicitly) over their preset's, a whole TrainConfig as
+    it is (the app's restart), or a checkpoint's settings with the changes a resumed run allows. notes: what to
+    tell the user before training."""
     checkpoint = None
     notes: list[str] = []
     if resume:
         from engine import checkpoint as checkpoints
 
         checkpoint = checkpoints.load(resume)
-        config = resume_config(checkpoint.config, overrides)
+        given = overrides if isinstance(overrides, dict) else {s.name: getattr(overrides, s.name) for s in SETTINGS}
+        config = resume_config(checkpoint.config, given)
+    elif isinstance(overrides, TrainConfig):
+        config = overrides
     else:
         config = preset_config(overrides)
         note = preset_note(overrides)

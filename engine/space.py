@@ -32,13 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import CELLS, OPTIMIZERS, SAMPLINGS, TrainConfig
+from engine.config import SETTINGS, TrainConfig
 from engine.errors import ConfigError, first_line
 
-FLOAT_SETTINGS = ("lr", "clip", "dropout")
-INT_SETTINGS = ("hidden", "layers", "num_steps", "batch_size")
-CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {"cell": CELLS, "optimizer": OPTIMIZERS, "sampling": SAMPLINGS}
-SEARCHABLE = (*FLOAT_SETTINGS, *INT_SETTINGS, *CHOICE_SETTINGS)
+# What a sweep may vary, and how, from the settings' declarations (engine.config.Setting: searchable, kind, search).
+SEARCHABLE = tuple(s.name for s in SETTINGS if s.searchable)
+FLOAT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind == "float")
+INT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind == "int")
+CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {s.name: s.choices for s in SETTINGS if s.searchable and s.choices}
+# The settings the default space searches (when neither --space nor --search is given).
+DEFAULT_SEARCH = tuple(s.name for s in SETTINGS if s.search is not None)
 
 
 @dataclass(frozen=True)
@@ -229,23 +232,20 @@ def read_space_file(path: str | Path) -> list[Param | tuple[str, Any]]:
 
 
 def default_space(fixed: Mapping[str, Any]) -> Space:
-    """The space searched when none is given, less what the command line fixes.
-
-    lr's range follows the optimizer: Adam's useful rates sit around 1e-3, plain SGD's (the English
-    edition's) around 1.
+    """The space searched when none is given (each setting's declared search range), less what the command line
+    fixes. A range may follow the optimizer (search_sgd): Adam's useful learning rates sit around 1e-3, plain SGD's
+    (the English edition's) around 1.
     """
-    optimizer = fixed.get("optimizer", TrainConfig().optimizer)
-    lr = make_range("lr", 1e-2, 10.0, log=True) if optimizer == "sgd" else make_range("lr", 1e-4, 3e-2, log=True)
-    params = [
-        lr,
-        make_choice("hidden", [64, 128, 256, 512]),
-        make_range("layers", 1, 2),
-        make_range("dropout", 0.0, 0.5),
-        make_choice("cell", list(CELLS)),
-        make_choice("num_steps", [16, 35, 64]),
-        make_choice("clip", [0, 0.01, 0.1, 1.0, 10.0]),
-    ]
-    return Space(tuple(p for p in params if p.name not in fixed))
+    sgd = fixed.get("optimizer", TrainConfig().optimizer) == "sgd"
+    params = []
+    for declared in SETTINGS:
+        spec = (declared.search_sgd if sgd else None) or declared.search
+        if spec is None or declared.name in fixed:
+            continue
+        entry = parse_search(f"{declared.name}={spec}")
+        if isinstance(entry, Param):
+            params.append(entry)
+    return Space(tuple(params))
 
 
 def build_space(fixed: Mapping[str, Any], space_file: str | None = None, searches: Iterable[str] = ()) -> Space:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from engine.config import TrainConfig
+from engine.config import SETTINGS, TrainConfig, to_argv
 from engine.errors import RnnTuiError, first_line
 from engine.outputs import open_for_appending
 from engine.space import Space, suggest
@@ -48,8 +48,8 @@ GRACE_SECONDS = 60
 POLL_SECONDS = 0.5
 HOST = socket.gethostname()
 # Settings that change what a trial measures: a study keeps them fixed, so its trials stay comparable. Where
-# the corpus lies, how often samples print and the device do not change the objective.
-NOT_COMPARED = ("corpus", "pred_period", "pred_len", "prefixes", "temperature", "device")
+# the corpus lies, how often samples print and the device do not change the objective (Setting.compared).
+NOT_COMPARED = tuple(s.name for s in SETTINGS if not s.compared)
 OBJECTIVE_HELDOUT = "held-out perplexity"
 OBJECTIVE_FALLBACK = "TRAINING perplexity (fallback: the engine gave no held-out figure)"
 STATES = ("running", "complete", "pruned", "failed", "waiting")
@@ -302,15 +302,7 @@ def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals)
             heldout = event.val_perplexity is not None
             value = event.val_perplexity if event.val_perplexity is not None else event.perplexity
             value = value if math.isfinite(value) else float("inf")
-            record = {
-                "epoch": event.epoch,
-                "perplexity": event.perplexity,
-                "val_perplexity": event.val_perplexity,
-                "seconds": event.seconds,
-                "chars": event.chars,
-                "lr": event.lr,
-                "clip": event.clip,
-            }
+            record = event.record()
             history.append(record)
             trial.set_user_attr("history", history)
             trial.set_user_attr("objective", OBJECTIVE_HELDOUT if heldout else OBJECTIVE_FALLBACK)
@@ -506,18 +498,7 @@ def best_trial(study: Any) -> Any | None:
 
 def train_command(fixed: Mapping[str, Any], params: Mapping[str, Any]) -> str:
     """The `rnn-tui train` command line that trains a trial's settings on its own."""
-    settings = {**fixed, **params}
-    defaults = TrainConfig()
-    words = ["rnn-tui", "train", "--headless"]
-    for name, value in settings.items():
-        if name == "prefixes":
-            if tuple(value) != defaults.prefixes:
-                for prefix in value:
-                    words += ["--prefix", prefix]
-            continue
-        if name not in params and name != "epochs" and getattr(defaults, name, object()) == value:
-            continue
-        words += [f"--{name.replace('_', '-')}", f"{value:.6g}" if isinstance(value, float) else str(value)]
+    words = ["rnn-tui", "train", "--headless", *to_argv({**fixed, **params}, always=(*params, "epochs"))]
     return shlex.join(words)
 
 
@@ -753,31 +734,7 @@ def sweep_arguments(
         args += ["--storage", storage]
     if threads:
         args += ["--threads", str(threads)]
-    defaults = TrainConfig()
-    flags = sweep_flags()
-    for name, value in fixed.items():
-        value = tuple(value) if isinstance(value, list) else value
-        if name in searched or name == "epochs" or value is None or getattr(defaults, name, None) == value:
-            continue
-        if name != "prefixes" and f"--{name.replace('_', '-')}" not in flags:
-            continue  # a setting the command line does not take (yet): the sweep keeps its default
-        if name == "prefixes":
-            for prefix in value:
-                args += ["--prefix", prefix]
-            continue
-        args += [f"--{name.replace('_', '-')}", f"{value:g}" if isinstance(value, float) else str(value)]
+    args += to_argv({k: v for k, v in fixed.items() if k not in searched and k != "epochs"})
     for text in searches:
         args += ["--search", text]
     return args
-
-
-def sweep_flags() -> set[str]:
-    """Every option string `rnn-tui sweep` accepts."""
-    from tui.cli import build_parser
-
-    parser = build_parser()
-    for action in parser._subparsers._group_actions if parser._subparsers else ():
-        choices = getattr(action, "choices", None) or {}
-        if "sweep" in choices:
-            return {flag for a in choices["sweep"]._actions for flag in a.option_strings}
-    return set()

@@ -50,9 +50,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
     if name == "cuda" and not cuda:
-        raise ConfigError(f"device cuda is not available here (torch {torch.__version__}); use --device cpu or auto")
+        raise ConfigError(
+            f"«device» cuda is not available here (torch {torch.__version__}); set «device» to cpu or auto"
+        )
     if name == "mps" and not mps:
-        raise ConfigError("device mps is not available here; use --device cpu or auto")
+        raise ConfigError("«device» mps is not available here; set «device» to cpu or auto")
     return torch.device(name)
 
 
@@ -128,7 +130,9 @@ class Trainer:
 
     def _make_optimizer(self) -> Optimizer:
         # engine.optim: torch.optim's Adam (its one fused kernel per step) and SGD, without importing torch._dynamo.
-        return make_optimizer(self.config.optimizer, list(self.model.parameters()), self.config.lr, self.device)
+        config = self.config
+        weights: list[torch.Tensor] = list(self.model.parameters())
+        return make_optimizer(config.optimizer, weights, config.lr, self.device, config.weight_decay)
 
     # ----- controls, callable from any thread -----
 
@@ -157,7 +161,7 @@ class Trainer:
             self._control.notify_all()
 
     def update(self, **changes: SettingValue) -> TrainConfig:
-        """Queue live settings (lr, clip, pred_period, pred_len, prefixes, temperature) for the next batch.
+        """Queue live settings (engine.config.LIVE_SETTINGS) for the next batch.
 
         Validates at once, so the caller learns of a bad value here; returns the config they will give.
         """
@@ -229,8 +233,7 @@ class Trainer:
             self.model.load_state_dict(checkpoint.model_state)
             if checkpoint.optimizer_state is not None and checkpoint.config.optimizer == self.config.optimizer:
                 self.optimizer.load_state_dict(checkpoint.optimizer_state)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = self.config.lr
+                self._set_optimizer_settings()
         except (RuntimeError, ValueError, KeyError) as exc:
             raise CheckpointError(f"the checkpoint's model does not fit these settings: {first_line(exc)}") from exc
         carried = checkpoint.carried
@@ -380,9 +383,14 @@ class Trainer:
     def _apply_pending(self) -> None:
         changes, self._pending = self._pending, {}
         self.config = self.config.with_changes(**changes)
+        self._set_optimizer_settings()
+        self.listener(events.SettingsApplied(tuple(sorted(changes.items())), self.config))
+
+    def _set_optimizer_settings(self) -> None:
+        """The live settings the optimizer holds itself, as the config says now (a checkpoint's are its own)."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr
-        self.listener(events.SettingsApplied(tuple(sorted(changes.items())), self.config))
+            group["weight_decay"] = self.config.weight_decay
 
     def _batches(self) -> Iterator[Batch]:
         config = self.config
@@ -456,4 +464,7 @@ class Trainer:
             perplexity = math.exp(loss_sum / chars)
         except OverflowError:
             perplexity = float("inf")
-        return events.EpochEnd(epoch, perplexity, seconds, chars, self.config.lr, self.config.clip)
+        config = self.config
+        return events.EpochEnd(
+            epoch, perplexity, seconds, chars, config.lr, config.clip, weight_decay=config.weight_decay
+        )

@@ -19,7 +19,7 @@ from textual.widgets import Input
 
 from engine import events
 from tui.app import RnnTuiApp
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.screens import ConfirmScreen, HelpScreen
 from tui.widgets.plot import thin
 from tui.worker import EventBuffer
@@ -29,7 +29,7 @@ FAST = ["--hidden", "64", "--threads", "1", "--seed", "0"]
 
 
 def make_app(*flags: str) -> RnnTuiApp:
-    return RnnTuiApp(parse([*FAST, *flags]))
+    return RnnTuiApp(app_options(parse([*FAST, *flags])))
 
 
 def training_threads() -> list[threading.Thread]:

@@ -34,7 +34,7 @@ from engine.download import CORPUS_FILENAME
 from engine.session import FALLBACK_PATH
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.messages import Loading
 from tui.screens import ConfirmScreen, LoadScreen
 
@@ -44,7 +44,7 @@ FAST = ["--hidden", "64", "--threads", "1", "--seed", "0"]
 
 
 def make_app(*flags: str) -> RnnTuiApp:
-    return RnnTuiApp(parse([*FAST, *flags]))
+    return RnnTuiApp(app_options(parse([*FAST, *flags])))
 
 
 async def press(pilot: Pilot, *keys: str) -> None:
@@ -196,11 +196,11 @@ async def test_bad_settings_are_named_inline() -> None:
             ("lr", "inf", "lr must be a finite number"),
             ("lr", "fast", "lr must be a number"),
             ("clip", "-1", "clip must be ≥ 0"),
-            ("temperature", "0", "temperature must be > 0"),
-            ("temperature", "-2", "temperature must be > 0"),
-            ("pred_period", "0", "pred-period must be a whole number ≥ 1"),
-            ("pred_len", "-1", "pred-len must be a whole number ≥ 0"),
-            ("pred_len", "99999999", "pred-len must be at most"),
+            ("temperature", "0", "temp must be > 0"),
+            ("temperature", "-2", "temp must be > 0"),
+            ("pred_period", "0", "period must be a whole number ≥ 1"),
+            ("pred_len", "-1", "pred len must be a whole number ≥ 0"),
+            ("pred_len", "99999999", "pred len must be at most"),
             ("prefixes", "", None),  # no prefix at all is allowed: no samples
         ]
         for name, text, needle in live:
@@ -225,10 +225,10 @@ async def test_bad_settings_are_named_inline() -> None:
             ("hidden", "0", "hidden must be a whole number ≥ 1"),
             ("layers", "-1", "layers must be a whole number ≥ 1"),
             ("epochs", "ten", "epochs must be a whole number"),
-            ("batch_size", "0", "batch-size must be a whole number ≥ 1"),
-            ("num_steps", "-5", "num-steps must be a whole number ≥ 1"),
+            ("batch_size", "0", "batch must be a whole number ≥ 1"),
+            ("num_steps", "-5", "steps must be a whole number ≥ 1"),
             ("dropout", "1.5", "dropout must be in [0, 1)"),
-            ("max_chars", "-1", "max-chars must be a whole number ≥ 0"),
+            ("max_chars", "-1", "maxchars must be a whole number ≥ 0"),
         ]
         for name, text, needle in structural:
             form.set_text(name, text)
@@ -559,7 +559,7 @@ class _RecordingApp(RnnTuiApp):
 
 async def test_download_progress_shows_in_the_status_panel(trickle, no_local_corpus: Path) -> None:
     server = trickle(delay=0.05)  # 51 KiB in 13 chunks: about 0.6 s to watch
-    app = _RecordingApp(parse([*FAST, "--epochs", "1", "--corpus-url", server.url()]))
+    app = _RecordingApp(app_options(parse([*FAST, "--epochs", "1", "--corpus-url", server.url()])))
     app.stages = []
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "downloading the book's corpus" in shown(app), "the download in the status")

@@ -14,13 +14,14 @@ from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import checkpoint as checkpoints
 from engine import events
-from engine.config import PRESET_SETTINGS, TrainConfig, preset_config, preset_note
+from engine.config import PRESET_SETTINGS, TrainConfig, flag_name, preset_config, preset_note
 from engine.convert import resolve_prefix
 from engine.corpus import TIME_MACHINE_PATH, UNK
-from engine.errors import ConfigError
+from engine.errors import ConfigError, worded
 from engine.sampling import batches_per_epoch, window_batches
 from engine.session import open_session, vocab_size_for
 from tui.main import main
+from tui.widgets.settings import form_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TIME_MACHINE_SHA256 = "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516"  # ../shared/data/README.md
@@ -106,7 +107,8 @@ def test_d2l_en_preset_reads_the_shipped_time_machine_as_the_english_edition() -
     assert len(corpus.text) == 10_000 and len(corpus.held_out) == 5_000
     assert len(corpus.vocab) == 28 and UNK in corpus.vocab.idx_to_char
     assert set(corpus.text) <= set(corpus.vocab.idx_to_char)
-    assert session.notes == ["preset d2l-en with --epochs 1 (preset: 100): the explicit setting wins"]
+    assert session.notes == ["preset d2l-en with «epochs» 1 (preset: 100): the explicit setting wins"]
+    assert worded(session.notes[0], flag_name).startswith("preset d2l-en with --epochs 1 (preset: 100)")
     assert session.trainer.batches_per_epoch == 10
     # A prefix is read as the corpus was: letters only, lower case, with a note; generation starts from it.
     prefix, note = resolve_prefix("It has 2 Doors", corpus.vocab.idx_to_char)
@@ -129,9 +131,10 @@ def test_the_vocabulary_a_setting_would_give_is_read_without_a_run(monkeypatch: 
 def test_a_flag_given_with_a_preset_wins_and_is_named() -> None:
     config = preset_config({"preset": "d2l-en", "hidden": 64})
     assert config.hidden == 64 and config.optimizer == "sgd" and config.batch_size == 1024
-    assert preset_note({"preset": "d2l-en", "hidden": 64}) == (
-        "preset d2l-en with --hidden 64 (preset: 32): the explicit setting wins"
-    )
+    note = preset_note({"preset": "d2l-en", "hidden": 64})
+    assert note == "preset d2l-en with «hidden» 64 (preset: 32): the explicit setting wins"
+    assert worded(note or "", flag_name) == "preset d2l-en with --hidden 64 (preset: 32): the explicit setting wins"
+    assert worded(note or "", form_name) == "preset d2l-en with hidden 64 (preset: 32): the explicit setting wins"
     assert preset_note({"hidden": 64}) is None  # no preset chosen: nothing contradicts it
     assert preset_config({}) == TrainConfig()  # d2l-zh's settings are the defaults
 
@@ -206,12 +209,12 @@ def test_a_checkpoint_from_before_held_out_evaluation_still_loads_and_resumes(
 @pytest.mark.parametrize(
     "args, needles",
     [
-        (["--val-chars", "10"], ["held-out text has 10 characters (val-chars 10)", "num-steps 35 + 1 = 36"]),
+        (["--val-chars", "10"], ["held-out text has 10 characters (--val-chars 10)", "--num-steps 35 + 1 = 36"]),
         (
             ["--max-chars", "0", "--val-fraction", "0.99"],
             ["training text has 633 characters after holding out 62,649", "needs at least 1,152"],
         ),
-        (["--patience", "3", "--val-chars", "0"], ["patience 3 needs held-out evaluation, but val-chars is 0"]),
+        (["--patience", "3", "--val-chars", "0"], ["--patience 3 needs held-out evaluation, but --val-chars is 0"]),
         (["--val-chars", "-1"], ["val-chars must be a whole number ≥ 0"]),
         (["--val-fraction", "1"], ["val-fraction must be in [0, 1)"]),
     ],

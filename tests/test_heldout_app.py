@@ -19,7 +19,7 @@ from engine import events
 from engine.config import PRESET_SETTINGS, STATE_POLICIES
 from engine.runs import Run
 from tui.app import RnnTuiApp
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.screens import HelpScreen
 from tui.screens.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
 
@@ -55,7 +55,7 @@ def data_columns_with(mark: str, chart_text: str) -> bool:
 
 
 async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
-    app = RnnTuiApp(parse([*FAST, "--epochs", "6"]))
+    app = RnnTuiApp(app_options(parse([*FAST, "--epochs", "6"])))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
         # Held-out evaluation off: the book's one figure, no empty held-out fields, no legend.
@@ -99,12 +99,13 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
 
 
 async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -> None:
-    app = RnnTuiApp(parse([*FAST, "--epochs", "3"]))
+    app = RnnTuiApp(app_options(parse([*FAST, "--epochs", "3"])))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)  # the form shows the run's settings; nothing reloads it after this
         form = app.main.settings
         form.set_text("corpus", "/data/jaychou_lyrics.txt.zip")
-        assert [label.render().plain for label in form.query(".setting-label")][6] == "preset*"  # on restart
+        labels = [label.render().plain for label in form.query(".setting-label")]
+        assert "preset*" in labels and "prefixes" in labels  # preset applies on restart, prefixes live
         state = form.widget("state")
         assert isinstance(state, Select) and [value for _, value in state._options] == list(STATE_POLICIES)
 
@@ -144,7 +145,7 @@ async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -
 
         form.widget("val_chars").value = "-5"
         await pilot.pause()
-        assert "val-chars must be a whole number ≥ 0" in form.errors["val_chars"]
+        assert "held-out must be a whole number ≥ 0" in form.errors["val_chars"]  # the form's name for it
 
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -155,7 +156,7 @@ async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -
 
 
 async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path: Path) -> None:
-    app = RnnTuiApp(parse([*FAST, "--epochs", "6"]))
+    app = RnnTuiApp(app_options(parse([*FAST, "--epochs", "6"])))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
         config = app.runs.base_config.with_changes(val_chars=5000)
@@ -197,7 +198,7 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
 
 
 async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_the_time_machine() -> None:
-    app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "2"]))
+    app = RnnTuiApp(app_options(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "2"])))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.runs.status.state == "finished", "2 epochs of the book run")
         last = app.runs.epochs_seen[-1]
@@ -226,7 +227,7 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
 
 async def test_the_shapes_preview_reads_another_presets_vocabulary_after_a_stop() -> None:
     """A stopped run is a cancelled one: the preview's corpus read must not take that as its own cancellation."""
-    app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "500"]))
+    app = RnnTuiApp(app_options(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "500"])))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the first epoch")
         await pilot.press("f8")
@@ -237,7 +238,7 @@ async def test_the_shapes_preview_reads_another_presets_vocabulary_after_a_stop(
 
 def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> None:
     # The form shows these before the run is ready, and F7 reads the form: they must be the preset's.
-    app = RnnTuiApp(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"]))
+    app = RnnTuiApp(app_options(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"])))
     preset = PRESET_SETTINGS["d2l-en"]
     assert (app.runs.base_config.hidden, app.runs.base_config.batch_size, app.runs.base_config.optimizer) == (
         preset["hidden"],

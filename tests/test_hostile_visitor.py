@@ -28,7 +28,7 @@ from test_serve_lifecycle import Served, async_wait_until, serve  # noqa: F401 (
 from textual.widgets import Input, Static
 
 from engine.outputs import OutputError, check_output_target
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.served import STAY_INSIDE, OutsideSession, ServedMode, confine
 
 LONG = "x" * 300 + ".ckpt"
@@ -153,7 +153,7 @@ async def test_a_hostile_visitor_writes_nothing_outside_and_learns_nothing(
     existed = {p for p in targets if p.exists()}
 
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
-    app = RnnTuiApp(args)
+    app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
         await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
 
@@ -235,7 +235,7 @@ async def test_a_seat_has_a_disk_quota_and_a_memory_share(tmp_path: Path, monkey
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(session)
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
-    app = RnnTuiApp(args)
+    app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
         await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
 
@@ -275,7 +275,7 @@ async def test_typed_markup_is_text_everywhere_in_a_terminal_too(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
-    app = RnnTuiApp(args)
+    app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
         await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
         await pilot.press("ctrl+s")

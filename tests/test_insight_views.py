@@ -21,7 +21,7 @@ from engine.corpus import Corpus
 from engine.explain import explain_text
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.screens.hidden_units import CORPUS_STRETCH, HiddenUnitsScreen, activation_style
 from tui.screens.next_char import NextCharScreen
 from tui.screens.runs_compared import RunsScreen
@@ -31,7 +31,7 @@ FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--lr", "0.01", "--pr
 
 
 def make_app(*flags: str) -> RnnTuiApp:
-    return RnnTuiApp(parse([*FAST, *flags]))
+    return RnnTuiApp(app_options(parse([*FAST, *flags])))
 
 
 def state(app: RnnTuiApp) -> str:
@@ -244,7 +244,7 @@ async def test_a_loaded_checkpoints_history_is_compared_too(tmp_path: Path, corp
         screen = app.screen
         assert isinstance(screen, RunsScreen)
         series = screen.book.overlay()
-        assert [s.label for s in series] == ["cell=rnn hidden=64 lr=0.01", "cell=gru hidden=32 lr=0.001"]
+        assert [s.label for s in series] == ["lr=0.01 cell=rnn hidden=64", "lr=0.001 cell=gru hidden=32"]
         assert list(series[1].values) == [e.perplexity for e in trained.state.history]
         await pilot.press("escape")
         # The other views look at the checkpoint's weights now.

@@ -48,12 +48,21 @@ def assert_same_weights(a: CharRNN, b: CharRNN) -> None:
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd"])
-def test_steps_equal_torch_optim_bit_for_bit(corpus: Corpus, name: str) -> None:
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_steps_equal_torch_optim_bit_for_bit(corpus: Corpus, name: str, weight_decay: float) -> None:
+    """With --weight-decay as torch.optim's weight_decay; 0 against torch.optim's default (the engine before it)."""
     ours, theirs = twin_models(corpus)
+    decay = {"weight_decay": weight_decay} if weight_decay else {}
     if name == "adam":
-        optimizers = Adam(list(ours.parameters()), lr=0.01), torch.optim.Adam(theirs.parameters(), lr=0.01, fused=True)
+        optimizers = (
+            Adam(list(ours.parameters()), lr=0.01, weight_decay=weight_decay),
+            torch.optim.Adam(theirs.parameters(), lr=0.01, fused=True, **decay),
+        )
     else:
-        optimizers = SGD(list(ours.parameters()), lr=0.5), torch.optim.SGD(theirs.parameters(), lr=0.5)
+        optimizers = (
+            SGD(list(ours.parameters()), lr=0.5, weight_decay=weight_decay),
+            torch.optim.SGD(theirs.parameters(), lr=0.5, **decay),
+        )
     data = batches(corpus, 6)
     train(ours, optimizers[0], data)
     train(theirs, optimizers[1], data)

@@ -46,7 +46,7 @@ def test_overlaid_curves_are_the_runs_metrics_labelled_by_what_differs(three_run
     for number, trainer in enumerate(three_runs, start=1):
         book.add(as_run(trainer, f"run {number}"))
     series = book.overlay()
-    assert [s.label for s in series] == ["cell=rnn clip=0.01", "cell=gru clip=0.01", "cell=rnn clip=off"]
+    assert [s.label for s in series] == ["clip=0.01 cell=rnn", "clip=0.01 cell=gru", "clip=off cell=rnn"]
     for curve, trainer in zip(series, three_runs, strict=True):
         assert list(curve.epochs) == [e.epoch for e in trainer.state.history]
         assert list(curve.values) == [e.perplexity for e in trainer.state.history]
@@ -64,7 +64,7 @@ def test_csv_has_an_epoch_column_and_one_column_per_run(three_runs: list[Trainer
         book.add(as_run(trainer, f"run {number}"))
     path = book.export_csv(tmp_path / "out" / "compare.csv")
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    assert rows[0] == ["epoch", "cell=rnn clip=0.01", "cell=gru clip=0.01", "cell=rnn clip=off"]
+    assert rows[0] == ["epoch", "clip=0.01 cell=rnn", "clip=0.01 cell=gru", "clip=off cell=rnn"]
     assert [row[0] for row in rows[1:]] == ["1", "2", "3"]
     for column, trainer in enumerate(three_runs, start=1):
         written = [row[column] for row in rows[1:]]
@@ -101,7 +101,7 @@ def test_a_checkpoint_and_its_continuation_are_one_curve(small: TrainConfig, cor
     assert list(book.overlay()[0].epochs) == [1, 2, 3, 4]
     # A different run from the same settings is a second curve, told apart by its seed.
     book.add(as_run(train(small.with_changes(epochs=2, seed=5), corpus), "run 2"))
-    assert book.labels() == ["seed=0 epochs=4", "seed=5 epochs=2"]
+    assert book.labels() == ["epochs=4 seed=0", "epochs=2 seed=5"]
 
 
 def epochs(lrs: list[float], clip: float = 0.01) -> tuple[EpochEnd, ...]:
@@ -117,9 +117,9 @@ def test_labels_name_live_changes_and_fall_back_to_origins() -> None:
     assert label_runs([steady, twin]) == ["run 1", "run 3"]
     wide = Run(config.with_changes(hidden=512, layers=2), epochs([1e-3]), "run 4")
     assert label_runs([steady, twin, wide]) == [
-        "layers=1 hidden=256 (run 1)",
-        "layers=1 hidden=256 (run 3)",
-        "layers=2 hidden=512",
+        "hidden=256 layers=1 (run 1)",
+        "hidden=256 layers=1 (run 3)",
+        "hidden=512 layers=2",
     ]
     assert RunBook().add(Run(config, (), "run 5")) is None  # no epoch: nothing to draw
 

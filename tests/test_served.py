@@ -19,7 +19,7 @@ from conftest import BOOK_CORPUS
 from pilot_helpers import wait_for
 from textual.widgets import Input, Static
 
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.serve import host_warning, settings_from_args, train_flags
 from tui.served import SERVED_NOTE, OutsideSession, ServedMode, user_path
 
@@ -115,7 +115,7 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(mode.session_dir)  # as the server starts it
     args = parse(["--hidden", "32", "--threads", "1", "--seed", "0", "--epochs", "500", "--corpus", str(BOOK_CORPUS)])
-    app = RnnTuiApp(args)
+    app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(100, 30)) as pilot:
         assert app.query_one("#status").border_subtitle == SERVED_NOTE
         # Nobody touches it: training starts, then pauses for the idle limit.
@@ -153,7 +153,7 @@ async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_ru
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RNN_TUI_CORPUS", str(BOOK_CORPUS))  # as the server sets it; no --corpus on the line
     monkeypatch.chdir(mode.session_dir)
-    app = RnnTuiApp(parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1"]))
+    app = RnnTuiApp(app_options(parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1"])))
     async with app.run_test(size=(110, 32)) as pilot:
         await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch on the server's corpus")
         form = app.main.settings
@@ -201,7 +201,7 @@ async def test_a_seat_idle_past_the_release_limit_saves_and_goes_back(
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(mode.session_dir)
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
-    app = RnnTuiApp(args)
+    app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
         await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
         assert app.served is not None

@@ -32,7 +32,7 @@ from textual.widgets import Input
 from engine import checkpoint as checkpoints
 from engine.session import open_session
 from tui.app import RnnTuiApp
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.screens import HelpScreen
 from tui.screens.hidden_units import HiddenUnitsScreen
 from tui.screens.next_char import NextCharScreen
@@ -66,7 +66,8 @@ def checkpoint_path(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path)
 
 
 def paused_app(checkpoint_path: Path) -> RnnTuiApp:
-    return RnnTuiApp(parse(["--resume", checkpoint_path.name, "--paused", "--epochs", "6", "--threads", "1"]))
+    argv = ["--resume", checkpoint_path.name, "--paused", "--epochs", "6", "--threads", "1"]
+    return RnnTuiApp(app_options(parse(argv)))
 
 
 def still_cursors(app: RnnTuiApp) -> None:

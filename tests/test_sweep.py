@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.config import SETTINGS_BY_NAME
 from engine.errors import ConfigError
 from engine.space import Param, build_space, parse_search, read_space_file
-from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, make_pruner, resolve_storage, sweep_flags
+from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, make_pruner, resolve_storage
 from tui.cli import parse, run_command
 
 # One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
@@ -52,7 +53,7 @@ def trial_lines(output: str) -> list[str]:
 
 
 # The held-out engine comes with the --val-chars flag: from then on every trial must be ranked by held-out figures.
-HELDOUT_ENGINE = "--val-chars" in sweep_flags()
+HELDOUT_ENGINE = "val_chars" in SETTINGS_BY_NAME
 
 
 def check_objective(trial) -> None:

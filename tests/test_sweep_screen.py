@@ -8,7 +8,7 @@ from pilot_helpers import wait_for
 from textual.widgets import DataTable, Input
 
 from tui.app import RnnTuiApp
-from tui.cli import parse
+from tui.cli import app_options, parse
 from tui.screens import HelpScreen
 from tui.screens.sweep import SweepScreen
 
@@ -16,7 +16,8 @@ SIZE = (100, 30)
 
 
 async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best(tmp_path: Path) -> None:
-    app = RnnTuiApp(parse(["--hidden", "16", "--max-chars", "4000", "--threads", "1", "--seed", "0", "--paused"]))
+    argv = ["--hidden", "16", "--max-chars", "4000", "--threads", "1", "--seed", "0", "--paused"]
+    app = RnnTuiApp(app_options(parse(argv)))
     storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f12")
@@ -56,7 +57,7 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
 
 
 async def test_sweep_is_in_help_and_the_palette() -> None:
-    app = RnnTuiApp(parse(["--hidden", "16", "--paused"]))
+    app = RnnTuiApp(app_options(parse(["--hidden", "16", "--paused"])))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -66,7 +67,7 @@ async def test_sweep_is_in_help_and_the_palette() -> None:
 
 
 async def test_opening_a_study_that_does_not_exist_says_so(tmp_path: Path) -> None:
-    app = RnnTuiApp(parse(["--hidden", "16", "--paused"]))
+    app = RnnTuiApp(app_options(parse(["--hidden", "16", "--paused"])))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f12")
         screen = app.screen

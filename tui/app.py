@@ -13,7 +13,6 @@ REFRESH_SECONDS; generation, save and load run in thread workers, so the UI neve
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import errno
@@ -32,9 +31,8 @@ from textual.events import Event, InputEvent
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from engine.config import preset_config
 from tui.checkpoint_flow import DEFAULT_CHECKPOINT, CheckpointFlow
-from tui.cli import config_overrides
+from tui.cli import AppOptions
 from tui.main_screen import MainScreen
 from tui.messages import (
     CheckpointFailed,
@@ -93,16 +91,16 @@ class RnnTuiApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="stop training and leave"),
     ]
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, options: AppOptions) -> None:
         super().__init__()
-        self.args = args
-        base_config = preset_config(config_overrides(args))  # already validated by tui.cli.parse
+        self.options = options
+        base_config = options.config
         self.main = MainScreen(base_config)
         self.runs = RunControl(self, base_config)
         # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
         # and a session nobody touches pauses its training so the others get the cores.
         self.served = served_mode()
-        first_checkpoint = args.resume or args.save or DEFAULT_CHECKPOINT
+        first_checkpoint = options.resume or options.save or DEFAULT_CHECKPOINT
         if self.served is not None:
             first_checkpoint = DEFAULT_CHECKPOINT  # the server's --resume is not the visitor's to overwrite
         self.checkpoints = CheckpointFlow(self, first_checkpoint)
@@ -136,7 +134,7 @@ class RnnTuiApp(App[int]):
 
     def _first_run(self) -> None:
         self.runs.loader.start()
-        self.runs.start(config_overrides(self.args), resume=self.args.resume, paused=self.args.paused)
+        self.runs.start(dict(self.options.overrides), resume=self.options.resume, paused=self.options.paused)
 
     def refresh_panels(self) -> None:
         with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
@@ -380,7 +378,7 @@ def terminal_hung_up() -> bool:
     return False
 
 
-def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
+def run_app(options: AppOptions, fast_exit: bool = True) -> int:
     """Run the app until it quits; return its exit code.
 
     fast_exit: once the app has ended (its threads too), leave with os._exit instead of returning. Python's
@@ -394,7 +392,7 @@ def run_app(args: argparse.Namespace, fast_exit: bool = True) -> int:
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     try:
-        app = RnnTuiApp(args)
+        app = RnnTuiApp(options)
         app.handle_signals = True
         result = app.run() or 0
         if app.exit_note:

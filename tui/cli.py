@@ -9,25 +9,25 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.config import (
     CELLS,
-    DEVICES,
-    OPTIMIZERS,
-    PRESET_SETTINGS,
-    PRESETS,
-    SAMPLINGS,
-    STATE_POLICIES,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    Setting,
+    SettingValue,
     TrainConfig,
     check_seed,
     describe_layers,
+    flag_name,
     ineffective_settings,
     preset_config,
+    to_argv,
 )
-from engine.errors import ConfigError, RnnTuiError
+from engine.errors import ConfigError, RnnTuiError, worded
 
 PROG = "rnn-tui"
 
@@ -39,95 +39,49 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by `rnn-tui` (the app) and `rnn-tui train`. Defaults live in TrainConfig, not here."""
-    d = TrainConfig()
-    en = PRESET_SETTINGS["d2l-en"]
-    group = parser.add_argument_group("corpus")
-    group.add_argument(
-        "--preset",
-        choices=PRESETS,
-        help=f"which book's run: d2l-zh (the Chinese edition's §6.5, Jay Chou lyrics) or d2l-en (the English "
-        f"edition's: The Time Machine, shipped; letters only, hidden {en['hidden']}, SGD lr {en['lr']:g}, clip "
-        f"{en['clip']:g}, batch {en['batch_size']}, {en['epochs']} epochs); a flag given with it wins "
-        f"(default {d.preset})",
-    )
-    group.add_argument(
-        "--corpus",
-        metavar="PATH",
-        help="a UTF-8 .txt or a .zip (default: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip; "
-        "with --preset d2l-en the shipped Time Machine)",
-    )
-    group.add_argument(
-        "--max-chars", type=int, metavar="N", help=f"keep the first N characters, 0 keeps all (default {d.max_chars})"
-    )
-    group.add_argument(
-        "--val-chars",
-        type=int,
-        metavar="N",
-        help=f"hold out the N characters after the training text, evaluated after each epoch from a zero state; "
-        f"0 = off (default {d.val_chars:,}; d2l-en {en['val_chars']:,})",
-    )
-    group.add_argument(
-        "--val-fraction",
-        type=float,
-        metavar="F",
-        help=f"with --max-chars 0, or a corpus shorter than --max-chars: hold out its last share F (default "
-        f"{d.val_fraction:g})",
-    )
-    group.add_argument(
+GROUPS = ("corpus", "model", "training", "reports")  # the --help sections of the settings, in this order
+
+
+def setting_help(declared: Setting, default: SettingValue) -> str:
+    """A setting's --help text: its declared help and its default."""
+    if declared.default_help == "":
+        return declared.help
+    if declared.default_help is None:
+        shown = "default " + (f"{default:g}" if isinstance(default, float) else str(default))
+    else:  # words, not the value: "default: greedy, as the book"
+        shown = f"default: {declared.default_help}"
+    return f"{declared.help} ({shown})" if declared.help else f"({shown})"
+
+
+def add_setting_argument(group: Any, declared: Setting, help_text: str | None = None) -> None:
+    """The flag of one TrainConfig setting: its type and choices from the declaration; no default (None: not given,
+    so the preset's or TrainConfig's value applies)."""
+    default = getattr(TrainConfig(), declared.name)
+    options: dict[str, Any] = {"dest": declared.name, "help": help_text or setting_help(declared, default)}
+    if declared.kind == "choice":
+        options["choices"] = declared.choices
+    else:
+        options["metavar"] = declared.metavar
+        if declared.whole:
+            options["type"] = int
+        elif declared.kind.endswith("float"):
+            options["type"] = float
+    if declared.kind == "prefixes":
+        options["action"] = "append"
+    group.add_argument(declared.option, **options)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, help_for: dict[str, str] | None = None) -> None:
+    """Flags shared by `rnn-tui` (the app), `rnn-tui train`, `sweep` and `serve`: every TrainConfig setting (from its
+    declaration, engine.config.SETTINGS) and the run's own flags. Defaults live in TrainConfig, not here."""
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
+    for declared in SETTINGS:
+        add_setting_argument(groups[declared.group], declared, (help_for or {}).get(declared.name))
+    groups["corpus"].add_argument(
         "--corpus-url", metavar="URL", help="where to download the book's corpus from when none is found"
     )
-    group = parser.add_argument_group("model")
-    group.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {d.cell})")
-    group.add_argument("--layers", type=int, metavar="N", help=f"recurrent layers (default {d.layers})")
-    group.add_argument("--hidden", type=int, metavar="N", help=f"hidden units (default {d.hidden})")
-    group.add_argument("--dropout", type=float, metavar="P", help=f"dropout between layers (default {d.dropout})")
-    group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, metavar="N", help=f"(default {d.epochs})")
-    group.add_argument("--batch-size", type=int, metavar="N", help=f"(default {d.batch_size})")
-    group.add_argument("--num-steps", type=int, metavar="N", help=f"characters per sequence (default {d.num_steps})")
-    group.add_argument(
-        "--sampling",
-        choices=SAMPLINGS,
-        help=f"minibatch sampling: the Chinese edition's consecutive or random, the English edition's overlapping "
-        f"windows (default {d.sampling})",
-    )
-    group.add_argument(
-        "--state",
-        choices=STATE_POLICIES,
-        help=f"consecutive sampling: carry the hidden state across batches and epochs (the book's v1), or start "
-        f"from a zero state each epoch or each batch (default {d.state})",
-    )
-    group.add_argument(
-        "--patience",
-        type=int,
-        metavar="N",
-        help="stop when held-out perplexity has not improved for N epochs (default: 0, never)",
-    )
-    group.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
-    group.add_argument("--lr", type=float, metavar="LR", help=f"learning rate (default {d.lr:g})")
-    group.add_argument(
-        "--clip",
-        type=float,
-        metavar="THETA",
-        help=f"clip the gradients' global L2 norm to THETA; 0 = off, as the book in effect (default {d.clip:g})",
-    )
-    group.add_argument("--seed", type=int, metavar="N", help="make the run reproducible")
-    group.add_argument("--device", choices=DEVICES, help=f"(default {d.device})")
-    group.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
-    group = parser.add_argument_group("reports")
-    group.add_argument("--pred-period", type=int, metavar="N", help=f"sample every N epochs (default {d.pred_period})")
-    group.add_argument("--pred-len", type=int, metavar="N", help=f"characters per sample (default {d.pred_len})")
-    group.add_argument(
-        "--prefix",
-        action="append",
-        dest="prefixes",
-        metavar="TEXT",
-        help="a sample prefix; repeatable (default 分开 and 不分开; d2l-en: it has)",
-    )
-    group.add_argument(
-        "--temperature", type=float, metavar="T", help="sample with temperature T > 0 (default: greedy, as the book)"
+    groups["training"].add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)"
     )
     group = parser.add_argument_group("files")
     group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
@@ -264,8 +218,9 @@ search space (--search NAME=SPEC, repeatable; or --space FILE, TOML or JSON, sam
   lr=1e-4:1e-2:log      float range, log-uniform      dropout=0:0.5     float range, uniform
   hidden=32:512:log     whole-number range            num_steps=16:64:8 whole numbers in steps of 8
   cell=rnn,gru,lstm     a choice                      clip=0,0.1,1      numeric choices (0 = off)
-searchable: lr clip dropout hidden layers num_steps batch_size cell optimizer sampling. Without --space or
---search: lr, hidden, layers, dropout (only with 2+ layers), cell, num_steps and clip, less what a flag fixes.
+searchable: {searchable}.
+Without --space or --search: {default}, less what a flag fixes
+(dropout only with 2+ layers).
 
 examples:
   rnn-tui sweep --trials 30 --jobs 2
@@ -275,20 +230,17 @@ examples:
 
 
 def add_sweep_parser(commands: Any) -> None:
-    from engine.space import SEARCHABLE
+    from engine.space import DEFAULT_SEARCH, SEARCHABLE
     from engine.sweep import DEFAULT_EPOCHS, DEFAULT_STORAGE_FILE, DEFAULT_STUDY, DEFAULT_TRIALS, PRUNERS
 
     sweep = commands.add_parser(
         "sweep",
         help="search settings with Optuna, ranked by held-out perplexity (headless)",
         description="Optuna trials over training settings; every train flag fixes its setting for all trials.",
-        epilog=SWEEP_EPILOG,
+        epilog=SWEEP_EPILOG.format(searchable=" ".join(SEARCHABLE), default=", ".join(DEFAULT_SEARCH)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_train_arguments(sweep)
-    for action in sweep._actions:
-        if action.dest == "epochs":
-            action.help = f"epochs per trial (default {DEFAULT_EPOCHS})"
+    add_train_arguments(sweep, help_for={"epochs": f"epochs per trial (default {DEFAULT_EPOCHS})"})
     group = sweep.add_argument_group("sweep")
     group.add_argument("--space", metavar="FILE", help="search space file, TOML or JSON (see below)")
     group.add_argument(
@@ -316,10 +268,64 @@ def add_sweep_parser(commands: Any) -> None:
     group.add_argument("--sampler-seed", type=int, metavar="N", help="seed Optuna's sampler (worker k gets N+k)")
 
 
+# The run's own flags of add_train_arguments (not settings): dest → option; True/False ones are switches.
+RUN_OPTIONS = {
+    "corpus_url": "--corpus-url",
+    "threads": "--threads",
+    "save": "--save",
+    "save_best": "--save-best",
+    "resume": "--resume",
+    "metrics": "--metrics",
+    "force": "--force",
+    "paused": "--paused",
+}
+
+
+def train_argv(args: argparse.Namespace) -> list[str]:
+    """The train flags given in args as command-line words that parse back to them: the settings (to_argv) and the
+    run's own flags. For a process started with the same run (a classroom's sessions)."""
+    words = to_argv(config_overrides(args))
+    for dest, option in RUN_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is True:
+            words.append(option)
+        elif value is not None and value is not False:
+            words += [option, str(value)]
+    return words
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """What the app is opened with, typed: the settings given explicitly and the run's own flags."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)  # the settings given (the preset fills the rest)
+    resume: str | None = None
+    save: str | None = None
+    corpus_url: str | None = None
+    threads: int | None = None
+    paused: bool = False
+
+    @property
+    def config(self) -> TrainConfig:
+        """The settings the first run starts with (checked by parse already)."""
+        return preset_config(self.overrides)
+
+
+def app_options(args: argparse.Namespace) -> AppOptions:
+    """The app's options from parsed flags (tui.cli.parse)."""
+    return AppOptions(
+        overrides=config_overrides(args),
+        resume=args.resume,
+        save=args.save,
+        corpus_url=args.corpus_url,
+        threads=args.threads,
+        paused=bool(getattr(args, "paused", False)),
+    )
+
+
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig settings given on the command line (those left out keep their defaults)."""
-    names = {f.name for f in fields(TrainConfig)}
-    return {name: value for name, value in vars(args).items() if name in names and value is not None}
+    return {name: value for name, value in vars(args).items() if name in SETTINGS_BY_NAME and value is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -327,8 +333,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return preset_config(config_overrides(args))
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+def fail(message: str | RnnTuiError, code: int = 2) -> NoReturn:
+    """One line on stderr and exit; an engine error's settings are named by their flags (--val-chars)."""
+    text = message.worded(flag_name) if isinstance(message, RnnTuiError) else message
+    print(f"{PROG}: error: {text}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -428,20 +436,7 @@ def run_headless(args: argparse.Namespace) -> int:
             say(describe_held_out(session.config, session.corpus))
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
-                record = {
-                    "epoch": event.epoch,
-                    "perplexity": event.perplexity,
-                    "val_perplexity": event.val_perplexity,
-                    "fresh_perplexity": event.fresh_perplexity,
-                    "val_unseen_share": event.val_unseen_share,
-                    "seconds": event.seconds,
-                    "eval_seconds": event.eval_seconds,
-                    "chars": event.chars,
-                    "chars_per_second": event.chars_per_second,
-                    "lr": event.lr,
-                    "clip": event.clip,
-                }
-                metrics.write(json.dumps(record) + "\n")
+                metrics.write(json.dumps(event.record()) + "\n")
                 metrics.flush()
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
@@ -471,7 +466,7 @@ def run_headless(args: argparse.Namespace) -> int:
     )
     trainer = session.trainer
     for note in session.notes:
-        say(note)
+        say(worded(note, flag_name))
     for note in ineffective_settings(session.config):
         say(f"{PROG}: warning: {note}")
     for prefix in session.config.prefixes:
@@ -662,7 +657,7 @@ def run_command(args: argparse.Namespace) -> int:
             return run_sweep_command(args)
         return run_headless(args)
     except RnnTuiError as exc:
-        fail(str(exc))
+        fail(exc)
     except KeyboardInterrupt as exc:  # a second stop signal (engine.signals.Interrupted), or ctrl+c while loading
         say(f"{PROG}: interrupted")
         return getattr(exc, "exit_code", 130)
@@ -675,7 +670,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         try:
             config_from_args(args)
         except ConfigError as exc:
-            fail(str(exc))
+            fail(exc)
         from engine.limits import check_threads
 
         try:
@@ -683,7 +678,7 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             if args.command == "train" and args.headless:
                 check_outputs(args, _corpus_or_none(args.corpus))
         except RnnTuiError as exc:
-            fail(str(exc))
+            fail(exc)
     if args.command == "serve":
         check_serve_arguments(args)
     return args

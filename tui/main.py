@@ -7,7 +7,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from tui.cli import parse, run_command
+from tui.cli import app_options, parse, run_command
 
 # The terminal's alternate screen: Textual draws there too, and leaves it on exit, so the splash never stays
 # behind in the user's scrollback.
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(exc, KeyboardInterrupt):  # ctrl+c while starting: leave quietly
                 return 130
             raise
-        return run_app(args)
+        return run_app(app_options(args))
     return run_command(args)
 
 

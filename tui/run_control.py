@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from engine.runs import Run, RunBook
 from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
 from tui.run_state import RunState, RunStatus
 from tui.widgets.generate import GenerateRequested
-from tui.widgets.settings import LiveSettingSubmitted
+from tui.widgets.settings import LiveSettingSubmitted, form_name, form_words
 from tui.worker import NOT_CANCELLED, EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
@@ -35,11 +35,6 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from tui.main_screen import MainScreen
 
 IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
-
-
-def full_overrides(config: TrainConfig) -> dict[str, Any]:
-    """Every setting of config, as open_session's overrides (prefixes stay a tuple)."""
-    return {f.name: getattr(config, f.name) for f in fields(config)}
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,11 @@ class RunControl:
     # ----- runs -----
 
     def start(
-        self, overrides: dict[str, Any], resume: str | None = None, paused: bool = False, notes: tuple[str, ...] = ()
+        self,
+        overrides: dict[str, Any] | TrainConfig,
+        resume: str | None = None,
+        paused: bool = False,
+        notes: tuple[str, ...] = (),
     ) -> None:
         """Stop the current run (if any), wait for its thread to end, then start a new one."""
         self.keep_run()  # the run being replaced stays comparable (F10)
@@ -105,15 +104,15 @@ class RunControl:
         if previous is not None:
             previous.cancel()
         self._next_run_id += 1
-        args = self.app.args
+        options = self.app.options
         handle = RunHandle(
             self._next_run_id,
             overrides,
             resume=resume,
-            corpus_url=args.corpus_url,
+            corpus_url=options.corpus_url,
             # None: torch's default, as headless. Leaving a core to the UI (one thread on two cores) measured
             # 0.57× the headless speed; two threads 0.85-0.92×, the UI timer's p95 still ≤ 6 ms (README).
-            threads=args.threads,
+            threads=options.threads,
             start_paused=paused,
             notes=notes,
         )
@@ -264,7 +263,7 @@ class RunControl:
         elif isinstance(event, events.SettingsApplied):
             if self.current is not None:
                 self.current.config = event.config  # the trainer's own, not the changes merged into a copy
-            shown = ", ".join(f"{name.replace('_', '-')} {value!r}" for name, value in event.changes)
+            shown = ", ".join(f"{form_name(name)} {value!r}" for name, value in event.changes)
             panels.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
             if self.checkpoint is None:  # generate-only mode stopped this run: keep saying so
@@ -329,7 +328,7 @@ class RunControl:
             else:
                 (self.config or self.base_config).with_changes(**{name: value})
         except ConfigError as exc:
-            settings.set_error(name, str(exc))
+            settings.set_error(name, form_words(exc))
             return
         settings.clear_error(name)
 
@@ -346,7 +345,7 @@ class RunControl:
             return self.panels.settings.read_config(self.config or self.base_config)
         except ConfigError as exc:
             if not quiet:
-                self.app.notify(str(exc), title="settings", severity="error")
+                self.app.notify(form_words(exc), title="settings", severity="error")
             return None
 
     def request_shapes(self) -> None:
@@ -507,8 +506,8 @@ class RunControl:
                 name = "hidden"
                 check_memory(config, len(self.vocab), config.max_chars)
         except RnnTuiError as exc:
-            self.panels.settings.set_error(name, str(exc), sticky=True)
-            self.app.notify(str(exc), title="settings", severity="error")
+            self.panels.settings.set_error(name, form_words(exc), sticky=True)
+            self.app.notify(form_words(exc), title="settings", severity="error")
             return False
         return True
 
@@ -516,7 +515,7 @@ class RunControl:
         self.panels.samples.add_note(
             f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}"
         )
-        self.start(full_overrides(config))
+        self.start(config)  # whole: no preset applied again, no dict in between
 
     # ----- generation -----
 

@@ -58,7 +58,7 @@ from textual_serve.server import Server, to_int
 
 from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
-from tui.cli import add_train_arguments, fail
+from tui.cli import fail, train_argv
 from tui.served import RELEASED_EXIT, ServedMode
 
 log = logging.getLogger("rnn-tui serve")
@@ -155,23 +155,8 @@ def join_code(token: str | None, host: str) -> str | None:
 
 def train_flags(args: argparse.Namespace) -> list[str]:
     """The `train` flags set in args, as command-line words, so every session gets exactly the teacher's."""
-    scratch = argparse.ArgumentParser(add_help=False)
-    add_train_arguments(scratch)
-    scratch.add_argument("--paused", action="store_true")
-    words: list[str] = []
-    for action in scratch._actions:  # argparse offers no public list of its actions
-        value = getattr(args, action.dest, None)
-        if not action.option_strings or value is None or value is False or action.dest == "corpus":
-            continue  # the corpus goes by $RNN_TUI_CORPUS: the form's field stays blank, not the server's path
-        flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
-            words.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            for item in value:
-                words += [flag, str(item)]
-        else:
-            words += [flag, str(value)]
-    return words
+    # The corpus goes by $RNN_TUI_CORPUS: the form's field stays blank, not the server's path.
+    return train_argv(argparse.Namespace(**{**vars(args), "corpus": None}))
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:

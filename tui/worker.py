@@ -22,8 +22,9 @@ from textual.message import Message
 
 from engine import events
 from engine.config import TrainConfig
-from engine.errors import RnnTuiError, first_line
+from engine.errors import RnnTuiError, first_line, worded
 from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
+from tui.widgets.settings import form_name, form_words
 
 if TYPE_CHECKING:  # torch-backed: imported by EngineLoader in the background
     from engine.session import Session
@@ -121,7 +122,7 @@ def download_stage(done: int, total: int) -> str:
 @dataclass
 class RunHandle:
     run_id: int
-    overrides: dict[str, Any]
+    overrides: dict[str, Any] | TrainConfig  # the settings given explicitly, or a whole config (a restart)
     resume: str | None = None
     corpus_url: str | None = None
     threads: int | None = None
@@ -159,7 +160,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         if handle.start_paused:
             trainer.pause()
         handle.trainer = trainer  # before the cancel check: a cancel from now on reaches trainer.stop()
-        notes = (*session.notes, *handle.notes)
+        notes = tuple(worded(note, form_name) for note in (*session.notes, *handle.notes))
         post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, notes))
         if handle.cancelled.is_set():
             return
@@ -167,7 +168,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
     except RunCancelled:
         pass
     except RnnTuiError as exc:
-        post(SessionFailed(handle.run_id, str(exc)))
+        post(SessionFailed(handle.run_id, form_words(exc)))
     except Exception as exc:  # never a traceback on screen: one line, and the app keeps running
         post(SessionFailed(handle.run_id, f"unexpected error: {first_line(exc)}"))
     finally:

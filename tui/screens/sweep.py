@@ -363,7 +363,7 @@ class SweepScreen(ModalScreen[None]):
                 self._whole("epochs"),
                 jobs,
                 # A share of the cores stays with the run in the main panels: cores ÷ (jobs + 1) threads per job.
-                threads=self.rnn_app.args.threads or max(1, (os.cpu_count() or 1) // (jobs + 1)),
+                threads=self.rnn_app.options.threads or max(1, (os.cpu_count() or 1) // (jobs + 1)),
             )
         except (RnnTuiError, ValueError) as exc:
             self.say(str(exc), "bold red")

@@ -22,72 +22,64 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
 from engine.config import (
-    CELLS,
-    DEVICES,
-    LIVE_SETTINGS,
-    OPTIMIZERS,
     PRESET_SETTINGS,
-    PRESETS,
     SAMPLINGS,
-    STATE_POLICIES,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    Setting,
     SettingValue,
     TrainConfig,
     ineffective_settings,
 )
-from engine.errors import ConfigError
+from engine.errors import ConfigError, RnnTuiError
 from tui.widgets.ordered_input import OrderedInput
 
 
 @dataclass(frozen=True)
 class Field:
-    name: str  # TrainConfig attribute
-    label: str
-    kind: str  # int, float, optional-int, optional-float, choice, prefixes, path
+    """A setting as the form shows it: its declaration (engine.config.Setting) and the choices offered."""
+
+    setting: Setting
     choices: tuple[str, ...] = ()
 
     @property
-    def live(self) -> bool:
-        return self.name in LIVE_SETTINGS
+    def name(self) -> str:  # TrainConfig attribute
+        return self.setting.name
 
     @property
-    def flag(self) -> str:
-        return self.name.replace("_", "-")
+    def label(self) -> str:
+        return self.setting.label
+
+    @property
+    def kind(self) -> str:  # int, float, optional-int, optional-float, choice, prefixes, path
+        return self.setting.kind
+
+    @property
+    def live(self) -> bool:
+        return self.setting.live
 
 
 # Every sampler a preset names is offered, even one this engine lacks: choosing it is then an inline error.
 SAMPLING_CHOICES = tuple(dict.fromkeys([*SAMPLINGS, *(str(p["sampling"]) for p in PRESET_SETTINGS.values())]))
+EXTRA_CHOICES = {"sampling": SAMPLING_CHOICES}
 
-# Live settings first: they are the ones a person plays with while training runs. Then the preset, which
-# fills most of the rest, the model, the optimisation, the data. Two per row; labels of nine characters go
-# first in a row (at 80 columns the second label of a row has one cell less).
-FIELDS = (
-    Field("lr", "lr", "float"),
-    Field("clip", "clip", "float"),
-    Field("pred_period", "period", "int"),
-    Field("pred_len", "pred len", "int"),
-    Field("temperature", "temp", "optional-float"),
-    Field("prefixes", "prefixes", "prefixes"),
-    Field("preset", "preset", "choice", PRESETS),
-    Field("cell", "cell", "choice", CELLS),
-    Field("hidden", "hidden", "int"),
-    Field("layers", "layers", "int"),
-    Field("dropout", "dropout", "float"),
-    Field("optimizer", "optim", "choice", OPTIMIZERS),
-    Field("patience", "patience", "int"),
-    Field("epochs", "epochs", "int"),
-    Field("batch_size", "batch", "int"),
-    Field("num_steps", "steps", "int"),
-    Field("sampling", "sampling", "choice", SAMPLING_CHOICES),
-    Field("state", "state", "choice", STATE_POLICIES),
-    Field("max_chars", "maxchars", "int"),
-    Field("seed", "seed", "optional-int"),
-    Field("val_chars", "held-out", "int"),
-    Field("device", "device", "choice", DEVICES),
-    Field("corpus", "corpus", "path"),  # blank: the preset's corpus ($RNN_TUI_CORPUS, ./data/, else the download)
-)
+# Every setting, in TrainConfig's order: live settings first (they are the ones a person plays with while training
+# runs), then the preset, which fills most of the rest, the model, the optimisation, the data. Two per row.
+FIELDS = tuple(Field(s, EXTRA_CHOICES.get(s.name, s.choices)) for s in SETTINGS)
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 PREFIX_SEPARATORS = (",", "，", "、")
 HINT = "Enter applies live · F7 restarts"  # the form's message line when no field is in error
+
+
+def form_name(name: str) -> str:
+    """How the form calls a setting named in an engine message (engine.errors.worded): its label, 'held-out'."""
+    declared = SETTINGS_BY_NAME.get(name)
+    return declared.label if declared is not None else name.replace("_", "-")
+
+
+def form_words(exc: BaseException) -> str:
+    """An error's message with the settings it names called as the form calls them."""
+    return exc.worded(form_name) if isinstance(exc, RnnTuiError) else str(exc)
 
 
 def format_field_value(field: Field, value: SettingValue) -> str:
@@ -120,9 +112,9 @@ def parse_value(field: Field, text: str) -> SettingValue:
     except ValueError:
         kind = "a whole number" if field.kind.endswith("int") else "a number"
         blank = {"temperature": " (blank: greedy)", "seed": " (blank: random)"}.get(field.name, "")
-        raise ConfigError(f"{field.flag} must be {kind}{blank}, got {text!r}") from None
+        raise ConfigError(f"«{field.name}» must be {kind}{blank}, got {text!r}") from None
     if not math.isfinite(value):
-        raise ConfigError(f"{field.flag} must be a finite number, got {text!r}")
+        raise ConfigError(f"«{field.name}» must be a finite number, got {text!r}")
     return value
 
 
@@ -250,7 +242,7 @@ class SettingsForm(Vertical):
                 changes[field.name] = self.value(field.name)
                 base.with_changes(**{field.name: changes[field.name]})  # names the field, not a later one
             except ConfigError as exc:
-                self.set_error(field.name, str(exc))
+                self.set_error(field.name, form_words(exc))
                 raise
             self.clear_error(field.name)
         return base.with_changes(**changes)
@@ -309,7 +301,7 @@ class SettingsForm(Vertical):
         try:
             value = parse_value(field, self.text_of(field.name))
         except ConfigError as exc:
-            self.set_error(field.name, str(exc))
+            self.set_error(field.name, form_words(exc))
             return
         # Sent even when unchanged: whether it is a change is for the run's own settings to say (tui.run_control).
         self.post_message(LiveSettingSubmitted(field.name, value))
@@ -350,7 +342,7 @@ class SettingsForm(Vertical):
             # Ranges too (hidden 0, dropout 1.5): each setting's check does not depend on the others.
             TrainConfig().with_changes(**{field.name: parse_value(field, self.text_of(field.name))})
         except ConfigError as exc:
-            self.set_error(field.name, str(exc))
+            self.set_error(field.name, form_words(exc))
         else:
             self.clear_error(field.name)
         if field.name in ("dropout", "layers"):

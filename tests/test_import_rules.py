@@ -1,0 +1,120 @@
+"""The import rules, read from the source (ast), so CI fails when one is broken:
+
+- the engine imports no front end: nothing of tui, Textual, Rich or argparse under engine/ (the command line is
+  tui/cli.py, a front end beside the app);
+- the engine prints nothing: its callers say what they want said (engine/sweep.py's monitor still prints its own
+  progress lines until the sweep's front end moves out of it: see the README);
+- no import cycles among the project's modules, counting imports inside functions (they run too), not those
+  under `if TYPE_CHECKING:` (annotations only).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("engine", "tui")
+FRONT_ENDS = ("tui", "textual", "rich", "argparse", "textual_serve", "aiohttp")
+PRINTS_LEFT = {"engine/sweep.py"}  # the sweep's monitor and workers: see the module docstring
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def sources() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(path: Path) -> list[tuple[str, int]]:
+    """(module imported, line) for every import that runs: at the top, in functions, not under TYPE_CHECKING."""
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, node.lineno))
+            # `from engine import events` imports the module engine.events
+            found.extend((f"{node.module}.{alias.name}", node.lineno) for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), str(path)))
+    return found
+
+
+ENGINE = {name: path for name, path in sources().items() if name.split(".")[0] == "engine"}
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE))
+def test_the_engine_imports_no_front_end(name: str) -> None:
+    wrong = [
+        f"{ENGINE[name].relative_to(ROOT)}:{line} imports {module}"
+        for module, line in imports(ENGINE[name])
+        if module.split(".")[0] in FRONT_ENDS
+    ]
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE))
+def test_the_engine_prints_nothing(name: str) -> None:
+    path = ENGINE[name]
+    if str(path.relative_to(ROOT)) in PRINTS_LEFT:
+        pytest.skip(f"{path.relative_to(ROOT)} still prints (the sweep's monitor)")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    prints = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print"
+    ]
+    assert not prints, prints
+
+
+def test_no_import_cycles() -> None:
+    modules = sources()
+    graph = {
+        name: sorted({module for module, _ in imports(path) if module in modules and module != name})
+        for name, path in modules.items()
+    }
+    cycles: list[list[str]] = []
+    state: dict[str, str] = {}  # visiting, done
+    stack: list[str] = []
+
+    def walk(name: str) -> None:
+        state[name] = "visiting"
+        stack.append(name)
+        for target in graph[name]:
+            if state.get(target) == "visiting":
+                cycles.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                walk(target)
+        stack.pop()
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name)
+    assert not cycles, [" → ".join(cycle) for cycle in cycles]
+
+
+def test_the_rules_see_imports() -> None:
+    """The checks above read real imports: the app imports Textual, the engine's session the trainer."""
+    assert any(module.startswith("textual") for module, _ in imports(ROOT / "tui" / "app.py"))
+    assert "engine.trainer" in {module for module, _ in imports(ROOT / "engine" / "session.py")}
+    assert len(ENGINE) > 20
