@@ -12,6 +12,7 @@ CELLS = ("rnn", "gru", "lstm")
 OPTIMIZERS = ("adam", "sgd")
 SAMPLINGS = ("consecutive", "random", "windows")  # the Chinese edition's two; the English edition's
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer products; auto: bf16 where native
 PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
@@ -95,6 +96,7 @@ class TrainConfig:
     temperature: float | None = None  # None: greedy, as the book; a value > 0 samples during reports
     seed: int | None = None
     device: str = "auto"
+    precision: str = "fp32"  # the book's float32; bf16 / auto: engine/precision.py
 
     def __post_init__(self) -> None:
         if isinstance(self.prefixes, list):  # from argparse or JSON; stored as a tuple so the config stays hashable
@@ -160,6 +162,7 @@ def validate(config: TrainConfig) -> None:
     _choice("optimizer", config.optimizer, OPTIMIZERS)
     _choice("sampling", config.sampling, SAMPLINGS)
     _choice("device", config.device, DEVICES)
+    _choice("precision", config.precision, PRECISIONS)
     _choice("preset", config.preset, PRESETS)
     _choice("state", config.state, STATE_POLICIES)
     for name in ("layers", "hidden", "epochs", "batch_size", "num_steps", "pred_period"):

@@ -25,7 +25,8 @@ from engine.trainer import Listener, Trainer
 FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
 FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
 # Settings a resumed run may change besides the live ones: where things are, and how long to train.
-RESUMABLE_CHANGES = {"epochs", "device", "corpus"} | set(LIVE_SETTINGS)  # patience is live
+# precision too: the weights are float32 in every precision, so a bf16 run may go on in fp32 (or the reverse).
+RESUMABLE_CHANGES = {"epochs", "device", "corpus", "precision"} | set(LIVE_SETTINGS)  # patience is live
 
 Progress = Callable[[int, int], None]
 

@@ -17,6 +17,7 @@ from engine.config import (
     CELLS,
     DEVICES,
     OPTIMIZERS,
+    PRECISIONS,
     PRESET_SETTINGS,
     PRESETS,
     SAMPLINGS,
@@ -115,6 +116,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--seed", type=int, metavar="N", help="make the run reproducible")
     group.add_argument("--device", choices=DEVICES, help=f"(default {d.device})")
+    group.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=f"bf16: the output layer's products in bfloat16, where the CPU/GPU has it natively; auto: bf16 where "
+        f"native, else fp32 (default {d.precision}, the book's)",
+    )
     group.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     group = parser.add_argument_group("reports")
     group.add_argument("--pred-period", type=int, metavar="N", help=f"sample every N epochs (default {d.pred_period})")
@@ -395,7 +402,8 @@ def run_headless(args: argparse.Namespace) -> int:
             say(
                 f"training {session.config.cell} ({session.config.hidden} hidden, {layers}) on {event.corpus}: "
                 f"{event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
-                f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}"
+                f"{event.batches_per_epoch} batches per epoch, device {event.device}, precision {event.precision}, "
+                f"seed {event.seed}"
             )
             say(describe_held_out(session.config, session.corpus))
         elif isinstance(event, events.EpochEnd):
