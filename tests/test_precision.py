@@ -245,3 +245,22 @@ def test_sweeps_train_with_the_chosen_precision(monkeypatch: pytest.MonkeyPatch,
     overrides = trial_command_overrides(spec, {"lr": 0.002})
     assert open_session(overrides, threads=1).trainer.precision.name == "bf16"
     assert "--precision bf16" in train_command(spec.fixed, {"lr": 0.002})
+
+
+async def test_the_status_panel_names_a_precision_other_than_the_books(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pilot_helpers import wait_for
+
+    from tui.app import RnnTuiApp
+    from tui.cli import parse
+
+    monkeypatch.setenv(NATIVE_ENV, "1")
+    fast = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]
+    for flags, shown in ((["--precision", "auto"], f"bf16 (auto: {NATIVE_ENV}=1 says native bfloat16)"), ([], None)):
+        app = RnnTuiApp(parse([*fast, *flags]))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda app=app: app.runs.status.state == "paused", "the paused start")
+            text = app.main.status.render_status().plain
+            if shown:
+                assert shown in text, text
+            else:  # the book's float32 goes unsaid
+                assert "fp32" not in text and "bf16" not in text, text
