@@ -4,6 +4,7 @@
     python bench/train_throughput.py --cell all --epochs 30 --rounds 3
     python bench/train_throughput.py --threads 1             # what a loaded 2-core machine can trust
     python bench/train_throughput.py --contenders book engine "engine bf16"   # the book, fp32, bf16 side by side
+    python bench/train_throughput.py --profile --threads 1  # where an engine batch's time goes, fp32 and bf16
 
 Each run is a fresh subprocess (so no thread setting, allocator tuning or warm cache leaks from one
 contender into the next) training from scratch with the book's settings on the real corpus. Contenders:
@@ -89,6 +90,72 @@ def worker(kind: str, cell: str, epochs: int, corpus: Path, threads: int | None,
     }
 
 
+def profile(cell: str, corpus: Path, threads: int | None, precisions: list[str], rounds: int = 6) -> None:
+    """A batch of the book's run cut into its stages (median ms over the real batches of `rounds` epochs), per
+    precision, and the output layer's three products alone: the floor those products put under a batch."""
+    import torch
+
+    from engine.config import TrainConfig
+    from engine.corpus import load_corpus
+    from engine.kernels import LinearCrossEntropy
+    from engine.model import detach_state
+    from engine.trainer import Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    stages = ("recurrence fwd", "output fwd", "output bwd", "recurrence bwd", "clip", "adam", "batch")
+    print(f"{'precision':<9} " + " ".join(f"{name:>14}" for name in stages) + "   (ms, median of each stage)")
+    for precision in precisions:
+        config = TrainConfig(cell=cell, seed=0, epochs=1, pred_period=10**6, precision=precision)
+        trainer = Trainer(config, load_corpus(corpus, config.max_chars), threads=threads)
+        model, optimizer, low = trainer.model, trainer.optimizer, trainer.precision.output_dtype
+        weight, bias = model.dense.weight, model.dense.bias
+        rest = [p for p in model.parameters() if p is not weight and p is not bias]
+        times: dict[str, list[float]] = {name: [] for name in stages}
+        state = None
+        for _ in range(rounds):
+            for inputs, targets in trainer._batches():
+                marks = [time.perf_counter()]
+                outputs, new_state = model.recurrent(inputs, state)
+                marks.append(time.perf_counter())
+                flat = outputs.reshape(-1, model.hidden)
+                loss = LinearCrossEntropy.apply(flat, weight, bias, targets.reshape(-1), low)
+                loss.item()
+                marks.append(time.perf_counter())
+                optimizer.zero_grad(set_to_none=True)
+                grad_flat, weight.grad, bias.grad = torch.autograd.grad(loss, [flat, weight, bias])
+                marks.append(time.perf_counter())
+                torch.autograd.backward(flat, grad_flat, inputs=rest)
+                marks.append(time.perf_counter())
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip, foreach=True)
+                marks.append(time.perf_counter())
+                optimizer.step()
+                marks.append(time.perf_counter())
+                for name, (a, b) in zip(stages[:-1], itertools.pairwise(marks), strict=True):
+                    times[name].append((b - a) * 1e3)
+                times["batch"].append((marks[-1] - marks[0]) * 1e3)
+                state = detach_state(new_state)
+        print(f"{precision:<9} " + " ".join(f"{statistics.median(times[name]):>14.2f}" for name in stages))
+    vocab, hidden, rows = len(trainer.vocab), model.hidden, config.batch_size * config.num_steps
+    flop = 3 * 2 * vocab * hidden * rows
+    for dtype in (torch.float32, torch.bfloat16):
+        w, h, d = (
+            torch.randn(vocab, hidden, dtype=dtype),
+            torch.randn(rows, hidden, dtype=dtype),
+            torch.randn(vocab, rows, dtype=dtype),
+        )
+        samples = []
+        for _ in range(30):
+            started = time.perf_counter()
+            torch.mm(w, h.t()), d.t() @ w, d @ h
+            samples.append(time.perf_counter() - started)
+        best = statistics.median(samples)
+        print(
+            f"the three output-layer products, ({vocab} × {hidden}) by ({hidden} × {rows}), {dtype}: "
+            f"{best * 1e3:.2f} ms median ({flop / best / 1e9:.0f} GFLOP/s)"
+        )
+
+
 def run_worker(kind: str, cell: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--worker", kind, "--cell", cell, "--epochs", str(args.epochs)]
     command += ["--corpus", str(args.corpus), "--device", args.device, "--seed", str(args.seed)]
@@ -160,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=CONTENDERS,
         help="which to run, book first (default: all; engine bf16 only where bfloat16 is native)",
     )
+    parser.add_argument("--profile", action="store_true", help="time a batch's stages instead (fp32, bf16 if native)")
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 2:
@@ -181,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--contenders must start with book (the ratios are to it)")
     if "engine bf16" in args.contenders and not native:
         parser.error(f"engine bf16 needs native bfloat16: {support.why}")
+    if args.profile:
+        cell = "rnn" if args.cell == "all" else args.cell
+        print(
+            f"# batch profile: {cell}, threads {args.threads or torch.get_num_threads()}, {cpu_name()}, "
+            f"load {load_average()}"
+        )
+        profile(cell, args.corpus, args.threads, ["fp32", "bf16"] if native else ["fp32"])
+        print(f"load after: {load_average()}")
+        return 0
 
     cells = ("rnn", "gru", "lstm") if args.cell == "all" else (args.cell,)
     print(
