@@ -100,12 +100,12 @@ def cuda_support(capability: tuple[int, int]) -> Support:
 
 
 def detect(device: torch.device) -> Support:
-    """What `device` multiplies natively. MPS is treated as having no bfloat16 (not measured)."""
+    """What `device` multiplies natively. MPS is treated as having no bfloat16 (never measured here)."""
     if device.type == "cpu":
         return cpu_support()
     if device.type == "cuda":
         return cuda_support(torch.cuda.get_device_capability(device))
-    return Support(False, False, f"bfloat16 is not measured on {device.type}")
+    return Support(False, False, f"rnn-tui uses bfloat16 only on CPUs and CUDA GPUs that have it, not on {device.type}")
 
 
 def choose(requested: str, device: torch.device, support: Support | None = None) -> Precision:
@@ -121,8 +121,8 @@ def choose(requested: str, device: torch.device, support: Support | None = None)
         return Precision("auto", name, f"auto: {support.why}", tf32=support.tf32 and name == "bf16")
     if not support.bf16:
         raise ConfigError(
-            f"precision bf16 on {device.type}: {support.why}, so bfloat16 would be slower than fp32 here; "
-            "use --precision fp32 or auto"
+            f"precision bf16 on {device.type}: {support.why}; without native bfloat16 it would be slower than fp32, "
+            "so it is refused: use --precision fp32 or auto"
         )
     return Precision("bf16", "bf16", support.why, tf32=support.tf32)
 
