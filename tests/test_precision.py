@@ -8,6 +8,8 @@ torch: the bf16 arithmetic itself runs for real on any CPU (in software where no
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +206,21 @@ def test_cli_start_up_line_says_the_precision(monkeypatch: pytest.MonkeyPatch, t
     assert done.returncode == 0, done.stderr
     first = done.stderr.splitlines()[0]
     assert f"precision fp32 (auto: {NATIVE_ENV}=0 says no bfloat16)" in first, first
+    assert "hint" not in done.stderr
+    # fp32 (the default) where bfloat16 is native: one line says how much faster bf16's products ran just now.
+    args = [arg for arg in args if arg not in ("--precision", "auto")]
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, NATIVE_ENV: "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "precision fp32," in done.stderr.splitlines()[0]
+    hints = [line for line in done.stderr.splitlines() if line.startswith("hint:")]
+    assert len(hints) == 1 and re.search(r"ran \d+\.\d× as fast in bf16 just now; --precision bf16", hints[0]), hints
 
 
 def test_a_bf16_checkpoint_resumes_exactly_and_generates(

@@ -390,6 +390,7 @@ def run_headless(args: argparse.Namespace) -> int:
     from engine import events
     from engine.limits import parameter_count
     from engine.outputs import OutputError, check_free_space, save_with_rescue
+    from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
     from engine.signals import StopOnSignals
 
@@ -406,6 +407,11 @@ def run_headless(args: argparse.Namespace) -> int:
                 f"seed {event.seed}"
             )
             say(describe_held_out(session.config, session.corpus))
+            config, trainer = session.config, session.trainer
+            rows = config.batch_size * config.num_steps
+            hint = fp32_hint(trainer.precision, trainer.device, event.vocab_size, config.hidden, rows)
+            if hint:
+                say(hint)
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
                 record = {
