@@ -281,3 +281,18 @@ async def test_the_status_panel_names_a_precision_other_than_the_books(monkeypat
                 assert shown in text, text
             else:  # the book's float32 goes unsaid
                 assert "fp32" not in text and "bf16" not in text, text
+
+
+async def test_the_app_says_in_one_line_why_bf16_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pilot_helpers import wait_for
+
+    from tui.app import RnnTuiApp
+    from tui.cli import parse
+
+    monkeypatch.setenv(NATIVE_ENV, "0")
+    app = RnnTuiApp(parse(["--hidden", "64", "--threads", "1", "--paused", "--precision", "bf16"]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.runs.status.message_is_error, "the refusal in the status panel")
+        status = app.runs.status
+        assert "precision bf16" in status.message and "slower than fp32" in status.message
+        assert "\n" not in status.message and "Traceback" not in status.message
