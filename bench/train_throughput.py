@@ -3,11 +3,15 @@
     python bench/train_throughput.py                         # RNN, 100 epochs, 3 rounds, torch's threads
     python bench/train_throughput.py --cell all --epochs 30 --rounds 3
     python bench/train_throughput.py --threads 1             # what a loaded 2-core machine can trust
+    python bench/train_throughput.py --contenders book engine "engine bf16"   # the book, fp32, bf16 side by side
+    python bench/train_throughput.py --profile --threads 1  # where an engine batch's time goes, fp32 and bf16
 
 Each run is a fresh subprocess (so no thread setting, allocator tuning or warm cache leaks from one
 contender into the next) training from scratch with the book's settings on the real corpus. Contenders:
 `book` (the book's loop as printed), `engine clip 0` (the engine in book mode: --clip 0, what the book's
-code really does) and `engine` (default clip 0.01). Speed is characters per second over the median
+code really does), `engine` (default clip 0.01, fp32) and `engine bf16` (--precision bf16: the output
+layer's products in bfloat16; only where the CPU multiplies bfloat16 natively, engine/precision.py).
+Speed is characters per second over the median
 epoch (the first epoch is warm-up and left out); the ratio is the median of each round's engine/book
 ratio. `× book CPU` compares the CPU time of whole runs: with --threads 1 it is the figure that
 contention from other processes disturbs least (with more threads, OpenMP's spinning counts too).
@@ -30,7 +34,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "jaychou_lyrics.txt.zip"
-CONTENDERS = ("book", "engine clip 0", "engine")
+CONTENDERS = ("book", "engine clip 0", "engine", "engine bf16")
 TARGETS = {"rnn": 2.0, "gru": 1.5, "lstm": 1.5}
 
 
@@ -73,7 +77,10 @@ def worker(kind: str, cell: str, epochs: int, corpus: Path, threads: int | None,
             raise SystemExit(event.message)
 
     clip = 0.0 if kind == "engine clip 0" else TrainConfig().clip
-    config = TrainConfig(cell=cell, epochs=epochs, clip=clip, seed=seed, pred_period=10**6, device=device)
+    precision = "bf16" if kind == "engine bf16" else "fp32"
+    config = TrainConfig(
+        cell=cell, epochs=epochs, clip=clip, seed=seed, pred_period=10**6, device=device, precision=precision
+    )
     Trainer(config, load_corpus(corpus, config.max_chars), listener, threads=threads).run()
     return {
         "seconds": [b - a for a, b in itertools.pairwise(stamps)],
@@ -81,6 +88,72 @@ def worker(kind: str, cell: str, epochs: int, corpus: Path, threads: int | None,
         "chars": sum(e.chars for e in history),
         "cpu": time.process_time() - cpu_start,
     }
+
+
+def profile(cell: str, corpus: Path, threads: int | None, precisions: list[str], rounds: int = 6) -> None:
+    """A batch of the book's run cut into its stages (median ms over the real batches of `rounds` epochs), per
+    precision, and the output layer's three products alone: the floor those products put under a batch."""
+    import torch
+
+    from engine.config import TrainConfig
+    from engine.corpus import load_corpus
+    from engine.kernels import LinearCrossEntropy
+    from engine.model import detach_state
+    from engine.trainer import Trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    stages = ("recurrence fwd", "output fwd", "output bwd", "recurrence bwd", "clip", "adam", "batch")
+    print(f"{'precision':<9} " + " ".join(f"{name:>14}" for name in stages) + "   (ms, median of each stage)")
+    for precision in precisions:
+        config = TrainConfig(cell=cell, seed=0, epochs=1, pred_period=10**6, precision=precision)
+        trainer = Trainer(config, load_corpus(corpus, config.max_chars), threads=threads)
+        model, optimizer, low = trainer.model, trainer.optimizer, trainer.precision.output_dtype
+        weight, bias = model.dense.weight, model.dense.bias
+        rest = [p for p in model.parameters() if p is not weight and p is not bias]
+        times: dict[str, list[float]] = {name: [] for name in stages}
+        state = None
+        for _ in range(rounds):
+            for inputs, targets in trainer._batches():
+                marks = [time.perf_counter()]
+                outputs, new_state = model.recurrent(inputs, state)
+                marks.append(time.perf_counter())
+                flat = outputs.reshape(-1, model.hidden)
+                loss = LinearCrossEntropy.apply(flat, weight, bias, targets.reshape(-1), low)
+                loss.item()
+                marks.append(time.perf_counter())
+                optimizer.zero_grad(set_to_none=True)
+                grad_flat, weight.grad, bias.grad = torch.autograd.grad(loss, [flat, weight, bias])
+                marks.append(time.perf_counter())
+                torch.autograd.backward(flat, grad_flat, inputs=rest)
+                marks.append(time.perf_counter())
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip, foreach=True)
+                marks.append(time.perf_counter())
+                optimizer.step()
+                marks.append(time.perf_counter())
+                for name, (a, b) in zip(stages[:-1], itertools.pairwise(marks), strict=True):
+                    times[name].append((b - a) * 1e3)
+                times["batch"].append((marks[-1] - marks[0]) * 1e3)
+                state = detach_state(new_state)
+        print(f"{precision:<9} " + " ".join(f"{statistics.median(times[name]):>14.2f}" for name in stages))
+    vocab, hidden, rows = len(trainer.vocab), model.hidden, config.batch_size * config.num_steps
+    flop = 3 * 2 * vocab * hidden * rows
+    for dtype in (torch.float32, torch.bfloat16):
+        w, h, d = (
+            torch.randn(vocab, hidden, dtype=dtype),
+            torch.randn(rows, hidden, dtype=dtype),
+            torch.randn(vocab, rows, dtype=dtype),
+        )
+        samples = []
+        for _ in range(30):
+            started = time.perf_counter()
+            torch.mm(w, h.t()), d.t() @ w, d @ h
+            samples.append(time.perf_counter() - started)
+        best = statistics.median(samples)
+        print(
+            f"the three output-layer products, ({vocab} × {hidden}) by ({hidden} × {rows}), {dtype}: "
+            f"{best * 1e3:.2f} ms median ({flop / best / 1e9:.0f} GFLOP/s)"
+        )
 
 
 def run_worker(kind: str, cell: str, args: argparse.Namespace) -> dict:
@@ -101,6 +174,16 @@ def chars_per_second(run: dict) -> float:
     return per_epoch / statistics.median(seconds)
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -109,15 +192,16 @@ def load_average() -> str:
 
 
 def bench_cell(cell: str, args: argparse.Namespace) -> dict[str, Any]:
-    runs: dict[str, list[dict]] = {kind: [] for kind in CONTENDERS}
+    contenders = args.contenders
+    runs: dict[str, list[dict]] = {kind: [] for kind in contenders}
     for round_number in range(1, args.rounds + 1):
-        for kind in CONTENDERS:
+        for kind in contenders:
             runs[kind].append(run_worker(kind, cell, args))
-        speeds = "  ".join(f"{kind} {chars_per_second(runs[kind][-1]):,.0f}" for kind in CONTENDERS)
+        speeds = "  ".join(f"{kind} {chars_per_second(runs[kind][-1]):,.0f}" for kind in contenders)
         print(f"  {cell} round {round_number}: chars/s {speeds}  (load {load_average()})", flush=True)
     book = [chars_per_second(r) for r in runs["book"]]
     rows = []
-    for kind in CONTENDERS:
+    for kind in contenders:
         speeds = [chars_per_second(r) for r in runs[kind]]
         ratios = [s / b for s, b in zip(speeds, book, strict=True)]
         perplexity = statistics.median(r["perplexities"][-1] for r in runs[kind])
@@ -137,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both contenders)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        choices=CONTENDERS,
+        help="which to run, book first (default: all; engine bf16 only where bfloat16 is native)",
+    )
+    parser.add_argument("--profile", action="store_true", help="time a batch's stages instead (fp32, bf16 if native)")
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 2:
@@ -148,11 +239,32 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # only for the header
 
+    from engine.precision import choose, detect
+
+    support = detect(torch.device(args.device))
+    native = choose("auto", torch.device(args.device), support).name == "bf16"
+    if args.contenders is None:
+        args.contenders = [kind for kind in CONTENDERS if kind != "engine bf16" or native]
+    if args.contenders[0] != "book":
+        parser.error("--contenders must start with book (the ratios are to it)")
+    if "engine bf16" in args.contenders and not native:
+        parser.error(f"engine bf16 needs native bfloat16: {support.why}")
+    if args.profile:
+        cell = "rnn" if args.cell == "all" else args.cell
+        print(
+            f"# batch profile: {cell}, threads {args.threads or torch.get_num_threads()}, {cpu_name()}, "
+            f"load {load_average()}"
+        )
+        profile(cell, args.corpus, args.threads, ["fp32", "bf16"] if native else ["fp32"])
+        print(f"load after: {load_average()}")
+        return 0
+
     cells = ("rnn", "gru", "lstm") if args.cell == "all" else (args.cell,)
     print(
         f"# training throughput: {args.epochs} epochs × {args.rounds} rounds, device {args.device}, "
         f"threads {args.threads or f'default ({torch.get_num_threads()})'}, torch {torch.__version__}, "
-        f"{os.cpu_count()} CPUs, load {load_average()}",
+        f"{os.cpu_count()} CPUs ({cpu_name()}), bf16 {'native: ' if native else 'not native: '}{support.why}, "
+        f"load {load_average()}",
         flush=True,
     )
     results = [bench_cell(cell, args) for cell in cells]

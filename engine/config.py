@@ -13,6 +13,7 @@ CELLS = ("rnn", "gru", "lstm")
 OPTIMIZERS = ("adam", "sgd")
 SAMPLINGS = ("consecutive", "random", "windows")  # the Chinese edition's two; the English edition's
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer products; auto: bf16 where native
 PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
@@ -243,6 +244,13 @@ class TrainConfig:
     device: str = setting(
         "auto", label="device", help="", kind="choice", choices=DEVICES, group="training", runs="tiebreak",
         resumable=True, compared=False,
+    )  # fmt: skip
+    # The output layer's products in bfloat16 where the hardware multiplies it natively (engine/precision.py). The
+    # weights stay float32 in every precision, so a resumed run may change it; a sweep's trials may differ in it.
+    precision: str = setting(
+        "fp32", label="precision", kind="choice", choices=PRECISIONS, group="training", runs="label",
+        help="bf16: the output layer's products in bfloat16, where the CPU/GPU has it natively; auto: bf16 where "
+        "native, else fp32", default_help="fp32, the book's", resumable=True, compared=False,
     )  # fmt: skip
     # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip (d2l-en: its shipped Time Machine).
     corpus: str | None = setting(

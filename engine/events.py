@@ -22,6 +22,7 @@ class Started:
     num_chars: int
     seed: int
     held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: held-out evaluation off
+    precision: str = "fp32"  # the arithmetic training uses and why: "fp32", "bf16 (auto: avx512_bf16 on this CPU)"
 
 
 @dataclass(frozen=True)

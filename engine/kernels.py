@@ -254,16 +254,28 @@ class LinearCrossEntropy(Function):
     (vocab, rows) = W hidden^T, is about twice as fast on the CPUs measured (README, Performance), and the
     softmax's gradient (probabilities minus one-hot) is formed in place instead of through log_softmax's
     backward. Equal to F.cross_entropy(F.linear(hidden, weight, bias), targets).
+
+    low (engine/precision.py): None keeps every product in float32. torch.bfloat16 runs the three products (logits,
+    grad wrt hidden, grad wrt W) on bfloat16 copies of their operands, accumulating in float32 inside the product;
+    the logits are widened back before the bias and the softmax, and the gradients returned are float32, so the
+    weights the optimizer updates stay float32.
     """
 
     @staticmethod
-    def forward(ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor, targets: Tensor) -> Tensor:
-        logits = torch.mm(weight, hidden.t()).add_(bias.unsqueeze(1))  # (vocab, rows); addmm would copy the bias first
+    def forward(
+        ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, low: torch.dtype | None = None
+    ) -> Tensor:
+        if low is None:
+            logits = torch.mm(weight, hidden.t()).add_(bias.unsqueeze(1))  # (vocab, rows); addmm would copy the bias
+        else:
+            hidden, weight = hidden.to(low), weight.to(low)  # kept for backward in this dtype: half the memory
+            logits = torch.mm(weight, hidden.t()).float().add_(bias.unsqueeze(1))
         picked = logits.gather(0, targets.unsqueeze(0))
         top = logits.amax(0, keepdim=True)
         exps = logits.sub_(top).exp_()  # reuses the logits' memory
         total = exps.sum(0, keepdim=True)
         ctx.save_for_backward(hidden, weight, targets, exps, total)
+        ctx.low = low
         return (total.log() + top - picked).mean()
 
     @staticmethod
@@ -273,7 +285,12 @@ class LinearCrossEntropy(Function):
         scale = grad / rows
         d_logits = exps * (scale / total)  # (vocab, rows): softmax − one-hot, times the mean's 1/rows
         d_logits[targets, torch.arange(rows, device=targets.device)] -= scale
+        grad_bias = d_logits.sum(1) if ctx.needs_input_grad[2] else None  # float32 in both precisions
+        if ctx.low is not None:
+            d_logits = d_logits.to(ctx.low)
         grad_hidden = d_logits.t() @ weight if ctx.needs_input_grad[0] else None
         grad_weight = d_logits @ hidden if ctx.needs_input_grad[1] else None
-        grad_bias = d_logits.sum(1) if ctx.needs_input_grad[2] else None
-        return grad_hidden, grad_weight, grad_bias, None
+        if ctx.low is not None:
+            grad_hidden = grad_hidden.float() if grad_hidden is not None else None
+            grad_weight = grad_weight.float() if grad_weight is not None else None
+        return grad_hidden, grad_weight, grad_bias, None, None

@@ -113,15 +113,19 @@ class CharRNN(nn.Module):
         outputs, state = self.recurrent(inputs, state)
         return self.dense(outputs.reshape(-1, self.hidden)), state
 
-    def loss(self, inputs: Tensor, targets: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def loss(
+        self, inputs: Tensor, targets: Tensor, state: State | None = None, output_dtype: torch.dtype | None = None
+    ) -> tuple[Tensor, State]:
         """Mean cross-entropy of forward(inputs) against targets (num_steps, batch), and the new state.
 
         Equal to F.cross_entropy(self(inputs, state)[0], targets.reshape(-1)); the training path, with the
         dense layer and the loss fused (engine/kernels.py), so the logits are never materialised row-major.
+        output_dtype: the dtype of the dense layer's products (torch.bfloat16 for --precision bf16; None: float32).
         """
         outputs, state = self.recurrent(inputs, state)
         flat = outputs.reshape(-1, self.hidden)
-        return LinearCrossEntropy.apply(flat, self.dense.weight, self.dense.bias, targets.reshape(-1)), state
+        weight, bias = self.dense.weight, self.dense.bias
+        return LinearCrossEntropy.apply(flat, weight, bias, targets.reshape(-1), output_dtype), state
 
 
 class Stepper:

@@ -31,6 +31,8 @@ from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
 from engine.outputs import OutputError
+from engine.precision import choose as choose_precision
+from engine.precision import step_context
 from engine.sampling import (
     Batch,
     batches_per_epoch,
@@ -100,6 +102,8 @@ class Trainer:
         self.vocab = corpus.vocab
         self.listener = listener or (lambda event: None)
         self.device = resolve_device(config.device)
+        # fp32, or bf16 output-layer products where native (engine/precision.py); an unsupported bf16 stops here.
+        self.precision = choose_precision(config.precision, self.device)
         check_threads(threads)
         # Before anything is allocated: settings the machine cannot hold are one line with the estimate.
         check_memory(config, len(self.vocab), len(corpus.text), device_memory(self.device))
@@ -272,6 +276,7 @@ class Trainer:
                 num_chars=len(self.corpus.text),
                 seed=self.seed,
                 held_out_chars=len(self.corpus.held_out) if self.evaluator is not None else 0,
+                precision=self.precision.describe(),
             )
         )
         reason = ""
@@ -435,16 +440,17 @@ class Trainer:
                 return None
             started = time.perf_counter()
             state = detach_state(self.state.carried) if carry and self.state.carried is not None else None
-            loss, new_state = model.loss(inputs, targets, state)
-            # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
-            loss_value = loss.item()
-            if not math.isfinite(loss_value) or loss_value > self.divergence_loss:
-                self.listener(
-                    events.Failed(epoch, batch_number, self._divergence_message(loss_value, epoch, batch_number))
-                )
-                return None
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            with step_context(self.precision, self.device):
+                loss, new_state = model.loss(inputs, targets, state, self.precision.output_dtype)
+                # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
+                loss_value = loss.item()
+                if not math.isfinite(loss_value) or loss_value > self.divergence_loss:
+                    self.listener(
+                        events.Failed(epoch, batch_number, self._divergence_message(loss_value, epoch, batch_number))
+                    )
+                    return None
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
             if self.config.clip > 0:
                 # Global L2 norm over all gradients, as the book's grad_clipping means to do.
                 torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip, foreach=True)

@@ -87,3 +87,29 @@ def test_stepper_equals_forward_one_character_at_a_time(cell: str) -> None:
         for t in range(2, 6):
             logits, state = model(inputs[t : t + 1], state)
             torch.testing.assert_close(step_once(int(inputs[t, 0])), logits[-1])
+
+
+def test_bf16_output_layer_is_the_float64_one_within_bfloat16_rounding() -> None:
+    """--precision bf16: the three products run on bfloat16 operands (8 bits of mantissa), everything else in float32;
+    the loss and all three gradients stay float32 and within bfloat16's rounding of the exact (float64) ones."""
+    torch.manual_seed(4)
+    rows, hidden_size, vocab = 70, 48, 300  # a vocabulary wider than the hidden layer, as the book's
+    hidden = torch.randn(rows, hidden_size, dtype=torch.double)
+    weight = torch.randn(vocab, hidden_size, dtype=torch.double) * 0.3
+    bias = torch.randn(vocab, dtype=torch.double)
+    targets = torch.randint(0, vocab, (rows,))
+
+    def loss_and_grads(dtype: torch.dtype, low: torch.dtype | None) -> list[torch.Tensor]:
+        leaves = [t.to(dtype).requires_grad_() for t in (hidden, weight, bias)]
+        loss = LinearCrossEntropy.apply(*leaves, targets, low)
+        return [loss, *torch.autograd.grad(loss, leaves)]
+
+    exact = loss_and_grads(torch.double, None)
+    fp32 = loss_and_grads(torch.float32, None)
+    bf16 = loss_and_grads(torch.float32, torch.bfloat16)
+    for ours, reference in zip(bf16, exact, strict=True):
+        assert ours.dtype == torch.float32
+        scale = reference.abs().max()
+        assert ((ours.double() - reference).abs().max() / scale) < 2e-2  # bfloat16's step is 2^-8 ≈ 0.4 %
+    # and it is really another arithmetic than float32's (which is exact to ~1e-7 here)
+    assert (fp32[2].double() - exact[2]).abs().max() < 1e-5 < (bf16[2].double() - exact[2]).abs().max()

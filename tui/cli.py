@@ -419,6 +419,7 @@ def run_headless(args: argparse.Namespace) -> int:
     from engine import events
     from engine.limits import parameter_count
     from engine.outputs import OutputError, check_free_space, save_with_rescue
+    from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
     from engine.signals import StopOnSignals
 
@@ -431,9 +432,15 @@ def run_headless(args: argparse.Namespace) -> int:
             say(
                 f"training {session.config.cell} ({session.config.hidden} hidden, {layers}) on {event.corpus}: "
                 f"{event.num_chars:,} characters, vocabulary {event.vocab_size:,}, "
-                f"{event.batches_per_epoch} batches per epoch, device {event.device}, seed {event.seed}"
+                f"{event.batches_per_epoch} batches per epoch, device {event.device}, precision {event.precision}, "
+                f"seed {event.seed}"
             )
             say(describe_held_out(session.config, session.corpus))
+            config, trainer = session.config, session.trainer
+            rows = config.batch_size * config.num_steps
+            hint = fp32_hint(trainer.precision, trainer.device, event.vocab_size, config.hidden, rows)
+            if hint:
+                say(hint)
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
                 metrics.write(json.dumps(event.record()) + "\n")

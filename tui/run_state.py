@@ -70,6 +70,7 @@ class RunStatus:
     recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
     chars_per_second: float | None = None
     device: str = ""
+    precision: str = ""  # as the trainer chose it: "fp32", "bf16 (avx512_bf16 on this CPU)", "fp32 (auto: ...)"
     corpus: str = ""
     num_chars: int = 0
     vocab_size: int = 0
@@ -88,6 +89,7 @@ class RunStatus:
         self.device, self.corpus, self.seed = event.device, event.corpus, event.seed
         self.num_chars, self.vocab_size = event.num_chars, event.vocab_size
         self.held_out_chars = event.held_out_chars
+        self.precision = event.precision
         self.clock_on()
 
     def epoch_end(self, event: events.EpochEnd) -> None:

@@ -96,7 +96,10 @@ class StatusPanel(Static):
         if self._config is not None:
             c = self._config
             model = [f"{c.cell} {c.hidden}×{c.layers}", f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}"]
-            lines += wrap_chunks([Text(chunk) for chunk in [*model, s.device or c.device]], width)
+            chunks = [*model, s.device or c.device]
+            if s.precision and s.precision != "fp32":  # the book's float32 goes unsaid; bf16 or auto's choice is named
+                chunks.append(s.precision)
+            lines += wrap_chunks([Text(chunk) for chunk in chunks], width)
         if s.corpus:
             chunks = [short_corpus(s.corpus), f"{s.num_chars:,} chars", f"vocab {s.vocab_size:,}", f"seed {s.seed}"]
             if s.held_out_chars:

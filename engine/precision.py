@@ -1,0 +1,178 @@
+"""The arithmetic training uses: float32 (the book's), or bfloat16 output-layer products where the hardware has them.
+
+`bf16` runs the output layer's three products per batch (the logits, the gradient with respect to the hidden states,
+the gradient with respect to W) in bfloat16, with float32 accumulation inside the product, float32 softmax and
+float32 master weights (engine/kernels.py, LinearCrossEntropy). Those products are most of a batch for the book's
+1,027-character vocabulary (README, Performance); the recurrence, the input lookup and the optimizer stay float32,
+where a batch's time is a chain of small products that bfloat16 barely speeds up and its rounding would compound.
+
+Native support is detected once per trainer: on the CPU the avx512_bf16 or amx_bf16 flag (AVX512-BF16 on Intel
+Cooper Lake / AMD Zen 4 and later, AMX on Sapphire Rapids and later); on CUDA compute capability 8.0 (Ampere) or
+later, which also multiplies float32 as TF32. Without it torch still computes bfloat16, but by converting in
+software, slower than float32: `auto` then picks fp32, and an explicit `bf16` is refused in one line.
+
+On CUDA, bf16 also lets the float32 products that remain (the recurrence and its W_hh gradient) run as TF32, for
+the duration of the training step only (TF32 is a process-wide switch; a float32 run after a bf16 one in the same
+process must stay float32). torch.autocast is not used: it does not reach the hand-written backward passes
+(engine/kernels.py), where two of the three products are, nor the recurrences' in-place products, so it would cast
+the forward logits alone; the explicit casts do all three, the same way on every device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.config import PRECISIONS
+from engine.errors import ConfigError
+
+# "1" or "0": act as if the CPU had (or lacked) native bfloat16, whatever it has. For tests and benchmarks that must
+# see both answers on one machine; it never makes bfloat16 faster.
+NATIVE_ENV = "RNN_TUI_BF16_NATIVE"
+CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # either one multiplies bfloat16 in hardware
+CUDA_NATIVE = (8, 0)  # Ampere: bfloat16 tensor cores and TF32
+
+
+@dataclass(frozen=True)
+class Support:
+    """What a device multiplies natively, and in a few words why we think so (for the start-up line)."""
+
+    bf16: bool
+    tf32: bool  # CUDA only: float32 products as TF32
+    why: str
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The arithmetic chosen for a run."""
+
+    requested: str  # the setting: fp32, bf16 or auto
+    name: str  # what training uses: fp32 or bf16
+    why: str  # how it was chosen, e.g. "auto: avx512_bf16 on this CPU"
+    tf32: bool = False  # CUDA: the step's remaining float32 products as TF32
+
+    @property
+    def output_dtype(self) -> torch.dtype | None:
+        """The dtype of the output layer's products; None keeps float32 (the unchanged path)."""
+        return torch.bfloat16 if self.name == "bf16" else None
+
+    def describe(self) -> str:
+        """'fp32', or 'bf16 (auto: avx512_bf16 on this CPU)': the start-up line's words."""
+        return f"{self.name} ({self.why})" if self.why else self.name
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags as Linux lists them; empty elsewhere (macOS, Windows: no native bf16 is assumed)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_support(flags: set[str] | None = None, env: str | None = None) -> Support:
+    """Native bfloat16 on this CPU: from its flags, or as NATIVE_ENV (env) says when that is set."""
+    env = os.environ.get(NATIVE_ENV) if env is None else env
+    if env in ("0", "1"):
+        return Support(env == "1", False, f"{NATIVE_ENV}={env} says {'native' if env == '1' else 'no'} bfloat16")
+    found = [flag for flag in CPU_FLAGS if flag in (cpu_flags() if flags is None else flags)]
+    if found:
+        return Support(True, False, f"{found[0]} on this CPU")
+    return Support(False, False, "this CPU has no avx512_bf16 or amx_bf16")
+
+
+def cuda_support(capability: tuple[int, int]) -> Support:
+    """Native bfloat16 and TF32 on a GPU of this compute capability (torch.cuda.get_device_capability)."""
+    native = capability >= CUDA_NATIVE
+    major, minor = capability
+    if native:
+        return Support(True, True, f"CUDA capability {major}.{minor}")
+    return Support(False, False, f"CUDA capability {major}.{minor} < 8.0 has no native bfloat16")
+
+
+def detect(device: torch.device) -> Support:
+    """What `device` multiplies natively. MPS is treated as having no bfloat16 (never measured here)."""
+    if device.type == "cpu":
+        return cpu_support()
+    if device.type == "cuda":
+        return cuda_support(torch.cuda.get_device_capability(device))
+    return Support(False, False, f"rnn-tui uses bfloat16 only on CPUs and CUDA GPUs that have it, not on {device.type}")
+
+
+def choose(requested: str, device: torch.device, support: Support | None = None) -> Precision:
+    """The precision a run on `device` uses: fp32 as asked; bf16 only where native (else ConfigError, one line);
+    auto: bf16 where native, else fp32. support: what the device has (None: detect it)."""
+    if requested not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {requested!r}")
+    if requested == "fp32":
+        return Precision("fp32", "fp32", "")
+    support = detect(device) if support is None else support
+    if requested == "auto":
+        name = "bf16" if support.bf16 else "fp32"
+        return Precision("auto", name, f"auto: {support.why}", tf32=support.tf32 and name == "bf16")
+    if not support.bf16:
+        raise ConfigError(
+            f"precision bf16 on {device.type}: {support.why}; without native bfloat16 it would be slower than fp32, "
+            "so it is refused: use --precision fp32 or auto"
+        )
+    return Precision("bf16", "bf16", support.why, tf32=support.tf32)
+
+
+@contextlib.contextmanager
+def step_context(precision: Precision, device: torch.device) -> Iterator[None]:
+    """Around one training step (forward and backward): TF32 float32 products on CUDA when chosen, restored after."""
+    if not (precision.tf32 and device.type == "cuda"):
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    before = matmul.allow_tf32
+    matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        matmul.allow_tf32 = before
+
+
+def output_layer_speedup(vocab: int, hidden: int, rows: int, repeats: int = 3) -> float:
+    """How many times as fast the output layer's three products run in bfloat16 as in float32 on this CPU, measured
+    now at a run's sizes (best of `repeats` after a warm-up; about 0.1 s for the book's run)."""
+
+    draws = torch.Generator().manual_seed(0)  # never torch's global one: the run's dropout masks must not shift
+
+    def best(dtype: torch.dtype) -> float:
+        weight = torch.randn(vocab, hidden, dtype=dtype, generator=draws)
+        states = torch.randn(rows, hidden, dtype=dtype, generator=draws)
+        grad = torch.randn(vocab, rows, dtype=dtype, generator=draws)
+        times = []
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            torch.mm(weight, states.t()), grad.t() @ weight, grad @ states
+            times.append(time.perf_counter() - started)
+        return min(times[1:])
+
+    return best(torch.float32) / best(torch.bfloat16)
+
+
+def fp32_hint(precision: Precision, device: torch.device, vocab: int, hidden: int, rows: int) -> str | None:
+    """One line for a CPU run in fp32 where bfloat16 is native: how much faster the output layer would be, measured
+    on this machine now. None elsewhere (bf16 or auto chosen, no native bfloat16, or not the CPU)."""
+    if precision.requested != "fp32" or device.type != "cpu":
+        return None
+    support = cpu_support()
+    if not support.bf16:
+        return None
+    speedup = output_layer_speedup(vocab, hidden, rows)
+    return (
+        f"hint: bfloat16 is native here ({support.why}): the output layer's products ran {speedup:.1f}× as fast in "
+        "bf16 just now; --precision bf16 (or auto) uses them, with float32 weights (README, Performance)"
+    )
