@@ -47,12 +47,17 @@ def is_outage(exc: BaseException | None) -> bool:
     """A storage error worth waiting out: the connection failed or was lost (not bad SQL, not a read-only file).
 
     Optuna wraps SQLAlchemy's errors in StorageInternalError, and SQLAlchemy wraps the driver's: the chain is
-    walked. A read-only SQLite file is an OperationalError too, but waiting does not make it writable.
+    walked (a StorageInternalError "during the commit" is often a lost connection underneath). A read-only SQLite
+    file is an OperationalError too, but waiting does not make it writable.
     """
     import sqlalchemy.exc
 
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
         seen.add(id(exc))
         if "readonly" in str(exc) or "read-only" in str(exc):
             return False
@@ -69,7 +74,8 @@ def is_outage(exc: BaseException | None) -> bool:
             return True
         if type(exc).__module__.startswith("psycopg") and type(exc).__name__ in ("OperationalError", "InterfaceError"):
             return True
-        exc = exc.__cause__ or exc.__context__
+        # SQLAlchemy's StatementError keeps the driver's error as orig; Optuna raises from, or during, another.
+        pending += [getattr(exc, "orig", None), exc.__cause__, exc.__context__]
     return False
 
 

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,7 @@ from engine.study import (
     fail_and_requeue,
     identity_difference,
     reap,
+    storage_reason,
     study_identity,
 )
 
@@ -154,9 +155,10 @@ def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> 
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:" and not Path(database).expanduser().parent.is_dir():
+        uri = database.startswith("file:")  # sqlite:///file:PATH?mode=ro&uri=true: SQLite opens it as a URI
+        if database and database != ":memory:" and not uri and not Path(database).expanduser().parent.is_dir():
             raise SweepError(f"storage {url}: the folder {Path(database).parent} does not exist")
-        if write and database and not database.startswith("file:"):
+        if write and database and database != ":memory:" and not uri:
             path = Path(database).expanduser()
             if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
                 raise SweepError(read_only_message(url))
@@ -360,10 +362,10 @@ def run_trial(
     from engine import events
     from engine.session import open_session
 
-    params = suggest(trial, spec.space, spec.fixed)
+    store = patience.call
+    params = store(suggest, trial, spec.space, spec.fixed)  # a suggestion is stored: asking again gives it back
     current.number, current.params, current.trainer = trial.number, params, None
     overrides = {**trial_command_overrides(spec, params), "seed": trial_seed(spec)}
-    store = patience.call
     store(trial.set_user_attr, "host", HOST)
     store(trial.set_user_attr, "pid", os.getpid())
     store(trial.set_user_attr, "seed", overrides["seed"])
@@ -518,6 +520,7 @@ def run_one(
             tell("lost", f"trial {number:>3}  failed: {reason}")
     trial = patience.call(study.ask)
     current.number, current.params = trial.number, {}
+    tell("asked", json.dumps([os.getpid(), trial.number]))  # the monitor fails it if this process dies
     value: float | None = None
     with Heartbeat(study._storage, trial._trial_id, heartbeat_interval(spec.grace)):
         try:
@@ -564,7 +567,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Any, deadline: float | No
     with StopSignals(on_stop) as stop:
         watch_parent(stop, current)
         try:
-            storage = open_storage(spec.storage)
+            storage = open_storage(spec.storage, spec.grace)
             study = patience.call(open_study, spec, storage, worker)
         except StorageLost as exc:
             tell("error", f"worker {worker}: {exc}")
@@ -580,7 +583,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Any, deadline: float | No
             tell("storage", f"worker {worker}: {exc}")
             sys.exit(EXIT_STORAGE)
         except Exception as exc:  # a fault not foreseen: one line, and the monitor replaces this worker
-            tell("error", f"worker {worker} stops: {type(exc).__name__}: {first_line(exc)}")
+            tell("error", f"worker {worker} stops: {type(exc).__name__}: {storage_reason(exc)}")
             sys.exit(EXIT_LOST)
     if stop.requested:
         sys.exit(stopped_code(stop))
@@ -717,17 +720,15 @@ def finished_states() -> tuple[Any, ...]:
     return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def fail_trials_of(study: Any, pid: int, reason: str) -> list[int]:
-    """Fail (and re-queue) the running trials of a dead worker process of this machine."""
+def fail_trials_of(study: Any, pid: int, reason: str, numbers: Collection[int] = ()) -> list[int]:
+    """Fail (and re-queue) the running trials of a dead worker process of this machine: those it recorded as its
+    own, and numbers (those it said it asked for: it may have died before recording its pid)."""
     from optuna.trial import TrialState
 
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if (
-            trial.user_attrs.get("pid") == pid
-            and trial.user_attrs.get("host") == HOST
-            and fail_and_requeue(study, trial, reason)
-        ):
+        mine = trial.user_attrs.get("pid") == pid and trial.user_attrs.get("host") == HOST
+        if (mine or trial.number in numbers) and fail_and_requeue(study, trial, reason):
             failed.append(trial.number)
     return failed
 
@@ -819,8 +820,8 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
         say(text)
 
     patience = Patience(spec.storage_patience, notify)
-    storage = open_storage(spec.storage)
-    study = patience.call(open_study, spec, storage)
+    storage = open_storage(spec.storage, spec.grace)
+    study = patience.call(open_study, spec, storage, check=True)
     earlier = patience.call(study.get_trials, deepcopy=False)
     seen = {t.number for t in earlier if t.state in finished_states()}
     best = best_trial(study)
@@ -880,9 +881,13 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
                 return
             if kind == "epoch":
                 progress(live.update(text))
+            elif kind == "asked":
+                pid, number = json.loads(text)
+                asked.setdefault(int(pid), set()).add(int(number))
             else:
                 notify(kind, text)
 
+    asked: dict[int, set[int]] = {}  # worker pid → the trials it asked for
     last_reap = time.monotonic()
     with StopSignals(on_stop) as stop:
         if stop.requested:
@@ -893,13 +898,16 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
             on_stop(signal.SIGTERM)
         while True:
             drain()
+            # Whether all had ended before the check below: one ending after it is handled at the next poll.
+            ended = not any(p.is_alive() for p in workers)
             for slot, process in enumerate(workers):
                 if process.is_alive() or process.pid is None or process.exitcode in (None, 0):
                     continue
                 code = process.exitcode
                 how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
                 why = f"its worker process ended ({how}); queued again"
-                lost = patience.call(fail_trials_of, study, process.pid, why)
+                drain()  # what it said last (the trial it asked for)
+                lost = patience.call(fail_trials_of, study, process.pid, why, asked.pop(process.pid, ()))
                 give_back_ticket(tickets, len(lost))
                 for number in lost:
                     say(f"trial {number:>3}  failed: its worker process ended ({how}); queued again")
@@ -944,7 +952,7 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
                     eta = live.sweep_eta(tickets.value)
                     if eta:
                         progress(eta)
-            if not any(p.is_alive() for p in workers):
+            if ended and not any(p.is_alive() for p in workers):
                 break
             time.sleep(POLL_SECONDS)
     for process in workers:

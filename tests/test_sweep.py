@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -346,8 +348,26 @@ def _as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
 
+class PostgresServer:
+    """A test's own PostgreSQL server; stop() and start() put it through an outage."""
+
+    def __init__(self, url: str, control: list[str], env: dict[str, str]) -> None:
+        self.url, self.control, self.env = url, control, env
+
+    def stop(self) -> None:
+        subprocess.run([*self.control, "-m", "fast", "-w", "stop"], check=True, capture_output=True, env=self.env)
+
+    def start(self) -> None:
+        subprocess.run([*self.control, "-w", "start"], check=True, capture_output=True, env=self.env, timeout=120)
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of its own, on 127.0.0.1 and a free port, its data in a temporary directory."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): .ci/run installs it")
@@ -387,7 +407,8 @@ def postgres_url() -> Iterator[str]:
 
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as connection:
             connection.execute("CREATE DATABASE sweeps")
-        yield f"postgresql://postgres@127.0.0.1:{port}/sweeps"
+        control = _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options)
+        yield PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/sweeps", control, env)
     finally:
         subprocess.run(
             _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),
@@ -424,4 +445,147 @@ def test_two_sweep_processes_join_one_postgresql_study(postgres_url: str, tmp_pa
     clash = run_sweep(*flags[:-4], "--cell", "gru", "--search", "lr=1e-3:1e-2:log", cwd=tmp_path)
     assert clash.returncode == 2
     assert "study 'class' searches lr=0.001:0.01:log cell=rnn,gru, this command lr=0.001:0.01:log" in clash.stderr
-    assert len(clash.stderr.strip().splitlines()) == 1
+    assert clash.stderr.strip().splitlines()[-1].startswith("rnn-tui: error: study 'class'")  # after the driver note
+
+
+def _pg_running(url: str) -> int:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as connection:
+            row = connection.execute("select count(*) from trials where state = 'RUNNING'").fetchone()
+    except psycopg.Error:  # no tables yet
+        return 0
+    return int(row[0]) if row else 0
+
+
+def test_a_20_second_postgresql_outage_is_waited_out_by_two_commands(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The server stopped (fast: connections cut) for 20 s while both commands train: each waits, says so in a
+    line, and finishes its budget; no traceback, no trial left RUNNING."""
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "3", "--storage", postgres_server.url]
+    flags += ["--study", "outage", "--search", "lr=1e-3:1e-2:log", "--pruner", "none", "--storage-patience", "90"]
+    commands = [
+        subprocess.Popen(sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        while _pg_running(postgres_server.url) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _pg_running(postgres_server.url) == 2, "both commands should be training"
+        postgres_server.stop()
+        time.sleep(20)
+        postgres_server.start()
+        outputs = [command.communicate(timeout=300) for command in commands]
+    finally:
+        for command in commands:
+            if command.poll() is None:
+                command.kill()
+    for command, (out, err) in zip(commands, outputs, strict=True):
+        assert command.returncode == 0, out + err
+        assert "Traceback" not in out + err and "updated_state" not in out + err
+        assert "database unreachable" in out and "retrying for" in out
+    trials = load_trials(resolve_storage(postgres_server.url)[0], "outage")
+    states = [(t.number, t.state.name) for t in trials]
+    # Nothing lost: the two trials running through the outage finished and were recorded, as the four after them.
+    assert [state for _, state in states] == ["COMPLETE"] * 6, (states, outputs)
+    assert all(t.state.name != "RUNNING" for t in trials)
+
+
+def test_a_killed_command_is_noticed_by_the_other_and_its_trial_run_again(tmp_path: Path) -> None:
+    """Two commands on one study; one is kill -9'd whole (monitor and worker, as a machine lost): the other fails
+    its trial with the reason within the grace period, and runs its settings again."""
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--storage", storage, "--study", "lab", "--grace", "4"]
+    flags += ["--search", "lr=1e-3:1e-2:log", "--pruner", "none"]
+    lost = subprocess.Popen(
+        sweep_command(*flags, "--trials", "2"), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    other = None
+    try:
+        deadline = time.monotonic() + 60
+        pid = None
+        while pid is None and time.monotonic() < deadline:
+            pid = _running_pid(storage)
+            time.sleep(0.2)
+        assert pid is not None and os.getpgid(pid) == lost.pid, "the first command's trial should be running"
+        other = subprocess.Popen(
+            sweep_command(*flags, "--trials", "3"), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        time.sleep(1)
+        os.killpg(lost.pid, signal.SIGKILL)
+        killed_at = datetime.now()  # naive local time, as Optuna stamps datetime_complete
+        lost.wait(timeout=10)
+        out, err = other.communicate(timeout=240)
+    finally:
+        for process in (lost, other):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert other.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    trials = load_trials(storage, "lab")
+    killed = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert killed.state.name == "FAIL", out
+    assert f"no heartbeat from {socket.gethostname()} (pid {pid}) for over 4 s" in killed.user_attrs["reason"]
+    assert f"trial {killed.number:>3}  failed: lost: no heartbeat" in out
+    # Failed within the grace period (4 s) of its last heartbeat; slack for a loaded machine's polls.
+    assert killed.datetime_complete is not None and (killed.datetime_complete - killed_at).total_seconds() < 4 + 6
+    again = next(t for t in trials if t.user_attrs.get("requeued_from") == killed.number)
+    assert again.state.name == "COMPLETE" and again.params == killed.params and again.user_attrs["pid"] != pid
+    assert all(t.state.name != "RUNNING" for t in trials)
+
+
+def test_the_ready_command_reproduces_the_best_trial_to_the_last_digit(tmp_path: Path) -> None:
+    """Fixed --search values, the searched ones, the seed and the best epoch are all in the ready command; run on
+    this machine it prints the trial's held-out perplexity digit for digit."""
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "3", "--trials", "2", "--storage", storage, "--pruner", "none"]
+    flags += ["--search", "hidden=32", "--search", "cell=gru", "--search", "lr=1e-3:1e-2:log"]
+    result = run_sweep(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    best_line = next(line for line in result.stdout.splitlines() if line.startswith("best: trial"))
+    figure = best_line.split("held-out perplexity ")[1].split()[0]
+    command = shlex.split(result.stdout.strip().splitlines()[-1])
+    assert command[:3] == ["rnn-tui", "train", "--headless"]
+    shown = " ".join(command)
+    assert "--cell gru" in shown and "--hidden 32" in shown and "--seed " in shown and "--max-chars 4000" in shown
+    trial = next(t for t in load_trials(storage, "rnn-tui") if f"best: trial {t.number}," in best_line)
+    assert f"--seed {trial.user_attrs['seed']}" in shown
+    again = subprocess.run(
+        [sys.executable, "-m", "tui.main", *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    printed = [line for line in again.stdout.splitlines() if line.startswith("held-out perplexity ")]
+    assert printed and printed[-1].split()[2].rstrip(",") == figure
+
+
+def test_a_study_refuses_another_corpus_space_or_epochs_and_a_read_only_file_is_one_line(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "1", "--storage", storage, "--study", "lyrics"]
+    first = run_sweep(*flags, "--trials", "1", "--search", "lr=1e-3:1e-2:log", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    import optuna
+
+    identity = optuna.load_study(study_name="lyrics", storage=storage).user_attrs["identity"]
+    assert identity["corpus"] == "jaychou_lyrics.txt.zip" and len(identity["corpus_sha256"]) == 64
+    assert identity["held_out"]["val_chars"] == 1500 and identity["epochs"] == 1
+    cases = [
+        (["--corpus", str(Path(__file__).parents[1] / "engine" / "corpora" / "timemachine.txt")],
+         "study 'lyrics' trains on jaychou_lyrics.txt.zip (sha256 ", "--study lyrics-timemachine"),
+        (["--search", "lr=1e-3:1e-1:log"], "searches lr=0.001:0.01:log, this command lr=0.001:0.1:log", "lyrics-"),
+        (["--epochs", "2", "--search", "lr=1e-3:1e-2:log"], "trains 1 epochs a trial, this command 2", "lyrics-2ep"),
+    ]  # fmt: skip
+    for extra, message, suggestion in cases:
+        clash = run_sweep(*flags, "--trials", "1", *extra, cwd=tmp_path)
+        assert clash.returncode == 2, clash.stdout + clash.stderr
+        lines = clash.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and suggestion in lines[0], lines
+    read_only = f"sqlite:///file:{tmp_path / 'sweeps.db'}?mode=ro&uri=true"
+    result = run_sweep("--epochs", "1", "--storage", read_only, "--study", "new", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is read-only" in lines[0] and "Traceback" not in result.stderr, lines
