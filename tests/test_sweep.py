@@ -589,3 +589,81 @@ def test_a_study_refuses_another_corpus_space_or_epochs_and_a_read_only_file_is_
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "is read-only" in lines[0] and "Traceback" not in result.stderr, lines
+
+
+def _start_and_wait_for_a_trial(flags: list[str], storage: str, cwd: Path) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        sweep_command(*flags), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    pid = None
+    while pid is None and process.poll() is None and time.monotonic() < deadline:
+        pid = _running_pid(storage)
+        time.sleep(0.2)
+    if pid is None:
+        process.kill()
+        pytest.fail(f"no trial started: {process.communicate()}")
+    return process, pid
+
+
+def test_sigterm_to_a_worker_is_not_success_it_is_replaced_and_the_budget_runs(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "2", "--storage", storage, "--pruner", "none"]
+    process, pid = _start_and_wait_for_a_trial([*flags, "--search", "cell=rnn,gru"], storage, tmp_path)
+    try:
+        os.kill(pid, signal.SIGTERM)  # the worker alone (an administrator, a job system), not the command
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    assert "worker 0 ended (signal SIGTERM" in out or "worker 0 ended (exit code 143)" in out, out
+    assert "a new worker process takes its place" in out
+    trials = load_trials(storage, "rnn-tui")
+    stopped = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert stopped.state.name == "FAIL" and stopped.user_attrs["reason"] == "stopped by SIGTERM; queued again"
+    again = next(t for t in trials if t.user_attrs.get("requeued_from") == stopped.number)
+    assert again.state.name == "COMPLETE" and again.params == stopped.params
+    assert [t.state.name for t in trials].count("COMPLETE") == 2  # the stopped trial did not count
+
+
+def test_a_killed_monitor_is_not_a_user_stop_and_reap_fails_a_lost_machines_trial(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--storage", storage, "--grace", "4", "--pruner", "none"]
+    flags += ["--search", "lr=1e-3:1e-2:log"]
+    # kill -9 of the monitor alone: its worker notices within a second and records why its trial ended.
+    process, pid = _start_and_wait_for_a_trial([*flags, "--trials", "2"], storage, tmp_path)
+    process.kill()
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while _running_pid(storage) is not None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    trials = load_trials(storage, "rnn-tui")
+    first = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert first.state.name == "FAIL", first.state
+    assert first.user_attrs["reason"] == f"its sweep command (pid {process.pid}) ended; queued again"
+    # kill -9 of the whole command (a machine lost): nothing of it is left to record anything; `--reap` fails the
+    # trial once its heartbeat is older than the grace period.
+    process, pid = _start_and_wait_for_a_trial([*flags, "--trials", "2"], storage, tmp_path)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=30)
+    early = run_sweep(*flags, "--reap", cwd=tmp_path)
+    assert early.returncode == 0 and "0 lost trials failed and queued again; 1 running" in early.stdout, early
+    time.sleep(4 + 2)
+    reaped = run_sweep(*flags, "--reap", cwd=tmp_path)
+    assert reaped.returncode == 0, reaped.stderr
+    assert "Traceback" not in reaped.stdout + reaped.stderr
+    trials = load_trials(storage, "rnn-tui")
+    lost = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert (
+        f"trial {lost.number:>3}  failed: lost: no heartbeat from {socket.gethostname()} (pid {pid})" in reaped.stdout
+    )
+    assert lost.state.name == "FAIL" and "for over 4 s; queued again" in lost.user_attrs["reason"]
+    waiting = [t for t in trials if t.state.name == "WAITING"]
+    # The second command trained the first's queued settings first; lost again, they are queued again.
+    assert lost.user_attrs["requeued_from"] == first.number and lost.params == first.params
+    assert [(t.user_attrs["requeued_from"], t.system_attrs["fixed_params"]) for t in waiting] == [
+        (lost.number, lost.params)
+    ]
