@@ -1016,11 +1016,7 @@ def reap_command(storage_url: str, study_name: str, grace: float, say: Callable[
     """`rnn-tui sweep --reap`: fail and re-queue a study's trials whose machine stopped sending heartbeats."""
     import optuna
 
-    storage = open_storage(storage_url, grace)
-    try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        raise SweepError(f"no study {study_name!r} in {shown_url(storage_url)}") from None
+    study = load_study_of(storage_url, study_name, grace, write=True)
     lost = reap(study, grace)
     for number, reason in lost:
         say(f"trial {number:>3}  failed: {reason}")
@@ -1050,19 +1046,38 @@ class TrialRow:
     reason: str
     config: dict[str, Any]
     history: tuple[dict[str, Any], ...]
+    best_epoch: int | None = None  # the epoch of the best figure: the ready command and Apply best train to it
+    seed: int | None = None
+    planned: int = 0  # the epochs the trial was to train
+    command: str = ""  # its ready `rnn-tui train` command
+
+    @property
+    def form_settings(self) -> dict[str, Any]:
+        """What Apply best writes into the form: the trial's settings, its seed, epochs up to its best epoch."""
+        settings = {**self.config, **self.params}
+        if self.seed is not None:
+            settings["seed"] = self.seed
+        if self.best_epoch is not None:
+            settings["epochs"] = self.best_epoch
+        return settings
 
 
-def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
-    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+def load_study_of(storage_url: str, study_name: str, grace: float = GRACE_SECONDS, write: bool = False) -> Any:
+    """A study to read (the app, --reap); a missing one is a one-line SweepError naming those there."""
     import optuna
 
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, grace, write=write)
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         there = f"; studies there: {', '.join(names)}" if names else "; it has no studies yet"
         raise SweepError(f"no study {study_name!r} in {shown_url(storage_url)}{there}") from None
+
+
+def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
+    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+    study = load_study_of(storage_url, study_name)
     rows = []
     for trial in study.get_trials(deepcopy=False):
         history = tuple(trial.user_attrs.get("history", ()))
@@ -1079,9 +1094,47 @@ def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
                 reason=str(trial.user_attrs.get("reason", "")),
                 config=dict(trial.user_attrs.get("config", {})),
                 history=history,
+                best_epoch=best_epoch(trial),
+                seed=trial.user_attrs.get("seed"),
+                planned=int(trial.user_attrs.get("config", {}).get("epochs", 0)),
+                command=trial_train_command(trial) if trial.user_attrs.get("config") else "",
             )
         )
     return rows
+
+
+def param_importances(storage_url: str, study_name: str) -> dict[str, float]:
+    """Each searched setting's share of the objective's variance over the complete trials (Optuna's fANOVA);
+    a one-line SweepError while there are too few trials to tell."""
+    import optuna
+
+    study = load_study_of(storage_url, study_name)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
+        raise SweepError(f"importances need 2 complete trials, the study has {len(complete)}")
+    try:
+        return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError) as exc:  # one value for every setting, a parameter absent from some trials
+        raise SweepError(f"importances cannot be computed yet: {first_line(exc)}") from None
+
+
+def trials_csv(rows: list[TrialRow], path: str | Path) -> Path:
+    """Write the trials as CSV (one row a trial; each searched setting a column); the file written."""
+    import csv
+
+    names = sorted({name for row in rows for name in row.params})
+    target = Path(path).expanduser()
+    with open(target, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["trial", "state", "best_ppl", "best_epoch", "epochs", "seconds", "seed", "host", "reason",
+                         *names, "command"])  # fmt: skip
+        for row in rows:
+            writer.writerow(
+                [row.number, row.state, "" if row.best is None else repr(row.best), row.best_epoch or "",
+                 row.epochs, "" if row.seconds is None else f"{row.seconds:.1f}", "" if row.seed is None else row.seed,
+                 row.host, row.reason, *(row.params.get(name, "") for name in names), row.command]
+            )  # fmt: skip
+    return target
 
 
 def sweep_arguments(
