@@ -79,6 +79,24 @@ def is_outage(exc: BaseException | None) -> bool:
     return False
 
 
+def chain(exc: BaseException) -> list[BaseException]:
+    """The exception and every one it wraps (orig, cause, context)."""
+    found: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        item = pending.pop()
+        if item is None or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        pending += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return found
+
+
+def is_read_only(exc: BaseException) -> bool:
+    """SQLite's "attempt to write a readonly database", however wrapped."""
+    return any("readonly" in str(item) or "read-only" in str(item) for item in chain(exc))
+
+
 def storage_reason(exc: BaseException) -> str:
     """The driver's first line (what the database said), not SQLAlchemy's wrapping."""
     inner: BaseException = exc
@@ -261,7 +279,10 @@ def identity_difference(study: str, existing: Mapping[str, Any], wanted: Mapping
     """One line naming the first difference between a study's identity and a command's, or None."""
 
     def refuse(what: str, suffix: str) -> str:
-        return f"study {study!r} {what}: its trials would not compare; give another --study, e.g. {study}-{suffix}"
+        return (
+            f"study {study!r} {what}: its trials would not compare; give another study name, "
+            f"e.g. --study {study}-{suffix}"
+        )
 
     if (existing.get("corpus"), existing.get("corpus_sha256")) != (wanted.get("corpus"), wanted.get("corpus_sha256")):
 

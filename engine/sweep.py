@@ -50,6 +50,7 @@ from engine.study import (
     StorageLost,
     fail_and_requeue,
     identity_difference,
+    is_read_only,
     reap,
     storage_reason,
     study_identity,
@@ -238,7 +239,7 @@ def open_study(spec: SweepSpec, storage: Any, worker: int = 0, check: bool = Fal
     try:
         return _open_study(spec, storage, worker, check)
     except Exception as exc:
-        if "readonly" in str(exc):  # SQLite's "attempt to write a readonly database"
+        if is_read_only(exc):  # SQLite's "attempt to write a readonly database"
             raise SweepError(read_only_message(spec.storage)) from None
         raise
 
@@ -754,21 +755,25 @@ class EpochProgress:
 
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
-        self.running: dict[int, tuple[int, int, float, float]] = {}  # trial → epoch, epochs, value, seconds
+        # worker → its trial's number, epoch, epochs, value, seconds (one trial a worker: a new one replaces it)
+        self.running: dict[int, tuple[int, int, int, float, float]] = {}
         self.trial_seconds: list[float] = []
 
-    def update(self, payload: str) -> str:
+    def update(self, worker: int, payload: str) -> str:
         number, epoch, epochs, value, seconds = json.loads(payload)
-        self.running[int(number)] = (int(epoch), int(epochs), float(value), float(seconds))
+        self.running[worker] = (int(number), int(epoch), int(epochs), float(value), float(seconds))
         return self.line()
 
     def finished(self, number: int, seconds: float | None) -> None:
-        if self.running.pop(number, None) is not None and seconds is not None:
+        for worker, entry in list(self.running.items()):
+            if entry[0] == number:
+                del self.running[worker]
+        if seconds is not None:
             self.trial_seconds.append(seconds)
 
     def line(self) -> str:
         parts = []
-        for number, (epoch, epochs, value, seconds) in sorted(self.running.items()):
+        for number, epoch, epochs, value, seconds in sorted(self.running.values()):
             eta = seconds / epoch * (epochs - epoch) if epoch else 0.0
             parts.append(f"trial {number} epoch {epoch}/{epochs} ppl {value:,.1f} ETA {clock(eta)}")
         return "  |  ".join(parts)
@@ -844,11 +849,16 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
     tickets = context.Value("i", spec.trials) if spec.trials is not None else None
     messages = context.Queue()
 
+    started_pids: set[int] = set()
+    done_here = 0  # trials of this command's workers that ran to an end
+
     def start_worker(index: int) -> Any:
         process = context.Process(
             target=worker_main, args=(spec, index, tickets, deadline, messages), name=f"rnn-tui-sweep-{index}"
         )
         process.start()
+        if process.pid is not None:
+            started_pids.add(process.pid)
         return process
 
     workers: list[Any] = []
@@ -876,11 +886,11 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
     def drain() -> None:
         while True:
             try:
-                kind, _worker, text = messages.get_nowait()
+                kind, worker, text = messages.get_nowait()
             except (queue.Empty, EOFError, OSError):
                 return
             if kind == "epoch":
-                progress(live.update(text))
+                progress(live.update(worker, text))
             elif kind == "asked":
                 pid, number = json.loads(text)
                 asked.setdefault(int(pid), set()).add(int(number))
@@ -889,74 +899,85 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
 
     asked: dict[int, set[int]] = {}  # worker pid → the trials it asked for
     last_reap = time.monotonic()
-    with StopSignals(on_stop) as stop:
-        if stop.requested:
-            return stopped_code(stop)
-        for index in range(spec.jobs):
-            workers.append(start_worker(index))
-        if stopping:  # a signal that came while they started
-            on_stop(signal.SIGTERM)
-        while True:
-            drain()
-            # Whether all had ended before the check below: one ending after it is handled at the next poll.
-            ended = not any(p.is_alive() for p in workers)
-            for slot, process in enumerate(workers):
-                if process.is_alive() or process.pid is None or process.exitcode in (None, 0):
-                    continue
-                code = process.exitcode
-                how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-                why = f"its worker process ended ({how}); queued again"
-                drain()  # what it said last (the trial it asked for)
-                lost = patience.call(fail_trials_of, study, process.pid, why, asked.pop(process.pid, ()))
-                give_back_ticket(tickets, len(lost))
-                for number in lost:
-                    say(f"trial {number:>3}  failed: its worker process ended ({how}); queued again")
-                workers[slot] = _Ended(code)
-                if stopping:
-                    continue
-                if code == EXIT_STORAGE:
-                    ending, outcome = "the database stayed unreachable: this command stops", EXIT_STORAGE
-                    stopping = True
-                    signal_workers(signal.SIGTERM)
-                elif code == EXIT_USAGE:
-                    ending, outcome = "a worker could not open the study", EXIT_USAGE
-                elif budget_left(tickets, deadline) and replaced < max_replacements:
-                    replaced += 1
-                    say(f"worker {slot} ended ({how}): a new worker process takes its place")
-                    workers[slot] = start_worker(slot)
-                else:
-                    outcome = EXIT_LOST
-                    if budget_left(tickets, deadline):
-                        ending = f"{replaced} worker processes replaced already: giving up"
-            if time.monotonic() - last_reap >= heartbeat_interval(spec.grace) and patience.may_reap(spec.grace):
-                last_reap = time.monotonic()
-                for number, reason in patience.call(reap, study, spec.grace):
-                    say(f"trial {number:>3}  failed: {reason}")
-            trials = patience.call(study.get_trials, deepcopy=False, states=finished_states())
-            for trial in sorted(trials, key=lambda t: t.number):
-                if trial.number in seen:
-                    continue
-                seen.add(trial.number)
-                live.finished(trial.number, trial_seconds(trial))
-                if (
-                    trial.state.name == "COMPLETE"
-                    and trial.value is not None
-                    and (best is None or trial.value < best.value)
-                ):
-                    best = trial
-                if uses_fallback(trial) and not fallback_said:
-                    fallback_said = True
-                    say(f"* {OBJECTIVE_FALLBACK}: ranked by memorisation, not generalisation")
-                say(progress_line(trial, best.value if best is not None else None))
-                if tickets is not None and trial.user_attrs.get("host") == HOST and live.trial_seconds:
-                    eta = live.sweep_eta(tickets.value)
-                    if eta:
-                        progress(eta)
-            if ended and not any(p.is_alive() for p in workers):
-                break
-            time.sleep(POLL_SECONDS)
-    for process in workers:
-        process.join()
+    try:
+        with StopSignals(on_stop) as stop:
+            if stop.requested:
+                return stopped_code(stop)
+            for index in range(spec.jobs):
+                workers.append(start_worker(index))
+            if stopping:  # a signal that came while they started
+                on_stop(signal.SIGTERM)
+            while True:
+                drain()
+                # Whether all had ended before the check below: one ending after it is handled at the next poll.
+                ended = not any(p.is_alive() for p in workers)
+                for slot, process in enumerate(workers):
+                    if process.is_alive() or process.pid is None or process.exitcode in (None, 0):
+                        continue
+                    code = process.exitcode
+                    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                    why = f"its worker process ended ({how}); queued again"
+                    drain()  # what it said last (the trial it asked for)
+                    lost = patience.call(fail_trials_of, study, process.pid, why, asked.pop(process.pid, ()))
+                    give_back_ticket(tickets, len(lost))
+                    for number in lost:
+                        say(f"trial {number:>3}  failed: its worker process ended ({how}); queued again")
+                    workers[slot] = _Ended(code)
+                    if stopping:
+                        continue
+                    if code == EXIT_STORAGE:
+                        ending, outcome = "the database stayed unreachable: this command stops", EXIT_STORAGE
+                        stopping = True
+                        signal_workers(signal.SIGTERM)
+                    elif code == EXIT_USAGE:
+                        ending, outcome = "a worker could not open the study", EXIT_USAGE
+                    elif budget_left(tickets, deadline) and replaced < max_replacements:
+                        replaced += 1
+                        say(f"worker {slot} ended ({how}): a new worker process takes its place")
+                        workers[slot] = start_worker(slot)
+                    else:
+                        outcome = EXIT_LOST
+                        if budget_left(tickets, deadline):
+                            ending = f"{replaced} worker processes replaced already: giving up"
+                if time.monotonic() - last_reap >= heartbeat_interval(spec.grace) and patience.may_reap(spec.grace):
+                    last_reap = time.monotonic()
+                    for number, reason in patience.call(reap, study, spec.grace):
+                        say(f"trial {number:>3}  failed: {reason}")
+                trials = patience.call(study.get_trials, deepcopy=False, states=finished_states())
+                for trial in sorted(trials, key=lambda t: t.number):
+                    if trial.number in seen:
+                        continue
+                    seen.add(trial.number)
+                    live.finished(trial.number, trial_seconds(trial))
+                    if (
+                        trial.state.name == "COMPLETE"
+                        and trial.value is not None
+                        and (best is None or trial.value < best.value)
+                    ):
+                        best = trial
+                    if uses_fallback(trial) and not fallback_said:
+                        fallback_said = True
+                        say(f"* {OBJECTIVE_FALLBACK}: ranked by memorisation, not generalisation")
+                    say(progress_line(trial, best.value if best is not None else None))
+                    mine = trial.user_attrs.get("host") == HOST and trial.user_attrs.get("pid") in started_pids
+                    if mine and not str(trial.user_attrs.get("reason", "")).endswith("queued again"):
+                        done_here += 1  # counted as --trials counts: a lost trial is run again
+                        eta = live.sweep_eta(spec.trials - done_here) if spec.trials else ""
+                        if eta:
+                            progress(eta)
+                if ended and not any(p.is_alive() for p in workers):
+                    break
+                time.sleep(POLL_SECONDS)
+        for process in workers:
+            process.join()
+    except StorageLost:
+        # The monitor gives up: its workers, waiting on the same database, are stopped (killed if they linger);
+        # their trials stay running until a sweep process or --reap fails them after the grace period.
+        signal_workers(signal.SIGTERM)
+        for process in workers:
+            process.join(timeout=10)
+        signal_workers(signal.SIGKILL)
+        raise
     drain()
     summarize(study, spec, say, patience)
     if ending:
@@ -981,7 +1002,7 @@ class _Ended:
     def is_alive(self) -> bool:
         return False
 
-    def join(self) -> None:
+    def join(self, timeout: float | None = None) -> None:
         pass
 
 

@@ -494,6 +494,30 @@ def test_a_20_second_postgresql_outage_is_waited_out_by_two_commands(
     assert all(t.state.name != "RUNNING" for t in trials)
 
 
+def test_a_database_gone_past_the_patience_ends_the_sweep_in_one_line_with_exit_3(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "2", "--storage", postgres_server.url]
+    flags += ["--study", "gone", "--search", "lr=1e-3:1e-2:log", "--storage-patience", "5"]
+    command = subprocess.Popen(
+        sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while _pg_running(postgres_server.url) < 1 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        postgres_server.stop()
+        out, err = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 3, out + err
+    assert "Traceback" not in out + err
+    assert "database unreachable (" in out and "retrying for 5 more seconds" in out
+    assert out.strip().splitlines()[-1].startswith("rnn-tui sweep: database unreachable for 5 s (")
+    assert "giving up (--storage-patience)" in out
+
+
 def test_a_killed_command_is_noticed_by_the_other_and_its_trial_run_again(tmp_path: Path) -> None:
     """Two commands on one study; one is kill -9'd whole (monitor and worker, as a machine lost): the other fails
     its trial with the reason within the grace period, and runs its settings again."""
@@ -576,8 +600,10 @@ def test_a_study_refuses_another_corpus_space_or_epochs_and_a_read_only_file_is_
     cases = [
         (["--corpus", str(Path(__file__).parents[1] / "engine" / "corpora" / "timemachine.txt")],
          "study 'lyrics' trains on jaychou_lyrics.txt.zip (sha256 ", "--study lyrics-timemachine"),
-        (["--search", "lr=1e-3:1e-1:log"], "searches lr=0.001:0.01:log, this command lr=0.001:0.1:log", "lyrics-"),
-        (["--epochs", "2", "--search", "lr=1e-3:1e-2:log"], "trains 1 epochs a trial, this command 2", "lyrics-2ep"),
+        (["--search", "lr=1e-3:1e-1:log"], "searches lr=0.001:0.01:log, this command lr=0.001:0.1:log",
+         "--study lyrics-space2"),
+        (["--epochs", "2", "--search", "lr=1e-3:1e-2:log"], "trains 1 epochs a trial, this command 2",
+         "--study lyrics-2ep"),
     ]  # fmt: skip
     for extra, message, suggestion in cases:
         clash = run_sweep(*flags, "--trials", "1", *extra, cwd=tmp_path)
@@ -667,3 +693,28 @@ def test_a_killed_monitor_is_not_a_user_stop_and_reap_fails_a_lost_machines_tria
     assert [(t.user_attrs["requeued_from"], t.system_attrs["fixed_params"]) for t in waiting] == [
         (lost.number, lost.params)
     ]
+
+
+def test_progress_reaches_the_caller_as_callbacks_with_epochs_and_etas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine prints nothing: the lines and the live progress line come to run_sweep's callbacks (the command
+    line prints them; a terminal shows the live one in place)."""
+    from engine.space import build_space
+    from engine.sweep import SweepSpec
+    from engine.sweep import run_sweep as sweep
+
+    monkeypatch.chdir(tmp_path)
+    fixed = {"hidden": 16, "max_chars": 4000, "seed": 0, "epochs": 3}
+    spec = SweepSpec(
+        fixed=fixed, space=build_space(fixed, None, ["lr=1e-3:1e-2:log"]), study="progress",
+        storage=f"sqlite:///{tmp_path / 'sweeps.db'}", trials=2, timeout=None, jobs=1, threads=1, pruner="none",
+    )  # fmt: skip
+    lines: list[str] = []
+    live: list[str] = []
+    assert sweep(spec, lines.append, live.append) == 0, lines
+    assert [line.split()[1] for line in lines if " starts " in line] == ["0", "1"]
+    epochs = [line for line in live if " epoch " in line]
+    assert [line.split(" epoch ")[1].split()[0] for line in epochs] == ["1/3", "2/3", "3/3"] * 2, epochs
+    assert all(" ETA " in line for line in epochs)
+    assert "about " in "".join(live) and "for the 1 trial left" in "".join(live), live
