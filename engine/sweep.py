@@ -1,18 +1,18 @@
 """`rnn-tui sweep`: an Optuna study over training settings, ranked by held-out perplexity.
 
-Process layout. The command's own process is the monitor: it opens (or creates) the study, starts --jobs
-worker processes, prints a line for every trial that finishes in the study (from its workers, other processes
-or other machines sharing the storage), and at the end the best trial as an `rnn-tui train` command. It never
-imports torch. Each worker takes trials one at a time (a shared ticket count spreads --trials over the
-workers); a trial is an ordinary engine run built by engine.session.open_session, whose per-epoch held-out
-perplexity is reported to Optuna's pruner.
+Process layout. The command's own process is the monitor: it opens (or creates) the study, checks its identity
+(engine.study), starts --jobs worker processes, prints (through its caller's callbacks: the engine prints
+nothing) a line for every trial that starts here and every trial that finishes in the study (from its workers,
+other processes or other machines sharing the storage), a live progress line, and at the end the best trial as
+an exact `rnn-tui train` command. It never imports torch. Each worker takes trials one at a time by ask and tell
+(a shared ticket count spreads --trials over the workers); a trial is an ordinary engine run built by
+engine.session.open_session, whose per-epoch held-out perplexity is reported to Optuna's pruner.
 
 Faults. A trial that diverges is recorded PRUNED with the engine's reason (so the sampler learns the region is
-bad); one that raises is FAIL with its reason; either way the sweep goes on. Stopping (ctrl+c, SIGTERM, SIGHUP)
-stops each running trial at its next batch, records it FAIL ("stopped") and queues its settings again, so the
-same command continues the study with it. A worker process that dies is noticed by the monitor, which fails and
-re-queues its trial at once; a worker on another machine that dies is failed by Optuna's heartbeat (a trial
-whose heartbeat is older than GRACE_SECONDS is failed and retried once, RetryHeartbeatStaleTrialCallback).
+bad); one that raises is FAIL with its reason; either way the sweep goes on. Every storage call waits out an
+outage (engine.study.Patience, --storage-patience). A trial that is lost (stopped by a signal, its process
+killed, its machine silent past --grace) is failed with the reason, its settings queued again, and not counted
+against --trials; a worker process that dies is replaced while the budget lasts. The exit codes are EXIT_*.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ POLL_SECONDS = 0.5
 HOST = socket.gethostname()
 # How `rnn-tui sweep` ends (its --help lists them).
 EXIT_OK = 0  # this command's budget ran (workers that died on the way were replaced)
-EXIT_LOST = 1  # worker processes kept dying: replaced 3 × --jobs times, then given up with budget left
+EXIT_LOST = 1  # worker processes kept dying (replaced 3 × --jobs times, budget left), or an unexpected error
 EXIT_USAGE = 2  # bad input, a study that does not match, storage that cannot be opened
 EXIT_STORAGE = 3  # the database stayed unreachable for longer than --storage-patience
 # 128 + N: stopped by signal N (130 ctrl+c, 143 SIGTERM, 129 SIGHUP)
@@ -807,6 +807,11 @@ def run_sweep(
     except StorageLost as exc:
         say(f"rnn-tui sweep: {exc}; running trials are failed by the next sweep process or `rnn-tui sweep --reap`")
         return EXIT_STORAGE
+    except RnnTuiError:
+        raise  # bad input or a study that does not match: the command line says it in one line, exit 2
+    except Exception as exc:  # a fault not foreseen: one line, not a traceback, and a failing exit code
+        say(f"rnn-tui sweep: stopped by an unexpected error: {type(exc).__name__}: {storage_reason(exc)}")
+        return EXIT_LOST
 
 
 def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[str], None]) -> int:
@@ -970,9 +975,9 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
                 time.sleep(POLL_SECONDS)
         for process in workers:
             process.join()
-    except StorageLost:
-        # The monitor gives up: its workers, waiting on the same database, are stopped (killed if they linger);
-        # their trials stay running until a sweep process or --reap fails them after the grace period.
+    except Exception:
+        # The monitor gives up (the database stayed away, or a fault not foreseen): its workers are stopped (killed
+        # if they linger); trials left running are failed by a sweep process or --reap after the grace period.
         signal_workers(signal.SIGTERM)
         for process in workers:
             process.join(timeout=10)

@@ -247,10 +247,10 @@ examples:
   rnn-tui sweep --storage postgresql://class:secret@db.lab:5432/rnn --study lab1 --reap
 
 exit codes: 0 this command's trials ran (worker processes that died were replaced); 1 worker processes kept
-dying (replaced 3 × --jobs times) with trials left; 2 bad input, a study that does not match, storage that cannot
-be opened or is read-only; 3 the database stayed unreachable longer than --storage-patience; 128+N stopped by
-signal N (130 ctrl+c, 143 SIGTERM). A study stores its corpus (sha256), preset, epochs, held-out split, search
-space and fixed settings: a command that differs is refused.
+dying (replaced 3 × --jobs times) with trials left, or an unexpected error; 2 bad input, a study that does not
+match, storage that cannot be opened or is read-only; 3 the database stayed unreachable longer than
+--storage-patience; 128+N stopped by signal N (130 ctrl+c, 143 SIGTERM). A study stores its corpus (sha256),
+preset, epochs, held-out split, search space and fixed settings: a command that differs is refused.
 """
 
 
