@@ -2,7 +2,10 @@
 
 Real SQLite studies with two worker processes, a real PostgreSQL server started here (two `rnn-tui sweep`
 processes joining one study), an absurd learning rate that diverges while the sweep finishes, stopping with
-SIGTERM and continuing with the same command, a worker killed mid-trial. Trials are tiny (16 hidden units,
+SIGTERM and continuing with the same command, a worker killed mid-trial. Faults: the PostgreSQL server stopped
+for 20 s under two commands and for good, a whole command kill -9'd (its trial found by the other's heartbeat
+check, or by --reap), SIGTERM to one worker, the monitor killed, a study's identity, a read-only file, and the
+ready command re-run to the last digit. Trials are tiny (16 hidden units,
 a few thousand characters, 2-3 epochs): what costs time is starting processes, not training.
 """
 

@@ -250,7 +250,7 @@ class SweepScreen(ModalScreen[None]):
     def hint(self) -> Text:
         return Text(
             "Start runs `rnn-tui sweep` with the form's settings (space: e.g. lr=1e-4:1e-2:log cell=rnn,gru). "
-            "Click a header to sort; ctrl+t marks trials for Compare.",
+            "Click a header to sort; ctrl+t marks trials for Compare; ctrl+g importances; ctrl+e CSV.",
             style="dim",
         )
 
