@@ -1139,7 +1139,9 @@ def param_importances(storage_url: str, study_name: str) -> dict[str, float]:
     if len(complete) < 2:
         raise SweepError(f"importances need 2 complete trials, the study has {len(complete)}")
     try:
-        return dict(optuna.importance.get_param_importances(study))
+        with warnings.catch_warnings():  # its notes on stderr would scribble over the app's screen
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError) as exc:  # one value for every setting, a parameter absent from some trials
         raise SweepError(f"importances cannot be computed yet: {first_line(exc)}") from None
 
