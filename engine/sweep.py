@@ -940,10 +940,10 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
                         replaced += 1
                         say(f"worker {slot} ended ({how}): a new worker process takes its place")
                         workers[slot] = start_worker(slot)
-                    else:
+                    elif budget_left(tickets, deadline):
                         outcome = EXIT_LOST
-                        if budget_left(tickets, deadline):
-                            ending = f"{replaced} worker processes replaced already: giving up"
+                        ending = f"{replaced} worker processes replaced already: giving up"
+                    # else: nothing left for it to run (another worker took its trial's ticket): not a loss
                 if time.monotonic() - last_reap >= heartbeat_interval(spec.grace) and patience.may_reap(spec.grace):
                     last_reap = time.monotonic()
                     for number, reason in patience.call(reap, study, spec.grace):
