@@ -758,6 +758,7 @@ class EpochProgress:
         # worker → its trial's number, epoch, epochs, value, seconds (one trial a worker: a new one replaces it)
         self.running: dict[int, tuple[int, int, int, float, float]] = {}
         self.trial_seconds: list[float] = []
+        self.eta = ""  # the time left for this command's budget, once a trial has finished
 
     def update(self, worker: int, payload: str) -> str:
         number, epoch, epochs, value, seconds = json.loads(payload)
@@ -776,13 +777,16 @@ class EpochProgress:
         for number, epoch, epochs, value, seconds in sorted(self.running.values()):
             eta = seconds / epoch * (epochs - epoch) if epoch else 0.0
             parts.append(f"trial {number} epoch {epoch}/{epochs} ppl {value:,.1f} ETA {clock(eta)}")
+        if self.eta:
+            parts.append(self.eta)
         return "  |  ".join(parts)
 
     def sweep_eta(self, left: int) -> str:
         if not self.trial_seconds or left <= 0:
             return ""
         mean = sum(self.trial_seconds) / len(self.trial_seconds)
-        return f"about {clock(mean * left / self.spec.jobs)} for the {left} trial{'s' * (left != 1)} left"
+        self.eta = f"about {clock(mean * left / self.spec.jobs)} for the {left} trial{'s' * (left != 1)} left"
+        return self.eta
 
 
 def clock(seconds: float) -> str:
@@ -967,9 +971,8 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
                     mine = trial.user_attrs.get("host") == HOST and trial.user_attrs.get("pid") in started_pids
                     if mine and not str(trial.user_attrs.get("reason", "")).endswith("queued again"):
                         done_here += 1  # counted as --trials counts: a lost trial is run again
-                        eta = live.sweep_eta(spec.trials - done_here) if spec.trials else ""
-                        if eta:
-                            progress(eta)
+                        if spec.trials and live.sweep_eta(spec.trials - done_here):
+                            progress(live.line())
                 if ended and not any(p.is_alive() for p in workers):
                     break
                 time.sleep(POLL_SECONDS)
