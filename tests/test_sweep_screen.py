@@ -139,7 +139,10 @@ async def test_params_readable_at_80x24_password_never_shown_stale_errors_cleare
         # The right storage: the error no longer holds and goes.
         storage.value = url
         await pilot.click("#sweep-open")
-        await wait_for(pilot, lambda: len(screen.rows) == 3, "the study's trials")
+        try:
+            await wait_for(pilot, lambda: len(screen.rows) == 3, "the study's trials")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the screen says: {screen.message}") from None
         await wait_for(pilot, lambda: screen.message == "study 'narrow': 3 trials", "the message replaced")
         # Every setting of the trial under the cursor is readable, however narrow the table's column.
         table = screen.query_one(DataTable)

@@ -49,6 +49,7 @@ SORT_KEYS = ("#", "state", "ppl", "epochs", "time")
 class TrialsRead(Message):
     rows: list[TrialRow]
     error: str | None
+    source: tuple[str, str] = ("", "")  # the study and storage read: a read of the one before Open is dropped
 
 
 @dataclass
@@ -294,10 +295,12 @@ class SweepScreen(ModalScreen[None]):
                 rows, error = [], f"cannot read the study: {first_line(exc)}"
             if worker.is_cancelled or self._poll_stop.is_set():
                 return
-            self.post_message(TrialsRead(rows, error))
+            self.post_message(TrialsRead(rows, error, (study, storage)))
             self._poll_stop.wait(POLL_SECONDS)
 
     def on_trials_read(self, message: TrialsRead) -> None:
+        if message.source != (self.state.study, self.state.storage):
+            return  # read before Open switched study or storage: neither its rows nor its error hold now
         if message.error and not self.state.running:
             if not message.error.startswith("no study"):
                 self.say(message.error, "bold red", stale=True)
