@@ -6,7 +6,10 @@ trial trains all its epochs; only lr varies, around the book's 1e-3). Trials per
 whole command (process and torch start-up included) × 3600. The UI figure is measured as
 bench/app_responsiveness.py does: a 20 ms interval timer in the real app at 100×30, counted while it trains.
 
-    python bench/sweep_throughput.py [--epochs 20] [--trials-per-job 2] [--ui-epochs 6]
+    python bench/sweep_throughput.py [--epochs 20] [--trials-per-job 2] [--ui-epochs 6] [--threads N]
+
+--threads N gives each worker N torch threads (default: the sweep's, cores ÷ jobs); on a machine others share,
+--threads 1 avoids two OpenMP threads spin-waiting on each other.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from pathlib import Path
 SEARCH = ["--search", "lr=5e-4:2e-3:log", "--pruner", "none"]
 
 
+THREADS: list[str] = []  # --threads N when given
+
+
 def sweep_command(storage: str, epochs: int, trials: int, jobs: int) -> list[str]:
     return [
         sys.executable, "-m", "tui.main", "sweep", "--epochs", str(epochs), "--trials", str(trials),
-        "--jobs", str(jobs), "--storage", storage, "--study", "bench", *SEARCH,
+        "--jobs", str(jobs), "--storage", storage, "--study", "bench", *SEARCH, *THREADS,
     ]  # fmt: skip
 
 
@@ -92,7 +98,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20, help="epochs per trial (default 20)")
     parser.add_argument("--trials-per-job", type=int, default=2)
     parser.add_argument("--ui-epochs", type=int, default=6, help="epochs the app trains while timed (0: skip)")
+    parser.add_argument("--threads", type=int, help="torch threads per worker (default: cores ÷ jobs)")
     args = parser.parse_args()
+    if args.threads:
+        THREADS[:] = ["--threads", str(args.threads)]
     print(f"{os.cpu_count()} CPUs; book settings (rnn, 256 hidden, Adam), {args.epochs} epochs per trial")
     for jobs in (1, 2):
         per_hour, seconds = throughput(args.epochs, args.trials_per_job * jobs, jobs)

@@ -224,7 +224,7 @@ class TrainConfig:
     )  # fmt: skip
     seed: int | None = setting(
         None, label="seed", help="make the run reproducible", kind="optional-int", group="training",
-        runs="tiebreak", metavar="N", default_help="",
+        runs="tiebreak", metavar="N", default_help="", compared=False,
     )  # fmt: skip
     # Held-out characters after the training text; 0: no held-out evaluation. 1,500 for the book's run keeps the
     # evaluation at about 8 % of an epoch's time on one thread (bench/eval_overhead.py: 1,000 5 %, 2,000 10 %;

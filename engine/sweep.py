@@ -1,26 +1,29 @@
 """`rnn-tui sweep`: an Optuna study over training settings, ranked by held-out perplexity.
 
-Process layout. The command's own process is the monitor: it opens (or creates) the study, starts --jobs
-worker processes, prints a line for every trial that finishes in the study (from its workers, other processes
-or other machines sharing the storage), and at the end the best trial as an `rnn-tui train` command. It never
-imports torch. Each worker takes trials one at a time (a shared ticket count spreads --trials over the
-workers); a trial is an ordinary engine run built by engine.session.open_session, whose per-epoch held-out
-perplexity is reported to Optuna's pruner.
+Process layout. The command's own process is the monitor: it opens (or creates) the study, checks its identity
+(engine.study), starts --jobs worker processes, prints (through its caller's callbacks: the engine prints
+nothing) a line for every trial that starts here and every trial that finishes in the study (from its workers,
+other processes or other machines sharing the storage), a live progress line, and at the end the best trial as
+an exact `rnn-tui train` command. It never imports torch. Each worker takes trials one at a time by ask and tell
+(a shared ticket count spreads --trials over the workers); a trial is an ordinary engine run built by
+engine.session.open_session, whose per-epoch held-out perplexity is reported to Optuna's pruner.
 
 Faults. A trial that diverges is recorded PRUNED with the engine's reason (so the sampler learns the region is
-bad); one that raises is FAIL with its reason; either way the sweep goes on. Stopping (ctrl+c, SIGTERM, SIGHUP)
-stops each running trial at its next batch, records it FAIL ("stopped") and queues its settings again, so the
-same command continues the study with it. A worker process that dies is noticed by the monitor, which fails and
-re-queues its trial at once; a worker on another machine that dies is failed by Optuna's heartbeat (a trial
-whose heartbeat is older than GRACE_SECONDS is failed and retried once, RetryHeartbeatStaleTrialCallback).
+bad); one that raises is FAIL with its reason; either way the sweep goes on. Every storage call waits out an
+outage (engine.study.Patience, --storage-patience). A trial that is lost (stopped by a signal, its process
+killed, its machine silent past --grace) is failed with the reason, its settings queued again, and not counted
+against --trials; a worker process that dies is replaced while the budget lasts. The exit codes are EXIT_*.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing
 import os
+import queue
+import secrets
 import shlex
 import signal
 import socket
@@ -28,28 +31,45 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from engine.config import SETTINGS, TrainConfig, to_argv
+from engine.config import TrainConfig, to_argv
 from engine.errors import RnnTuiError, first_line
 from engine.outputs import open_for_appending
 from engine.space import Space, suggest
+from engine.study import (
+    GRACE_SECONDS,
+    NOT_COMPARED,
+    SAY_EVERY,
+    STORAGE_PATIENCE,
+    Heartbeat,
+    Patience,
+    StorageLost,
+    fail_and_requeue,
+    identity_difference,
+    is_read_only,
+    reap,
+    storage_reason,
+    study_identity,
+)
 
 DEFAULT_STORAGE_FILE = "rnn-tui-sweeps.db"
 DEFAULT_STUDY = "rnn-tui"
 DEFAULT_EPOCHS = 20
 DEFAULT_TRIALS = 20  # when neither --trials nor --timeout is given
 PRUNERS = ("median", "halving", "none")
-HEARTBEAT_SECONDS = 10
-GRACE_SECONDS = 60
 POLL_SECONDS = 0.5
 HOST = socket.gethostname()
-# Settings that change what a trial measures: a study keeps them fixed, so its trials stay comparable. Where
-# the corpus lies, how often samples print and the device do not change the objective (Setting.compared).
-NOT_COMPARED = tuple(s.name for s in SETTINGS if not s.compared)
+# How `rnn-tui sweep` ends (its --help lists them).
+EXIT_OK = 0  # this command's budget ran (workers that died on the way were replaced)
+EXIT_LOST = 1  # worker processes kept dying (replaced 3 × --jobs times, budget left), or an unexpected error
+EXIT_USAGE = 2  # bad input, a study that does not match, storage that cannot be opened
+EXIT_STORAGE = 3  # the database stayed unreachable for longer than --storage-patience
+# 128 + N: stopped by signal N (130 ctrl+c, 143 SIGTERM, 129 SIGHUP)
+Notify = Callable[[str, str], None]  # (kind, line): a worker's line for the monitor to print
 OBJECTIVE_HELDOUT = "held-out perplexity"
 OBJECTIVE_FALLBACK = "TRAINING perplexity (fallback: the engine gave no held-out figure)"
 STATES = ("running", "complete", "pruned", "failed", "waiting")
@@ -84,6 +104,9 @@ class SweepSpec:
     corpus_url: str | None = None
     save: str | None = None  # a checkpoint per trial: name.trial-N.ckpt
     metrics: str | None = None  # one JSON line per epoch of every trial
+    storage_patience: float = STORAGE_PATIENCE  # seconds an unreachable database is waited for
+    grace: float = GRACE_SECONDS  # a running trial without a heartbeat for this long is failed and queued again
+    identity: dict[str, Any] | None = None  # what the study's trials share (set by run_sweep)
 
 
 # ----- storage -----
@@ -117,8 +140,9 @@ def shown_url(url: str) -> str:
         return url
 
 
-def open_storage(url: str) -> Any:
-    """An Optuna RDBStorage on url with heartbeats; a malformed or unreachable URL is a one-line SweepError."""
+def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> Any:
+    """An Optuna RDBStorage on url with heartbeats; a malformed, unreachable or (write) read-only one is a one-line
+    SweepError. Opening is not retried: a wrong URL should fail at once, an outage later is waited out."""
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
@@ -132,8 +156,13 @@ def open_storage(url: str) -> Any:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
-        if database and database != ":memory:" and not Path(database).expanduser().parent.is_dir():
+        uri = database.startswith("file:")  # sqlite:///file:PATH?mode=ro&uri=true: SQLite opens it as a URI
+        if database and database != ":memory:" and not uri and not Path(database).expanduser().parent.is_dir():
             raise SweepError(f"storage {url}: the folder {Path(database).parent} does not exist")
+        if write and database and database != ":memory:" and not uri:
+            path = Path(database).expanduser()
+            if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
+                raise SweepError(read_only_message(url))
         connect_args: dict[str, Any] = {"timeout": 60}  # workers of one machine take turns on the file's lock
     elif backend == "postgresql":
         connect_args = {"connect_timeout": 10}
@@ -144,9 +173,10 @@ def open_storage(url: str) -> Any:
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+                # Heartbeats are recorded by engine.study.Heartbeat and stale trials failed by engine.study.reap
+                # (with the reason, and re-queued): Optuna's own thread dies on the first storage error.
+                heartbeat_interval=max(1, round(grace / 6)),
+                grace_period=max(1, round(grace)),
             )
         except ImportError as exc:
             raise SweepError(f"storage {shown_url(url)}: its database driver is not installed ({exc})") from None
@@ -158,8 +188,17 @@ def open_storage(url: str) -> Any:
         except Exception as exc:  # OperationalError (unreachable, bad password), ArgumentError...
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             first = reason[0] if reason else type(exc).__name__
+            if "readonly" in first:
+                raise SweepError(read_only_message(url)) from None
             raise SweepError(f"cannot open storage {shown_url(url)}: {first}") from None
     raise SweepError(f"cannot open storage {shown_url(url)}: its tables could not be created")
+
+
+def read_only_message(url: str) -> str:
+    return (
+        f"storage {shown_url(url)} is read-only: a sweep records every trial there; give a writable file "
+        "(or copy it) with --storage"
+    )
 
 
 def quiet_optuna() -> None:
@@ -168,6 +207,8 @@ def quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its per-trial warnings would repeat our lines with tracebacks
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # Trials are run by ask and tell (each storage call waits out an outage), with engine.study's heartbeat.
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
 def make_pruner(name: str, epochs: int) -> Any:
@@ -193,8 +234,17 @@ def compared_settings(fixed: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(fixed.items()) if k not in NOT_COMPARED}
 
 
-def open_study(spec: SweepSpec, storage: Any, worker: int = 0) -> Any:
-    """Create the study, or load it when it exists; a study made with other fixed settings is refused."""
+def open_study(spec: SweepSpec, storage: Any, worker: int = 0, check: bool = False) -> Any:
+    """Create the study, or load it when it exists; check: a study whose identity differs is refused."""
+    try:
+        return _open_study(spec, storage, worker, check)
+    except Exception as exc:
+        if is_read_only(exc):  # SQLite's "attempt to write a readonly database"
+            raise SweepError(read_only_message(spec.storage)) from None
+        raise
+
+
+def _open_study(spec: SweepSpec, storage: Any, worker: int, check: bool) -> Any:
     import optuna
 
     sampler_seed = None if spec.sampler_seed is None else spec.sampler_seed + worker
@@ -206,21 +256,31 @@ def open_study(spec: SweepSpec, storage: Any, worker: int = 0) -> Any:
         sampler=make_sampler(sampler_seed),
         pruner=make_pruner(spec.pruner, spec.fixed["epochs"]),
     )
-    wanted = json.loads(json.dumps(compared_settings(spec.fixed)))
-    existing = study.user_attrs.get("fixed")
+    if not check:
+        return study
+    wanted = spec.identity or study_identity(spec.fixed, spec.space)
+    existing = study.user_attrs.get("identity")
     if existing is None:
-        study.set_user_attr("fixed", wanted)
+        # A study made before identities were stored knows only the flags given: those must match.
+        old = study.user_attrs.get("fixed")
+        flags = json.loads(json.dumps(compared_settings(spec.fixed)))
+        if old is not None and {k: v for k, v in old.items() if k != "seed"} != flags:
+            differ = sorted(set(old) ^ set(flags) | {k for k in old if k in flags and old[k] != flags[k]})
+            shown = ", ".join(
+                f"{k.replace('_', '-')} {old.get(k, 'default')}→{flags.get(k, 'default')}" for k in differ
+            )
+            raise SweepError(
+                f"study {spec.study!r} was run with other fixed settings ({shown}); its trials would not compare: "
+                "give another --study name, or the same flags"
+            )
+        study.set_user_attr("identity", wanted)
+        study.set_user_attr("fixed", flags)
         study.set_user_attr("space", spec.space.describe())
         study.set_user_attr("objective", OBJECTIVE_HELDOUT)
-    elif existing != wanted:
-        differ = sorted(set(existing) ^ set(wanted) | {k for k in existing if k in wanted and existing[k] != wanted[k]})
-        shown = ", ".join(
-            f"{k.replace('_', '-')} {existing.get(k, 'default')}→{wanted.get(k, 'default')}" for k in differ
-        )
-        raise SweepError(
-            f"study {spec.study!r} was run with other fixed settings ({shown}); its trials would not compare: "
-            "give another --study name, or the same flags"
-        )
+        return study
+    difference = identity_difference(spec.study, existing, wanted)
+    if difference:
+        raise SweepError(difference)
     return study
 
 
@@ -241,6 +301,7 @@ class StopSignals:
         self.count = 0
         self.first: int | None = None  # the first signal received
         self.on_stop = on_stop
+        self.reason: str | None = None  # why, when not a signal (a worker whose monitor is gone)
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -274,46 +335,83 @@ class TrialRun:
     trainer: Any = None
 
 
+class TrialLost(Exception):
+    """The trial cannot be recorded by this worker: another process failed it (its heartbeat lapsed)."""
+
+
 def trial_command_overrides(spec: SweepSpec, params: Mapping[str, Any]) -> dict[str, Any]:
     return {**spec.fixed, **params}
 
 
-def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals) -> float:
-    """The objective: one engine run with the trial's settings; its best held-out perplexity."""
+def trial_seed(spec: SweepSpec) -> int:
+    """The seed a trial trains with: the one --seed fixes, else a fresh one, stored so the trial can be re-run."""
+    seed = spec.fixed.get("seed")
+    return int(seed) if seed is not None else secrets.randbelow(2**31)
+
+
+def run_trial(
+    trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals, patience: Patience, tell: Notify
+) -> float:
+    """The objective: one engine run with the trial's settings; its best held-out perplexity.
+
+    Every storage call waits out an outage (patience); training pauses meanwhile, since each epoch's figure must
+    reach the pruner before the next epoch starts.
+    """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
 
     from engine import events
     from engine.session import open_session
 
-    params = suggest(trial, spec.space, spec.fixed)
+    store = patience.call
+    params = store(suggest, trial, spec.space, spec.fixed)  # a suggestion is stored: asking again gives it back
     current.number, current.params, current.trainer = trial.number, params, None
-    overrides = trial_command_overrides(spec, params)
-    trial.set_user_attr("host", HOST)
-    trial.set_user_attr("pid", os.getpid())
-    trial.set_user_attr("config", json.loads(json.dumps(overrides)))
+    overrides = {**trial_command_overrides(spec, params), "seed": trial_seed(spec)}
+    store(trial.set_user_attr, "host", HOST)
+    store(trial.set_user_attr, "pid", os.getpid())
+    store(trial.set_user_attr, "seed", overrides["seed"])
+    store(trial.set_user_attr, "threads", spec.threads)
+    store(trial.set_user_attr, "config", json.loads(json.dumps(overrides)))
+    tell("start", f"trial {trial.number:>3}  starts  {format_params(params)}  seed {overrides['seed']}")
     history: list[dict[str, Any]] = []
     failure: list[str] = []
     pruned: list[str] = []
+    lost: list[BaseException] = []  # StorageLost or TrialLost raised in the listener: the trainer would swallow them
     started = time.perf_counter()
     metrics: IO[str] | None = None
+    epochs = int(overrides.get("epochs", DEFAULT_EPOCHS))
+
+    def record(event: events.EpochEnd) -> None:
+        heldout = event.val_perplexity is not None
+        value = event.val_perplexity if event.val_perplexity is not None else event.perplexity
+        value = value if math.isfinite(value) else float("inf")
+        entry = event.record()
+        history.append(entry)
+        elapsed = time.perf_counter() - started
+        try:
+            store(trial.set_user_attr, "history", history)
+            store(trial.set_user_attr, "objective", OBJECTIVE_HELDOUT if heldout else OBJECTIVE_FALLBACK)
+            best = min(min(h["val_perplexity"] or h["perplexity"] for h in history), 1e300)
+            store(trial.set_user_attr, "best", best)
+            store(trial.set_user_attr, "seconds", elapsed)
+            store(trial.report, value, event.epoch)
+            prune = store(trial.should_prune)
+        except (UpdateFinishedTrialError, RuntimeError) as exc:
+            raise TrialLost(str(exc)) from None
+        if metrics is not None:
+            metrics.write(json.dumps({"trial": trial.number, **entry}) + "\n")
+            metrics.flush()
+        tell("epoch", json.dumps([trial.number, event.epoch, epochs, value, elapsed]))
+        if prune:
+            pruned.append(f"pruned at epoch {event.epoch}: {value:,.1f} is worse than earlier trials at that epoch")
+            session.trainer.stop()
 
     def listener(event: events.Event) -> None:
-        if isinstance(event, events.EpochEnd):
-            heldout = event.val_perplexity is not None
-            value = event.val_perplexity if event.val_perplexity is not None else event.perplexity
-            value = value if math.isfinite(value) else float("inf")
-            record = event.record()
-            history.append(record)
-            trial.set_user_attr("history", history)
-            trial.set_user_attr("objective", OBJECTIVE_HELDOUT if heldout else OBJECTIVE_FALLBACK)
-            trial.set_user_attr("best", min(min(h["val_perplexity"] or h["perplexity"] for h in history), 1e300))
-            trial.set_user_attr("seconds", time.perf_counter() - started)
-            if metrics is not None:
-                metrics.write(json.dumps({"trial": trial.number, **record}) + "\n")
-                metrics.flush()
-            trial.report(value, event.epoch)
-            if trial.should_prune():
-                pruned.append(f"pruned at epoch {event.epoch}: {value:,.1f} is worse than earlier trials at that epoch")
+        if isinstance(event, events.EpochEnd) and not lost:
+            try:
+                record(event)
+            except (StorageLost, TrialLost) as exc:
+                lost.append(exc)
                 session.trainer.stop()
         elif isinstance(event, events.Failed):
             failure.append(event.message)
@@ -326,8 +424,8 @@ def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals)
         current.trainer = session.trainer
         if not stop.requested:
             session.trainer.run()
-        if spec.save and history:
-            save_trial(session.trainer, trial, spec.save)
+        if spec.save and history and not lost:
+            save_trial(session.trainer, trial, spec.save, patience, tell)
     except RnnTuiError as exc:
         failure.append(str(exc))
     except Exception as exc:  # a bug or an environment fault: recorded, the sweep goes on
@@ -336,34 +434,35 @@ def run_trial(trial: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals)
         current.trainer = None
         if metrics is not None:
             metrics.close()
-    trial.set_user_attr("seconds", time.perf_counter() - started)
+    if lost:
+        raise lost[0]
+    store(trial.set_user_attr, "seconds", time.perf_counter() - started)
     if stop.requested:
-        trial.set_user_attr("reason", "stopped by the user; queued again")
         raise SweepStopped()
     if failure:
         reason = failure[0]
-        trial.set_user_attr("reason", reason)
+        store(trial.set_user_attr, "reason", reason)
         if "diverged" in reason:  # pruned, not failed: the sampler then learns to avoid the region
             raise optuna.TrialPruned(reason)
         raise TrialFailed(reason)
     if pruned:
-        trial.set_user_attr("reason", pruned[0])
+        store(trial.set_user_attr, "reason", pruned[0])
         raise optuna.TrialPruned(pruned[0])
     if not history:
-        trial.set_user_attr("reason", "no epoch finished")
+        store(trial.set_user_attr, "reason", "no epoch finished")
         raise TrialFailed("no epoch finished")
     return min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history)
 
 
-def save_trial(trainer: Any, trial: Any, save: str) -> None:
+def save_trial(trainer: Any, trial: Any, save: str, patience: Patience, tell: Notify) -> None:
     """Save a trial's weights as NAME.trial-N.ckpt. A failed write (a full disk) costs the checkpoint, not the
     trial's result: it is recorded (user attribute save_error) and said, and the sweep goes on."""
     path = trial_checkpoint(save, trial.number)
     try:
         trainer.save(str(path))
     except RnnTuiError as exc:
-        trial.set_user_attr("save_error", str(exc))
-        print(f"rnn-tui sweep: trial {trial.number}: checkpoint not saved: {exc}", file=sys.stderr, flush=True)
+        patience.call(trial.set_user_attr, "save_error", str(exc))
+        tell("error", f"trial {trial.number}: checkpoint not saved: {exc}")
 
 
 def trial_checkpoint(save: str, number: int) -> Path:
@@ -372,7 +471,7 @@ def trial_checkpoint(save: str, number: int) -> Path:
 
 
 def take_ticket(tickets: Any) -> bool:
-    """One trial's worth of the --trials budget (None: unlimited, the timeout ends the sweep)."""
+    """One trial's worth of this command's --trials budget (None: unlimited, the timeout ends the sweep)."""
     if tickets is None:
         return True
     with tickets.get_lock():
@@ -382,47 +481,118 @@ def take_ticket(tickets: Any) -> bool:
         return True
 
 
-def worker_main(spec: SweepSpec, worker: int, tickets: Any, deadline: float | None) -> None:
-    """A worker process: run trials until the budget, the deadline or a stop request ends it."""
+def give_back_ticket(tickets: Any, count: int = 1) -> None:
+    """A lost trial (stopped, its process killed, failed by a heartbeat check) does not count against --trials."""
+    if tickets is not None and count:
+        with tickets.get_lock():
+            tickets.value += count
+
+
+def budget_left(tickets: Any, deadline: float | None) -> bool:
+    if deadline is not None and time.time() >= deadline:
+        return False
+    return tickets is None or tickets.value > 0
+
+
+def stop_reason(stop: StopSignals) -> str:
+    if stop.reason:
+        return stop.reason
+    name = signal.Signals(stop.first).name if stop.first is not None else "a signal"
+    return f"stopped by {name}"
+
+
+def run_one(
+    study: Any, spec: SweepSpec, current: TrialRun, stop: StopSignals, patience: Patience, tell: Notify
+) -> bool:
+    """Ask for a trial, run it under a heartbeat and tell its outcome; False when the trial was lost."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if patience.may_reap(spec.grace):
+        for number, reason in patience.call(reap, study, spec.grace):
+            tell("lost", f"trial {number:>3}  failed: {reason}")
+    trial = patience.call(study.ask)
+    current.number, current.params = trial.number, {}
+    tell("asked", json.dumps([os.getpid(), trial.number]))  # the monitor fails it if this process dies
+    value: float | None = None
+    with Heartbeat(study._storage, trial._trial_id, heartbeat_interval(spec.grace)):
+        try:
+            value, state = run_trial(trial, spec, current, stop, patience, tell), TrialState.COMPLETE
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except TrialFailed:
+            state = TrialState.FAIL
+        except SweepStopped:
+            reason = f"{stop_reason(stop)}; queued again"
+            frozen = patience.call(study._storage.get_trial, trial._trial_id)
+            patience.call(fail_and_requeue, study, frozen, reason)
+            return False
+        except TrialLost:
+            tell("lost", f"trial {trial.number:>3}  was failed by another process meanwhile; its result is not kept")
+            return False
+    # skip_if_finished: a tell retried after its commit went through finds the trial finished by itself.
+    finished = patience.call(study.tell, trial, value, state=state, skip_if_finished=True)
+    if finished.state != state:
+        tell("lost", f"trial {trial.number:>3}  was failed by another process meanwhile; its result is not kept")
+        return False
+    return True
+
+
+def worker_main(spec: SweepSpec, worker: int, tickets: Any, deadline: float | None, messages: Any) -> None:
+    """A worker process: run trials until the budget, the deadline or a stop ends it; its exit code says which.
+
+    0: budget or deadline reached; EXIT_STORAGE: the database stayed away; 128 + N: stopped by signal N (or its
+    monitor process is gone). Lines for the user go to the monitor through messages, which prints them.
+    """
     os.environ["OMP_NUM_THREADS"] = str(spec.threads)  # before torch loads: no oversubscribing OpenMP team
     current = TrialRun()
+
+    def tell(kind: str, text: str) -> None:
+        with contextlib.suppress(Exception):  # the monitor is gone: nobody to tell
+            messages.put((kind, worker, text))
 
     def on_stop(signum: int) -> None:
         trainer = current.trainer
         if trainer is not None:
             trainer.stop()
 
+    patience = Patience(spec.storage_patience, tell)
     with StopSignals(on_stop) as stop:
-        watch_parent(stop)
+        watch_parent(stop, current)
         try:
-            storage = open_storage(spec.storage)
-            study = open_study(spec, storage, worker)
+            storage = open_storage(spec.storage, spec.grace)
+            study = patience.call(open_study, spec, storage, worker)
+        except StorageLost as exc:
+            tell("error", f"worker {worker}: {exc}")
+            sys.exit(EXIT_STORAGE)
         except RnnTuiError as exc:
-            print(f"rnn-tui sweep: worker {worker}: {exc}", file=sys.stderr, flush=True)
-            sys.exit(2)
-        while not stop.requested and (deadline is None or time.time() < deadline) and take_ticket(tickets):
-            try:
-                study.optimize(lambda trial: run_trial(trial, spec, current, stop), n_trials=1, catch=(TrialFailed,))
-            except SweepStopped:
-                requeue(study, current.number, current.params)
-                break
-            except Exception as exc:  # the storage went away: this worker cannot go on
-                message = str(exc).strip().splitlines()
-                print(
-                    f"rnn-tui sweep: worker {worker} stops: {message[0] if message else type(exc).__name__}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                sys.exit(1)
+            tell("error", f"worker {worker}: {exc}")
+            sys.exit(EXIT_USAGE)
+        try:
+            while not stop.requested and (deadline is None or time.time() < deadline) and take_ticket(tickets):
+                if not run_one(study, spec, current, stop, patience, tell):
+                    give_back_ticket(tickets)
+        except StorageLost as exc:
+            tell("storage", f"worker {worker}: {exc}")
+            sys.exit(EXIT_STORAGE)
+        except Exception as exc:  # a fault not foreseen: one line, and the monitor replaces this worker
+            tell("error", f"worker {worker} stops: {type(exc).__name__}: {storage_reason(exc)}")
+            sys.exit(EXIT_LOST)
+    if stop.requested:
+        sys.exit(stopped_code(stop))
 
 
-def watch_parent(stop: StopSignals) -> None:
-    """Stop as if signalled when the monitor process is gone (killed): a worker never trains on orphaned."""
+def watch_parent(stop: StopSignals, current: TrialRun) -> None:
+    """Stop when the monitor process is gone (killed): a worker never trains on orphaned.
+
+    The trial is recorded as lost with its command, not as stopped by the user (nobody asked for it).
+    """
     parent = os.getppid()
 
     def watch() -> None:
         while not stop.requested:
             if os.getppid() != parent:
+                stop.reason = f"its sweep command (pid {parent}) ended"
                 stop._handle(signal.SIGTERM, None)
                 return
             time.sleep(1)
@@ -430,10 +600,9 @@ def watch_parent(stop: StopSignals) -> None:
     threading.Thread(target=watch, name="rnn-tui-sweep-parent-watch", daemon=True).start()
 
 
-def requeue(study: Any, number: int, params: Mapping[str, Any]) -> None:
-    """Queue a stopped trial's settings again: the next run of the same command trains them first."""
-    if number >= 0 and params:
-        study.enqueue_trial(dict(params), user_attrs={"requeued_from": number})
+def heartbeat_interval(grace: float) -> float:
+    """Beats often enough that a live trial is never older than the grace period (six beats fit in it)."""
+    return max(0.5, grace / 6)
 
 
 # ----- the monitor -----
@@ -496,10 +665,31 @@ def best_trial(study: Any) -> Any | None:
     return min(complete, key=lambda t: t.value) if complete else None
 
 
-def train_command(fixed: Mapping[str, Any], params: Mapping[str, Any]) -> str:
-    """The `rnn-tui train` command line that trains a trial's settings on its own."""
-    words = ["rnn-tui", "train", "--headless", *to_argv({**fixed, **params}, always=(*params, "epochs"))]
+def train_command(
+    config: Mapping[str, Any], params: Mapping[str, Any] | None = None, threads: int | None = None
+) -> str:
+    """The `rnn-tui train` command line that trains a trial's settings on its own, exactly.
+
+    config: the trial's whole settings (its `config` user attribute: the fixed ones, the space's fixed values, the
+    sampled ones and the seed). Every setting that differs from its preset's value is named (to_argv), and always
+    the sampled ones, the epochs and the seed; threads too, since a different torch thread count may sum in another
+    order.
+    """
+    params = params or {}
+    words = ["rnn-tui", "train", "--headless", *to_argv({**config, **params}, always=(*params, "epochs", "seed"))]
+    if threads:
+        words += ["--threads", str(threads)]
     return shlex.join(words)
+
+
+def trial_train_command(trial: Any) -> str:
+    """The ready command of a stored trial (older trials without a config: their params over nothing). It trains
+    up to the trial's best epoch, so its last held-out perplexity printed is the trial's value, digit for digit."""
+    config = dict(trial.user_attrs.get("config") or {})
+    epoch = best_epoch(trial)
+    if config and epoch is not None:
+        config["epochs"] = epoch
+    return train_command(config, trial.params, trial.user_attrs.get("threads"))
 
 
 def finished_states() -> tuple[Any, ...]:
@@ -508,21 +698,16 @@ def finished_states() -> tuple[Any, ...]:
     return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
-def fail_trials_of(study: Any, pid: int, reason: str) -> list[int]:
-    """Fail (and re-queue) the running trials of a dead worker process of this machine."""
+def fail_trials_of(study: Any, pid: int, reason: str, numbers: Collection[int] = ()) -> list[int]:
+    """Fail (and re-queue) the running trials of a dead worker process of this machine: those it recorded as its
+    own, and numbers (those it said it asked for: it may have died before recording its pid)."""
     from optuna.trial import TrialState
 
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.user_attrs.get("pid") == pid and trial.user_attrs.get("host") == HOST:
-            storage = study._storage
-            try:
-                storage.set_trial_user_attr(trial._trial_id, "reason", reason)
-                if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                    failed.append(trial.number)
-                    requeue(study, trial.number, trial.params)
-            except Exception:  # finished meanwhile, or failed by another process's heartbeat check
-                pass
+        mine = trial.user_attrs.get("pid") == pid and trial.user_attrs.get("host") == HOST
+        if (mine or trial.number in numbers) and fail_and_requeue(study, trial, reason):
+            failed.append(trial.number)
     return failed
 
 
@@ -533,18 +718,102 @@ def check_spec(spec: SweepSpec) -> None:
         raise SweepError(f"--trials must be a whole number ≥ 1, got {spec.trials}")
     if spec.timeout is not None and not (math.isfinite(spec.timeout) and spec.timeout > 0):
         raise SweepError(f"--timeout must be a number of seconds > 0, got {spec.timeout:g}")
+    if not (math.isfinite(spec.storage_patience) and spec.storage_patience >= 0):
+        raise SweepError(f"--storage-patience must be a number of seconds ≥ 0, got {spec.storage_patience:g}")
+    if not (math.isfinite(spec.grace) and spec.grace >= 2):
+        raise SweepError(f"--grace must be a number of seconds ≥ 2, got {spec.grace:g}")
     if not spec.study.strip():
         raise SweepError("--study needs a name")
     TrainConfig(**{k: v for k, v in spec.fixed.items()})  # a bad fixed setting fails here, not in every trial
 
 
-def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
-    """Run the sweep to its end; its exit code: 0, 1 when a worker was lost, 128 + N when stopped by signal N."""
-    say = out or (lambda line: print(line, flush=True))
+class EpochProgress:
+    """The live progress line: each running trial's epoch, and ETAs from the epochs and trials seen so far."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.spec = spec
+        # worker → its trial's number, epoch, epochs, value, seconds (one trial a worker: a new one replaces it)
+        self.running: dict[int, tuple[int, int, int, float, float]] = {}
+        self.trial_seconds: list[float] = []
+        self.eta = ""  # the time left for this command's budget, once a trial has finished
+
+    def update(self, worker: int, payload: str) -> str:
+        number, epoch, epochs, value, seconds = json.loads(payload)
+        self.running[worker] = (int(number), int(epoch), int(epochs), float(value), float(seconds))
+        return self.line()
+
+    def finished(self, number: int, seconds: float | None) -> None:
+        for worker, entry in list(self.running.items()):
+            if entry[0] == number:
+                del self.running[worker]
+        if seconds is not None:
+            self.trial_seconds.append(seconds)
+
+    def line(self) -> str:
+        parts = []
+        for number, epoch, epochs, value, seconds in sorted(self.running.values()):
+            eta = seconds / epoch * (epochs - epoch) if epoch else 0.0
+            parts.append(f"trial {number} epoch {epoch}/{epochs} ppl {value:,.1f} ETA {clock(eta)}")
+        if self.eta:
+            parts.append(self.eta)
+        return "  |  ".join(parts)
+
+    def sweep_eta(self, left: int) -> str:
+        if not self.trial_seconds or left <= 0:
+            return ""
+        mean = sum(self.trial_seconds) / len(self.trial_seconds)
+        self.eta = f"about {clock(mean * left / self.spec.jobs)} for the {left} trial{'s' * (left != 1)} left"
+        return self.eta
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return (
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else (f"{seconds // 60}:{seconds % 60:02d}")
+    )
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Run the sweep to its end; its exit code (see EXIT_*). out: each line for the user; progress: the live
+    progress line, replaced at each epoch (a terminal shows it in place; None drops it)."""
+    say = out or (lambda line: None)
+    try:
+        return _run_sweep(spec, say, progress or (lambda line: None))
+    except StorageLost as exc:
+        say(f"rnn-tui sweep: {exc}; running trials are failed by the next sweep process or `rnn-tui sweep --reap`")
+        return EXIT_STORAGE
+    except RnnTuiError:
+        raise  # bad input or a study that does not match: the command line says it in one line, exit 2
+    except Exception as exc:  # a fault not foreseen: one line, not a traceback, and a failing exit code
+        say(f"rnn-tui sweep: stopped by an unexpected error: {type(exc).__name__}: {storage_reason(exc)}")
+        return EXIT_LOST
+
+
+def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[str], None]) -> int:
     check_spec(spec)
-    storage = open_storage(spec.storage)
-    study = open_study(spec, storage)
-    earlier = study.get_trials(deepcopy=False)
+    identity = study_identity(spec.fixed, spec.space)
+    spec = replace(spec, identity=identity)
+    last_said: dict[str, float] = {}
+
+    def notify(kind: str, text: str) -> None:
+        # The monitor and every worker meet the same outage: its line is said once per SAY_EVERY seconds.
+        if kind in ("outage", "back"):
+            now = time.monotonic()
+            if now - last_said.get(kind, -math.inf) < SAY_EVERY:
+                return
+            last_said[kind] = now
+        say(text)
+
+    patience = Patience(spec.storage_patience, notify)
+    storage = open_storage(spec.storage, spec.grace)
+    study = patience.call(open_study, spec, storage, check=True)
+    earlier = patience.call(study.get_trials, deepcopy=False)
     seen = {t.number for t in earlier if t.state in finished_states()}
     best = best_trial(study)
     say(
@@ -553,7 +822,7 @@ def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
         + (f", best so far {best.value:,.1f} (trial {best.number})" if best is not None else "")
     )
     say(f"searching {spec.space.describe()}")
-    budget = f"{spec.trials} trials" if spec.trials else "no trial limit"
+    budget = f"{spec.trials} trials by this command" if spec.trials else "no trial limit"
     if spec.timeout:
         budget += f", {spec.timeout:g} s"
     say(
@@ -564,80 +833,162 @@ def run_sweep(spec: SweepSpec, out: Callable[[str], None] | None = None) -> int:
     deadline = time.time() + spec.timeout if spec.timeout else None
     context = multiprocessing.get_context("spawn")  # no forked torch or database connections
     tickets = context.Value("i", spec.trials) if spec.trials is not None else None
-    workers = [
-        context.Process(target=worker_main, args=(spec, index, tickets, deadline), name=f"rnn-tui-sweep-{index}")
-        for index in range(spec.jobs)
-    ]
+    messages = context.Queue()
+
+    started_pids: set[int] = set()
+    done_here = 0  # trials of this command's workers that ran to an end
+
+    def start_worker(index: int) -> Any:
+        process = context.Process(
+            target=worker_main, args=(spec, index, tickets, deadline, messages), name=f"rnn-tui-sweep-{index}"
+        )
+        process.start()
+        if process.pid is not None:
+            started_pids.add(process.pid)
+        return process
+
+    workers: list[Any] = []
     stopping = False
     fallback_said = False
+    replaced = 0
+    max_replacements = 3 * spec.jobs
+    outcome = EXIT_OK
+    ending = ""
+    live = EpochProgress(spec)
+
+    def signal_workers(sig: int) -> None:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, sig)
 
     def on_stop(signum: int) -> None:
         nonlocal stopping
         if stopping and signum == signal.SIGINT:  # a second ctrl+c: leave now (the monitor fails the trials)
-            for process in workers:
-                if process.is_alive() and process.pid is not None:
-                    os.kill(process.pid, signal.SIGKILL)
+            signal_workers(signal.SIGKILL)
             return
         stopping = True
-        for process in workers:  # a terminal's ctrl+c reaches them already; SIGTERM sent to us does not
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
+        signal_workers(signal.SIGTERM)  # a terminal's ctrl+c reaches them already; SIGTERM sent to us does not
 
-    dead: set[int] = set()
-    worker_failed = False
-    with StopSignals(on_stop) as stop:
-        if stop.requested:
-            return stopped_code(stop)
-        for process in workers:
-            process.start()
-        if stopping:  # a signal that came while they started
-            on_stop(signal.SIGTERM)
+    def drain() -> None:
         while True:
-            alive = [p for p in workers if p.is_alive()]
-            for process in workers:
-                if not process.is_alive() and process.pid not in dead and process.pid is not None:
-                    dead.add(process.pid)
-                    if process.exitcode not in (0, None):
-                        worker_failed = worker_failed or not stopping
-                        for number in fail_trials_of(
-                            study, process.pid, f"its worker process ended ({process.exitcode})"
-                        ):
-                            say(
-                                f"trial {number:>3}  failed: its worker process ended ({process.exitcode}); "
-                                "queued again"
-                            )
             try:
-                trials = study.get_trials(deepcopy=False, states=finished_states())
-            except Exception as exc:  # the database went away for a moment: try again at the next poll
-                say(f"cannot read the study: {first_line(exc)}")
-                trials = []
-            for trial in sorted(trials, key=lambda t: t.number):
-                if trial.number in seen:
-                    continue
-                seen.add(trial.number)
-                if (
-                    trial.state.name == "COMPLETE"
-                    and trial.value is not None
-                    and (best is None or trial.value < best.value)
-                ):
-                    best = trial
-                if uses_fallback(trial) and not fallback_said:
-                    fallback_said = True
-                    say(f"* {OBJECTIVE_FALLBACK}: ranked by memorisation, not generalisation")
-                say(progress_line(trial, best.value if best is not None else None))
-            if not alive:
-                break
-            time.sleep(POLL_SECONDS)
-    for process in workers:
-        process.join()
-    summarize(study, spec, say)
-    if stop.requested or stopping:
+                kind, worker, text = messages.get_nowait()
+            except (queue.Empty, EOFError, OSError):
+                return
+            if kind == "epoch":
+                progress(live.update(worker, text))
+            elif kind == "asked":
+                pid, number = json.loads(text)
+                asked.setdefault(int(pid), set()).add(int(number))
+            else:
+                notify(kind, text)
+
+    asked: dict[int, set[int]] = {}  # worker pid → the trials it asked for
+    last_reap = time.monotonic()
+    try:
+        with StopSignals(on_stop) as stop:
+            if stop.requested:
+                return stopped_code(stop)
+            for index in range(spec.jobs):
+                workers.append(start_worker(index))
+            if stopping:  # a signal that came while they started
+                on_stop(signal.SIGTERM)
+            while True:
+                drain()
+                # Whether all had ended before the check below: one ending after it is handled at the next poll.
+                ended = not any(p.is_alive() for p in workers)
+                for slot, process in enumerate(workers):
+                    if process.is_alive() or process.pid is None or process.exitcode in (None, 0):
+                        continue
+                    code = process.exitcode
+                    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                    why = f"its worker process ended ({how}); queued again"
+                    drain()  # what it said last (the trial it asked for)
+                    lost = patience.call(fail_trials_of, study, process.pid, why, asked.pop(process.pid, ()))
+                    give_back_ticket(tickets, len(lost))
+                    for number in lost:
+                        say(f"trial {number:>3}  failed: its worker process ended ({how}); queued again")
+                    workers[slot] = _Ended(code)
+                    if stopping:
+                        continue
+                    if code == EXIT_STORAGE:
+                        ending, outcome = "the database stayed unreachable: this command stops", EXIT_STORAGE
+                        stopping = True
+                        signal_workers(signal.SIGTERM)
+                    elif code == EXIT_USAGE:
+                        ending, outcome = "a worker could not open the study", EXIT_USAGE
+                    elif budget_left(tickets, deadline) and replaced < max_replacements:
+                        replaced += 1
+                        say(f"worker {slot} ended ({how}): a new worker process takes its place")
+                        workers[slot] = start_worker(slot)
+                    elif budget_left(tickets, deadline):
+                        outcome = EXIT_LOST
+                        ending = f"{replaced} worker processes replaced already: giving up"
+                    # else: nothing left for it to run (another worker took its trial's ticket): not a loss
+                if time.monotonic() - last_reap >= heartbeat_interval(spec.grace) and patience.may_reap(spec.grace):
+                    last_reap = time.monotonic()
+                    for number, reason in patience.call(reap, study, spec.grace):
+                        say(f"trial {number:>3}  failed: {reason}")
+                trials = patience.call(study.get_trials, deepcopy=False, states=finished_states())
+                for trial in sorted(trials, key=lambda t: t.number):
+                    if trial.number in seen:
+                        continue
+                    seen.add(trial.number)
+                    live.finished(trial.number, trial_seconds(trial))
+                    if (
+                        trial.state.name == "COMPLETE"
+                        and trial.value is not None
+                        and (best is None or trial.value < best.value)
+                    ):
+                        best = trial
+                    if uses_fallback(trial) and not fallback_said:
+                        fallback_said = True
+                        say(f"* {OBJECTIVE_FALLBACK}: ranked by memorisation, not generalisation")
+                    say(progress_line(trial, best.value if best is not None else None))
+                    mine = trial.user_attrs.get("host") == HOST and trial.user_attrs.get("pid") in started_pids
+                    if mine and not str(trial.user_attrs.get("reason", "")).endswith("queued again"):
+                        done_here += 1  # counted as --trials counts: a lost trial is run again
+                        if spec.trials and live.sweep_eta(spec.trials - done_here):
+                            progress(live.line())
+                if ended and not any(p.is_alive() for p in workers):
+                    break
+                time.sleep(POLL_SECONDS)
+        for process in workers:
+            process.join()
+    except Exception:
+        # The monitor gives up (the database stayed away, or a fault not foreseen): its workers are stopped (killed
+        # if they linger); trials left running are failed by a sweep process or --reap after the grace period.
+        signal_workers(signal.SIGTERM)
+        for process in workers:
+            process.join(timeout=10)
+        signal_workers(signal.SIGKILL)
+        raise
+    drain()
+    summarize(study, spec, say, patience)
+    if ending:
+        say(ending)
+    if stop.requested or (stopping and outcome == EXIT_OK):
         say(
             "stopped: running trials were recorded failed and queued again; the same command continues "
             f"study {spec.study!r}"
         )
         return stopped_code(stop)
-    return 1 if worker_failed else 0
+    return outcome
+
+
+class _Ended:
+    """A worker slot whose process ended and was not replaced."""
+
+    pid = None
+
+    def __init__(self, exitcode: int) -> None:
+        self.exitcode = exitcode
+
+    def is_alive(self) -> bool:
+        return False
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
 
 
 def stopped_code(stop: StopSignals) -> int:
@@ -647,8 +998,8 @@ def stopped_code(stop: StopSignals) -> int:
     return exit_code(stop.first if stop.first is not None else signal.SIGINT)
 
 
-def summarize(study: Any, spec: SweepSpec, say: Callable[[str], None]) -> None:
-    trials = study.get_trials(deepcopy=False)
+def summarize(study: Any, spec: SweepSpec, say: Callable[[str], None], patience: Patience) -> None:
+    trials = patience.call(study.get_trials, deepcopy=False)
     counts = {state: sum(trial_state(t) == state for t in trials) for state in STATES}
     say("study " + repr(spec.study) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     best = best_trial(study)
@@ -656,8 +1007,31 @@ def summarize(study: Any, spec: SweepSpec, say: Callable[[str], None]) -> None:
         say("no trial completed yet: nothing to recommend")
         return
     label = "TRAINING perplexity (fallback)" if uses_fallback(best) else "held-out perplexity"
-    say(f"best: trial {best.number}, {label} {best.value:,.1f}, {format_params(best.params)}")
-    say(f"  {train_command(spec.fixed, best.params)}")
+    epoch = best_epoch(best)
+    at = f" (epoch {epoch})" if epoch is not None else ""
+    say(f"best: trial {best.number}, {label} {best.value:f}{at}, {format_params(best.params)}")
+    say(f"  {trial_train_command(best)}")
+
+
+def best_epoch(trial: Any) -> int | None:
+    values = [(v, e) for e, v in trial.intermediate_values.items() if v is not None and math.isfinite(v)]
+    return min(values)[1] if values else None
+
+
+def reap_command(storage_url: str, study_name: str, grace: float, say: Callable[[str], None]) -> int:
+    """`rnn-tui sweep --reap`: fail and re-queue a study's trials whose machine stopped sending heartbeats."""
+    import optuna
+
+    study = load_study_of(storage_url, study_name, grace, write=True)
+    lost = reap(study, grace)
+    for number, reason in lost:
+        say(f"trial {number:>3}  failed: {reason}")
+    running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+    say(
+        f"study {study_name!r}: {len(lost)} lost trial{'s' * (len(lost) != 1)} failed and queued again; "
+        f"{running} running with a live heartbeat"
+    )
+    return EXIT_OK
 
 
 # ----- reading a study back (the app's Sweep screen) -----
@@ -678,19 +1052,38 @@ class TrialRow:
     reason: str
     config: dict[str, Any]
     history: tuple[dict[str, Any], ...]
+    best_epoch: int | None = None  # the epoch of the best figure: the ready command and Apply best train to it
+    seed: int | None = None
+    planned: int = 0  # the epochs the trial was to train
+    command: str = ""  # its ready `rnn-tui train` command
+
+    @property
+    def form_settings(self) -> dict[str, Any]:
+        """What Apply best writes into the form: the trial's settings, its seed, epochs up to its best epoch."""
+        settings = {**self.config, **self.params}
+        if self.seed is not None:
+            settings["seed"] = self.seed
+        if self.best_epoch is not None:
+            settings["epochs"] = self.best_epoch
+        return settings
 
 
-def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
-    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+def load_study_of(storage_url: str, study_name: str, grace: float = GRACE_SECONDS, write: bool = False) -> Any:
+    """A study to read (the app, --reap); a missing one is a one-line SweepError naming those there."""
     import optuna
 
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, grace, write=write)
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         there = f"; studies there: {', '.join(names)}" if names else "; it has no studies yet"
         raise SweepError(f"no study {study_name!r} in {shown_url(storage_url)}{there}") from None
+
+
+def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
+    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+    study = load_study_of(storage_url, study_name)
     rows = []
     for trial in study.get_trials(deepcopy=False):
         history = tuple(trial.user_attrs.get("history", ()))
@@ -707,9 +1100,49 @@ def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
                 reason=str(trial.user_attrs.get("reason", "")),
                 config=dict(trial.user_attrs.get("config", {})),
                 history=history,
+                best_epoch=best_epoch(trial),
+                seed=trial.user_attrs.get("seed"),
+                planned=int(trial.user_attrs.get("config", {}).get("epochs", 0)),
+                command=trial_train_command(trial) if trial.user_attrs.get("config") else "",
             )
         )
     return rows
+
+
+def param_importances(storage_url: str, study_name: str) -> dict[str, float]:
+    """Each searched setting's share of the objective's variance over the complete trials (Optuna's fANOVA);
+    a one-line SweepError while there are too few trials to tell."""
+    import optuna
+
+    study = load_study_of(storage_url, study_name)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
+        raise SweepError(f"importances need 2 complete trials, the study has {len(complete)}")
+    try:
+        with warnings.catch_warnings():  # its notes on stderr would scribble over the app's screen
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError) as exc:  # one value for every setting, a parameter absent from some trials
+        raise SweepError(f"importances cannot be computed yet: {first_line(exc)}") from None
+
+
+def trials_csv(rows: list[TrialRow], path: str | Path) -> Path:
+    """Write the trials as CSV (one row a trial; each searched setting a column); the file written."""
+    import csv
+
+    names = sorted({name for row in rows for name in row.params})
+    target = Path(path).expanduser()
+    with open(target, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["trial", "state", "best_ppl", "best_epoch", "epochs", "seconds", "seed", "host", "reason",
+                         *names, "command"])  # fmt: skip
+        for row in rows:
+            writer.writerow(
+                [row.number, row.state, "" if row.best is None else repr(row.best), row.best_epoch or "",
+                 row.epochs, "" if row.seconds is None else f"{row.seconds:.1f}", "" if row.seed is None else row.seed,
+                 row.host, row.reason, *(row.params.get(name, "") for name in names), row.command]
+            )  # fmt: skip
+    return target
 
 
 def sweep_arguments(

@@ -2,7 +2,10 @@
 
 Real SQLite studies with two worker processes, a real PostgreSQL server started here (two `rnn-tui sweep`
 processes joining one study), an absurd learning rate that diverges while the sweep finishes, stopping with
-SIGTERM and continuing with the same command, a worker killed mid-trial. Trials are tiny (16 hidden units,
+SIGTERM and continuing with the same command, a worker killed mid-trial. Faults: the PostgreSQL server stopped
+for 20 s under two commands and for good, a whole command kill -9'd (its trial found by the other's heartbeat
+check, or by --reap), SIGTERM to one worker, the monitor killed, a study's identity, a read-only file, and the
+ready command re-run to the last digit. Trials are tiny (16 hidden units,
 a few thousand characters, 2-3 epochs): what costs time is starting processes, not training.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -49,7 +54,8 @@ def load_trials(storage: str, study: str) -> list:
 
 
 def trial_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith("trial ")]
+    """The lines of finished trials (not the line each trial starts with)."""
+    return [line for line in output.splitlines() if line.startswith("trial ") and line.split()[2] != "starts"]
 
 
 # The held-out engine comes with the --val-chars flag: from then on every trial must be ranked by held-out figures.
@@ -258,7 +264,7 @@ def test_sigterm_stops_cleanly_and_the_same_command_continues(tmp_path: Path) ->
     trials = load_trials(storage, "rnn-tui")
     stopped = [t for t in trials if t.state.name == "FAIL"]
     waiting = [t for t in trials if t.state.name == "WAITING"]
-    assert len(stopped) == 1 and "stopped by the user" in stopped[0].user_attrs["reason"]
+    assert len(stopped) == 1 and "stopped by SIGTERM" in stopped[0].user_attrs["reason"]
     assert len(waiting) == 1 and waiting[0].system_attrs["fixed_params"] == stopped[0].params  # queued again
     assert b"the same command continues" in out
     # The same command continues the study: the queued settings train first.
@@ -304,13 +310,15 @@ def test_a_killed_worker_leaves_the_study_usable(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
     assert b"Traceback" not in err
-    assert b"failed: its worker process ended (-9); queued again" in out
+    assert b"failed: its worker process ended (signal SIGKILL); queued again" in out
     trials = load_trials(storage, "rnn-tui")
     killed = next(t for t in trials if t.user_attrs.get("pid") == pid)
     assert killed.state.name == "FAIL" and "worker process ended" in killed.user_attrs["reason"]
     # The other worker went on: the study finished its budget, the killed trial's settings trained again.
     assert any(t.state.name == "COMPLETE" and t.user_attrs.get("requeued_from") == killed.number for t in trials)
-    assert process.returncode == 1  # the sweep says a worker was lost
+    assert b"a new worker process takes its place" in out
+    assert process.returncode == 0  # the lost worker was replaced and the budget ran
+    assert [t.state.name for t in trials].count("COMPLETE") == 3  # a lost trial is not counted: 3 ran to an end
 
 
 def _running_pid(storage: str) -> int | None:
@@ -344,8 +352,26 @@ def _as_postgres(*command: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else list(command)
 
 
+class PostgresServer:
+    """A test's own PostgreSQL server; stop() and start() put it through an outage."""
+
+    def __init__(self, url: str, control: list[str], env: dict[str, str]) -> None:
+        self.url, self.control, self.env = url, control, env
+
+    def stop(self) -> None:
+        subprocess.run([*self.control, "-m", "fast", "-w", "stop"], check=True, capture_output=True, env=self.env)
+
+    def start(self) -> None:
+        subprocess.run([*self.control, "-w", "start"], check=True, capture_output=True, env=self.env, timeout=120)
+
+
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of its own, on 127.0.0.1 and a free port, its data in a temporary directory."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): .ci/run installs it")
@@ -385,7 +411,8 @@ def postgres_url() -> Iterator[str]:
 
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as connection:
             connection.execute("CREATE DATABASE sweeps")
-        yield f"postgresql://postgres@127.0.0.1:{port}/sweeps"
+        control = _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options)
+        yield PostgresServer(f"postgresql://postgres@127.0.0.1:{port}/sweeps", control, env)
     finally:
         subprocess.run(
             _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"),
@@ -421,4 +448,279 @@ def test_two_sweep_processes_join_one_postgresql_study(postgres_url: str, tmp_pa
     # A study cannot be continued with other fixed settings: its trials would not compare.
     clash = run_sweep(*flags[:-4], "--cell", "gru", "--search", "lr=1e-3:1e-2:log", cwd=tmp_path)
     assert clash.returncode == 2
-    assert "study 'class' was run with other fixed settings" in clash.stderr
+    assert "study 'class' searches lr=0.001:0.01:log cell=rnn,gru, this command lr=0.001:0.01:log" in clash.stderr
+    assert clash.stderr.strip().splitlines()[-1].startswith("rnn-tui: error: study 'class'")  # after the driver note
+
+
+def _pg_running(url: str) -> int:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as connection:
+            row = connection.execute("select count(*) from trials where state = 'RUNNING'").fetchone()
+    except psycopg.Error:  # no tables yet
+        return 0
+    return int(row[0]) if row else 0
+
+
+def test_a_20_second_postgresql_outage_is_waited_out_by_two_commands(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The server stopped (fast: connections cut) for 20 s while both commands train: each waits, says so in a
+    line, and finishes its budget; no traceback, no trial left RUNNING."""
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "3", "--storage", postgres_server.url]
+    flags += ["--study", "outage", "--search", "lr=1e-3:1e-2:log", "--pruner", "none", "--storage-patience", "90"]
+    commands = [
+        subprocess.Popen(sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        while _pg_running(postgres_server.url) < 2 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _pg_running(postgres_server.url) == 2, "both commands should be training"
+        postgres_server.stop()
+        time.sleep(20)
+        postgres_server.start()
+        outputs = [command.communicate(timeout=300) for command in commands]
+    finally:
+        for command in commands:
+            if command.poll() is None:
+                command.kill()
+    for command, (out, err) in zip(commands, outputs, strict=True):
+        assert command.returncode == 0, out + err
+        assert "Traceback" not in out + err and "updated_state" not in out + err
+        assert "database unreachable" in out and "retrying for" in out
+    trials = load_trials(resolve_storage(postgres_server.url)[0], "outage")
+    states = [(t.number, t.state.name) for t in trials]
+    # Nothing lost: the two trials running through the outage finished and were recorded, as the four after them.
+    assert [state for _, state in states] == ["COMPLETE"] * 6, (states, outputs)
+    assert all(t.state.name != "RUNNING" for t in trials)
+
+
+def test_a_database_gone_past_the_patience_ends_the_sweep_in_one_line_with_exit_3(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "2", "--storage", postgres_server.url]
+    flags += ["--study", "gone", "--search", "lr=1e-3:1e-2:log", "--storage-patience", "5"]
+    command = subprocess.Popen(
+        sweep_command(*flags), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while _pg_running(postgres_server.url) < 1 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        postgres_server.stop()
+        out, err = command.communicate(timeout=120)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 3, out + err
+    assert "Traceback" not in out + err
+    assert "database unreachable (" in out and "retrying for 5 more seconds" in out
+    assert out.strip().splitlines()[-1].startswith("rnn-tui sweep: database unreachable for 5 s (")
+    assert "giving up (--storage-patience)" in out
+
+
+def test_a_killed_command_is_noticed_by_the_other_and_its_trial_run_again(tmp_path: Path) -> None:
+    """Two commands on one study; one is kill -9'd whole (monitor and worker, as a machine lost): the other fails
+    its trial with the reason within the grace period, and runs its settings again."""
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--storage", storage, "--study", "lab", "--grace", "4"]
+    flags += ["--search", "lr=1e-3:1e-2:log", "--pruner", "none"]
+    lost = subprocess.Popen(
+        sweep_command(*flags, "--trials", "2"), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    other = None
+    try:
+        deadline = time.monotonic() + 60
+        pid = None
+        while pid is None and time.monotonic() < deadline:
+            pid = _running_pid(storage)
+            time.sleep(0.2)
+        assert pid is not None and os.getpgid(pid) == lost.pid, "the first command's trial should be running"
+        other = subprocess.Popen(
+            sweep_command(*flags, "--trials", "3"), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        time.sleep(1)
+        os.killpg(lost.pid, signal.SIGKILL)
+        killed_at = datetime.now()  # naive local time, as Optuna stamps datetime_complete
+        lost.wait(timeout=10)
+        out, err = other.communicate(timeout=240)
+    finally:
+        for process in (lost, other):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert other.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    trials = load_trials(storage, "lab")
+    killed = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert killed.state.name == "FAIL", out
+    assert f"no heartbeat from {socket.gethostname()} (pid {pid}) for over 4 s" in killed.user_attrs["reason"]
+    assert f"trial {killed.number:>3}  failed: lost: no heartbeat" in out
+    # Failed within the grace period (4 s) of its last heartbeat; slack for a loaded machine's polls.
+    assert killed.datetime_complete is not None and (killed.datetime_complete - killed_at).total_seconds() < 4 + 6
+    again = next(t for t in trials if t.user_attrs.get("requeued_from") == killed.number)
+    assert again.state.name == "COMPLETE" and again.params == killed.params and again.user_attrs["pid"] != pid
+    assert all(t.state.name != "RUNNING" for t in trials)
+
+
+def test_the_ready_command_reproduces_the_best_trial_to_the_last_digit(tmp_path: Path) -> None:
+    """Fixed --search values, the searched ones, the seed and the best epoch are all in the ready command; run on
+    this machine it prints the trial's held-out perplexity digit for digit."""
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "3", "--trials", "2", "--storage", storage, "--pruner", "none"]
+    flags += ["--search", "hidden=32", "--search", "cell=gru", "--search", "lr=1e-3:1e-2:log"]
+    result = run_sweep(*flags, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    best_line = next(line for line in result.stdout.splitlines() if line.startswith("best: trial"))
+    figure = best_line.split("held-out perplexity ")[1].split()[0]
+    command = shlex.split(result.stdout.strip().splitlines()[-1])
+    assert command[:3] == ["rnn-tui", "train", "--headless"]
+    shown = " ".join(command)
+    assert "--cell gru" in shown and "--hidden 32" in shown and "--seed " in shown and "--max-chars 4000" in shown
+    trial = next(t for t in load_trials(storage, "rnn-tui") if f"best: trial {t.number}," in best_line)
+    assert f"--seed {trial.user_attrs['seed']}" in shown
+    again = subprocess.run(
+        [sys.executable, "-m", "tui.main", *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
+    printed = [line for line in again.stdout.splitlines() if line.startswith("held-out perplexity ")]
+    assert printed and printed[-1].split()[2].rstrip(",") == figure
+
+
+def test_a_study_refuses_another_corpus_space_or_epochs_and_a_read_only_file_is_one_line(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "1", "--storage", storage, "--study", "lyrics"]
+    first = run_sweep(*flags, "--trials", "1", "--search", "lr=1e-3:1e-2:log", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    import optuna
+
+    identity = optuna.load_study(study_name="lyrics", storage=storage).user_attrs["identity"]
+    assert identity["corpus"] == "jaychou_lyrics.txt.zip" and len(identity["corpus_sha256"]) == 64
+    assert identity["held_out"]["val_chars"] == 1500 and identity["epochs"] == 1
+    cases = [
+        (["--corpus", str(Path(__file__).parents[1] / "engine" / "corpora" / "timemachine.txt")],
+         "study 'lyrics' trains on jaychou_lyrics.txt.zip (sha256 ", "--study lyrics-timemachine"),
+        (["--search", "lr=1e-3:1e-1:log"], "searches lr=0.001:0.01:log, this command lr=0.001:0.1:log",
+         "--study lyrics-space2"),
+        (["--epochs", "2", "--search", "lr=1e-3:1e-2:log"], "trains 1 epochs a trial, this command 2",
+         "--study lyrics-2ep"),
+    ]  # fmt: skip
+    for extra, message, suggestion in cases:
+        clash = run_sweep(*flags, "--trials", "1", *extra, cwd=tmp_path)
+        assert clash.returncode == 2, clash.stdout + clash.stderr
+        lines = clash.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and suggestion in lines[0], lines
+    read_only = f"sqlite:///file:{tmp_path / 'sweeps.db'}?mode=ro&uri=true"
+    result = run_sweep("--epochs", "1", "--storage", read_only, "--study", "new", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is read-only" in lines[0] and "Traceback" not in result.stderr, lines
+
+
+def _start_and_wait_for_a_trial(flags: list[str], storage: str, cwd: Path) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        sweep_command(*flags), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    pid = None
+    while pid is None and process.poll() is None and time.monotonic() < deadline:
+        pid = _running_pid(storage)
+        time.sleep(0.2)
+    if pid is None:
+        process.kill()
+        pytest.fail(f"no trial started: {process.communicate()}")
+    return process, pid
+
+
+def test_sigterm_to_a_worker_is_not_success_it_is_replaced_and_the_budget_runs(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--trials", "2", "--storage", storage, "--pruner", "none"]
+    process, pid = _start_and_wait_for_a_trial([*flags, "--search", "cell=rnn,gru"], storage, tmp_path)
+    try:
+        os.kill(pid, signal.SIGTERM)  # the worker alone (an administrator, a job system), not the command
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    assert "worker 0 ended (signal SIGTERM" in out or "worker 0 ended (exit code 143)" in out, out
+    assert "a new worker process takes its place" in out
+    trials = load_trials(storage, "rnn-tui")
+    stopped = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert stopped.state.name == "FAIL" and stopped.user_attrs["reason"] == "stopped by SIGTERM; queued again"
+    again = next(t for t in trials if t.user_attrs.get("requeued_from") == stopped.number)
+    assert again.state.name == "COMPLETE" and again.params == stopped.params
+    assert [t.state.name for t in trials].count("COMPLETE") == 2  # the stopped trial did not count
+
+
+def test_a_killed_monitor_is_not_a_user_stop_and_reap_fails_a_lost_machines_trial(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    flags = ["--epochs", "30", "--max-chars", "10000", "--storage", storage, "--grace", "4", "--pruner", "none"]
+    flags += ["--search", "lr=1e-3:1e-2:log"]
+    # kill -9 of the monitor alone: its worker notices within a second and records why its trial ended.
+    process, pid = _start_and_wait_for_a_trial([*flags, "--trials", "2"], storage, tmp_path)
+    process.kill()
+    process.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    while _running_pid(storage) is not None and time.monotonic() < deadline:
+        time.sleep(0.3)
+    trials = load_trials(storage, "rnn-tui")
+    first = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert first.state.name == "FAIL", first.state
+    assert first.user_attrs["reason"] == f"its sweep command (pid {process.pid}) ended; queued again"
+    # kill -9 of the whole command (a machine lost): nothing of it is left to record anything; `--reap` fails the
+    # trial once its heartbeat is older than the grace period.
+    process, pid = _start_and_wait_for_a_trial([*flags, "--trials", "2"], storage, tmp_path)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=30)
+    early = run_sweep(*flags, "--reap", cwd=tmp_path)
+    assert early.returncode == 0 and "0 lost trials failed and queued again; 1 running" in early.stdout, early
+    time.sleep(4 + 2)
+    reaped = run_sweep(*flags, "--reap", cwd=tmp_path)
+    assert reaped.returncode == 0, reaped.stderr
+    assert "Traceback" not in reaped.stdout + reaped.stderr
+    trials = load_trials(storage, "rnn-tui")
+    lost = next(t for t in trials if t.user_attrs.get("pid") == pid)
+    assert (
+        f"trial {lost.number:>3}  failed: lost: no heartbeat from {socket.gethostname()} (pid {pid})" in reaped.stdout
+    )
+    assert lost.state.name == "FAIL" and "for over 4 s; queued again" in lost.user_attrs["reason"]
+    waiting = [t for t in trials if t.state.name == "WAITING"]
+    # The second command trained the first's queued settings first; lost again, they are queued again.
+    assert lost.user_attrs["requeued_from"] == first.number and lost.params == first.params
+    assert [(t.user_attrs["requeued_from"], t.system_attrs["fixed_params"]) for t in waiting] == [
+        (lost.number, lost.params)
+    ]
+
+
+def test_progress_reaches_the_caller_as_callbacks_with_epochs_and_etas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine prints nothing: the lines and the live progress line come to run_sweep's callbacks (the command
+    line prints them; a terminal shows the live one in place)."""
+    from engine.space import build_space
+    from engine.sweep import SweepSpec
+    from engine.sweep import run_sweep as sweep
+
+    monkeypatch.chdir(tmp_path)
+    fixed = {"hidden": 16, "max_chars": 4000, "seed": 0, "epochs": 3}
+    spec = SweepSpec(
+        fixed=fixed, space=build_space(fixed, None, ["lr=1e-3:1e-2:log"]), study="progress",
+        storage=f"sqlite:///{tmp_path / 'sweeps.db'}", trials=2, timeout=None, jobs=1, threads=1, pruner="none",
+    )  # fmt: skip
+    lines: list[str] = []
+    live: list[str] = []
+    assert sweep(spec, lines.append, live.append) == 0, lines
+    assert [line.split()[1] for line in lines if " starts " in line] == ["0", "1"]
+    epochs = [line for line in live if " epoch " in line]
+    shown = list(dict.fromkeys(" ".join(line.split()[:4]) for line in epochs))  # the line is redrawn with the ETA
+    assert shown == [f"trial {n} epoch {e}/3" for n in (0, 1) for e in (1, 2, 3)], epochs
+    assert all(" ETA " in line for line in epochs)
+    # After trial 0, the time left for the budget stays on the live line, behind the running trial.
+    assert any(line.startswith("trial 1 epoch") and line.endswith(" for the 1 trial left") for line in live), live

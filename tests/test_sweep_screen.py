@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import pytest
 from pilot_helpers import wait_for
 from textual.widgets import DataTable, Input
 
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
 from tui.screens import HelpScreen
-from tui.screens.sweep import SweepScreen
+from tui.screens.sweep import ObjectivePlot, SweepScreen
 
 SIZE = (100, 30)
 
 
-async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best(tmp_path: Path) -> None:
+async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     argv = ["--hidden", "16", "--max-chars", "4000", "--threads", "1", "--seed", "0", "--paused"]
     app = RnnTuiApp(app_options(parse(argv)))
     storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
@@ -34,11 +38,14 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await wait_for(pilot, lambda: screen.best_row() is not None, "a complete trial", timeout=90)
         best = screen.best_row()
         assert best.best is not None and best.epochs == 2
-        # Apply best: the trial's settings go into the form.
+        # Apply best: the trial's settings go into the form, with its seed and epochs up to its best epoch (the
+        # form's 250 would train far past what the trial measured).
         app.main.settings.set_text("lr", "0.5")
         await pilot.click("#sweep-apply")
         assert app.main.settings.value("lr") == best.params["lr"]
         assert app.main.settings.text_of("cell") == best.params["cell"]
+        assert best.seed is not None and app.main.settings.text_of("seed") == str(best.seed)
+        assert best.best_epoch in (1, 2) and app.main.settings.text_of("epochs") == str(best.best_epoch)
         # Compare: the trial's epochs go into F10's run book.
         table.move_cursor(row=0)
         await pilot.press("ctrl+t")
@@ -47,6 +54,17 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await wait_for(pilot, lambda: not app.sweep_state.running, "the sweep's end", timeout=90)
         await wait_for(pilot, lambda: screen.ended is not None, "its end reported")
         assert screen.ended.returncode == 0 and "rnn-tui train --headless" in screen.ended.message
+        # ctrl+e: the trials as CSV; ctrl+g: importances and a slice chart of the most important setting.
+        monkeypatch.chdir(tmp_path)
+        await pilot.press("ctrl+e")
+        with open(tmp_path / "rnn-tui-trials.csv", encoding="utf-8") as handle:
+            written = list(csv.DictReader(handle))
+        assert [int(r["trial"]) for r in written] == [r.number for r in screen.rows] and "lr" in written[0]
+        assert written[0]["command"].startswith("rnn-tui train --headless")
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: "importance" in screen.message, "importances", timeout=60)
+        assert screen.message.startswith("importance: "), screen.message
+        assert screen.query_one(ObjectivePlot).slice_of in ("lr", "cell")
         # The sort follows a header click.
         await pilot.click("#sweep-table", offset=(12, 0))
         # A bad number is an inline error, and no process starts.
@@ -78,3 +96,58 @@ async def test_opening_a_study_that_does_not_exist_says_so(tmp_path: Path) -> No
         # It said "reading study…" and then nothing, for ever.
         await wait_for(pilot, lambda: "no study 'nothere'" in screen.message, "the missing study told", timeout=30)
         assert "Start creates it" in screen.message
+
+
+def _made_study(path: Path) -> str:
+    """A study with two finished trials and one running, written with Optuna directly (no training: fast)."""
+    import optuna
+
+    from engine.sweep import open_storage
+
+    url = f"sqlite:///{path}"
+    study = optuna.create_study(study_name="narrow", storage=open_storage(url), direction="minimize")
+    for number, (lr, hidden, value) in enumerate([(0.000211, 64, 240.5), (0.00307, 128, 231.25), (0.001, 32, None)]):
+        trial = study.ask()
+        for name, chosen in (("lr", lr), ("hidden", hidden), ("layers", 2), ("dropout", 0.125), ("num_steps", 48)):
+            getattr(trial, "suggest_float" if isinstance(chosen, float) else "suggest_int")(name, chosen, chosen)
+        config = {"epochs": 10, "lr": lr, "hidden": hidden, "seed": 1000 + number}
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("seed", 1000 + number)
+        history = [{"epoch": e, "perplexity": 300.0, "val_perplexity": 250.0 - e, "seconds": 1.0, "chars": 1,
+                    "lr": lr, "clip": 0.01} for e in (1, 2, 3)]  # fmt: skip
+        trial.set_user_attr("history", history)
+        for entry in history:
+            trial.report(entry["val_perplexity"], entry["epoch"])
+        if value is not None:
+            study.tell(trial, value)
+    return url
+
+
+async def test_params_readable_at_80x24_and_the_password_never_shown(tmp_path: Path) -> None:
+    url = _made_study(tmp_path / "sweeps.db")
+    app = RnnTuiApp(app_options(parse(["--hidden", "16", "--paused"])))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f12")
+        screen = app.screen
+        assert isinstance(screen, SweepScreen)
+        storage = screen.query_one("#sweep-storage", Input)
+        storage.value = url
+        screen.query_one("#sweep-study", Input).value = "narrow"
+        await pilot.click("#sweep-open")
+        await wait_for(pilot, lambda: len(screen.rows) == 3, "the study's trials")
+        await wait_for(pilot, lambda: screen.message == "study 'narrow': 3 trials", "the study told")
+        # Every setting of the trial under the cursor is readable, however narrow the table's column.
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=0)
+        await pilot.pause()
+        detail = str(screen.query_one("#sweep-detail").render())
+        for text in ("lr=0.000211", "hidden=64", "layers=2", "dropout=0.125", "num_steps=48", "seed 1000"):
+            assert text in detail.replace("\n", " "), detail
+        # The running trial shows its epoch out of its planned ones.
+        assert table.get_row("2")[4] == "3/10"
+        # A password typed into the storage field is masked once read, in the field and in every message.
+        storage.value = "postgresql://class:hunter2@127.0.0.1:1/rnn"
+        await pilot.click("#sweep-open")
+        await wait_for(pilot, lambda: "cannot open storage" in screen.message, "the refused connection", timeout=30)
+        assert "hunter2" not in screen.message and "hunter2" not in storage.value and "***" in storage.value
+        assert app.sweep_state.storage.endswith("class:hunter2@127.0.0.1:1/rnn")  # kept, for the next Start

@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -226,11 +227,19 @@ examples:
   rnn-tui sweep --trials 30 --jobs 2
   rnn-tui sweep --study gru --cell gru --search lr=1e-4:1e-2:log --search hidden=128,256,512
   rnn-tui sweep --storage postgresql://class:secret@db.lab:5432/rnn --study lab1 --trials 10
+  rnn-tui sweep --storage postgresql://class:secret@db.lab:5432/rnn --study lab1 --reap
+
+exit codes: 0 this command's trials ran (worker processes that died were replaced); 1 worker processes kept
+dying (replaced 3 × --jobs times) with trials left, or an unexpected error; 2 bad input, a study that does not
+match, storage that cannot be opened or is read-only; 3 the database stayed unreachable longer than
+--storage-patience; 128+N stopped by signal N (130 ctrl+c, 143 SIGTERM). A study stores its corpus (sha256),
+preset, epochs, held-out split, search space and fixed settings: a command that differs is refused.
 """
 
 
 def add_sweep_parser(commands: Any) -> None:
     from engine.space import DEFAULT_SEARCH, SEARCHABLE
+    from engine.study import GRACE_SECONDS, STORAGE_PATIENCE
     from engine.sweep import DEFAULT_EPOCHS, DEFAULT_STORAGE_FILE, DEFAULT_STUDY, DEFAULT_TRIALS, PRUNERS
 
     sweep = commands.add_parser(
@@ -251,7 +260,11 @@ def add_sweep_parser(commands: Any) -> None:
         help=f"search one setting; repeatable; overrides --space ({', '.join(SEARCHABLE)})",
     )
     group.add_argument(
-        "--trials", type=int, metavar="N", help=f"trials to run (default {DEFAULT_TRIALS} without --timeout)"
+        "--trials",
+        type=int,
+        metavar="N",
+        help=f"trials this command runs to an end, whatever other commands on the study run (default {DEFAULT_TRIALS} "
+        "without --timeout); a trial lost to a killed process or a stop is queued again and not counted",
     )
     group.add_argument("--timeout", type=float, metavar="SECONDS", help="start no trial after this long")
     group.add_argument("--study", default=DEFAULT_STUDY, metavar="NAME", help="study name; an existing one continues")
@@ -266,6 +279,26 @@ def add_sweep_parser(commands: Any) -> None:
         "--pruner", choices=PRUNERS, default="median", help="stop hopeless trials early (default median)"
     )
     group.add_argument("--sampler-seed", type=int, metavar="N", help="seed Optuna's sampler (worker k gets N+k)")
+    group.add_argument(
+        "--storage-patience",
+        type=float,
+        default=STORAGE_PATIENCE,
+        metavar="SECONDS",
+        help=f"wait this long for an unreachable database before giving up (exit 3; default {STORAGE_PATIENCE:g})",
+    )
+    group.add_argument(
+        "--grace",
+        type=float,
+        default=GRACE_SECONDS,
+        metavar="SECONDS",
+        help="a running trial whose machine sent no heartbeat for this long is failed and queued again "
+        f"(default {GRACE_SECONDS:g})",
+    )
+    group.add_argument(
+        "--reap",
+        action="store_true",
+        help="only fail and re-queue the study's trials whose machine stopped sending heartbeats, then exit",
+    )
 
 
 # The run's own flags of add_train_arguments (not settings): dest → option; True/False ones are switches.
@@ -627,6 +660,8 @@ def sweep_spec(args: argparse.Namespace) -> Any:
         corpus_url=args.corpus_url,
         save=args.save,
         metrics=args.metrics,
+        storage_patience=args.storage_patience,
+        grace=args.grace,
     )
 
 
@@ -648,9 +683,30 @@ def check_sweep_outputs(args: argparse.Namespace) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
-    from engine.sweep import run_sweep
+    from engine.sweep import reap_command, run_sweep
 
-    return run_sweep(sweep_spec(args))
+    spec = sweep_spec(args)
+    if args.reap:
+        return reap_command(spec.storage, spec.study, spec.grace, print)
+    live = sys.stdout.isatty()
+    showing = False
+
+    def out(line: str) -> None:
+        nonlocal showing
+        if showing:  # the progress line gives way to a lasting one
+            sys.stdout.write("\r\x1b[K")
+            showing = False
+        print(line, flush=True)
+
+    def progress(line: str) -> None:
+        nonlocal showing
+        if live and line:
+            width = max(20, shutil.get_terminal_size().columns - 1)
+            sys.stdout.write("\r\x1b[K" + line[:width])
+            sys.stdout.flush()
+            showing = True
+
+    return run_sweep(spec, out, progress)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -3,8 +3,10 @@
 The sweep runs in other processes (`rnn-tui sweep`, which starts its own workers), so the run in the main
 panels keeps training and the UI thread never trains. The screen reads the study back from its storage once a
 second in a thread worker (engine.sweep.read_trials), so trials from other processes and machines sharing the
-storage show too. "Apply best" writes the best trial's settings into the form (F7 restarts with them);
-"Compare" adds the marked trials' per-epoch histories to F10 Runs compared.
+storage show too. "Apply best" writes the best trial's settings into the form, its seed and epochs up to its best
+epoch included (F7 then trains that trial again); "Compare" adds the marked trials' per-epoch histories to F10 Runs
+compared; ctrl+g shows parameter importances and a slice chart; ctrl+e writes the trials to a CSV file. A storage
+URL's password is never shown: the field holds it masked once read.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ SORT_KEYS = ("#", "state", "ppl", "epochs", "time")
 class TrialsRead(Message):
     rows: list[TrialRow]
     error: str | None
+    source: tuple[str, str] = ("", "")  # the study and storage read: a read of the one before Open is dropped
 
 
 @dataclass
@@ -93,11 +96,23 @@ def storage_url(text: str) -> str:
     return resolve_storage(text.strip() or None)[0]
 
 
+def masked(url: str) -> str:
+    """The storage URL as shown: its password hidden."""
+    from engine.sweep import shown_url
+
+    return shown_url(url) if url else url
+
+
 class ObjectivePlot(PlotextPlot):
+    slice_of: str | None = None  # a parameter: the chart is the objective against it (a slice), not per trial
+
     def show(self, rows: list[TrialRow]) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        if self.slice_of is not None:
+            self.show_slice(rows, self.slice_of)
+            return
         points = [(r.number, r.best) for r in rows if r.best is not None and math.isfinite(r.best) and r.best > 0]
         if not points:
             plt.title("the objective per trial appears here (log scale)")
@@ -117,6 +132,27 @@ class ObjectivePlot(PlotextPlot):
                 plt.plot([n for n, _ in complete], best_so_far, label="best so far", marker="braille")
         self.refresh()
 
+    def show_slice(self, rows: list[TrialRow], name: str) -> None:
+        """Each complete or pruned trial's best perplexity against one setting (categories at 1, 2, ...)."""
+        plt = self.plt
+        points = [
+            (r.params[name], r.best)
+            for r in rows
+            if name in r.params and r.best is not None and math.isfinite(r.best) and r.best > 0
+        ]
+        plt.title(f"slice: best held-out ppl against {name}, log scale")
+        plt.yscale("log")
+        if points and all(isinstance(x, int | float) for x, _ in points):
+            values = [float(x) for x, _ in points]
+            if min(values) > 0 and max(values) / min(values) > 20:  # a log-range setting such as lr
+                plt.xscale("log")
+            plt.scatter(values, [v for _, v in points], marker="dot")
+        elif points:
+            labels = sorted({str(x) for x, _ in points})
+            plt.scatter([labels.index(str(x)) + 1 for x, _ in points], [v for _, v in points], marker="dot")
+            plt.xticks(list(range(1, len(labels) + 1)), labels)
+        self.refresh()
+
     def render(self) -> RenderResult:
         try:
             return super().render()
@@ -128,6 +164,8 @@ class SweepScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f12", "dismiss", "Close"),
         Binding("ctrl+t", "toggle_mark", "Mark trial", tooltip="mark the trial under the cursor for Compare"),
+        Binding("ctrl+g", "importances", "Importances", tooltip="parameter importances and a slice chart"),
+        Binding("ctrl+e", "export", "Export CSV", tooltip="write the trials to STUDY-trials.csv"),
     ]
     DEFAULT_CSS = """
     SweepScreen { align: center middle; }
@@ -142,6 +180,7 @@ class SweepScreen(ModalScreen[None]):
     #sweep-body { height: 1fr; }
     #sweep-table { width: 2fr; height: 1fr; }
     #sweep-plot { width: 1fr; height: 1fr; margin-left: 1; }
+    #sweep-detail { height: 3; color: $text-muted; }
     #sweep-message { height: 2; }
     """
 
@@ -156,6 +195,7 @@ class SweepScreen(ModalScreen[None]):
         self.ended: SweepEnded | None = None  # how the sweep started here ended
         self._poll_stop = threading.Event()
         self._opening = False  # Open was pressed: its outcome is told, a missing study too
+        self.stale = False  # the message line tells of a read that failed: the next good read clears it
 
     @property
     def rnn_app(self) -> RnnTuiApp:
@@ -169,7 +209,9 @@ class SweepScreen(ModalScreen[None]):
                 yield Label("study ")
                 yield OrderedInput(s.study, id="sweep-study", compact=True)
                 yield Label(" storage ")
-                yield OrderedInput(s.storage, id="sweep-storage", placeholder="./rnn-tui-sweeps.db", compact=True)
+                yield OrderedInput(
+                    masked(s.storage), id="sweep-storage", placeholder="./rnn-tui-sweeps.db", compact=True
+                )
             with Horizontal(classes="sweep-row"):
                 yield Label("space ")
                 yield OrderedInput(
@@ -193,6 +235,7 @@ class SweepScreen(ModalScreen[None]):
             with Horizontal(id="sweep-body"):
                 yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
                 yield ObjectivePlot(id="sweep-plot")
+            yield Static("", id="sweep-detail")
             yield Static("", id="sweep-message")
 
     def on_mount(self) -> None:
@@ -208,20 +251,29 @@ class SweepScreen(ModalScreen[None]):
     def hint(self) -> Text:
         return Text(
             "Start runs `rnn-tui sweep` with the form's settings (space: e.g. lr=1e-4:1e-2:log cell=rnn,gru). "
-            "Click a header to sort; ctrl+t marks trials for Compare.",
+            "Click a header to sort; ctrl+t marks trials for Compare; ctrl+g importances; ctrl+e CSV.",
             style="dim",
         )
 
-    def say(self, text: Text | str, style: str = "") -> None:
+    def say(self, text: Text | str, style: str = "", stale: bool = False) -> None:
         self.message = str(text)
+        self.stale = stale
         self.query_one("#sweep-message", Static).update(Text(text, style=style) if isinstance(text, str) else text)
 
     def field(self, name: str) -> str:
         return self.query_one(f"#sweep-{name}", Input).value.strip()
 
+    def storage_text(self) -> str:
+        """The storage URL: the field's, or the remembered one when the field still shows it masked."""
+        text = self.field("storage")
+        return self.state.storage if self.state.storage and text == masked(self.state.storage) else text
+
     def remember(self) -> None:
         s = self.state
-        s.study, s.storage, s.space = self.field("study"), self.field("storage"), self.field("space")
+        s.study, s.storage, s.space = self.field("study"), self.storage_text(), self.field("space")
+        storage = self.query_one("#sweep-storage", Input)
+        if storage.value != masked(s.storage):  # a password typed in stays on screen no longer than this
+            storage.value = masked(s.storage)
         s.trials, s.epochs, s.jobs = self.field("trials"), self.field("epochs"), self.field("jobs")
 
     # ----- reading the study -----
@@ -243,19 +295,21 @@ class SweepScreen(ModalScreen[None]):
                 rows, error = [], f"cannot read the study: {first_line(exc)}"
             if worker.is_cancelled or self._poll_stop.is_set():
                 return
-            self.post_message(TrialsRead(rows, error))
+            self.post_message(TrialsRead(rows, error, (study, storage)))
             self._poll_stop.wait(POLL_SECONDS)
 
     def on_trials_read(self, message: TrialsRead) -> None:
+        if message.source != (self.state.study, self.state.storage):
+            return  # read before Open switched study or storage: neither its rows nor its error hold now
         if message.error and not self.state.running:
             if not message.error.startswith("no study"):
-                self.say(message.error, "bold red")
+                self.say(message.error, "bold red", stale=True)
             elif self._opening:  # quiet when the screen opens on a study not made yet; asked for, it is told
-                self.say(f"{message.error}: Start creates it", "yellow")
+                self.say(f"{message.error}: Start creates it", "yellow", stale=True)
             self.rows = []
         elif not message.error:
             self.rows = message.rows
-            if self._opening:
+            if self._opening or self.stale:  # a failed read's message no longer holds
                 self.say(f"study {self.state.study!r}: {len(self.rows)} trial{'s' * (len(self.rows) != 1)}", "dim")
         self._opening = False
         self.show_rows()
@@ -291,13 +345,14 @@ class SweepScreen(ModalScreen[None]):
                 str(row.number),
                 Text(row.state, style=STATE_STYLES.get(row.state, "")),
                 ppl,
-                str(row.epochs),
+                f"{row.epochs}/{row.planned}" if row.state == "running" and row.planned else str(row.epochs),
                 seconds,
                 params,
                 key=str(row.number),
             )
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self.show_detail()
         self.query_one(ObjectivePlot).show(self.rows)
         title = f"Sweep (Optuna): study {self.state.study!r}, {len(self.rows)} trials"
         if self.state.running:
@@ -305,6 +360,35 @@ class SweepScreen(ModalScreen[None]):
         if any(r.fallback for r in self.rows):
             title += "; * = TRAINING ppl (no held-out figure)"
         self.query_one("#sweep-box").border_title = title
+
+    def cursor_row(self) -> TrialRow | None:
+        table = self.query_one(DataTable)
+        if not self.rows or table.row_count == 0:
+            return None
+        number = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or -1)
+        return next((r for r in self.rows if r.number == number), None)
+
+    def show_detail(self) -> None:
+        """The trial under the cursor in full (the table's params column is cut on a narrow terminal)."""
+        row = self.cursor_row()
+        detail = self.query_one("#sweep-detail", Static)
+        if row is None:
+            detail.update("")
+            return
+        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.params.items())
+        facts = [f"trial {row.number} {row.state}", params or "(no settings yet)"]
+        if row.seed is not None:
+            facts.append(f"seed {row.seed}")
+        if row.best_epoch is not None:
+            facts.append(f"best at epoch {row.best_epoch}")
+        if row.host:
+            facts.append(row.host)
+        if row.reason:
+            facts.append(row.reason)
+        detail.update(Text(" · ".join(facts)))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_detail()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)
@@ -358,7 +442,7 @@ class SweepScreen(ModalScreen[None]):
                 config.to_dict(),
                 searches,
                 self.field("study") or "rnn-tui",
-                self.field("storage") or None,
+                self.storage_text() or None,
                 self._whole("trials"),
                 self._whole("epochs"),
                 jobs,
@@ -416,8 +500,8 @@ class SweepScreen(ModalScreen[None]):
         from tui.widgets.settings import FIELDS_BY_NAME, format_field_value
 
         applied = []
-        for name, value in {**best.config, **best.params}.items():
-            if name in FIELDS_BY_NAME and name != "epochs":
+        for name, value in best.form_settings.items():
+            if name in FIELDS_BY_NAME:
                 text = format_field_value(FIELDS_BY_NAME[name], tuple(value) if isinstance(value, list) else value)
                 if form.text_of(name) != text:
                     form.set_text(name, text)
@@ -471,6 +555,58 @@ class SweepScreen(ModalScreen[None]):
             self.say("no trial with epochs is marked (ctrl+t marks the trial under the cursor)", "yellow")
             return
         self.say(Text(f"trials {', '.join(added)} are in F10 Runs compared", style="green"))
+
+    def action_importances(self) -> None:
+        """ctrl+g: each setting's importance (Optuna's fANOVA) and the chart as a slice of the most important one;
+        again: back to the objective per trial."""
+        plot = self.query_one(ObjectivePlot)
+        if plot.slice_of is not None:
+            plot.slice_of = None
+            plot.show(self.rows)
+            self.say("the chart shows the objective per trial again", "dim")
+            return
+        self.say("computing importances…", "dim")
+        self.compute_importances(storage_url(self.state.storage), self.state.study)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="sweep-importances")
+    def compute_importances(self, url: str, study: str) -> None:
+        from textual.worker import get_current_worker
+
+        from engine.sweep import param_importances
+
+        try:
+            importances, error = param_importances(url, study), ""
+        except RnnTuiError as exc:
+            importances, error = {}, str(exc)
+        except Exception as exc:  # the database went away meanwhile
+            importances, error = {}, f"cannot read the study: {first_line(exc)}"
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.show_importances, importances, error)
+
+    def show_importances(self, importances: dict[str, float], error: str) -> None:
+        if error or not importances:
+            self.say(error or "no setting varies yet", "yellow")
+            return
+        shown = "  ".join(f"{name} {share:.0%}" for name, share in importances.items())
+        self.say(Text(f"importance: {shown}  (ctrl+g: chart per trial)", style="green"))
+        plot = self.query_one(ObjectivePlot)
+        plot.slice_of = next(iter(importances))
+        plot.show(self.rows)
+
+    def action_export(self) -> None:
+        """ctrl+e: the trials as CSV in the working directory."""
+        from engine.sweep import trials_csv
+
+        if not self.rows:
+            self.say("no trials to export", "yellow")
+            return
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.state.study) or "study"
+        try:
+            path = trials_csv(self.rows, f"{name}-trials.csv")
+        except OSError as exc:
+            self.say(f"cannot write the CSV: {first_line(exc)}", "bold red")
+            return
+        self.say(Text(f"{len(self.rows)} trials written to {path}", style="green"))
 
     def on_unmount(self) -> None:
         self._poll_stop.set()
