@@ -73,7 +73,7 @@ class Setting:
     """
 
     name: str  # the TrainConfig attribute
-    label: str  # the app form's label (at most 9 characters: two fit a row)
+    label: str  # the app form's label (at most 9 characters, 8 if it restarts: its '*' follows it in the form)
     help: str  # the flag's help; its default is added (default_help)
     kind: str  # int, float, optional-int, optional-float, choice, prefixes, path
     group: str  # the --help section: corpus, model, training, reports
@@ -237,7 +237,7 @@ class TrainConfig:
     )  # fmt: skip
     # With max_chars 0 (or a corpus shorter than it): the corpus's tail share held out.
     val_fraction: float = setting(
-        0.1, label="held frac", kind="float", group="corpus", runs="label", metavar="F",
+        0.1, label="heldfrac", kind="float", group="corpus", runs="label", metavar="F",
         help="with --max-chars 0, or a corpus shorter than --max-chars: hold out its last share F", minimum=0,
         maximum=1, below=True, vocab=True,
     )  # fmt: skip
@@ -248,7 +248,7 @@ class TrainConfig:
     # The output layer's products in bfloat16 where the hardware multiplies it natively (engine/precision.py). The
     # weights stay float32 in every precision, so a resumed run may change it; a sweep's trials may differ in it.
     precision: str = setting(
-        "fp32", label="precision", kind="choice", choices=PRECISIONS, group="training", runs="label",
+        "fp32", label="dtype", kind="choice", choices=PRECISIONS, group="training", runs="label",
         help="bf16: the output layer's products in bfloat16, where the CPU/GPU has it natively; auto: bf16 where "
         "native, else fp32", default_help="fp32, the book's", resumable=True, compared=False,
     )  # fmt: skip

@@ -47,7 +47,8 @@ def test_every_field_is_declared() -> None:
     assert [f.name for f in fields(TrainConfig)] == NAMES
     assert len(set(NAMES)) == len(NAMES)
     for declared in SETTINGS:
-        assert declared.label and len(declared.label) <= 9, declared.name
+        # The form's label cells are 9 wide, and a restart-only setting's label gains a '*' there.
+        assert declared.label and len(declared.label) <= (9 if declared.live else 8), declared.name
         assert declared.kind in ("int", "float", "optional-int", "optional-float", "choice", "prefixes", "path")
         assert declared.group in ("corpus", "model", "training", "reports"), declared.name
         assert declared.runs in ("label", "tiebreak", "never"), declared.name

@@ -166,9 +166,14 @@ class SettingsForm(Vertical):
 
     def _field_widgets(self, config: TrainConfig) -> list[Label | Input | Select[str]]:
         widgets: list[Label | Input | Select[str]] = []
-        for index, field in enumerate(FIELDS):
+        position = 0  # fields placed so far: an even count starts a row (two fields a row)
+        for field in FIELDS:
+            if field.kind == "path" and position % 2:  # a path spans the rest of its row (app.tcss): start a row
+                widgets += [Label(""), Label("")]
+                position += 1
             label = field.label if field.live else field.label + "*"
-            classes = "setting-label" + (" -live" if field.live else "") + (" -second" if index % 2 else "")
+            classes = "setting-label" + (" -live" if field.live else "") + (" -second" if position % 2 else "")
+            position += 1
             widgets.append(Label(label, id=f"label-{field.name}", classes=classes))
             widget_id = f"setting-{field.name}"
             text = format_field_value(field, getattr(config, field.name))
