@@ -20,7 +20,10 @@ What textual-serve does as it is, and what this module changes (textual_serve 1.
   holding a pipe from the server, kills what is left and removes the folders once that pipe closes;
 - any page could open a session (no Origin check, no login): the websocket's Origin must be this server's
   page, and serving beyond this machine needs a join code;
-- tracebacks with local variables on the teacher's console: one line per event instead (--log: JSON lines).
+- tracebacks with local variables on the teacher's console: one line per event instead (--log: JSON lines);
+- its apps' driver (Textual's WebDriver) writes a download's chunks (its input thread) and the screen's frames (the
+  app's thread) into one pipe without a lock: under load they interleaved, the packet could not be decoded, and the
+  session ended with its files while the tab was still open: sessions run tui.web_driver's, each packet whole.
 Each app process runs in served mode (tui.served): its own directory under --workdir as working directory,
 file dialogs confined to it, the corpus fixed, training paused when nobody has touched the tab for a while.
 """
@@ -272,6 +275,9 @@ class SessionService(AppService):
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         environment = super()._build_environment(width, height)
         environment.update(self.mode.environment())
+        # Textual's WebDriver, each packet written whole: its own can interleave a download's chunk with a frame
+        # (two threads, one pipe), and the session then ends with its files (tui.web_driver says how).
+        environment["TEXTUAL_DRIVER"] = "tui.web_driver:ServedWebDriver"
         # torch's intra-op pool follows --threads; OpenMP's own pool must not take every core either.
         environment["OMP_NUM_THREADS"] = str(self.threads)
         # The preset's own corpus (a blank field) is the server's: never a download, never a path in the form.
@@ -667,6 +673,8 @@ class ClassroomServer(Server):
                 self.tell("done", session.pid)
                 self.tell("undir", session.mode.session_dir)
                 ended = session.why_it_ended()
+                if ended is None and session.failure is not None:  # it was this end that closed the connection
+                    reason = f"{reason} (after an error in its output: {session.failure})"
                 kind = "crashed" if ended and ended.startswith("crashed") else "left"
                 self.event(
                     kind,
