@@ -215,13 +215,13 @@ def _check_size(path: Path, size: int, max_chars: int) -> None:
         return
     if max_chars == 0:
         raise CorpusError(
-            f"corpus {path} is {size / 2**20:.0f} MiB; with --max-chars 0 the limit is "
-            f"{MAX_CORPUS_BYTES // 2**20} MiB (give --max-chars N to read only the start)"
+            f"corpus {path} is {size / 2**20:.0f} MiB; with «max_chars» 0 the limit is "
+            f"{MAX_CORPUS_BYTES // 2**20} MiB (give «max_chars» N to read only the start)"
         )
     if max_chars > MAX_CORPUS_CHARS:
         raise CorpusError(
             f"corpus {path} is {size / 2**20:.0f} MiB; from a file over {MAX_CORPUS_BYTES // 2**20} MiB at most "
-            f"{MAX_CORPUS_CHARS:,} characters are kept, got --max-chars {max_chars:,}"
+            f"{MAX_CORPUS_CHARS:,} characters are kept, got «max_chars» {max_chars:,}"
         )
 
 

@@ -113,7 +113,7 @@ def choose(requested: str, device: torch.device, support: Support | None = None)
     """The precision a run on `device` uses: fp32 as asked; bf16 only where native (else ConfigError, one line);
     auto: bf16 where native, else fp32. support: what the device has (None: detect it)."""
     if requested not in PRECISIONS:
-        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {requested!r}")
+        raise ConfigError(f"«precision» must be one of {', '.join(PRECISIONS)}; got {requested!r}")
     if requested == "fp32":
         return Precision("fp32", "fp32", "")
     support = detect(device) if support is None else support
@@ -122,8 +122,8 @@ def choose(requested: str, device: torch.device, support: Support | None = None)
         return Precision("auto", name, f"auto: {support.why}", tf32=support.tf32 and name == "bf16")
     if not support.bf16:
         raise ConfigError(
-            f"precision bf16 on {device.type}: {support.why}; without native bfloat16 it would be slower than fp32, "
-            "so it is refused: use --precision fp32 or auto"
+            f"«precision» bf16 on {device.type}: {support.why}; without native bfloat16 it would be slower than fp32, "
+            "so it is refused: use fp32 or auto"
         )
     return Precision("bf16", "bf16", support.why, tf32=support.tf32)
 

@@ -19,6 +19,7 @@ import torch
 
 from engine import events
 from engine.checkpoint import load as load_checkpoint
+from engine.config import flag_name
 from engine.errors import ConfigError
 from engine.generate import generate
 from engine.precision import NATIVE_ENV, Support, choose, cpu_flags, cpu_support, cuda_support, step_context
@@ -145,8 +146,9 @@ def test_choose_fp32_bf16_auto() -> None:
     assert choose("bf16", CPU, NATIVE).output_dtype == torch.bfloat16
     with pytest.raises(ConfigError) as refused:
         choose("bf16", CPU, NOT_NATIVE)
-    message = str(refused.value)
-    assert "\n" not in message and "slower than fp32" in message and "--precision fp32 or auto" in message
+    message = refused.value.worded(flag_name)  # as the command line words it; the form says "dtype"
+    assert "\n" not in message and "slower than fp32" in message and "use fp32 or auto" in message
+    assert message.startswith("--precision bf16 on cpu")
 
 
 def test_native_bf16_detection(tmp_path: Path) -> None:
@@ -294,5 +296,6 @@ async def test_the_app_says_in_one_line_why_bf16_is_refused(monkeypatch: pytest.
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.runs.status.message_is_error, "the refusal in the status panel")
         status = app.runs.status
-        assert "precision bf16" in status.message and "slower than fp32" in status.message
+        # The app names the setting by the form's label, dtype.
+        assert "dtype bf16" in status.message and "slower than fp32" in status.message
         assert "\n" not in status.message and "Traceback" not in status.message
