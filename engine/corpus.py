@@ -176,6 +176,14 @@ def check_regular_file(path: Path) -> None:
         raise CorpusError(f"corpus {path} is {kind}, not a file")
 
 
+def run_corpus_path(preset: str, corpus: str | None) -> Path | None:
+    """The corpus file a run with this preset and corpus setting reads, when it is on this machine (None: it would
+    be downloaded). Preset d2l-en reads the shipped Time Machine unless a corpus is given explicitly."""
+    if preset == "d2l-en" and not corpus:
+        return TIME_MACHINE_PATH
+    return find_corpus(corpus)
+
+
 def missing_corpus_message() -> str:
     return (
         f"no corpus found: put the book's {DEFAULT_CORPUS_NAME} in ./data/, or pass --corpus PATH, or set ${CORPUS_ENV}"

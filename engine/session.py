@@ -9,14 +9,13 @@ from typing import Any
 
 from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
 from engine.corpus import (
-    TIME_MACHINE_PATH,
     TIME_MACHINE_SOURCE,
     Corpus,
     check_length,
     check_split,
-    find_corpus,
     load_corpus,
     missing_corpus_message,
+    run_corpus_path,
 )
 from engine.errors import CheckpointError, CorpusError
 from engine.sampling import batches_per_epoch
@@ -63,10 +62,11 @@ def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Co
 def local_corpus(config: TrainConfig) -> tuple[Path, str | None] | None:
     """(path, how to name it) of the corpus config trains on when it is on this machine; None when it would be
     downloaded. Preset d2l-en reads the shipped Time Machine unless a corpus is given explicitly."""
-    if config.preset == "d2l-en" and not config.corpus:
-        return TIME_MACHINE_PATH, TIME_MACHINE_SOURCE
-    path = find_corpus(config.corpus)
-    return (path, None) if path is not None else None
+    path = run_corpus_path(config.preset, config.corpus)
+    if path is None:
+        return None
+    shipped = config.preset == "d2l-en" and not config.corpus
+    return path, TIME_MACHINE_SOURCE if shipped else None
 
 
 def vocab_size_for(config: TrainConfig) -> int | None:
@@ -137,7 +137,7 @@ def check_resume(resume: str, overrides: dict[str, Any]) -> Any:
     checkpoint = checkpoints.load(resume)
     config = resume_config(checkpoint.config, overrides)
     checkpoints.check_shapes(checkpoint)
-    path = TIME_MACHINE_PATH if config.preset == "d2l-en" and not config.corpus else find_corpus(config.corpus)
+    path = run_corpus_path(config.preset, config.corpus)
     if path is not None:
         corpus = corpus_for(path, config)
         checkpoints.check_vocab(checkpoint.vocab, corpus.vocab)

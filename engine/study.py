@@ -239,11 +239,9 @@ def reap(study: Any, grace: float) -> list[tuple[int, str]]:
 
 def corpus_file(fixed: Mapping[str, Any]) -> Path | None:
     """The corpus file trials read (as engine.session finds it), without reading it; None when it would download."""
-    from engine.corpus import TIME_MACHINE_PATH, find_corpus
+    from engine.corpus import run_corpus_path
 
-    if fixed.get("preset") == "d2l-en" and not fixed.get("corpus"):
-        return TIME_MACHINE_PATH
-    return find_corpus(fixed.get("corpus"))
+    return run_corpus_path(str(fixed.get("preset", "d2l-zh")), fixed.get("corpus"))
 
 
 def sha256_of(path: Path) -> str:
