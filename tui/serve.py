@@ -61,6 +61,7 @@ from textual_serve.server import Server, to_int
 
 from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
+from engine.limits import available_memory
 from tui.cli import fail, train_argv
 from tui.served import RELEASED_EXIT, ServedMode
 
@@ -175,7 +176,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
             raise RnnTuiError(f"checkpoint not found: {args.resume}")
         args.resume = str(resume.resolve())
     cores = os.cpu_count() or 1
-    _, free_memory = machine_memory()
+    free_memory = available_memory() or 0  # 0, unreadable: auto_sessions counts by cores alone
     max_sessions = args.max_sessions
     if max_sessions in (None, "auto"):
         max_sessions = auto_sessions(cores, free_memory)
@@ -213,19 +214,6 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         seat_disk=seat_disk,
         release_seconds=getattr(args, "release_minutes", 0.0) * 60,
     )
-
-
-def machine_memory() -> tuple[int, int]:
-    """(MemTotal, MemAvailable) in bytes; (0, 0) where /proc/meminfo cannot be read."""
-    found = {}
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            name, _, value = line.partition(":")
-            if name in ("MemTotal", "MemAvailable"):
-                found[name] = int(value.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return found.get("MemTotal", 0), found.get("MemAvailable", 0)
 
 
 def auto_sessions(cores: int, free_memory: int) -> int:
