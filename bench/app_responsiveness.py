@@ -85,7 +85,7 @@ async def in_app(epochs: int, threads: int | None, switch: float | None) -> tupl
 
     def tick() -> None:
         now = time.perf_counter()
-        if expected[0] and app.runs.status.state == "running":  # only time spent training counts
+        if expected[0] and app.run_control.status.state == "running":  # only time spent training counts
             lateness.append(max(0.0, now - expected[0]))
         expected[0] = now + period
 
@@ -93,9 +93,9 @@ async def in_app(epochs: int, threads: int | None, switch: float | None) -> tupl
         sys.setswitchinterval(switch)
     async with app.run_test(size=(100, 30)) as pilot:
         app.set_interval(period, tick)
-        while app.runs.status.state not in ("finished", "failed", "stopped"):
+        while app.run_control.status.state not in ("finished", "failed", "stopped"):
             await asyncio.sleep(0.1)
-        seconds = [e.seconds for e in app.runs.epochs_seen][1:]
+        seconds = [e.seconds for e in app.run_control.epochs_seen][1:]
         await pilot.press("ctrl+q")
     return seconds, lateness
 

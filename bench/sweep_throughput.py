@@ -78,13 +78,13 @@ async def ui_lateness(epochs: int, sweep_epochs: int) -> list[float]:
 
             def tick() -> None:
                 now = time.perf_counter()
-                if expected[0] and app.runs.status.state == "running":
+                if expected[0] and app.run_control.status.state == "running":
                     lateness.append(max(0.0, now - expected[0]))
                 expected[0] = now + period
 
             async with app.run_test(size=(100, 30)) as pilot:
                 app.set_interval(period, tick)
-                while app.runs.status.state not in ("finished", "failed", "stopped"):
+                while app.run_control.status.state not in ("finished", "failed", "stopped"):
                     await asyncio.sleep(0.1)
                 await pilot.press("ctrl+q")
         finally:

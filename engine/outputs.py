@@ -101,7 +101,7 @@ def is_metrics_file(path: Path) -> bool:
 
 
 def is_runs_csv(path: Path) -> bool:
-    """rnn-tui's runs export (engine.runs.RunBook.to_csv): a header that starts with the epoch column."""
+    """rnn-tui's runs export (engine.run_book.RunBook.to_csv): a header that starts with the epoch column."""
     line = _first_line(path)
     return line is not None and line.startswith("epoch,")
 

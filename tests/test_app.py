@@ -47,18 +47,18 @@ def _frames(thread: threading.Thread) -> list:
 
 
 def state(app: RnnTuiApp) -> str:
-    return app.runs.status.state
+    return app.run_control.status.state
 
 
 async def test_training_advances_and_panels_show_it() -> None:
     app = make_app("--epochs", "4", "--pred-period", "2")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "4 epochs")
-        status = app.runs.status
+        status = app.run_control.status
         assert status.epoch == 4 and status.epochs == 4
         assert status.vocab_size == 1027 and status.num_chars == 10_000  # the book's corpus, first 10,000 chars
-        perplexities = [e.perplexity for e in app.runs.epochs_seen]
-        assert [e.epoch for e in app.runs.epochs_seen] == [1, 2, 3, 4]
+        perplexities = [e.perplexity for e in app.run_control.epochs_seen]
+        assert [e.epoch for e in app.run_control.epochs_seen] == [1, 2, 3, 4]
         assert perplexities[-1] < perplexities[0] < 1027 * 1.5  # it learns (uniform guessing: 1027)
         assert [epoch for epoch, _ in app.main.plot.points] == [1, 2, 3, 4]
         shown = app.main.status.render_status().plain
@@ -74,33 +74,37 @@ async def test_training_advances_and_panels_show_it() -> None:
 async def test_pause_resume_and_step() -> None:
     app = make_app("--epochs", "50", "--paused")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: state(app) == "paused" and app.runs.current.trainer is not None, "paused start")
+        await wait_for(
+            pilot, lambda: state(app) == "paused" and app.run_control.current.trainer is not None, "paused start"
+        )
         await pilot.pause(0.6)
-        assert app.runs.status.epoch == 0 and not app.runs.epochs_seen  # --paused: nothing trains
+        assert app.run_control.status.epoch == 0 and not app.run_control.epochs_seen  # --paused: nothing trains
 
         await pilot.press("f6")  # step: exactly one epoch, then paused again
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) == 1 and state(app) == "paused", "one step")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) == 1 and state(app) == "paused", "one step")
         await pilot.pause(0.6)
-        assert len(app.runs.epochs_seen) == 1
+        assert len(app.run_control.epochs_seen) == 1
 
         await pilot.press("f5")  # resume
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 2, "training after resume")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 2, "training after resume")
         assert state(app) == "running"
         await pilot.press("f5")  # pause
         await wait_for(pilot, lambda: state(app) == "paused", "pause")
-        settled = len(app.runs.epochs_seen)
+        settled = len(app.run_control.epochs_seen)
         await pilot.pause(0.8)
-        assert len(app.runs.epochs_seen) == settled  # at most the epoch in flight finished before pausing
+        assert len(app.run_control.epochs_seen) == settled  # at most the epoch in flight finished before pausing
 
         await pilot.press("f6")  # the key works while an input (the prefix box) has focus
         assert isinstance(app.focused, Input)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) == settled + 1 and state(app) == "paused", "step 2")
+        await wait_for(
+            pilot, lambda: len(app.run_control.epochs_seen) == settled + 1 and state(app) == "paused", "step 2"
+        )
 
 
 async def test_generate_known_traditional_and_unknown_prefixes() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 2, "two epochs")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 2, "two epochs")
         box = app.main.generate_box
         prefix = app.query_one("#prefix", Input)
         await pilot.press("f2")
@@ -134,8 +138,8 @@ async def test_generate_known_traditional_and_unknown_prefixes() -> None:
 async def test_live_lr_change_reaches_the_next_epoch() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
-        assert app.runs.epochs_seen[0].lr == pytest.approx(1e-3)
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "first epoch")
+        assert app.run_control.epochs_seen[0].lr == pytest.approx(1e-3)
         await pilot.press("f3")
         lr = app.query_one("#setting-lr", Input)
         assert app.focused is lr
@@ -148,16 +152,16 @@ async def test_live_lr_change_reaches_the_next_epoch() -> None:
         lr.value = "0.005"
         await pilot.press("enter")
         assert "lr" not in app.main.settings.errors
-        changed_at = len(app.runs.epochs_seen)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= changed_at + 2, "two more epochs")
-        assert app.runs.epochs_seen[-1].lr == pytest.approx(0.005)
-        assert app.runs.config is not None and app.runs.config.lr == pytest.approx(0.005)
+        changed_at = len(app.run_control.epochs_seen)
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= changed_at + 2, "two more epochs")
+        assert app.run_control.epochs_seen[-1].lr == pytest.approx(0.005)
+        assert app.run_control.config is not None and app.run_control.config.lr == pytest.approx(0.005)
         assert "adam lr 0.005" in app.main.status.render_status().plain  # the trainer's settings, as reported
         # Leaving the field again without editing it is no change: nothing more is sent, nothing more is told.
         lr.focus()
         await pilot.press("tab", "shift+tab", "tab")
-        seen = len(app.runs.epochs_seen)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= seen + 1, "one more epoch")
+        seen = len(app.run_control.epochs_seen)
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= seen + 1, "one more epoch")
         told = [line for line in app.main.samples.lines_written if line.startswith("after epoch")]
         assert len(told) == 1 and told[0].endswith(": lr 0.005"), told
 
@@ -195,8 +199,10 @@ async def test_restart_as_lstm_changes_the_shapes_table() -> None:
         assert isinstance(app.screen, ConfirmScreen)
         assert "cell" in app.screen.question and "layers" in app.screen.question
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.runs.config is not None and app.runs.config.cell == "lstm", "LSTM run")
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "an LSTM epoch")
+        await wait_for(
+            pilot, lambda: app.run_control.config is not None and app.run_control.config.cell == "lstm", "LSTM run"
+        )
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "an LSTM epoch")
         assert ("state[0] = h", "(2, 32, 64)") in app.main.shapes.rows_shown
         assert ("state[1] = c", "(2, 32, 64)") in app.main.shapes.rows_shown
         assert not app.main.settings.widget("cell").has_class("-pending")
@@ -207,13 +213,13 @@ async def test_divergence_is_shown_and_the_app_restarts() -> None:
     app = make_app("--epochs", "5", "--optimizer", "sgd", "--lr", "10", "--clip", "0")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "failed", "divergence")
-        assert app.runs.failure is not None and "diverged" in app.runs.failure
+        assert app.run_control.failure is not None and "diverged" in app.run_control.failure
         assert "diverged" in app.main.status.render_status().plain
         lr = app.main.settings.widget("lr")
         lr.value = "1"
         await pilot.press("f7")  # only a live setting changed: no confirmation
         await wait_for(pilot, lambda: state(app) == "finished", "a healthy run")
-        assert app.runs.epochs_seen[-1].lr == 1 and app.runs.failure is None
+        assert app.run_control.epochs_seen[-1].lr == 1 and app.run_control.failure is None
 
 
 async def test_quit_mid_epoch_leaves_no_training_thread() -> None:

@@ -33,7 +33,7 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the restart question")
         assert "This run's weights (epoch 1) are discarded. They are not saved" in app.screen.question
         await press(pilot, "escape")
-        run = app.runs.current
+        run = app.run_control.current
 
         for target in (tmp_path, corpus_path):  # refused with one line: no dialog, nothing written
             await dialog(pilot, "ctrl+s", target)
@@ -60,9 +60,9 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         assert checkpoints.load(notes).epoch == 1
 
         await press(pilot, "f7")  # saved where they are now: nothing to lose, no question
-        await wait_for(pilot, lambda: app.runs.current is not run, "the restart")
+        await wait_for(pilot, lambda: app.run_control.current is not run, "the restart")
         assert not isinstance(app.screen, ConfirmScreen)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the new run training")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "the new run training")
 
 
 @pytest.mark.parametrize("trained", [False, True], ids=["at-the-first-frame", "after-training"])
@@ -110,7 +110,7 @@ async def test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_pr
     app = make_app("--epochs", "2", "--pred-period", "1", "--prefix", "xyz", "--prefix", "分开")
     async with app.run_test(size=SIZE) as pilot:
         form = app.main.settings
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the first epoch")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "the first epoch")
         lr = form.widget("lr")
         lr.focus()
         lr.value = "0"

@@ -66,7 +66,7 @@ async def dialog(pilot: Pilot, key: str, path: Path) -> None:
 
 
 def state(app: RnnTuiApp) -> str:
-    return app.runs.status.state
+    return app.run_control.status.state
 
 
 def shown(app: RnnTuiApp) -> str:
@@ -137,7 +137,7 @@ async def test_bad_corpus_on_the_command_line(tmp_path: Path, corpus_path: Path,
     app = make_app("--epochs", "2", "--max-chars", "0", "--corpus", str(make(tmp_path)))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "failed", "the corpus error")
-        assert_one_line(app.runs.failure, needle)
+        assert_one_line(app.run_control.failure, needle)
         assert needle in shown(app)  # in the status panel
         assert app.is_running and not trainer_threads()
         # The form shows the bad path; a good one typed there restarts without asking (nothing was trained).
@@ -147,14 +147,14 @@ async def test_bad_corpus_on_the_command_line(tmp_path: Path, corpus_path: Path,
         await press(pilot, "f7")
         assert not isinstance(app.screen, ConfirmScreen)
         await wait_for(pilot, lambda: state(app) == "finished", "training on the good corpus")
-        assert app.runs.status.vocab_size == 1027 and app.runs.failure is None
+        assert app.run_control.status.vocab_size == 1027 and app.run_control.failure is None
 
 
 async def test_bad_corpus_typed_in_the_form(tmp_path: Path) -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
-        running = app.runs.current
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "first epoch")
+        running = app.run_control.current
         # A path that does not exist is named in the form; the run training is not stopped.
         app.main.settings.set_text("corpus", str(tmp_path / "typo.zip"))
         pending = app.main.settings.widget("corpus")
@@ -162,23 +162,25 @@ async def test_bad_corpus_typed_in_the_form(tmp_path: Path) -> None:
         await press(pilot, "f7")
         assert not isinstance(app.screen, ConfirmScreen)
         assert_one_line(app.main.settings.errors.get("corpus"), "corpus not found", "typo.zip")
-        assert app.runs.current is running and state(app) == "running"
-        seen = len(app.runs.epochs_seen)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) > seen, "training going on")
+        assert app.run_control.current is running and state(app) == "running"
+        seen = len(app.run_control.epochs_seen)
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) > seen, "training going on")
 
         # A file that exists but is no corpus: the restart (confirmed) fails in the status panel.
         app.main.settings.set_text("corpus", str(_write(tmp_path / "empty.txt", b"")))
         await restart(pilot, app)
         await wait_for(pilot, lambda: state(app) == "failed", "the empty corpus")
-        assert_one_line(app.runs.failure, "is empty")
+        assert_one_line(app.run_control.failure, "is empty")
         assert "is empty" in shown(app)
         assert any("is empty" in line for line in app.main.samples.lines_written)
-        assert len(app.runs.run_book.runs) == 1  # the run it replaced is kept (F10)
+        assert len(app.run_control.run_book.runs) == 1  # the run it replaced is kept (F10)
 
         app.main.settings.set_text("corpus", "")  # blank: found as usual
         await restart(pilot, app)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1 and state(app) == "running", "training again")
-        assert app.runs.status.vocab_size == 1027
+        await wait_for(
+            pilot, lambda: len(app.run_control.epochs_seen) >= 1 and state(app) == "running", "training again"
+        )
+        assert app.run_control.status.vocab_size == 1027
 
 
 # ----- settings -----
@@ -187,8 +189,8 @@ async def test_bad_corpus_typed_in_the_form(tmp_path: Path) -> None:
 async def test_bad_settings_are_named_inline() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
-        running = app.runs.current
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "first epoch")
+        running = app.run_control.current
         form = app.main.settings
         live = [
             ("lr", "0", "lr must be > 0"),
@@ -236,7 +238,7 @@ async def test_bad_settings_are_named_inline() -> None:
             assert_one_line(form.errors.get(name), needle)  # as it is typed, not only at F7
             await press(pilot, "f7")  # refused: no dialog, no restart
             assert not isinstance(app.screen, ConfirmScreen), (name, form.errors, app.screen.question)
-            assert app.runs.current is running
+            assert app.run_control.current is running
             form.set_text(name, str(getattr(TrainConfig(hidden=64), name)))
             await wait_for(pilot, lambda n=name: n not in form.errors, f"{name} accepted")
 
@@ -245,11 +247,11 @@ async def test_bad_settings_are_named_inline() -> None:
             await wait_for(pilot, lambda: form.widget("device").has_class("-pending"), "the form to mark the change")
             await press(pilot, "f7")
             assert_one_line(form.errors.get("device"), "device cuda is not available")
-            assert app.runs.current is running and state(app) == "running"
+            assert app.run_control.current is running and state(app) == "running"
             form.widget("device").value = "auto"
             await pilot.pause(0.02)
-        assert all(e.lr == pytest.approx(1e-3) for e in app.runs.epochs_seen)  # no bad value reached the trainer
-        assert app.runs.current is running and state(app) == "running"
+        assert all(e.lr == pytest.approx(1e-3) for e in app.run_control.epochs_seen)  # no bad value reached the trainer
+        assert app.run_control.current is running and state(app) == "running"
 
 
 # ----- the generate box -----
@@ -259,7 +261,7 @@ async def test_generate_box_bad_values_and_extreme_prefixes(corpus_path: Path) -
     app = make_app("--epochs", "500")
     text = load_corpus(corpus_path, 10_000).text
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "first epoch")
         cases = [
             ({"length": ""}, "length must be a whole number"),
             ({"length": "ten"}, "length must be a whole number, got 'ten'"),
@@ -343,8 +345,8 @@ NEEDLES = {
 async def test_bad_checkpoints_leave_the_run_untouched(bad_checkpoints: dict[str, Path], corpus_path: Path) -> None:
     app = make_app("--epochs", "500", "--corpus", str(corpus_path))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
-        running = app.runs.current
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "first epoch")
+        running = app.run_control.current
         for kind, path in bad_checkpoints.items():
             # Another corpus's checkpoint cannot continue here, but generates from its own vocabulary: not a fault.
             for button in ("#continue",) if kind == "other-corpus" else ("#continue", "#just-generate"):
@@ -359,11 +361,11 @@ async def test_bad_checkpoints_leave_the_run_untouched(bad_checkpoints: dict[str
                 needles = NEEDLES[kind] if isinstance(NEEDLES[kind], tuple) else (NEEDLES[kind],)
                 assert any(needle in message for needle in needles), message
                 assert_one_line(message, "the current run goes on")
-                assert app.runs.current is running and state(app) == "running", (kind, button)
-                assert app.runs.checkpoint is None
+                assert app.run_control.current is running and state(app) == "running", (kind, button)
+                assert app.run_control.checkpoint is None
         assert not PWNED.exists()
-        seen = len(app.runs.epochs_seen)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) > seen, "training going on")
+        seen = len(app.run_control.epochs_seen)
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) > seen, "training going on")
         assert len(trainer_threads()) == 1
 
 
@@ -375,7 +377,7 @@ async def test_continue_takes_the_epochs_from_the_form(tmp_path: Path) -> None:
     app = make_app("--epochs", "2")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "2 epochs")
-        first_two = [e.perplexity for e in app.runs.epochs_seen]
+        first_two = [e.perplexity for e in app.run_control.epochs_seen]
         await dialog(pilot, "ctrl+s", path)
         await press(pilot, "enter")
         await wait_for(pilot, path.exists, "the checkpoint")
@@ -383,8 +385,8 @@ async def test_continue_takes_the_epochs_from_the_form(tmp_path: Path) -> None:
         app.main.settings.set_text("epochs", "4")  # a finished checkpoint trains on to the form's epochs
         await dialog(pilot, "ctrl+o", path)
         await press(pilot, "enter")
-        await wait_for(pilot, lambda: state(app) == "finished" and app.runs.status.epoch == 4, "epochs 3 and 4")
-        assert [e.epoch for e in app.runs.epochs_seen] == [3, 4]
+        await wait_for(pilot, lambda: state(app) == "finished" and app.run_control.status.epoch == 4, "epochs 3 and 4")
+        assert [e.epoch for e in app.run_control.epochs_seen] == [3, 4]
         assert [epoch for epoch, _ in app.main.plot.points] == [1, 2, 3, 4]  # the checkpoint's history, then the new
         assert [p for _, p in app.main.plot.points][:2] == first_two
         told = [
@@ -400,18 +402,20 @@ async def test_continue_takes_the_epochs_from_the_form(tmp_path: Path) -> None:
 
         # The form's epochs not above the checkpoint's: it is shown, finished, and the app says what to do.
         app.main.settings.set_text("epochs", "3")
-        previous = app.runs.current
+        previous = app.run_control.current
         await dialog(pilot, "ctrl+o", path)
         await press(pilot, "enter")
-        await wait_for(pilot, lambda: app.runs.current is not previous and app.runs.current.ended, "the resumed run")
+        await wait_for(
+            pilot, lambda: app.run_control.current is not previous and app.run_control.current.ended, "the resumed run"
+        )
         await wait_for(pilot, lambda: len(app.main.plot.points) == 4, "the checkpoint's history drawn")
-        assert state(app) == "finished" and app.runs.status.epoch == 4 and not app.runs.epochs_seen
+        assert state(app) == "finished" and app.run_control.status.epoch == 4 and not app.run_control.epochs_seen
         # The chart (and its title) is rebuilt at most every REDRAW_SECONDS: a redraw called at once could be one
         # the throttle skips, leaving the title of the run before (the failure seen once). The refresh draws it.
         await wait_for(pilot, lambda: "epoch 4" in str(app.main.plot.border_title), "the plot's title")
         assert "waiting" not in str(app.main.plot.border_title)
         assert "has trained all its 4 epochs: set epochs above 4" in shown(app)
-        assert app.runs.status.perplexity == pytest.approx(app.main.plot.points[-1][1])
+        assert app.run_control.status.perplexity == pytest.approx(app.main.plot.points[-1][1])
 
 
 # ----- faults -----
@@ -421,9 +425,9 @@ async def test_divergence_keeps_the_last_good_weights(tmp_path: Path) -> None:
     app = make_app("--epochs", "5", "--optimizer", "sgd", "--lr", "10", "--clip", "0")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "failed", "divergence")
-        assert_one_line(app.runs.failure, "training diverged", "lower the learning rate")
+        assert_one_line(app.run_control.failure, "training diverged", "lower the learning rate")
         assert "diverged" in shown(app)
-        trainer = app.runs.current.trainer
+        trainer = app.run_control.current.trainer
         assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
         box = await generate(pilot, app, "分开", length="10")  # the weights from before that batch still generate
         assert box.last_error is None and box.last_text is not None and box.last_text.startswith("分开")
@@ -439,22 +443,22 @@ async def test_divergence_keeps_the_last_good_weights(tmp_path: Path) -> None:
 async def test_rapid_pause_resume_restart_cycles_leave_one_trainer_thread() -> None:
     app = make_app("--epochs", "500")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "first epoch")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "first epoch")
         for _ in range(50):
             await press(pilot, "f5")
             await press(pilot, "f5")
             await restart(pilot, app)
-        last = app.runs.current
+        last = app.run_control.current
         await wait_for(
-            pilot, lambda: len(app.runs.epochs_seen) >= 1 and state(app) == "running", "the last run training"
+            pilot, lambda: len(app.run_control.epochs_seen) >= 1 and state(app) == "running", "the last run training"
         )
         await wait_for(pilot, lambda: len(trainer_threads()) == 1, "the cancelled runs' threads to end", timeout=10)
         await pilot.pause(0.5)
         assert len(trainer_threads()) == 1
-        assert app.runs.current is last and last.trainer is not None
+        assert app.run_control.current is last and last.trainer is not None
         assert sum(not w.is_finished for w in app.workers if w.group == "training") == 1
-        seen = len(app.runs.epochs_seen)
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) > seen, "the one left training")
+        seen = len(app.run_control.epochs_seen)
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) > seen, "the one left training")
 
 
 async def _perplexities(generating: bool) -> tuple[list[float], int]:
@@ -470,12 +474,12 @@ async def _perplexities(generating: bool) -> tuple[list[float], int]:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "paused", "the trainer, paused before its first batch")
         await press(pilot, "f5")
-        while generating and app.runs.trainer is not None and app.runs.trainer.state.epoch < epochs:
+        while generating and app.run_control.trainer is not None and app.run_control.trainer.state.epoch < epochs:
             box = await generate(pilot, app, "分开", length="100", temp="1.0")
             assert box.last_error is None
-            generated += app.runs.trainer.state.epoch < epochs  # answered while training went on
+            generated += app.run_control.trainer.state.epoch < epochs  # answered while training went on
         await wait_for(pilot, lambda: state(app) == "finished", f"{epochs} epochs")
-        return [e.perplexity for e in app.runs.epochs_seen], generated
+        return [e.perplexity for e in app.run_control.epochs_seen], generated
 
 
 async def test_generating_while_training_leaves_the_result_unchanged() -> None:
@@ -569,7 +573,7 @@ async def test_download_progress_shows_in_the_status_panel(trickle, no_local_cor
         percents = [int(s.rsplit("(", 1)[1].rstrip("%)")) for s in downloads]
         assert percents == sorted(percents)
         assert (no_local_corpus / CORPUS_FILENAME).is_file()
-        assert app.runs.status.vocab_size == 1027
+        assert app.run_control.status.vocab_size == 1027
         assert "jaychou_lyrics.txt.zip" in shown(app)  # which corpus is loaded
         assert any("downloaded the book's corpus to" in line for line in app.main.samples.lines_written)
 
@@ -581,7 +585,7 @@ async def test_offline_the_app_says_it_trains_on_the_built_in_corpus(no_local_co
         text = shown(app)
         assert "built-in sample corpus" in text and "not the book's lyrics" in text  # which corpus
         assert "For the book's lyrics, get jaychou_lyrics.txt.zip from d2l-ai/d2l-zh" in text  # how to get it
-        assert app.runs.status.vocab_size == 464  # its first 4,366 characters: the last tenth is held out
+        assert app.run_control.status.vocab_size == 464  # its first 4,366 characters: the last tenth is held out
         assert any("downloading the book's corpus failed" in line for line in app.main.samples.lines_written)
         assert not any(no_local_corpus.rglob("*.zip"))
 

@@ -94,7 +94,10 @@ def test_a_corpus_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, 
     path = make(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "tui.main", "train", "--headless", "--epochs", "1", "--corpus", str(path)],
-        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
     )
     assert_one_line_error(done.returncode, done.stderr, f"is {kind}", str(path))
 

@@ -17,7 +17,7 @@ from textual.widgets import Input, Select
 
 from engine import events
 from engine.config import PRESET_SETTINGS, STATE_POLICIES
-from engine.runs import Run
+from engine.run_book import Run
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
 from tui.screens import HelpScreen
@@ -42,7 +42,9 @@ def held_out_history() -> list[events.EpochEnd]:
 
 async def paused_app(pilot: Pilot, app: RnnTuiApp) -> None:
     """Wait until the paused run's trainer is built and its Started event shown: no real event comes after."""
-    await wait_for(pilot, lambda: app.runs.status.state == "paused" and app.runs.config is not None, "paused start")
+    await wait_for(
+        pilot, lambda: app.run_control.status.state == "paused" and app.run_control.config is not None, "paused start"
+    )
 
 
 def data_columns_with(mark: str, chart_text: str) -> bool:
@@ -59,7 +61,7 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
         # Held-out evaluation off: the book's one figure, no empty held-out fields, no legend.
-        app.runs.apply_event(events.EpochEnd(1, 900.0, 0.5, 8960, 1e-3, 0.01))
+        app.run_control.apply_event(events.EpochEnd(1, 900.0, 0.5, 8960, 1e-3, 0.01))
         app.main.plot.redraw(force=True)
         shown = app.main.status.render_status().plain
         assert "perplexity 900.00" in shown
@@ -68,17 +70,17 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
 
         app.main.plot.reset()
         for event in held_out_history():
-            app.runs.apply_event(event)
+            app.run_control.apply_event(event)
         app.main.plot.redraw(force=True)
         await pilot.pause()
         shown = app.main.status.render_status().plain
         assert "train 8.00" in shown and "fresh 40.00" in shown and "held-out 2,600.00" in shown
         assert "best 310.00 at epoch 3" in shown  # the lowest held-out figure, not the latest
         assert "12.3% unseen left out" in shown  # how unseen characters were counted, beside the figure
-        assert app.runs.status.best_val == (3, 310.0)
-        app.runs.status.unseen_counted = True  # the English edition's vocabulary: unseen characters are <unk>
+        assert app.run_control.status.best_val == (3, 310.0)
+        app.run_control.status.unseen_counted = True  # the English edition's vocabulary: unseen characters are <unk>
         assert "12.3% unseen as <unk>" in app.main.status.render_status().plain
-        app.runs.status.unseen_counted = False
+        app.run_control.status.unseen_counted = False
 
         plot = app.main.plot
         assert plot.drawn == ["fresh", "held-out", "train"]
@@ -92,7 +94,7 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
 
         # The run stops on its own (patience): the status says why, and so do the samples.
         reason = "stopped early at epoch 6: held-out perplexity has not improved for 3 epochs (best 310.00 at 3)"
-        app.runs.apply_event(events.Finished(6, stopped=False, reason=reason))
+        app.run_control.apply_event(events.Finished(6, stopped=False, reason=reason))
         shown = app.main.status.render_status().plain
         assert "finished" in shown and "held-out perplexity has not improved" in shown
         assert any("has not improved" in line for line in app.main.samples.lines_written)
@@ -139,7 +141,7 @@ async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -
         assert form.text_of("prefixes") == "分开, 不分开" and form.text_of("sampling") == "consecutive"
 
         # Showing a config (a run began, a checkpoint continued) is not choosing its preset: its values stay.
-        form.load(app.runs.base_config.with_changes(preset="d2l-en", hidden=48, state="epoch"))
+        form.load(app.run_control.base_config.with_changes(preset="d2l-en", hidden=48, state="epoch"))
         await pilot.pause(0.2)
         assert form.text_of("preset") == "d2l-en" and form.text_of("hidden") == "48" and form.text_of("lr") == "0.001"
 
@@ -159,11 +161,13 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
     app = RnnTuiApp(app_options(parse([*FAST, "--epochs", "6"])))
     async with app.run_test(size=SIZE) as pilot:
         await paused_app(pilot, app)
-        config = app.runs.base_config.with_changes(val_chars=5000)
+        config = app.run_control.base_config.with_changes(val_chars=5000)
         history = tuple(held_out_history())
         no_held_out = tuple(events.EpochEnd(e.epoch, e.perplexity, 0.5, 8960, 1e-3, 0.01) for e in history[:4])
-        app.runs.run_book.add(Run(config, history, "run 1"))
-        app.runs.run_book.add(Run(config.with_changes(cell="gru", val_chars=0), no_held_out, "run 2"))  # held-out off
+        app.run_control.run_book.add(Run(config, history, "run 1"))
+        app.run_control.run_book.add(
+            Run(config.with_changes(cell="gru", val_chars=0), no_held_out, "run 2")
+        )  # held-out off
         await pilot.press("f10")
         await pilot.pause()
         screen = app.screen
@@ -200,12 +204,12 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
 async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_the_time_machine() -> None:
     app = RnnTuiApp(app_options(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "2"])))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.state == "finished", "2 epochs of the book run")
-        last = app.runs.epochs_seen[-1]
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "2 epochs of the book run")
+        last = app.run_control.epochs_seen[-1]
         assert last.val_perplexity is not None and last.fresh_perplexity is not None
         shown = app.main.status.render_status().plain
         assert f"held-out {last.val_perplexity:,.2f}" in shown and f"fresh {last.fresh_perplexity:,.2f}" in shown
-        assert "unseen left out" in shown and f"{app.runs.config.val_chars:,} held out" in shown
+        assert "unseen left out" in shown and f"{app.run_control.config.val_chars:,} held out" in shown
         await wait_for(pilot, lambda: "held-out" in app.main.plot.drawn, "the held-out curve")
 
         assert ("X", "(35, 32, 1027)") in app.main.shapes.rows_shown
@@ -215,11 +219,13 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         await wait_for(pilot, lambda: ("X", "(32, 1024, 28)") in app.main.shapes.rows_shown, "the d2l-en preview")
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new preset starts from scratch
-        await wait_for(pilot, lambda: app.runs.config.preset == "d2l-en" and len(app.runs.epochs_seen) >= 2, "d2l-en")
+        await wait_for(
+            pilot, lambda: app.run_control.config.preset == "d2l-en" and len(app.run_control.epochs_seen) >= 2, "d2l-en"
+        )
         await pilot.press("f8")
-        status = app.runs.status
+        status = app.run_control.status
         assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
-        assert app.runs.config.hidden == 32 and app.runs.config.sampling == "windows"
+        assert app.run_control.config.hidden == 32 and app.run_control.config.sampling == "windows"
         assert "unseen as <unk>" in app.main.status.render_status().plain
         # The generate box offers the run's own prefix: 分开 has no letters of The Time Machine.
         assert app.main.generate_box.query_one("#prefix", Input).value == "it has"
@@ -229,9 +235,9 @@ async def test_the_shapes_preview_reads_another_presets_vocabulary_after_a_stop(
     """A stopped run is a cancelled one: the preview's corpus read must not take that as its own cancellation."""
     app = RnnTuiApp(app_options(parse(["--hidden", "64", "--threads", "1", "--seed", "0", "--epochs", "500"])))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs.epochs_seen) >= 1, "the first epoch")
+        await wait_for(pilot, lambda: len(app.run_control.epochs_seen) >= 1, "the first epoch")
         await pilot.press("f8")
-        await wait_for(pilot, lambda: app.runs.status.state == "stopped", "the stop")
+        await wait_for(pilot, lambda: app.run_control.status.state == "stopped", "the stop")
         app.main.settings.widget("preset").value = "d2l-en"
         await wait_for(pilot, lambda: ("X", "(32, 1024, 28)") in app.main.shapes.rows_shown, "the d2l-en preview")
 
@@ -240,9 +246,13 @@ def test_the_app_opened_with_a_preset_starts_from_that_presets_settings() -> Non
     # The form shows these before the run is ready, and F7 reads the form: they must be the preset's.
     app = RnnTuiApp(app_options(parse(["--preset", "d2l-en", "--paused", "--epochs", "3"])))
     preset = PRESET_SETTINGS["d2l-en"]
-    assert (app.runs.base_config.hidden, app.runs.base_config.batch_size, app.runs.base_config.optimizer) == (
+    assert (
+        app.run_control.base_config.hidden,
+        app.run_control.base_config.batch_size,
+        app.run_control.base_config.optimizer,
+    ) == (
         preset["hidden"],
         preset["batch_size"],
         preset["optimizer"],
     )
-    assert app.runs.base_config.epochs == 3  # an explicit flag still wins
+    assert app.run_control.base_config.epochs == 3  # an explicit flag still wins

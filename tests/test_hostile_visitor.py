@@ -155,7 +155,7 @@ async def test_a_hostile_visitor_writes_nothing_outside_and_learns_nothing(
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
     app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "one epoch")
 
         async def typed_into(field: str, text: str) -> None:
             app.screen.query_one(field, Input).value = text
@@ -237,7 +237,7 @@ async def test_a_seat_has_a_disk_quota_and_a_memory_share(tmp_path: Path, monkey
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
     app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "one epoch")
 
         async def save_as(name: str) -> None:
             await pilot.press("ctrl+s")
@@ -257,11 +257,11 @@ async def test_a_seat_has_a_disk_quota_and_a_memory_share(tmp_path: Path, monkey
         await wait_for(pilot, lambda: sum("saved one.ckpt" in n for n in notes()) == 2, "the second save of one.ckpt")
 
         # A model past the seat's memory is refused in the form, with the numbers.
-        app.main.settings.load(app.runs.config.with_changes(hidden=4096))
+        app.main.settings.load(app.run_control.config.with_changes(hidden=4096))
         await pilot.press("f7")
         await wait_for(pilot, lambda: any("is available" in n for n in notes()), "the memory refusal")
         said = next(n for n in notes() if "is available" in n)
-        assert "hidden" in said and "needs about" in said and app.runs.config.hidden == 16
+        assert "hidden" in said and "needs about" in said and app.run_control.config.hidden == 16
 
 
 async def test_typed_markup_is_text_everywhere_in_a_terminal_too(
@@ -277,7 +277,7 @@ async def test_typed_markup_is_text_everywhere_in_a_terminal_too(
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
     app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "one epoch")
         await pilot.press("ctrl+s")
         app.screen.query_one("#path", Input).value = "[/]x.ckpt"
         await pilot.press("enter")

@@ -35,7 +35,7 @@ def make_app(*flags: str) -> RnnTuiApp:
 
 
 def state(app: RnnTuiApp) -> str:
-    return app.runs.status.state
+    return app.run_control.status.state
 
 
 async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: int, temperature: str = "") -> str:
@@ -61,7 +61,9 @@ async def test_next_character_view_explains_the_generated_text() -> None:
         assert screen.error is None
         # The text shown in the box, character by character, with the engine's distributions for these weights.
         assert "".join(step.chosen for step in screen.steps) == text[2:]
-        expected = explain_text(app.runs.trainer.model, app.runs.vocab, text, start=2, temperature=1.0, k=8)
+        expected = explain_text(
+            app.run_control.trainer.model, app.run_control.vocab, text, start=2, temperature=1.0, k=8
+        )
         assert [s.probability for s in screen.steps] == pytest.approx([s.probability for s in expected], abs=1e-5)
         assert [s.candidates[0].char for s in screen.steps] == [s.candidates[0].char for s in expected]
         table = screen.query_one(DataTable)
@@ -141,14 +143,16 @@ async def test_hidden_unit_view_colours_the_corpus_by_the_engines_state(cell: st
         assert isinstance(screen, HiddenUnitsScreen)
         await wait_for(pilot, lambda: screen.activations is not None or screen.error is not None, "activations")
         assert screen.error is None
-        corpus_text = app.runs.trainer.corpus.text[:CORPUS_STRETCH]
+        corpus_text = app.run_control.trainer.corpus.text[:CORPUS_STRETCH]
         assert screen.activations.text == corpus_text
         # The first suggestion is shown: the unit that varies most over the text.
-        reference = read_activations(app.runs.trainer.model, app.runs.vocab, corpus_text)
+        reference = read_activations(app.run_control.trainer.model, app.run_control.vocab, corpus_text)
         assert screen.unit == int(reference.layer("h").std(0).argmax())
         # Its colours are its activation: the engine's state, computed in one recurrent() pass here.
         with torch.no_grad():
-            outputs, _ = app.runs.trainer.model.recurrent(torch.tensor(app.runs.vocab.encode(corpus_text)).view(-1, 1))
+            outputs, _ = app.run_control.trainer.model.recurrent(
+                torch.tensor(app.run_control.vocab.encode(corpus_text)).view(-1, 1)
+            )
         values = outputs[:, 0, screen.unit].tolist()
         assert screen.activations.unit(screen.unit) == pytest.approx(values, abs=1e-5)
         coloured = screen.coloured
@@ -187,13 +191,13 @@ async def test_runs_compared_overlays_finished_runs_and_exports_csv(tmp_path: Pa
     app = make_app("--epochs", "2")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "first run")
-        first = list(app.runs.trainer.state.history)
-        config = app.runs.config.with_changes(cell="gru", epochs=3)
+        first = list(app.run_control.trainer.state.history)
+        config = app.run_control.config.with_changes(cell="gru", epochs=3)
         app.main.settings.load(config)
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new cell starts from scratch
-        await wait_for(pilot, lambda: state(app) == "finished" and app.runs.config.cell == "gru", "second run")
-        second = list(app.runs.trainer.state.history)
+        await wait_for(pilot, lambda: state(app) == "finished" and app.run_control.config.cell == "gru", "second run")
+        second = list(app.run_control.trainer.state.history)
         await pilot.press("f10")
         screen = app.screen
         assert isinstance(screen, RunsScreen)

@@ -277,7 +277,7 @@ async def test_the_status_panel_names_a_precision_other_than_the_books(monkeypat
     for flags, shown in ((["--precision", "auto"], f"bf16 (auto: {NATIVE_ENV}=1 says native bfloat16)"), ([], None)):
         app = RnnTuiApp(app_options(parse([*fast, *flags])))
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda app=app: app.runs.status.state == "paused", "the paused start")
+            await wait_for(pilot, lambda app=app: app.run_control.status.state == "paused", "the paused start")
             text = app.main.status.render_status().plain
             if shown:
                 assert shown in text, text
@@ -294,8 +294,8 @@ async def test_the_app_says_in_one_line_why_bf16_is_refused(monkeypatch: pytest.
     monkeypatch.setenv(NATIVE_ENV, "0")
     app = RnnTuiApp(app_options(parse(["--hidden", "64", "--threads", "1", "--paused", "--precision", "bf16"])))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.message_is_error, "the refusal in the status panel")
-        status = app.runs.status
+        await wait_for(pilot, lambda: app.run_control.status.message_is_error, "the refusal in the status panel")
+        status = app.run_control.status
         # The app names the setting by the form's label, dtype.
         assert "dtype bf16" in status.message and "slower than fp32" in status.message
         assert "\n" not in status.message and "Traceback" not in status.message

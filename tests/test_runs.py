@@ -12,7 +12,7 @@ from engine.corpus import Corpus
 from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.outputs import NotOursError, OutputError
-from engine.runs import Run, RunBook, label_runs
+from engine.run_book import Run, RunBook, label_runs
 from engine.trainer import Trainer
 
 

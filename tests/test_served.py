@@ -119,8 +119,8 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
     async with app.run_test(size=(100, 30)) as pilot:
         assert app.query_one("#status").border_subtitle == SERVED_NOTE
         # Nobody touches it: training starts, then pauses for the idle limit.
-        await wait_for(pilot, lambda: app.runs.status.state == "paused", "the idle pause")
-        assert "no input" in app.runs.status.message and app.runs.status.epoch >= 0
+        await wait_for(pilot, lambda: app.run_control.status.state == "paused", "the idle pause")
+        assert "no input" in app.run_control.status.message and app.run_control.status.epoch >= 0
         assert app.main.settings.widget("corpus").disabled
 
         await pilot.press("ctrl+s")
@@ -139,7 +139,7 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
         # pilot's key can take more than a second to go through, and the one-second limit would pause again.)
         app.served = ServedMode(mode.session_dir, mode.corpora, idle_seconds=3600)
         await pilot.press("f5")
-        assert app.runs.status.state == "running" and not app.runs.status.message
+        assert app.run_control.status.state == "running" and not app.run_control.status.message
 
 
 async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_runs_the_shipped_preset(
@@ -155,10 +155,10 @@ async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_ru
     monkeypatch.chdir(mode.session_dir)
     app = RnnTuiApp(app_options(parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1"])))
     async with app.run_test(size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch on the server's corpus")
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "one epoch on the server's corpus")
         form = app.main.settings
         assert form.widget("corpus").value == ""  # the server's path is not shown: blank, the preset's own
-        assert len(app.runs.vocab) > 1000  # the lyrics, found by $RNN_TUI_CORPUS
+        assert len(app.run_control.vocab) > 1000  # the lyrics, found by $RNN_TUI_CORPUS
 
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -181,7 +181,11 @@ async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_ru
             await pilot.press("enter")  # confirm: a new preset starts from scratch
         await wait_for(
             pilot,
-            lambda: app.runs.vocab is not None and len(app.runs.vocab) < 40 and app.runs.status.state == "finished",
+            lambda: (
+                app.run_control.vocab is not None
+                and len(app.run_control.vocab) < 40
+                and app.run_control.status.state == "finished"
+            ),
             "a run on The Time Machine",
         )
         await pilot.press("ctrl+q")
@@ -203,7 +207,7 @@ async def test_a_seat_idle_past_the_release_limit_saves_and_goes_back(
     args = parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--epochs", "1", "--corpus", str(BOOK_CORPUS)])
     app = RnnTuiApp(app_options(args))
     async with app.run_test(size=(110, 32)) as pilot:
-        await wait_for(pilot, lambda: app.runs.status.state == "finished", "one epoch")
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "one epoch")
         assert app.served is not None
         app.served = replace(app.served, release_seconds=1.0)  # nobody has typed for longer than that
         await wait_for(pilot, lambda: not app.is_running, "the seat's release", timeout=30)

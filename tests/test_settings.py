@@ -13,7 +13,7 @@ import pytest
 from engine.config import PRESET_SETTINGS, SETTINGS, SETTINGS_BY_NAME, Setting, TrainConfig, to_argv
 from engine.errors import ConfigError
 from engine.events import EpochEnd
-from engine.runs import LABEL_SETTINGS, TIEBREAK_SETTINGS, Run, label_runs
+from engine.run_book import LABEL_SETTINGS, TIEBREAK_SETTINGS, Run, label_runs
 from engine.session import RESUMABLE_CHANGES, resume_config
 from engine.space import DEFAULT_SEARCH, SEARCHABLE, Param, default_space, parse_search
 from engine.sweep import NOT_COMPARED, sweep_arguments, train_command

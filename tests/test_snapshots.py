@@ -82,7 +82,7 @@ async def settle_main(pilot: Pilot) -> None:
     app: Any = pilot.app
     await wait_for(
         pilot,
-        lambda: app.runs.status.state == "paused" and app.runs.status.epoch == TRAINED_EPOCHS,
+        lambda: app.run_control.status.state == "paused" and app.run_control.status.epoch == TRAINED_EPOCHS,
         "the resumed run, paused",
         timeout=30,
     )
@@ -91,7 +91,10 @@ async def settle_main(pilot: Pilot) -> None:
         pilot, lambda: app.main.plot.drawn == ["fresh", "held-out", "train"], "the plot's curves", timeout=20
     )
     await wait_for(
-        pilot, lambda: not app.runs.shapes_wanted and bool(app.main.shapes.rows_shown), "the Shapes table", timeout=20
+        pilot,
+        lambda: not app.run_control.shapes_wanted and bool(app.main.shapes.rows_shown),
+        "the Shapes table",
+        timeout=20,
     )
     app.clear_notifications()
     app.main.plot.redraw(force=True)

@@ -50,7 +50,7 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         table.move_cursor(row=0)
         await pilot.press("ctrl+t")
         await pilot.click("#sweep-compare")
-        assert any(run.origin.startswith("trial ") and len(run.history) == 2 for run in app.runs.run_book.runs)
+        assert any(run.origin.startswith("trial ") and len(run.history) == 2 for run in app.run_control.run_book.runs)
         await wait_for(pilot, lambda: not app.sweep_state.running, "the sweep's end", timeout=90)
         await wait_for(pilot, lambda: screen.ended is not None, "its end reported")
         assert screen.ended.returncode == 0 and "rnn-tui train --headless" in screen.ended.message

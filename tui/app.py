@@ -1,7 +1,7 @@
 """The rnn-tui app: its keys, its screens, and quitting.
 
 The app is thin on purpose, in the manner of harlequin and posting: tui.main_screen.MainScreen composes the panels
-and exposes them as typed properties; tui.run_control.RunControl (app.runs) starts runs, puts the engine's events
+and exposes them as typed properties; tui.run_control.RunControl (app.run_control) starts runs, puts the engine's events
 on the panels and acts on the training keys; tui.checkpoint_flow.CheckpointFlow (app.checkpoints) saves and loads;
 every modal screen is in tui.screens. Messages from worker threads arrive here and go to the part that owns them.
 
@@ -73,11 +73,13 @@ class RnnTuiApp(App[int]):
         Binding("f3", "focus_settings", "Settings", id="focus-settings", show=False, tooltip="the settings form"),
         Binding("f4", "next_char", "Why?", id="next-char", tooltip="each generated character's top candidates"),
         Binding("f5", "toggle_pause", "Pause", id="pause", tooltip="pause or resume training"),
-        Binding("f6", "step", "Step", id="step", tooltip="while paused: train one more epoch, then pause"),
+        # F6 only works while paused, when the Status panel names it: left out of the footer so F11 fits at 100 columns.
+        Binding("f6", "step", "Step", id="step", show=False, tooltip="while paused: train one more epoch, then pause"),
         Binding("f7,ctrl+r", "restart", "Restart", id="restart", tooltip="start over with the form's settings"),
         Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
         Binding("f9", "hidden_units", "Units", id="hidden-units", tooltip="a text coloured by one hidden unit"),
         Binding("f10", "runs", "Runs", id="runs", tooltip="runs compared on one plot; CSV export"),
+        Binding("f11", "lab", "Lab", id="lab", tooltip="why training behaves: gradients, gates, memory, baselines"),
         Binding(
             "f12",
             "sweep",
@@ -96,7 +98,7 @@ class RnnTuiApp(App[int]):
         self.options = options
         base_config = options.config
         self.main = MainScreen(base_config)
-        self.runs = RunControl(self, base_config)
+        self.run_control = RunControl(self, base_config)
         # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
         # and a session nobody touches pauses its training so the others get the cores.
         self.served = served_mode()
@@ -133,13 +135,13 @@ class RnnTuiApp(App[int]):
         self.call_after_refresh(self._first_run)
 
     def _first_run(self) -> None:
-        self.runs.loader.start()
-        self.runs.start(dict(self.options.overrides), resume=self.options.resume, paused=self.options.paused)
+        self.run_control.loader.start()
+        self.run_control.start(dict(self.options.overrides), resume=self.options.resume, paused=self.options.paused)
 
     def refresh_panels(self) -> None:
         with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
             self.main.fit(self.size)
-            self.runs.refresh()
+            self.run_control.refresh()
 
     # ----- served mode -----
 
@@ -157,7 +159,7 @@ class RnnTuiApp(App[int]):
         assert self.served is not None
         idle = time.monotonic() - self._last_input
         if self.served.idle_seconds and idle >= self.served.idle_seconds:
-            self.runs.pause_if_idle(idle)
+            self.run_control.pause_if_idle(idle)
         if self.served.release_seconds and idle >= self.served.release_seconds:
             from tui.screens.served_quit import release_idle_seat
 
@@ -166,31 +168,31 @@ class RnnTuiApp(App[int]):
     # ----- messages from the workers and the panels, each to the part that owns it -----
 
     def on_loading(self, message: Loading) -> None:
-        self.runs.loading(message)
+        self.run_control.loading(message)
 
     def on_session_ready(self, message: SessionReady) -> None:
-        self.runs.session_ready(message)
+        self.run_control.session_ready(message)
 
     def on_session_failed(self, message: SessionFailed) -> None:
-        self.runs.session_failed(message)
+        self.run_control.session_failed(message)
 
     def on_run_ended(self, message: RunEnded) -> None:
-        self.runs.run_ended(message)
+        self.run_control.run_ended(message)
 
     def on_live_setting_submitted(self, message: LiveSettingSubmitted) -> None:
-        self.runs.live_setting(message)
+        self.run_control.live_setting(message)
 
     def on_structural_changed(self, message: StructuralChanged) -> None:
-        self.runs.structural_changed()
+        self.run_control.structural_changed()
 
     def on_generate_requested(self, message: GenerateRequested) -> None:
-        self.runs.generate(message)
+        self.run_control.generate(message)
 
     def on_generated(self, message: Generated) -> None:
-        self.runs.generated(message)
+        self.run_control.generated(message)
 
     def on_generate_failed(self, message: GenerateFailed) -> None:
-        self.runs.generate_failed(message)
+        self.run_control.generate_failed(message)
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
         self.checkpoints.saved(message)
@@ -207,16 +209,16 @@ class RnnTuiApp(App[int]):
     # ----- actions (keys, command palette) -----
 
     def action_toggle_pause(self) -> None:
-        self.runs.toggle_pause()
+        self.run_control.toggle_pause()
 
     def action_step(self) -> None:
-        self.runs.step()
+        self.run_control.step()
 
     def action_stop(self) -> None:
-        self.runs.stop()
+        self.run_control.stop()
 
     def action_restart(self) -> None:
-        self.runs.restart()
+        self.run_control.restart()
 
     def action_save(self) -> None:
         self.checkpoints.save()
@@ -244,6 +246,14 @@ class RnnTuiApp(App[int]):
         from tui.screens.runs_compared import open_runs
 
         open_runs(self)
+
+    def action_lab(self) -> None:
+        from tui.screens.lab import LabScreen, open_lab
+
+        if isinstance(self.screen, LabScreen):
+            self.screen.dismiss()
+            return
+        open_lab(self)
 
     def action_sweep(self) -> None:
         from tui.screens.sweep import SweepScreen, open_sweep
@@ -297,7 +307,7 @@ class RnnTuiApp(App[int]):
     def on_unmount(self) -> None:
         # However the app ends (quit, an exit from a test, an error), its training thread must end too:
         # Python joins the worker threads at exit, and a paused trainer would wait forever.
-        self.runs.cancel()
+        self.run_control.cancel()
         self._stop_sweep()
         if self.handle_signals:
             self._handle_signals(install=False)
@@ -327,7 +337,7 @@ class RnnTuiApp(App[int]):
         output thread blocks the app once its queue to the dead terminal is full (the app then never ended). So:
         stop training, rescue the weights from here (a save is a consistent snapshot while a batch finishes, as
         ctrl+s is), stop a sweep this app started, and leave at once."""
-        self.runs.cancel()
+        self.run_control.cancel()
         with contextlib.suppress(Exception):  # nobody is left to tell; leaving matters more
             self.checkpoints.rescue_unsaved(signal.Signals(signum).name)
         self._stop_sweep()
@@ -349,9 +359,9 @@ class RnnTuiApp(App[int]):
 
     async def _stop_training(self) -> None:
         """Stop the run at its next batch boundary; wait for its thread (at most QUIT_WAIT_SECONDS)."""
-        self.runs.cancel()
+        self.run_control.cancel()
         deadline = time.monotonic() + QUIT_WAIT_SECONDS
-        while self.runs.training_alive() and time.monotonic() < deadline:
+        while self.run_control.training_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -77,8 +77,8 @@ class CheckpointFlow:
         self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
 
     @property
-    def runs(self) -> RunControl:
-        return self.app.runs
+    def run_control(self) -> RunControl:
+        return self.app.run_control
 
     def _in_thread(self, work: Callable[..., None], *args: Any) -> None:
         """A thread worker: torch's serialisation and the checks that read a checkpoint never hold up the UI."""
@@ -97,7 +97,7 @@ class CheckpointFlow:
     # ----- save -----
 
     def save(self) -> None:
-        trainer = self.runs.trainer
+        trainer = self.run_control.trainer
         if trainer is None:
             self.app.notify("nothing to save yet: the model is still loading", severity="warning")
             return
@@ -154,7 +154,7 @@ class CheckpointFlow:
     def download(self) -> None:
         """Served: save the weights in the session (as ctrl+s would, to the last name used) and send them to the
         browser as a download."""
-        trainer = self.runs.trainer
+        trainer = self.run_control.trainer
         if trainer is None:
             self.app.notify("nothing to download yet: the model is still loading", severity="warning")
             return
@@ -173,17 +173,17 @@ class CheckpointFlow:
         self.deliver(message.path)
         if message.trainer is not None:
             self._saved = (message.trainer, message.position)
-        self.runs.panels.samples.add_note(shown(f"saved {message.path} ({message.position})"))
+        self.run_control.panels.samples.add_note(shown(f"saved {message.path} ({message.position})"))
         self.app.notify(f"saved {message.path} ({message.position})", title="checkpoint")
 
     def failed(self, message: CheckpointFailed) -> None:
         self.app.notify(message.message, title="checkpoint", severity="error", timeout=8)
-        self.runs.panels.samples.add_note(shown(message.message), error=True)
+        self.run_control.panels.samples.add_note(shown(message.message), error=True)
 
     def unsaved(self) -> tuple[Trainer, str] | None:
         """(trainer, position) of weights trained and saved nowhere (a stopped run's, or a failed one's last good
         weights too); None when there are none."""
-        trainer = self.runs.trainer
+        trainer = self.run_control.trainer
         if trainer is None:
             return None
         position = trainer.position()
@@ -222,10 +222,10 @@ class CheckpointFlow:
             if mode == "generate":
                 self._in_thread(self._load_for_generation, path)
                 return
-            base = self.runs.base_config
+            base = self.run_control.base_config
             overrides = {"corpus": base.corpus} if base.corpus else {}
             try:
-                epochs = self.runs.panels.settings.value("epochs")
+                epochs = self.run_control.panels.settings.value("epochs")
             except ConfigError:
                 epochs = None
             form_epochs = epochs if isinstance(epochs, int) else None
@@ -236,7 +236,7 @@ class CheckpointFlow:
         self.app.push_screen(LoadScreen(self.last_path), chosen)
 
     def _wait_for_torch(self) -> None:
-        loader = self.runs.loader
+        loader = self.run_control.loader
         if not loader.wait(NOT_CANCELLED):
             raise RnnTuiError(loader.error or "torch is not loaded")
 
@@ -266,9 +266,9 @@ class CheckpointFlow:
         from tui.run_control import CheckpointWeights
 
         name = Path(message.path).name
-        self.runs.run_book.add_history(message.config, message.history, f"checkpoint {name}")
+        self.run_control.run_book.add_history(message.config, message.history, f"checkpoint {name}")
         weights = CheckpointWeights(message.model, message.vocab, message.config, f"{name}, {message.position}")
-        self.runs.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
+        self.run_control.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
         self.app.action_focus_prefix()
 
     def _check_continue(self, path: str, overrides: dict[str, Any], form_epochs: int | None) -> None:
@@ -288,4 +288,4 @@ class CheckpointFlow:
 
     def continue_checked(self, message: ContinueChecked) -> None:
         # The note is told once the session is open, after its own "resumed … at …" (and in the status).
-        self.runs.start(message.overrides, resume=message.path, notes=(message.note,))
+        self.run_control.start(message.overrides, resume=message.path, notes=(message.note,))

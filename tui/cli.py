@@ -29,6 +29,7 @@ from engine.config import (
     to_argv,
 )
 from engine.errors import ConfigError, RnnTuiError, worded
+from tui.lab_commands import add_lab_parser
 
 PROG = "rnn-tui"
 
@@ -147,6 +148,7 @@ def build_parser() -> ArgumentParser:
     )
 
     add_sweep_parser(commands)
+    add_lab_parser(commands)
 
     serve = commands.add_parser(
         "serve",
@@ -718,6 +720,10 @@ def run_command(args: argparse.Namespace) -> int:
             return run_shapes(args)
         if args.command == "sweep":
             return run_sweep_command(args)
+        if args.command == "lab":
+            from tui.lab_commands import run_lab
+
+            return run_lab(args)
         return run_headless(args)
     except RnnTuiError as exc:
         fail(exc)

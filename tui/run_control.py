@@ -1,10 +1,10 @@
 """Run control: starting and replacing runs, the engine's events onto the panels, the training keys, live settings,
 the Shapes preview and generation.
 
-One RunControl per app (app.runs). It owns the run on screen (a tui.worker.RunHandle, whose config is the trainer's
-settings as its events report them: the one record of them on this side), the record of its progress (RunStatus),
-the weights of a checkpoint loaded for generating, and the runs kept for F10. Panels are reached through the typed
-tui.main_screen.MainScreen; nothing here computes anything the engine computes.
+One RunControl per app (app.run_control). It owns the run on screen (a tui.worker.RunHandle, whose config is the
+trainer's settings as its events report them: the one record of them on this side), the record of its progress
+(RunStatus), the weights of a checkpoint loaded for generating, and the runs kept for F10. Panels are reached through
+the typed tui.main_screen.MainScreen; nothing here computes anything the engine computes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from engine import events
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError, first_line
-from engine.runs import Run, RunBook
+from engine.run_book import Run, RunBook
 from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
 from tui.run_state import RunState, RunStatus
 from tui.widgets.generate import GenerateRequested

@@ -41,6 +41,20 @@ PERPLEXITY_HELP = Text.assemble(
 )
 
 
+def lab_help() -> Text:
+    """The lab's views (F11), one paragraph each, from the panes themselves."""
+    from tui.screens.lab import lab_panes
+
+    shown = Text()
+    panes = lab_panes()
+    if panes:
+        shown.append("\n\nThe lab (F11): why training behaves\n", style="bold")
+        for pane in panes:
+            shown.append(pane.TITLE, style="bold")
+            shown.append(f": {pane.HELP}\n")
+    return shown
+
+
 def key_label(key: str) -> str:
     """'f7,ctrl+r' → 'F7 / ctrl+r'."""
     return " / ".join(k.upper() if k.startswith("f") else k for k in key.split(","))
@@ -72,6 +86,7 @@ class HelpScreen(ModalScreen[None]):
         settings.append(f"(marked *, F7 asks before discarding the run): {restart}.\n")
         settings.append("Generate uses a copy of the current weights: training goes on undisturbed.", style="dim")
         settings.append_text(PERPLEXITY_HELP)
+        settings.append_text(lab_help())
         with Vertical(id="help-box"):
             title = "rnn-tui keys, settings, and what each perplexity means (scroll)"
             yield Static(Text(title, style="bold"), id="help-title")

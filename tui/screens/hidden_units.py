@@ -244,4 +244,4 @@ def open_hidden_units(app: RnnTuiApp) -> None:
     """F9: the hidden units over the generate box's text, or over the corpus."""
     from tui.screens.model_source import current_model
 
-    app.push_screen(HiddenUnitsScreen(lambda: current_model(app.runs), app.main.generate_box.last_text))
+    app.push_screen(HiddenUnitsScreen(lambda: current_model(app.run_control), app.main.generate_box.last_text))

@@ -206,4 +206,4 @@ def open_next_char(app: RnnTuiApp) -> None:
         box.show_error(str(exc))
         return
     prefix = box.query_one("#prefix", Input).value
-    app.push_screen(NextCharScreen(lambda: current_model(app.runs), prefix, box.last_text, length, temperature))
+    app.push_screen(NextCharScreen(lambda: current_model(app.run_control), prefix, box.last_text, length, temperature))

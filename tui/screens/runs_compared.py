@@ -1,6 +1,6 @@
 """Runs compared: the perplexity curves of every finished or stopped run (and loaded checkpoint) on one plot.
 
-Run control keeps an engine.runs.RunBook: RunControl.keep_run() adds the current run when it finishes, is stopped,
+Run control keeps an engine.run_book.RunBook: RunControl.keep_run() adds the current run when it finishes, is stopped,
 or is replaced by a restart. The screen overlays the runs ticked in its list (the running one too, marked
 "running"), each labelled by what differs between them, and exports the ticked curves as CSV. A run with
 held-out figures adds its held-out curve in its own colour, drawn in bullets where training is in braille,
@@ -22,7 +22,7 @@ from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
-from engine.runs import Run, RunBook, Series
+from engine.run_book import Run, RunBook, Series
 from tui.served import served_mode, shown, user_path
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot import epoch_ticks
@@ -233,4 +233,4 @@ class RunsScreen(ModalScreen[None]):
 
 def open_runs(app: RnnTuiApp) -> None:
     """F10: the runs kept so far, and the one training now."""
-    app.push_screen(RunsScreen(compared_runs(app.runs)))
+    app.push_screen(RunsScreen(compared_runs(app.run_control)))

@@ -431,7 +431,7 @@ class SweepScreen(ModalScreen[None]):
             self.say("a sweep is running: Stop it first (its trials are queued again)", "yellow")
             return
         self.remember()
-        config = self.rnn_app.runs.form_config()  # names a bad form field inline
+        config = self.rnn_app.run_control.form_config()  # names a bad form field inline
         if config is None:
             self.say("the settings form has an error: fix it first", "bold red")
             return
@@ -549,7 +549,7 @@ class SweepScreen(ModalScreen[None]):
                 )
                 for h in row.history
             ]
-            self.rnn_app.runs.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
+            self.rnn_app.run_control.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
             added.append(str(row.number))
         if not added:
             self.say("no trial with epochs is marked (ctrl+t marks the trial under the cursor)", "yellow")

@@ -74,6 +74,8 @@ class StatusPanel(Static):
             head.append(Text(f"epoch {s.epoch}/{s.epochs}"))
             if s.num_batches and 0 < s.batch < s.num_batches and not s.state.ended:
                 head.append(Text(f"batch {s.batch}/{s.num_batches}", style="dim"))
+        if s.state is RunState.PAUSED:  # F6 is left out of the footer (it only works now): said here instead
+            head.append(Text("F6: one epoch", style="dim"))
         lines = wrap_chunks(head, width)
         bar_width = max(5, width - 5)
         filled = round(s.fraction * bar_width)

@@ -1,0 +1,81 @@
+"""The lab (F11): why training behaves, one tab a view (engine/lab computes each; this only shows it).
+
+Each view is a LabPane in its own module (tui/screens/lab_*.py), listed in lab_panes(). A pane computes from a copy
+of the weights (tui.screens.model_source.current_model) in a thread worker, never from the training model, and
+touches its widgets only from the app thread. Its HELP is the paragraph F1 shows under "The lab".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Static, TabbedContent, TabPane
+
+if TYPE_CHECKING:
+    from tui.app import RnnTuiApp
+
+
+class LabPane(Widget):
+    """One lab view. NAME: its id and its `rnn-tui lab NAME` twin; TITLE: the tab's label; HELP: for F1."""
+
+    NAME: ClassVar[str] = ""
+    TITLE: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""
+
+    @property
+    def rnn_app(self) -> RnnTuiApp:
+        return self.app  # type: ignore[return-value]
+
+    def shown(self) -> None:
+        """The pane's tab was chosen (also when the screen opens on it): recompute from the current weights."""
+
+
+def lab_panes() -> tuple[type[LabPane], ...]:
+    """Every lab view, in tab order."""
+    return ()
+
+
+class LabScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f11", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    LabScreen { align: center middle; }
+    #lab-box { width: 98%; height: 96%; border: round $accent; background: $surface; }
+    #lab-tabs { height: 1fr; }
+    #lab-footer { color: $text-muted; height: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="lab-box"):
+            panes = lab_panes()
+            if not panes:
+                yield Static("No lab views yet.", id="lab-empty")
+            else:
+                with TabbedContent(id="lab-tabs"):
+                    for pane in panes:
+                        with TabPane(pane.TITLE, id=f"lab-{pane.NAME}"):
+                            yield pane(id=f"lab-pane-{pane.NAME}")
+            yield Static("Esc or F11 closes · ←/→ on the tabs picks a view · F1 explains each", id="lab-footer")
+
+    def on_mount(self) -> None:
+        self.border_title = "Lab: why training behaves"
+        self._show_active()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._show_active()
+
+    def _show_active(self) -> None:
+        for tabs in self.query(TabbedContent):
+            active = tabs.active
+            if active:
+                for pane in self.query(f"#{active} LabPane").results(LabPane):
+                    pane.shown()
+
+
+def open_lab(app: RnnTuiApp) -> None:
+    """F11: the lab views of the current weights."""
+    app.push_screen(LabScreen())
