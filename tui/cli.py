@@ -240,9 +240,17 @@ preset, epochs, held-out split, search space and fixed settings: a command that 
 
 
 def add_sweep_parser(commands: Any) -> None:
-    from engine.space import DEFAULT_SEARCH, SEARCHABLE
-    from engine.study import GRACE_SECONDS, STORAGE_PATIENCE
-    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_STORAGE_FILE, DEFAULT_STUDY, DEFAULT_TRIALS, PRUNERS
+    from engine.sweep import (
+        DEFAULT_EPOCHS,
+        DEFAULT_SEARCH,
+        DEFAULT_STORAGE_FILE,
+        DEFAULT_STUDY,
+        DEFAULT_TRIALS,
+        GRACE_SECONDS,
+        PRUNERS,
+        SEARCHABLE,
+        STORAGE_PATIENCE,
+    )
 
     sweep = commands.add_parser(
         "sweep",
@@ -621,8 +629,7 @@ def run_shapes(args: argparse.Namespace) -> int:
 
 def sweep_spec(args: argparse.Namespace) -> Any:
     """The SweepSpec of `rnn-tui sweep`'s flags; a bad one raises an RnnTuiError with one line."""
-    from engine.space import build_space
-    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, resolve_storage
+    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, build_space, resolve_storage
 
     if args.resume:
         raise SweepError("--resume does not apply to a sweep: every trial trains from scratch")

@@ -36,7 +36,7 @@ from engine.errors import RnnTuiError, first_line
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot_chart import cannot_draw
 
-if TYPE_CHECKING:  # engine.sweep imports optuna, slow: the app loads it only when a sweep is read
+if TYPE_CHECKING:  # annotations only: the app loads engine.sweep when F12 reads or starts a sweep
     from engine.sweep import TrialRow
     from tui.app import RnnTuiApp
 
