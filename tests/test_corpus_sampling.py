@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from pathlib import Path
 
+import pytest
 import torch
 
-from engine.corpus import Corpus, Vocab
+from engine.config import flag_name
+from engine.corpus import Corpus, Vocab, find_corpus, load_corpus, missing_corpus_message
+from engine.errors import CorpusError, worded
 from engine.sampling import consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
 
 
@@ -53,3 +57,22 @@ def test_random_batches_are_shuffled_whole_examples(corpus: Corpus) -> None:
     assert starts != sorted(starts)  # shuffled
     again = [x for x, _ in random_batches(data, 32, 35, torch.Generator().manual_seed(0))]
     assert all(torch.equal(a, b) for a, (b, _) in zip(again, batches, strict=True))
+
+
+def test_load_corpus_reads_a_path_given_as_text(corpus_path: Path) -> None:
+    as_text = load_corpus(str(corpus_path), 2_000, val_chars=500)
+    as_path = load_corpus(corpus_path, 2_000, val_chars=500)
+    assert (as_text.text, as_text.held_out, as_text.vocab) == (as_path.text, as_path.held_out, as_path.vocab)
+    assert len(as_text.text) == 2_000 and len(as_text.held_out) == 500
+
+
+def test_corpus_messages_name_the_setting_as_each_front_end_calls_it(tmp_path: Path) -> None:
+    from tui.widgets.settings import form_name
+
+    message = missing_corpus_message()
+    assert "set --corpus to its path" in worded(message, flag_name)
+    assert "set corpus to its path" in worded(message, form_name) and "--" not in worded(message, form_name)
+    with pytest.raises(CorpusError) as raised:
+        find_corpus(str(tmp_path / "absent.txt"))
+    assert raised.value.worded(flag_name).endswith("absent.txt (from --corpus)")
+    assert raised.value.worded(form_name).endswith("absent.txt (from corpus)")
