@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.config import (
     CELLS,
@@ -30,6 +30,9 @@ from engine.config import (
 )
 from engine.errors import ConfigError, RnnTuiError, worded
 from tui.lab_commands import add_lab_parser
+
+if TYPE_CHECKING:  # the sweep is imported when a sweep command runs
+    from engine.sweep import SweepSpec
 
 PROG = "rnn-tui"
 
@@ -627,7 +630,7 @@ def run_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
-def sweep_spec(args: argparse.Namespace) -> Any:
+def sweep_spec(args: argparse.Namespace) -> SweepSpec:
     """The SweepSpec of `rnn-tui sweep`'s flags; a bad one raises an RnnTuiError with one line."""
     from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, build_space, resolve_storage
 

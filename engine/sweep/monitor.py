@@ -189,8 +189,9 @@ def _run_sweep(spec: SweepSpec, say: Callable[[str], None], progress: Callable[[
 
     asked: dict[int, set[int]] = {}  # worker pid → the trials it asked for
     last_reap = time.monotonic()
+    stop = StopOnSignals(first_signal, again=on_signal)  # bound before its handlers are installed
     try:
-        with StopOnSignals(first_signal, again=on_signal) as stop:
+        with stop:
             if stop.requested:
                 return stopped_code(stop)
             for index in range(spec.jobs):
