@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -8,7 +11,15 @@ import pytest
 import torch
 
 from engine.config import flag_name
-from engine.corpus import Corpus, Vocab, find_corpus, load_corpus, missing_corpus_message
+from engine.corpus import (
+    CORPUS_ENV,
+    Corpus,
+    Vocab,
+    default_corpus_paths,
+    find_corpus,
+    load_corpus,
+    missing_corpus_message,
+)
 from engine.errors import CorpusError, worded
 from engine.sampling import consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
 
@@ -76,3 +87,18 @@ def test_corpus_messages_name_the_setting_as_each_front_end_calls_it(tmp_path: P
         find_corpus(str(tmp_path / "absent.txt"))
     assert raised.value.worded(flag_name).endswith("absent.txt (from --corpus)")
     assert raised.value.worded(form_name).endswith("absent.txt (from corpus)")
+
+
+def test_serve_without_a_corpus_names_the_flag(tmp_path: Path) -> None:
+    """The classroom server downloads nothing: with no corpus anywhere it stops in one line naming --corpus."""
+    project_data = [path for path in default_corpus_paths() if path.is_file() and tmp_path not in path.parents]
+    if project_data:
+        pytest.skip(f"a corpus lies in the project's data/ ({project_data[0]}): serve would find it")
+    env = {name: value for name, value in os.environ.items() if name != CORPUS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.main", "serve", "--port", "1"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "no corpus found" in done.stderr
+    assert "set --corpus to its path" in done.stderr

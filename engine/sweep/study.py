@@ -395,7 +395,7 @@ def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> 
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                # Heartbeats are recorded by engine.study.Heartbeat and stale trials failed by engine.study.reap
+                # Heartbeats are recorded by Heartbeat and stale trials failed by reap (above)
                 # (with the reason, and re-queued): Optuna's own thread dies on the first storage error.
                 heartbeat_interval=max(1, round(grace / 6)),
                 grace_period=max(1, round(grace)),
@@ -429,7 +429,7 @@ def quiet_optuna() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its per-trial warnings would repeat our lines with tracebacks
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # Trials are run by ask and tell (each storage call waits out an outage), with engine.study's heartbeat.
+    # Trials are run by ask and tell (each storage call waits out an outage), with our own Heartbeat.
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
