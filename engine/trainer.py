@@ -31,6 +31,7 @@ from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
 from engine.outputs import OutputError
+from engine.precision import Precision
 from engine.precision import choose as choose_precision
 from engine.precision import step_context
 from engine.sampling import (
@@ -138,7 +139,12 @@ class Trainer:
         self.listener = listener or (lambda event: None)
         self.device = resolve_device(config.device)
         # fp32, or bf16 output-layer products where native (engine/precision.py); an unsupported bf16 stops here.
+        if config.impl != "fused" and config.precision == "bf16":
+            # bf16 lives in the fused output kernel (engine/kernels.py); the book's implementations are the fp32 baseline
+            raise ConfigError(f"«precision» bf16 needs «impl» fused; «impl» {config.impl} trains in fp32")
         self.precision = choose_precision(config.precision, self.device)
+        if config.impl != "fused" and self.precision.name != "fp32":  # auto's choice; bf16 itself is refused earlier
+            self.precision = Precision(config.precision, "fp32", f"auto: impl {config.impl} trains in fp32")
         check_threads(threads)
         # Before anything is allocated: settings the machine cannot hold are one line with the estimate.
         check_memory(config, len(self.vocab), len(corpus.text), device_memory(self.device))
@@ -147,7 +153,9 @@ class Trainer:
         tune_allocator()
         self.seed = config.seed if config.seed is not None else new_seed()
         torch.manual_seed(self.seed)  # weights and dropout masks
-        self.model = CharRNN(len(self.vocab), config.cell, config.hidden, config.layers, config.dropout).to(self.device)
+        self.model = CharRNN(
+            len(self.vocab), config.cell, config.hidden, config.layers, config.dropout, impl=config.impl
+        ).to(self.device)
         self.optimizer = self._make_optimizer()
         # Separate generators: shuffling and sampling during reports must not shift each other's draws.
         self.shuffle_generator = torch.Generator().manual_seed(self.seed + 1)
