@@ -132,7 +132,8 @@ class CharRNN(nn.Module):
         output_dtype: the dtype of the dense layer's products (torch.bfloat16 for --precision bf16; None: float32).
         """
         if self.impl != "fused":  # the book's ways, for comparing speeds: autograd all through, float32
-            outputs, state = self.torch_recurrent(inputs, state) if self.impl == "torch" else self.scratch(inputs, state)
+            recurrent = self.torch_recurrent if self.impl == "torch" else self.scratch
+            outputs, state = recurrent(inputs, state)
             logits = self.dense(outputs.reshape(-1, self.hidden))
             return F.cross_entropy(logits, targets.reshape(-1)), state
         outputs, state = self.recurrent(inputs, state)

@@ -31,9 +31,8 @@ from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
 from engine.outputs import OutputError
-from engine.precision import Precision
+from engine.precision import Precision, step_context
 from engine.precision import choose as choose_precision
-from engine.precision import step_context
 from engine.sampling import (
     Batch,
     batches_per_epoch,
@@ -140,7 +139,7 @@ class Trainer:
         self.device = resolve_device(config.device)
         # fp32, or bf16 output-layer products where native (engine/precision.py); an unsupported bf16 stops here.
         if config.impl != "fused" and config.precision == "bf16":
-            # bf16 lives in the fused output kernel (engine/kernels.py); the book's implementations are the fp32 baseline
+            # bf16 lives in the fused output kernel (engine/kernels.py); the book's ways are the fp32 baseline
             raise ConfigError(f"«precision» bf16 needs «impl» fused; «impl» {config.impl} trains in fp32")
         self.precision = choose_precision(config.precision, self.device)
         if config.impl != "fused" and self.precision.name != "fp32":  # auto's choice; bf16 itself is refused earlier

@@ -54,7 +54,8 @@ def test_the_books_clip_scales_down_nearly_every_step_and_never_lets_more_throug
     assert [s.step for s in steps] == list(range(1, len(steps) + 1))
     theta = 0.01
     assert all(norm <= theta * (1 + 1e-6) for norm in stepped)  # the gradients the optimizer really used
-    assert all(s.after <= theta * (1 + 1e-6) and s.after == pytest.approx(n, rel=1e-4) for s, n in zip(steps, stepped))
+    assert all(s.after <= theta * (1 + 1e-6) for s in steps)
+    assert [s.after for s in steps] == pytest.approx(stepped, rel=1e-4)  # the trainer's record is what was used
     # The epoch's figures are its steps' own: mean and max before clipping, share clipped.
     first = [s for s in steps if s.epoch == 1]
     assert epochs[0].grad_norm == pytest.approx(sum(s.before for s in first) / len(first))
@@ -138,7 +139,8 @@ def test_a_non_finite_gradient_stops_training_before_the_step_and_names_it(corpu
     failed = [e for e in seen if isinstance(e, events.Failed)]
     assert len(failed) == 1 and (failed[0].epoch, failed[0].batch, failed[0].step) == (2, 2, 5)
     assert "(step 5): gradient norm inf" in failed[0].message and "the step before" in failed[0].message
-    assert all(torch.equal(a, b) for a, b in zip(weights, trainer.model.parameters()))  # the 4th step's weights
+    after_four_steps = zip(weights, trainer.model.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in after_four_steps)  # the 5th step never reached the weights
 
 
 def test_a_diverging_loss_names_its_step(corpus_path: Path) -> None:

@@ -13,7 +13,7 @@ from engine.errors import ConfigError
 from engine.session import open_session
 
 SMALL = {"hidden": 24, "max_chars": 4_000, "val_chars": 300, "epochs": 2, "seed": 0, "pred_period": 10**6}
-# Measured: the three agree to 5e-7 relative over three epochs of hidden 32 (float32 sums in other orders, through Adam).
+# Measured: they agree to 5e-7 relative over three epochs of hidden 32 (float32 sums in other orders, through Adam).
 AGREE = 1e-5
 
 
