@@ -75,10 +75,6 @@ class GradNormLog:
                 start -= 1
             return steps[start:]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._steps.clear()
-
 
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA, then Apple's MPS, then the CPU; an explicit device must exist."""
@@ -485,19 +481,18 @@ class Trainer:
                 self.listener(events.Finished(epoch - 1, stopped=True))
                 return None
             started = time.perf_counter()
+            step = (epoch - 1) * self.batches_per_epoch + batch_number  # of the whole run, as Failed and GradNorm say
             state = detach_state(self.state.carried) if carry and self.state.carried is not None else None
             with step_context(self.precision, self.device):
                 loss, new_state = model.loss(inputs, targets, state, self.precision.output_dtype)
                 # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
                 loss_value = loss.item()
                 if not math.isfinite(loss_value) or loss_value > self.divergence_loss:
-                    step = (epoch - 1) * self.batches_per_epoch + batch_number
                     message = self._divergence_message(loss_value, epoch, batch_number)
                     self.listener(events.Failed(epoch, batch_number, message, step))
                     return None
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-            step = (epoch - 1) * self.batches_per_epoch + batch_number
             record = self._clip(epoch, step)
             if not math.isfinite(record.before):  # a NaN/inf gradient would reach every weight through the step
                 self.listener(events.Failed(epoch, batch_number, self._gradient_message(record, batch_number), step))
