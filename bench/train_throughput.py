@@ -97,6 +97,30 @@ def worker(kind: str, cell: str, epochs: int, corpus: Path, threads: int | None,
     }
 
 
+def clip_cost(trainer: Any, repeats: int = 400) -> None:
+    """What measuring every step's gradient norm costs a batch: the trainer's clip stage (norm, clip, one .item()
+    and the record) against torch's clip_grad_norm_ alone (what it did before), and with clip 0 (the norm only,
+    where nothing was done before); on the gradients of the last batch, interleaved, median µs."""
+    import torch
+
+    model = trainer.model
+    samples: dict[str, list[float]] = {"clip_grad_norm_ (before)": [], "engine clip 0.01": [], "engine clip 0": []}
+    saved = [p.grad.clone() for p in model.parameters()]
+    for _ in range(repeats):
+        for name in samples:
+            for p, grad in zip(model.parameters(), saved, strict=True):
+                p.grad.copy_(grad)
+            started = time.perf_counter()
+            if name.startswith("clip_grad_norm_"):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 0.01, foreach=True)
+            else:
+                trainer.config = trainer.config.with_changes(clip=0.0 if name.endswith(" 0") else 0.01)
+                trainer._clip(1, 1)
+            samples[name].append((time.perf_counter() - started) * 1e6)
+    shown = ", ".join(f"{name} {statistics.median(values):.0f} µs" for name, values in samples.items())
+    print(f"          clip stage alone: {shown}")
+
+
 def profile(cell: str, corpus: Path, threads: int | None, precisions: list[str], rounds: int = 6) -> None:
     """A batch of the book's run cut into its stages (median ms over the real batches of `rounds` epochs), per
     precision, and the output layer's three products alone: the floor those products put under a batch."""
@@ -134,7 +158,7 @@ def profile(cell: str, corpus: Path, threads: int | None, precisions: list[str],
                 marks.append(time.perf_counter())
                 torch.autograd.backward(flat, grad_flat, inputs=rest)
                 marks.append(time.perf_counter())
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip, foreach=True)
+                trainer._clip(1, 1)  # the norm, clipping, its one host sync and the step's record: as training does
                 marks.append(time.perf_counter())
                 optimizer.step()
                 marks.append(time.perf_counter())
@@ -143,6 +167,8 @@ def profile(cell: str, corpus: Path, threads: int | None, precisions: list[str],
                 times["batch"].append((marks[-1] - marks[0]) * 1e3)
                 state = detach_state(new_state)
         print(f"{precision:<9} " + " ".join(f"{statistics.median(times[name]):>14.2f}" for name in stages))
+        if precision == "fp32":
+            clip_cost(trainer)
     vocab, hidden, rows = len(trainer.vocab), model.hidden, config.batch_size * config.num_steps
     flop = 3 * 2 * vocab * hidden * rows
     for dtype in (torch.float32, torch.bfloat16):
