@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 import torch
+from test_trainer import resume, train_acting_at
+from test_trainer import train as train_trainer
 
 from engine import checkpoint as checkpoints
 from engine import events
+from engine.config import TrainConfig
+from engine.corpus import Corpus
 from engine.session import open_session
+from engine.trainer import Trainer
 from tui.main import main
 
 # The book's settings (Adam, clip 0.01) on a small model: 3 batches per epoch of the lyrics.
@@ -150,3 +155,29 @@ def test_a_diverging_loss_names_its_step(corpus_path: Path) -> None:
     failed = [e for e in seen if isinstance(e, events.Failed)]
     assert len(failed) == 1 and failed[0].step > 1
     assert f"(step {failed[0].step}): loss" in failed[0].message
+
+
+def test_an_epoch_resumed_from_its_middle_has_the_whole_epochs_gradient_figures(
+    book_config: TrainConfig, corpus: Corpus, tmp_path: Path
+) -> None:
+    config = book_config.with_changes(epochs=2, hidden=32, val_chars=0)
+    straight = [gradient_figures(e) for e in train_trainer(config, corpus)[0].state.history]
+
+    first, _ = train_acting_at(config, corpus, (2, 3), Trainer.stop)
+    first.save(str(tmp_path / "mid.ckpt"))
+    resumed, _ = resume(checkpoints.load(tmp_path / "mid.ckpt"), corpus)
+    assert [gradient_figures(e) for e in resumed.state.history] == straight  # batches 1-3 counted from the checkpoint
+    assert len(resumed.grad_norms.since(0)) == 5  # this trainer's own steps: 4 to 8 of epoch 2
+
+    # A mid-epoch checkpoint from before the figures were kept resumes too; its epoch counts the batches after it.
+    payload = torch.load(tmp_path / "mid.ckpt", weights_only=False)
+    for name in ("grad_sum", "grad_max", "clipped", "steps"):
+        del payload["progress"][name]
+    torch.save(payload, tmp_path / "old.ckpt")
+    old, _ = resume(checkpoints.load(tmp_path / "old.ckpt"), corpus)
+    steps = [s.before for s in old.grad_norms.since(0)]
+    assert old.state.history[-1].grad_norm == pytest.approx(sum(steps) / 5) and old.state.history[-1].clipped_share == 1
+
+
+def gradient_figures(epoch: events.EpochEnd) -> tuple[float | None, float | None, float | None]:
+    return epoch.grad_norm, epoch.grad_norm_max, epoch.clipped_share
