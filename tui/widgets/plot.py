@@ -68,11 +68,7 @@ def gradient_legend(steps: list[GradStep], width: int) -> str:
         ]
     else:
         forms = ["⣀ norm before clipping  clip off", "⣀ norm  clip off"]
-    text = ""
-    for text in forms:
-        if len(text) <= width:
-            break
-    return text
+    return next((form for form in forms if len(form) <= width), forms[-1])
 
 
 def legend(curves: list[str], best_epoch: int | None, width: int) -> str:
@@ -222,7 +218,7 @@ class PerplexityPlot(Vertical):
                 self.border_title = titled(f"Gradient norm · step {self.last_step:,}", "perplexity", title_width)
             else:
                 self.border_title = f"Gradient norm per step: waiting · {MODE_KEY} perplexity"
-            self.border_subtitle = gradient_legend(self.gradients, max(10, self.size.width - 6))
+            self.border_subtitle = gradient_legend(self.gradients, title_width)
             return
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
