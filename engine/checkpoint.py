@@ -37,6 +37,12 @@ class EpochProgress:
     chars: int
     seconds: float
     shuffle_state: torch.Tensor  # the shuffle generator as the epoch began: random sampling redraws its order
+    # The gradient norms of those batches (EpochEnd.grad_norm): Σ and max before clipping, steps clipped, steps.
+    # A checkpoint from before they were kept reads zeros: the epoch's figures then cover the batches after it.
+    grad_sum: float = 0.0
+    grad_max: float = 0.0
+    clipped: int = 0
+    steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,7 +52,15 @@ class EpochProgress:
         state = data["shuffle_state"]
         if not isinstance(state, torch.Tensor) or int(data["batches"]) < 0:
             raise ValueError("bad epoch progress")
-        return cls(int(data["batches"]), float(data["loss_sum"]), int(data["chars"]), float(data["seconds"]), state)
+        grads = (
+            float(data.get("grad_sum", 0.0)),
+            float(data.get("grad_max", 0.0)),
+            int(data.get("clipped", 0)),
+            int(data.get("steps", 0)),
+        )
+        return cls(
+            int(data["batches"]), float(data["loss_sum"]), int(data["chars"]), float(data["seconds"]), state, *grads
+        )
 
 
 def describe_position(epoch: int, progress: EpochProgress | None, batches_per_epoch: int | None = None) -> str:

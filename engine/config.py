@@ -17,6 +17,9 @@ PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer 
 PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
+# How training computes the model (engine/model.py): hand-written kernels (fast), torch's nn.RNN/GRU/LSTM with autograd
+# (the book's §6.5), or a Python loop over time steps with autograd (the book's §6.4). Same weights, same figures.
+IMPLS = ("fused", "torch", "scratch")
 
 # The value of one setting, as TrainConfig's fields hold them: prefixes a tuple of strings, a blank optional one None.
 # Which type each name takes is checked when a config is made (validate), not statically: a setting travels by name.
@@ -251,6 +254,14 @@ class TrainConfig:
         "fp32", label="dtype", kind="choice", choices=PRECISIONS, group="training", runs="label",
         help="bf16: the output layer's products in bfloat16, where the CPU/GPU has it natively; auto: bf16 where "
         "native, else fp32", default_help="fp32, the book's", resumable=True, compared=False,
+    )  # fmt: skip
+    # The book's exercise "is the concise implementation faster than the from-scratch one, and why?": the same
+    # weights and arithmetic three ways, so a resumed run may change it and a sweep's trials may differ in it.
+    impl: str = setting(
+        "fused", label="impl", kind="choice", choices=IMPLS, group="training", runs="tiebreak",
+        help="how training computes the model: fused (hand-written kernels), torch (nn.RNN/GRU/LSTM fed one-hot, "
+        "autograd: the book's §6.5) or scratch (a Python loop over time steps: the book's §6.4); the same "
+        "perplexities, at different speeds (fp32 only)", default_help="fused", resumable=True, compared=False,
     )  # fmt: skip
     # None: $RNN_TUI_CORPUS, then data/jaychou_lyrics.txt.zip (d2l-en: its shipped Time Machine).
     corpus: str | None = setting(

@@ -54,6 +54,12 @@ class EpochEnd:
     # The other live settings that change what training does, as lr and clip above (Setting.per_epoch); a
     # checkpoint's history from before one existed reads its default.
     weight_decay: float = 0.0
+    # Gradient norms over the epoch's steps (engine/trainer.py, GradNorm): the global L2 norm of all gradients before
+    # clipping, its mean and largest, and the share of steps whose gradients clipping scaled down (0.0 with clip 0).
+    # None in a history from before they were measured.
+    grad_norm: float | None = None
+    grad_norm_max: float | None = None
+    clipped_share: float | None = None
 
     @property
     def chars_per_second(self) -> float:
@@ -79,7 +85,21 @@ class EpochEnd:
         return (
             f"held-out perplexity {self.val_perplexity:f}, fresh-state perplexity {self.fresh_perplexity:f} "
             f"(from a zero state; {share:.1%} of held-out characters never seen in training, {how})"
+            + self._clipped_words()
         )
+
+    def _clipped_words(self) -> str:
+        """'; clipped 99.6% of steps' for the held-out line ('' in a history from before it was measured)."""
+        if self.clipped_share is None:
+            return ""
+        return f"; clipped {self.clipped_share:.1%} of steps" + (" (clip off)" if self.clip <= 0 else "")
+
+    def gradient_line(self) -> str | None:
+        """The epoch's gradient norms and clipping in words (None in a history from before they were measured)."""
+        if self.grad_norm is None or self.grad_norm_max is None or self.clipped_share is None:
+            return None
+        clipping = f"clipped {self.clipped_share:.1%} of steps at θ {self.clip:g}" if self.clip > 0 else "clip off"
+        return f"gradient norm {self.grad_norm:.4g} mean, {self.grad_norm_max:.4g} max before clipping; {clipping}"
 
 
 def unseen_policy(unseen_counted: bool) -> str:
@@ -143,6 +163,21 @@ class Failed:
     epoch: int
     batch: int
     message: str
+    # The optimizer step (of the whole run, (epoch - 1) × batches per epoch + batch) whose loss or gradient norm was
+    # the first non-finite or diverged value; 0 when the failure is not a divergence.
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class GradNorm:
+    """One training step's gradients: the global L2 norm before and after clipping (engine/trainer.py)."""
+
+    step: int  # of the whole run: (epoch - 1) × batches per epoch + batch
+    epoch: int
+    before: float
+    after: float
+    clip: float  # θ at this step; 0: clipping off
+    clipped: bool  # clipping scaled the gradients down (torch's rule: θ / (norm + 1e-6) < 1)
 
 
 Event = Started | BatchDone | EpochEnd | Samples | Paused | Resumed | SettingsApplied | Finished | Failed

@@ -37,9 +37,18 @@ def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, d
 class CharRNN(nn.Module):
     """The book's RNNModel: a recurrent layer over the characters, then a dense layer to the vocabulary."""
 
-    def __init__(self, vocab_size: int, cell: str = "rnn", hidden: int = 256, layers: int = 1, dropout: float = 0.0):
+    def __init__(
+        self,
+        vocab_size: int,
+        cell: str = "rnn",
+        hidden: int = 256,
+        layers: int = 1,
+        dropout: float = 0.0,
+        impl: str = "fused",
+    ):
         super().__init__()
         self.cell = cell
+        self.impl = impl  # how loss() computes (engine.config.IMPLS); evaluation and generation always use recurrent()
         self.vocab_size = vocab_size
         self.hidden = hidden
         self.layers = layers
@@ -122,10 +131,64 @@ class CharRNN(nn.Module):
         dense layer and the loss fused (engine/kernels.py), so the logits are never materialised row-major.
         output_dtype: the dtype of the dense layer's products (torch.bfloat16 for --precision bf16; None: float32).
         """
+        if self.impl != "fused":  # the book's ways, for comparing speeds: autograd all through, float32
+            recurrent = self.torch_recurrent if self.impl == "torch" else self.scratch
+            outputs, state = recurrent(inputs, state)
+            logits = self.dense(outputs.reshape(-1, self.hidden))
+            return F.cross_entropy(logits, targets.reshape(-1)), state
         outputs, state = self.recurrent(inputs, state)
         flat = outputs.reshape(-1, self.hidden)
         weight, bias = self.dense.weight, self.dense.bias
         return LinearCrossEntropy.apply(flat, weight, bias, targets.reshape(-1), output_dtype), state
+
+    def torch_recurrent(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """--impl torch, the book's §6.5: the recurrent layer fed one-hot vectors, torch's kernels and autograd."""
+        if state is None:
+            state = self.init_state(inputs.shape[1], inputs.device)
+        outputs, new_state = self.rnn(F.one_hot(inputs, self.vocab_size).to(self.dense.weight.dtype), state)
+        return outputs, new_state
+
+    def scratch(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """--impl scratch, the book's §6.4: one time step at a time in Python, each step's few products recorded by
+        autograd, on the same parameters (torch's gate order: r, z, n for the GRU; i, f, g, o for the LSTM)."""
+        if state is None:
+            state = self.init_state(inputs.shape[1], inputs.device)
+        h_all, c_all = state if isinstance(state, tuple) else (state, None)
+        layer_input = F.one_hot(inputs, self.vocab_size).to(self.dense.weight.dtype)  # (num_steps, batch, vocab)
+        final_h: list[Tensor] = []
+        final_c: list[Tensor] = []
+        for layer in range(self.layers):
+            w_ih = getattr(self.rnn, f"weight_ih_l{layer}")
+            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
+            b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
+            b_hh = getattr(self.rnn, f"bias_hh_l{layer}")
+            h = h_all[layer]
+            c = c_all[layer] if c_all is not None else None
+            outputs = []
+            for x in layer_input:
+                if self.cell == "rnn":
+                    h = torch.tanh(x @ w_ih.t() + b_ih + h @ w_hh.t() + b_hh)
+                elif self.cell == "gru":
+                    x_r, x_z, x_n = (x @ w_ih.t() + b_ih).chunk(3, dim=1)
+                    h_r, h_z, h_n = (h @ w_hh.t() + b_hh).chunk(3, dim=1)
+                    r = torch.sigmoid(x_r + h_r)
+                    z = torch.sigmoid(x_z + h_z)
+                    candidate = torch.tanh(x_n + r * h_n)
+                    h = z * h + (1 - z) * candidate
+                else:
+                    assert c is not None
+                    i, f, g, o = (x @ w_ih.t() + b_ih + h @ w_hh.t() + b_hh).chunk(4, dim=1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                outputs.append(h)
+            final_h.append(h)
+            if c is not None:
+                final_c.append(c)
+            layer_input = torch.stack(outputs)
+            if self.dropout and self.training and layer < self.layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+        new_state: State = (torch.stack(final_h), torch.stack(final_c)) if self.cell == "lstm" else torch.stack(final_h)
+        return layer_input, new_state
 
 
 class Stepper:

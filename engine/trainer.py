@@ -31,8 +31,8 @@ from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
 from engine.outputs import OutputError
+from engine.precision import Precision, step_context
 from engine.precision import choose as choose_precision
-from engine.precision import step_context
 from engine.sampling import (
     Batch,
     batches_per_epoch,
@@ -43,6 +43,37 @@ from engine.sampling import (
 )
 
 Listener = Callable[[events.Event], None]
+
+# Per-step gradient norms kept for the app's plot (GradNormLog): about 30 epochs of the book's run per 10,000.
+GRAD_LOG_STEPS = 20_000
+
+
+class GradNormLog:
+    """The latest steps' gradient norms of the run, appended by the training thread, read by the app's.
+
+    Bounded (GRAD_LOG_STEPS, the oldest dropped in halves), and locked: a reader gets whole records, never a list
+    being trimmed.
+    """
+
+    def __init__(self, limit: int = GRAD_LOG_STEPS) -> None:
+        self.limit = limit
+        self._steps: list[events.GradNorm] = []
+        self._lock = threading.Lock()
+
+    def append(self, record: events.GradNorm) -> None:
+        with self._lock:
+            self._steps.append(record)
+            if len(self._steps) > self.limit:
+                del self._steps[: len(self._steps) - self.limit // 2]
+
+    def since(self, step: int) -> list[events.GradNorm]:
+        """The kept records after step (0: all of them), oldest first."""
+        with self._lock:
+            steps = self._steps
+            start = len(steps)
+            while start > 0 and steps[start - 1].step > step:  # usually a few: the steps since the last look
+                start -= 1
+            return steps[start:]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,7 +134,12 @@ class Trainer:
         self.listener = listener or (lambda event: None)
         self.device = resolve_device(config.device)
         # fp32, or bf16 output-layer products where native (engine/precision.py); an unsupported bf16 stops here.
+        if config.impl != "fused" and config.precision == "bf16":
+            # bf16 lives in the fused output kernel (engine/kernels.py); the book's ways are the fp32 baseline
+            raise ConfigError(f"«precision» bf16 needs «impl» fused; «impl» {config.impl} trains in fp32")
         self.precision = choose_precision(config.precision, self.device)
+        if config.impl != "fused" and self.precision.name != "fp32":  # auto's choice; bf16 itself is refused earlier
+            self.precision = Precision(config.precision, "fp32", f"auto: impl {config.impl} trains in fp32")
         check_threads(threads)
         # Before anything is allocated: settings the machine cannot hold are one line with the estimate.
         check_memory(config, len(self.vocab), len(corpus.text), device_memory(self.device))
@@ -112,7 +148,9 @@ class Trainer:
         tune_allocator()
         self.seed = config.seed if config.seed is not None else new_seed()
         torch.manual_seed(self.seed)  # weights and dropout masks
-        self.model = CharRNN(len(self.vocab), config.cell, config.hidden, config.layers, config.dropout).to(self.device)
+        self.model = CharRNN(
+            len(self.vocab), config.cell, config.hidden, config.layers, config.dropout, impl=config.impl
+        ).to(self.device)
         self.optimizer = self._make_optimizer()
         # Separate generators: shuffling and sampling during reports must not shift each other's draws.
         self.shuffle_generator = torch.Generator().manual_seed(self.seed + 1)
@@ -123,6 +161,7 @@ class Trainer:
         # no random generator and leaves the model's mode as it was, so training is the same with or without it.
         self.evaluator = Evaluator(config, corpus, self.device) if config.val_chars and corpus.held_out else None
         self.state = TrainingState()
+        self.grad_norms = GradNormLog()  # this trainer's steps, for the app (not in checkpoints)
         # Controls from other threads; the condition guards all of them.
         self._control = threading.Condition()
         self._paused = False
@@ -411,8 +450,9 @@ class Trainer:
         return 10 * math.log(len(self.vocab))
 
     def _divergence_message(self, loss: float, epoch: int, batch: int) -> str:
+        step = (epoch - 1) * self.batches_per_epoch + batch
         return (
-            f"training diverged at epoch {epoch}, batch {batch}: loss {loss:.4g} (uniform guessing gives "
+            f"training diverged at epoch {epoch}, batch {batch} (step {step}): loss {loss:.4g} (uniform guessing gives "
             f"{math.log(len(self.vocab)):.2f}) with {self.config.optimizer} at lr {self.config.lr:g}; "
             "the weights are those from before this batch; lower the learning rate or clip"
         )
@@ -432,6 +472,8 @@ class Trainer:
         else:  # resumed mid-epoch: the same order of batches, the trained ones skipped
             self.shuffle_generator.set_state(progress.shuffle_state)
         loss_sum, chars, seconds = progress.loss_sum, progress.chars, progress.seconds
+        # Σ and max of the steps' gradient norms before clipping, the steps clipped, the steps (EpochEnd.grad_norm)
+        grad_sum, grad_max, clipped, steps = progress.grad_sum, progress.grad_max, progress.clipped, progress.steps
         for batch_number, (inputs, targets) in enumerate(self._batches(), start=1):
             if batch_number <= progress.batches:
                 continue
@@ -439,21 +481,27 @@ class Trainer:
                 self.listener(events.Finished(epoch - 1, stopped=True))
                 return None
             started = time.perf_counter()
+            step = (epoch - 1) * self.batches_per_epoch + batch_number  # of the whole run, as Failed and GradNorm say
             state = detach_state(self.state.carried) if carry and self.state.carried is not None else None
             with step_context(self.precision, self.device):
                 loss, new_state = model.loss(inputs, targets, state, self.precision.output_dtype)
                 # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
                 loss_value = loss.item()
                 if not math.isfinite(loss_value) or loss_value > self.divergence_loss:
-                    self.listener(
-                        events.Failed(epoch, batch_number, self._divergence_message(loss_value, epoch, batch_number))
-                    )
+                    message = self._divergence_message(loss_value, epoch, batch_number)
+                    self.listener(events.Failed(epoch, batch_number, message, step))
                     return None
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-            if self.config.clip > 0:
-                # Global L2 norm over all gradients, as the book's grad_clipping means to do.
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip, foreach=True)
+            record = self._clip(epoch, step)
+            if not math.isfinite(record.before):  # a NaN/inf gradient would reach every weight through the step
+                self.listener(events.Failed(epoch, batch_number, self._gradient_message(record, batch_number), step))
+                return None
+            self.grad_norms.append(record)
+            grad_sum += record.before
+            grad_max = max(grad_max, record.before)
+            clipped += record.clipped
+            steps += 1
             count = targets.numel()
             loss_sum += loss_value * count  # as the book sums l.item() * y.shape[0]
             chars += count
@@ -462,7 +510,9 @@ class Trainer:
                 if carry:
                     self.state.carried = new_state
                 seconds += time.perf_counter() - started
-                self.state.progress = EpochProgress(batch_number, loss_sum, chars, seconds, progress.shuffle_state)
+                self.state.progress = EpochProgress(
+                    batch_number, loss_sum, chars, seconds, progress.shuffle_state, grad_sum, grad_max, clipped, steps
+                )
             self.listener(events.BatchDone(epoch, batch_number, self.batches_per_epoch))
         if carry and self.state.carried is not None:
             self.state.carried = detach_state(self.state.carried)
@@ -472,5 +522,40 @@ class Trainer:
             perplexity = float("inf")
         config = self.config
         return events.EpochEnd(
-            epoch, perplexity, seconds, chars, config.lr, config.clip, weight_decay=config.weight_decay
+            epoch,
+            perplexity,
+            seconds,
+            chars,
+            config.lr,
+            config.clip,
+            weight_decay=config.weight_decay,
+            grad_norm=grad_sum / steps if steps else None,
+            grad_norm_max=grad_max if steps else None,
+            clipped_share=clipped / steps if steps else None,
+        )
+
+    def _clip(self, epoch: int, step: int) -> events.GradNorm:
+        """Measure the gradients' global L2 norm, clip them to «clip» (0: not), and say what was done.
+
+        The norm is computed with clip 0 too (foreach: one kernel per group of tensors), and read with one host sync:
+        it must be known finite before the optimizer step, as the loss is.
+        """
+        clip = self.config.clip
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        total = torch.nn.utils.get_total_norm(grads, foreach=True)
+        if clip > 0:
+            # Global L2 norm over all gradients, as the book's grad_clipping means to do (torch's clip_grad_norm_).
+            torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), clip, total, foreach=True)
+        before = total.item()
+        # torch's own factor: θ / (norm + 1e-6), at most 1 (the gradients were multiplied by it).
+        scale = min(1.0, clip / (before + 1e-6)) if clip > 0 and math.isfinite(before) else 1.0
+        return events.GradNorm(step, epoch, before, before * scale, clip, scale < 1.0)
+
+    def _gradient_message(self, record: events.GradNorm, batch: int) -> str:
+        last = self.grad_norms.since(record.step - 2)
+        before = f" (the step before: {last[-1].before:.4g})" if last else ""
+        return (
+            f"training diverged at epoch {record.epoch}, batch {batch} (step {record.step}): gradient norm "
+            f"{record.before:.4g}{before} with {self.config.optimizer} at lr {self.config.lr:g}; the weights are "
+            "those from before this batch; lower the learning rate or clip"
         )

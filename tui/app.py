@@ -88,6 +88,15 @@ class RnnTuiApp(App[int]):
             show=False,
             tooltip="Optuna sweep in other processes: trials, best, compare",
         ),
+        # Named in the Perplexity panel's title; the footer is full at 100 columns.
+        Binding(
+            "ctrl+g",
+            "plot_mode",
+            "Gradients",
+            id="plot-mode",
+            show=False,
+            tooltip="the Perplexity panel: gradient norm per step before clipping (log scale, θ as a line), or back",
+        ),
         Binding("ctrl+s", "save", "Save", id="save", tooltip="save a checkpoint"),
         Binding("ctrl+o", "load", "Load", id="load", tooltip="load a checkpoint: continue it, or just generate"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, tooltip="stop training and leave"),
@@ -241,6 +250,10 @@ class RnnTuiApp(App[int]):
         from tui.screens.hidden_units import open_hidden_units
 
         open_hidden_units(self)
+
+    def action_plot_mode(self) -> None:
+        self.main.plot.toggle_mode()
+        self.run_control.feed_gradients()
 
     def action_runs(self) -> None:
         from tui.screens.runs_compared import open_runs

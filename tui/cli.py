@@ -494,9 +494,12 @@ def run_headless(args: argparse.Namespace) -> int:
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
             say(epoch.book_line(), sys.stdout)
-            held_out = epoch.held_out_line(session.corpus.vocab.has_unk)
+            held_out = epoch.held_out_line(session.corpus.vocab.has_unk)  # ends with the clipped share
+            gradients = epoch.gradient_line()
             if held_out:
                 say(held_out, sys.stdout)
+            elif gradients:  # held-out evaluation off: the gradient norms and clipped share on a line of their own
+                say(gradients, sys.stdout)
             for _, text in event.samples:
                 say(f" - {text}", sys.stdout)
         elif isinstance(event, events.Failed):

@@ -232,9 +232,18 @@ class RunControl:
             if progress is not None and progress.epoch > status.epoch and not status.state.ended:
                 status.batch, status.num_batches = progress.batch, progress.num_batches
         self.show_status()
+        self.feed_gradients()
         self.panels.plot.redraw()
         if self.shapes_wanted:
             self.request_shapes()
+
+    def feed_gradients(self) -> None:
+        """The trainer's steps since the plot's latest, while the plot shows gradient norms (ctrl+g)."""
+        plot, trainer = self.panels.plot, self.trainer
+        if plot.mode == "gradients" and trainer is not None:
+            steps = trainer.grad_norms.since(plot.last_step)
+            plot.add_gradients([(g.step, g.before, g.clip, g.clipped) for g in steps])
+            plot.redraw()
 
     def apply_event(self, event: events.Event) -> None:
         status, panels = self.status, self.panels

@@ -69,6 +69,8 @@ class RunStatus:
     held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
     recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
     chars_per_second: float | None = None
+    grad_norm: float | None = None  # the latest epoch's mean gradient norm before clipping (EpochEnd.grad_norm)
+    clipped_share: float | None = None  # and the share of its steps clipping scaled down
     device: str = ""
     precision: str = ""  # as the trainer chose it: "fp32", "bf16 (avx512_bf16 on this CPU)", "fp32 (auto: ...)"
     corpus: str = ""
@@ -98,6 +100,7 @@ class RunStatus:
         self.batch = self.num_batches
         self.recent_seconds = [*self.recent_seconds[-4:], event.seconds]
         self.chars_per_second = event.chars_per_second
+        self.grad_norm, self.clipped_share = event.grad_norm, event.clipped_share
 
     def held_out(self, event: events.EpochEnd) -> None:
         """Take an epoch's held-out figures (a resumed run's history passes here too)."""

@@ -31,7 +31,14 @@ PERPLEXITY_HELP = Text.assemble(
     ("held-out", "bold"),
     ": the text that follows the training text, never trained on, from a zero state: how well the model predicts "
     "new text (characters training never saw are left out, their share shown beside it). When it climbs while "
-    "train falls, the model is memorising; │ in the plot marks its best epoch.\n\n",
+    "train falls, the model is memorising; │ in the plot marks its best epoch.\n",
+    ("‖g‖", "bold"),
+    " (Status; ctrl+g plots it per step, θ as a line): the gradients' global L2 norm before clipping, the latest "
+    "epoch's mean, and the share of its steps that clipping scaled down to θ (clip). With the book's θ 0.01 that is "
+    "nearly every step: each step then has the same length, however large the gradient.\n",
+    ("impl", "bold"),
+    " (beside the model in Status): fused (hand-written kernels), torch (nn.RNN fed one-hot, autograd: the book's "
+    "§6.5) or scratch (a Python loop over time steps: §6.4). The same perplexities; compare their chars/s.\n\n",
     ("Presets\n", "bold"),
     ("d2l-zh", "bold"),
     ": the Chinese edition's §6.5 run: Jay Chou lyrics, 256 hidden units, Adam lr 0.001, state carried, 250 epochs.\n",

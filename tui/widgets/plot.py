@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.containers import Vertical
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the chart (and plotext) is imported just after the first fr
     from textual_plotext import Plot
 
     from tui.widgets.plot_chart import Chart
+
+Point = TypeVar("Point")  # what thin() thins: (epoch, perplexity), or a GradStep
 
 # Rebuilding a plotext chart is pure Python and costs the UI thread (and the GIL the trainer needs) more
 # than anything else it draws; an epoch can take 0.2 s, so at most this often.
@@ -34,6 +36,39 @@ CURVES = (
     ("train", "braille", "⣀", "train"),
 )
 BEST_MARK = "│"  # the vertical line at the best held-out epoch
+THETA_MARK = "─"  # the gradients mode's θ (the clip), drawn as a line of these
+GRADIENT_STEPS = 20_000  # the steps the gradients mode keeps (engine.trainer.GRAD_LOG_STEPS: what the trainer keeps)
+MODE_KEY = "^g"  # ctrl+g, as the footer writes it: perplexity per epoch or gradient norm per step (tui/app.py)
+GradStep = tuple[int, float, float, bool]  # (step, gradient norm before clipping, θ then, clipped)
+
+
+def titled(base: str, other: str, width: int) -> str:
+    """base, the scale and the key to the other mode, in at most width cells where it can (shorter forms shorten
+    the scale, leave it to the axis, then name only the key)."""
+    forms = (
+        f"{base} · log scale · {MODE_KEY} {other}",
+        f"{base} · log · {MODE_KEY} {other}",
+        f"{base} · {MODE_KEY} {other}",
+        f"{base} · {MODE_KEY}",
+    )
+    return next((form for form in forms if len(form) <= width), forms[-1])
+
+
+def gradient_legend(steps: list[GradStep], width: int) -> str:
+    """'⣀ norm before clipping  ─ θ 0.01  clipped 100% of 8 steps' in at most width cells (shorter forms drop words)."""
+    if not steps:
+        return ""
+    theta = steps[-1][2]
+    clipped = sum(1 for step in steps if step[3]) / len(steps)
+    if theta > 0:
+        forms = [
+            f"⣀ norm before clipping  {THETA_MARK} θ {theta:g}  clipped {clipped:.0%} of {len(steps):,} steps",
+            f"⣀ norm  {THETA_MARK} θ {theta:g}  clipped {clipped:.0%}",
+            f"⣀ norm {THETA_MARK} θ {theta:g} {clipped:.0%} clipped",
+        ]
+    else:
+        forms = ["⣀ norm before clipping  clip off", "⣀ norm  clip off"]
+    return next((form for form in forms if len(form) <= width), forms[-1])
 
 
 def legend(curves: list[str], best_epoch: int | None, width: int) -> str:
@@ -54,7 +89,7 @@ def legend(curves: list[str], best_epoch: int | None, width: int) -> str:
     return text
 
 
-def thin(points: list[tuple[int, float]], max_points: int) -> list[tuple[int, float]]:
+def thin(points: list[Point], max_points: int) -> list[Point]:
     """At most max_points of points, evenly spread, always keeping the first and the latest."""
     if max_points < 2 or len(points) <= max_points:
         return list(points)
@@ -115,6 +150,10 @@ class PerplexityPlot(Vertical):
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
         self._shows_points = False  # the chart drawn last had points
         self.chart: Chart | None = None  # once added
+        # The gradients mode (MODE_KEY): the run's steps as tui.run_control hands them over, the latest kept.
+        self.mode = "perplexity"  # or "gradients"
+        self.gradients: list[GradStep] = []
+        self.shown_gradients: list[GradStep] = []
         self.border_title = "Perplexity: waiting for the first epoch"
 
     def on_mount(self) -> None:
@@ -141,7 +180,28 @@ class PerplexityPlot(Vertical):
         self.points.clear()
         self.held_out.clear()
         self.fresh.clear()
+        self.gradients.clear()
         self._dirty = True
+
+    @property
+    def last_step(self) -> int:
+        """The latest step the gradients mode has (0: none): the run control hands over the steps after it."""
+        return self.gradients[-1][0] if self.gradients else 0
+
+    def add_gradients(self, steps: list[GradStep]) -> None:
+        """Steps' gradient norms (a log scale keeps only finite ones above 0), the latest GRADIENT_STEPS kept."""
+        kept = [step for step in steps if math.isfinite(step[1]) and step[1] > 0]
+        if kept:
+            self.gradients += kept
+            del self.gradients[:-GRADIENT_STEPS]
+            self._dirty = self._dirty or self.mode == "gradients"
+
+    def toggle_mode(self) -> str:
+        """Switch between perplexity per epoch and gradient norm per step; return the new mode."""
+        self.mode = "gradients" if self.mode == "perplexity" else "perplexity"
+        self._dirty = True
+        self.redraw(force=True)
+        return self.mode
 
     @property
     def best(self) -> tuple[int, float] | None:
@@ -152,13 +212,21 @@ class PerplexityPlot(Vertical):
         return {"fresh": self.fresh, "held-out": self.held_out, "train": self.points}
 
     def _retitle(self) -> None:
+        title_width = max(10, self.size.width - 6)
+        if self.mode == "gradients":
+            if self.gradients:
+                self.border_title = titled(f"Gradient norm · step {self.last_step:,}", "perplexity", title_width)
+            else:
+                self.border_title = f"Gradient norm per step: waiting · {MODE_KEY} perplexity"
+            self.border_subtitle = gradient_legend(self.gradients, title_width)
+            return
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
         elif self.held_out:  # the figures are in the status panel; the legend takes the bottom border
-            self.border_title = f"Perplexity · epoch {self.points[-1][0]} · log scale"
+            self.border_title = titled(f"Perplexity · epoch {self.points[-1][0]}", "‖g‖", title_width)
         else:
             epoch, latest = self.points[-1]
-            self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
+            self.border_title = titled(f"Perplexity {latest:,.2f} · epoch {epoch}", "‖g‖", title_width)
         present = [name for name, points in self.curves().items() if points]
         best = self.best
         self.border_subtitle = legend(
@@ -179,10 +247,15 @@ class PerplexityPlot(Vertical):
         self._retitle()  # with the chart, so the title's epoch is always the axis's last
         self._dirty = False
         self._next_draw = time.monotonic() + REDRAW_SECONDS
-        self._shows_points = bool(self.points)
         width = chart.size.width
         # Two braille dots per cell column: more points than that cannot be told apart.
         max_points = max(2, 2 * max(10, width - 8))
+        if self.mode == "gradients":
+            self._shows_points = bool(self.gradients)
+            self.shown_gradients = thin(self.gradients, max_points)
+            chart.refresh()
+            return
+        self._shows_points = bool(self.points)
         curves = self.curves()
         self.shown = {name: thin(curves[name], max_points) for name, *_ in CURVES if curves[name]}
         self.shown_best = self.best
@@ -197,6 +270,9 @@ class PerplexityPlot(Vertical):
         """
         plt.clear_data()
         plt.clear_figure()
+        if self.mode == "gradients":
+            self.draw_gradients(plt, width, height)
+            return
         shown, best = self.shown, self.shown_best
         if not shown:
             return
@@ -216,3 +292,29 @@ class PerplexityPlot(Vertical):
         plt.xticks(x_ticks)
         ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
         plt.yticks(ticks, [compact_number(t) for t in ticks])  # short labels leave the curve its width
+
+    def draw_gradients(self, plt: Plot, width: int, height: int) -> None:
+        """Gradient norm per step before clipping (braille), θ as a line where clipping was on."""
+        shown = self.shown_gradients
+        if not shown:
+            return
+        plt.xaxes(True, False)
+        plt.yaxes(True, False)
+        plt.yscale("log")
+        steps = [step for step, *_ in shown]
+        clipping = [(step, theta) for step, _, theta, _ in shown if theta > 0]
+        if clipping:  # first, so the norms are drawn over it
+            plt.plot([step for step, _ in clipping], [theta for _, theta in clipping], marker=THETA_MARK, color="red")
+        plt.plot(steps, [norm for _, norm, *_ in shown], marker="braille")
+        values = [norm for _, norm, *_ in shown] + [theta for _, theta in clipping]
+        first, last = min(steps), max(max(steps), min(steps) + 1)
+        plt.xlim(first, last)
+        x_ticks: list[float] = list(epoch_ticks(first, last, max(2, (width + 2) // 10)))
+        plt.xticks(x_ticks, [f"{t:.0f}" if t < 1000 else compact_number(t) for t in x_ticks])
+        ticks = log_ticks(min(values), max(values), max(2, min(5, (height - 1) // 2)))
+        plt.yticks(ticks, [tick_label(t) for t in ticks])
+
+
+def tick_label(value: float) -> str:
+    """A gradient norm's axis label: 0.01, 0.25, 3.1, 1.2k (compact_number gives 0.0 for the small ones)."""
+    return f"{value:.2g}" if value < 1 else compact_number(value)

@@ -97,8 +97,9 @@ class StatusPanel(Static):
             lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
         if self._config is not None:
             c = self._config
-            model = [f"{c.cell} {c.hidden}×{c.layers}", f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}"]
-            chunks = [*model, s.device or c.device]
+            # The implementation next to the model (and chars/s above): --impl torch or scratch is the book's exercise.
+            model = [f"{c.cell} {c.hidden}×{c.layers} {c.impl}", f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}"]
+            chunks = [*model, *gradient_chunks(s, c.clip), s.device or c.device]
             if s.precision and s.precision != "fp32":  # the book's float32 goes unsaid; bf16 or auto's choice is named
                 chunks.append(s.precision)
             lines += wrap_chunks([Text(chunk) for chunk in chunks], width)
@@ -108,6 +109,15 @@ class StatusPanel(Static):
                 chunks.insert(2, f"{s.held_out_chars:,} held out")
             lines += wrap_chunks([Text(chunk, style="dim") for chunk in chunks], width)
         return Text("\n").join(lines)
+
+
+def gradient_chunks(s: RunStatus, clip: float) -> list[str]:
+    """The latest epoch's mean gradient norm before clipping and the share of steps clipped: ['‖g‖ 0.253 clipped
+    100%'] (with clip 0: ['‖g‖ 0.253']); none before an epoch has measured them."""
+    if s.grad_norm is None:
+        return []
+    clipped = f" clipped {s.clipped_share:.0%}" if clip > 0 and s.clipped_share is not None else ""
+    return [f"‖g‖ {s.grad_norm:.3g}{clipped}"]
 
 
 def perplexity_text(value: float | None) -> str:
