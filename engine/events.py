@@ -54,6 +54,10 @@ class EpochEnd:
     # The other live settings that change what training does, as lr and clip above (Setting.per_epoch); a
     # checkpoint's history from before one existed reads its default.
     weight_decay: float = 0.0
+    # Gate saturation (engine/lab/gates.py), GRU and LSTM with held-out evaluation on: per gate name ("reset",
+    # "update" / "input", "forget", "output"), {"low": [share < 0.1 per layer], "high": [share > 0.9 per layer]} over
+    # the held-out text after the epoch. None for a plain RNN, with held-out off, and in histories from before it.
+    gate_saturation: dict[str, dict[str, list[float]]] | None = None
 
     @property
     def chars_per_second(self) -> float:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from engine.lab.gradients import gradients_through_time, windows_of
 from engine.lab.saliency import effective_context, saliency
 from engine.lab.unroll import one_hot, spectral_radius
 from engine.model import CharRNN
+from tui.main import main
 
 CELLS = ("rnn", "gru", "lstm")
 
@@ -200,7 +199,80 @@ def test_gates_of_a_plain_rnn_are_refused_in_one_line(split: Corpus) -> None:
         gate_saturation(small_model(split, "rnn"), split.vocab, split.held_out)
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui.main", *args], capture_output=True, text=True, timeout=300, check=False
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The entry point in-process: its exit code, stdout and stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path) -> dict[str, Path]:
+    """Tiny RNN and LSTM runs of 2 epochs on the book's corpus and split, with --metrics."""
+    folder = tmp_path_factory.mktemp("lab")
+    made = {}
+    for cell in ("rnn", "lstm"):
+        made[cell] = folder / f"{cell}.ckpt"
+        argv = ["train", "--headless", "--hidden", "16", "--epochs", "2", "--seed", "0", "--cell", cell]
+        argv += ["--corpus", str(corpus_path)]  # the autouse fixture setting $RNN_TUI_CORPUS runs after this one
+        assert main([*argv, "--save", str(made[cell]), "--metrics", str(folder / f"{cell}.jsonl")]) == 0
+    return made
+
+
+def test_metrics_record_the_gates_saturation_per_epoch_for_an_lstm_only(checkpoints: dict[str, Path]) -> None:
+    lstm = [json.loads(line) for line in checkpoints["lstm"].with_suffix(".jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in lstm] == [1, 2]
+    for record in lstm:
+        shares = record["gate_saturation"]
+        assert set(shares) == {"input", "forget", "output"}
+        assert all(0 <= value <= 1 for gate in shares.values() for value in gate["low"] + gate["high"])
+    rnn = [json.loads(line) for line in checkpoints["rnn"].with_suffix(".jsonl").read_text().splitlines()]
+    assert all(record["gate_saturation"] is None for record in rnn)
+    # The checkpoint's history keeps them too, and reads back.
+    from engine.checkpoint import load
+
+    assert load(str(checkpoints["lstm"])).history[-1].gate_saturation == lstm[-1]["gate_saturation"]
+
+
+def test_lab_commands_print_json_the_engine_computes(
+    checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.lab.subject import load_subject
+
+    subject = load_subject(str(checkpoints["lstm"]))
+    code, out, _ = run_main(
+        ["lab", "gradients", "--checkpoint", str(checkpoints["lstm"]), "--window", "30", "--json"], capsys
     )
+    assert code == 0
+    data = json.loads(out)
+    expected = gradients_through_time(subject.model, subject.vocab, subject.corpus.held_out, 30)
+    assert data["steps_back"] == list(range(30)) and data["norm"] == pytest.approx(list(expected.norm))
+    code, out, _ = run_main(["lab", "saliency", "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and len(data["saliency"]) == len(data["text"]) == 100
+    assert 1 <= data["effective_context"] <= 100
+    code, out, _ = run_main(["lab", "gates", "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and set(data) == {"cell", "chars", "input", "forget", "output"}
+    code, out, _ = run_main(["lab", "gates", "--checkpoint", str(checkpoints["lstm"])], capsys)
+    assert code == 0 and "forget" in out and "saturated" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["gates"], "has no gates"),
+        (["saliency", "--text", "abc"], "does not hold: 'c'"),
+        (["saliency", "--text", "我想", "--position", "5"], "--position must be between 1 and 1"),
+        (["gradients", "--window", "0"], "--window must be at least 1"),
+        (["gradients", "--window", "5000"], "a window of 5000 needs at least 5001"),
+    ],
+)
+def test_lab_commands_refuse_bad_input_in_one_line(
+    checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    code, out, err = run_main(["lab", argv[0], "--checkpoint", str(checkpoints["rnn"]), *argv[1:]], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and needle in err, err

@@ -10,6 +10,7 @@ comes before a reset cannot reach the prediction, so its saliency is exactly zer
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -49,10 +50,17 @@ class Saliency:
         ]
         shades = " ░▒▓█"
         top = max(self.saliency, default=0.0)
-        shown = "".join(visible(c) for c in self.text[-80:])
-        lines.append(shown)
+        # The last characters that fit 80 columns; a wide (CJK) character takes two, and so does its shade.
+        start, columns = len(self.text), 0
+        while start > 0 and columns + char_width(self.text[start - 1]) <= 80:
+            start -= 1
+            columns += char_width(self.text[start])
+        lines.append("".join(visible(c) for c in self.text[start:]))
         lines.append(
-            "".join(shades[min(4, round(4 * s / top))] if top > 0 else " " for s in self.saliency[-80:])
+            "".join(
+                (shades[min(4, round(4 * s / top))] if top > 0 else " ") * char_width(c)
+                for c, s in zip(self.text[start:], self.saliency[start:], strict=True)
+            )
             + "  ← saliency (█ the most)"
         )
         ranked = sorted(range(len(self.text)), key=lambda j: -self.saliency[j])[:5]
@@ -61,6 +69,11 @@ class Saliency:
         )
         lines.append(f"most salient: {named}")
         return lines
+
+
+def char_width(char: str) -> int:
+    """Terminal columns a character takes: two for a wide (CJK) one."""
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 def effective_context(saliency: list[float], share: float = EFFECTIVE_SHARE) -> int:
