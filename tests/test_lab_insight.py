@@ -261,6 +261,14 @@ def test_lab_commands_print_json_the_engine_computes(
     assert code == 0 and "forget" in out and "saturated" in out
 
 
+@pytest.mark.parametrize("view", ("gradients", "saliency", "gates"))
+def test_lab_views_are_listed_and_explained(view: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(["lab", "--help"], capsys)
+    assert code == 0 and view in out
+    code, out, _ = run_main(["lab", view, "--help"], capsys)
+    assert code == 0 and "--checkpoint" in out
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

@@ -36,7 +36,10 @@ def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
     from tui.lab_commands import gates, gradients, saliency
 
-    return (gradients.COMMAND, saliency.COMMAND, gates.COMMAND)
+    return tuple(
+        LabCommand(view.__name__.rsplit(".", 1)[-1], view.HELP, view.add_arguments, view.run)
+        for view in (gradients, saliency, gates)
+    )
 
 
 def add_lab_parser(commands: Any) -> None:

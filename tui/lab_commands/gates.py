@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from tui.lab_commands import LabCommand, LabResult
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
+    from tui.lab_commands import LabResult
 
 HELP = "GRU/LSTM gates over the held-out text: each gate's share saturated low (< 0.1) and high (> 0.9), per layer"
 
@@ -22,6 +21,3 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
 
     del args
     return gate_saturation(subject.model, subject.vocab, subject.corpus.held_out, subject.config.num_steps)
-
-
-COMMAND = LabCommand("gates", HELP, add_arguments, run)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from tui.lab_commands import LabCommand, LabResult
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
+    from tui.lab_commands import LabResult
 
 HELP = "gradients through time: ‖∂ loss / ∂ h k steps back‖ over held-out windows (vanishing, exploding)"
 
@@ -26,6 +25,3 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     if args.window < 1:
         raise ConfigError(f"--window must be at least 1, got {args.window}")
     return gradients_through_time(subject.model, subject.vocab, subject.corpus.held_out, args.window)
-
-
-COMMAND = LabCommand("gradients", HELP, add_arguments, run)

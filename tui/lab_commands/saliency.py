@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from tui.lab_commands import LabCommand, LabResult
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
+    from tui.lab_commands import LabResult
 
-HELP = "saliency of earlier characters for one prediction, and the effective context (90 % of it)"
+HELP = "saliency of earlier characters for one prediction; the effective context: characters back holding 90 percent"
 DEFAULT_CONTEXT = 100  # without --text: the held-out text's first characters, predicting the one after them
 
 
@@ -62,6 +61,3 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     if not 1 <= position < len(text):
         raise ConfigError(f"--position must be between 1 and {len(text) - 1} for this text, got {position}")
     return saliency(subject.model, subject.vocab, text, position, args.reset_at)
-
-
-COMMAND = LabCommand("saliency", HELP, add_arguments, run)
