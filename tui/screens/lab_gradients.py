@@ -1,0 +1,195 @@
+"""The lab's gradients-through-time pane: ‖∂ loss / ∂ h k steps back‖ on a log scale (engine/lab/gradients.py).
+
+The current weights' curve, overlaid with the curves of the runs kept for F10: a kept run has no weights left, so
+its curve is computed when it is kept (keep_curve, called by RunControl.keep_run, in a thread worker) and kept here
+by its origin ("run 2"). RNN, GRU and LSTM trained one after another are then side by side: the plain RNN's curve
+falls by orders of magnitude within a few dozen steps (vanishing gradients), the gated cells' much less.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult, RenderResult
+from textual.widgets import Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from engine.errors import RnnTuiError, first_line
+from tui.screens.lab_pane import LabPane
+from tui.widgets.plot_chart import cannot_draw
+
+if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from engine.lab.gradients import GradientsThroughTime
+    from engine.trainer import Trainer
+    from tui.run_control import RunControl
+
+CURVE_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
+NOW = "now"  # the current weights' curve label
+
+
+def lab_text(trainer: Trainer | None, corpus_text: str | None) -> str | None:
+    """The text the pane reads: the run's held-out text, else the end of its training text."""
+    from engine.lab.subject import LAB_HELD_OUT_CHARS
+
+    if trainer is not None and trainer.corpus.held_out:
+        return trainer.corpus.held_out
+    text = trainer.corpus.text if trainer is not None else corpus_text
+    return text[-LAB_HELD_OUT_CHARS:] if text else None
+
+
+def keep_curve(runs: RunControl, origin: str) -> None:
+    """A run was kept for F10 as origin: compute its curve now, while its trainer (and weights) still exist."""
+    trainer = runs.trainer
+    if trainer is None or origin in runs.lab_curves:
+        return
+    runs.lab_curves[origin] = None  # pending: a second keep of the same run computes nothing
+
+    def compute() -> None:
+        from engine.lab.gradients import gradients_through_time
+
+        try:
+            text = lab_text(trainer, None)
+            if text is None:
+                return
+            curve = gradients_through_time(trainer.copy_model(), trainer.vocab, text)
+        except Exception:  # a run too short for a window, or odd weights: it is kept without a curve
+            return
+        if not get_current_worker().is_cancelled:
+            runs.app.call_from_thread(runs.lab_curves.__setitem__, origin, curve)
+
+    runs.app.run_worker(compute, thread=True, exit_on_error=False, group="lab-keep")
+
+
+class GradientsChart(PlotextPlot):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.curves: list[tuple[str, GradientsThroughTime]] = []
+        self.drawn: list[str] = []  # labels of the curves drawn, for tests
+
+    def draw_figure(self) -> None:
+        """Set up afresh at every paint: plotext's build() changes a log-scale figure's data."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        self.drawn = []
+        plt.xlabel("k steps back")
+        plt.title("‖∂ loss / ∂ h k steps back‖, log scale")
+        curves = [(label, curve) for label, curve in self.curves if drawable(curve.norm)]
+        if not curves:
+            return
+        plt.yscale("log")
+        for index, (label, curve) in enumerate(curves):
+            points = drawable(curve.norm)
+            plt.plot(
+                [k for k, _ in points],
+                [v for _, v in points],
+                label=label,
+                marker="braille",
+                color=CURVE_COLOURS[index % len(CURVE_COLOURS)],
+            )
+            self.drawn.append(label)
+
+    def render(self) -> RenderResult:
+        try:
+            self.draw_figure()
+            return super().render()
+        except Exception:  # plotext is fragile on odd sizes: never let it take the app down
+            return cannot_draw()
+
+
+def drawable(norms: tuple[float, ...]) -> list[tuple[int, float]]:
+    return [(k, v) for k, v in enumerate(norms) if math.isfinite(v) and v > 0]
+
+
+def summary(label: str, curve: GradientsThroughTime) -> str:
+    far = len(curve.norm) - 1
+    radius = f", W_hh spectral radius {curve.spectral_radius[-1]:.2f}" if curve.spectral_radius else ""
+    return f"{label}: {curve.cell.upper()}, at k = {far} the gradient is {curve.ratio(far):.2g} × k = 0's{radius}"
+
+
+class GradientsPane(LabPane):
+    NAME = "gradients"
+    TITLE = "Gradients through time"
+    HELP = (
+        "how much the loss at the last step of a 100-character window of held-out text still reaches the hidden "
+        "state k steps back, ‖∂ loss / ∂ h_(T−k)‖, averaged over the windows, on a log scale (§6.6). A curve falling "
+        "by orders of magnitude is a vanishing gradient: what happened that far back can no longer be learned from. "
+        "A plain RNN's falls fast; a GRU's or LSTM's gates keep it up. Runs kept for F10 (finished, stopped or "
+        "replaced) are drawn beside the current weights: train an RNN, then a GRU and an LSTM, to see them side by "
+        "side. `rnn-tui lab gradients --checkpoint CKPT` prints the same figures."
+    )
+    DEFAULT_CSS = """
+    GradientsPane { height: 1fr; }
+    #gradients-info { height: auto; max-height: 5; }
+    #gradients-plot { height: 1fr; min-height: 8; }
+    """
+    ERROR_STYLE: ClassVar[str] = "bold red"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.current: GradientsThroughTime | None = None
+        self.error: str | None = None
+        self.computed = 0  # how many computations finished (tests wait on it)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("reading the current weights…", style="dim"), id="gradients-info")
+        yield GradientsChart(id="gradients-plot")
+
+    def shown(self) -> None:
+        self.run_worker(self._compute, thread=True, exclusive=True, exit_on_error=False, group="lab-gradients")
+
+    def _compute(self) -> None:
+        from engine.lab.gradients import gradients_through_time
+        from tui.screens.model_source import current_model
+
+        runs = self.rnn_app.run_control
+        try:
+            source = current_model(runs)
+            text = lab_text(runs.trainer if source.corpus_text is not None else None, source.corpus_text)
+            if text is None:
+                raise RnnTuiError("no text to read with these weights: train on a corpus (F7) to see its gradients")
+            curve = gradients_through_time(source.model, source.vocab, text)
+            label = f"{NOW} ({source.label})"
+        except RnnTuiError as exc:
+            message = str(exc)
+            self.app.call_from_thread(self.show_error, message)
+            return
+        except Exception as exc:
+            message = f"could not compute the gradients: {first_line(exc)}"
+            self.app.call_from_thread(self.show_error, message)
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.show_curve, label, curve)
+
+    def show_error(self, message: str) -> None:
+        self.error = message
+        self.computed += 1
+        self.query_one("#gradients-info", Static).update(Text(message, style=self.ERROR_STYLE))
+
+    def show_curve(self, label: str, curve: GradientsThroughTime) -> None:
+        self.current, self.error = curve, None
+        runs = self.rnn_app.run_control
+        book = runs.run_book
+        kept = [
+            (name, runs.lab_curves[run.origin])
+            for name, run in zip(book.labels(), book.runs, strict=True)
+            if runs.lab_curves.get(run.origin) is not None
+        ]
+        curves: list[tuple[str, GradientsThroughTime]] = [(label, curve)]
+        curves += [(name, kept_curve) for name, kept_curve in kept if kept_curve is not None]
+        info = Text()
+        info.append(
+            f"mean over {curve.windows} windows of {curve.window} held-out characters; "
+            f"{len(curves) - 1} kept run{'s' * (len(curves) != 2)} beside the current weights\n",
+            style="dim",
+        )
+        for name, shown_curve in curves:
+            info.append(summary(name, shown_curve) + "\n")
+        self.query_one("#gradients-info", Static).update(info)
+        chart = self.query_one(GradientsChart)
+        chart.curves = curves
+        chart.refresh()
+        self.computed += 1
