@@ -9,6 +9,7 @@ derivative is the total one: through later steps, and through the layers above a
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,8 @@ def gradients_through_time(
             f"the text has {len(text):,} characters: a window of {window} needs at least {window + 1}; "
             "give a shorter «window»"
         )
+    # In float64: a plain RNN's gradient 100 steps back can fall below float32's range (it would read as 0).
+    model = copy.deepcopy(model).double()
     parameter = next(model.parameters())
     inputs = one_hot(vocab, [p[:-1] for p in pieces], parameter.dtype).to(parameter.device)
     targets = torch.tensor([vocab.encode_unseen(p[-1])[0][0] for p in pieces], device=parameter.device)

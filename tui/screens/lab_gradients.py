@@ -81,6 +81,12 @@ class GradientsChart(PlotextPlot):
         if not curves:
             return
         plt.yscale("log")
+        values = [v for _, curve in curves for _, v in drawable(curve.norm)]
+        ticks = decade_ticks(min(values), max(values), max(2, (self.size.height - 4) // 3))
+        plt.yticks(ticks, [f"1e{round(math.log10(t))}" for t in ticks])  # plotext's own labels run 20 digits
+        longest = max(len(curve.norm) for _, curve in curves)
+        x_ticks: list[float] = [k for k in (0, 10, 25, 50, 75, 100, 150, 200, 300, 500) if k < longest - 5]
+        plt.xticks([*x_ticks, longest - 1])
         for index, (label, curve) in enumerate(curves):
             points = drawable(curve.norm)
             plt.plot(
@@ -100,14 +106,21 @@ class GradientsChart(PlotextPlot):
             return cannot_draw()
 
 
+def decade_ticks(low: float, high: float, count: int) -> list[float]:
+    """Powers of ten from below low to above high, at most count of them, evenly spaced in the exponent."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    step = max(1, math.ceil((last - first) / max(1, count - 1)))
+    return [10.0**e for e in range(last, first - 1, -step)][::-1]
+
+
 def drawable(norms: tuple[float, ...]) -> list[tuple[int, float]]:
     return [(k, v) for k, v in enumerate(norms) if math.isfinite(v) and v > 0]
 
 
 def summary(label: str, curve: GradientsThroughTime) -> str:
     far = len(curve.norm) - 1
-    radius = f", W_hh spectral radius {curve.spectral_radius[-1]:.2f}" if curve.spectral_radius else ""
-    return f"{label}: {curve.cell.upper()}, at k = {far} the gradient is {curve.ratio(far):.2g} × k = 0's{radius}"
+    radius = f", ρ(W_hh) {curve.spectral_radius[-1]:.2f}" if curve.spectral_radius else ""
+    return f"{label}: {curve.cell.upper()}, at k = {far}: {curve.ratio(far):.2g} × k = 0{radius}"
 
 
 class GradientsPane(LabPane):
@@ -173,17 +186,19 @@ class GradientsPane(LabPane):
         self.current, self.error = curve, None
         runs = self.rnn_app.run_control
         book = runs.run_book
+        # The run on screen, once kept, has the current weights: drawn once, as "now".
+        on_screen = f"run {runs.current.run_id}" if runs.current is not None and runs.checkpoint is None else None
         kept = [
             (name, runs.lab_curves[run.origin])
             for name, run in zip(book.labels(), book.runs, strict=True)
-            if runs.lab_curves.get(run.origin) is not None
+            if runs.lab_curves.get(run.origin) is not None and run.origin != on_screen
         ]
         curves: list[tuple[str, GradientsThroughTime]] = [(label, curve)]
         curves += [(name, kept_curve) for name, kept_curve in kept if kept_curve is not None]
         info = Text()
         info.append(
-            f"mean over {curve.windows} windows of {curve.window} held-out characters; "
-            f"{len(curves) - 1} kept run{'s' * (len(curves) != 2)} beside the current weights\n",
+            f"mean of {curve.windows} windows of {curve.window} held-out characters · "
+            f"{len(curves) - 1} other run{'s' * (len(curves) != 2)} kept (F10)\n",
             style="dim",
         )
         for name, shown_curve in curves:
