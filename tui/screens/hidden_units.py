@@ -233,11 +233,11 @@ class HiddenUnitsScreen(ModalScreen[None]):
         for suggestion in getattr(self, "suggestions", []):
             if suggestion.unit == unit:
                 info.append(f"\n{suggestion.describe()}", style="italic")
-        self.query_one("#units-info", Static).update(info)
         if gate:
             low = sum(v < 0.1 for v in values) / len(values) if values else 0.0
             high = sum(v > 0.9 for v in values) / len(values) if values else 0.0
             info.append(f"\n{self.kind} gate: closed (< 0.1) {low:.0%} of the text, open (> 0.9) {high:.0%}")
+        self.query_one("#units-info", Static).update(info)
         shown = [v - GATE_CENTRE for v in values] if gate else values
         self.coloured = coloured_text(self.activations.text, shown, scale)
         self.query_one("#units-text", Static).update(self.coloured)

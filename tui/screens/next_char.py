@@ -253,7 +253,7 @@ class NextCharScreen(ModalScreen[None]):
             inside = offset <= position < cursor and top > 0
             shade = saliency_style(salient[position - offset] / top) if inside else None
             if shade is not None:
-                shown.append(visible(char), style=shade + Style(reverse=position == cursor))
+                shown.append(visible(char), style=shade)
                 continue
             style = "dim" if position < self.start else ""
             if self.loop is not None and position >= self.loop.start + len(self.loop.unit):
