@@ -38,7 +38,7 @@ async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run() -> N
         await wait_for(pilot, lambda: finished(app, "rnn"), "the RNN run")
         runs = app.run_control
         rnn_trainer = runs.trainer
-        assert rnn_trainer is not None
+        assert rnn_trainer is not None and runs.config is not None
         rnn_curve = gradients_through_time(rnn_trainer.copy_model(), rnn_trainer.vocab, rnn_trainer.corpus.held_out)
         app.main.settings.load(runs.config.with_changes(cell="lstm"))
         await pilot.press("f7")
