@@ -86,7 +86,7 @@ async def test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_un
         expected = saliency(model, vocab, screen.full_text, step.position)
         assert screen.saliency is not None
         assert screen.saliency.saliency == pytest.approx(expected.saliency, rel=1e-5, abs=1e-9)
-        assert f"the last {expected.effective_context} characters hold 90 %" in screen.detail_shown.plain
+        assert f"effective context: {expected.effective_context} characters back hold 90 %" in screen.detail_shown.plain
         top = max(expected.saliency)
         shaded = {span.start: span.style for span in screen.text_shown.spans if span.start < step.position}
         for position, value in enumerate(expected.saliency):
@@ -114,5 +114,5 @@ async def test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_un
         assert values == pytest.approx(forget.float().tolist(), abs=1e-6)
         for span in units.coloured.spans[:50]:
             assert span.style == activation_style(values[span.start] - GATE_CENTRE, GATE_CENTRE)
-        assert "forget gate: closed (< 0.1)" in str(units.query_one("#units-info").render())
+        assert "forget gate: closed (< 0.1) " in str(units.query_one("#units-info").render())
         assert torch.is_tensor(units.activations.values["forget"])

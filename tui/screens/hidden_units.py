@@ -73,7 +73,7 @@ def gate_legend() -> Text:
     shown = Text("gate value: ")
     for value in (0.0, 0.1, 0.5, 0.9, 1.0):
         shown.append(f" {value:g} ", style=activation_style(value - GATE_CENTRE, GATE_CENTRE))
-    shown.append("  0 closed (lets nothing through), 1 open", style="dim")
+    shown.append("  (0: closed, 1: open)", style="dim")
     return shown
 
 
@@ -236,7 +236,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         if gate:
             low = sum(v < 0.1 for v in values) / len(values) if values else 0.0
             high = sum(v > 0.9 for v in values) / len(values) if values else 0.0
-            info.append(f"\n{self.kind} gate: closed (< 0.1) {low:.0%} of the text, open (> 0.9) {high:.0%}")
+            info.append(f"\n{self.kind} gate: closed (< 0.1) {low:.0%}, open (> 0.9) {high:.0%} of the text")
         self.query_one("#units-info", Static).update(info)
         shown = [v - GATE_CENTRE for v in values] if gate else values
         self.coloured = coloured_text(self.activations.text, shown, scale)

@@ -234,8 +234,7 @@ class NextCharScreen(ModalScreen[None]):
         detail.append_text(probability_bars(step))
         if self.saliency is not None:
             detail.append(
-                f"\neffective context: the last {self.saliency.effective_context} characters hold 90 % of the "
-                "saliency (shaded above)",
+                f"\neffective context: {self.saliency.effective_context} characters back hold 90 % of the saliency",
                 style="bold yellow",
             )
         elif step.position >= 1:
