@@ -15,11 +15,15 @@ import torch
 
 from engine.corpus import Vocab
 from engine.errors import ConfigError
-from engine.lab.unroll import GATE_NAMES, one_hot, unroll
+from engine.lab.unroll import GATE_NAMES, indices, unroll
 from engine.model import CharRNN, evaluating
 
 LOW, HIGH = 0.1, 0.9
 MAX_GATE_CHARS = 20_000
+# After every epoch (--metrics' gate_saturation) one stretch in EPOCH_EVERY is read, evenly spaced: the shares of
+# ~40 stretches × hidden units barely move, and the whole held-out text would cost ~10 % of an epoch of the book's
+# LSTM on one thread (a quarter: 3-4 %; measured under load, see README).
+EPOCH_EVERY = 4
 
 
 @dataclass(frozen=True)
@@ -67,19 +71,19 @@ def gate_stretches(text: str, length: int) -> list[str]:
 
 def gate_values(model: CharRNN, vocab: Vocab, texts: list[str]) -> dict[str, list[torch.Tensor]]:
     """gate name → per layer (steps, batch, hidden), over equally long texts each read from a zero state."""
-    parameter = next(model.parameters())
+    read = indices(vocab, texts, next(model.parameters()).device)
     with evaluating(model), torch.no_grad():
-        unrolled = unroll(model, one_hot(vocab, texts, parameter.dtype).to(parameter.device), keep_gates=True)
+        unrolled = unroll(model, read, keep_gates=True, keep_logits=False)
     return {name: [torch.stack(steps) for steps in layers] for name, layers in unrolled.gates.items()}
 
 
-def gate_saturation(model: CharRNN, vocab: Vocab, text: str, stretch: int = 35) -> Gates:
-    """Each gate's saturated shares per layer over text (read in stretches of stretch characters); ConfigError for a
-    plain RNN (no gates) or an empty text."""
+def gate_saturation(model: CharRNN, vocab: Vocab, text: str, stretch: int = 35, every: int = 1) -> Gates:
+    """Each gate's saturated shares per layer over text (read in stretches of stretch characters, one in every);
+    ConfigError for a plain RNN (no gates) or an empty text."""
     if model.cell not in ("gru", "lstm"):
         raise ConfigError(f"a {model.cell.upper()} has no gates: gates are read for a GRU or an LSTM («cell»)")
     text = text[:MAX_GATE_CHARS]
-    pieces = gate_stretches(text, stretch)
+    pieces = gate_stretches(text, stretch)[:: max(1, every)]
     if not pieces:
         raise ConfigError("the text is empty: no gates to read")
     values = gate_values(model, vocab, pieces)

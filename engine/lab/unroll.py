@@ -45,14 +45,34 @@ def one_hot(vocab: Vocab, texts: list[str], dtype: torch.dtype = torch.float32) 
     return hot * seen.unsqueeze(-1).to(dtype)
 
 
-def unroll(model: CharRNN, inputs: Tensor, reset_at: Collection[int] = (), keep_gates: bool = False) -> Unrolled:
-    """Read inputs (steps, batch, vocab) from a zero state; the state is zeroed again before each step in reset_at.
+def indices(vocab: Vocab, texts: list[str], device: torch.device) -> Tensor:
+    """(steps, batch) indices of equally long texts, UNSEEN (-1) for a character outside the vocabulary."""
+    return torch.tensor([vocab.encode_unseen(text)[0] for text in texts], dtype=torch.long, device=device).t()
 
-    Differentiable: call under torch.no_grad() when no gradient is wanted. Eval semantics (no dropout).
+
+def unroll(
+    model: CharRNN,
+    inputs: Tensor,
+    reset_at: Collection[int] = (),
+    keep_gates: bool = False,
+    keep_logits: bool = True,
+) -> Unrolled:
+    """Read inputs from a zero state; the state is zeroed again before each step in reset_at.
+
+    inputs: one-hot (steps, batch, vocab), which gradients can reach; or indices (steps, batch), UNSEEN for an
+    all-zero input, which pick W_ih's columns instead of multiplying by a one-hot matrix (what reading the gates
+    every epoch can afford). Differentiable: call under torch.no_grad() when no gradient is wanted. Eval semantics
+    (no dropout). keep_logits False leaves out the output layer (logits stays empty).
     """
     steps, batch = inputs.shape[0], inputs.shape[1]
     hidden, cell = model.hidden, model.cell
-    zeros = inputs.new_zeros(batch, hidden)
+    first = model.rnn.get_parameter("weight_ih_l0")
+    zeros = first.new_zeros(batch, hidden)
+    if inputs.dtype == torch.long:  # W_ih's column per index, a zero column for UNSEEN
+        table = torch.cat((first.t(), first.new_zeros(1, first.shape[0])))
+        projected: Tensor | None = F.embedding(torch.where(inputs == UNSEEN, len(table) - 1, inputs), table)
+    else:
+        projected = None
     h = [zeros for _ in range(model.layers)]
     c = [zeros for _ in range(model.layers)]
     out = Unrolled([[] for _ in range(model.layers)], [])
@@ -69,7 +89,7 @@ def unroll(model: CharRNN, inputs: Tensor, reset_at: Collection[int] = (), keep_
             c = [zeros for _ in range(model.layers)]
         x = inputs[t]
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
-            gi = F.linear(x, w_ih, b_ih)
+            gi = projected[t] + b_ih if layer == 0 and projected is not None else F.linear(x, w_ih, b_ih)
             gh = F.linear(h[layer], w_hh, b_hh)
             values: tuple[Tensor, ...] = ()
             if cell == "rnn":
@@ -93,7 +113,8 @@ def unroll(model: CharRNN, inputs: Tensor, reset_at: Collection[int] = (), keep_
             h[layer] = new_h
             out.hs[layer].append(new_h)
             x = new_h
-        out.logits.append(model.dense(x))
+        if keep_logits:
+            out.logits.append(model.dense(x))
     return out
 
 
