@@ -64,7 +64,12 @@ class GradientsThroughTime:
         ]
         if self.spectral_radius is not None:
             radii = ", ".join(f"{r:.2f}" for r in self.spectral_radius)
-            lines.append(f"spectral radius of W_hh: {radii} (below 1: the gradient shrinks as it goes back)")
+            how = (
+                "below 1: W_hh alone shrinks the gradient at every step back"
+                if max(self.spectral_radius) < 1
+                else "above 1: W_hh alone would grow the gradient; tanh's slope below 1 is what shrinks it"
+            )
+            lines.append(f"spectral radius of W_hh: {radii} ({how})")
         header = "   k" + "".join(f"  layer {n + 1:<7}" for n in range(len(self.per_layer)))
         lines.append(header + "  (top layer, log scale)")
         top = self.norm

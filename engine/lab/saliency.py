@@ -45,7 +45,7 @@ class Saliency:
 
     def lines(self) -> list[str]:
         lines = [
-            f"predicting {visible(self.target)!r} (p = {self.probability:.3f}) after {len(self.text)} characters: "
+            f"predicting {visible(self.target)!r} (p = {self.probability:.3g}) after {len(self.text)} characters: "
             f"the last {self.effective_context} hold {EFFECTIVE_SHARE:.0%} of the saliency (the effective context)"
         ]
         shades = " ░▒▓█"
