@@ -3,6 +3,8 @@ beside a kept run), saliency in F4, gate units in F9. Each checks that what is s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from pilot_helpers import wait_for
@@ -32,7 +34,7 @@ def finished(app: RnnTuiApp, cell: str) -> bool:
     return app.run_control.status.state == "finished" and config is not None and config.cell == cell
 
 
-async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run() -> None:
+async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run(tmp_path: Path) -> None:
     app = make_app("--cell", "rnn")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: finished(app, "rnn"), "the RNN run")
@@ -40,6 +42,7 @@ async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run() -> N
         rnn_trainer = runs.trainer
         assert rnn_trainer is not None and runs.config is not None
         rnn_curve = gradients_through_time(rnn_trainer.copy_model(), rnn_trainer.vocab, rnn_trainer.corpus.held_out)
+        rnn_trainer.save(str(tmp_path / "rnn.ckpt"))
         app.main.settings.load(runs.config.with_changes(cell="lstm"))
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new cell starts from scratch
@@ -63,6 +66,20 @@ async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run() -> N
         assert "Gradients through time" in lab_help().plain
         await pilot.press("escape")
         assert not isinstance(app.screen, LabScreen)
+
+        # The RNN's checkpoint loaded to generate: its curve is computed too, and it is "now", drawn once.
+        await pilot.press("ctrl+o")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "rnn.ckpt")
+        await pilot.click("#just-generate")
+        await wait_for(pilot, lambda: runs.lab_curves.get("checkpoint rnn.ckpt") is not None, "the checkpoint's curve")
+        loaded = runs.lab_curves["checkpoint rnn.ckpt"]
+        assert loaded is not None and loaded.norm == pytest.approx(rnn_curve.norm, rel=1e-6)
+        await pilot.press("f11")
+        pane = app.screen.query_one(GradientsPane)
+        await wait_for(pilot, lambda: pane.computed > 0, "the pane's curve")
+        assert pane.current is not None and pane.current.cell == "rnn"
+        await pilot.pause(0.1)
+        assert [label.split(" ")[0] for label in pane.query_one(GradientsChart).drawn] == ["now", "cell=lstm"]
 
 
 async def test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_unit() -> None:

@@ -1,14 +1,16 @@
 """The lab's gradients-through-time pane: ‖∂ loss / ∂ h k steps back‖ on a log scale (engine/lab/gradients.py).
 
 The current weights' curve, overlaid with the curves of the runs kept for F10: a kept run has no weights left, so
-its curve is computed when it is kept (keep_curve, called by RunControl.keep_run, in a thread worker) and kept here
-by its origin ("run 2"). RNN, GRU and LSTM trained one after another are then side by side: the plain RNN's curve
-falls by orders of magnitude within a few dozen steps (vanishing gradients), the gated cells' much less.
+its curve is computed when it is kept (keep_curve, called by RunControl.keep_run; keep_checkpoint_curve for a
+checkpoint loaded to generate; in a thread worker) and kept in RunControl.lab_curves by its origin ("run 2").
+RNN, GRU and LSTM trained one after another are then side by side: the plain RNN's curve falls by orders of
+magnitude within a few dozen steps (vanishing gradients), a gated cell's can stay up.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -22,11 +24,14 @@ from tui.screens.lab_pane import LabPane
 from tui.widgets.plot_chart import cannot_draw
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from engine.corpus import Vocab
     from engine.lab.gradients import GradientsThroughTime
+    from engine.model import CharRNN
     from engine.trainer import Trainer
     from tui.run_control import RunControl
 
 CURVE_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
+CURVE_MARKERS = ("braille", "•", "x", "+")  # the curves told apart without colour too
 NOW = "now"  # the current weights' curve label
 
 
@@ -41,9 +46,23 @@ def lab_text(trainer: Trainer | None, corpus_text: str | None) -> str | None:
 
 
 def keep_curve(runs: RunControl, origin: str) -> None:
-    """A run was kept for F10 as origin: compute its curve now, while its trainer (and weights) still exist."""
+    """The current run was kept for F10 as origin: compute its curve now, while its trainer (and weights) exist."""
     trainer = runs.trainer
-    if trainer is None or origin in runs.lab_curves:
+    if trainer is not None:
+        compute_kept_curve(runs, origin, lambda: (trainer.copy_model(), trainer.vocab, lab_text(trainer, None)))
+
+
+def keep_checkpoint_curve(runs: RunControl, origin: str, model: CharRNN, vocab: Vocab) -> None:
+    """A checkpoint loaded for generating was kept as origin: its curve over the run's held-out text, when it has the
+    run's vocabulary (else there is no text it can be read on here, and it is kept without a curve)."""
+    trainer = runs.trainer
+    if trainer is not None and trainer.vocab == vocab:
+        compute_kept_curve(runs, origin, lambda: (model, vocab, lab_text(trainer, None)))
+
+
+def compute_kept_curve(runs: RunControl, origin: str, weights: Callable[[], tuple[CharRNN, Vocab, str | None]]) -> None:
+    """In a thread worker: the curve of weights() (a model nobody trains, its vocabulary, the text), kept by origin."""
+    if origin in runs.lab_curves:
         return
     runs.lab_curves[origin] = None  # pending: a second keep of the same run computes nothing
 
@@ -51,11 +70,11 @@ def keep_curve(runs: RunControl, origin: str) -> None:
         from engine.lab.gradients import gradients_through_time
 
         try:
-            text = lab_text(trainer, None)
+            model, vocab, text = weights()
             if text is None:
                 return
-            curve = gradients_through_time(trainer.copy_model(), trainer.vocab, text)
-        except Exception:  # a run too short for a window, or odd weights: it is kept without a curve
+            curve = gradients_through_time(model, vocab, text)
+        except Exception:  # a text too short for a window, or odd weights: the run is kept without a curve
             return
         if not get_current_worker().is_cancelled:
             runs.app.call_from_thread(runs.lab_curves.__setitem__, origin, curve)
@@ -93,7 +112,7 @@ class GradientsChart(PlotextPlot):
                 [k for k, _ in points],
                 [v for _, v in points],
                 label=label,
-                marker="braille",
+                marker=CURVE_MARKERS[index % len(CURVE_MARKERS)],
                 color=CURVE_COLOURS[index % len(CURVE_COLOURS)],
             )
             self.drawn.append(label)
@@ -186,15 +205,12 @@ class GradientsPane(LabPane):
         self.current, self.error = curve, None
         runs = self.rnn_app.run_control
         book = runs.run_book
-        # The run on screen, once kept, has the current weights: drawn once, as "now".
-        on_screen = f"run {runs.current.run_id}" if runs.current is not None and runs.checkpoint is None else None
-        kept = [
-            (name, runs.lab_curves[run.origin])
-            for name, run in zip(book.labels(), book.runs, strict=True)
-            if runs.lab_curves.get(run.origin) is not None and run.origin != on_screen
-        ]
         curves: list[tuple[str, GradientsThroughTime]] = [(label, curve)]
-        curves += [(name, kept_curve) for name, kept_curve in kept if kept_curve is not None]
+        for name, run in zip(book.labels(), book.runs, strict=True):
+            kept = runs.lab_curves.get(run.origin)
+            # The run (or checkpoint) on screen, once kept, has the current weights: drawn once, as "now".
+            if kept is not None and kept.norm != curve.norm:
+                curves.append((name, kept))
         info = Text()
         info.append(
             f"mean of {curve.windows} windows of {curve.window} held-out characters · "
