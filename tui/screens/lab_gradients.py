@@ -32,6 +32,19 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
 
 CURVE_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
 CURVE_MARKERS = ("braille", "•", "x", "+")  # the curves told apart without colour too
+# The same colours in Rich's names, and the markers as drawn: the info lines above the plot are its legend (plotext's
+# own legend would hide the curves' start, where they differ least).
+LEGEND_COLOURS = (
+    "bright_blue",
+    "bright_green",
+    "bright_red",
+    "bright_cyan",
+    "bright_magenta",
+    "yellow",
+    "grey50",
+    "dark_orange",
+)
+LEGEND_MARKERS = ("⠒⠒", "••", "xx", "++")
 NOW = "now"  # the current weights' curve label
 
 
@@ -106,12 +119,13 @@ class GradientsChart(PlotextPlot):
         longest = max(len(curve.norm) for _, curve in curves)
         x_ticks: list[float] = [k for k in (0, 10, 25, 50, 75, 100, 150, 200, 300, 500) if k < longest - 5]
         plt.xticks([*x_ticks, longest - 1])
-        for index, (label, curve) in enumerate(curves):
+        for index, (label, curve) in enumerate(self.curves):  # the index of the info line that names it
             points = drawable(curve.norm)
+            if not points:
+                continue
             plt.plot(
                 [k for k, _ in points],
                 [v for _, v in points],
-                label=label,
                 marker=CURVE_MARKERS[index % len(CURVE_MARKERS)],
                 color=CURVE_COLOURS[index % len(CURVE_COLOURS)],
             )
@@ -148,10 +162,12 @@ class GradientsPane(LabPane):
     HELP = (
         "how much the loss at the last step of a 100-character window of held-out text still reaches the hidden "
         "state k steps back, ‖∂ loss / ∂ h_(T−k)‖, averaged over the windows, on a log scale (§6.6). A curve falling "
-        "by orders of magnitude is a vanishing gradient: what happened that far back can no longer be learned from. "
-        "A plain RNN's falls fast; a GRU's or LSTM's gates keep it up. Runs kept for F10 (finished, stopped or "
-        "replaced) are drawn beside the current weights: train an RNN, then a GRU and an LSTM, to see them side by "
-        "side. `rnn-tui lab gradients --checkpoint CKPT` prints the same figures."
+        "by orders of magnitude is a vanishing gradient: what happened that far back can no longer be learned from; "
+        "a rising one, exploding. An untrained plain RNN's falls fastest; gates can hold it up (a GRU whose update "
+        "gate stays open copies its state, and its curve stays flat). Runs kept for F10 (finished, stopped, replaced, "
+        "or loaded to generate) are drawn beside the current weights, each named above the plot with its marker: "
+        "train an RNN, then a GRU and an LSTM, to see them side by side. `rnn-tui lab gradients --checkpoint CKPT` "
+        "prints the same figures."
     )
     DEFAULT_CSS = """
     GradientsPane { height: 1fr; }
@@ -217,7 +233,9 @@ class GradientsPane(LabPane):
             f"{len(curves) - 1} other run{'s' * (len(curves) != 2)} kept (F10)\n",
             style="dim",
         )
-        for name, shown_curve in curves:
+        for index, (name, shown_curve) in enumerate(curves):
+            colour = LEGEND_COLOURS[index % len(LEGEND_COLOURS)]
+            info.append(LEGEND_MARKERS[index % len(LEGEND_MARKERS)] + " ", style=f"bold {colour}")
             info.append(summary(name, shown_curve) + "\n")
         self.query_one("#gradients-info", Static).update(info)
         chart = self.query_one(GradientsChart)
