@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from engine.corpus import visible
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # engine.explain imports torch, which the app loads later, in
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
 BAR_WIDTH = 30
+SALIENCY_DELAY = 0.15  # seconds the selection stays before its saliency is computed
 SALIENT = (255, 200, 0)  # the most salient earlier character's background; the others fade towards SHADE_FLOOR
 SHADE_FLOOR = (70, 70, 70)
 
@@ -101,6 +103,7 @@ class NextCharScreen(ModalScreen[None]):
         self.model_source: ModelSource | None = None  # the weights explained, which saliency reads too
         self.saliency: Saliency | None = None  # of the selected step, once computed
         self.selected = 0
+        self._saliency_timer: Timer | None = None  # starts the selected step's saliency once the keys pause
 
     def compose(self) -> ComposeResult:
         with Vertical(id="next-box"):
@@ -191,15 +194,25 @@ class NextCharScreen(ModalScreen[None]):
         self.selected = index
         self.saliency = None
         self.show_selected()
+        if self._saliency_timer is not None:
+            self._saliency_timer.stop()
         if step.position >= 1 and self.model_source is not None:
-            source, text, position = self.model_source, self.full_text, step.position
-            self.run_worker(
-                lambda: self._saliency(source, text, position),
-                thread=True,
-                exclusive=True,
-                exit_on_error=False,
-                group="saliency",
-            )
+            # After a pause in the keys: a thread cannot be stopped once started, so holding ↓ must not start one
+            # backward pass per row it passes (they would compete with training for the cores).
+            self._saliency_timer = self.set_timer(SALIENCY_DELAY, lambda: self.start_saliency(step.position))
+
+    def start_saliency(self, position: int) -> None:
+        self._saliency_timer = None
+        if self.model_source is None or self.steps[self.selected].position != position:
+            return
+        source, text = self.model_source, self.full_text
+        self.run_worker(
+            lambda: self._saliency(source, text, position),
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group="saliency",
+        )
 
     def _saliency(self, source: ModelSource, text: str, position: int) -> None:
         from textual.worker import get_current_worker
