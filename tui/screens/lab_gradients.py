@@ -46,6 +46,7 @@ LEGEND_COLOURS = (
 )
 LEGEND_MARKERS = ("⠒⠒", "••", "xx", "++")
 NOW = "now"  # the current weights' curve label
+EPOCH_CHECK_SECONDS = 2.0  # how often an open pane looks for a new epoch to read (a read costs ~0.1-0.3 s)
 
 
 def lab_text(trainer: Trainer | None, corpus_text: str | None) -> str | None:
@@ -166,7 +167,8 @@ class GradientsPane(LabPane):
         "a rising one, exploding. An untrained plain RNN's falls fastest; gates can hold it up (a GRU whose update "
         "gate stays open copies its state, and its curve stays flat). Runs kept for F10 (finished, stopped, replaced, "
         "or loaded to generate) are drawn beside the current weights, each named above the plot with its marker: "
-        "train an RNN, then a GRU and an LSTM, to see them side by side. `rnn-tui lab gradients --checkpoint CKPT` "
+        "train an RNN, then a GRU and an LSTM, to see them side by side. While it is open it follows training (the "
+        "weights are read again after a new epoch, at most every 2 s). `rnn-tui lab gradients --checkpoint CKPT` "
         "prints the same figures."
     )
     DEFAULT_CSS = """
@@ -181,12 +183,26 @@ class GradientsPane(LabPane):
         self.current: GradientsThroughTime | None = None
         self.error: str | None = None
         self.computed = 0  # how many computations finished (tests wait on it)
+        self.computing = False
+        self.epoch_read = -1  # the run's epoch when the curve on screen was computed
 
     def compose(self) -> ComposeResult:
         yield Static(Text("reading the current weights…", style="dim"), id="gradients-info")
         yield GradientsChart(id="gradients-plot")
 
+    def on_mount(self) -> None:
+        self.set_interval(EPOCH_CHECK_SECONDS, self._follow_training)
+
+    def _follow_training(self) -> None:
+        """Live: while the pane is on screen, a new epoch's weights are read again (one computation at a time)."""
+        if self.computing or not self.screen.is_current or self.size.area == 0:
+            return
+        if self.rnn_app.run_control.status.epoch != self.epoch_read:
+            self.shown()
+
     def shown(self) -> None:
+        self.computing = True
+        self.epoch_read = self.rnn_app.run_control.status.epoch
         self.run_worker(self._compute, thread=True, exclusive=True, exit_on_error=False, group="lab-gradients")
 
     def _compute(self) -> None:
@@ -215,6 +231,7 @@ class GradientsPane(LabPane):
     def show_error(self, message: str) -> None:
         self.error = message
         self.computed += 1
+        self.computing = False
         self.query_one("#gradients-info", Static).update(Text(message, style=self.ERROR_STYLE))
 
     def show_curve(self, label: str, curve: GradientsThroughTime) -> None:
@@ -242,3 +259,4 @@ class GradientsPane(LabPane):
         chart.curves = curves
         chart.refresh()
         self.computed += 1
+        self.computing = False
