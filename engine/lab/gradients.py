@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from engine.corpus import UNSEEN, Vocab
 from engine.errors import ConfigError
-from engine.lab.unroll import one_hot, spectral_radius, unroll
+from engine.lab.unroll import indices, spectral_radius, unroll
 from engine.model import CharRNN, evaluating
 
 DEFAULT_WINDOW = 100
@@ -116,7 +116,7 @@ def gradients_through_time(
     # In float64: a plain RNN's gradient 100 steps back can fall below float32's range (it would read as 0).
     model = copy.deepcopy(model).double()
     parameter = next(model.parameters())
-    inputs = one_hot(vocab, [p[:-1] for p in pieces], parameter.dtype).to(parameter.device)
+    inputs = indices(vocab, [p[:-1] for p in pieces], parameter.device)  # W_ih's columns: no one-hot product
     targets = torch.tensor([vocab.encode_unseen(p[-1])[0][0] for p in pieces], device=parameter.device)
     with evaluating(model), torch.enable_grad():
         unrolled = unroll(model, inputs)
