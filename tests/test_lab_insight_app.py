@@ -133,3 +133,19 @@ async def test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_un
             assert span.style == activation_style(values[span.start] - GATE_CENTRE, GATE_CENTRE)
         assert "forget gate: closed (< 0.1) " in str(units.query_one("#units-info").render())
         assert torch.is_tensor(units.activations.values["forget"])
+
+
+async def test_gradients_pane_follows_training_while_open() -> None:
+    app = RnnTuiApp(app_options(parse(["--hidden", "16", "--threads", "1", "--seed", "0", "--pred-len", "0"])))
+    async with app.run_test(size=SIZE) as pilot:
+        runs = app.run_control
+        await wait_for(pilot, lambda: runs.status.epoch >= 1, "a first epoch")
+        await pilot.press("f11")
+        pane = app.screen.query_one(GradientsPane)
+        await wait_for(pilot, lambda: pane.computed >= 1, "the first curve")
+        first = pane.epoch_read
+        await wait_for(pilot, lambda: pane.computed >= 2 and pane.epoch_read > first, "a later epoch's curve")
+        assert pane.error is None and pane.current is not None
+        await pilot.press("escape")
+        # Closed: the pane and its timer are gone, so nothing more is computed while training goes on.
+        await wait_for(pilot, lambda: not pane.is_attached, "the pane removed")
