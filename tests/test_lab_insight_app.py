@@ -10,9 +10,12 @@ import torch
 from pilot_helpers import wait_for
 from textual.widgets import Input, Select
 
+from engine.config import TrainConfig
+from engine.corpus import Corpus
 from engine.lab.gates import gate_values
 from engine.lab.gradients import gradients_through_time
 from engine.lab.saliency import saliency
+from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
 from tui.screens.dialogs import lab_help
@@ -34,7 +37,12 @@ def finished(app: RnnTuiApp, cell: str) -> bool:
     return app.run_control.status.state == "finished" and config is not None and config.cell == cell
 
 
-async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run(tmp_path: Path) -> None:
+async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run(
+    tmp_path: Path, corpus_path: Path, corpus: Corpus
+) -> None:
+    gru = Trainer(TrainConfig(corpus=str(corpus_path), seed=1, cell="gru", hidden=16, epochs=1, pred_len=0), corpus)
+    gru.run()
+    gru.save(str(tmp_path / "gru.ckpt"))
     app = make_app("--cell", "rnn")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: finished(app, "rnn"), "the RNN run")
@@ -42,7 +50,6 @@ async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run(tmp_pa
         rnn_trainer = runs.trainer
         assert rnn_trainer is not None and runs.config is not None
         rnn_curve = gradients_through_time(rnn_trainer.copy_model(), rnn_trainer.vocab, rnn_trainer.corpus.held_out)
-        rnn_trainer.save(str(tmp_path / "rnn.ckpt"))
         app.main.settings.load(runs.config.with_changes(cell="lstm"))
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new cell starts from scratch
@@ -67,19 +74,22 @@ async def test_gradients_pane_draws_the_current_weights_beside_a_kept_run(tmp_pa
         await pilot.press("escape")
         assert not isinstance(app.screen, LabScreen)
 
-        # The RNN's checkpoint loaded to generate: its curve is computed too, and it is "now", drawn once.
+        # A GRU's checkpoint loaded to generate: its curve is computed too (over the run's held-out text), and as
+        # the weights on screen it is "now", drawn once; the LSTM run, replaced by it, is kept beside the RNN.
         await pilot.press("ctrl+o")
-        app.screen.query_one("#path", Input).value = str(tmp_path / "rnn.ckpt")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "gru.ckpt")
         await pilot.click("#just-generate")
-        await wait_for(pilot, lambda: runs.lab_curves.get("checkpoint rnn.ckpt") is not None, "the checkpoint's curve")
-        loaded = runs.lab_curves["checkpoint rnn.ckpt"]
-        assert loaded is not None and loaded.norm == pytest.approx(rnn_curve.norm, rel=1e-6)
+        await wait_for(pilot, lambda: runs.lab_curves.get("checkpoint gru.ckpt") is not None, "the checkpoint's curve")
+        loaded = runs.lab_curves["checkpoint gru.ckpt"]
+        expected_gru = gradients_through_time(gru.copy_model(), gru.vocab, trainer.corpus.held_out)
+        assert loaded is not None and loaded.norm == pytest.approx(expected_gru.norm, rel=1e-6)
         await pilot.press("f11")
         pane = app.screen.query_one(GradientsPane)
         await wait_for(pilot, lambda: pane.computed > 0, "the pane's curve")
-        assert pane.current is not None and pane.current.cell == "rnn"
+        assert pane.current is not None and pane.current.cell == "gru"
         await pilot.pause(0.1)
-        assert [label.split(" ")[0] for label in pane.query_one(GradientsChart).drawn] == ["now", "cell=lstm"]
+        drawn = [label.split(" ")[0] for label in pane.query_one(GradientsChart).drawn]
+        assert drawn == ["now", "cell=rnn", "cell=lstm"]
 
 
 async def test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_unit() -> None:

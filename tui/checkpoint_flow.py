@@ -267,10 +267,6 @@ class CheckpointFlow:
 
         name = Path(message.path).name
         self.run_control.run_book.add_history(message.config, message.history, f"checkpoint {name}")
-        if message.history:
-            from tui.screens.lab_gradients import keep_checkpoint_curve
-
-            keep_checkpoint_curve(self.run_control, f"checkpoint {name}", message.model, message.vocab)
         weights = CheckpointWeights(message.model, message.vocab, message.config, f"{name}, {message.position}")
         self.run_control.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
         self.app.action_focus_prefix()

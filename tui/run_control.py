@@ -220,6 +220,9 @@ class RunControl:
         """Generate-only mode: training stops, the checkpoint's weights generate (F7 trains again)."""
         self.cancel()
         self.checkpoint = weights
+        from tui.screens.lab_gradients import keep_checkpoint_curve
+
+        keep_checkpoint_curve(self, weights)  # before F7 replaces the weights: the Lab draws it beside later runs
         status = self.status
         status.state = RunState.CHECKPOINT
         status.message, status.message_is_error = f"generating from {weights.label}; F7 trains again", False

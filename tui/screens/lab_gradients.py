@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.lab.gradients import GradientsThroughTime
     from engine.model import CharRNN
     from engine.trainer import Trainer
-    from tui.run_control import RunControl
+    from tui.run_control import CheckpointWeights, RunControl
 
 CURVE_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
 CURVE_MARKERS = ("braille", "•", "x", "+")  # the curves told apart without colour too
@@ -66,11 +66,21 @@ def keep_curve(runs: RunControl, origin: str) -> None:
         compute_kept_curve(runs, origin, lambda: (trainer.copy_model(), trainer.vocab, lab_text(trainer, None)))
 
 
-def keep_checkpoint_curve(runs: RunControl, origin: str, model: CharRNN, vocab: Vocab) -> None:
-    """A checkpoint loaded for generating was kept as origin: its curve over the run's held-out text, when it has the
-    run's vocabulary (else there is no text it can be read on here, and it is kept without a curve)."""
+def keep_checkpoint_curve(runs: RunControl, weights: CheckpointWeights) -> None:
+    """A checkpoint was loaded to generate (its history just kept for F10): its curve over the run's held-out text,
+    when it has the run's vocabulary (else there is no text it can be read on here, and it is kept without one)."""
     trainer = runs.trainer
-    if trainer is not None and trainer.vocab == vocab:
+    # Its entry in the run book: the latest checkpoint with its settings (the book keeps one of two equal runs).
+    origin = next(
+        (
+            r.origin
+            for r in reversed(runs.run_book.runs)
+            if r.origin.startswith("checkpoint ") and r.config == weights.config
+        ),
+        None,
+    )
+    if trainer is not None and origin is not None and trainer.vocab == weights.vocab:
+        model, vocab = weights.model, weights.vocab
         compute_kept_curve(runs, origin, lambda: (model, vocab, lab_text(trainer, None)))
 
 
