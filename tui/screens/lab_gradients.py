@@ -3,8 +3,8 @@
 The current weights' curve, overlaid with the curves of the runs kept for F10: a kept run has no weights left, so
 its curve is computed when it is kept (keep_curve, called by RunControl.keep_run; keep_checkpoint_curve for a
 checkpoint loaded to generate; in a thread worker) and kept in RunControl.lab_curves by its origin ("run 2").
-RNN, GRU and LSTM trained one after another are then side by side: the plain RNN's curve falls by orders of
-magnitude within a few dozen steps (vanishing gradients), a gated cell's can stay up.
+RNN, GRU and LSTM trained one after another are then side by side: a curve falling by orders of magnitude is a
+vanishing gradient (an untrained RNN's, within a few dozen steps); a GRU whose update gate stays open keeps it flat.
 """
 
 from __future__ import annotations
