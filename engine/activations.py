@@ -18,10 +18,14 @@ import torch
 from engine.corpus import Vocab
 from engine.errors import ConfigError
 from engine.generate import check_prefix
+from engine.lab.gates import gate_values
 from engine.model import CharRNN, evaluating
 
 MAX_ACTIVATION_CHARS = 10_000  # (chars × layers × hidden) floats are kept: cap it so a huge text cannot hog memory
-KINDS = ("h", "c")  # hidden state; cell state (LSTM only)
+# Hidden state; cell state (LSTM only); the gates, recomputed from the weights (engine/lab/gates.py): a GRU's reset and
+# update, an LSTM's input, forget and output.
+KINDS = ("h", "c", "reset", "update", "input", "forget", "output")
+GATE_KINDS = KINDS[2:]
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Activations:
     def check(self, kind: str, layer: int, unit: int | None = None) -> None:
         if kind not in self.values:
             choices = " or ".join(self.kinds)
-            raise ConfigError(f"state {kind!r} is not available for a {self.cell.upper()}; choose {choices}")
+            raise ConfigError(f"{kind!r} is not available for a {self.cell.upper()}; choose {choices}")
         if not 0 <= layer < self.layers:
             raise ConfigError(f"layer must be between 1 and {self.layers}, got {layer + 1}")
         if unit is not None and not 0 <= unit < self.hidden:
@@ -97,6 +101,9 @@ def read_activations(model: CharRNN, vocab: Vocab, text: str) -> Activations:
         values = {"h": torch.stack(hs).float().cpu()}
         if cs:
             values["c"] = torch.stack(cs).float().cpu()
+        if model.cell in ("gru", "lstm") and text:
+            for name, layers in gate_values(model, vocab, [text]).items():
+                values[name] = torch.stack([layer[:, 0, :] for layer in layers], dim=1).float().cpu()
         return Activations(text, model.cell, model.layers, model.hidden, values)
 
 

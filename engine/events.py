@@ -60,6 +60,10 @@ class EpochEnd:
     grad_norm: float | None = None
     grad_norm_max: float | None = None
     clipped_share: float | None = None
+    # Gate saturation (engine/lab/gates.py), GRU and LSTM with held-out evaluation on: per gate name ("reset",
+    # "update" / "input", "forget", "output"), {"low": [share < 0.1 per layer], "high": [share > 0.9 per layer]} over
+    # the held-out text after the epoch. None for a plain RNN, with held-out off, and in histories from before it.
+    gate_saturation: dict[str, dict[str, list[float]]] | None = None
 
     @property
     def chars_per_second(self) -> float:

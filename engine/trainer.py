@@ -27,6 +27,7 @@ from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.generate import generate
 from engine.kernels import tune_allocator
+from engine.lab.gates import EPOCH_EVERY, gate_saturation
 from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
@@ -361,7 +362,17 @@ class Trainer:
             fresh_perplexity=result.fresh.perplexity,
             val_unseen_share=result.held_out.unseen_share,
             eval_seconds=result.seconds,
+            gate_saturation=self._gate_saturation(),
         )
+
+    def _gate_saturation(self) -> dict[str, dict[str, list[float]]] | None:
+        """The gates' saturated shares over the held-out text (GRU and LSTM), in stretches as held-out evaluation reads
+        it, a quarter of them (EPOCH_EVERY)."""
+        if self.config.cell not in ("gru", "lstm"):
+            return None
+        # Forward only, on the training thread between epochs: nothing else changes the weights meanwhile.
+        gates = gate_saturation(self.model, self.vocab, self.corpus.held_out, self.config.num_steps, EPOCH_EVERY)
+        return {name: shares.to_json() for name, shares in gates.gates.items()}
 
     def best_epoch(self) -> events.EpochEnd | None:
         """The epoch with the lowest held-out perplexity so far (None when there is none)."""

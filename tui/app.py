@@ -71,13 +71,13 @@ class RnnTuiApp(App[int]):
         # F2 is named in the Generate panel's title; left out of the footer so every other key fits at 100 columns.
         Binding("f2", "focus_prefix", "Prefix", id="focus-prefix", show=False, tooltip="type a prefix; Enter"),
         Binding("f3", "focus_settings", "Settings", id="focus-settings", show=False, tooltip="the settings form"),
-        Binding("f4", "next_char", "Why?", id="next-char", tooltip="each generated character's top candidates"),
+        Binding("f4", "next_char", "Why?", id="next-char", tooltip="top candidates; saliency of earlier characters"),
         Binding("f5", "toggle_pause", "Pause", id="pause", tooltip="pause or resume training"),
         # F6 only works while paused, when the Status panel names it: left out of the footer so F11 fits at 100 columns.
         Binding("f6", "step", "Step", id="step", show=False, tooltip="while paused: train one more epoch, then pause"),
         Binding("f7,ctrl+r", "restart", "Restart", id="restart", tooltip="start over with the form's settings"),
         Binding("f8", "stop", "Stop", id="stop", tooltip="stop training (the weights stay for generating)"),
-        Binding("f9", "hidden_units", "Units", id="hidden-units", tooltip="a text coloured by one hidden unit"),
+        Binding("f9", "hidden_units", "Units", id="hidden-units", tooltip="a text coloured by a hidden unit or a gate"),
         Binding("f10", "runs", "Runs", id="runs", tooltip="runs compared on one plot; CSV export"),
         Binding("f11", "lab", "Lab", id="lab", tooltip="why training behaves: gradients, gates, memory, baselines"),
         Binding(

@@ -29,6 +29,7 @@ from tui.widgets.settings import LiveSettingSubmitted, form_name, form_words
 from tui.worker import NOT_CANCELLED, EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from engine.lab.gradients import GradientsThroughTime
     from engine.model import CharRNN
     from engine.trainer import Trainer
     from tui.app import RnnTuiApp
@@ -59,6 +60,9 @@ class RunControl:
         self.epoch_lines: dict[int, str] = {}  # epoch → the book's line, for labelling samples
         self.epochs_seen: list[events.EpochEnd] = []
         self.run_book = RunBook()  # every finished or stopped run and loaded checkpoint, for F10
+        # A kept run's gradients-through-time curve by its origin ("run 2"), computed when it is kept (its weights go
+        # with its trainer); None while computing (tui/screens/lab_gradients.py)
+        self.lab_curves: dict[str, GradientsThroughTime | None] = {}
         self.failure: str | None = None  # the latest Failed/SessionFailed message
         self.shapes_wanted = False  # the Shapes preview is drawn again on the next refresh
         self._vocab_sizes: dict[tuple[SettingValue, ...], int | None] = {}  # the form's data settings → vocabulary
@@ -159,6 +163,10 @@ class RunControl:
         history = tuple(trainer.state.history)  # includes a resumed checkpoint's epochs, unlike the events seen
         stopped = bool(history) and history[-1].epoch < config.epochs
         self.run_book.add(Run(config, history, f"run {run.run_id}", stopped))
+        if history:
+            from tui.screens.lab_gradients import keep_curve
+
+            keep_curve(self, f"run {run.run_id}")
 
     def _is_current(self, run_id: int) -> bool:
         return self.current is not None and self.current.run_id == run_id
@@ -212,6 +220,9 @@ class RunControl:
         """Generate-only mode: training stops, the checkpoint's weights generate (F7 trains again)."""
         self.cancel()
         self.checkpoint = weights
+        from tui.screens.lab_gradients import keep_checkpoint_curve
+
+        keep_checkpoint_curve(self, weights)  # before F7 replaces the weights: the Lab draws it beside later runs
         status = self.status
         status.state = RunState.CHECKPOINT
         status.message, status.message_is_error = f"generating from {weights.label}; F7 trains again", False

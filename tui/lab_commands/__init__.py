@@ -34,7 +34,12 @@ class LabCommand:
 
 def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
-    return ()
+    from tui.lab_commands import gates, gradients, saliency
+
+    return tuple(
+        LabCommand(view.__name__.rsplit(".", 1)[-1], view.HELP, view.add_arguments, view.run)
+        for view in (gradients, saliency, gates)
+    )
 
 
 def add_lab_parser(commands: Any) -> None:

@@ -3,7 +3,8 @@
 The state after reading each character colours that character: red where the unit is positive, blue where
 negative, white near zero. The text is the generated sample or a stretch of the corpus; the unit is typed
 in, or picked from the suggestions (units that vary most, that fire on a space = a line break, or that
-anticipate one). For an LSTM the cell state c can be shown as well as h.
+anticipate one). For an LSTM the cell state c can be shown as well as h; for a GRU or an LSTM, a gate unit too
+(its value from 0, closed, blue, to 1, open, red; recomputed from the weights by engine/lab/gates.py).
 """
 
 from __future__ import annotations
@@ -51,6 +52,28 @@ def coloured_text(text: str, values: list[float], scale: float) -> Text:
     shown = Text()
     for char, value in zip(text, values, strict=True):
         shown.append(visible(char), style=activation_style(value, scale))
+    return shown
+
+
+# The kind selector's labels; a gate is shown as value - 0.5 on a scale of 0.5: closed blue, half white, open red.
+KIND_LABELS = {
+    "h": "h: hidden state",
+    "c": "c: cell state",
+    "reset": "r: reset gate",
+    "update": "z: update gate",
+    "input": "i: input gate",
+    "forget": "f: forget gate",
+    "output": "o: output gate",
+}
+GATE_KINDS = ("reset", "update", "input", "forget", "output")  # engine.activations' (which loads torch: not here)
+GATE_CENTRE = 0.5
+
+
+def gate_legend() -> Text:
+    shown = Text("gate value: ")
+    for value in (0.0, 0.1, 0.5, 0.9, 1.0):
+        shown.append(f" {value:g} ", style=activation_style(value - GATE_CENTRE, GATE_CENTRE))
+    shown.append("  (0: closed, 1: open)", style="dim")
     return shown
 
 
@@ -157,8 +180,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         with self.prevent(Select.Changed):
             layer_select.set_options([(f"layer {n + 1}", n) for n in range(activations.layers)])
             layer_select.value = activations.layers - 1  # the top layer: the one the dense layer reads
-            kinds = [("h: hidden state", "h")] + ([("c: cell state", "c")] if "c" in activations.kinds else [])
-            kind_select.set_options(kinds)
+            kind_select.set_options([(KIND_LABELS[kind], kind) for kind in activations.kinds])
             kind_select.value = "h"
         self.suggest()
 
@@ -201,19 +223,25 @@ class HiddenUnitsScreen(ModalScreen[None]):
         if unit_input.value != str(unit):
             unit_input.value = str(unit)
         values = self.activations.unit(unit, self.kind, self.layer_index)
-        scale = display_scale(values)
+        gate = self.kind in GATE_KINDS
+        scale = GATE_CENTRE if gate else display_scale(values)
         source = self.model_source.label if self.model_source else ""
         info = Text()
         info.append(f"unit {unit} of {hidden}", style="bold")
         info.append(f"  ({self.kind}, layer {self.layer_index + 1}, {self.activations.cell.upper()}, {source})")
-        info.append(f"  min {min(values):+.2f}  max {max(values):+.2f}", style="dim")
+        info.append(f"  min {min(values, default=0):+.2f}  max {max(values, default=0):+.2f}", style="dim")
         for suggestion in getattr(self, "suggestions", []):
             if suggestion.unit == unit:
                 info.append(f"\n{suggestion.describe()}", style="italic")
+        if gate:
+            low = sum(v < 0.1 for v in values) / len(values) if values else 0.0
+            high = sum(v > 0.9 for v in values) / len(values) if values else 0.0
+            info.append(f"\n{self.kind} gate: closed (< 0.1) {low:.0%}, open (> 0.9) {high:.0%} of the text")
         self.query_one("#units-info", Static).update(info)
-        self.coloured = coloured_text(self.activations.text, values, scale)
+        shown = [v - GATE_CENTRE for v in values] if gate else values
+        self.coloured = coloured_text(self.activations.text, shown, scale)
         self.query_one("#units-text", Static).update(self.coloured)
-        self.query_one("#units-legend", Static).update(legend(scale))
+        self.query_one("#units-legend", Static).update(gate_legend() if gate else legend(scale))
 
     # ----- controls -----
 

@@ -3,7 +3,9 @@
 Opened from the generate box (F4). It explains the text the box shows (the distributions the model gives
 now at each of its positions) or, before anything was generated, generates one explaining as it goes.
 ↑/↓ move through the characters; the bars show the top candidates, the chosen one in green; a loop that
-greedy decoding fell into is underlined in yellow.
+greedy decoding fell into is underlined in yellow. The characters before the selected one are shaded by their
+saliency for its prediction (engine/lab/saliency.py: the gradient of its log-probability with respect to each
+earlier input), and the effective context, the characters back that hold 90 % of it, is named.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.color import Color
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from engine.corpus import visible
@@ -24,11 +29,23 @@ from tui.screens.model_source import ModelSource
 
 if TYPE_CHECKING:  # engine.explain imports torch, which the app loads later, in a thread
     from engine.explain import ExplainStep, Loop
+    from engine.lab.saliency import Saliency
     from tui.app import RnnTuiApp
 
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
 BAR_WIDTH = 30
+SALIENCY_DELAY = 0.15  # seconds the selection stays before its saliency is computed
+SALIENT = (255, 200, 0)  # the most salient earlier character's background; the others fade towards SHADE_FLOOR
+SHADE_FLOOR = (70, 70, 70)
+
+
+def saliency_style(weight: float) -> Style | None:
+    """The background of an earlier character whose saliency is weight (0…1) of the largest; None when negligible."""
+    if weight < 0.02:
+        return None
+    red, green, blue = (round(f + (t - f) * weight) for f, t in zip(SHADE_FLOOR, SALIENT, strict=True))
+    return Style(bgcolor=Color.from_rgb(red, green, blue), color="black" if weight > 0.4 else "white")
 
 
 def probability_bars(step: ExplainStep, width: int = BAR_WIDTH) -> Text:
@@ -83,13 +100,17 @@ class NextCharScreen(ModalScreen[None]):
         self.error: str | None = None
         self.text_shown = Text()  # what the text and detail panes show now
         self.detail_shown = Text()
+        self.model_source: ModelSource | None = None  # the weights explained, which saliency reads too
+        self.saliency: Saliency | None = None  # of the selected step, once computed
+        self.selected = 0
+        self._saliency_timer: Timer | None = None  # starts the selected step's saliency once the keys pause
 
     def compose(self) -> ComposeResult:
         with Vertical(id="next-box"):
             yield Static(Text("explaining…", style="dim"), id="next-text")
             yield Static("", id="next-detail")
             yield DataTable(id="next-steps", cursor_type="row", zebra_stripes=True)
-            yield Static("↑/↓ step through the characters   Esc closes", id="next-footer")
+            yield Static("↑/↓ step · earlier characters shaded by saliency · Esc closes", id="next-footer")
 
     def on_mount(self) -> None:
         self.query_one("#next-box").border_title = "Next character"
@@ -103,6 +124,7 @@ class NextCharScreen(ModalScreen[None]):
             from engine.explain import explain_generation, explain_text
 
             source = self.source()
+            self.model_source = source
             prefix, _ = resolve_prefix(self.prefix, source.vocab.char_to_idx)
             if self.text and self.text.startswith(prefix) and len(self.text) > len(prefix):
                 text = self.text[: len(prefix) + MAX_EXPLAINED]
@@ -169,19 +191,82 @@ class NextCharScreen(ModalScreen[None]):
 
     def select(self, index: int) -> None:
         step = self.steps[index]
+        self.selected = index
+        self.saliency = None
+        self.show_selected()
+        if self._saliency_timer is not None:
+            self._saliency_timer.stop()
+        if step.position >= 1 and self.model_source is not None:
+            # After a pause in the keys: a thread cannot be stopped once started, so holding ↓ must not start one
+            # backward pass per row it passes (they would compete with training for the cores).
+            self._saliency_timer = self.set_timer(SALIENCY_DELAY, lambda: self.start_saliency(step.position))
+
+    def start_saliency(self, position: int) -> None:
+        self._saliency_timer = None
+        if self.model_source is None or self.steps[self.selected].position != position:
+            return
+        source, text = self.model_source, self.full_text
+        self.run_worker(
+            lambda: self._saliency(source, text, position),
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group="saliency",
+        )
+
+    def _saliency(self, source: ModelSource, text: str, position: int) -> None:
+        from textual.worker import get_current_worker
+
+        try:
+            from engine.lab.saliency import saliency
+
+            result = saliency(source.model, source.vocab, text, position)
+        except Exception as exc:  # a detail of the view: the rest of the screen stays
+            message = first_line(exc)
+            self.app.call_from_thread(self.show_saliency_error, message)
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.show_saliency, position, result)
+
+    def show_saliency(self, position: int, result: Saliency) -> None:
+        if self.steps and self.steps[self.selected].position == position:  # still the selected one
+            self.saliency = result
+            self.show_selected()
+
+    def show_saliency_error(self, message: str) -> None:
+        self.detail_shown.append(f"\nsaliency: {message}", style="red")
+        self.query_one("#next-detail", Static).update(self.detail_shown)
+
+    def show_selected(self) -> None:
+        step = self.steps[self.selected]
         self.text_shown = self.render_text(step.position)
         self.query_one("#next-text", Static).update(self.text_shown)
         detail = Text()
         before = visible(self.full_text[max(0, step.position - 12) : step.position])
         detail.append(f"after “…{before}” the model expected:\n", style="bold")
         detail.append_text(probability_bars(step))
+        if self.saliency is not None:
+            detail.append(
+                f"\neffective context: {self.saliency.effective_context} characters back hold 90 % of the saliency",
+                style="bold yellow",
+            )
+        elif step.position >= 1:
+            detail.append("\nsaliency: computing…", style="dim")
         self.detail_shown = detail
         self.query_one("#next-detail", Static).update(detail)
 
     def render_text(self, cursor: int) -> Text:
         """The whole text: prefix dim, the selected character reversed, a loop underlined."""
         shown = Text()
+        salient = self.saliency.saliency if self.saliency is not None else ()
+        offset = cursor - len(salient)  # the context read ends just before the cursor (a long one, truncated)
+        top = max(salient, default=0.0)
         for position, char in enumerate(self.full_text):
+            inside = offset <= position < cursor and top > 0
+            shade = saliency_style(salient[position - offset] / top) if inside else None
+            if shade is not None:
+                shown.append(visible(char), style=shade)
+                continue
             style = "dim" if position < self.start else ""
             if self.loop is not None and position >= self.loop.start + len(self.loop.unit):
                 style += " underline yellow"

@@ -1,0 +1,296 @@
+"""The lab's gradient views (engine/lab): gradients through time, saliency, gates, on the real corpus.
+
+Each figure is checked against an independent computation: torch's own nn.RNN / nn.GRU / nn.LSTM with autograd,
+finite differences in float64, torch's cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine.corpus import Corpus, load_corpus
+from engine.lab.gates import HIGH, LOW, gate_saturation, gate_values
+from engine.lab.gradients import gradients_through_time, windows_of
+from engine.lab.saliency import effective_context, saliency
+from engine.lab.unroll import one_hot, spectral_radius
+from engine.model import CharRNN
+from tui.main import main
+
+CELLS = ("rnn", "gru", "lstm")
+
+
+@pytest.fixture(scope="module")
+def split(corpus_path: Path) -> Corpus:
+    return load_corpus(corpus_path, 10_000, val_chars=1_500)
+
+
+def small_model(corpus: Corpus, cell: str, hidden: int = 16, layers: int = 1, seed: int = 0) -> CharRNN:
+    torch.manual_seed(seed)
+    return CharRNN(len(corpus.vocab), cell, hidden, layers).double().eval()
+
+
+def scaled_rnn(corpus: Corpus, radius: float, input_scale: float = 1.0) -> CharRNN:
+    """A tanh RNN whose recurrent matrix has the given spectral radius."""
+    model = small_model(corpus, "rnn", hidden=32)
+    with torch.no_grad():
+        w_hh = model.rnn.get_parameter("weight_hh_l0")
+        w_hh.mul_(radius / torch.linalg.eigvals(w_hh).abs().max())
+        model.rnn.get_parameter("weight_ih_l0").mul_(input_scale)
+    return model
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_through_time_equal_torchs_autograd(split: Corpus, cell: str) -> None:
+    """∂loss/∂h_{T-k} from unroll equals autograd through torch's own layer restarted from a leaf h_{T-k}."""
+    model = small_model(split, cell)
+    window = 12
+    result = gradients_through_time(model, split.vocab, split.held_out[:200], window)
+    pieces = windows_of(split.held_out[:200], window, split.vocab)
+    assert result.windows == len(pieces) > 5
+    inputs = one_hot(split.vocab, [p[:-1] for p in pieces], torch.float64)
+    targets = torch.tensor([split.vocab.char_to_idx[p[-1]] for p in pieces])
+    batch = len(pieces)
+    for k in range(window):
+        split_at = window - k  # h after input split_at - 1 is the state k steps back from the last
+        zeros = torch.zeros(1, batch, model.hidden, dtype=torch.float64)
+        start = (zeros, zeros.clone()) if cell == "lstm" else zeros
+        with torch.no_grad():
+            _, state = model.rnn(inputs[:split_at], start)
+        if cell == "lstm":
+            h = state[0].clone().requires_grad_(True)
+            resumed = (h, state[1])
+        else:
+            h = state.clone().requires_grad_(True)
+            resumed = h
+        output, _ = model.rnn(inputs[split_at:], resumed) if k > 0 else (h, None)
+        loss = F.cross_entropy(model.dense(output[-1]), targets, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, h)
+        expected = float(grad[0].norm(dim=-1).mean())
+        assert result.norm[k] == pytest.approx(expected, rel=1e-5, abs=1e-12), k
+
+
+def test_gradients_vanish_below_spectral_radius_one_and_explode_well_above(split: Corpus) -> None:
+    contracting = gradients_through_time(scaled_rnn(split, 0.5), split.vocab, split.held_out, 40)
+    assert contracting.spectral_radius is not None and contracting.spectral_radius[0] == pytest.approx(0.5)
+    norms = contracting.norm
+    assert norms[39] < 1e-6 * norms[0]
+    assert all(later < earlier for earlier, later in itertools.pairwise(norms[:21]))
+    # Small inputs keep the tanh units off saturation, so W_hh's radius of 3 shows through the Jacobians.
+    expanding = gradients_through_time(scaled_rnn(split, 3.0, 0.01), split.vocab, split.held_out, 40)
+    assert expanding.norm[39] > expanding.norm[20] > expanding.norm[0]
+    assert expanding.ratio(39) > 1e4
+
+
+def test_gradients_through_time_per_layer_and_json(split: Corpus) -> None:
+    model = small_model(split, "gru", layers=2)
+    result = gradients_through_time(model, split.vocab, split.held_out, 20)
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["steps_back"] == list(range(20))
+    assert len(data["per_layer"]) == 2 and data["norm"] == data["per_layer"][1]
+    assert all(v > 0 for layer in data["per_layer"] for v in layer)
+    assert "spectral_radius" not in data and spectral_radius(model) is None
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_saliency_equals_finite_differences(split: Corpus, cell: str) -> None:
+    model = small_model(split, cell)
+    text = split.text[100:130]
+    result = saliency(model, split.vocab, text, position=25)
+    assert result.text == text[:25] and result.target == text[25]
+    inputs = one_hot(split.vocab, [text[:25]], torch.float64)
+    target = split.vocab.char_to_idx[text[25]]
+
+    def log_probs(x: torch.Tensor) -> torch.Tensor:
+        """One log-probability of the target per sequence of the batch x (steps, batch, vocab)."""
+        with torch.no_grad():
+            output, _ = model.rnn(x)
+            return torch.log_softmax(model.dense(output[-1]), -1)[:, target]
+
+    eps = 1e-4
+    size = len(split.vocab)
+    for j in (0, 20, 24):
+        # Every vocabulary entry of input j nudged up and down: one batch of 2 × vocab sequences.
+        nudged = inputs.repeat(1, 2 * size, 1)
+        nudged[j, torch.arange(size), torch.arange(size)] += eps
+        nudged[j, size + torch.arange(size), torch.arange(size)] -= eps
+        values = log_probs(nudged)
+        grad = (values[:size] - values[size:]) / (2 * eps)
+        assert result.saliency[j] == pytest.approx(float(grad.norm()), rel=1e-5, abs=1e-12), j
+    assert 1 <= result.effective_context <= 25
+
+
+def test_saliency_is_exactly_zero_before_a_state_reset(split: Corpus) -> None:
+    model = small_model(split, "lstm")
+    text = split.text[:60]
+    result = saliency(model, split.vocab, text, position=50, reset_at=[30])
+    assert all(value == 0.0 for value in result.saliency[:30])
+    assert all(value > 0.0 for value in result.saliency[30:])
+    assert result.effective_context <= 20
+
+
+def test_effective_context_counts_back_to_ninety_percent() -> None:
+    assert effective_context([0.0, 0.0, 1.0, 9.0]) == 1
+    assert effective_context([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]) == 9
+    assert effective_context([0.0, 0.0]) == 0
+
+
+@pytest.mark.parametrize("cell", ("gru", "lstm"))
+def test_recomputed_gates_match_torchs_cell(split: Corpus, cell: str) -> None:
+    """The gates reproduce torch's cell: a step rebuilt from them equals nn.GRUCell / nn.LSTMCell to 1e-6."""
+    model = small_model(split, cell, hidden=24)
+    text = split.held_out[:40]
+    values = gate_values(model, split.vocab, [text])
+    inputs = one_hot(split.vocab, [text], torch.float64)
+    cell_class = torch.nn.GRUCell if cell == "gru" else torch.nn.LSTMCell
+    torch_cell = cell_class(len(split.vocab), model.hidden).double()
+    torch_cell.load_state_dict({name.removesuffix("_l0"): p for name, p in model.rnn.state_dict().items()})
+    h = torch.zeros(1, model.hidden, dtype=torch.float64)
+    c = torch.zeros_like(h)
+    hidden = model.hidden
+    w_ih, w_hh, b_ih, b_hh = (
+        model.rnn.get_parameter(f"{kind}_l0") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    )
+    with torch.no_grad():
+        for t in range(len(text)):
+            x = inputs[t]
+            gh = F.linear(h, w_hh, b_hh)
+            gi = F.linear(x, w_ih, b_ih)
+            if cell == "gru":
+                r, z = values["reset"][0][t], values["update"][0][t]
+                n = torch.tanh(gi[:, 2 * hidden :] + r * gh[:, 2 * hidden :])
+                rebuilt = (1 - z) * n + z * h
+                h = torch_cell(x, h)
+            else:
+                i, f, o = values["input"][0][t], values["forget"][0][t], values["output"][0][t]
+                g = torch.tanh((gi + gh)[:, 2 * hidden : 3 * hidden])
+                c_rebuilt = f * c + i * g
+                rebuilt = o * torch.tanh(c_rebuilt)
+                h, c = torch_cell(x, (h, c))
+                assert torch.allclose(c_rebuilt, c, rtol=0, atol=1e-6)
+            assert torch.allclose(rebuilt, h, rtol=0, atol=1e-6), t
+
+
+def test_gate_saturation_shares(split: Corpus) -> None:
+    model = small_model(split, "lstm", layers=2)
+    with torch.no_grad():  # large weights: gates pushed to both ends, so the shares are far from 0
+        for parameter in model.rnn.parameters():
+            parameter.mul_(12)
+    result = gate_saturation(model, split.vocab, split.held_out, 35)
+    data = result.to_json()
+    assert set(data) == {"cell", "chars", "input", "forget", "output"}
+    values = gate_values(model, split.vocab, [split.held_out[i : i + 35] for i in range(0, 1_500 - 34, 35)])
+    for name in ("input", "forget", "output"):
+        assert len(data[name]["low"]) == 2
+        for layer in range(2):
+            expected_low = float((values[name][layer] < LOW).double().mean())
+            expected_high = float((values[name][layer] > HIGH).double().mean())
+            assert data[name]["low"][layer] == pytest.approx(expected_low)
+            assert data[name]["high"][layer] == pytest.approx(expected_high)
+            assert data[name]["low"][layer] > 0.05 and data[name]["high"][layer] > 0.05
+            assert data[name]["low"][layer] + data[name]["high"][layer] <= 1
+
+
+def test_gates_of_a_plain_rnn_are_refused_in_one_line(split: Corpus) -> None:
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="has no gates"):
+        gate_saturation(small_model(split, "rnn"), split.vocab, split.held_out)
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The entry point in-process: its exit code, stdout and stderr."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path) -> dict[str, Path]:
+    """Tiny RNN and LSTM runs of 2 epochs on the book's corpus and split, with --metrics."""
+    folder = tmp_path_factory.mktemp("lab")
+    made = {}
+    for cell in ("rnn", "lstm"):
+        made[cell] = folder / f"{cell}.ckpt"
+        argv = ["train", "--headless", "--hidden", "16", "--epochs", "2", "--seed", "0", "--cell", cell]
+        argv += ["--corpus", str(corpus_path)]  # the autouse fixture setting $RNN_TUI_CORPUS runs after this one
+        assert main([*argv, "--save", str(made[cell]), "--metrics", str(folder / f"{cell}.jsonl")]) == 0
+    return made
+
+
+def test_metrics_record_the_gates_saturation_per_epoch_for_an_lstm_only(checkpoints: dict[str, Path]) -> None:
+    lstm = [json.loads(line) for line in checkpoints["lstm"].with_suffix(".jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in lstm] == [1, 2]
+    for record in lstm:
+        shares = record["gate_saturation"]
+        assert set(shares) == {"input", "forget", "output"}
+        assert all(0 <= value <= 1 for gate in shares.values() for value in gate["low"] + gate["high"])
+    rnn = [json.loads(line) for line in checkpoints["rnn"].with_suffix(".jsonl").read_text().splitlines()]
+    assert all(record["gate_saturation"] is None for record in rnn)
+    # The checkpoint's history keeps them too, and reads back; they are its weights' gates over the held-out text.
+    from engine.lab.gates import EPOCH_EVERY
+    from engine.lab.subject import load_subject
+
+    subject = load_subject(str(checkpoints["lstm"]))
+    assert subject.history[-1].gate_saturation == lstm[-1]["gate_saturation"]
+    read = gate_saturation(subject.model, subject.vocab, subject.corpus.held_out, 35, EPOCH_EVERY).to_json()
+    for name in ("input", "forget", "output"):
+        for side in ("low", "high"):
+            assert lstm[-1]["gate_saturation"][name][side] == pytest.approx(read[name][side])
+
+
+def test_lab_commands_print_json_the_engine_computes(
+    checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.lab.subject import load_subject
+
+    subject = load_subject(str(checkpoints["lstm"]))
+    code, out, _ = run_main(
+        ["lab", "gradients", "--checkpoint", str(checkpoints["lstm"]), "--window", "30", "--json"], capsys
+    )
+    assert code == 0
+    data = json.loads(out)
+    expected = gradients_through_time(subject.model, subject.vocab, subject.corpus.held_out, 30)
+    assert data["steps_back"] == list(range(30)) and data["norm"] == pytest.approx(list(expected.norm))
+    code, out, _ = run_main(["lab", "saliency", "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and len(data["saliency"]) == len(data["text"]) == 100
+    assert 1 <= data["effective_context"] <= 100
+    code, out, _ = run_main(["lab", "gates", "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and set(data) == {"cell", "chars", "input", "forget", "output"}
+    code, out, _ = run_main(["lab", "gates", "--checkpoint", str(checkpoints["lstm"])], capsys)
+    assert code == 0 and "forget" in out and "saturated" in out
+
+
+@pytest.mark.parametrize("view", ("gradients", "saliency", "gates"))
+def test_lab_views_are_listed_and_explained(view: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(["lab", "--help"], capsys)
+    assert code == 0 and view in out
+    code, out, _ = run_main(["lab", view, "--help"], capsys)
+    assert code == 0 and "--checkpoint" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["gates"], "has no gates"),
+        (["saliency", "--text", "abc"], "does not hold: 'c'"),
+        (["saliency", "--text", "我想", "--position", "5"], "--position must be between 1 and 1"),
+        (["gradients", "--window", "0"], "--window must be at least 1"),
+        (["gradients", "--window", "5000"], "a window of 5000 needs at least 5001"),
+    ],
+)
+def test_lab_commands_refuse_bad_input_in_one_line(
+    checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    code, out, err = run_main(["lab", argv[0], "--checkpoint", str(checkpoints["rnn"]), *argv[1:]], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and needle in err, err

@@ -1,0 +1,27 @@
+"""`rnn-tui lab gradients`: gradients through time (engine/lab/gradients.py) over the checkpoint's held-out text."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
+    from engine.lab.subject import Subject
+    from tui.lab_commands import LabResult
+
+HELP = "gradients through time: ‖∂ loss / ∂ h k steps back‖ over held-out windows (vanishing, exploding)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--window", type=int, default=100, metavar="N", help="characters a window reads, so k = 0 … N-1 (default 100)"
+    )
+
+
+def run(args: argparse.Namespace, subject: Subject) -> LabResult:
+    from engine.errors import ConfigError
+    from engine.lab.gradients import gradients_through_time
+
+    if args.window < 1:
+        raise ConfigError(f"--window must be at least 1, got {args.window}")
+    return gradients_through_time(subject.model, subject.vocab, subject.corpus.held_out, args.window)
