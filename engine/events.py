@@ -54,6 +54,14 @@ class EpochEnd:
     # The other live settings that change what training does, as lr and clip above (Setting.per_epoch); a
     # checkpoint's history from before one existed reads its default.
     weight_decay: float = 0.0
+    # Memory, at sampling epochs only (None on the others). horizon_perplexity: the training text read in one pass
+    # from a zero state, the memory horizon's long-context end (engine/lab/horizon.py; None with held-out evaluation
+    # off): close to the training figure unless the model leans on a state it never has (the carried-state trap).
+    # copy_longest / copy_share: of the samples generated at this epoch, the longest stretch found verbatim in the
+    # training text and the share of generated characters inside copied stretches of ≥ 8 (engine/lab/copies.py).
+    horizon_perplexity: float | None = None
+    copy_longest: int | None = None
+    copy_share: float | None = None
 
     @property
     def chars_per_second(self) -> float:
@@ -80,6 +88,18 @@ class EpochEnd:
             f"held-out perplexity {self.val_perplexity:f}, fresh-state perplexity {self.fresh_perplexity:f} "
             f"(from a zero state; {share:.1%} of held-out characters never seen in training, {how})"
         )
+
+    def memory_line(self) -> str | None:
+        """At a sampling epoch: the horizon's long-context end and how much of the samples is copied (None else)."""
+        parts = []
+        if self.horizon_perplexity is not None:
+            parts.append(f"whole training text from a zero state perplexity {self.horizon_perplexity:f}")
+        if self.copy_longest is not None and self.copy_share is not None:
+            parts.append(
+                f"samples: longest verbatim copy of the training text {self.copy_longest} characters, "
+                f"{self.copy_share:.0%} of sampled characters in copies of 8 or more"
+            )
+        return "; ".join(parts) or None
 
 
 def unseen_policy(unseen_counted: bool) -> str:

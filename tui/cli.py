@@ -486,6 +486,9 @@ def run_headless(args: argparse.Namespace) -> int:
             held_out = epoch.held_out_line(session.corpus.vocab.has_unk)
             if held_out:
                 say(held_out, sys.stdout)
+            memory = epoch.memory_line()
+            if memory:
+                say(memory, sys.stdout)
             for _, text in event.samples:
                 say(f" - {text}", sys.stdout)
         elif isinstance(event, events.Failed):

@@ -34,7 +34,13 @@ class LabCommand:
 
 def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
-    return ()
+    from tui.lab_commands import copies, horizon, ngram
+
+    return (
+        LabCommand("horizon", horizon.HELP, horizon.add_arguments, horizon.run),
+        LabCommand("ngram", ngram.HELP, ngram.add_arguments, ngram.run),
+        LabCommand("copies", copies.HELP, copies.add_arguments, copies.run),
+    )
 
 
 def add_lab_parser(commands: Any) -> None:
