@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import TrainConfig
+
+if TYPE_CHECKING:  # numpy-backed: the app imports events before its first frame
+    from engine.lab.copies import SampleCopy
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class Samples:
 
     epoch: int
     samples: tuple[tuple[str, str], ...]  # (prefix, prefix + generated text)
+    # What each sample copies from the training text, in the same order (engine/lab/copies.py); () when not computed.
+    copies: tuple[SampleCopy, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.generate import generate
 from engine.kernels import tune_allocator
-from engine.lab.copies import TextIndex, copies
+from engine.lab.copies import Copies, TextIndex, copies
 from engine.lab.horizon import perplexity
 from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
@@ -303,13 +303,13 @@ class Trainer:
             if outcome.epoch % self.config.pred_period == 0 or last:
                 # Sampled before the epoch is told, so its record (--metrics) carries what the samples copy.
                 samples = self.samples()
-                outcome = self._remembered(outcome, samples)
+                outcome, found = self._remembered(outcome, samples)
                 with self._weights_lock:
                     self.state.history[-1] = outcome
             self.listener(outcome)
             self._save_if_best(outcome)
             if samples is not None:
-                self.listener(events.Samples(outcome.epoch, samples))
+                self.listener(events.Samples(outcome.epoch, samples, found.samples))
             if reason:
                 break
             with self._control:
@@ -334,7 +334,9 @@ class Trainer:
             eval_seconds=result.seconds,
         )
 
-    def _remembered(self, outcome: events.EpochEnd, samples: tuple[tuple[str, str], ...]) -> events.EpochEnd:
+    def _remembered(
+        self, outcome: events.EpochEnd, samples: tuple[tuple[str, str], ...]
+    ) -> tuple[events.EpochEnd, Copies]:
         """A sampling epoch's figures with the memory ones added: the horizon's long-context end (with held-out
         evaluation on) and how much of the samples is copied from the training text."""
         if self.text_index is None:  # built at the first sampling epoch: a run that never samples never pays for it
@@ -343,12 +345,13 @@ class Trainer:
         horizon = None
         if self.evaluator is not None:
             horizon = perplexity(self.model, self.data.cpu(), len(self.data))
-        return dataclasses.replace(
+        remembered = dataclasses.replace(
             outcome,
             horizon_perplexity=horizon,
             copy_longest=found.longest if samples else None,
             copy_share=found.share if samples else None,
         )
+        return remembered, found
 
     def best_epoch(self) -> events.EpochEnd | None:
         """The epoch with the lowest held-out perplexity so far (None when there is none)."""

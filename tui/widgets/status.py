@@ -124,9 +124,14 @@ def quality_chunks(s: RunStatus) -> list[Text]:
     """train · fresh · held-out, then the best held-out epoch and the unseen share, as chunks to wrap."""
     chunks = [
         Text.assemble("train ", (perplexity_text(s.perplexity), "bold")),
-        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
+        # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
+        # zero state, the memory horizon's long end, tells a cold start from the carried-state trap (F1).
+        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold"), (" (cold start)", "dim")),
         Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
     ]
+    if s.whole_text is not None:
+        epoch, value = s.whole_text
+        chunks.append(Text.assemble("whole text ", (perplexity_text(value), "bold"), (f" (epoch {epoch})", "dim")))
     if s.best_val is not None:
         epoch, value = s.best_val
         chunks.append(Text(f"best {value:,.2f} at epoch {epoch}", style="dim"))
