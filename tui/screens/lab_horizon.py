@@ -117,18 +117,17 @@ class HorizonPane(LabPane):
 
 
 def summary(found: Horizon, train: float | None, label: str) -> Text:
-    """Two or three lines: what was read, the ends of the curve, and the verdict."""
+    """Two short lines: what was read and the legend, then the curve's ends and the verdict."""
     shown = Text()
-    shown.append(f"{label}: ", style="bold")
-    shown.append(f"{found.train_chars:,} training, {found.held_out_chars:,} held-out characters  ")
-    shown.append("⣀ training  • held-out  ─ train figure\n", style="dim")
-    shown.append(f"k = 1: {found.train[0]:,.2f}   whole text: ")
+    shown.append(f"{label} · {found.train_chars:,} train / {found.held_out_chars:,} held-out chars  ", style="bold")
+    shown.append("⣀ train  • held-out  ─ train figure\n", style="dim")
+    shown.append(f"k = 1: {found.train[0]:,.2f}  whole text: ")
     shown.append(f"{found.longest:,.2f}", style="bold")
     if train is not None and math.isfinite(train) and train > 0:
         ratio = found.longest / train
-        shown.append(f"   training figure {train:,.2f} ({ratio:,.1f}×): ")
+        shown.append(f"  train {train:,.2f} ({ratio:,.1f}×): ")
         if ratio > 3:
-            shown.append("far above: the carried-state trap", style="bold red")
+            shown.append("far above, the carried-state trap", style="bold red")
         else:
-            shown.append("close: a zero state is no trap here", style="green")
+            shown.append("close, no trap", style="green")
     return shown

@@ -20,7 +20,7 @@ from tui.screens.lab_pane import LabPane
 if TYPE_CHECKING:
     from engine.lab.ngram import NgramTable
 
-BAR = 30
+BAR = 24
 
 
 class NgramPane(LabPane):
@@ -93,9 +93,9 @@ def ngram_view(table: NgramTable, best: tuple[int, float] | None, latest: float 
         model = name.startswith("model")
         style = "bold" if model else ""
         if model and note and value > best_n:
-            note += ": counting does better"
+            note += " · counting wins"
         elif model and note:
-            note += ": beats every n-gram"
+            note += " · beats counting"
         shown.add_row(
             Text(name, style=style), f"{value:,.2f}", Text("█" * cells, style="cyan" if not model else "magenta"), note
         )

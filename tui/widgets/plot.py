@@ -115,6 +115,7 @@ class PerplexityPlot(Vertical):
         self._next_draw = 0.0  # time.monotonic() before which the chart is not rebuilt
         self._shows_points = False  # the chart drawn last had points
         self.chart: Chart | None = None  # once added
+        self.baselines: list[tuple[str, float]] = []  # n-gram reference lines: ("2-gram 176", 176.0) (tui.baselines)
         self.border_title = "Perplexity: waiting for the first epoch"
 
     def on_mount(self) -> None:
@@ -136,6 +137,11 @@ class PerplexityPlot(Vertical):
             if value is not None and math.isfinite(value) and value > 0:  # a log scale has no place for inf or 0
                 points.append((epoch, value))
                 self._dirty = True
+
+    def set_baselines(self, lines: list[tuple[str, float]]) -> None:
+        """Horizontal reference lines, each labelled at its left end: what counting characters scores."""
+        self.baselines = [(label, value) for label, value in lines if math.isfinite(value) and value > 0]
+        self._dirty = True
 
     def reset(self) -> None:
         self.points.clear()
@@ -205,11 +211,15 @@ class PerplexityPlot(Vertical):
         plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
         if best is not None:  # first, so the curves are drawn over it
             plt.vline(best[0], "gray")
+        epochs = [e for points in shown.values() for e, _ in points]
+        last_epoch = max(max(epochs), min(epochs) + 1)
+        for label, value in self.baselines:  # under the curves, labelled at the right end, where the curves end
+            plt.hline(value, "gray")
+            plt.text(label, last_epoch, value, color="gray", alignment="right")
         for name, marker, *_ in CURVES:
             if name in shown:
                 plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
-        epochs = [e for points in shown.values() for e, _ in points]
-        values = [p for points in shown.values() for _, p in points]
+        values = [p for points in shown.values() for _, p in points] + [value for _, value in self.baselines]
         first, last = min(epochs), max(max(epochs), min(epochs) + 1)
         plt.xlim(first, last)
         x_ticks: list[float] = list(epoch_ticks(first, last, max(2, (width + 2) // 10)))  # plotext's types: floats

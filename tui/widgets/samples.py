@@ -52,7 +52,7 @@ class SamplesLog(RichLog):
 
 def sample_line(text: str, copy: SampleCopy | None) -> Text:
     """- the sample, its stretches found verbatim in the training text (≥ 8 characters) underlined in reverse video
-    (not colour alone), then how many generated characters they hold: "copied 31 of 50"."""
+    (not colour alone), then how many generated characters they hold: "copied 31 of 50" (nothing when none)."""
     line = Text(" - ")
     if copy is None:
         line.append(text)
@@ -63,8 +63,6 @@ def sample_line(text: str, copy: SampleCopy | None) -> Text:
         line.append(text[start:end], style="reverse underline")
         at = end
     line.append(text[at:])
-    if copy.copied:
+    if copy.copied:  # nothing said of a sample with no copy: the panel is a few lines high
         line.append(f"  copied {copy.copied} of {copy.generated}", style="bold magenta")
-    else:
-        line.append(f"  copied 0 of {copy.generated}", style="dim")
     return line
