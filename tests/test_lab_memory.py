@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections import Counter
@@ -170,3 +171,67 @@ def test_a_memorised_run_copies_far_more_than_an_early_one_and_metrics_say_so(
             assert found["model_best"]["held_out"] == min(r["val_perplexity"] for r in records)
     code, err = run_main(["lab", "copies", "--checkpoint", str(ckpt), "--len", "0"], capsys)
     assert_one_line_error(code, err, "--len")
+
+
+# ----- in the app -----
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+async def test_the_app_shows_copies_baselines_and_both_lab_panes(corpus_path: Path, size: tuple[int, int]) -> None:
+    from pilot_helpers import wait_for
+    from textual.widgets import Static, TabbedContent
+
+    from tui.app import RnnTuiApp
+    from tui.cli import app_options, parse
+    from tui.screens import HelpScreen
+    from tui.screens.lab import LabScreen
+    from tui.screens.lab_horizon import HorizonPane
+    from tui.screens.lab_ngram import NgramPane
+
+    argv = ["--corpus", str(corpus_path), "--max-chars", "3000", "--cell", "gru", "--hidden", "128", "--lr", "0.01"]
+    app = RnnTuiApp(
+        app_options(parse([*argv, "--epochs", "30", "--pred-period", "30", "--seed", "1", "--threads", "1"]))
+    )
+    async with app.run_test(size=size) as pilot:
+        runs = app.run_control
+        await wait_for(pilot, lambda: runs.status.state == "finished", "30 epochs", timeout=120)
+        last = runs.epochs_seen[-1]
+        assert last.copy_share is not None and last.copy_share > 0.7 and last.horizon_perplexity is not None
+        # The samples say how much they copy, and mark it (reverse video: not colour alone).
+        samples = app.main.samples
+        copied = [line for line in samples.written if "copied" in line.plain]
+        assert len(copied) == 2 and all(any("reverse" in str(span.style) for span in line.spans) for line in copied)
+        shown = app.main.status.render_status().plain
+        assert f"whole text {last.horizon_perplexity:,.2f}" in shown and "(cold start)" in shown
+        assert f"held-out {last.val_perplexity:,.2f}" in "\n".join(shown.splitlines()[:4])  # in view at 80×24
+        # The n-gram reference lines reach the plot once counted (a worker).
+        await wait_for(pilot, lambda: len(app.main.plot.baselines) >= 1, "the n-gram reference lines")
+        assert all(label.split()[0].endswith("-gram") for label, _ in app.main.plot.baselines)
+
+        await pilot.press("f11")
+        await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
+        pane = app.screen.query_one(HorizonPane)
+        await wait_for(pilot, lambda: pane.horizon is not None, "the horizon computed", timeout=60)
+        assert pane.horizon is not None and pane.horizon.context[-1] == 2_999
+        summary = app.screen.query_one("#horizon-summary", Static).render()
+        assert f"whole text: {pane.horizon.longest:,.2f}" in str(summary)
+        app.screen.query_one(TabbedContent).active = "lab-ngram"
+        ngram = app.screen.query_one(NgramPane)
+        await wait_for(pilot, lambda: "5-gram" in _text(ngram.view), "the n-gram table")
+        assert "model, best" in _text(ngram.view) and "Kneser-Ney" in _text(ngram.view)
+        await pilot.press("escape")
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        help_text = str(app.screen.query_one("#help-settings", Static).render())
+        assert "Memory horizon" in help_text and "N-gram baselines" in help_text and "whole text" in help_text
+
+
+def _text(shown: object) -> str:
+    """A rich renderable (a Text, a Table) as plain text, laid out 100 columns wide; "" for None."""
+    if shown is None:
+        return ""
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(shown)
+    return console.export_text()

@@ -41,6 +41,9 @@ def compute(trainer: Trainer) -> NgramTable | None:
 
 
 def reference_lines(table: NgramTable) -> list[tuple[str, float]]:
-    """The lines the Perplexity plot draws: the bigram and the best n-gram (labels "2-gram 176")."""
-    chosen = {2, table.best()[0]}
-    return [(f"{n}-gram {value:,.0f}", value) for n, value in zip(table.n, table.held_out, strict=True) if n in chosen]
+    """The lines the Perplexity plot draws, the best n-gram first (its title names as many as fit): the best and the
+    bigram (labels "5-gram 137")."""
+    best = table.best()[0]
+    order = [best] + ([2] if best != 2 else [])
+    values = dict(zip(table.n, table.held_out, strict=True))
+    return [(f"{n}-gram {values[n]:,.0f}", values[n]) for n in order if n in values]

@@ -38,6 +38,8 @@ class NgramPane(LabPane):
     NgramPane { height: 1fr; }
     """
 
+    view: Table | Text | None = None  # what the pane shows now (for tests): the table, or why there is none
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text("counting characters…", style="dim"), id="ngram-table")
@@ -65,6 +67,7 @@ class NgramPane(LabPane):
             self.app.call_from_thread(self._show, ngram_view(table, best, latest))
 
     def _show(self, shown: Text | Table) -> None:
+        self.view = shown
         self.query_one("#ngram-table", Static).update(shown)
 
 

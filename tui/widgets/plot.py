@@ -95,6 +95,15 @@ def log_ticks(low: float, high: float, count: int) -> list[float]:
     return [low * ratio**i for i in range(count)]
 
 
+def baseline_title(baselines: list[tuple[str, float]], room: int) -> str:
+    """The n-gram reference lines named for the title (" · ─ 2-gram 176 5-gram 137"), as many as fit in room."""
+    for count in range(len(baselines), 0, -1):
+        text = " · ─ " + " ".join(label for label, _ in baselines[:count])
+        if len(text) <= room:
+            return text
+    return ""
+
+
 def best_point(points: list[tuple[int, float]]) -> tuple[int, float] | None:
     """The (epoch, value) of the lowest value; the earliest one on a tie."""
     return min(points, key=lambda point: (point[1], point[0])) if points else None
@@ -162,6 +171,7 @@ class PerplexityPlot(Vertical):
             self.border_title = "Perplexity: waiting for the first epoch"
         elif self.held_out:  # the figures are in the status panel; the legend takes the bottom border
             self.border_title = f"Perplexity · epoch {self.points[-1][0]} · log scale"
+            self.border_title += baseline_title(self.baselines, max(10, self.size.width - 6) - len(self.border_title))
         else:
             epoch, latest = self.points[-1]
             self.border_title = f"Perplexity {latest:,.2f} · epoch {epoch} · log scale"
@@ -212,10 +222,9 @@ class PerplexityPlot(Vertical):
         if best is not None:  # first, so the curves are drawn over it
             plt.vline(best[0], "gray")
         epochs = [e for points in shown.values() for e, _ in points]
-        last_epoch = max(max(epochs), min(epochs) + 1)
-        for label, value in self.baselines:  # under the curves, labelled at the right end, where the curves end
-            plt.hline(value, "gray")
-            plt.text(label, last_epoch, value, color="gray", alignment="right")
+        span = [min(epochs), max(max(epochs), min(epochs) + 1)]
+        for _, value in self.baselines:  # drawn first, so any curve's point wins its cell; named in the title
+            plt.plot(span, [value, value], marker="─", color="gray")
         for name, marker, *_ in CURVES:
             if name in shown:
                 plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
