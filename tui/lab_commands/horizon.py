@@ -28,12 +28,12 @@ class HorizonResult:
         h = self.horizon
         lines = [
             f"memory horizon of {self.label}: perplexity of text read from a zero state, by context (characters read)",
-            f"{'context':>8}  {'training text':>14}  {'held-out':>10}",
+            f"{'context':>12}  {'training text':>14}  {'held-out':>10}",
         ]
         for i, k in enumerate(h.context):
             held = f"{h.held_out[i]:,.2f}" if h.held_out else "-"
             name = f"{k:,}" if i < len(h.context) - 1 else f"{k:,} (all)"
-            lines.append(f"{name:>8}  {h.train[i]:>14,.2f}  {held:>10}")
+            lines.append(f"{name:>12}  {h.train[i]:>14,.2f}  {held:>10}")
         if self.train_perplexity is not None:
             ratio = h.longest / self.train_perplexity
             lines.append(
