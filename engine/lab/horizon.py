@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.corpus import UNK, UNSEEN, Vocab
+from engine.corpus import UNSEEN, Vocab
 from engine.evaluate import CHUNK_POSITIONS, IGNORED
 from engine.model import CharRNN, evaluating
 
@@ -133,10 +133,6 @@ def horizon(model: CharRNN, vocab: Vocab, train_text: str, held_out_text: str = 
             values.append(cache[capped])
         held_curve = tuple(values)
     return Horizon(ks, train_curve, held_curve, len(train_text), len(held_out_text))
-
-
-def unseen_counted(vocab: Vocab) -> bool:
-    return UNK in vocab
 
 
 def _exp(loss: float, count: int) -> float:
