@@ -142,7 +142,7 @@ def find_corpus(path: str | None) -> Path | None:
     A path given explicitly (argument or environment) must exist: a typo should not silently
     train on something else.
     """
-    for explicit, origin in ((path, "--corpus"), (os.environ.get(CORPUS_ENV), f"${CORPUS_ENV}")):
+    for explicit, origin in ((path, "«corpus»"), (os.environ.get(CORPUS_ENV), f"${CORPUS_ENV}")):
         if explicit:
             candidate = Path(explicit).expanduser()
             if not candidate.exists():
@@ -185,8 +185,10 @@ def run_corpus_path(preset: str, corpus: str | None) -> Path | None:
 
 
 def missing_corpus_message() -> str:
+    """Names the setting as «corpus»: each front end words it (engine.errors.worded: --corpus, the form's label)."""
     return (
-        f"no corpus found: put the book's {DEFAULT_CORPUS_NAME} in ./data/, or pass --corpus PATH, or set ${CORPUS_ENV}"
+        f"no corpus found: put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
+        f"or set ${CORPUS_ENV}"
     )
 
 
@@ -288,7 +290,7 @@ def _pick_member(path: Path, names: Sequence[str]) -> str:
 
 
 def load_corpus(
-    path: Path,
+    path: str | Path,
     max_chars: int,
     val_chars: int = 0,
     val_fraction: float = 0.0,
@@ -299,6 +301,7 @@ def load_corpus(
 
     With the defaults, no held-out text: the first max_chars characters, as the book reads them.
     """
+    path = Path(path)
     text = read_text(path, max_chars, preset, extra=val_chars)
     train, held_out, notes = split_text(text, max_chars, val_chars, val_fraction)
     vocab = Vocab.from_text(train, unk=preset == "d2l-en")

@@ -119,8 +119,13 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
 
 
+def sha256_of(path: Path) -> str:
+    """A file's sha256 (hex), read in blocks: the downloaded corpus's check and a sweep study's corpus identity."""
+    return str(pooch.file_hash(str(path), alg="sha256"))
+
+
 def _matches(path: Path) -> bool:
-    return pooch.file_hash(str(path), alg="sha256") == BOOK_CORPUS_SHA256
+    return sha256_of(path) == BOOK_CORPUS_SHA256
 
 
 def download_corpus(

@@ -12,6 +12,7 @@ is 128 + N (130 for ctrl+c, 143 for SIGTERM, 129 for SIGHUP): exit_code() gives 
     return signals.exit_code if signals.received else 0
 
 Handlers are installed only in the main thread (Python allows no other); elsewhere the context does nothing.
+A sweep uses it too, with `again`: its monitor kills its workers on a second ctrl+c, a worker just stops again.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class StopOnSignals:
     """Context manager: the first stop signal calls stop(), a second raises Interrupted; handlers restored on exit.
 
     say: where to tell the user what happens (called with one line; failures to print are ignored, the terminal
-    may be gone after SIGHUP).
+    may be gone after SIGHUP). again: called with each later signal's number instead of raising Interrupted.
     """
 
     def __init__(
@@ -64,20 +65,33 @@ class StopOnSignals:
         stop: Callable[[], Any],
         say: Callable[[str], Any] | None = None,
         signals: tuple[int, ...] = STOP_SIGNALS,
+        again: Callable[[int], Any] | None = None,
     ) -> None:
         self.stop = stop
         self.say = say
         self.signals = signals
+        self.again = again
         self.received: int | None = None  # the first signal's number
         self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.received is not None
 
     @property
     def exit_code(self) -> int:
         return exit_code(self.received) if self.received is not None else 0
 
+    def request(self, signum: int) -> None:
+        """As if signum had arrived: a stop asked by a thread (a sweep worker whose monitor is gone)."""
+        self._handle(signum, None)
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
-            raise Interrupted(signum)
+            if self.again is None:
+                raise Interrupted(signum)
+            self.again(signum)
+            return
         self.received = signum
         what = "ctrl+c" if signum == signal.SIGINT else signal_name(signum)
         self._tell(f"{what}: stopping after the current batch ({what} again to quit at once)")

@@ -1,11 +1,26 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
+import pytest
 import torch
 
-from engine.corpus import Corpus, Vocab
+from engine.config import flag_name
+from engine.corpus import (
+    CORPUS_ENV,
+    Corpus,
+    Vocab,
+    default_corpus_paths,
+    find_corpus,
+    load_corpus,
+    missing_corpus_message,
+)
+from engine.errors import CorpusError, worded
 from engine.sampling import consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
 
 
@@ -53,3 +68,37 @@ def test_random_batches_are_shuffled_whole_examples(corpus: Corpus) -> None:
     assert starts != sorted(starts)  # shuffled
     again = [x for x, _ in random_batches(data, 32, 35, torch.Generator().manual_seed(0))]
     assert all(torch.equal(a, b) for a, (b, _) in zip(again, batches, strict=True))
+
+
+def test_load_corpus_reads_a_path_given_as_text(corpus_path: Path) -> None:
+    as_text = load_corpus(str(corpus_path), 2_000, val_chars=500)
+    as_path = load_corpus(corpus_path, 2_000, val_chars=500)
+    assert (as_text.text, as_text.held_out, as_text.vocab) == (as_path.text, as_path.held_out, as_path.vocab)
+    assert len(as_text.text) == 2_000 and len(as_text.held_out) == 500
+
+
+def test_corpus_messages_name_the_setting_as_each_front_end_calls_it(tmp_path: Path) -> None:
+    from tui.widgets.settings import form_name
+
+    message = missing_corpus_message()
+    assert "set --corpus to its path" in worded(message, flag_name)
+    assert "set corpus to its path" in worded(message, form_name) and "--" not in worded(message, form_name)
+    with pytest.raises(CorpusError) as raised:
+        find_corpus(str(tmp_path / "absent.txt"))
+    assert raised.value.worded(flag_name).endswith("absent.txt (from --corpus)")
+    assert raised.value.worded(form_name).endswith("absent.txt (from corpus)")
+
+
+def test_serve_without_a_corpus_names_the_flag(tmp_path: Path) -> None:
+    """The classroom server downloads nothing: with no corpus anywhere it stops in one line naming --corpus."""
+    project_data = [path for path in default_corpus_paths() if path.is_file() and tmp_path not in path.parents]
+    if project_data:
+        pytest.skip(f"a corpus lies in the project's data/ ({project_data[0]}): serve would find it")
+    env = {name: value for name, value in os.environ.items() if name != CORPUS_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.main", "serve", "--port", "1"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "no corpus found" in done.stderr
+    assert "set --corpus to its path" in done.stderr

@@ -5,12 +5,16 @@
 - the engine prints nothing: its callers say what they want said (the sweep's progress reaches tui/cli.py as
   callbacks);
 - no import cycles among the project's modules, counting imports inside functions (they run too), not those
-  under `if TYPE_CHECKING:` (annotations only).
+  under `if TYPE_CHECKING:` (annotations only);
+- engine.sweep loads neither Optuna nor torch when imported: the command line's parser and the app import it, and
+  the sweep's monitor process never trains.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +119,11 @@ def test_the_rules_see_imports() -> None:
     assert any(module.startswith("textual") for module, _ in imports(ROOT / "tui" / "app.py"))
     assert "engine.trainer" in {module for module, _ in imports(ROOT / "engine" / "session.py")}
     assert len(ENGINE) > 20
+
+
+def test_importing_the_sweep_loads_neither_optuna_nor_torch() -> None:
+    heavy = ("optuna", "torch", "sqlalchemy")
+    code = f"import sys, engine.sweep; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -15,8 +15,16 @@ from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.run_book import LABEL_SETTINGS, TIEBREAK_SETTINGS, Run, label_runs
 from engine.session import RESUMABLE_CHANGES, resume_config
-from engine.space import DEFAULT_SEARCH, SEARCHABLE, Param, default_space, parse_search
-from engine.sweep import NOT_COMPARED, sweep_arguments, train_command
+from engine.sweep import (
+    DEFAULT_SEARCH,
+    NOT_COMPARED,
+    SEARCHABLE,
+    Param,
+    default_space,
+    parse_search,
+    sweep_arguments,
+    train_command,
+)
 from tui.cli import build_parser, config_from_args, parse, train_argv
 from tui.widgets.settings import FIELDS, FIELDS_BY_NAME, format_field_value, parse_value
 

@@ -29,8 +29,16 @@ import pytest
 
 from engine.config import SETTINGS_BY_NAME
 from engine.errors import ConfigError
-from engine.space import Param, build_space, parse_search, read_space_file
-from engine.sweep import OBJECTIVE_FALLBACK, OBJECTIVE_HELDOUT, make_pruner, resolve_storage
+from engine.sweep import (
+    OBJECTIVE_FALLBACK,
+    OBJECTIVE_HELDOUT,
+    Param,
+    build_space,
+    make_pruner,
+    parse_search,
+    read_space_file,
+    resolve_storage,
+)
 from tui.cli import parse, run_command
 
 # One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
@@ -704,8 +712,7 @@ def test_progress_reaches_the_caller_as_callbacks_with_epochs_and_etas(
 ) -> None:
     """The engine prints nothing: the lines and the live progress line come to run_sweep's callbacks (the command
     line prints them; a terminal shows the live one in place)."""
-    from engine.space import build_space
-    from engine.sweep import SweepSpec
+    from engine.sweep import SweepSpec, build_space
     from engine.sweep import run_sweep as sweep
 
     monkeypatch.chdir(tmp_path)

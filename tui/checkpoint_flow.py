@@ -2,7 +2,8 @@
 
 How far a continued checkpoint trains is a pure function (plan_continue), decided from the checkpoint and the
 settings form, so it is tested without torch, a checkpoint file or an app. CheckpointFlow runs the dialogs and the
-thread workers, and hands a continued run or loaded weights to run control.
+thread workers, and hands a continued run or loaded weights to run control. What it uses of the app and of run
+control is spelled out (CheckpointHost, CheckpointRuns): the app passes itself, and nothing else of it is reached.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import ConfigError, RnnTuiError, first_line
 from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
@@ -19,9 +20,17 @@ from tui.served import shown
 from tui.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from textual.message import Message
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+
+    from engine.config import TrainConfig
+    from engine.run_book import RunBook
     from engine.trainer import Trainer
-    from tui.app import RnnTuiApp
-    from tui.run_control import RunControl
+    from tui.main_screen import MainScreen
+    from tui.run_control import CheckpointWeights
+    from tui.served import ServedMode
+    from tui.worker import EngineLoader
 
 DEFAULT_CHECKPOINT = "rnn-tui.ckpt"  # the dialogs' first path; the rescue file is named after it
 
@@ -67,17 +76,54 @@ def checkpoint_bytes(trainer: Trainer) -> int:
     return weights * (1 + slots) + 2**20
 
 
+class CheckpointRuns(Protocol):
+    """What CheckpointFlow uses of the run on screen (tui.run_control.RunControl)."""
+
+    @property
+    def trainer(self) -> Trainer | None: ...
+    @property
+    def base_config(self) -> TrainConfig: ...
+    @property
+    def loader(self) -> EngineLoader: ...
+    @property
+    def run_book(self) -> RunBook: ...
+    @property
+    def panels(self) -> MainScreen: ...
+    def show_checkpoint(self, weights: CheckpointWeights, note: str) -> None: ...
+    def start(self, overrides: dict[str, Any], resume: str | None = None, *, notes: tuple[str, ...] = ()) -> None: ...
+
+
+class CheckpointHost(Protocol):
+    """What CheckpointFlow uses of the app (tui.app.RnnTuiApp): Textual's dialogs, workers, messages and downloads,
+    the run on screen, the served session's limits."""
+
+    @property
+    def run_control(self) -> CheckpointRuns: ...
+    @property
+    def served(self) -> ServedMode | None: ...
+    @property
+    def is_web(self) -> bool: ...
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None
+    ) -> None: ...
+    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> object: ...
+    def run_worker(self, work: Callable[[], None], *, group: str, thread: bool, exit_on_error: bool) -> object: ...
+    def post_message(self, message: Message) -> bool: ...
+    def deliver_binary(self, path_or_file: str, *, mime_type: str) -> object: ...
+    def action_focus_prefix(self) -> None: ...
+
+
 class CheckpointFlow:
     """ctrl+s and ctrl+o: the dialogs, the checks before anything is stopped, and the thread workers that save and
     load (torch's serialisation never runs on the UI thread). One per app (app.checkpoints)."""
 
-    def __init__(self, app: RnnTuiApp, first_path: str) -> None:
+    def __init__(self, app: CheckpointHost, first_path: str) -> None:
         self.app = app
         self.last_path = first_path  # the dialogs offer the path used last
         self._saved: tuple[Trainer, str] | None = None  # (trainer, position) of the latest successful save
 
     @property
-    def run_control(self) -> RunControl:
+    def run_control(self) -> CheckpointRuns:
         return self.app.run_control
 
     def _in_thread(self, work: Callable[..., None], *args: Any) -> None:

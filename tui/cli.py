@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.config import (
     CELLS,
@@ -30,6 +30,9 @@ from engine.config import (
 )
 from engine.errors import ConfigError, RnnTuiError, worded
 from tui.lab_commands import add_lab_parser
+
+if TYPE_CHECKING:  # the sweep is imported when a sweep command runs
+    from engine.sweep import SweepSpec
 
 PROG = "rnn-tui"
 
@@ -240,9 +243,17 @@ preset, epochs, held-out split, search space and fixed settings: a command that 
 
 
 def add_sweep_parser(commands: Any) -> None:
-    from engine.space import DEFAULT_SEARCH, SEARCHABLE
-    from engine.study import GRACE_SECONDS, STORAGE_PATIENCE
-    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_STORAGE_FILE, DEFAULT_STUDY, DEFAULT_TRIALS, PRUNERS
+    from engine.sweep import (
+        DEFAULT_EPOCHS,
+        DEFAULT_SEARCH,
+        DEFAULT_STORAGE_FILE,
+        DEFAULT_STUDY,
+        DEFAULT_TRIALS,
+        GRACE_SECONDS,
+        PRUNERS,
+        SEARCHABLE,
+        STORAGE_PATIENCE,
+    )
 
     sweep = commands.add_parser(
         "sweep",
@@ -622,10 +633,9 @@ def run_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
-def sweep_spec(args: argparse.Namespace) -> Any:
+def sweep_spec(args: argparse.Namespace) -> SweepSpec:
     """The SweepSpec of `rnn-tui sweep`'s flags; a bad one raises an RnnTuiError with one line."""
-    from engine.space import build_space
-    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, resolve_storage
+    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, build_space, resolve_storage
 
     if args.resume:
         raise SweepError("--resume does not apply to a sweep: every trial trains from scratch")

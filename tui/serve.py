@@ -724,7 +724,7 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
     except RnnTuiError as exc:
-        fail(str(exc))
+        fail(exc)  # its settings named as flags (--corpus)
     try:  # before the banner: aiohttp announces the app before it binds
         check_port(settings.host, settings.port)
     except OSError as exc:

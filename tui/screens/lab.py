@@ -54,7 +54,7 @@ class LabScreen(ModalScreen[None]):
             yield Static("Esc or F11 closes · ←/→ on the tabs picks a view · F1 explains each", id="lab-footer")
 
     def on_mount(self) -> None:
-        self.border_title = "Lab: why training behaves"
+        self.query_one("#lab-box").border_title = "Lab: why training behaves"
         self._show_active()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

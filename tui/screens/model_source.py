@@ -6,14 +6,15 @@ Called from a thread worker (copying the model takes the trainer's weights lock,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from engine.corpus import Vocab
 from engine.errors import RnnTuiError
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.model import CharRNN
-    from tui.run_control import RunControl
+    from engine.trainer import Trainer
+    from tui.run_control import CheckpointWeights
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,18 @@ class ModelSource:
     corpus_text: str | None  # the text the run trains on, when there is a run
 
 
-def current_model(runs: RunControl) -> ModelSource:
+class WeightsOnScreen(Protocol):
+    """What current_model reads of the run on screen (app.run_control): a loaded checkpoint, else the trainer."""
+
+    @property
+    def trainer(self) -> Trainer | None: ...
+    @property
+    def checkpoint(self) -> CheckpointWeights | None: ...
+    @property
+    def vocab(self) -> Vocab | None: ...
+
+
+def current_model(runs: WeightsOnScreen) -> ModelSource:
     """The weights generation uses now: a loaded checkpoint's, else a copy of the training model's; RnnTuiError when
     there are none yet."""
     trainer = runs.trainer

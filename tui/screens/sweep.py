@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from rich.text import Text
 from textual import work
@@ -36,9 +36,13 @@ from engine.errors import RnnTuiError, first_line
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot_chart import cannot_draw
 
-if TYPE_CHECKING:  # engine.sweep imports optuna, slow: the app loads it only when a sweep is read
+if TYPE_CHECKING:  # annotations only: the app loads engine.sweep when F12 reads or starts a sweep
+    from engine.config import TrainConfig
+    from engine.run_book import RunBook
     from engine.sweep import TrialRow
     from tui.app import RnnTuiApp
+    from tui.cli import AppOptions
+    from tui.main_screen import MainScreen
 
 POLL_SECONDS = 1.0
 STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "waiting": "dim"}
@@ -82,7 +86,29 @@ class SweepState:
             self.process.send_signal(signal.SIGTERM)
 
 
-def sweep_state(app: RnnTuiApp) -> SweepState:
+class SweepRuns(Protocol):
+    """What the Sweep screen uses of the run on screen (tui.run_control.RunControl)."""
+
+    @property
+    def run_book(self) -> RunBook: ...
+    def form_config(self, quiet: bool = False) -> TrainConfig | None: ...
+
+
+class SweepHost(Protocol):
+    """What the Sweep screen uses of the app (tui.app.RnnTuiApp) beside Textual's own: the sweep it keeps, the run
+    on screen, its options (torch threads) and the settings form (Apply best)."""
+
+    sweep_state: SweepState | None
+
+    @property
+    def run_control(self) -> SweepRuns: ...
+    @property
+    def options(self) -> AppOptions: ...
+    @property
+    def main(self) -> MainScreen: ...
+
+
+def sweep_state(app: SweepHost) -> SweepState:
     state = app.sweep_state
     if state is None:
         state = SweepState()
@@ -198,9 +224,9 @@ class SweepScreen(ModalScreen[None]):
         self.stale = False  # the message line tells of a read that failed: the next good read clears it
 
     @property
-    def rnn_app(self) -> RnnTuiApp:
-        """The app, as its own type (Screen.app is typed as any App)."""
-        return cast("RnnTuiApp", self.app)
+    def host(self) -> SweepHost:
+        """What this screen uses of the app (Screen.app is typed as any App; open_sweep checks the app is one)."""
+        return cast("SweepHost", self.app)
 
     def compose(self) -> ComposeResult:
         s = self.state
@@ -431,7 +457,7 @@ class SweepScreen(ModalScreen[None]):
             self.say("a sweep is running: Stop it first (its trials are queued again)", "yellow")
             return
         self.remember()
-        config = self.rnn_app.run_control.form_config()  # names a bad form field inline
+        config = self.host.run_control.form_config()  # names a bad form field inline
         if config is None:
             self.say("the settings form has an error: fix it first", "bold red")
             return
@@ -447,7 +473,7 @@ class SweepScreen(ModalScreen[None]):
                 self._whole("epochs"),
                 jobs,
                 # A share of the cores stays with the run in the main panels: cores ÷ (jobs + 1) threads per job.
-                threads=self.rnn_app.options.threads or max(1, (os.cpu_count() or 1) // (jobs + 1)),
+                threads=self.host.options.threads or max(1, (os.cpu_count() or 1) // (jobs + 1)),
             )
         except (RnnTuiError, ValueError) as exc:
             self.say(str(exc), "bold red")
@@ -496,7 +522,7 @@ class SweepScreen(ModalScreen[None]):
         if best is None:
             self.say("no trial has completed yet", "yellow")
             return
-        form = self.rnn_app.main.settings
+        form = self.host.main.settings
         from tui.widgets.settings import FIELDS_BY_NAME, format_field_value
 
         applied = []
@@ -549,7 +575,7 @@ class SweepScreen(ModalScreen[None]):
                 )
                 for h in row.history
             ]
-            self.rnn_app.run_control.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
+            self.host.run_control.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
             added.append(str(row.number))
         if not added:
             self.say("no trial with epochs is marked (ctrl+t marks the trial under the cursor)", "yellow")

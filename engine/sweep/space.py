@@ -30,10 +30,13 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import SETTINGS, TrainConfig
 from engine.errors import ConfigError, first_line
+
+if TYPE_CHECKING:  # this module imports no Optuna: a trial is only handed in
+    import optuna
 
 # What a sweep may vary, and how, from the settings' declarations (engine.config.Setting: searchable, kind, search).
 SEARCHABLE = tuple(s.name for s in SETTINGS if s.searchable)
@@ -270,7 +273,7 @@ def build_space(fixed: Mapping[str, Any], space_file: str | None = None, searche
     return Space(params, values)
 
 
-def suggest(trial: Any, space: Space, fixed: Mapping[str, Any]) -> dict[str, Any]:
+def suggest(trial: optuna.Trial, space: Space, fixed: Mapping[str, Any]) -> dict[str, Any]:
     """Ask an optuna trial for one setting per parameter; dropout only when the trial has more than one layer."""
     chosen: dict[str, Any] = dict(space.fixed)
     for param in space.params:
@@ -284,7 +287,7 @@ def suggest(trial: Any, space: Space, fixed: Mapping[str, Any]) -> dict[str, Any
     return chosen
 
 
-def _suggest_one(trial: Any, param: Param) -> Any:
+def _suggest_one(trial: optuna.Trial, param: Param) -> Any:
     if param.is_choice:
         return trial.suggest_categorical(param.name, list(param.choices))
     low, high = param.bounds

@@ -1,0 +1,211 @@
+"""A study's trials read back: their state, best figure, ready `rnn-tui train` command, the monitor's progress
+lines, and the app's Sweep screen (TrialRow, read_trials, param_importances, trials_csv)."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.config import to_argv
+from engine.errors import first_line
+from engine.sweep.spec import HOST, OBJECTIVE_FALLBACK, SweepError
+from engine.sweep.study import load_study_of
+
+if TYPE_CHECKING:  # optuna is imported where it is used: the app loads it only when a sweep is read
+    import optuna
+    from optuna.trial import FrozenTrial, TrialState
+
+
+def trial_state(trial: FrozenTrial) -> str:
+    name = trial.state.name.lower()
+    return {"fail": "failed"}.get(name, name)
+
+
+def trial_best(trial: FrozenTrial) -> float | None:
+    """The trial's best held-out (or labelled fallback) perplexity so far."""
+    if trial.state.name == "COMPLETE" and trial.value is not None:
+        return float(trial.value)
+    best = trial.user_attrs.get("best")
+    if best is not None:
+        return float(best)
+    values = [v for v in trial.intermediate_values.values() if v is not None and math.isfinite(v)]
+    return min(values) if values else None
+
+
+def uses_fallback(trial: FrozenTrial) -> bool:
+    return trial.user_attrs.get("objective") == OBJECTIVE_FALLBACK
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    def show(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    return " ".join(f"{k}={show(v)}" for k, v in params.items())
+
+
+def trial_seconds(trial: FrozenTrial) -> float | None:
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        return (trial.datetime_complete - trial.datetime_start).total_seconds()
+    seconds = trial.user_attrs.get("seconds")
+    return float(seconds) if seconds is not None else None
+
+
+def progress_line(trial: FrozenTrial, best: float | None) -> str:
+    """'trial 7  complete  held-out ppl 312.4  best 290.1  lr=0.0021 cell=gru  12.3 s  [host]'."""
+    value = trial_best(trial)
+    label = "TRAIN ppl*" if uses_fallback(trial) else "held-out ppl"
+    figure = f"{label} {value:,.1f}" if value is not None and math.isfinite(value) else f"{label} -"
+    best_text = f"best {best:,.1f}" if best is not None else "best -"
+    seconds = trial_seconds(trial)
+    where = trial.user_attrs.get("host")
+    origin = f"  [{where}]" if where and where != HOST else ""
+    reason = trial.user_attrs.get("reason")
+    why = f"  ({reason.split(';')[0]})" if reason and trial.state.name != "COMPLETE" else ""
+    time_text = f"{seconds:.1f} s" if seconds is not None else "- s"
+    return (
+        f"trial {trial.number:>3}  {trial_state(trial):<8}  {figure:<20}  {best_text:<12}  "
+        f"{format_params(trial.params)}  {time_text}{origin}{why}"
+    )
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE" and t.value is not None]
+    return min(complete, key=lambda t: math.inf if t.value is None else t.value) if complete else None
+
+
+def best_epoch(trial: FrozenTrial) -> int | None:
+    values = [(v, e) for e, v in trial.intermediate_values.items() if v is not None and math.isfinite(v)]
+    return min(values)[1] if values else None
+
+
+def train_command(
+    config: Mapping[str, Any], params: Mapping[str, Any] | None = None, threads: int | None = None
+) -> str:
+    """The `rnn-tui train` command line that trains a trial's settings on its own, exactly.
+
+    config: the trial's whole settings (its `config` user attribute: the fixed ones, the space's fixed values, the
+    sampled ones and the seed). Every setting that differs from its preset's value is named (to_argv), and always
+    the sampled ones, the epochs and the seed; threads too, since a different torch thread count may sum in another
+    order.
+    """
+    params = params or {}
+    words = ["rnn-tui", "train", "--headless", *to_argv({**config, **params}, always=(*params, "epochs", "seed"))]
+    if threads:
+        words += ["--threads", str(threads)]
+    return shlex.join(words)
+
+
+def trial_train_command(trial: FrozenTrial) -> str:
+    """The ready command of a stored trial (older trials without a config: their params over nothing). It trains
+    up to the trial's best epoch, so its last held-out perplexity printed is the trial's value, digit for digit."""
+    config = dict(trial.user_attrs.get("config") or {})
+    epoch = best_epoch(trial)
+    if config and epoch is not None:
+        config["epochs"] = epoch
+    return train_command(config, trial.params, trial.user_attrs.get("threads"))
+
+
+def finished_states() -> tuple[TrialState, ...]:
+    from optuna.trial import TrialState
+
+    return (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the app lists it: plain data, readable from any thread."""
+
+    number: int
+    state: str  # running, complete, pruned, failed, waiting
+    params: dict[str, Any]
+    best: float | None  # best held-out perplexity (or the labelled fallback)
+    fallback: bool  # best is a training perplexity: the engine gave no held-out figure
+    epochs: int
+    seconds: float | None
+    host: str
+    reason: str
+    config: dict[str, Any]
+    history: tuple[dict[str, Any], ...]
+    best_epoch: int | None = None  # the epoch of the best figure: the ready command and Apply best train to it
+    seed: int | None = None
+    planned: int = 0  # the epochs the trial was to train
+    command: str = ""  # its ready `rnn-tui train` command
+
+    @property
+    def form_settings(self) -> dict[str, Any]:
+        """What Apply best writes into the form: the trial's settings, its seed, epochs up to its best epoch."""
+        settings = {**self.config, **self.params}
+        if self.seed is not None:
+            settings["seed"] = self.seed
+        if self.best_epoch is not None:
+            settings["epochs"] = self.best_epoch
+        return settings
+
+
+def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
+    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+    study = load_study_of(storage_url, study_name)
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        history = tuple(trial.user_attrs.get("history", ()))
+        rows.append(
+            TrialRow(
+                number=trial.number,
+                state=trial_state(trial),
+                params=dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {})),
+                best=trial_best(trial),
+                fallback=uses_fallback(trial),
+                epochs=len(history),
+                seconds=trial_seconds(trial),
+                host=str(trial.user_attrs.get("host", "")),
+                reason=str(trial.user_attrs.get("reason", "")),
+                config=dict(trial.user_attrs.get("config", {})),
+                history=history,
+                best_epoch=best_epoch(trial),
+                seed=trial.user_attrs.get("seed"),
+                planned=int(trial.user_attrs.get("config", {}).get("epochs", 0)),
+                command=trial_train_command(trial) if trial.user_attrs.get("config") else "",
+            )
+        )
+    return rows
+
+
+def param_importances(storage_url: str, study_name: str) -> dict[str, float]:
+    """Each searched setting's share of the objective's variance over the complete trials (Optuna's fANOVA);
+    a one-line SweepError while there are too few trials to tell."""
+    import optuna
+
+    study = load_study_of(storage_url, study_name)
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2:
+        raise SweepError(f"importances need 2 complete trials, the study has {len(complete)}")
+    try:
+        with warnings.catch_warnings():  # its notes on stderr would scribble over the app's screen
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError) as exc:  # one value for every setting, a parameter absent from some trials
+        raise SweepError(f"importances cannot be computed yet: {first_line(exc)}") from None
+
+
+def trials_csv(rows: list[TrialRow], path: str | Path) -> Path:
+    """Write the trials as CSV (one row a trial; each searched setting a column); the file written."""
+    import csv
+
+    names = sorted({name for row in rows for name in row.params})
+    target = Path(path).expanduser()
+    with open(target, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["trial", "state", "best_ppl", "best_epoch", "epochs", "seconds", "seed", "host", "reason",
+                         *names, "command"])  # fmt: skip
+        for row in rows:
+            writer.writerow(
+                [row.number, row.state, "" if row.best is None else repr(row.best), row.best_epoch or "",
+                 row.epochs, "" if row.seconds is None else f"{row.seconds:.1f}", "" if row.seed is None else row.seed,
+                 row.host, row.reason, *(row.params.get(name, "") for name in names), row.command]
+            )  # fmt: skip
+    return target

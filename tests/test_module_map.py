@@ -1,0 +1,42 @@
+"""The README's module maps (the tables under "The engine" and "The app") match the tree: every file or folder
+they list exists, and every module and folder of engine/ and tui/ is listed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def module_map(package: str) -> list[str]:
+    """The first column's names of the `| module | concern |` table that follows the package's section."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    heading = {"engine": "\n## The engine\n", "tui": "\n## The app\n\n`tui/`"}[package]
+    section = text[text.index(heading) :]
+    table = section[section.index("| module | concern |") :].split("\n\n")[0]
+    names: list[str] = []
+    for row in table.splitlines()[2:]:
+        names += re.findall(r"`([^`]+)`", row.split("|")[1])
+    return names
+
+
+@pytest.mark.parametrize("package", ["engine", "tui"])
+def test_every_listed_module_exists(package: str) -> None:
+    missing = [name for name in module_map(package) if not (ROOT / package / name).exists()]
+    assert not missing, f"README lists {missing} under {package}/, not in the tree"
+
+
+@pytest.mark.parametrize("package", ["engine", "tui"])
+def test_every_module_is_listed(package: str) -> None:
+    listed = {name.rstrip("/") for name in module_map(package)} | {name.split("/")[0] for name in module_map(package)}
+    entries = [
+        path.name
+        for path in sorted((ROOT / package).iterdir())
+        if not path.name.startswith(("_", ".")) and (path.is_dir() or path.suffix in (".py", ".tcss"))
+    ]
+    unlisted = [name for name in entries if name not in listed]
+    assert not unlisted, f"README's module map of {package}/ misses {unlisted}"
+    assert len(entries) > 10  # the walk sees the package
