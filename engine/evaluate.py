@@ -4,7 +4,13 @@ The training perplexity of the book is measured on the text the model trains on,
 across batches (and, in the Chinese edition's v1 code, across epochs). Two figures tell what it hides:
 
 - held-out perplexity: the text that follows the training text, which the model never trains on;
-- fresh-state perplexity: the training text itself, but from a zero state, the state every generation starts from.
+- fresh-state perplexity: the cold start, and only that: the training text itself, each character predicted within
+  the first num_steps characters read from a zero state, the state every generation starts from. It is the memory
+  horizon's point at context num_steps (engine/lab/horizon.py). It does not say by itself whether a model is caught
+  in the carried-state trap (it never has a zero state in training) or merely cold for a few characters: the
+  horizon's long-context end does, the training text read in one pass from a zero state, which the trainer adds at
+  every sampling epoch (EpochEnd.horizon_perplexity; a `--state epoch` model scores close to its training figure
+  there, a carried one far above). A `--state epoch` GRU read 78 here and 1.5 there against 1.2 in training.
 
 Both are measured the same way, forward only (no gradients, the model in eval mode, no random draws, the training
 state untouched): the text is cut into consecutive stretches of num_steps characters (the length of a training

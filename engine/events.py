@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import TrainConfig
+
+if TYPE_CHECKING:  # numpy-backed: the app imports events before its first frame
+    from engine.lab.copies import SampleCopy
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,14 @@ class EpochEnd:
     # "update" / "input", "forget", "output"), {"low": [share < 0.1 per layer], "high": [share > 0.9 per layer]} over
     # the held-out text after the epoch. None for a plain RNN, with held-out off, and in histories from before it.
     gate_saturation: dict[str, dict[str, list[float]]] | None = None
+    # Memory, at sampling epochs only (None on the others). horizon_perplexity: the training text read in one pass
+    # from a zero state, the memory horizon's long-context end (engine/lab/horizon.py; None with held-out evaluation
+    # off): close to the training figure unless the model leans on a state it never has (the carried-state trap).
+    # copy_longest / copy_share: of the samples generated at this epoch, the longest stretch found verbatim in the
+    # training text and the share of generated characters inside copied stretches of ≥ 8 (engine/lab/copies.py).
+    horizon_perplexity: float | None = None
+    copy_longest: int | None = None
+    copy_share: float | None = None
 
     @property
     def chars_per_second(self) -> float:
@@ -105,6 +116,18 @@ class EpochEnd:
         clipping = f"clipped {self.clipped_share:.1%} of steps at θ {self.clip:g}" if self.clip > 0 else "clip off"
         return f"gradient norm {self.grad_norm:.4g} mean, {self.grad_norm_max:.4g} max before clipping; {clipping}"
 
+    def memory_line(self) -> str | None:
+        """At a sampling epoch: the horizon's long-context end and how much of the samples is copied (None else)."""
+        parts = []
+        if self.horizon_perplexity is not None:
+            parts.append(f"whole training text from a zero state perplexity {self.horizon_perplexity:f}")
+        if self.copy_longest is not None and self.copy_share is not None:
+            parts.append(
+                f"samples: longest verbatim copy of the training text {self.copy_longest} characters, "
+                f"{self.copy_share:.0%} of sampled characters in copies of 8 or more"
+            )
+        return "; ".join(parts) or None
+
 
 def unseen_policy(unseen_counted: bool) -> str:
     """In words, how characters never seen in training count in the held-out perplexity."""
@@ -130,6 +153,8 @@ class Samples:
 
     epoch: int
     samples: tuple[tuple[str, str], ...]  # (prefix, prefix + generated text)
+    # What each sample copies from the training text, in the same order (engine/lab/copies.py); () when not computed.
+    copies: tuple[SampleCopy, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,9 @@ from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.generate import generate
 from engine.kernels import tune_allocator
+from engine.lab.copies import Copies, TextIndex, copies
 from engine.lab.gates import EPOCH_EVERY, gate_saturation
+from engine.lab.horizon import perplexity
 from engine.limits import check_memory, check_threads
 from engine.model import CharRNN, State, detach_state, state_to_cpu
 from engine.optim import Optimizer, make_optimizer
@@ -161,6 +163,7 @@ class Trainer:
         # Held-out evaluation when asked for and the corpus has held-out text (engine/evaluate.py); it draws from
         # no random generator and leaves the model's mode as it was, so training is the same with or without it.
         self.evaluator = Evaluator(config, corpus, self.device) if config.val_chars and corpus.held_out else None
+        self.text_index: TextIndex | None = None  # the training text's suffix array, for the samples' copies
         self.state = TrainingState()
         self.grad_norms = GradNormLog()  # this trainer's steps, for the app (not in checkpoints)
         # Controls from other threads; the condition guards all of them.
@@ -334,12 +337,19 @@ class Trainer:
                 self.state.epoch = outcome.epoch
                 self.state.history.append(outcome)
                 self.state.progress = None
-            self.listener(outcome)
-            self._save_if_best(outcome)
             reason = self.patience_exhausted()
             last = outcome.epoch == self.config.epochs or bool(reason)
+            samples = None
             if outcome.epoch % self.config.pred_period == 0 or last:
-                self.listener(events.Samples(outcome.epoch, self.samples()))
+                # Sampled before the epoch is told, so its record (--metrics) carries what the samples copy.
+                samples = self.samples()
+                outcome, found = self._remembered(outcome, samples)
+                with self._weights_lock:
+                    self.state.history[-1] = outcome
+            self.listener(outcome)
+            self._save_if_best(outcome)
+            if samples is not None:
+                self.listener(events.Samples(outcome.epoch, samples, found.samples))
             if reason:
                 break
             with self._control:
@@ -373,6 +383,25 @@ class Trainer:
         # Forward only, on the training thread between epochs: nothing else changes the weights meanwhile.
         gates = gate_saturation(self.model, self.vocab, self.corpus.held_out, self.config.num_steps, EPOCH_EVERY)
         return {name: shares.to_json() for name, shares in gates.gates.items()}
+
+    def _remembered(
+        self, outcome: events.EpochEnd, samples: tuple[tuple[str, str], ...]
+    ) -> tuple[events.EpochEnd, Copies]:
+        """A sampling epoch's figures with the memory ones added: the horizon's long-context end (with held-out
+        evaluation on) and how much of the samples is copied from the training text."""
+        if self.text_index is None:  # built at the first sampling epoch: a run that never samples never pays for it
+            self.text_index = TextIndex(self.corpus.text)
+        found = copies(self.text_index, samples)
+        horizon = None
+        if self.evaluator is not None:
+            horizon = perplexity(self.model, self.data.cpu(), len(self.data))
+        remembered = dataclasses.replace(
+            outcome,
+            horizon_perplexity=horizon,
+            copy_longest=found.longest if samples else None,
+            copy_share=found.share if samples else None,
+        )
+        return remembered, found
 
     def best_epoch(self) -> events.EpochEnd | None:
         """The epoch with the lowest held-out perplexity so far (None when there is none)."""

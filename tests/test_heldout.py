@@ -71,7 +71,8 @@ def test_the_book_run_memorises_and_held_out_perplexity_shows_it(corpus_path: Pa
 def test_fresh_state_perplexity_shows_the_carried_state_trap(corpus_path: Path, state: str, close: bool) -> None:
     # The case: a GRU (seed 1, clipping off as the book's code runs) trained with the state carried across
     # epochs reads text from a zero state far worse than its training perplexity says; resetting it at each epoch
-    # start closes the gap. (At epoch 45: carried 10.6 vs fresh 288; with --state epoch 7.2 vs 10.7.)
+    # start closes the gap. (At epoch 45: carried 10.6 vs fresh 288; with --state epoch 7.2 vs 10.7.) The fresh figure
+    # is the cold start; the whole text read from a zero state is the trap's own measure (tests/test_lab_memory.py).
     history, _ = train(
         {"corpus": str(corpus_path), "cell": "gru", "seed": 1, "clip": 0.0, "epochs": 45, "state": state}
     )

@@ -96,6 +96,8 @@ async def settle_main(pilot: Pilot) -> None:
         "the Shapes table",
         timeout=20,
     )
+    # The n-gram reference lines come from a worker: waited for, so every screenshot has them (plot title, F10).
+    await wait_for(pilot, lambda: bool(app.main.plot.baselines), "the n-gram reference lines", timeout=30)
     app.clear_notifications()
     app.main.plot.redraw(force=True)
     still_cursors(app)

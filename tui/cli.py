@@ -500,6 +500,9 @@ def run_headless(args: argparse.Namespace) -> int:
                 say(held_out, sys.stdout)
             elif gradients:  # held-out evaluation off: the gradient norms and clipped share on a line of their own
                 say(gradients, sys.stdout)
+            memory = epoch.memory_line()
+            if memory:
+                say(memory, sys.stdout)
             for _, text in event.samples:
                 say(f" - {text}", sys.stdout)
         elif isinstance(event, events.Failed):

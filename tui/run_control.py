@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from textual.css.query import NoMatches
+from textual.worker import get_current_worker
 
 from engine import events
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
@@ -256,6 +257,27 @@ class RunControl:
             plot.add_gradients([(g.step, g.before, g.clip, g.clipped) for g in steps])
             plot.redraw()
 
+    def _show_baselines(self) -> None:
+        """The n-gram reference lines of this run's corpus on the Perplexity plot: from tui.baselines' cache, else
+        counted in a thread worker (about a second on the book's split) and drawn when done."""
+        from tui import baselines
+
+        trainer, plot = self.trainer, self.panels.plot
+        if trainer is None or baselines.corpus_key(trainer) is None:
+            plot.set_baselines([])
+            return
+        table = baselines.cached(trainer)
+        if table is not None:
+            plot.set_baselines(baselines.reference_lines(table))
+            return
+
+        def count() -> None:
+            found = baselines.compute(trainer)
+            if found is not None and not get_current_worker().is_cancelled and self.trainer is trainer:
+                self.app.call_from_thread(plot.set_baselines, baselines.reference_lines(found))
+
+        self.app.run_worker(count, thread=True, exclusive=True, exit_on_error=False, group="baselines")
+
     def apply_event(self, event: events.Event) -> None:
         status, panels = self.status, self.panels
         if isinstance(event, events.Started):
@@ -265,6 +287,7 @@ class RunControl:
                 status.clock_off()  # nothing trains until F5: the wait for the trainer's Paused is not elapsed time
             if event.start_epoch > 0:
                 self._show_resumed_history(event.start_epoch)
+            self._show_baselines()
         elif isinstance(event, events.EpochEnd):
             status.epoch_end(event)
             self.epochs_seen.append(event)

@@ -65,6 +65,9 @@ class RunStatus:
     val_perplexity: float | None = None  # the held-out text from a zero state
     val_unseen_share: float | None = None  # share of held-out targets left out: never seen in training
     best_val: tuple[int, float] | None = None  # (epoch, held-out perplexity) of the best held-out epoch so far
+    # (epoch, perplexity) of the training text read in one pass from a zero state, the memory horizon's long end, at
+    # the last sampling epoch (EpochEnd.horizon_perplexity); None before one
+    whole_text: tuple[int, float] | None = None
     unseen_counted: bool = False  # the vocabulary has <unk> (d2l-en): unseen held-out characters count as <unk>
     held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
     recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
@@ -106,6 +109,8 @@ class RunStatus:
         """Take an epoch's held-out figures (a resumed run's history passes here too)."""
         self.fresh_perplexity, self.val_perplexity = event.fresh_perplexity, event.val_perplexity
         self.val_unseen_share = event.val_unseen_share
+        if event.horizon_perplexity is not None:
+            self.whole_text = (event.epoch, event.horizon_perplexity)
         value = event.val_perplexity
         if value is not None and math.isfinite(value) and (self.best_val is None or value < self.best_val[1]):
             self.best_val = (event.epoch, value)

@@ -26,8 +26,14 @@ PERPLEXITY_HELP = Text.assemble(
     " (the book's number): measured on the text the model trains on, with the hidden state carried from batch to "
     "batch as training carries it. It falls toward 1 as the model memorises that text.\n",
     ("fresh", "bold"),
-    " (fresh-state): the same training text from a zero state, as every generation starts. Far above train, "
-    "the model leans on a state it never has when it generates (with state carry; try state epoch).\n",
+    " (fresh-state, the cold start): the same training text, each character predicted within the first 35 (steps) "
+    "characters read from a zero state, as every generation starts. It is high for any model at first; alone it "
+    "cannot tell a cold start from a trap.\n",
+    ("whole text", "bold"),
+    " (at each sampling epoch): the whole training text read in one pass from a zero state, the memory horizon's "
+    "long end (Lab, F11). Close to train: the model does from a zero state what training says. Far above train: "
+    "it leans on a state it never has when it generates, the carried-state trap (with state carry; try state "
+    "epoch).\n",
     ("held-out", "bold"),
     ": the text that follows the training text, never trained on, from a zero state: how well the model predicts "
     "new text (characters training never saw are left out, their share shown beside it). When it climbs while "

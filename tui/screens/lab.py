@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 def lab_panes() -> tuple[type[LabPane], ...]:
     """Every lab view, in tab order."""
     from tui.screens.lab_gradients import GradientsPane
+    from tui.screens.lab_horizon import HorizonPane
+    from tui.screens.lab_ngram import NgramPane
 
-    return (GradientsPane,)
+    return (GradientsPane, HorizonPane, NgramPane)
 
 
 class LabScreen(ModalScreen[None]):

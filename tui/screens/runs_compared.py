@@ -128,6 +128,7 @@ class RunsScreen(ModalScreen[None]):
     #runs-export Label { color: $text-muted; }
     #runs-csv { width: 1fr; }
     #runs-message { height: 1; }
+    #runs-baselines { height: auto; }
     """
 
     def __init__(self, book: RunBook, csv_path: str = DEFAULT_CSV) -> None:
@@ -150,6 +151,18 @@ class RunsScreen(ModalScreen[None]):
                 yield OrderedInput(self.csv_path, id="runs-csv", compact=True)
                 yield Button("Export (Enter)", id="runs-export-button", compact=True)
             yield Static(self.hint(), id="runs-message")
+            yield Static(self.baselines(), id="runs-baselines")
+
+    def baselines(self) -> Text:
+        """What counting scores on the current run's held-out text (tui.baselines, counted when the run started)."""
+        from tui import baselines
+
+        trainer = self.app.run_control.trainer  # type: ignore[attr-defined]
+        table = baselines.cached(trainer) if trainer is not None else None
+        if table is None:
+            return Text("")
+        values = "  ".join(f"{n}-gram {v:,.1f}" for n, v in zip(table.n, table.held_out, strict=True))
+        return Text.assemble(("counting, held-out (this run's text): ", "dim"), values)
 
     def describe(self, index: int, label: str) -> str:
         run = self.book.runs[index]

@@ -130,6 +130,15 @@ def log_ticks(low: float, high: float, count: int) -> list[float]:
     return [low * ratio**i for i in range(count)]
 
 
+def baseline_title(baselines: list[tuple[str, float]], room: int) -> str:
+    """The n-gram reference lines named for the title (" · ─ 2-gram 176 5-gram 137"), as many as fit in room."""
+    for count in range(len(baselines), 0, -1):
+        text = " · ─ " + " ".join(label for label, _ in baselines[:count])
+        if len(text) <= room:
+            return text
+    return ""
+
+
 def best_point(points: list[tuple[int, float]]) -> tuple[int, float] | None:
     """The (epoch, value) of the lowest value; the earliest one on a tie."""
     return min(points, key=lambda point: (point[1], point[0])) if points else None
@@ -154,6 +163,7 @@ class PerplexityPlot(Vertical):
         self.mode = "perplexity"  # or "gradients"
         self.gradients: list[GradStep] = []
         self.shown_gradients: list[GradStep] = []
+        self.baselines: list[tuple[str, float]] = []  # n-gram reference lines: ("2-gram 176", 176.0) (tui.baselines)
         self.border_title = "Perplexity: waiting for the first epoch"
 
     def on_mount(self) -> None:
@@ -175,6 +185,11 @@ class PerplexityPlot(Vertical):
             if value is not None and math.isfinite(value) and value > 0:  # a log scale has no place for inf or 0
                 points.append((epoch, value))
                 self._dirty = True
+
+    def set_baselines(self, lines: list[tuple[str, float]]) -> None:
+        """Horizontal reference lines, each labelled at its left end: what counting characters scores."""
+        self.baselines = [(label, value) for label, value in lines if math.isfinite(value) and value > 0]
+        self._dirty = True
 
     def reset(self) -> None:
         self.points.clear()
@@ -223,7 +238,10 @@ class PerplexityPlot(Vertical):
         if not self.points:
             self.border_title = "Perplexity: waiting for the first epoch"
         elif self.held_out:  # the figures are in the status panel; the legend takes the bottom border
-            self.border_title = titled(f"Perplexity · epoch {self.points[-1][0]}", "‖g‖", title_width)
+            base = f"Perplexity · epoch {self.points[-1][0]}"
+            # The baselines are named before the scale and the key's hint: the lines need their names.
+            base += baseline_title(self.baselines, title_width - len(base) - len(f" · {MODE_KEY}"))
+            self.border_title = titled(base, "‖g‖", title_width)
         else:
             epoch, latest = self.points[-1]
             self.border_title = titled(f"Perplexity {latest:,.2f} · epoch {epoch}", "‖g‖", title_width)
@@ -281,11 +299,14 @@ class PerplexityPlot(Vertical):
         plt.yscale("log")  # plotext's log scale fails on an empty plot: only with data
         if best is not None:  # first, so the curves are drawn over it
             plt.vline(best[0], "gray")
+        epochs = [e for points in shown.values() for e, _ in points]
+        span = [min(epochs), max(max(epochs), min(epochs) + 1)]
+        for _, value in self.baselines:  # drawn first, so any curve's point wins its cell; named in the title
+            plt.plot(span, [value, value], marker="─", color="gray")
         for name, marker, *_ in CURVES:
             if name in shown:
                 plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
-        epochs = [e for points in shown.values() for e, _ in points]
-        values = [p for points in shown.values() for _, p in points]
+        values = [p for points in shown.values() for _, p in points] + [value for _, value in self.baselines]
         first, last = min(epochs), max(max(epochs), min(epochs) + 1)
         plt.xlim(first, last)
         x_ticks: list[float] = list(epoch_ticks(first, last, max(2, (width + 2) // 10)))  # plotext's types: floats

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import events as textual_events
 from textual.widgets import RichLog
 
 from engine import events
+
+if TYPE_CHECKING:
+    from engine.lab.copies import SampleCopy
 
 
 class SamplesLog(RichLog):
@@ -24,8 +29,9 @@ class SamplesLog(RichLog):
 
     def add_samples(self, epoch_line: str, samples: events.Samples) -> None:
         self._write(Text(epoch_line, style="bold"))
-        for _, text in samples.samples:
-            self._write(Text(f" - {text}"))
+        copies = samples.copies if len(samples.copies) == len(samples.samples) else (None,) * len(samples.samples)
+        for (_, text), copy in zip(samples.samples, copies, strict=True):
+            self._write(sample_line(text, copy))
 
     def add_note(self, note: str, error: bool = False) -> None:
         self._write(Text(note, style="bold red" if error else "italic dim"))
@@ -42,3 +48,21 @@ class SamplesLog(RichLog):
             for line in self.written:
                 self.write(line)
         self._wrapped_at = width
+
+
+def sample_line(text: str, copy: SampleCopy | None) -> Text:
+    """- the sample, its stretches found verbatim in the training text (≥ 8 characters) underlined in reverse video
+    (not colour alone), then how many generated characters they hold: "copied 31 of 50" (nothing when none)."""
+    line = Text(" - ")
+    if copy is None:
+        line.append(text)
+        return line
+    at = 0
+    for start, end in copy.spans:
+        line.append(text[at:start])
+        line.append(text[start:end], style="reverse underline")
+        at = end
+    line.append(text[at:])
+    if copy.copied:  # nothing said of a sample with no copy: the panel is a few lines high
+        line.append(f"  copied {copy.copied} of {copy.generated}", style="bold magenta")
+    return line

@@ -131,12 +131,17 @@ def unseen_text(share: float, counted: bool) -> str:
 
 
 def quality_chunks(s: RunStatus) -> list[Text]:
-    """train · fresh · held-out, then the best held-out epoch and the unseen share, as chunks to wrap."""
+    """train · held-out · fresh · whole text, then the best held-out epoch and the unseen share, as chunks to wrap."""
+    # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
+    # zero state (at the last sampling epoch), the memory horizon's long end, tells a cold start from the
+    # carried-state trap (F1). Held-out comes second: at 80×24 only the panel's first four lines show.
     chunks = [
         Text.assemble("train ", (perplexity_text(s.perplexity), "bold")),
-        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
         Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
+        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold"), (" (cold start)", "dim")),
     ]
+    if s.whole_text is not None:
+        chunks.append(Text.assemble("whole text ", (perplexity_text(s.whole_text[1]), "bold")))
     if s.best_val is not None:
         epoch, value = s.best_val
         chunks.append(Text(f"best {value:,.2f} at epoch {epoch}", style="dim"))
