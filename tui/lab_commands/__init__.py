@@ -34,7 +34,9 @@ class LabCommand:
 
 def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
-    return ()
+    from tui.lab_commands import timeline
+
+    return (timeline.COMMAND,)
 
 
 def add_lab_parser(commands: Any) -> None:
