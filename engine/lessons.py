@@ -79,6 +79,8 @@ def shown(value: float) -> str:
     """A perplexity or ratio as a learner reads it: 224, 1.02, 19,013, inf."""
     if not math.isfinite(value):
         return "inf"
+    if value >= 1e6:
+        return f"{value:.3g}"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 10:
@@ -95,6 +97,9 @@ def _no_epochs(lesson: str) -> Observation:
 
 
 # ----- the observations -----
+
+
+BLOW_UP = 10.0  # the last epoch's perplexity this many times the best: the run diverged, though it never stopped
 
 
 def observe_no_clipping(run: LessonRun) -> Observation:
@@ -122,19 +127,23 @@ def observe_no_clipping(run: LessonRun) -> Observation:
     last = history[-1]
     rises = [(later.perplexity / earlier.perplexity, later) for earlier, later in itertools.pairwise(history)]
     jump, at = max(rises, key=lambda r: r[0]) if rises else (1.0, last)
-    clips = sorted({e.clip for e in history})
+    clips = ", ".join(f"{c:g}" for c in sorted({e.clip for e in history}))
+    blew_up = last.perplexity / best.perplexity >= BLOW_UP
     text = (
-        f"no divergence in {_plural(len(history), 'epoch')} with clip {', '.join(f'{c:g}' for c in clips)}: "
-        f"training perplexity fell to {shown(best.perplexity)} at epoch {best.epoch}"
+        f"{'your run blew up' if blew_up else 'no divergence'} in {_plural(len(history), 'epoch')} with clip "
+        f"{clips}: training perplexity fell to {shown(best.perplexity)} at epoch {best.epoch}"
     )
     if best is not last:
         text += f" and ended at {shown(last.perplexity)}"
     if jump > 1:
-        text += f"; its largest rise was ×{jump:.2f} into epoch {at.epoch}"
-    text += (
-        ". A small model or learning rate can survive without clipping; the lesson's own (the book's model, SGD at "
-        "lr 1, seed 1) diverges in epoch 9."
-    )
+        text += f"; its largest rise was ×{shown(jump)} into epoch {at.epoch}"
+    if blew_up:
+        text += ". Unclipped steps threw the weights off without a single loss large enough to stop the run."
+    else:
+        text += (
+            ". A small model or learning rate can survive without clipping; the lesson's own (the book's model, SGD "
+            "at lr 1, seed 1) diverged in epoch 9 when measured."
+        )
     figures = (
         ("diverged_epoch", None),
         ("clip", last.clip),
