@@ -15,13 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import SettingValue, TrainConfig, preset_config, to_argv
 from engine.errors import ConfigError, RnnTuiError
 from engine.events import EpochEnd, best_held_out
 from engine.limits import parameter_count
-from engine.timeline import SampleRecord
+
+if TYPE_CHECKING:  # torch-backed: the lesson list loads without torch (the app lists lessons before it is in)
+    from engine.timeline import SampleRecord
 
 Figure = float | int | str | None
 

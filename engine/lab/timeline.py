@@ -15,17 +15,22 @@ from engine.model import CharRNN
 from engine.timeline import Sample, SampleRecord, regenerate
 
 
-def longest_copy(text: str, source: str) -> int:
-    """The length of the longest stretch of text found verbatim in source.
+def longest_copy_span(text: str, source: str) -> tuple[int, int]:
+    """(start, length) of the longest stretch of text found verbatim in source (the first of equals).
 
     Grows a best length: at each start only a stretch one longer than the best so far is looked for, so a sample of
     n characters costs about 2n substring searches.
     """
-    best = 0
+    best, at = 0, 0
     for start in range(len(text)):
         while start + best < len(text) and text[start : start + best + 1] in source:
-            best += 1
-    return best
+            best, at = best + 1, start
+    return at, best
+
+
+def longest_copy(text: str, source: str) -> int:
+    """The length of the longest stretch of text found verbatim in source."""
+    return longest_copy_span(text, source)[1]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class TimelineSample:
     prefix: str
     text: str  # prefix + generated
     longest_copy: int  # of the generated part, in characters
+    copy_start: int = 0  # where that stretch starts in the generated part
 
     @property
     def generated(self) -> str:
@@ -102,12 +108,12 @@ class TimelineView:
 def timeline_entries(records: tuple[SampleRecord, ...], training_text: str) -> tuple[TimelineEntry, ...]:
     entries = []
     for record in records:
-        samples = tuple(
-            TimelineSample(prefix, text, longest_copy(text[len(prefix) :], training_text))
-            for prefix, text in record.samples
-        )
+        samples = []
+        for prefix, text in record.samples:
+            start, length = longest_copy_span(text[len(prefix) :], training_text)
+            samples.append(TimelineSample(prefix, text, length, start))
         settings = {name: list(v) if isinstance(v, tuple) else v for name, v in record.settings}
-        entries.append(TimelineEntry(record.epoch, settings, samples))
+        entries.append(TimelineEntry(record.epoch, settings, tuple(samples)))
     return tuple(entries)
 
 

@@ -37,7 +37,10 @@ class LabPane(Widget):
 
 def lab_panes() -> tuple[type[LabPane], ...]:
     """Every lab view, in tab order."""
-    return ()
+    from tui.screens.lab_lessons import LessonsPane
+    from tui.screens.lab_timeline import TimelinePane
+
+    return (TimelinePane, LessonsPane)
 
 
 class LabScreen(ModalScreen[None]):
