@@ -14,7 +14,7 @@ from engine import events
 from engine.config import preset_config
 from engine.lessons import LESSONS, LESSONS_BY_NAME, Lesson, find_lesson, shown
 from engine.session import open_session
-from tui.cli import config_from_args, parse
+from tui.cli import app_options, config_from_args, parse
 from tui.lesson_report import lesson_run
 from tui.main import main
 
@@ -131,8 +131,6 @@ def test_headless_lesson_prints_its_observation_and_a_class_collects_one_csv(
 
 
 def test_an_explicit_flag_wins_over_the_lesson_and_the_app_gets_the_lesson() -> None:
-    from tui.cli import app_options
-
     args = parse(["--lesson", "cells", "--hidden", "32"])
     options = app_options(args)
     assert (options.config.cell, options.config.hidden, options.lesson) == ("lstm", 32, "cells")
@@ -159,3 +157,17 @@ def test_rnn_tui_lessons_lists_every_lesson(capsys: pytest.CaptureFixture[str]) 
     for lesson in LESSONS:
         assert f"{lesson.name}: {lesson.title}" in out
         assert " ".join(lesson.argv()) in out
+
+
+def test_serve_lesson_gives_every_seat_the_lesson_and_one_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.serve import settings_from_args
+
+    monkeypatch.chdir(tmp_path)
+    settings = settings_from_args(parse(["serve", "--lesson", "memorisation", "--workdir", str(tmp_path / "work")]))
+    flags = settings.app_flags
+    table = str(tmp_path / "observations-memorisation.csv")  # in the teacher's directory: sessions' go with tabs
+    assert flags[flags.index("--lesson") + 1] == "memorisation"
+    assert flags[flags.index("--observations") + 1] == table == settings.observations
+    seat = app_options(parse(flags))  # what each session's app is started with
+    assert (seat.lesson, seat.observations) == ("memorisation", table)
+    assert seat.config == find_lesson("memorisation").config()

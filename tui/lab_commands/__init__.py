@@ -36,7 +36,7 @@ def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
     from tui.lab_commands import timeline
 
-    return (timeline.COMMAND,)
+    return (LabCommand("timeline", timeline.HELP, timeline.add_arguments, timeline.run),)
 
 
 def add_lab_parser(commands: Any) -> None:

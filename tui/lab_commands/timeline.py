@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from tui.lab_commands import LabCommand, LabResult
-
 if TYPE_CHECKING:
     from engine.lab.subject import Subject
+    from tui.lab_commands import LabResult
+
+HELP = "every report's samples with their epoch and settings, and how much each copies the lyrics"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +26,3 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     return timeline_view(
         tuple(loaded.timeline), subject.corpus.text, subject.model, subject.vocab, loaded.epoch, mid_epoch
     )
-
-
-COMMAND = LabCommand(
-    "timeline",
-    "every report's samples with their epoch and settings, and how much each copies the lyrics",
-    add_arguments,
-    run,
-)

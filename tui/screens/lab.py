@@ -13,26 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import Static, TabbedContent, TabPane
+
+from tui.screens.lab_pane import LabPane  # in its own module, so a pane's module imports it without a cycle
 
 if TYPE_CHECKING:
     from tui.app import RnnTuiApp
-
-
-class LabPane(Widget):
-    """One lab view. NAME: its id and its `rnn-tui lab NAME` twin; TITLE: the tab's label; HELP: for F1."""
-
-    NAME: ClassVar[str] = ""
-    TITLE: ClassVar[str] = ""
-    HELP: ClassVar[str] = ""
-
-    @property
-    def rnn_app(self) -> RnnTuiApp:
-        return self.app  # type: ignore[return-value]
-
-    def shown(self) -> None:
-        """The pane's tab was chosen (also when the screen opens on it): recompute from the current weights."""
 
 
 def lab_panes() -> tuple[type[LabPane], ...]:

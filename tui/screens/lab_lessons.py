@@ -11,7 +11,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine.lessons import LESSONS, LESSONS_BY_NAME, Lesson
-from tui.screens.lab import LabPane
+from tui.screens.lab_pane import LabPane
 
 # Settings a lesson leaves as the app was opened with: where the text is and what the machine computes with.
 KEPT_SETTINGS = ("corpus", "device", "precision")

@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.errors import first_line
-from tui.screens.lab import LabPane
+from tui.screens.lab_pane import LabPane
 
 if TYPE_CHECKING:  # torch-backed: loaded by the worker, not when F1 lists the lab's help
     from engine.lab.timeline import TimelineEntry
