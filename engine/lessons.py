@@ -452,6 +452,8 @@ def append_observation(path: str | Path, lesson: Lesson, observation: Observatio
         existing = path.read_text(encoding="utf-8").splitlines()[:1] if path.exists() else []
     except OSError as exc:
         raise ObservationsFileError(f"cannot read the observations file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:  # a binary file (the corpus's zip): not ours to append to
+        raise ObservationsFileError(f"{path} is not a CSV of observations; give another file") from exc
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if not existing:

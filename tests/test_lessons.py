@@ -171,3 +171,15 @@ def test_serve_lesson_gives_every_seat_the_lesson_and_one_csv(tmp_path: Path, mo
     seat = app_options(parse(flags))  # what each session's app is started with
     assert (seat.lesson, seat.observations) == ("memorisation", table)
     assert seat.config == find_lesson("memorisation").config()
+
+
+def test_an_observations_file_that_is_not_a_csv_is_one_warning_and_left_alone(
+    tmp_path: Path, corpus_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    binary = tmp_path / "lyrics.zip"
+    binary.write_bytes(corpus_path.read_bytes())
+    words = ["train", "--headless", "--lesson", "one-hot", "--hidden", "8", "--max-chars", "2000", "--epochs", "1"]
+    assert main([*words, "--val-chars", "300", "--observations", str(binary)]) == 0
+    err = capsys.readouterr().err
+    assert "rnn-tui: warning:" in err and "is not a CSV of observations" in err and "Traceback" not in err
+    assert binary.read_bytes() == corpus_path.read_bytes()
