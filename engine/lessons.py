@@ -205,7 +205,7 @@ def observe_carried_state(run: LessonRun) -> Observation:
         f"same text read from a zero state scores {shown(fresh)}: ×{shown(ratio)}. "
     )
     if ratio >= TRAP_RATIO:
-        text += "The model leans on a state it never has when it generates"
+        text += "From a zero state, as generation starts, it predicts far worse than with the state training gave it"
     else:
         text += f"No trap (yet): under ×{TRAP_RATIO:g}, the model reads as well from a zero state"
     text += "; rerun with state epoch to compare." if state == "carry" else "; compare with state carry's gap."
@@ -254,11 +254,13 @@ def observe_cells(run: LessonRun) -> Observation:
     config = run.config
     params = parameter_count(config.cell, run.vocab_size, config.hidden, config.layers)
     book = parameter_count("rnn", run.vocab_size, 256, 1)
-    seconds = sum(e.seconds for e in history) / len(history)
+    total = sum(e.seconds for e in history)
+    seconds = total / len(history)
+    speed = sum(e.chars for e in history) / total if total > 0 else 0.0
     best = best_held_out(list(history))
     text = (
         f"your {config.cell} of {config.hidden} hidden has {params:,} parameters (the book's rnn of 256: {book:,}); "
-        f"an epoch took {seconds:.2f} s on average ({history[-1].chars_per_second:,.0f} characters/s)"
+        f"an epoch took {seconds:.2f} s on average ({speed:,.0f} characters/s)"
     )
     if best is not None and best.val_perplexity is not None:
         text += f", and its held-out perplexity was best at epoch {best.epoch} ({shown(best.val_perplexity)})"
