@@ -52,15 +52,27 @@ class TimelinePane(LabPane, can_focus=True):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.entries: tuple[TimelineEntry, ...] = ()
         self.index = 0
+        self._trainer_id = 0  # whose records self.entries hold: only new records are measured for the same run
 
     def compose(self) -> ComposeResult:
         yield Static("reading the run's samples…", id="timeline-scrub")
         with VerticalScroll(id="timeline-body"):
             yield Static("", id="timeline-text")
 
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._poll)
+
     def shown(self) -> None:
         self.focus()
         self._load()
+
+    def _poll(self) -> None:
+        """While the tab is on screen, a new report (or another run) is read in: the timeline follows the run."""
+        trainer = self.rnn_app.run_control.trainer
+        if not self.is_on_screen or trainer is None:
+            return
+        if id(trainer) != self._trainer_id or len(trainer.state.timeline) != len(self.entries):
+            self._load()
 
     @work(thread=True, exclusive=True, group="lab-timeline", exit_on_error=False)
     def _load(self) -> None:
@@ -73,20 +85,24 @@ class TimelinePane(LabPane, can_focus=True):
             self.app.call_from_thread(self._say, "No run yet: the timeline fills as the run reports its samples.")
             return
         try:
-            entries = timeline_entries(trainer.timeline(), trainer.corpus.text)
+            records = trainer.timeline()
+            known = self.entries if id(trainer) == self._trainer_id else ()
+            if [e.epoch for e in known] != [r.epoch for r in records[: len(known)]]:
+                known = ()  # a resumed or replaced run: measured afresh
+            entries = known + timeline_entries(records[len(known) :], trainer.corpus.text)
         except Exception as exc:  # never a traceback: one line in the pane
             self.app.call_from_thread(self._say, f"could not read the timeline: {first_line(exc)}")
             return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, entries)
+            self.app.call_from_thread(self._show, entries, id(trainer))
 
     def _say(self, message: str) -> None:
         self.query_one("#timeline-scrub", Static).update(message)
         self.query_one("#timeline-text", Static).update("")
 
-    def _show(self, entries: tuple[TimelineEntry, ...]) -> None:
+    def _show(self, entries: tuple[TimelineEntry, ...], trainer_id: int) -> None:
         at_end = not self.entries or self.index == len(self.entries) - 1
-        self.entries = entries
+        self.entries, self._trainer_id = entries, trainer_id
         if not entries:
             period = self.rnn_app.run_control.config
             every = f"every {period.pred_period} epochs" if period is not None else "at each report"
