@@ -75,21 +75,18 @@ async def test_the_lessons_tab_fills_the_form_and_restarts_through_the_confirmat
 
 
 async def test_the_timeline_tab_follows_a_run_that_is_still_reporting() -> None:
-    app = RnnTuiApp(app_options(parse([*TINY, "--epochs", "6", "--pred-period", "1"])))
+    app = RnnTuiApp(app_options(parse([*TINY, "--epochs", "6", "--pred-period", "1", "--paused"])))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
-            pilot, lambda: app.run_control.trainer is not None and bool(app.run_control.trainer.timeline()), "a report"
-        )
+        await wait_for(pilot, lambda: app.run_control.trainer is not None, "the trainer")
         trainer = app.run_control.trainer
         assert trainer is not None
-        trainer.pause()  # the tab opens on a run with reports still to come
-        await wait_for(pilot, lambda: app.run_control.status.state == "paused", "the pause")
-        reported = len(trainer.timeline())
-        assert reported < 6
+        await wait_for(pilot, lambda: trainer.paused, "the paused start")
+        trainer.step()  # one epoch, one report, then paused again: the tab opens on a run with reports to come
+        await wait_for(pilot, lambda: len(trainer.timeline()) == 1 and trainer.paused, "the first report")
         await pilot.press("f11")
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
         pane = app.screen.query_one(TimelinePane)
-        await wait_for(pilot, lambda: len(pane.entries) == reported, "the reports so far")
+        await wait_for(pilot, lambda: len(pane.entries) == 1, "the report so far")
         trainer.resume()
         await wait_for(pilot, lambda: len(pane.entries) == 6, "every report, read in as the run made them")
         assert pane.index == 5 and [e.epoch for e in pane.entries] == [1, 2, 3, 4, 5, 6]
