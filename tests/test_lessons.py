@@ -144,6 +144,7 @@ def test_an_explicit_flag_wins_over_the_lesson_and_the_app_gets_the_lesson() -> 
         ["train", "--headless", "--lesson", "nope"],
         ["serve", "--lesson", "nope"],
         ["train", "--headless", "--observations", "x.csv"],
+        ["sweep", "--lesson", "memorisation"],
     ],
 )
 def test_a_bad_lesson_is_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
