@@ -11,6 +11,7 @@ import csv
 import io
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -160,6 +161,9 @@ def _distinct_share(text: str) -> float:
     return len(set(text)) / len(text) if text else 0.0
 
 
+EXCERPT = 16  # characters of a sample quoted in an observation
+
+
 def observe_untrained_writer(run: LessonRun) -> Observation:
     from engine.lab.timeline import longest_copy
 
@@ -169,14 +173,15 @@ def observe_untrained_writer(run: LessonRun) -> Observation:
     first, last = timeline[0], timeline[-1]
     prefix, text = first.samples[0]
     early = text[len(prefix) :]
-    top = max(set(early), key=early.count) if early else ""
+    top = Counter(early).most_common(1)[0][0] if early else ""  # the first met of equals: the same every run
     late_prefix, late_text = last.samples[0]
     late = late_text[len(late_prefix) :]
     copy = longest_copy(late, run.training_text)
     text_out = (
-        f"at epoch {first.epoch} your model wrote {len(set(early))} distinct characters in {len(early)} "
-        f"({top!r} {early.count(top)} times); at epoch {last.epoch}, {len(set(late))} in {len(late)}, "
-        f"and its longest stretch copied verbatim from the lyrics was {_plural(copy, 'character')}."
+        f"at epoch {first.epoch} your model wrote {_plural(len(set(early)), 'distinct character')} in {len(early)} "
+        f"({top!r} {early.count(top)} times: {early[:EXCERPT]!r}…); at epoch {last.epoch}, {len(set(late))} in "
+        f"{len(late)} ({late[:EXCERPT]!r}…), and its longest stretch copied verbatim from the lyrics was "
+        f"{_plural(copy, 'character')}."
     )
     figures: tuple[tuple[str, Figure], ...] = (
         ("first_epoch", first.epoch),

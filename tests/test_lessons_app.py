@@ -35,7 +35,7 @@ async def test_a_lesson_run_ends_with_its_observation_and_the_timeline_scrubs_it
         assert trainer is not None
         first = trainer.timeline()[0]
         generated = first.samples[0][1][len(first.samples[0][0]) :]
-        assert f"wrote {len(set(generated))} distinct characters in {len(generated)}" in samples_text(app)
+        assert f"wrote {len(set(generated))} distinct character" in samples_text(app)
         rows = list(csv.DictReader(table.open(encoding="utf-8")))
         assert len(rows) == 1 and int(rows[0]["first_distinct"]) == len(set(generated))
 
