@@ -7,6 +7,7 @@ import getpass
 import os
 from typing import TYPE_CHECKING
 
+from engine.errors import RnnTuiError, first_line
 from engine.lessons import Lesson, LessonRun, Observation, append_observation
 from tui.served import SESSION_DIR_ENV
 
@@ -42,11 +43,12 @@ def observe_and_collect(
 ) -> tuple[Observation, str | None]:
     """The observation of the run, appended to the class's CSV when one is named; (observation, why the row could
     not be written or None)."""
-    observation = lesson.observe(lesson_run(trainer, failure))
+    try:
+        observation = lesson.observe(lesson_run(trainer, failure))
+    except Exception as exc:  # an observation never ends the app or the command in a traceback
+        return Observation(lesson.name, f"could not compute the observation: {first_line(exc)}"), None
     problem = None
     if observations:
-        from engine.errors import RnnTuiError
-
         try:
             append_observation(observations, lesson, observation, seat_name())
         except RnnTuiError as exc:
