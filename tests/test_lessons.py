@@ -186,3 +186,13 @@ def test_an_observations_file_that_is_not_a_csv_is_one_warning_and_left_alone(
     err = capsys.readouterr().err
     assert "rnn-tui: warning:" in err and "is not a CSV of observations" in err and "Traceback" not in err
     assert binary.read_bytes() == corpus_path.read_bytes()
+
+
+def test_a_served_seat_signs_its_row_with_its_session_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui.lesson_report import seat_name
+    from tui.served import SESSION_DIR_ENV
+
+    monkeypatch.setenv(SESSION_DIR_ENV, "/srv/class/rnn-tui-seat-k3x9/")
+    assert seat_name() == "rnn-tui-seat-k3x9"
+    monkeypatch.delenv(SESSION_DIR_ENV)
+    assert seat_name() and "/" not in seat_name()
