@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import pickle
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from engine.errors import CheckpointError, ConfigError, first_line
 from engine.events import EpochEnd
 from engine.model import CharRNN, State
 from engine.outputs import CHECKPOINT_FORMAT, write_atomically
+from engine.timeline import SampleRecord
 
 FORMAT = CHECKPOINT_FORMAT
 VERSION = 1
@@ -84,6 +85,7 @@ class Checkpoint:
     rng: dict[str, torch.Tensor]
     corpus: str
     progress: EpochProgress | None = None  # saved mid-epoch: the batches of epoch + 1 already trained
+    timeline: list[SampleRecord] = field(default_factory=list)  # every report's samples (engine/timeline.py)
 
     def position(self, batches_per_epoch: int | None = None) -> str:
         return describe_position(self.epoch, self.progress, batches_per_epoch)
@@ -157,6 +159,7 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
         "rng": checkpoint.rng,
         "corpus": checkpoint.corpus,
         "progress": checkpoint.progress.to_dict() if checkpoint.progress is not None else None,
+        "timeline": [record.to_dict() for record in checkpoint.timeline],
     }
     buffer = io.BytesIO()  # serialised in memory first: a failing write is then a plain OSError, said plainly
     torch.save(payload, buffer)
@@ -198,6 +201,7 @@ def load(path: str | Path) -> Checkpoint:
         carried = payload["carried"]
         history = [EpochEnd(**e) for e in payload["history"]]
         progress = payload.get("progress")  # absent from checkpoints saved before mid-epoch resume existed
+        timeline = payload.get("timeline", [])  # absent from checkpoints saved before the sample timeline existed
         return Checkpoint(
             config=TrainConfig.from_dict(payload["config"]),
             vocab=Vocab(tuple(payload["vocab"])),
@@ -210,6 +214,7 @@ def load(path: str | Path) -> Checkpoint:
             rng=payload["rng"],
             corpus=str(payload["corpus"]),
             progress=EpochProgress.from_dict(progress) if progress is not None else None,
+            timeline=[SampleRecord.from_dict(record) for record in timeline],
         )
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{path} is an incomplete or damaged rnn-tui checkpoint ({exc})") from exc

@@ -25,7 +25,6 @@ from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
 from engine.corpus import Corpus, check_length, check_split, preprocess
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
-from engine.generate import generate
 from engine.kernels import tune_allocator
 from engine.lab.copies import Copies, TextIndex, copies
 from engine.lab.gates import EPOCH_EVERY, gate_saturation
@@ -44,6 +43,7 @@ from engine.sampling import (
     random_batches,
     window_batches,
 )
+from engine.timeline import SampleRecord, draw_samples, live_settings
 
 Listener = Callable[[events.Event], None]
 
@@ -114,6 +114,7 @@ class TrainingState:
     history: list[events.EpochEnd] = field(default_factory=list)
     carried: State | None = None  # the consecutive sampler's hidden state, carried across batches (and epochs)
     progress: EpochProgress | None = None  # the batches of epoch + 1 trained so far (None between epochs)
+    timeline: list[SampleRecord] = field(default_factory=list)  # every report's samples (engine/timeline.py)
 
 
 class Trainer:
@@ -258,6 +259,7 @@ class Trainer:
                 },
                 corpus=self.corpus.source,
                 progress=self.state.progress,
+                timeline=list(self.state.timeline),
             )
 
     def position(self) -> str:
@@ -288,7 +290,9 @@ class Trainer:
             carried = (carried[0].to(self.device), carried[1].to(self.device))
         elif carried is not None:
             carried = carried.to(self.device)
-        self.state = TrainingState(checkpoint.epoch, list(checkpoint.history), carried, checkpoint.progress)
+        self.state = TrainingState(
+            checkpoint.epoch, list(checkpoint.history), carried, checkpoint.progress, list(checkpoint.timeline)
+        )
         self.seed = checkpoint.seed
         torch.set_rng_state(checkpoint.rng["torch"])
         self.shuffle_generator.set_state(checkpoint.rng["shuffle"])
@@ -342,7 +346,7 @@ class Trainer:
             samples = None
             if outcome.epoch % self.config.pred_period == 0 or last:
                 # Sampled before the epoch is told, so its record (--metrics) carries what the samples copy.
-                samples = self.samples()
+                samples = self._report_samples(outcome.epoch)
                 outcome, found = self._remembered(outcome, samples)
                 with self._weights_lock:
                     self.state.history[-1] = outcome
@@ -440,16 +444,23 @@ class Trainer:
         lower case); a prefix with characters outside the vocabulary is skipped."""
         config = self.config
         read = [preprocess(prefix, config.preset) if self.vocab.has_unk else prefix for prefix in config.prefixes]
-        return tuple(
-            (
-                prefix,
-                generate(
-                    self.model, self.vocab, prefix, config.pred_len, config.temperature, None, self.sample_generator
-                ),
-            )
-            for prefix in read
-            if prefix and not self.vocab.unknown(prefix)
-        )
+        prefixes = tuple(prefix for prefix in read if prefix and not self.vocab.unknown(prefix))
+        generator = self.sample_generator
+        return draw_samples(self.model, self.vocab, prefixes, config.pred_len, config.temperature, generator)
+
+    def _report_samples(self, epoch: int) -> tuple[tuple[str, str], ...]:
+        """The report's samples, kept on the timeline with the generator's state before them (engine/timeline.py)."""
+        before = self.sample_generator.get_state()
+        drawn = self.samples()
+        record = SampleRecord(epoch, drawn, live_settings(self.config), before)
+        with self._weights_lock:  # a checkpoint taken meanwhile has the record or not, never half of it
+            self.state.timeline.append(record)
+        return drawn
+
+    def timeline(self) -> tuple[SampleRecord, ...]:
+        """Every report's samples so far (a copy: callable from any thread)."""
+        with self._weights_lock:
+            return tuple(self.state.timeline)
 
     def _wait_if_paused(self) -> bool:
         """Block while paused (announcing it); apply pending settings. False when a stop was asked for."""

@@ -88,6 +88,18 @@ def add_train_arguments(parser: argparse.ArgumentParser, help_for: dict[str, str
     groups["training"].add_argument(
         "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)"
     )
+    group = parser.add_argument_group("lessons")
+    group.add_argument(
+        "--lesson",
+        metavar="NAME",
+        help="a guided run of one of chapter 6's exercises: its settings (a flag given with it wins), its question, "
+        "and an observation from your run at its end (rnn-tui lessons lists them)",
+    )
+    group.add_argument(
+        "--observations",
+        metavar="CSV",
+        help="with --lesson: append the run's observation to this CSV (one row a run; a class's in one file)",
+    )
     group = parser.add_argument_group("files")
     group.add_argument("--save", metavar="CKPT", help="save a checkpoint here when training ends or is stopped")
     group.add_argument(
@@ -152,6 +164,11 @@ def build_parser() -> ArgumentParser:
 
     add_sweep_parser(commands)
     add_lab_parser(commands)
+    commands.add_parser(
+        "lessons",
+        help="list the lessons (--lesson NAME): chapter 6's exercises as guided runs",
+        description="Each lesson is a preset, a question, what to watch, and an observation from your run at its end.",
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -324,6 +341,8 @@ RUN_OPTIONS = {
     "metrics": "--metrics",
     "force": "--force",
     "paused": "--paused",
+    "lesson": "--lesson",
+    "observations": "--observations",
 }
 
 
@@ -350,6 +369,8 @@ class AppOptions:
     corpus_url: str | None = None
     threads: int | None = None
     paused: bool = False
+    lesson: str | None = None  # --lesson: its settings are in overrides already (apply_lesson)
+    observations: str | None = None  # --observations: the class's CSV the lesson's observation is appended to
 
     @property
     def config(self) -> TrainConfig:
@@ -366,6 +387,8 @@ def app_options(args: argparse.Namespace) -> AppOptions:
         corpus_url=args.corpus_url,
         threads=args.threads,
         paused=bool(getattr(args, "paused", False)),
+        lesson=getattr(args, "lesson", None),
+        observations=getattr(args, "observations", None),
     )
 
 
@@ -514,6 +537,14 @@ def run_headless(args: argparse.Namespace) -> int:
             say(f"stopped after {session.trainer.position()}")
 
     failed: list[events.Failed] = []
+    lesson = None
+    if args.lesson:
+        from engine.lessons import find_lesson
+
+        lesson = find_lesson(args.lesson)
+        say(f"lesson {lesson.name}: {lesson.title} ({lesson.exercise})")
+        say(f"  question: {lesson.question}")
+        say(f"  watch: {lesson.watch}")
     session = open_session(
         overrides,
         resume=args.resume,
@@ -575,6 +606,17 @@ def run_headless(args: argparse.Namespace) -> int:
             else:
                 say(f"{PROG}: error: {outcome.failure}; the weights ({position}) were saved to {outcome.path} instead")
                 code = 1
+    if lesson is not None and not nothing_to_train:
+        from tui.lesson_report import observe_and_collect
+
+        observation, problem = observe_and_collect(
+            lesson, trainer, failed[0].message if failed else "", args.observations
+        )
+        say(f"lesson {lesson.name}: {observation.text}", sys.stdout)
+        if problem:
+            say(f"{PROG}: warning: {problem}")
+        elif args.observations:
+            say(f"observation appended to {args.observations}")
     if trainer.best_save_failure is not None:
         say(f"{PROG}: warning: --save-best stopped being written: {trainer.best_save_failure}")
     best = trainer.saved_best
@@ -736,6 +778,8 @@ def run_command(args: argparse.Namespace) -> int:
             return run_shapes(args)
         if args.command == "sweep":
             return run_sweep_command(args)
+        if args.command == "lessons":
+            return run_lessons()
         if args.command == "lab":
             from tui.lab_commands import run_lab
 
@@ -751,6 +795,7 @@ def run_command(args: argparse.Namespace) -> int:
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the settings, so a bad value is reported before anything heavy loads."""
     args = build_parser().parse_args(argv)
+    apply_lesson(args)
     if args.command in (None, "train", "serve", "sweep"):
         try:
             config_from_args(args)
@@ -767,6 +812,39 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.command == "serve":
         check_serve_arguments(args)
     return args
+
+
+def apply_lesson(args: argparse.Namespace) -> None:
+    """--lesson NAME: its settings become the flags not given explicitly (so every front end and a served session's
+    command line see them as flags); a bad name is one line and exit 2."""
+    name = getattr(args, "lesson", None)
+    if getattr(args, "observations", None) is not None and name is None:
+        fail("--observations collects a lesson's observations: give --lesson NAME too (rnn-tui lessons lists them)")
+    if name is None:
+        return
+    if args.command == "sweep":
+        fail("--lesson applies to train, the app and serve, not to a sweep")
+    from engine.lessons import find_lesson
+
+    try:
+        lesson = find_lesson(name)
+    except ConfigError as exc:
+        fail(exc)
+    for setting_name, value in lesson.settings.items():
+        if getattr(args, setting_name, None) is None:
+            setattr(args, setting_name, list(value) if isinstance(value, tuple) else value)
+
+
+def run_lessons() -> int:
+    """`rnn-tui lessons`: each lesson's name, title, question and settings."""
+    from engine.lessons import LESSONS
+
+    for lesson in LESSONS:
+        print(f"{lesson.name}: {lesson.title}")
+        print(f"  {lesson.question}")
+        print(f"  settings: {' '.join(lesson.argv())}")
+    print("run one: rnn-tui --lesson NAME (the app) or rnn-tui train --headless --lesson NAME")
+    return 0
 
 
 def _corpus_or_none(path: str | None) -> str | None:

@@ -70,6 +70,9 @@ class RunControl:
         self._next_run_id = 0
         self._stepping = False
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
+        # The lesson being followed (--lesson, or chosen in the Lab's Lessons tab): each run that ends on its own is
+        # observed (tui.lesson_report); None: no lesson.
+        self.lesson: str | None = app.options.lesson
 
     # ----- what is on screen -----
 
@@ -132,6 +135,11 @@ class RunControl:
         self.status = RunStatus()
         self.status.stage = "waiting for the previous run to stop…" if previous is not None else "starting…"
         self.show_status()
+        if self.lesson is not None and previous is None:  # --lesson: its question and what to watch, first
+            from engine.lessons import find_lesson
+
+            lesson = find_lesson(self.lesson)
+            self.panels.samples.add_note(f"lesson {lesson.name}: {lesson.question} Watch {lesson.watch}")
         self.app.run_worker(self._start_after(previous, handle), group="launch", exit_on_error=False)
 
     async def _start_after(self, previous: RunHandle | None, handle: RunHandle) -> None:
@@ -317,8 +325,28 @@ class RunControl:
                 status.message, status.message_is_error = event.reason, False
                 panels.samples.add_note(event.reason)
             self.keep_run()
+            if not event.stopped:
+                self._observe_lesson("")
         elif isinstance(event, events.Failed):
             self.show_failure(event.message)
+            self._observe_lesson(event.message)
+
+    def _observe_lesson(self, failure: str) -> None:
+        """A lesson's run ended on its own: its observation in the Samples panel and the status line, and in the
+        class's CSV when the app was given one (--observations; a served lesson's sessions are)."""
+        trainer = self.trainer
+        if self.lesson is None or trainer is None:
+            return
+        from engine.lessons import find_lesson
+        from tui.lesson_report import observe_and_collect
+
+        lesson = find_lesson(self.lesson)
+        observation, problem = observe_and_collect(lesson, trainer, failure, self.app.options.observations)
+        self.panels.samples.add_note(f"lesson {lesson.name}: {observation.text}")
+        if not failure:  # a failure's own message stays on the status line
+            self.status.message, self.status.message_is_error = f"lesson {lesson.name}: {observation.text}", False
+        if problem:
+            self.panels.samples.add_note(problem, error=True)
 
     def _tell_unsampled_prefixes(self) -> None:
         """The trainer samples only prefixes made of the corpus's characters: say once which ones it leaves out."""

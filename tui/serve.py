@@ -140,6 +140,8 @@ class ServeSettings:
     seat_memory: int = 0  # bytes one session's process may use (its models are checked against what is left)
     seat_disk: int = 0  # bytes one session's files may take
     release_seconds: float = 0.0  # without input this long, a session saves, offers the download, and leaves
+    lesson: str | None = None  # --lesson: every session runs it
+    observations: str | None = None  # where the sessions append their lesson's observations (a CSV)
 
     def app_command(self) -> str:
         """The shell command that starts one app process (exec: the shell's pid is the app's, for the kill)."""
@@ -175,6 +177,11 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         if not resume.is_file():
             raise RnnTuiError(f"checkpoint not found: {args.resume}")
         args.resume = str(resume.resolve())
+    if getattr(args, "lesson", None):
+        # Every seat runs the lesson and appends its observation to one CSV the teacher keeps (outside the sessions'
+        # directories, which go with their tabs): --observations, else observations-LESSON.csv here.
+        observations = Path(args.observations or f"observations-{args.lesson}.csv").expanduser()
+        args.observations = str(observations.resolve())
     cores = os.cpu_count() or 1
     free_memory = available_memory() or 0  # 0, unreadable: auto_sessions counts by cores alone
     max_sessions = args.max_sessions
@@ -213,6 +220,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         seat_memory=seat_memory,
         seat_disk=seat_disk,
         release_seconds=getattr(args, "release_minutes", 0.0) * 60,
+        lesson=getattr(args, "lesson", None),
+        observations=getattr(args, "observations", None),
     )
 
 
@@ -695,6 +704,8 @@ class ClassroomServer(Server):
         if s.release_seconds:
             print(f"  a seat goes back to the class after {s.release_seconds / 60:g} min without input", flush=True)
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
+        if s.lesson:
+            print(f"  lesson {s.lesson} for every session; their observations collect in {s.observations}", flush=True)
         self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 
     async def on_shutdown(self, app: web.Application) -> None:

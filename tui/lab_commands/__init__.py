@@ -34,11 +34,11 @@ class LabCommand:
 
 def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
-    from tui.lab_commands import copies, gates, gradients, horizon, ngram, saliency
+    from tui.lab_commands import copies, gates, gradients, horizon, ngram, saliency, timeline
 
     return tuple(
         LabCommand(view.__name__.rsplit(".", 1)[-1], view.HELP, view.add_arguments, view.run)
-        for view in (gradients, saliency, gates, horizon, ngram, copies)
+        for view in (gradients, saliency, gates, horizon, ngram, copies, timeline)
     )
 
 

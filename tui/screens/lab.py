@@ -25,9 +25,11 @@ def lab_panes() -> tuple[type[LabPane], ...]:
     """Every lab view, in tab order."""
     from tui.screens.lab_gradients import GradientsPane
     from tui.screens.lab_horizon import HorizonPane
+    from tui.screens.lab_lessons import LessonsPane
     from tui.screens.lab_ngram import NgramPane
+    from tui.screens.lab_timeline import TimelinePane
 
-    return (GradientsPane, HorizonPane, NgramPane)
+    return (GradientsPane, HorizonPane, NgramPane, TimelinePane, LessonsPane)
 
 
 class LabScreen(ModalScreen[None]):
