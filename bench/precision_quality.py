@@ -39,8 +39,13 @@ PRECISIONS = ("fp32", "bf16")
 TRAIN_LIMIT, HELD_OUT_LIMIT = 0.02, 0.03  # bf16 against fp32, median over seeds and worst seed alike
 
 
-def worker(run: str, precision: str, seed: int, epochs: int | None, corpus: Path) -> dict[str, Any]:
-    """Train one run in this process; its figures."""
+def worker(
+    run: str, precision: str, seed: int, epochs: int | None, corpus: Path, keep: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """Train one run in this process; its figures. keep: output-layer products to keep in float32 in bf16, instead of
+    what engine/precision.py chooses (a variant to measure)."""
+    import dataclasses
+
     import torch
 
     from engine import events
@@ -63,6 +68,8 @@ def worker(run: str, precision: str, seed: int, epochs: int | None, corpus: Path
             failure.append(event.message)
 
     session = open_session(overrides, listener=listener, threads=1)
+    if keep is not None and session.trainer.precision.name == "bf16":
+        session.trainer.precision = dataclasses.replace(session.trainer.precision, keep_fp32=keep)
     session.trainer.run()
     if failure:
         raise SystemExit(failure[0])
@@ -76,7 +83,22 @@ def worker(run: str, precision: str, seed: int, epochs: int | None, corpus: Path
         "best_val_ppl": min(held) if held else None,
         "seconds": sum(e.seconds for e in history),
         "chosen": session.trainer.precision.describe(),
+        "keep_fp32": sorted(session.trainer.precision.keep_fp32),
     }
+
+
+PRODUCTS = ("logits", "grad_hidden", "grad_weight")
+
+
+def keep_set(text: str) -> frozenset[str] | None:
+    """--keep's value: None for '' (engine/precision.py's choice), else the products named ('none': no product)."""
+    if not text:
+        return None
+    names = frozenset(name.strip() for name in text.split(",")) - {"none"}
+    unknown = names - set(PRODUCTS)
+    if unknown:
+        raise SystemExit(f"--keep: {', '.join(sorted(unknown))} is not one of {', '.join(PRODUCTS)} or none")
+    return names
 
 
 def done_runs(path: Path) -> list[dict[str, Any]]:
@@ -85,35 +107,46 @@ def done_runs(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def kept(result: dict[str, Any]) -> tuple[str, ...]:
+    """The output-layer products a bf16 result kept in float32 (results from before the field: none)."""
+    return tuple(result.get("keep_fp32", ()))
+
+
 def table(results: list[dict[str, Any]]) -> tuple[str, bool]:
-    """The comparison per run (median over seeds, worst seed), and whether every complete run meets the limits."""
+    """The comparison per run and bf16 variant (median over seeds, worst seed), each against the same seeds' fp32
+    runs, and whether every run meets the limits in the variant engine/precision.py uses now."""
+    from engine.precision import kept_in_fp32
+
     lines = [
-        f"{'run':<7} {'seeds':>5} {'epochs':>6} {'fp32 train':>10} {'bf16 train':>10} {'Δ':>7} {'worst':>7} "
-        f"{'fp32 held':>9} {'bf16 held':>9} {'Δ':>7} {'worst':>7} {'fp32 s':>7} {'bf16 s':>7}"
+        f"{'run':<7} {'kept in fp32':<12} {'seeds':>5} {'epochs':>6} {'fp32 train':>10} {'bf16 train':>10} {'Δ':>7} "
+        f"{'worst':>7} {'fp32 held':>9} {'bf16 held':>9} {'Δ':>7} {'worst':>7} {'fp32 s':>7} {'bf16 s':>7}  guard"
     ]
     ok = True
     for run in RUNS:
-        by_seed: dict[int, dict[str, dict[str, Any]]] = {}
+        fp32 = {r["seed"]: r for r in results if r["run"] == run and r["precision"] == "fp32"}
+        variants: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
         for r in results:
-            if r["run"] == run:
-                by_seed.setdefault(r["seed"], {})[r["precision"]] = r
-        pairs = [(s["fp32"], s["bf16"]) for s in by_seed.values() if "fp32" in s and "bf16" in s]
-        if not pairs:
-            continue
-        train = [b["train_ppl"] / a["train_ppl"] - 1 for a, b in pairs]
-        held = [b["best_val_ppl"] / a["best_val_ppl"] - 1 for a, b in pairs]
-        worst_train, worst_held = max(train, key=abs), max(held, key=abs)
-        ok &= abs(worst_train) <= TRAIN_LIMIT and abs(worst_held) <= HELD_OUT_LIMIT
+            if r["run"] == run and r["precision"] == "bf16" and r["seed"] in fp32:
+                variants.setdefault(kept(r), {})[r["seed"]] = r
+        for variant, by_seed in sorted(variants.items()):
+            pairs = [(fp32[seed], bf16) for seed, bf16 in sorted(by_seed.items())]
+            train = [b["train_ppl"] / a["train_ppl"] - 1 for a, b in pairs]
+            held = [b["best_val_ppl"] / a["best_val_ppl"] - 1 for a, b in pairs]
+            worst_train, worst_held = max(train, key=abs), max(held, key=abs)
+            met = abs(worst_train) <= TRAIN_LIMIT and abs(worst_held) <= HELD_OUT_LIMIT
+            if variant == tuple(sorted(kept_in_fp32(RUNS[run].get("cell", "rnn")))):
+                ok &= met
 
-        def med(key: str, i: int, pairs: list[tuple[dict[str, Any], dict[str, Any]]] = pairs) -> float:
-            return statistics.median(p[i][key] for p in pairs)
+            def med(key: str, i: int, pairs: list[tuple[dict[str, Any], dict[str, Any]]] = pairs) -> float:
+                return statistics.median(p[i][key] for p in pairs)
 
-        lines.append(
-            f"{run:<7} {len(pairs):>5} {pairs[0][0]['epochs']:>6} {med('train_ppl', 0):>10.4f} "
-            f"{med('train_ppl', 1):>10.4f} {statistics.median(train):>+7.2%} {worst_train:>+7.2%} "
-            f"{med('best_val_ppl', 0):>9.2f} {med('best_val_ppl', 1):>9.2f} {statistics.median(held):>+7.2%} "
-            f"{worst_held:>+7.2%} {med('seconds', 0):>7.1f} {med('seconds', 1):>7.1f}"
-        )
+            lines.append(
+                f"{run:<7} {','.join(variant) or '-':<12} {len(pairs):>5} {pairs[0][0]['epochs']:>6} "
+                f"{med('train_ppl', 0):>10.4f} {med('train_ppl', 1):>10.4f} {statistics.median(train):>+7.2%} "
+                f"{worst_train:>+7.2%} {med('best_val_ppl', 0):>9.2f} {med('best_val_ppl', 1):>9.2f} "
+                f"{statistics.median(held):>+7.2%} {worst_held:>+7.2%} {med('seconds', 0):>7.1f} "
+                f"{med('seconds', 1):>7.1f}  {'met' if met else 'MISSED'}"
+            )
     return "\n".join(lines), ok
 
 
@@ -125,21 +158,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="only print the table of the results file")
+    parser.add_argument(
+        "--keep",
+        default="",
+        help="a variant: the output layer's products kept in float32 in the bf16 runs, comma-separated "
+        "(logits, grad_hidden, grad_weight; 'none' for none), instead of what engine/precision.py chooses",
+    )
     parser.add_argument("--worker", nargs=3, metavar=("RUN", "PRECISION", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         run, precision, seed = args.worker
-        print(json.dumps(worker(run, precision, int(seed), args.epochs, args.corpus)))
+        print(json.dumps(worker(run, precision, int(seed), args.epochs, args.corpus, keep_set(args.keep))))
         return 0
     if not args.table:
+        from engine.precision import kept_in_fp32
+
+        keep = keep_set(args.keep)
+
+        def default(run: str) -> frozenset[str]:
+            return kept_in_fp32(RUNS[run].get("cell", "rnn"))
+
         args.results.parent.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
             for run in args.runs:
                 for precision in PRECISIONS:
                     key = (run, precision, seed)
-                    if any((r["run"], r["precision"], r["seed"]) == key for r in done_runs(args.results)):
+                    variant = () if precision == "fp32" else tuple(sorted(keep if keep is not None else default(run)))
+                    if any(
+                        (r["run"], r["precision"], r["seed"]) == key and (precision == "fp32" or kept(r) == variant)
+                        for r in done_runs(args.results)
+                    ):
                         continue
-                    command = [sys.executable, __file__, "--worker", run, precision, str(seed)]
+                    command = [sys.executable, __file__, "--worker", run, precision, str(seed), "--keep", args.keep]
                     command += ["--corpus", str(args.corpus), "--results", str(args.results)]
                     if args.epochs:
                         command += ["--epochs", str(args.epochs)]

@@ -7,7 +7,10 @@ float32 master weights (engine/kernels.py, LinearCrossEntropy). Those products a
 where a batch's time is a chain of small products that bfloat16 barely speeds up and its rounding would compound.
 
 Native support is detected once per trainer: on the CPU the avx512_bf16 or amx_bf16 flag (AVX512-BF16 on Intel
-Cooper Lake / AMD Zen 4 and later, AMX on Sapphire Rapids and later); on CUDA compute capability 8.0 (Ampere) or
+Cooper Lake / AMD Zen 4 and later, AMX on Sapphire Rapids and later), or on 64-bit Arm the bf16 feature (FEAT_BF16:
+Neoverse V1/N2, Graviton 3 and later; Linux lists it under "Features"). torch's own checks do not say it:
+torch.backends.cpu.get_cpu_capability() names the vector width (AVX512, SVE256), and oneDNN's bf16 check is true on
+any AVX-512 (BW/VL/DQ) CPU, where bfloat16 is converted in software. On CUDA compute capability 8.0 (Ampere) or
 later, which also multiplies float32 as TF32. Without it torch still computes bfloat16, but by converting in
 software, slower than float32: `auto` then picks fp32, and an explicit `bf16` is refused in one line.
 
@@ -35,7 +38,8 @@ from engine.errors import ConfigError
 # "1" or "0": act as if the CPU had (or lacked) native bfloat16, whatever it has. For tests and benchmarks that must
 # see both answers on one machine; it never makes bfloat16 faster.
 NATIVE_ENV = "RNN_TUI_BF16_NATIVE"
-CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # either one multiplies bfloat16 in hardware
+# Any one multiplies bfloat16 in hardware: x86's two flags, and aarch64's "bf16" (FEAT_BF16, on its Features line).
+CPU_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 CUDA_NATIVE = (8, 0)  # Ampere: bfloat16 tensor cores and TF32
 
 
@@ -56,6 +60,9 @@ class Precision:
     name: str  # what training uses: fp32 or bf16
     why: str  # how it was chosen, e.g. "auto: avx512_bf16 on this CPU"
     tf32: bool = False  # CUDA: the step's remaining float32 products as TF32
+    # The output layer's products kept in float32 even in bf16 (engine/kernels.py, LinearCrossEntropy: "logits",
+    # "grad_hidden", "grad_weight").
+    keep_fp32: frozenset[str] = frozenset()
 
     @property
     def output_dtype(self) -> torch.dtype | None:
@@ -65,6 +72,11 @@ class Precision:
     def describe(self) -> str:
         """'fp32', or 'bf16 (auto: avx512_bf16 on this CPU)': the start-up line's words."""
         return f"{self.name} ({self.why})" if self.why else self.name
+
+
+def kept_in_fp32(cell: str) -> frozenset[str]:
+    """The output layer's products a bf16 run of this cell keeps in float32 (engine/kernels.py, LinearCrossEntropy)."""
+    return frozenset()
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
@@ -87,8 +99,8 @@ def cpu_support(flags: set[str] | None = None, env: str | None = None) -> Suppor
         return Support(env == "1", False, f"{NATIVE_ENV}={env} says {'native' if env == '1' else 'no'} bfloat16")
     found = [flag for flag in CPU_FLAGS if flag in (cpu_flags() if flags is None else flags)]
     if found:
-        return Support(True, False, f"{found[0]} on this CPU")
-    return Support(False, False, "this CPU has no avx512_bf16 or amx_bf16")
+        return Support(True, False, f"{'Arm bf16' if found[0] == 'bf16' else found[0]} on this CPU")
+    return Support(False, False, "this CPU has no avx512_bf16, amx_bf16 or Arm bf16")
 
 
 def cuda_support(capability: tuple[int, int]) -> Support:

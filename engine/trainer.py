@@ -441,7 +441,9 @@ class Trainer:
             started = time.perf_counter()
             state = detach_state(self.state.carried) if carry and self.state.carried is not None else None
             with step_context(self.precision, self.device):
-                loss, new_state = model.loss(inputs, targets, state, self.precision.output_dtype)
+                loss, new_state = model.loss(
+                    inputs, targets, state, self.precision.output_dtype, self.precision.keep_fp32
+                )
                 # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
                 loss_value = loss.item()
                 if not math.isfinite(loss_value) or loss_value > self.divergence_loss:

@@ -163,6 +163,60 @@ def test_native_bf16_detection(tmp_path: Path) -> None:
     assert cpu_support(set(), env="1").bf16
 
 
+# /proc/cpuinfo as Linux writes it (abridged): an AMD Zen 4 (x86: "flags"), an AWS Graviton 3 (Neoverse V1, aarch64:
+# "Features", with bf16) and a Graviton 2 (Neoverse N1: no bf16).
+X86_ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu vme sse2 avx2 avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16 vaes
+bugs\t\t: sysret_ss_attrs spectre_v1
+
+processor\t: 1
+"""
+ARM_V1 = """processor\t: 0
+BogoMIPS\t: 2100.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm jscvt fcma lrcpc dcpop \
+sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs paca pacg dcpodp svei8mm svebf16 i8mm bf16 dgh rng
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x1
+CPU part\t: 0xd40
+CPU revision\t: 1
+"""
+ARM_N1 = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU part\t: 0xd0c
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "native", "why"),
+    [
+        (X86_ZEN4, True, "avx512_bf16 on this CPU"),
+        (ARM_V1, True, "Arm bf16 on this CPU"),
+        (ARM_N1, False, "this CPU has no avx512_bf16, amx_bf16 or Arm bf16"),
+        (X86_ZEN4.replace(" avx512_bf16", ""), False, "this CPU has no avx512_bf16, amx_bf16 or Arm bf16"),
+    ],
+    ids=["x86-zen4", "arm-neoverse-v1", "arm-neoverse-n1", "x86-without"],
+)
+def test_native_bf16_from_x86_and_arm_cpuinfo(tmp_path: Path, text: str, native: bool, why: str) -> None:
+    """x86 lists its flags under "flags", aarch64 under "Features" (where FEAT_BF16 is "bf16", not a part of a name:
+    svebf16 alone is not it)."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(text)
+    flags = cpu_flags(cpuinfo)
+    assert ("asimd" in flags) != ("sse2" in flags)  # the one line of flags, whole, whichever the architecture
+    assert "0x41" not in flags and "AuthenticAMD" not in flags and "sysret_ss_attrs" not in flags  # and no other
+    assert cpu_support(flags, env="") == Support(native, False, why)
+    assert choose("auto", CPU, cpu_support(flags, env="")).name == ("bf16" if native else "fp32")
+    assert not cpu_support({"svebf16", "sve"}, env="").bf16
+
+
 def test_cuda_choice_follows_the_capability() -> None:
     """The CUDA plan without a GPU: Ampere (8.0) and later take bf16 with TF32 for the remaining float32 products;
     older GPUs have neither, so auto keeps fp32 and bf16 is refused."""
@@ -299,3 +353,30 @@ async def test_the_app_says_in_one_line_why_bf16_is_refused(monkeypatch: pytest.
         # The app names the setting by the form's label, dtype.
         assert "dtype bf16" in status.message and "slower than fp32" in status.message
         assert "\n" not in status.message and "Traceback" not in status.message
+
+
+def test_output_products_kept_in_fp32_are_float32_ones() -> None:
+    """LinearCrossEntropy's keep: a product named there runs on float32 operands while the others stay bfloat16 —
+    all three kept is the float32 layer bit for bit, and keeping grad_hidden leaves the loss and grad_weight
+    exactly bf16's while grad_hidden comes from the float32 weight."""
+    from engine.kernels import LinearCrossEntropy
+
+    torch.manual_seed(4)
+    rows, hidden_size, vocab = 70, 48, 300
+    hidden = torch.randn(rows, hidden_size)
+    weight, bias = torch.randn(vocab, hidden_size) * 0.3, torch.randn(vocab)
+    targets = torch.randint(0, vocab, (rows,))
+
+    def loss_and_grads(low: torch.dtype | None, keep: frozenset[str] = frozenset()) -> list[torch.Tensor]:
+        leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
+        loss = LinearCrossEntropy.apply(*leaves, targets, low, keep)
+        return [loss, *torch.autograd.grad(loss, leaves)]
+
+    fp32, bf16 = loss_and_grads(None), loss_and_grads(torch.bfloat16)
+    every = loss_and_grads(torch.bfloat16, frozenset({"logits", "grad_hidden", "grad_weight"}))
+    assert all(torch.equal(a, b) for a, b in zip(every, fp32, strict=True))
+    loss, grad_hidden, grad_weight, grad_bias = loss_and_grads(torch.bfloat16, frozenset({"grad_hidden"}))
+    assert torch.equal(loss, bf16[0]) and torch.equal(grad_weight, bf16[2]) and torch.equal(grad_bias, bf16[3])
+    assert grad_hidden.dtype == torch.float32 and not torch.equal(grad_hidden, bf16[1])
+    # closer to float32's (here by a sixth only: most of the difference is bf16's logits, through the softmax)
+    assert (grad_hidden - fp32[1]).abs().max() < (bf16[1] - fp32[1]).abs().max()
