@@ -380,3 +380,27 @@ def test_output_products_kept_in_fp32_are_float32_ones() -> None:
     assert grad_hidden.dtype == torch.float32 and not torch.equal(grad_hidden, bf16[1])
     # closer to float32's (here by a sixth only: most of the difference is bf16's logits, through the softmax)
     assert (grad_hidden - fp32[1]).abs().max() < (bf16[1] - fp32[1]).abs().max()
+
+
+async def test_the_app_hints_once_that_bf16_is_faster_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An fp32 run (the default) on a CPU with native bfloat16: one short note, measured at start, in the Samples
+    notes and the Status panel, naming the form's label; none where bf16 is not native or already chosen."""
+    from pilot_helpers import wait_for
+
+    from tui.app import RnnTuiApp
+    from tui.cli import app_options, parse
+
+    fast = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]
+    hint = re.compile(r"^hint: dtype bf16 would run the output layer \d+\.\d× as fast here$")
+    for native, flags, hinted in (("1", [], True), ("0", [], False), ("1", ["--precision", "bf16"], False)):
+        monkeypatch.setenv(NATIVE_ENV, native)
+        app = RnnTuiApp(app_options(parse([*fast, *flags])))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda app=app: app.run_control.status.state == "paused", "the paused start")
+            notes = [line.plain for line in app.main.samples.written if line.plain.startswith("hint")]
+            if hinted:
+                assert len(notes) == 1 and hint.match(notes[0]) and len(notes[0]) <= 64, notes
+                assert app.run_control.status.message == notes[0]
+                assert notes[0] in app.main.status.render_status().plain
+            else:
+                assert notes == [] and "hint" not in app.run_control.status.message, (native, flags, notes)

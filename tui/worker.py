@@ -160,7 +160,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         if handle.start_paused:
             trainer.pause()
         handle.trainer = trainer  # before the cancel check: a cancel from now on reaches trainer.stop()
-        notes = tuple(worded(note, form_name) for note in (*session.notes, *handle.notes))
+        notes = tuple(worded(note, form_name) for note in (*bf16_hint(session), *session.notes, *handle.notes))
         post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, notes))
         if handle.cancelled.is_set():
             return
@@ -173,6 +173,17 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         post(SessionFailed(handle.run_id, f"unexpected error: {first_line(exc)}"))
     finally:
         post(RunEnded(handle.run_id))
+
+
+def bf16_hint(session: Session) -> tuple[str, ...]:
+    """In the training thread: the fp32-on-native-bfloat16 hint (engine.precision.fp32_hint), measured now (~0.1 s),
+    as the headless run prints it; none elsewhere."""
+    from engine.precision import fp32_hint
+
+    config, trainer = session.config, session.trainer
+    rows = config.batch_size * config.num_steps
+    hint = fp32_hint(trainer.precision, trainer.device, len(trainer.vocab), config.hidden, rows, short=True)
+    return (hint,) if hint else ()
 
 
 def _open_session(handle: RunHandle, post: Post) -> Session | None:
