@@ -40,10 +40,17 @@ TRAIN_LIMIT, HELD_OUT_LIMIT = 0.02, 0.03  # bf16 against fp32, median over seeds
 
 
 def worker(
-    run: str, precision: str, seed: int, epochs: int | None, corpus: Path, keep: frozenset[str] | None = None
+    run: str,
+    precision: str,
+    seed: int,
+    epochs: int | None,
+    corpus: Path,
+    keep: frozenset[str] | None = None,
+    nudge: bool = False,
 ) -> dict[str, Any]:
     """Train one run in this process; its figures. keep: output-layer products to keep in float32 in bf16, instead of
-    what engine/precision.py chooses (a variant to measure)."""
+    what engine/precision.py chooses (a variant to measure). nudge: move one weight (the output bias's first) by
+    one float32 step before training, the least perturbation there is (a control: how far a run parts from itself)."""
     import dataclasses
 
     import torch
@@ -70,6 +77,10 @@ def worker(
     session = open_session(overrides, listener=listener, threads=1)
     if keep is not None and session.trainer.precision.name == "bf16":
         session.trainer.precision = dataclasses.replace(session.trainer.precision, keep_fp32=keep)
+    if nudge:
+        with torch.no_grad():
+            bias = session.trainer.model.dense.bias
+            bias[0] = torch.nextafter(bias[0], torch.tensor(float("inf")))
     session.trainer.run()
     if failure:
         raise SystemExit(failure[0])
@@ -84,6 +95,7 @@ def worker(
         "seconds": sum(e.seconds for e in history),
         "chosen": session.trainer.precision.describe(),
         "keep_fp32": sorted(session.trainer.precision.keep_fp32),
+        **({"nudged": True} if nudge else {}),
     }
 
 
@@ -109,6 +121,8 @@ def done_runs(path: Path) -> list[dict[str, Any]]:
 
 def kept(result: dict[str, Any]) -> tuple[str, ...]:
     """The output-layer products a bf16 result kept in float32 (results from before the field: none)."""
+    if result.get("nudged"):
+        return (f"{result['precision']} nudged",)
     return tuple(result.get("keep_fp32", ()))
 
 
@@ -123,10 +137,10 @@ def table(results: list[dict[str, Any]]) -> tuple[str, bool]:
     ]
     ok = True
     for run in RUNS:
-        fp32 = {r["seed"]: r for r in results if r["run"] == run and r["precision"] == "fp32"}
+        fp32 = {r["seed"]: r for r in results if r["run"] == run and r["precision"] == "fp32" and not r.get("nudged")}
         variants: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
         for r in results:
-            if r["run"] == run and r["precision"] == "bf16" and r["seed"] in fp32:
+            if r["run"] == run and (r["precision"] == "bf16" or r.get("nudged")) and r["seed"] in fp32:
                 variants.setdefault(kept(r), {})[r["seed"]] = r
         for variant, by_seed in sorted(variants.items()):
             pairs = [(fp32[seed], bf16) for seed, bf16 in sorted(by_seed.items())]
@@ -164,11 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a variant: the output layer's products kept in float32 in the bf16 runs, comma-separated "
         "(logits, grad_hidden, grad_weight; 'none' for none), instead of what engine/precision.py chooses",
     )
+    parser.add_argument("--nudge", action="store_true", help="a control run: one weight one float32 step off")
     parser.add_argument("--worker", nargs=3, metavar=("RUN", "PRECISION", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         run, precision, seed = args.worker
-        print(json.dumps(worker(run, precision, int(seed), args.epochs, args.corpus, keep_set(args.keep))))
+        print(json.dumps(worker(run, precision, int(seed), args.epochs, args.corpus, keep_set(args.keep), args.nudge)))
         return 0
     if not args.table:
         from engine.precision import kept_in_fp32
@@ -185,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                     key = (run, precision, seed)
                     variant = () if precision == "fp32" else tuple(sorted(keep if keep is not None else default(run)))
                     if any(
-                        (r["run"], r["precision"], r["seed"]) == key and (precision == "fp32" or kept(r) == variant)
+                        (r["run"], r["precision"], r["seed"]) == key
+                        and bool(r.get("nudged")) == args.nudge
+                        and (precision == "fp32" or args.nudge or kept(r) == variant)
                         for r in done_runs(args.results)
                     ):
                         continue
@@ -193,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                     command += ["--corpus", str(args.corpus), "--results", str(args.results)]
                     if args.epochs:
                         command += ["--epochs", str(args.epochs)]
+                    if args.nudge:
+                        command += ["--nudge"]
                     started = time.perf_counter()
                     done = subprocess.run(command, capture_output=True, text=True, check=False)
                     if done.returncode != 0:

@@ -103,7 +103,7 @@ class Trainer:
         self.listener = listener or (lambda event: None)
         self.device = resolve_device(config.device)
         # fp32, or bf16 output-layer products where native (engine/precision.py); an unsupported bf16 stops here.
-        self.precision = choose_precision(config.precision, self.device)
+        self.precision = choose_precision(config.precision, self.device, cell=config.cell)
         check_threads(threads)
         # Before anything is allocated: settings the machine cannot hold are one line with the estimate.
         check_memory(config, len(self.vocab), len(corpus.text), device_memory(self.device))

@@ -151,6 +151,37 @@ def test_choose_fp32_bf16_auto() -> None:
     assert message.startswith("--precision bf16 on cpu")
 
 
+def test_auto_keeps_a_cell_that_misses_the_quality_guard_in_fp32() -> None:
+    """The GRU's bf16 misses the quality guard (README, Precision): auto keeps it in fp32 where bf16 is native and
+    says why; an explicit bf16 still trains it, with a one-line warning; the other cells are as before."""
+    auto = choose("auto", CPU, NATIVE, cell="gru")
+    assert auto.describe() == "fp32 (auto: bf16 misses the quality guard for the GRU)" and not auto.warning
+    assert choose("auto", CPU, NOT_NATIVE, cell="gru").describe() == "fp32 (auto: no bf16 for the test)"
+    explicit = choose("bf16", CPU, NATIVE, cell="gru")
+    assert explicit.name == "bf16" and explicit.output_dtype == torch.bfloat16
+    assert explicit.warning.startswith("warning: bf16 misses the quality guard for the GRU (training perplexity")
+    assert "\n" not in explicit.warning
+    for cell in ("rnn", "lstm"):
+        assert (choose("auto", CPU, NATIVE, cell=cell).name, choose("bf16", CPU, NATIVE, cell=cell).warning) == (
+            "bf16",
+            "",
+        )
+
+
+def test_the_cli_warns_of_a_gru_in_bf16_and_hints_no_bf16_for_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], corpus_path: Path
+) -> None:
+    monkeypatch.setenv(NATIVE_ENV, "1")
+    tiny = ["train", "--headless", "--corpus", str(corpus_path), "--cell", "gru", "--hidden", "16", "--epochs", "1"]
+    tiny += ["--max-chars", "2000", "--pred-len", "0", "--threads", "1", "--val-chars", "0"]
+    code, err = run_main([*tiny, "--precision", "bf16"], capsys)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "quality guard for the GRU" in warnings[0], err
+    code, err = run_main(tiny, capsys)  # fp32 for the GRU: no hint towards bf16, no warning
+    assert code == 0 and "hint" not in err and "warning" not in err, err
+
+
 def test_native_bf16_detection(tmp_path: Path) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_vnni avx512_bf16\n\nprocessor\t: 1\n")
@@ -384,23 +415,31 @@ def test_output_products_kept_in_fp32_are_float32_ones() -> None:
 
 async def test_the_app_hints_once_that_bf16_is_faster_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
     """An fp32 run (the default) on a CPU with native bfloat16: one short note, measured at start, in the Samples
-    notes and the Status panel, naming the form's label; none where bf16 is not native or already chosen."""
+    notes and the Status panel, naming the form's label; none where bf16 is not native or already chosen, or for
+    the GRU, whose bf16 misses the quality guard: a GRU in bf16 gets the warning instead."""
     from pilot_helpers import wait_for
 
     from tui.app import RnnTuiApp
     from tui.cli import app_options, parse
 
     fast = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]
-    hint = re.compile(r"^hint: dtype bf16 would run the output layer \d+\.\d× as fast here$")
-    for native, flags, hinted in (("1", [], True), ("0", [], False), ("1", ["--precision", "bf16"], False)):
+    hint = r"^hint: dtype bf16 would run the output layer \d+\.\d× as fast here$"
+    cases: list[tuple[str, list[str], str | None]] = [
+        ("1", [], hint),
+        ("0", [], None),
+        ("1", ["--precision", "bf16"], None),
+        ("1", ["--cell", "gru"], None),
+        ("1", ["--cell", "gru", "--precision", "bf16"], r"^warning: bf16 misses the quality guard for the GRU \("),
+    ]
+    for native, flags, expected in cases:
         monkeypatch.setenv(NATIVE_ENV, native)
         app = RnnTuiApp(app_options(parse([*fast, *flags])))
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda app=app: app.run_control.status.state == "paused", "the paused start")
-            notes = [line.plain for line in app.main.samples.written if line.plain.startswith("hint")]
-            if hinted:
-                assert len(notes) == 1 and hint.match(notes[0]) and len(notes[0]) <= 64, notes
+            notes = [line.plain for line in app.main.samples.written if line.plain.startswith(("hint", "warning"))]
+            if expected:
+                assert len(notes) == 1 and re.match(expected, notes[0]), (flags, notes)
                 assert app.run_control.status.message == notes[0]
-                assert notes[0] in app.main.status.render_status().plain
+                assert expected != hint or len(notes[0]) <= 64  # a line of the Samples panel at 100×30, two at 80×24
             else:
                 assert notes == [] and "hint" not in app.run_control.status.message, (native, flags, notes)
