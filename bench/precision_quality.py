@@ -134,7 +134,7 @@ def table(results: list[dict[str, Any]]) -> tuple[str, bool]:
     """The comparison per run and bf16 variant (median over seeds, worst seed), each against the same seeds' fp32
     runs, and whether every run meets the limits in the variant engine/precision.py uses now (a cell it lists in
     GUARD_MISSED, which auto keeps in fp32, aside)."""
-    from engine.precision import GUARD_MISSED, kept_in_fp32
+    from engine.precision import GUARD_MISSED
 
     lines = [
         f"{'run':<7} {'kept in fp32':<12} {'seeds':>5} {'epochs':>6} {'fp32 train':>10} {'bf16 train':>10} {'Δ':>7} "
@@ -154,7 +154,7 @@ def table(results: list[dict[str, Any]]) -> tuple[str, bool]:
             worst_train, worst_held = max(train, key=abs), max(held, key=abs)
             met = abs(worst_train) <= TRAIN_LIMIT and abs(worst_held) <= HELD_OUT_LIMIT
             cell = RUNS[run].get("cell", "rnn")
-            if variant == tuple(sorted(kept_in_fp32(cell))) and cell not in GUARD_MISSED:
+            if not variant and cell not in GUARD_MISSED:  # engine/precision.py keeps no product in fp32
                 ok &= met
 
             def med(key: str, i: int, pairs: list[tuple[dict[str, Any], dict[str, Any]]] = pairs) -> float:
@@ -192,19 +192,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(run, precision, int(seed), args.epochs, args.corpus, keep_set(args.keep), args.nudge)))
         return 0
     if not args.table:
-        from engine.precision import kept_in_fp32
-
         keep = keep_set(args.keep)
-
-        def default(run: str) -> frozenset[str]:
-            return kept_in_fp32(RUNS[run].get("cell", "rnn"))
-
         args.results.parent.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
             for run in args.runs:
                 for precision in PRECISIONS:
                     key = (run, precision, seed)
-                    variant = () if precision == "fp32" else tuple(sorted(keep if keep is not None else default(run)))
+                    variant = () if precision == "fp32" else tuple(sorted(keep or ()))
                     if any(
                         (r["run"], r["precision"], r["seed"]) == key
                         and bool(r.get("nudged")) == args.nudge

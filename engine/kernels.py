@@ -259,7 +259,7 @@ class LinearCrossEntropy(Function):
     grad wrt hidden, grad wrt W) on bfloat16 copies of their operands, accumulating in float32 inside the product;
     the logits are widened back before the bias and the softmax, and the gradients returned are float32, so the
     weights the optimizer updates stay float32. keep: the names of products kept in float32 even so ("logits",
-    "grad_hidden", "grad_weight"; engine/precision.py keeps the gated cells' grad_hidden).
+    "grad_hidden", "grad_weight"): variants that bench/precision_quality.py --keep measures; training keeps none.
     """
 
     @staticmethod

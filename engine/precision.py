@@ -61,7 +61,7 @@ class Precision:
     why: str  # how it was chosen, e.g. "auto: avx512_bf16 on this CPU"
     tf32: bool = False  # CUDA: the step's remaining float32 products as TF32
     # The output layer's products kept in float32 even in bf16 (engine/kernels.py, LinearCrossEntropy: "logits",
-    # "grad_hidden", "grad_weight").
+    # "grad_hidden", "grad_weight"). choose() keeps none; bench/precision_quality.py --keep measures variants.
     keep_fp32: frozenset[str] = frozenset()
     # One line for an explicit bf16 where it misses the quality guard (GUARD_MISSED); the front ends show it.
     warning: str = ""
@@ -82,11 +82,6 @@ class Precision:
 GUARD_MISSED = {
     "gru": "training perplexity at 250 epochs +7 % median, +13 % worst over 3 seeds; README, Precision",
 }
-
-
-def kept_in_fp32(cell: str) -> frozenset[str]:
-    """The output layer's products a bf16 run of this cell keeps in float32 (engine/kernels.py, LinearCrossEntropy)."""
-    return frozenset()
 
 
 def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str]:
@@ -145,15 +140,14 @@ def choose(requested: str, device: torch.device, support: Support | None = None,
         if support.bf16 and missed:
             return Precision("auto", "fp32", f"auto: bf16 misses the quality guard for the {cell.upper()}")
         name = "bf16" if support.bf16 else "fp32"
-        keep = kept_in_fp32(cell) if name == "bf16" else frozenset()
-        return Precision("auto", name, f"auto: {support.why}", tf32=support.tf32 and name == "bf16", keep_fp32=keep)
+        return Precision("auto", name, f"auto: {support.why}", tf32=support.tf32 and name == "bf16")
     if not support.bf16:
         raise ConfigError(
             f"«precision» bf16 on {device.type}: {support.why}; without native bfloat16 it would be slower than fp32, "
             "so it is refused: use fp32 or auto"
         )
     warning = f"warning: bf16 misses the quality guard for the {cell.upper()} ({missed})" if missed else ""
-    return Precision("bf16", "bf16", support.why, tf32=support.tf32, keep_fp32=kept_in_fp32(cell), warning=warning)
+    return Precision("bf16", "bf16", support.why, tf32=support.tf32, warning=warning)
 
 
 @contextlib.contextmanager
