@@ -258,24 +258,38 @@ class LinearCrossEntropy(Function):
     low (engine/precision.py): None keeps every product in float32. torch.bfloat16 runs the three products (logits,
     grad wrt hidden, grad wrt W) on bfloat16 copies of their operands, accumulating in float32 inside the product;
     the logits are widened back before the bias and the softmax, and the gradients returned are float32, so the
-    weights the optimizer updates stay float32.
+    weights the optimizer updates stay float32. keep: the names of products kept in float32 even so ("logits",
+    "grad_hidden", "grad_weight"): variants that bench/precision_quality.py --keep measures; training keeps none.
     """
 
     @staticmethod
     def forward(
-        ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor, targets: Tensor, low: torch.dtype | None = None
+        ctx: Any,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor,
+        targets: Tensor,
+        low: torch.dtype | None = None,
+        keep: frozenset[str] = frozenset(),
     ) -> Tensor:
         if low is None:
             logits = torch.mm(weight, hidden.t()).add_(bias.unsqueeze(1))  # (vocab, rows); addmm would copy the bias
+            saved = (hidden, weight)
         else:
-            hidden, weight = hidden.to(low), weight.to(low)  # kept for backward in this dtype: half the memory
-            logits = torch.mm(weight, hidden.t()).float().add_(bias.unsqueeze(1))
+            # The low copies are kept for backward in place of float32 ones (half the memory); the float32 weight
+            # (a parameter: no copy) as well when grad_hidden stays float32.
+            hidden_low, weight_low = hidden.to(low), weight.to(low)
+            if "logits" in keep:
+                logits = torch.mm(weight, hidden.t()).add_(bias.unsqueeze(1))
+            else:
+                logits = torch.mm(weight_low, hidden_low.t()).float().add_(bias.unsqueeze(1))
+            saved = (hidden if "grad_weight" in keep else hidden_low, weight if "grad_hidden" in keep else weight_low)
         picked = logits.gather(0, targets.unsqueeze(0))
         top = logits.amax(0, keepdim=True)
         exps = logits.sub_(top).exp_()  # reuses the logits' memory
         total = exps.sum(0, keepdim=True)
-        ctx.save_for_backward(hidden, weight, targets, exps, total)
-        ctx.low = low
+        ctx.save_for_backward(*saved, targets, exps, total)
+        ctx.low, ctx.keep = low, keep
         return (total.log() + top - picked).mean()
 
     @staticmethod
@@ -286,11 +300,9 @@ class LinearCrossEntropy(Function):
         d_logits = exps * (scale / total)  # (vocab, rows): softmax − one-hot, times the mean's 1/rows
         d_logits[targets, torch.arange(rows, device=targets.device)] -= scale
         grad_bias = d_logits.sum(1) if ctx.needs_input_grad[2] else None  # float32 in both precisions
-        if ctx.low is not None:
-            d_logits = d_logits.to(ctx.low)
-        grad_hidden = d_logits.t() @ weight if ctx.needs_input_grad[0] else None
-        grad_weight = d_logits @ hidden if ctx.needs_input_grad[1] else None
-        if ctx.low is not None:
-            grad_hidden = grad_hidden.float() if grad_hidden is not None else None
-            grad_weight = grad_weight.float() if grad_weight is not None else None
-        return grad_hidden, grad_weight, grad_bias, None, None
+        d_low = d_logits if ctx.low is None else d_logits.to(ctx.low)
+        d_hidden = d_logits if weight.dtype == torch.float32 else d_low  # each product in its operands' dtype
+        d_weight = d_logits if hidden.dtype == torch.float32 else d_low
+        grad_hidden = (d_hidden.t() @ weight).float() if ctx.needs_input_grad[0] else None  # .float(): no-op in fp32
+        grad_weight = (d_weight @ hidden).float() if ctx.needs_input_grad[1] else None
+        return grad_hidden, grad_weight, grad_bias, None, None, None

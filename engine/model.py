@@ -123,13 +123,19 @@ class CharRNN(nn.Module):
         return self.dense(outputs.reshape(-1, self.hidden)), state
 
     def loss(
-        self, inputs: Tensor, targets: Tensor, state: State | None = None, output_dtype: torch.dtype | None = None
+        self,
+        inputs: Tensor,
+        targets: Tensor,
+        state: State | None = None,
+        output_dtype: torch.dtype | None = None,
+        keep_fp32: frozenset[str] = frozenset(),
     ) -> tuple[Tensor, State]:
         """Mean cross-entropy of forward(inputs) against targets (num_steps, batch), and the new state.
 
         Equal to F.cross_entropy(self(inputs, state)[0], targets.reshape(-1)); the training path, with the
         dense layer and the loss fused (engine/kernels.py), so the logits are never materialised row-major.
         output_dtype: the dtype of the dense layer's products (torch.bfloat16 for --precision bf16; None: float32).
+        keep_fp32: those of its products kept in float32 even so (engine/kernels.py, LinearCrossEntropy).
         """
         if self.impl != "fused":  # the book's ways, for comparing speeds: autograd all through, float32
             recurrent = self.torch_recurrent if self.impl == "torch" else self.scratch
@@ -139,7 +145,7 @@ class CharRNN(nn.Module):
         outputs, state = self.recurrent(inputs, state)
         flat = outputs.reshape(-1, self.hidden)
         weight, bias = self.dense.weight, self.dense.bias
-        return LinearCrossEntropy.apply(flat, weight, bias, targets.reshape(-1), output_dtype), state
+        return LinearCrossEntropy.apply(flat, weight, bias, targets.reshape(-1), output_dtype, keep_fp32), state
 
     def torch_recurrent(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """--impl torch, the book's §6.5: the recurrent layer fed one-hot vectors, torch's kernels and autograd."""

@@ -141,7 +141,7 @@ class Trainer:
         if config.impl != "fused" and config.precision == "bf16":
             # bf16 lives in the fused output kernel (engine/kernels.py); the book's ways are the fp32 baseline
             raise ConfigError(f"«precision» bf16 needs «impl» fused; «impl» {config.impl} trains in fp32")
-        self.precision = choose_precision(config.precision, self.device)
+        self.precision = choose_precision(config.precision, self.device, cell=config.cell)
         if config.impl != "fused" and self.precision.name != "fp32":  # auto's choice; bf16 itself is refused earlier
             self.precision = Precision(config.precision, "fp32", f"auto: impl {config.impl} trains in fp32")
         check_threads(threads)
@@ -535,7 +535,9 @@ class Trainer:
             step = (epoch - 1) * self.batches_per_epoch + batch_number  # of the whole run, as Failed and GradNorm say
             state = detach_state(self.state.carried) if carry and self.state.carried is not None else None
             with step_context(self.precision, self.device):
-                loss, new_state = model.loss(inputs, targets, state, self.precision.output_dtype)
+                loss, new_state = model.loss(
+                    inputs, targets, state, self.precision.output_dtype, self.precision.keep_fp32
+                )
                 # The one host sync per batch: a diverged loss must stop training before it reaches the weights.
                 loss_value = loss.item()
                 if not math.isfinite(loss_value) or loss_value > self.divergence_loss:

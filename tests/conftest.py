@@ -15,6 +15,7 @@ import pytest
 from engine.config import TrainConfig
 from engine.corpus import CORPUS_ENV, DEFAULT_CORPUS_NAME, Corpus, load_corpus
 from engine.errors import CorpusError
+from engine.precision import NATIVE_ENV
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / DEFAULT_CORPUS_NAME
@@ -44,6 +45,10 @@ def find_test_corpus() -> Path:
 
 # Found once, before any test changes the environment.
 BOOK_CORPUS = find_test_corpus()
+
+# Every machine looks the same to the tests: no native bfloat16 unless a test says otherwise (tests/test_precision.py);
+# else on a CPU with it each fp32 app run notes a measured, varying bf16 speed-up (snapshots would differ per machine).
+os.environ.setdefault(NATIVE_ENV, "0")
 
 
 @pytest.fixture(scope="session")

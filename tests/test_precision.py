@@ -151,6 +151,36 @@ def test_choose_fp32_bf16_auto() -> None:
     assert message.startswith("--precision bf16 on cpu")
 
 
+def test_auto_keeps_a_cell_that_misses_the_quality_guard_in_fp32() -> None:
+    """The GRU's bf16 misses the quality guard (README, Precision): auto keeps it in fp32 where bf16 is native and
+    says why; an explicit bf16 still trains it, with a one-line warning; the other cells are as before."""
+    auto = choose("auto", CPU, NATIVE, cell="gru")
+    assert auto.describe() == "fp32 (auto: bf16 misses the quality guard for the GRU)" and not auto.warning
+    assert choose("auto", CPU, NOT_NATIVE, cell="gru").describe() == "fp32 (auto: no bf16 for the test)"
+    explicit = choose("bf16", CPU, NATIVE, cell="gru")
+    assert explicit.name == "bf16" and explicit.output_dtype == torch.bfloat16
+    assert explicit.warning == "warning: bf16 misses the quality guard for the GRU (README, Precision)"
+    for cell in ("rnn", "lstm"):
+        assert (choose("auto", CPU, NATIVE, cell=cell).name, choose("bf16", CPU, NATIVE, cell=cell).warning) == (
+            "bf16",
+            "",
+        )
+
+
+def test_the_cli_warns_of_a_gru_in_bf16_and_hints_no_bf16_for_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], corpus_path: Path
+) -> None:
+    monkeypatch.setenv(NATIVE_ENV, "1")
+    tiny = ["train", "--headless", "--corpus", str(corpus_path), "--cell", "gru", "--hidden", "16", "--epochs", "1"]
+    tiny += ["--max-chars", "2000", "--pred-len", "0", "--threads", "1", "--val-chars", "0"]
+    code, err = run_main([*tiny, "--precision", "bf16"], capsys)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "quality guard for the GRU" in warnings[0], err
+    code, err = run_main(tiny, capsys)  # fp32 for the GRU: no hint towards bf16, no warning
+    assert code == 0 and "hint" not in err and "warning" not in err, err
+
+
 def test_native_bf16_detection(tmp_path: Path) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_vnni avx512_bf16\n\nprocessor\t: 1\n")
@@ -161,6 +191,60 @@ def test_native_bf16_detection(tmp_path: Path) -> None:
     assert not cpu_support({"avx512f", "avx512_vnni"}, env="").bf16  # VNNI is int8, not bfloat16
     assert not cpu_support({"avx512_bf16"}, env="0").bf16  # the environment overrides the flags, both ways
     assert cpu_support(set(), env="1").bf16
+
+
+# /proc/cpuinfo as Linux writes it (abridged): an AMD Zen 4 (x86: "flags"), an AWS Graviton 3 (Neoverse V1, aarch64:
+# "Features", with bf16) and a Graviton 2 (Neoverse N1: no bf16).
+X86_ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu vme sse2 avx2 avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16 vaes
+bugs\t\t: sysret_ss_attrs spectre_v1
+
+processor\t: 1
+"""
+ARM_V1 = """processor\t: 0
+BogoMIPS\t: 2100.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm jscvt fcma lrcpc dcpop \
+sha3 sm3 sm4 asimddp sha512 sve asimdfhm dit uscat ilrcpc flagm ssbs paca pacg dcpodp svei8mm svebf16 i8mm bf16 dgh rng
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x1
+CPU part\t: 0xd40
+CPU revision\t: 1
+"""
+ARM_N1 = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU part\t: 0xd0c
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "native", "why"),
+    [
+        (X86_ZEN4, True, "avx512_bf16 on this CPU"),
+        (ARM_V1, True, "Arm bf16 on this CPU"),
+        (ARM_N1, False, "this CPU has no avx512_bf16, amx_bf16 or Arm bf16"),
+        (X86_ZEN4.replace(" avx512_bf16", ""), False, "this CPU has no avx512_bf16, amx_bf16 or Arm bf16"),
+    ],
+    ids=["x86-zen4", "arm-neoverse-v1", "arm-neoverse-n1", "x86-without"],
+)
+def test_native_bf16_from_x86_and_arm_cpuinfo(tmp_path: Path, text: str, native: bool, why: str) -> None:
+    """x86 lists its flags under "flags", aarch64 under "Features" (where FEAT_BF16 is "bf16", not a part of a name:
+    svebf16 alone is not it)."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(text)
+    flags = cpu_flags(cpuinfo)
+    assert ("asimd" in flags) != ("sse2" in flags)  # the one line of flags, whole, whichever the architecture
+    assert "0x41" not in flags and "AuthenticAMD" not in flags and "sysret_ss_attrs" not in flags  # and no other
+    assert cpu_support(flags, env="") == Support(native, False, why)
+    assert choose("auto", CPU, cpu_support(flags, env="")).name == ("bf16" if native else "fp32")
+    assert not cpu_support({"svebf16", "sve"}, env="").bf16
 
 
 def test_cuda_choice_follows_the_capability() -> None:
@@ -281,8 +365,9 @@ async def test_the_status_panel_names_a_precision_other_than_the_books(monkeypat
             text = app.main.status.render_status().plain
             if shown:
                 assert shown in text, text
-            else:  # the book's float32 goes unsaid
-                assert "fp32" not in text and "bf16" not in text, text
+            else:  # the book's float32 goes unsaid; only the hint (its own test) names bf16 where it is native
+                settings = "\n".join(line for line in text.splitlines() if not line.startswith("hint:"))
+                assert "fp32" not in settings and "bf16" not in settings, text
 
 
 async def test_the_app_says_in_one_line_why_bf16_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,3 +384,62 @@ async def test_the_app_says_in_one_line_why_bf16_is_refused(monkeypatch: pytest.
         # The app names the setting by the form's label, dtype.
         assert "dtype bf16" in status.message and "slower than fp32" in status.message
         assert "\n" not in status.message and "Traceback" not in status.message
+
+
+def test_output_products_kept_in_fp32_are_float32_ones() -> None:
+    """LinearCrossEntropy's keep: a product named there runs on float32 operands while the others stay bfloat16 —
+    all three kept is the float32 layer bit for bit, and keeping grad_hidden leaves the loss and grad_weight
+    exactly bf16's while grad_hidden comes from the float32 weight."""
+    from engine.kernels import LinearCrossEntropy
+
+    torch.manual_seed(4)
+    rows, hidden_size, vocab = 70, 48, 300
+    hidden = torch.randn(rows, hidden_size)
+    weight, bias = torch.randn(vocab, hidden_size) * 0.3, torch.randn(vocab)
+    targets = torch.randint(0, vocab, (rows,))
+
+    def loss_and_grads(low: torch.dtype | None, keep: frozenset[str] = frozenset()) -> list[torch.Tensor]:
+        leaves = [t.clone().requires_grad_() for t in (hidden, weight, bias)]
+        loss = LinearCrossEntropy.apply(*leaves, targets, low, keep)
+        return [loss, *torch.autograd.grad(loss, leaves)]
+
+    fp32, bf16 = loss_and_grads(None), loss_and_grads(torch.bfloat16)
+    every = loss_and_grads(torch.bfloat16, frozenset({"logits", "grad_hidden", "grad_weight"}))
+    assert all(torch.equal(a, b) for a, b in zip(every, fp32, strict=True))
+    loss, grad_hidden, grad_weight, grad_bias = loss_and_grads(torch.bfloat16, frozenset({"grad_hidden"}))
+    assert torch.equal(loss, bf16[0]) and torch.equal(grad_weight, bf16[2]) and torch.equal(grad_bias, bf16[3])
+    assert grad_hidden.dtype == torch.float32 and not torch.equal(grad_hidden, bf16[1])
+    # closer to float32's (here by a sixth only: most of the difference is bf16's logits, through the softmax)
+    assert (grad_hidden - fp32[1]).abs().max() < (bf16[1] - fp32[1]).abs().max()
+
+
+async def test_the_app_hints_once_that_bf16_is_faster_where_native(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An fp32 run (the default) on a CPU with native bfloat16: one short note, measured at start, in the Samples
+    notes and the Status panel, naming the form's label; none where bf16 is not native or already chosen, or for
+    the GRU, whose bf16 misses the quality guard: a GRU in bf16 gets the warning instead."""
+    from pilot_helpers import wait_for
+
+    from tui.app import RnnTuiApp
+    from tui.cli import app_options, parse
+
+    fast = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]
+    hint = r"^hint: dtype bf16 would run the output layer \d+\.\d× as fast here$"
+    cases: list[tuple[str, list[str], str | None]] = [
+        ("1", [], hint),
+        ("0", [], None),
+        ("1", ["--precision", "bf16"], None),
+        ("1", ["--cell", "gru"], None),
+        ("1", ["--cell", "gru", "--precision", "bf16"], r"^warning: bf16 misses the quality guard for the GRU \("),
+    ]
+    for native, flags, expected in cases:
+        monkeypatch.setenv(NATIVE_ENV, native)
+        app = RnnTuiApp(app_options(parse([*fast, *flags])))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda app=app: app.run_control.status.state == "paused", "the paused start")
+            notes = [line.plain for line in app.main.samples.written if line.plain.startswith(("hint", "warning"))]
+            if expected:
+                assert len(notes) == 1 and re.match(expected, notes[0]), (flags, notes)
+                assert app.run_control.status.message == notes[0]
+                assert expected != hint or len(notes[0]) <= 64  # a line of the Samples panel at 100×30, two at 80×24
+            else:
+                assert notes == [] and "hint" not in app.run_control.status.message, (native, flags, notes)

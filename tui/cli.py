@@ -507,9 +507,10 @@ def run_headless(args: argparse.Namespace) -> int:
             say(describe_held_out(session.config, session.corpus))
             config, trainer = session.config, session.trainer
             rows = config.batch_size * config.num_steps
-            hint = fp32_hint(trainer.precision, trainer.device, event.vocab_size, config.hidden, rows)
-            if hint:
-                say(hint)
+            hint = fp32_hint(trainer.precision, trainer.device, event.vocab_size, config.hidden, rows, cell=config.cell)
+            for line in (trainer.precision.warning, hint):
+                if line:
+                    say(line)
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
                 metrics.write(json.dumps(event.record()) + "\n")

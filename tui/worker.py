@@ -160,7 +160,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         if handle.start_paused:
             trainer.pause()
         handle.trainer = trainer  # before the cancel check: a cancel from now on reaches trainer.stop()
-        notes = tuple(worded(note, form_name) for note in (*session.notes, *handle.notes))
+        notes = tuple(worded(note, form_name) for note in (*precision_notes(session), *session.notes, *handle.notes))
         post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, notes))
         if handle.cancelled.is_set():
             return
@@ -173,6 +173,20 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         post(SessionFailed(handle.run_id, f"unexpected error: {first_line(exc)}"))
     finally:
         post(RunEnded(handle.run_id))
+
+
+def precision_notes(session: Session) -> tuple[str, ...]:
+    """In the training thread: what the headless run says of the precision besides its start-up line: the warning
+    of a bf16 that misses the quality guard, or the fp32-on-native-bfloat16 hint (engine.precision.fp32_hint, in
+    the app's shorter words), measured now (~0.2 s)."""
+    from engine.precision import fp32_hint
+
+    config, trainer = session.config, session.trainer
+    rows = config.batch_size * config.num_steps
+    hint = fp32_hint(
+        trainer.precision, trainer.device, len(trainer.vocab), config.hidden, rows, short=True, cell=config.cell
+    )
+    return tuple(line for line in (trainer.precision.warning, hint) if line)
 
 
 def _open_session(handle: RunHandle, post: Post) -> Session | None:
