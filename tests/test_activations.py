@@ -48,7 +48,9 @@ def test_activations_are_the_engines_hidden_state(trained: CharRNN, corpus: Corp
     text = corpus.text[STRETCH]
     activations = read_activations(trained, corpus.vocab, text)
     assert activations.values["h"].shape == (len(text), 2, 32)
-    assert activations.kinds == (("h", "c") if trained.cell == "lstm" else ("h",))
+    # h, an LSTM's cell state c, and each gate of a gated cell (engine/lab/gates.py recomputes them).
+    expected = {"rnn": ("h",), "gru": ("h", "reset", "update"), "lstm": ("h", "c", "input", "forget", "output")}
+    assert activations.kinds == expected[trained.cell]
     # The top layer after every character: the outputs of one recurrent() pass over the whole text.
     with torch.no_grad():
         outputs, _ = trained.recurrent(torch.tensor(corpus.vocab.encode(text)).view(-1, 1))

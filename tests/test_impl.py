@@ -42,11 +42,14 @@ def test_two_layers_agree_too(corpus_path: Path) -> None:
     assert [p for p, _ in scratch] == pytest.approx([p for p, _ in fused], rel=AGREE)
 
 
-def test_bf16_needs_the_fused_kernels(capsys: pytest.CaptureFixture[str], corpus_path: Path) -> None:
+def test_bf16_needs_the_fused_kernels(
+    capsys: pytest.CaptureFixture[str], corpus_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ConfigError, match="precision bf16 needs impl fused"):  # refused as the trainer is built
         open_session({**SMALL, "corpus": str(corpus_path), "impl": "torch", "precision": "bf16"})
     argv = ["train", "--headless", "--corpus", str(corpus_path), "--impl", "scratch", "--precision", "bf16"]
     assert_one_line_error(*run_main(argv, capsys), "--precision bf16 needs --impl fused")
-    # auto trains in fp32 with the book's implementations, and says why.
+    # auto trains in fp32 with the book's implementations, and says why (where bf16 would be native).
+    monkeypatch.setenv("RNN_TUI_BF16_NATIVE", "1")
     session = open_session({**SMALL, "corpus": str(corpus_path), "impl": "torch", "precision": "auto"})
     assert session.trainer.precision.name == "fp32" and "impl torch" in session.trainer.precision.describe()

@@ -210,6 +210,7 @@ async def test_the_app_shows_copies_baselines_and_both_lab_panes(corpus_path: Pa
 
         await pilot.press("f11")
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
+        app.screen.query_one(TabbedContent).active = "lab-horizon"
         pane = app.screen.query_one(HorizonPane)
         await wait_for(pilot, lambda: pane.horizon is not None, "the horizon computed", timeout=60)
         assert pane.horizon is not None and pane.horizon.context[-1] == 2_999

@@ -41,6 +41,7 @@ async def test_a_lesson_run_ends_with_its_observation_and_the_timeline_scrubs_it
 
         await pilot.press("f11")
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
+        app.screen.query_one(TabbedContent).active = "lab-timeline"
         pane = app.screen.query_one(TimelinePane)
         await wait_for(pilot, lambda: len(pane.entries) == 3, "three reports on the timeline")
         scrub = pane.query_one("#timeline-scrub", Static)
@@ -85,6 +86,7 @@ async def test_the_timeline_tab_follows_a_run_that_is_still_reporting() -> None:
         await wait_for(pilot, lambda: len(trainer.timeline()) == 1 and trainer.paused, "the first report")
         await pilot.press("f11")
         await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
+        app.screen.query_one(TabbedContent).active = "lab-timeline"
         pane = app.screen.query_one(TimelinePane)
         await wait_for(pilot, lambda: len(pane.entries) == 1, "the report so far")
         trainer.resume()

@@ -209,8 +209,8 @@ class RunControl:
     def run_ended(self, message: RunEnded) -> None:
         if self._is_current(message.run_id) and self.current is not None:
             self.current.ended = True
-            self.refresh()
             with contextlib.suppress(NoMatches):  # the app is closing and its widgets are gone
+                self.refresh()
                 if not self.status.state.ended:  # cancelled before training began
                     self.status.state = RunState.STOPPED
                     self.show_status()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
@@ -32,6 +33,9 @@ def load_subject(path: str, corpus: str | None = None) -> Subject:
     config = loaded.config
     if corpus is not None:
         config = config.with_changes(corpus=corpus)
+    elif not config.corpus and Path(loaded.corpus).is_file():
+        # Found by the lookup when it trained ($RNN_TUI_CORPUS, ./data): read that file, wherever the lookup looks now.
+        config = config.with_changes(corpus=loaded.corpus)
     if not config.val_chars:
         config = config.with_changes(val_chars=LAB_HELD_OUT_CHARS)
     local = local_corpus(config)
