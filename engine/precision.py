@@ -207,7 +207,7 @@ def fp32_hint(
         return None
     speedup = output_layer_speedup(vocab, hidden, rows)
     if short:
-        return f"hint: «precision» bf16 would run the output layer {speedup:.1f}× as fast here"
+        return f"hint: «precision» bf16: output layer {speedup:.1f}× faster"  # one line of the Status panel
     return (
         f"hint: bfloat16 is native here ({support.why}): the output layer's products ran {speedup:.1f}× as fast in "
         "bf16 just now; --precision bf16 (or auto) uses them, with float32 weights (README, Performance)"

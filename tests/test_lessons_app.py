@@ -92,3 +92,22 @@ async def test_the_timeline_tab_follows_a_run_that_is_still_reporting() -> None:
         trainer.resume()
         await wait_for(pilot, lambda: len(pane.entries) == 6, "every report, read in as the run made them")
         assert pane.index == 5 and [e.epoch for e in pane.entries] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_shift_arrows_pick_a_lab_view_even_where_a_view_takes_the_arrows() -> None:
+    app = RnnTuiApp(app_options(parse([*TINY, "--epochs", "1"])))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "the run")
+        await pilot.press("f11")
+        await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
+        tabs = app.screen.query_one(TabbedContent)
+        tabs.active = "lab-timeline"
+        await pilot.pause()
+        await pilot.press("right")  # the timeline scrubs with the arrows: the view stays
+        assert tabs.active == "lab-timeline"
+        await pilot.press("shift+right")
+        assert tabs.active == "lab-lessons"
+        await pilot.press("shift+right")  # round to the first view
+        assert tabs.active == "lab-gradients"
+        await pilot.press("shift+left", "shift+left")
+        assert tabs.active == "lab-timeline"

@@ -423,7 +423,7 @@ async def test_the_app_hints_once_that_bf16_is_faster_where_native(monkeypatch: 
     from tui.cli import app_options, parse
 
     fast = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]
-    hint = r"^hint: dtype bf16 would run the output layer \d+\.\d× as fast here$"
+    hint = r"^hint: dtype bf16: output layer \d+\.\d× faster$"
     cases: list[tuple[str, list[str], str | None]] = [
         ("1", [], hint),
         ("0", [], None),

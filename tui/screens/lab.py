@@ -33,7 +33,12 @@ def lab_panes() -> tuple[type[LabPane], ...]:
 
 
 class LabScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f11", "dismiss", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f11", "dismiss", "Close"),
+        # A view may take ←/→ itself (the timeline scrubs with them): shift+←/→ picks a view from anywhere.
+        Binding("shift+right", "next_view(1)", "Next view", show=False, priority=True),
+        Binding("shift+left", "next_view(-1)", "Previous view", show=False, priority=True),
+    ]
     DEFAULT_CSS = """
     LabScreen { align: center middle; }
     #lab-box { width: 98%; height: 96%; border: round $accent; background: $surface; }
@@ -51,7 +56,7 @@ class LabScreen(ModalScreen[None]):
                     for pane in panes:
                         with TabPane(pane.TITLE, id=f"lab-{pane.NAME}"):
                             yield pane(id=f"lab-pane-{pane.NAME}")
-            yield Static("Esc or F11 closes · ←/→ on the tabs picks a view · F1 explains each", id="lab-footer")
+            yield Static("Esc or F11 closes · shift+←/→ picks a view · F1 explains each", id="lab-footer")
 
     def on_mount(self) -> None:
         self.query_one("#lab-box").border_title = "Lab: why training behaves"
@@ -59,6 +64,14 @@ class LabScreen(ModalScreen[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._show_active()
+
+    def action_next_view(self, delta: int) -> None:
+        for tabs in self.query(TabbedContent):
+            views = [pane.id for pane in tabs.query(TabPane) if pane.id]
+            if tabs.active in views:
+                # Focus left in the view being hidden would take its tab back (TabbedContent follows focus).
+                self.set_focus(None)
+                tabs.active = views[(views.index(tabs.active) + delta) % len(views)]
 
     def _show_active(self) -> None:
         for tabs in self.query(TabbedContent):
