@@ -28,6 +28,31 @@ RECURRENT_LAYERS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "
 SMALL_VOCAB = 64
 
 
+def cell_step(
+    cell: str, gi: Tensor, gh: Tensor, h: Tensor, c: Tensor | None = None
+) -> tuple[Tensor, Tensor | None, tuple[Tensor, ...]]:
+    """One time step of torch's cell, from its two projections gi = W_ih x + b_ih and gh = W_hh h + b_hh (gate order
+    r, z, n for the GRU; i, f, g, o for the LSTM), in plain tensor ops autograd can follow: the new h, the new c (an
+    LSTM's; else None) and the sigmoid gates' values (GRU r, z; LSTM i, f, o; none for a plain RNN).
+
+    The book's §6.4 loop (--impl scratch) and the lab's unrolled reading (engine/lab/unroll.py) both step with it.
+    """
+    if cell == "rnn":
+        return torch.tanh(gi + gh), None, ()
+    if cell == "gru":
+        i_r, i_z, i_n = gi.chunk(3, -1)
+        h_r, h_z, h_n = gh.chunk(3, -1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        candidate = torch.tanh(i_n + r * h_n)
+        return (1 - z) * candidate + z * h, None, (r, z)
+    assert c is not None  # an LSTM's state always has c
+    i, f, g, o = (gi + gh).chunk(4, -1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    c = f * c + i * g
+    return o * torch.tanh(c), c, (i, f, o)
+
+
 def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
     """The layer the book builds: nn.RNN(input_size=vocab_size, hidden_size=hidden), or GRU / LSTM."""
     layer_class: Any = RECURRENT_LAYERS[cell]  # torch's stubs give RNNBase's (mode, ...) signature, not RNN's
@@ -172,20 +197,7 @@ class CharRNN(nn.Module):
             c = c_all[layer] if c_all is not None else None
             outputs = []
             for x in layer_input:
-                if self.cell == "rnn":
-                    h = torch.tanh(x @ w_ih.t() + b_ih + h @ w_hh.t() + b_hh)
-                elif self.cell == "gru":
-                    x_r, x_z, x_n = (x @ w_ih.t() + b_ih).chunk(3, dim=1)
-                    h_r, h_z, h_n = (h @ w_hh.t() + b_hh).chunk(3, dim=1)
-                    r = torch.sigmoid(x_r + h_r)
-                    z = torch.sigmoid(x_z + h_z)
-                    candidate = torch.tanh(x_n + r * h_n)
-                    h = z * h + (1 - z) * candidate
-                else:
-                    assert c is not None
-                    i, f, g, o = (x @ w_ih.t() + b_ih + h @ w_hh.t() + b_hh).chunk(4, dim=1)
-                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                    h = torch.sigmoid(o) * torch.tanh(c)
+                h, c, _ = cell_step(self.cell, x @ w_ih.t() + b_ih, h @ w_hh.t() + b_hh, h, c)
                 outputs.append(h)
             final_h.append(h)
             if c is not None:

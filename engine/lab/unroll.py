@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.corpus import UNSEEN, Vocab
-from engine.model import CharRNN
+from engine.model import CharRNN, cell_step
 
 # Each cell's sigmoid gates, as Karpathy et al. (2015) count their saturation; the tanh candidates are not gates.
 GATE_NAMES: dict[str, tuple[str, ...]] = {"rnn": (), "gru": ("reset", "update"), "lstm": ("input", "forget", "output")}
@@ -91,23 +91,9 @@ def unroll(
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
             gi = projected[t] + b_ih if layer == 0 and projected is not None else F.linear(x, w_ih, b_ih)
             gh = F.linear(h[layer], w_hh, b_hh)
-            values: tuple[Tensor, ...] = ()
-            if cell == "rnn":
-                new_h = torch.tanh(gi + gh)
-            elif cell == "gru":
-                i_r, i_z, i_n = gi.chunk(3, -1)
-                h_r, h_z, h_n = gh.chunk(3, -1)
-                r = torch.sigmoid(i_r + h_r)
-                z = torch.sigmoid(i_z + h_z)
-                n = torch.tanh(i_n + r * h_n)
-                new_h = (1 - z) * n + z * h[layer]
-                values = (r, z)
-            else:
-                i, f, g, o = (gi + gh).chunk(4, -1)
-                i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-                c[layer] = f * c[layer] + i * g
-                new_h = o * torch.tanh(c[layer])
-                values = (i, f, o)
+            new_h, new_c, values = cell_step(cell, gi, gh, h[layer], c[layer])
+            if new_c is not None:
+                c[layer] = new_c
             for name, value in zip(names, values, strict=False):
                 out.gates[name][layer].append(value)
             h[layer] = new_h
