@@ -14,14 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.widgets import Static
 from textual.worker import get_current_worker
-from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError, first_line
 from tui.screens.lab_pane import LabPane
-from tui.widgets.plot_chart import cannot_draw
+from tui.widgets.plot_chart import FigurePlot
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.corpus import Vocab
@@ -106,7 +105,7 @@ def compute_kept_curve(runs: RunControl, origin: str, weights: Callable[[], tupl
     runs.app.run_worker(compute, thread=True, exit_on_error=False, group="lab-keep")
 
 
-class GradientsChart(PlotextPlot):
+class GradientsChart(FigurePlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.curves: list[tuple[str, GradientsThroughTime]] = []
@@ -141,13 +140,6 @@ class GradientsChart(PlotextPlot):
                 color=CURVE_COLOURS[index % len(CURVE_COLOURS)],
             )
             self.drawn.append(label)
-
-    def render(self) -> RenderResult:
-        try:
-            self.draw_figure()
-            return super().render()
-        except Exception:  # plotext is fragile on odd sizes: never let it take the app down
-            return cannot_draw()
 
 
 def decade_ticks(low: float, high: float, count: int) -> list[float]:

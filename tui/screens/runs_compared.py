@@ -14,19 +14,18 @@ import os
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
-from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError
 from engine.run_book import Run, RunBook, Series
 from tui.served import served_mode, shown, user_path
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.plot import epoch_ticks
-from tui.widgets.plot_chart import cannot_draw
+from tui.widgets.plot_chart import FigurePlot
 
 if TYPE_CHECKING:  # annotations only: the app imports this module
     from tui.app import RnnTuiApp
@@ -65,7 +64,7 @@ def drawable(curve: Series) -> list[tuple[int, float]]:
     ]
 
 
-class OverlayPlot(PlotextPlot):
+class OverlayPlot(FigurePlot):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.series: list[Series] = []  # training perplexity, one per run
@@ -107,13 +106,6 @@ class OverlayPlot(PlotextPlot):
                         plt.plot(epochs, values, label=legend, marker=marker, color=colour)
                         name = curve.label if marker == TRAIN_MARKER else f"{curve.label} held-out"
                         self.drawn.append((name, marker))
-
-    def render(self) -> RenderResult:
-        try:
-            self.draw_figure()
-            return super().render()
-        except Exception:  # plotext is fragile on odd sizes: never let it take the app down
-            return cannot_draw()
 
 
 class RunsScreen(ModalScreen[None]):

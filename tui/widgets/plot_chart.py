@@ -14,21 +14,32 @@ def cannot_draw() -> Text:
     return Text("(the plot cannot be drawn at this size)", style="dim")
 
 
-class Chart(PlotextPlot):
-    """A plotext chart whose figure is set up afresh by draw(plt, width, height) each time it is painted:
-    plotext's build() changes a log-scale figure's data, so building one figure twice draws nonsense."""
+class FigurePlot(PlotextPlot):
+    """A plotext chart whose figure draw_figure() sets up afresh each time it is painted (plotext's build() changes a
+    log-scale figure's data, so building one figure twice draws nonsense); a figure plotext cannot draw shows one dim
+    line instead of taking the app down."""
+
+    def draw_figure(self) -> None:
+        raise NotImplementedError
+
+    def render(self) -> RenderResult:
+        try:
+            self.draw_figure()
+            return super().render()
+        except Exception:  # plotext is fragile on odd sizes and data: never let it take the app down
+            return cannot_draw()
+
+
+class Chart(FigurePlot):
+    """A FigurePlot drawn by a function of the panel that holds it: draw(plt, width, height)."""
 
     def __init__(self, on_resize: Callable[[], None], draw: Callable[[Plot, int, int], None]) -> None:
         super().__init__()
         self._on_resize = on_resize
         self._draw = draw
 
-    def render(self) -> RenderResult:
-        try:
-            self._draw(self.plt, self.size.width, self.size.height)
-            return super().render()
-        except Exception:  # plotext is fragile on odd sizes and data: never let it take the app down
-            return cannot_draw()
+    def draw_figure(self) -> None:
+        self._draw(self.plt, self.size.width, self.size.height)
 
     def on_resize(self) -> None:
         self._on_resize()
