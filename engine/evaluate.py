@@ -133,8 +133,12 @@ class Evaluator:
         with evaluating(model), torch.inference_mode():
             held_sum, fresh_sum = self._loss_sums(model)
         held_targets = self.length * self.held_streams
-        held_out = Perplexity(_exp(held_sum, self.counted[0]), held_targets, self.held_unseen, self.unseen_counted)
-        fresh = Perplexity(_exp(fresh_sum, self.counted[1]), self.length * self.fresh_streams, 0, self.unseen_counted)
+        held_out = Perplexity(
+            perplexity_from(held_sum, self.counted[0]), held_targets, self.held_unseen, self.unseen_counted
+        )
+        fresh = Perplexity(
+            perplexity_from(fresh_sum, self.counted[1]), self.length * self.fresh_streams, 0, self.unseen_counted
+        )
         return Evaluation(held_out, fresh, time.perf_counter() - started)
 
     def _loss_sums(self, model: CharRNN) -> tuple[float, float]:
@@ -151,7 +155,8 @@ class Evaluator:
         return float(sums[: self.held_streams].sum()), float(sums[self.held_streams :].sum())
 
 
-def _exp(loss_sum: float, count: int) -> float:
+def perplexity_from(loss_sum: float, count: int) -> float:
+    """exp(mean cross-entropy) of count targets summing loss_sum nats: NaN with none counted, inf past a float."""
     if not count:
         return float("nan")
     try:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.corpus import UNSEEN, Vocab
-from engine.evaluate import CHUNK_POSITIONS, IGNORED
+from engine.evaluate import CHUNK_POSITIONS, IGNORED, perplexity_from
 from engine.model import CharRNN, evaluating
 
 
@@ -110,7 +110,7 @@ def loss_sum(model: CharRNN, indices: Tensor, context: int) -> tuple[float, int]
 
 def perplexity(model: CharRNN, indices: Tensor, context: int) -> float:
     total, counted = loss_sum(model, indices, context)
-    return _exp(total, counted)
+    return perplexity_from(total, counted)
 
 
 def horizon(model: CharRNN, vocab: Vocab, train_text: str, held_out_text: str = "") -> Horizon:
@@ -133,15 +133,6 @@ def horizon(model: CharRNN, vocab: Vocab, train_text: str, held_out_text: str = 
             values.append(cache[capped])
         held_curve = tuple(values)
     return Horizon(ks, train_curve, held_curve, len(train_text), len(held_out_text))
-
-
-def _exp(loss: float, count: int) -> float:
-    if not count:
-        return float("nan")
-    try:
-        return math.exp(loss / count)
-    except OverflowError:
-        return float("inf")
 
 
 def _number(value: float) -> float | None:
