@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,12 +170,21 @@ def save(path: str | Path, checkpoint: Checkpoint) -> None:
 def _looks_like_pickle(path: Path, error: pickle.UnpicklingError) -> bool:
     """Whether torch refused a real pickle (code, foreign objects) rather than choked on random bytes.
 
-    A torch.save zip names the global it refused; a bare pickle starts with the PROTO opcode (0x80).
+    A torch.save zip names the global it refused. A bare pickle is walked opcode by opcode (pickletools
+    reads, never runs): a real one ends with STOP on its last byte, which random bytes practically never do
+    (one file in 256 starts with the PROTO byte, so that alone was not enough).
     """
     if "GLOBAL" in str(error):
         return True
-    with path.open("rb") as file:
-        return file.read(1) == b"\x80"
+    try:
+        with path.open("rb") as file:
+            ends_at = -1
+            for opcode, _argument, _position in pickletools.genops(file):
+                if opcode.name == "STOP":
+                    ends_at = file.tell()
+            return ends_at == path.stat().st_size
+    except Exception:  # an unknown opcode or a premature end: not a pickle
+        return False
 
 
 def load(path: str | Path) -> Checkpoint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import random
 import signal
 import subprocess
 import sys
@@ -175,7 +176,7 @@ def good_checkpoint(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path)
     return path
 
 
-@pytest.mark.parametrize("kind", ["missing", "truncated", "random", "code", "torch-code", "text"])
+@pytest.mark.parametrize("kind", ["missing", "truncated", "random", "proto-random", "code", "torch-code", "text"])
 def test_bad_checkpoint(
     tmp_path: Path, good_checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch, kind: str
 ) -> None:
@@ -185,6 +186,8 @@ def test_bad_checkpoint(
         _write(path, good_checkpoint.read_bytes()[:5000])
     elif kind == "random":
         _write(path, os.urandom(4096))
+    elif kind == "proto-random":  # random bytes after a pickle's PROTO opcode (1 file in 256) are still damage
+        _write(path, b"\x80\x04" + random.Random(7).randbytes(4094))
     elif kind == "code":
         _write(path, pickle.dumps({"model": _RunsCode()}))
     elif kind == "torch-code":
