@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Static
 
@@ -62,44 +63,64 @@ class StatusPanel(Static):
     def on_resize(self) -> None:
         self._paint()
 
+    @property
+    def short(self) -> bool:
+        """The screen is short (80×24: tui.main_screen's -short layout), and the panel has five lines."""
+        return any(node.has_class("-short") for node in self.ancestors)
+
     def render_status(self) -> Text:
-        """Most important first: when the panel is short (80×24), what is cut off is the least needed."""
+        """Most important first: the panel is cut at its maximum height (tui/app.tcss), so what is cut off is the
+        least needed. At 80×24 (short) its five lines read: state, epoch and progress; train and held-out; fresh;
+        gradient norm and clipped share; the implementation and its chars/s. Then, where there is room: the
+        speed and times, a hint, the other settings, the corpus."""
         s = self._status
         width = max(20, self.content_size.width or 46)
+        short = self.short
         style = s.state.style
         head: list[Text] = [Text.assemble(("● ", style), (s.state, "bold " + style))]
         if s.state is RunState.LOADING:
             head.append(Text(s.stage))
         if s.epochs:
             head.append(Text(f"epoch {s.epoch}/{s.epochs}"))
-            if s.num_batches and 0 < s.batch < s.num_batches and not s.state.ended:
+            if s.num_batches and 0 < s.batch < s.num_batches and not s.state.ended and not short:
                 head.append(Text(f"batch {s.batch}/{s.num_batches}", style="dim"))
         if s.state is RunState.PAUSED:  # F6 is left out of the footer (it only works now): said here instead
             head.append(Text("F6: one epoch", style="dim"))
         lines = wrap_chunks(head, width)
-        bar_width = max(5, width - 5)
-        filled = round(s.fraction * bar_width)
-        lines.append(Text.assemble(("█" * filled, "green"), ("░" * (bar_width - filled), "dim"), f"{s.fraction:4.0%}"))
+        if short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
+            lines[-1].append("  ")
+            lines[-1].append_text(progress_bar(s.fraction, width - lines[-1].cell_len))
+        else:
+            lines.append(progress_bar(s.fraction, width))
+        hint = s.message.startswith("hint:") and not s.message_is_error
+        if s.message and not hint:  # an error, a lesson's observation, why the run paused: read before figures
+            lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
         spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
-        figures: list[Text] = []
-        if s.val_perplexity is None and s.fresh_perplexity is None:  # held-out evaluation off: the book's one figure
-            figures.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
-        else:  # its own lines, first: at 80×24 only the first four lines of the panel show
-            lines += wrap_chunks(quality_chunks(s), width)
-        figures += [
+        times = [
             Text(f"{spe:.2f} s/epoch" if spe is not None else "– s/epoch"),
-            Text(f"{cps:,.0f} chars/s" if cps is not None else "– chars/s"),
             Text(f"elapsed {format_duration(s.elapsed)}"),
             Text(f"remaining {format_duration(remaining)}" if remaining is not None else "remaining –"),
         ]
-        lines += wrap_chunks(figures, width)
-        if s.message:
-            lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
+        if s.val_perplexity is None and s.fresh_perplexity is None:  # held-out evaluation off: the book's one figure
+            lines.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
+        else:  # short: the cold start's label and the best epoch (the plot's legend names it) make way
+            lines += wrap_chunks(quality_chunks(s, short), width)
+        # What #22 asks a learner to see, before the times: is clipping at work, and how fast is this implementation.
+        lines += wrap_chunks(
+            [Text(chunk) for chunk in gradient_chunks(s, self._config.clip if self._config else 0)], width
+        )
+        speed = [Text(f"{cps:,.0f} chars/s" if cps is not None else "– chars/s"), *times]
         if self._config is not None:
             c = self._config
-            # The implementation next to the model (and chars/s above): --impl torch or scratch is the book's exercise.
-            model = [f"{c.cell} {c.hidden}×{c.layers} {c.impl}", f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}"]
-            chunks = [*model, *gradient_chunks(s, c.clip), s.device or c.device]
+            # The implementation beside its chars/s: --impl torch or scratch is the book's exercise.
+            speed.insert(0, Text(f"{c.cell} {c.hidden}×{c.layers} {c.impl}"))
+        lines += wrap_chunks(speed, width)
+        if hint:  # one line at most, the last of the figures: "hint: " goes first when the panel is narrow
+            message = s.message if cell_len(s.message) <= width else s.message.removeprefix("hint: ")
+            lines.append(one_line(message, width, "italic dim"))
+        if self._config is not None:
+            c = self._config
+            chunks = [f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}", s.device or c.device]
             if s.precision and s.precision != "fp32":  # the book's float32 goes unsaid; bf16 or auto's choice is named
                 chunks.append(s.precision)
             lines += wrap_chunks([Text(chunk) for chunk in chunks], width)
@@ -109,6 +130,20 @@ class StatusPanel(Static):
                 chunks.insert(2, f"{s.held_out_chars:,} held out")
             lines += wrap_chunks([Text(chunk, style="dim") for chunk in chunks], width)
         return Text("\n").join(lines)
+
+
+def progress_bar(fraction: float, width: int) -> Text:
+    """█████░░░░ 42%, width cells in all."""
+    bar_width = max(5, width - 5)
+    filled = round(fraction * bar_width)
+    return Text.assemble(("█" * filled, "green"), ("░" * (bar_width - filled), "dim"), f"{fraction:4.0%}")
+
+
+def one_line(message: str, width: int, style: str) -> Text:
+    """message on one line of width cells, cut with an ellipsis when longer."""
+    text = Text(message, style=style, no_wrap=True, overflow="ellipsis")
+    text.truncate(width, overflow="ellipsis")
+    return text
 
 
 def gradient_chunks(s: RunStatus, clip: float) -> list[str]:
@@ -130,18 +165,25 @@ def unseen_text(share: float, counted: bool) -> str:
     return f"{share:.1%} unseen as <unk>" if counted else f"{share:.1%} unseen left out"
 
 
-def quality_chunks(s: RunStatus) -> list[Text]:
-    """train · held-out · fresh · whole text, then the best held-out epoch and the unseen share, as chunks to wrap."""
+def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
+    """train · held-out · fresh · whole text, then the best held-out epoch and the unseen share, as chunks to wrap.
+
+    short (80×24, two lines): the four figures only, fresh without its "(cold start)" once whole text stands beside
+    it (F1 says what each means)."""
     # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
     # zero state (at the last sampling epoch), the memory horizon's long end, tells a cold start from the
-    # carried-state trap (F1). Held-out comes second: at 80×24 only the panel's first four lines show.
+    # carried-state trap (F1). Held-out comes second: it stays on the line with train at 80×24.
     chunks = [
         Text.assemble("train ", (perplexity_text(s.perplexity), "bold")),
         Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
-        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold"), (" (cold start)", "dim")),
+        Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
     ]
+    if not (short and s.whole_text is not None):
+        chunks[-1].append(" (cold start)", "dim")
     if s.whole_text is not None:
         chunks.append(Text.assemble("whole text ", (perplexity_text(s.whole_text[1]), "bold")))
+    if short:
+        return chunks
     if s.best_val is not None:
         epoch, value = s.best_val
         chunks.append(Text(f"best {value:,.2f} at epoch {epoch}", style="dim"))
