@@ -96,10 +96,12 @@ class HiddenUnitsScreen(ModalScreen[None]):
     #units-box { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
     #units-controls { height: 3; }
     #units-controls Label { padding: 1 0 0 1; color: $text-muted; }
-    #units-source { width: 34; }
-    #units-layer { width: 16; }
-    #units-kind { width: 26; }
-    #units-unit { width: 10; }
+    /* All four fit at 80 columns (72 cells inside the box): the source takes what the others leave. */
+    #units-controls SelectCurrent { padding: 0 1; }
+    #units-source { width: 1fr; max-width: 34; }
+    #units-layer { width: 13; }
+    #units-kind { width: 21; }
+    #units-unit { width: 9; }
     #units-body { height: 1fr; }
     #units-suggestions { width: 44; height: 1fr; }
     #units-scroll { width: 1fr; height: 1fr; padding: 0 1; }
@@ -118,9 +120,9 @@ class HiddenUnitsScreen(ModalScreen[None]):
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
-        sources = [(f"corpus, first {CORPUS_STRETCH} characters", "corpus")]
+        sources = [(f"corpus ({CORPUS_STRETCH} chars)", "corpus")]  # short: one line at 80 columns
         if self.sample:
-            sources.append(("the generated sample", "sample"))
+            sources.append(("generated sample", "sample"))
         with Vertical(id="units-box"):
             with Horizontal(id="units-controls"):
                 yield Select(sources, value=sources[0][1], allow_blank=False, id="units-source")
