@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
+    from engine.checkpoint import Checkpoint
     from engine.config import TrainConfig
     from engine.run_book import RunBook
     from engine.trainer import Trainer
@@ -305,15 +306,51 @@ class CheckpointFlow:
             self.app.post_message(self._refused(path, exc))
         else:
             self.app.post_message(
-                CheckpointLoaded(path, model, loaded.vocab, loaded.config, loaded.position(), tuple(loaded.history))
+                CheckpointLoaded(
+                    path,
+                    model,
+                    loaded.vocab,
+                    loaded.config,
+                    loaded.position(),
+                    tuple(loaded.history),
+                    tuple(loaded.timeline),
+                    self._training_text(loaded),
+                )
             )
+
+    def _training_text(self, loaded: Checkpoint) -> str | None:
+        """In a thread: the text the checkpoint trained on, read as its settings read it, for the Timeline to find
+        copies in its samples; None when that corpus is not on this machine (nothing is downloaded for it). Served:
+        None, a checkpoint does not choose which server file is read (the Timeline uses the session's own text)."""
+        if self.app.served is not None:
+            return None
+        from engine.session import corpus_for, local_corpus
+
+        config = loaded.config
+        if not config.corpus and Path(loaded.corpus).is_file():  # found by the lookup when it trained: as lab does
+            config = config.with_changes(corpus=loaded.corpus)
+        try:
+            local = local_corpus(config)
+            if local is None:
+                return None
+            read = corpus_for(local[0], config, local[1])
+        except RnnTuiError:
+            return None
+        return read.text if read.vocab == loaded.vocab else None
 
     def loaded(self, message: CheckpointLoaded) -> None:
         from tui.run_control import CheckpointWeights
 
         name = Path(message.path).name
         self.run_control.run_book.add_history(message.config, message.history, f"checkpoint {name}")
-        weights = CheckpointWeights(message.model, message.vocab, message.config, f"{name}, {message.position}")
+        weights = CheckpointWeights(
+            message.model,
+            message.vocab,
+            message.config,
+            f"{name}, {message.position}",
+            message.timeline,
+            message.training_text,
+        )
         self.run_control.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
         self.app.action_focus_prefix()
 

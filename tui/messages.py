@@ -19,6 +19,7 @@ from engine.events import EpochEnd
 
 if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch
     from engine.model import CharRNN
+    from engine.timeline import SampleRecord
     from engine.trainer import Trainer
 
 
@@ -85,6 +86,8 @@ class CheckpointLoaded(Message):
     config: TrainConfig
     position: str  # "epoch 12", or "epoch 12 + 3 batches"
     history: tuple[EpochEnd, ...] = ()  # for the runs compared (F10)
+    timeline: tuple[SampleRecord, ...] = ()  # its run's report samples, for the Lab's Timeline
+    training_text: str | None = None  # the text it trained on, to find copies in those samples; None: not here
 
 
 @dataclass

@@ -32,6 +32,7 @@ from tui.worker import NOT_CANCELLED, EngineLoader, RunHandle, sessions_opening,
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.lab.gradients import GradientsThroughTime
     from engine.model import CharRNN
+    from engine.timeline import SampleRecord
     from engine.trainer import Trainer
     from tui.app import RnnTuiApp
     from tui.main_screen import MainScreen
@@ -47,6 +48,8 @@ class CheckpointWeights:
     vocab: Vocab
     config: TrainConfig
     label: str  # "book.ckpt, epoch 250"
+    timeline: tuple[SampleRecord, ...] = ()  # its run's report samples (the Lab's Timeline browses them)
+    training_text: str | None = None  # the text it trained on, where found: copies in the timeline's samples
 
 
 class RunControl:

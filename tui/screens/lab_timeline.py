@@ -1,8 +1,9 @@
 """The Lab's Timeline tab: every report's samples of the run on screen, scrubbed epoch by epoch (←/→), with the live
 settings they were drawn under and their longest stretch copied verbatim from the training text highlighted.
 
-The records come from the trainer (Trainer.timeline, a copy); the copies are measured in a thread worker
-(engine.lab.timeline), and the widgets are touched only from the app thread.
+The records come from the trainer (Trainer.timeline, a copy; a resumed checkpoint's come with it), or from a
+checkpoint loaded only to generate (ctrl+o → Generate: its saved timeline); the copies are measured in a thread
+worker (engine.lab.timeline), and the widgets are touched only from the app thread.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class TimelinePane(LabPane, can_focus=True):
         self.entries: tuple[TimelineEntry, ...] = ()
         self.index = 0
         self._trainer_id = 0  # whose records self.entries hold: only new records are measured for the same run
+        self.source_label = ""  # a checkpoint loaded to generate: its label ("book.ckpt, epoch 250"); a run: ""
+        self.copies_measured = True  # False: the checkpoint's training text is not here, copies not looked for
 
     def compose(self) -> ComposeResult:
         yield Static("reading the run's samples…", id="timeline-scrub")
@@ -67,9 +70,17 @@ class TimelinePane(LabPane, can_focus=True):
         self._load()
 
     def _poll(self) -> None:
-        """While the tab is on screen, a new report (or another run) is read in: the timeline follows the run."""
-        trainer = self.rnn_app.run_control.trainer
-        if not self.is_on_screen or trainer is None:
+        """While the tab is on screen, a new report (or another run, or a checkpoint loaded to generate) is read in:
+        the timeline follows the weights on screen."""
+        runs = self.rnn_app.run_control
+        if not self.is_on_screen:
+            return
+        if runs.checkpoint is not None:  # ctrl+o → Generate: the checkpoint's own timeline, which does not grow
+            if id(runs.checkpoint) != self._trainer_id:
+                self._load()
+            return
+        trainer = runs.trainer
+        if trainer is None:
             return
         if id(trainer) != self._trainer_id or len(trainer.state.timeline) != len(self.entries):
             self._load()
@@ -80,29 +91,44 @@ class TimelinePane(LabPane, can_focus=True):
 
         from engine.lab.timeline import timeline_entries
 
-        trainer = self.rnn_app.run_control.trainer
-        if trainer is None:
-            self.app.call_from_thread(self._say, "No run yet: the timeline fills as the run reports its samples.")
-            return
+        runs = self.rnn_app.run_control
+        weights, trainer = runs.checkpoint, runs.trainer
         try:
-            records = trainer.timeline()
-            known = self.entries if id(trainer) == self._trainer_id else ()
-            if [e.epoch for e in known] != [r.epoch for r in records[: len(known)]]:
-                known = ()  # a resumed or replaced run: measured afresh
-            entries = known + timeline_entries(records[len(known) :], trainer.corpus.text)
+            if weights is not None:  # a checkpoint loaded only to generate: its run's timeline, as saved
+                text = weights.training_text
+                if text is None and trainer is not None and trainer.vocab == weights.vocab:
+                    text = trainer.corpus.text  # as the insight screens do (tui.screens.model_source)
+                entries = timeline_entries(weights.timeline, text or "")
+                whose, copies, label = id(weights), text is not None, weights.label
+            elif trainer is None:
+                self.app.call_from_thread(self._say, "No run yet: the timeline fills as the run reports its samples.")
+                return
+            else:
+                records = trainer.timeline()
+                known = self.entries if id(trainer) == self._trainer_id else ()
+                if [e.epoch for e in known] != [r.epoch for r in records[: len(known)]]:
+                    known = ()  # a resumed or replaced run: measured afresh
+                entries = known + timeline_entries(records[len(known) :], trainer.corpus.text)
+                whose, copies, label = id(trainer), True, ""
         except Exception as exc:  # never a traceback: one line in the pane
             self.app.call_from_thread(self._say, f"could not read the timeline: {first_line(exc)}")
             return
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._show, entries, id(trainer))
+            self.app.call_from_thread(self._show, entries, whose, copies, label)
 
     def _say(self, message: str) -> None:
         self.query_one("#timeline-scrub", Static).update(message)
         self.query_one("#timeline-text", Static).update("")
 
-    def _show(self, entries: tuple[TimelineEntry, ...], trainer_id: int) -> None:
-        at_end = not self.entries or self.index == len(self.entries) - 1
-        self.entries, self._trainer_id = entries, trainer_id
+    def _show(self, entries: tuple[TimelineEntry, ...], trainer_id: int, copies: bool = True, label: str = "") -> None:
+        at_end = not self.entries or self.index == len(self.entries) - 1 or trainer_id != self._trainer_id
+        self.entries, self._trainer_id, self.copies_measured, self.source_label = entries, trainer_id, copies, label
+        if not entries and self.source_label:
+            self._say(
+                f"No samples on {self.source_label}'s timeline: saved before its first report, or before "
+                "timelines were kept."
+            )
+            return
         if not entries:
             period = self.rnn_app.run_control.config
             every = f"every {period.pred_period} epochs" if period is not None else "at each report"
@@ -134,12 +160,17 @@ class TimelinePane(LabPane, can_focus=True):
             body.append(generated[:start])
             body.append(generated[start : start + length], style="reverse")
             body.append(generated[start + length :])
-            body.append(f"\n  longest copy from the lyrics: {length} of {len(generated)} characters\n", style="dim")
+            if self.copies_measured:
+                body.append(f"\n  longest copy from the lyrics: {length} of {len(generated)} characters\n", style="dim")
+            else:
+                body.append("\n  (copies not measured: the text it trained on is not on this machine)\n", style="dim")
         self.query_one("#timeline-text", Static).update(body)
 
     def _scrub_line(self, entry: TimelineEntry) -> Text:
         count = len(self.entries)
         line = Text()
+        if self.source_label:  # a loaded checkpoint's timeline, not a run's: say whose
+            line.append(f"{self.source_label}  ", style="magenta")
         line.append(f"epoch {entry.epoch}", style="bold")
         line.append(f"  report {self.index + 1} of {count}  ·  ←/→ scrub, Home/End first/last\n", style="dim")
         width = min(count, SCRUB_WIDTH)
