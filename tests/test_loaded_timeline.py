@@ -4,8 +4,10 @@ Continue, or --resume) or only to generate (ctrl+o → Just generate): driven by
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pilot_helpers import wait_for
+from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
 from engine.config import TrainConfig
@@ -35,14 +37,14 @@ def saved_run(tmp_path: Path, corpus_path: Path, corpus: Corpus) -> tuple[Traine
     return trainer, path
 
 
-async def open_timeline(pilot, app: RnnTuiApp) -> TimelinePane:  # type: ignore[no-untyped-def]
+async def open_timeline(pilot: Pilot[Any], app: RnnTuiApp) -> TimelinePane:
     await pilot.press("f11")
     await wait_for(pilot, lambda: isinstance(app.screen, LabScreen), "the lab")
     app.screen.query_one(TabbedContent).active = "lab-timeline"
     return app.screen.query_one(TimelinePane)
 
 
-async def load(pilot, app: RnnTuiApp, path: Path, button: str) -> None:  # type: ignore[no-untyped-def]
+async def load(pilot: Pilot[Any], app: RnnTuiApp, path: Path, button: str) -> None:
     await pilot.press("ctrl+o")
     app.screen.query_one("#path", Input).value = str(path)
     await pilot.click(f"#{button}")
