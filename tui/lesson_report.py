@@ -3,12 +3,14 @@ row for the class's CSV (engine/lessons.py computes everything; this only gather
 
 from __future__ import annotations
 
+import csv
 import getpass
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import RnnTuiError, first_line
-from engine.lessons import Lesson, LessonRun, Observation, append_observation
+from engine.lessons import CSV_FIELDS, Lesson, LessonRun, Observation, append_observation, csv_header
 from tui.served import SESSION_DIR_ENV
 
 if TYPE_CHECKING:  # torch-backed
@@ -49,8 +51,31 @@ def observe_and_collect(
         return Observation(lesson.name, f"could not compute the observation: {first_line(exc)}"), None
     problem = None
     if observations:
+        target = own_file(observations, lesson)
         try:
-            append_observation(observations, lesson, observation, seat_name())
+            append_observation(target, lesson, observation, seat_name())
         except RnnTuiError as exc:
             problem = str(exc)
+        else:
+            if target != Path(observations):  # never silently elsewhere: the learner is told where the row went
+                problem = (
+                    f"lesson {lesson.name}'s observation was appended to {target.name}, beside the class's "
+                    f"{Path(observations).name}, which collects another lesson's observations"
+                )
     return observation, problem
+
+
+def own_file(observations: str, lesson: Lesson) -> Path:
+    """Where lesson's row goes: the class's CSV, unless it already collects another lesson's rows (a learner who
+    picked another lesson in the app, a served seat included): then that lesson's own CSV beside it,
+    observations-LESSON.csv for `rnn-tui serve`'s observations-OTHER.csv, else NAME-LESSON.csv."""
+    path = Path(observations)
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            header = next(csv.reader(file), None)
+    except (OSError, UnicodeDecodeError):  # not there yet, or not a CSV: append_observation says what is wrong
+        return path
+    if header is None or header == csv_header(lesson) or tuple(header[: len(CSV_FIELDS)]) != CSV_FIELDS:
+        return path  # ours, empty, or not a class's CSV at all (refused with its own message)
+    stem = "observations" if path.stem.startswith("observations-") else path.stem
+    return path.with_name(f"{stem}-{lesson.name}{path.suffix or '.csv'}")
