@@ -64,7 +64,7 @@ async def test_a_checkpoint_loaded_to_generate_shows_its_own_timeline(
         await wait_for(pilot, lambda: len(pane.entries) == 3, "the checkpoint's three reports")
         assert [entry.epoch for entry in pane.entries] == [1, 2, 3] and pane.copies_measured
         scrub = str(pane.query_one("#timeline-scrub", Static).render())
-        assert "gru.ckpt, epoch 3" in scrub and "report 3 of 3" in scrub  # whose timeline, at its newest report
+        assert scrub.startswith("gru.ckpt  epoch 3  report 3 of 3")  # whose timeline, at its newest report
         for entry, record in zip(pane.entries, records, strict=True):
             assert tuple((s.prefix, s.text) for s in entry.samples) == record.samples
             for sample in entry.samples:  # copies measured against the text it trained on, read again

@@ -33,7 +33,8 @@ class TimelinePane(LabPane, can_focus=True):
         "Timeline: every sample the run drew, at each report (every period epochs), with the settings of that "
         "moment (lr, clip, temperature…). ←/→ scrub the epochs, Home/End jump to the first/last. The stretch "
         "highlighted is the longest one found verbatim in the training text: watch a sample improve, then turn "
-        "into a copy of the lyrics. Checkpoints keep the timeline; `rnn-tui lab timeline --checkpoint CKPT` "
+        "into a copy of the lyrics. Checkpoints keep the timeline: one loaded with ctrl+o (to continue, or just to "
+        "generate: its name then heads the tab) shows its own; `rnn-tui lab timeline --checkpoint CKPT` "
         "prints it and draws the checkpoint's own epoch's samples again, byte for byte."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -153,6 +154,8 @@ class TimelinePane(LabPane, can_focus=True):
         self.query_one("#timeline-scrub", Static).update(self._scrub_line(entry))
         body = Text()
         body.append(entry.settings_line() + "\n", style="dim")
+        if not entry.samples:
+            body.append("\nno samples at this report (pred len 0, or prefixes the corpus cannot spell)", style="italic")
         for sample in entry.samples:
             generated = sample.generated
             start, length = sample.copy_start, sample.longest_copy
@@ -169,8 +172,8 @@ class TimelinePane(LabPane, can_focus=True):
     def _scrub_line(self, entry: TimelineEntry) -> Text:
         count = len(self.entries)
         line = Text()
-        if self.source_label:  # a loaded checkpoint's timeline, not a run's: say whose
-            line.append(f"{self.source_label}  ", style="magenta")
+        if self.source_label:  # a loaded checkpoint's timeline, not a run's: its file's name (the epoch follows)
+            line.append(f"{self.source_label.split(',')[0]}  ", style="magenta")
         line.append(f"epoch {entry.epoch}", style="bold")
         line.append(f"  report {self.index + 1} of {count}  ·  ←/→ scrub, Home/End first/last\n", style="dim")
         width = min(count, SCRUB_WIDTH)
