@@ -1,0 +1,44 @@
+"""What a learner sees at 80×24 as at 100×30, measured on the laid-out screen (not the text a widget would render):
+the Status panel's visible lines hold the figures #22 asks for (held-out, ‖g‖ and the clipped share, the
+implementation's chars/s), and F9's selectors all lie inside their box. Real corpus, tiny GRU, Textual's pilot."""
+
+from __future__ import annotations
+
+import pytest
+from pilot_helpers import wait_for
+from textual.widgets import Select
+
+from tui.app import RnnTuiApp
+from tui.cli import app_options, parse
+from tui.screens.hidden_units import HiddenUnitsScreen
+
+TINY = ["--hidden", "16", "--threads", "1", "--max-chars", "2000", "--val-chars", "300", "--pred-period", "1"]
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+async def test_the_status_panel_shows_the_gradient_and_speed_and_f9_fits(size: tuple[int, int]) -> None:
+    app = RnnTuiApp(app_options(parse([*TINY, "--cell", "gru", "--epochs", "2", "--impl", "torch"])))
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "2 epochs")
+        await pilot.pause()
+        panel = app.main.status
+        visible = panel.render_status().plain.splitlines()[: panel.content_size.height]
+        shown = "\n".join(visible)
+        assert len(visible) == (5 if size == (80, 24) else 9), visible
+        assert visible[0].startswith("● finished  epoch 2/2")
+        assert "held-out " in shown and "fresh " in shown and "clipped 100%" in shown and "‖g‖ " in shown, visible
+        assert "gru 16×1 torch" in shown and "chars/s" in shown, visible  # the implementation beside its speed
+        assert all(len(line) <= panel.content_size.width for line in visible)
+
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, HiddenUnitsScreen), "F9")
+        screen = app.screen
+        assert isinstance(screen, HiddenUnitsScreen)
+        await wait_for(pilot, lambda: screen.activations is not None or screen.error is not None, "activations")
+        await pilot.pause()
+        box = screen.query_one("#units-box").content_region
+        for selector in ("#units-source", "#units-layer", "#units-kind", "#units-unit"):
+            region = screen.query_one(selector).region
+            assert box.x <= region.x and region.right <= box.right, (selector, region, box)
+        kinds = screen.query_one("#units-kind", Select)
+        assert [value for _, value in kinds._options] == ["h", "reset", "update"]  # the GRU's gates: all selectable
