@@ -42,3 +42,26 @@ async def test_the_status_panel_shows_the_gradient_and_speed_and_f9_fits(size: t
             assert box.x <= region.x and region.right <= box.right, (selector, region, box)
         kinds = screen.query_one("#units-kind", Select)
         assert [value for _, value in kinds._options] == ["h", "reset", "update"]  # the GRU's gates: all selectable
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+async def test_a_paused_run_names_f6_where_it_costs_no_figure(size: tuple[int, int]) -> None:
+    """F6 (one epoch) is hidden from the footer, so the paused Status panel names it: beside the epoch at 100×30, on
+    the panel's bottom border at 80×24, where the line it would take holds the implementation's chars/s."""
+    app = RnnTuiApp(app_options(parse([*TINY, "--epochs", "3", "--paused"])))
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.run_control.status.state == "paused", "the paused start")
+        await pilot.press("f6")
+        await wait_for(
+            pilot,
+            lambda: app.run_control.status.state == "paused" and app.run_control.status.epoch == 1,
+            "one epoch stepped",
+        )
+        await pilot.pause()
+        panel = app.main.status
+        visible = panel.render_status().plain.splitlines()[: panel.content_size.height]
+        if size == (80, 24):
+            assert panel.border_subtitle == "F6: one epoch" and "F6" not in "\n".join(visible)
+            assert "chars/s" in visible[-1], visible
+        else:
+            assert not panel.border_subtitle and "F6: one epoch" in visible[0], visible

@@ -51,6 +51,9 @@ class StatusPanel(Static):
         more of the UI thread (and of the GIL the training thread needs) than everything else it did.
         """
         text = self.render_status()
+        subtitle = "F6: one epoch" if self._status.state is RunState.PAUSED and self.short else ""
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
         if text == self._shown:
             return
         same_height = self._shown is not None and text.plain.count("\n") == self._shown.plain.count("\n")
@@ -84,8 +87,8 @@ class StatusPanel(Static):
             head.append(Text(f"epoch {s.epoch}/{s.epochs}"))
             if s.num_batches and 0 < s.batch < s.num_batches and not s.state.ended and not short:
                 head.append(Text(f"batch {s.batch}/{s.num_batches}", style="dim"))
-        if s.state is RunState.PAUSED:  # F6 is left out of the footer (it only works now): said here instead
-            head.append(Text("F6: one epoch", style="dim"))
+        if s.state is RunState.PAUSED and not short:  # F6 is left out of the footer (it only works now): said here
+            head.append(Text("F6: one epoch", style="dim"))  # (short: on the panel's bottom border, a line saved)
         lines = wrap_chunks(head, width)
         if short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
             lines[-1].append("  ")
