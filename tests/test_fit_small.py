@@ -63,5 +63,10 @@ async def test_a_paused_run_names_f6_where_it_costs_no_figure(size: tuple[int, i
         if size == (80, 24):
             assert panel.border_subtitle == "F6: one epoch" and "F6" not in "\n".join(visible)
             assert "chars/s" in visible[-1], visible
+            panel._kept_subtitle = "served: files stay in this session"  # what the app put there (a served seat)
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.run_control.status.state != "paused", "the run resumed")
+            await pilot.pause()
+            assert panel.border_subtitle == "served: files stay in this session"  # given back once running
         else:
             assert not panel.border_subtitle and "F6: one epoch" in visible[0], visible

@@ -16,6 +16,8 @@ from textual.widgets import Static
 from engine.config import TrainConfig
 from tui.run_state import RunState, RunStatus
 
+F6_HINT = "F6: one epoch"
+
 
 def format_duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
@@ -38,6 +40,7 @@ class StatusPanel(Static):
         self._status = RunStatus()
         self._config: TrainConfig | None = None
         self._shown: Text | None = None
+        self._kept_subtitle: str | None = None  # the bottom border's text while F6's hint is there
 
     def show(self, status: RunStatus, config: TrainConfig | None) -> None:
         """Show status and the settings the weights on screen were trained with (None: not known yet)."""
@@ -51,9 +54,12 @@ class StatusPanel(Static):
         more of the UI thread (and of the GIL the training thread needs) than everything else it did.
         """
         text = self.render_status()
-        subtitle = "F6: one epoch" if self._status.state is RunState.PAUSED and self.short else ""
-        if self.border_subtitle != subtitle:
-            self.border_subtitle = subtitle
+        # Short and paused: F6's hint on the bottom border, over what the app put there (served: its note) meanwhile.
+        step_hint = self._status.state is RunState.PAUSED and self.short
+        if step_hint and self.border_subtitle != F6_HINT:
+            self._kept_subtitle, self.border_subtitle = self.border_subtitle, F6_HINT
+        elif not step_hint and self.border_subtitle == F6_HINT:
+            self.border_subtitle = self._kept_subtitle
         if text == self._shown:
             return
         same_height = self._shown is not None and text.plain.count("\n") == self._shown.plain.count("\n")
@@ -88,7 +94,7 @@ class StatusPanel(Static):
             if s.num_batches and 0 < s.batch < s.num_batches and not s.state.ended and not short:
                 head.append(Text(f"batch {s.batch}/{s.num_batches}", style="dim"))
         if s.state is RunState.PAUSED and not short:  # F6 is left out of the footer (it only works now): said here
-            head.append(Text("F6: one epoch", style="dim"))  # (short: on the panel's bottom border, a line saved)
+            head.append(Text(F6_HINT, style="dim"))  # (short: on the panel's bottom border, a line saved)
         lines = wrap_chunks(head, width)
         if short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
             lines[-1].append("  ")
