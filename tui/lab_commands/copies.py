@@ -30,7 +30,7 @@ class CopiesResult:
         lines = [
             f"samples of {self.label}, against its {c.train_chars:,} training characters "
             f"(suffix array built in {c.build_seconds:.2f} s); [brackets]: the copies",
-            f"({DEFINITION})",
+            f"what counts: {DEFINITION}",
         ]
         for sample in c.samples:
             marked, at = [], 0

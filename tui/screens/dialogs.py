@@ -45,7 +45,8 @@ PERPLEXITY_HELP = Text.assemble(
     "nearly every step: each step then has the same length, however large the gradient.\n",
     ("impl", "bold"),
     " (beside the model in Status): fused (hand-written kernels), torch (nn.RNN fed one-hot, autograd: the book's "
-    "§6.5) or scratch (a Python loop over time steps: §6.4). The same perplexities; compare their chars/s.\n",
+    "§6.5) or scratch (a Python loop over time steps: §6.4). The same perplexities; compare their chars/s. "
+    "Training only: generation, evaluation and the Lab read the weights the same way whichever impl trained them.\n",
     ("copied", "bold"),
     f" (Samples panel, the Lab's Timeline, `rnn-tui lab copies`, copy_longest and copy_share in --metrics): "
     f"{COPIES_DEFINITION}.\n\n",
