@@ -104,6 +104,8 @@ class TimelineView:
 
 
 def timeline_entries(records: tuple[SampleRecord, ...], training_text: str) -> tuple[TimelineEntry, ...]:
+    if not records:  # nothing to measure: the index is not built for it
+        return ()
     index = index_for(training_text)  # the trainer's own when it has sampled: built once per text
     entries = []
     for record in records:
