@@ -22,7 +22,7 @@ ResultType = TypeVar("ResultType")
 
 
 PERPLEXITY_HELP = Text.assemble(
-    ("\n\nWhat each perplexity means\n", "bold"),
+    ("\n\nWhat each figure in the panels means\n", "bold"),
     ("train", "bold"),
     " (the book's number): measured on the text the model trains on, with the hidden state carried from batch to "
     "batch as training carries it. It falls toward 1 as the model memorises that text.\n",
