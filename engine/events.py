@@ -70,8 +70,9 @@ class EpochEnd:
     # Memory, at sampling epochs only (None on the others). horizon_perplexity: the training text read in one pass
     # from a zero state, the memory horizon's long-context end (engine/lab/horizon.py; None with held-out evaluation
     # off): close to the training figure unless the model leans on a state it never has (the carried-state trap).
-    # copy_longest / copy_share: of the samples generated at this epoch, the longest stretch found verbatim in the
-    # training text and the share of generated characters inside copied stretches of ≥ 8 (engine/lab/copies.py).
+    # copy_longest / copy_share: of the samples generated at this epoch, the most generated characters in one stretch
+    # found verbatim in the training text (the prefix not counted: since the one detector, engine/lab/copies.py, not
+    # before) and the share of generated characters inside copied stretches of ≥ 8.
     horizon_perplexity: float | None = None
     copy_longest: int | None = None
     copy_share: float | None = None

@@ -165,7 +165,7 @@ EXCERPT = 16  # characters of a sample quoted in an observation
 
 
 def observe_untrained_writer(run: LessonRun) -> Observation:
-    from engine.lab.timeline import longest_copy
+    from engine.lab.copies import index_for, sample_copy
 
     timeline = [r for r in run.timeline if r.samples]
     if not timeline:
@@ -176,7 +176,7 @@ def observe_untrained_writer(run: LessonRun) -> Observation:
     top = Counter(early).most_common(1)[0][0] if early else ""  # the first met of equals: the same every run
     late_prefix, late_text = last.samples[0]
     late = late_text[len(late_prefix) :]
-    copy = longest_copy(late, run.training_text)
+    copy = sample_copy(index_for(run.training_text), late_text, len(late_prefix)).longest_copy
     text_out = (
         f"at epoch {first.epoch} your model wrote {_plural(len(set(early)), 'distinct character')} in {len(early)} "
         f"({top!r} {early.count(top)} times: {early[:EXCERPT]!r}…); at epoch {last.epoch}, {len(set(late))} in "
@@ -282,7 +282,7 @@ def observe_cells(run: LessonRun) -> Observation:
 
 
 def observe_temperature(run: LessonRun) -> Observation:
-    from engine.lab.timeline import longest_copy
+    from engine.lab.copies import index_for, sample_copy
 
     timeline = [r for r in run.timeline if r.samples]
     if not timeline:
@@ -293,9 +293,8 @@ def observe_temperature(run: LessonRun) -> Observation:
         name = "greedy" if value is None else f"{value:g}"
         for prefix, text in record.samples:
             generated = text[len(prefix) :]
-            by_temperature.setdefault(name, []).append(
-                (_distinct_share(generated), longest_copy(generated, run.training_text))
-            )
+            copy = sample_copy(index_for(run.training_text), text, len(prefix)).longest_copy
+            by_temperature.setdefault(name, []).append((_distinct_share(generated), copy))
     parts = []
     for name, seen in by_temperature.items():
         share = sum(s for s, _ in seen) / len(seen)

@@ -26,7 +26,7 @@ from engine.corpus import Corpus, check_length, check_split, preprocess
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.kernels import tune_allocator
-from engine.lab.copies import Copies, TextIndex, copies
+from engine.lab.copies import Copies, TextIndex, copies, index_for
 from engine.lab.gates import EPOCH_EVERY, gate_saturation
 from engine.lab.horizon import perplexity
 from engine.limits import check_memory, check_threads
@@ -394,7 +394,7 @@ class Trainer:
         """A sampling epoch's figures with the memory ones added: the horizon's long-context end (with held-out
         evaluation on) and how much of the samples is copied from the training text."""
         if self.text_index is None:  # built at the first sampling epoch: a run that never samples never pays for it
-            self.text_index = TextIndex(self.corpus.text)
+            self.text_index = index_for(self.corpus.text)  # shared with the timeline pane's reading
         found = copies(self.text_index, samples)
         horizon = None
         if self.evaluator is not None:

@@ -75,6 +75,57 @@ def test_gradients_through_time_equal_torchs_autograd(split: Corpus, cell: str) 
         assert result.norm[k] == pytest.approx(expected, rel=1e-5, abs=1e-12), k
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_through_time_per_layer_equal_autograd_on_torchs_two_layer_module(split: Corpus, cell: str) -> None:
+    """Per layer of a 2-layer model: the total ∂loss/∂h^l_{T-k} (through later steps and through the layer above at
+    the same step) equals plain autograd on torch's own modules: the model's nn.RNN/GRU/LSTM(num_layers=2), and two
+    one-layer torch modules holding its two layers' weights, stepped in time with every state kept (retain_grad).
+    The stack is checked equal to the 2-layer module first, so it is that network."""
+    model = small_model(split, cell, layers=2, seed=1)
+    window, text = 12, split.held_out[:300]
+    result = gradients_through_time(model, split.vocab, text, window)
+    pieces = windows_of(text, window, split.vocab)
+    assert result.windows == len(pieces) > 5 and len(result.per_layer) == 2
+    size, rows = len(split.vocab), []
+    for piece in pieces:  # one-hot by hand; a character outside the vocabulary reads as all zeros
+        row = torch.zeros(window, size, dtype=torch.float64)
+        for t, char in enumerate(piece[:-1]):
+            if char in split.vocab.char_to_idx:
+                row[t, split.vocab.char_to_idx[char]] = 1.0
+        rows.append(row)
+    inputs = torch.stack(rows, dim=1)  # (steps, batch, vocab)
+    targets = torch.tensor([split.vocab.char_to_idx[p[-1]] for p in pieces])
+    module: torch.nn.RNNBase = model.rnn
+    layers = []
+    for layer, inputs_size in enumerate((size, model.hidden)):
+        one = type(module)(inputs_size, model.hidden, num_layers=1).double()
+        with torch.no_grad():
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(one, f"{kind}_l0").copy_(getattr(module, f"{kind}_l{layer}"))
+        layers.append(one)
+    batch = len(pieces)
+    zeros = torch.zeros(1, batch, model.hidden, dtype=torch.float64)
+    states = [(zeros, zeros.clone()) if cell == "lstm" else zeros for _ in layers]
+    kept: list[list[torch.Tensor]] = [[], []]
+    for t in range(window):
+        x = inputs[t : t + 1]
+        for layer, one in enumerate(layers):
+            _, states[layer] = one(x, states[layer])
+            h = states[layer][0] if cell == "lstm" else states[layer]
+            h.retain_grad()
+            kept[layer].append(h)
+            x = h  # the layer above reads this very h, as the next step does: its gradient is the total one
+    with torch.no_grad():
+        whole, _ = module(inputs)
+    assert torch.allclose(torch.cat(kept[1]), whole, atol=1e-12, rtol=0)
+    loss = F.cross_entropy(model.dense(kept[1][-1][0]), targets, reduction="sum")
+    loss.backward()
+    for layer in range(2):
+        expected = [float(kept[layer][window - 1 - k].grad[0].norm(dim=-1).mean()) for k in range(window)]
+        assert result.per_layer[layer] == pytest.approx(expected, rel=1e-5, abs=1e-12), layer
+    assert result.norm == result.per_layer[1]
+
+
 def test_gradients_vanish_below_spectral_radius_one_and_explode_well_above(split: Corpus) -> None:
     contracting = gradients_through_time(scaled_rnn(split, 0.5), split.vocab, split.held_out, 40)
     assert contracting.spectral_radius is not None and contracting.spectral_radius[0] == pytest.approx(0.5)

@@ -16,10 +16,12 @@ from test_bad_inputs import assert_one_line_error, run_main
 from engine import events
 from engine.corpus import Vocab
 from engine.evaluate import stream_length
-from engine.lab.copies import MIN_COPY, TextIndex, sample_copy, suffix_array
+from engine.lab.copies import MIN_COPY, TextIndex, copies, sample_copy, suffix_array
 from engine.lab.horizon import contexts, encode, horizon, perplexity
 from engine.lab.ngram import KneserNey, ngram_table
+from engine.lab.timeline import timeline_entries
 from engine.session import open_session
+from engine.timeline import SampleRecord
 from tui.main import main
 
 MARK = "☃"  # a character the lyrics never hold: nothing can be copied across it
@@ -136,6 +138,70 @@ def test_a_planted_copy_is_found_at_its_exact_length(corpus: object) -> None:
     assert (nothing.longest_copy, nothing.copied, nothing.spans) == (0, 0, ())
 
 
+def by_the_definition(sample: str, prefix: int, source: str) -> tuple[int, int]:
+    """(longest copy, copied) by brute force, as the definition reads: every stretch of the sample found verbatim in
+    source, its generated characters counted; copied: those inside stretches of ≥ MIN_COPY (prefix included)."""
+    longest, covered = 0, set()
+    for start in range(len(sample)):
+        end = start
+        while end < len(sample) and sample[start : end + 1] in source:
+            end += 1
+        first = max(start, prefix)
+        longest = max(longest, end - first)
+        if end - start >= MIN_COPY:
+            covered |= set(range(first, end))
+    return longest, len(covered)
+
+
+def test_a_planted_copy_reads_the_same_in_the_metrics_samples_and_timeline(corpus: object) -> None:
+    # The one detector behind every place a learner reads "copied": the trainer's figures and `lab copies` (copies),
+    # the Samples panel (its SampleCopy) and the Lab's Timeline (timeline_entries) give the same numbers.
+    text = corpus.text  # type: ignore[attr-defined]
+    planted = text[4_000:4_031]
+    sample = "分开" + MARK * 3 + planted + MARK * 2 + text[7_000:7_005]
+    found = copies(TextIndex(text), [("分开", sample)])
+    record = SampleRecord(5, (("分开", sample),), (), torch.Generator().get_state())
+    (entry,) = timeline_entries((record,), text)
+    on_timeline = entry.samples[0]
+    assert found.longest == on_timeline.longest_copy == 31 == by_the_definition(sample, 2, text)[0]
+    assert found.samples[0].copied == on_timeline.copy.copied == 31 == by_the_definition(sample, 2, text)[1]
+    start = sample.index(planted)
+    assert on_timeline.copy.spans == found.samples[0].spans == ((start, start + 31),)
+    assert entry.to_json()["samples"][0]["longest_copy"] == found.to_json()["copy_longest"] == 31
+
+
+def test_a_copy_running_on_from_its_prefix_counts_its_generated_characters_only(corpus: object) -> None:
+    # The prefix (4 characters of a line) is not the model's: of the 10-character stretch only the 6 generated
+    # characters count, in the longest copy too; but the stretch is one copy of ≥ 8, which the 6 alone are not.
+    text = corpus.text  # type: ignore[attr-defined]
+    index = TextIndex(text)
+    line = text[4_000:4_010]
+    prefix, generated = line[:4], line[4:] + MARK * 10
+    found = sample_copy(index, prefix + generated, len(prefix))
+    assert (found.longest_copy, found.copied, found.generated) == (6, 6, 16)
+    assert found.spans == ((4, 10),) and found.longest_start == 4  # the prefix is not marked
+    assert (found.longest_copy, found.copied) == by_the_definition(prefix + generated, 4, text)
+    alone = sample_copy(index, generated, 0)  # the same 6 characters without their prefix: no copy of 8
+    assert (alone.longest_copy, alone.copied, alone.spans) == (6, 0, ())
+    # A whole prefix that is lyrics, and a generated part that is not: nothing copied, longest 0.
+    nothing = sample_copy(index, text[4_000:4_020] + MARK * 5, 20)
+    assert (nothing.longest_copy, nothing.copied, nothing.spans) == (0, 0, ())
+
+
+def test_the_detector_agrees_with_the_definition_on_real_samples(corpus: object) -> None:
+    # Mixed samples cut from the lyrics at random with random prefixes: brute force and the suffix array agree.
+    text = corpus.text  # type: ignore[attr-defined]
+    index = TextIndex(text)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(12):
+        a, b, c = (int(v) for v in torch.randint(0, len(text) - 30, (3,), generator=generator))
+        lengths = [int(v) for v in torch.randint(1, 14, (3,), generator=generator)]
+        sample = text[a : a + lengths[0]] + text[b : b + lengths[1]] + MARK + text[c : c + lengths[2]]
+        prefix = int(torch.randint(0, 6, (1,), generator=generator))
+        found = sample_copy(index, sample, prefix)
+        assert (found.longest_copy, found.copied) == by_the_definition(sample, prefix, text), (sample, prefix)
+
+
 def test_a_memorised_run_copies_far_more_than_an_early_one_and_metrics_say_so(
     corpus_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,6 +226,13 @@ def test_a_memorised_run_copies_far_more_than_an_early_one_and_metrics_say_so(
     assert shown["copy_longest"] == late["copy_longest"]
     assert shown["copy_share"] == pytest.approx(late["copy_share"])
     assert [s["text"][:2] for s in shown["samples"]] == ["分开", "不分"]
+    # ...and so does the timeline, on the same epoch's samples (one detector, one definition).
+    assert main(["lab", "timeline", "--checkpoint", str(ckpt), "--json"]) == 0
+    last_entry = json.loads(capsys.readouterr().out)["entries"][-1]["samples"]
+    assert max(s["longest_copy"] for s in last_entry) == late["copy_longest"]
+    assert sum(s["copied"] for s in last_entry) / sum(s["generated"] for s in last_entry) == pytest.approx(
+        late["copy_share"]
+    )
     for name in ("horizon", "ngram"):
         assert main(["lab", name, "--checkpoint", str(ckpt), "--json"]) == 0
         found = json.loads(capsys.readouterr().out)

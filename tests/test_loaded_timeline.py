@@ -12,7 +12,7 @@ from textual.widgets import Input, Static, TabbedContent
 
 from engine.config import TrainConfig
 from engine.corpus import Corpus
-from engine.lab.timeline import longest_copy
+from engine.lab.copies import index_for, sample_copy
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
@@ -68,10 +68,10 @@ async def test_a_checkpoint_loaded_to_generate_shows_its_own_timeline(
         for entry, record in zip(pane.entries, records, strict=True):
             assert tuple((s.prefix, s.text) for s in entry.samples) == record.samples
             for sample in entry.samples:  # copies measured against the text it trained on, read again
-                assert sample.longest_copy == longest_copy(sample.generated, trained.corpus.text)
+                assert sample.copy == sample_copy(index_for(trained.corpus.text), sample.text, len(sample.prefix))
         await pilot.press("home")
         body = str(pane.query_one("#timeline-text", Static).render())
-        assert pane.index == 0 and records[0].samples[0][1] in body and "longest copy from the lyrics" in body
+        assert pane.index == 0 and records[0].samples[0][1] in body and "generated characters, longest copy" in body
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, LabScreen), "the lab closed")
         # F7 trains again: the timeline follows the new run, not the checkpoint any more.

@@ -12,7 +12,7 @@ import torch
 
 from engine import checkpoint as checkpoints
 from engine import events
-from engine.lab.timeline import longest_copy
+from engine.lab.copies import TextIndex, sample_copy
 from engine.session import open_session
 from engine.timeline import regenerate
 from tui.main import main
@@ -60,8 +60,9 @@ def test_a_checkpoint_at_a_sampling_epoch_regenerates_its_samples_byte_for_byte(
     assert [e["epoch"] for e in view["entries"]] == [2, 4]
     assert view["entries"][1]["settings"]["temperature"] == 1.5
     sample = view["entries"][0]["samples"][0]
-    generated = sample["text"][len(sample["prefix"]) :]
-    assert sample["longest_copy"] == longest_copy(generated, session.corpus.text) >= 1
+    found = sample_copy(TextIndex(session.corpus.text), sample["text"], len(sample["prefix"]))
+    assert sample["longest_copy"] == found.longest_copy >= 1 and sample["copied"] == found.copied
+    assert sample["generated"] == len(sample["text"]) - len(sample["prefix"])
 
 
 def test_a_resumed_run_keeps_its_timeline_and_an_old_checkpoint_loads_without_one(tmp_path: Path) -> None:
@@ -92,11 +93,3 @@ def test_a_checkpoint_between_reports_says_why_it_regenerates_nothing(
     out = capsys.readouterr().out
     assert "epoch 2: lr 0.001" in out
     assert "not regenerated: the checkpoint was saved at epoch 3, when no samples were drawn" in out
-
-
-def test_longest_copy_finds_a_planted_stretch_at_its_length() -> None:
-    source = "abcdefghij klmnop qrstuv"
-    assert longest_copy("zzklmnopzz", source) == 6
-    assert longest_copy("", source) == 0
-    assert longest_copy("xyz", source) == 0
-    assert longest_copy("uvw", source) == 2

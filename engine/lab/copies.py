@@ -1,15 +1,20 @@
-"""Copied text: how much of a sample is found verbatim in the training text.
+"""Copied text: how much of a sample is found verbatim in the training text. The one copy detector: the trainer's
+per-epoch figures, the Samples panel's marking, `rnn-tui lab copies`, the sample timeline and the lessons all read it.
 
 A suffix array of the training text (built once per text by prefix doubling, vectorised with numpy: a fraction of a
 second for the whole lyrics, seconds for tens of millions of characters) answers, for each position of a sample,
 the longest stretch starting there that occurs somewhere in the training text (a binary search among the sorted
-suffixes, then the common prefix with the two neighbours of where it would sort). From those:
+suffixes, then the common prefix with the two neighbours of where it would sort).
 
-- longest_copy: the longest stretch of the sample found verbatim in the training text (the prefix included: a model
-  that carries on from 分开 exactly as a song does copies the prefix's line);
-- copy_share: the share of the generated characters (the prefix left out) that lie inside a copied stretch of at
-  least MIN_COPY characters. Shorter matches are what any fluent text shares with its corpus (common words);
-  eight characters of lyrics in a row is a line.
+What counts as copied (one definition, said once in the README and in F1): only GENERATED characters count; the
+prefix is the learner's or the preset's, not the model's. A stretch may begin inside the prefix, which then gives it
+context: a model that carries on the line its prefix began is copying that line. So:
+
+- a copy: a stretch of the sample found verbatim in the training text, of at least MIN_COPY characters (counting
+  the prefix characters it starts with); shorter matches are what any fluent text shares with its corpus (common
+  words), eight characters of lyrics in a row is a line;
+- longest_copy: the most generated characters in one stretch found verbatim (of any length);
+- copied / copy_share: the generated characters inside copies, and their share of the generated characters.
 """
 
 from __future__ import annotations
@@ -17,11 +22,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 MIN_COPY = 8  # characters in a row found in the training text that count as copied
+
+# The definition in words, as F1 and `rnn-tui lab copies` say it (the README says the same).
+DEFINITION = (
+    f"a copy is a stretch of a sample found verbatim in the training text, {MIN_COPY} characters or more; only "
+    "generated characters count (the prefix is yours or the preset's, not the model's), but a copy may begin in "
+    'the prefix: carrying on the line a prefix began is copying it. "copied 31 of 50": generated characters '
+    "inside copies; longest copy: the most generated characters in one verbatim stretch (of any length)"
+)
 
 
 def suffix_array(text: str) -> np.ndarray:
@@ -79,14 +93,21 @@ class TextIndex:
         return [self.longest_at(text[i:]) for i in range(len(text))]
 
 
+@lru_cache(maxsize=2)
+def index_for(text: str) -> TextIndex:
+    """The index of text, built once: the trainer, the timeline pane and the lessons read the same training text."""
+    return TextIndex(text)
+
+
 @dataclass(frozen=True)
 class SampleCopy:
     text: str  # prefix + generated text
     prefix: int  # characters of the prefix
-    longest_copy: int
-    copied: int  # generated characters inside copied stretches of ≥ MIN_COPY
+    longest_copy: int  # the most generated characters in one stretch found verbatim
+    copied: int  # generated characters inside copies (stretches of ≥ MIN_COPY, prefix characters included)
     generated: int
-    spans: tuple[tuple[int, int], ...]  # [start, end) in text of the copied stretches of ≥ MIN_COPY, merged
+    spans: tuple[tuple[int, int], ...]  # [start, end) in text of the copies' generated parts, merged
+    longest_start: int = 0  # where in text the longest copy's generated part starts (≥ prefix)
 
     @property
     def copy_share(self) -> float:
@@ -95,21 +116,28 @@ class SampleCopy:
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
+            "prefix": self.text[: self.prefix],
             "longest_copy": self.longest_copy,
             "copy_share": self.copy_share,
             "copied": self.copied,
             "generated": self.generated,
             "spans": [list(span) for span in self.spans],
+            "longest_start": self.longest_start,
         }
 
 
 def sample_copy(index: TextIndex, text: str, prefix: int = 0) -> SampleCopy:
     """What of text (its first prefix characters given, the rest generated) is copied from index's text."""
+    prefix = min(prefix, len(text))
     lengths = index.matching(text)
     covered = [False] * len(text)
+    longest, longest_start = 0, prefix
     for start, length in enumerate(lengths):
+        first = max(start, prefix)  # the stretch's first generated character
+        if start + length - first > longest:
+            longest, longest_start = start + length - first, first
         if length >= MIN_COPY:
-            for position in range(start, start + length):
+            for position in range(first, start + length):
                 covered[position] = True
     spans: list[tuple[int, int]] = []
     for position, inside in enumerate(covered):
@@ -118,9 +146,7 @@ def sample_copy(index: TextIndex, text: str, prefix: int = 0) -> SampleCopy:
                 spans[-1] = (spans[-1][0], position + 1)
             else:
                 spans.append((position, position + 1))
-    generated = max(0, len(text) - prefix)
-    copied = sum(covered[prefix:])
-    return SampleCopy(text, prefix, max(lengths, default=0), copied, generated, tuple(spans))
+    return SampleCopy(text, prefix, longest, sum(covered), len(text) - prefix, tuple(spans), longest_start)
 
 
 @dataclass(frozen=True)

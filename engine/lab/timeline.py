@@ -1,8 +1,8 @@
 """The sample timeline as a lab view: every report's samples with their epoch and settings, how much of each is
 copied verbatim from the training text, and whether a checkpoint's weights reproduce its own epoch's samples.
 
-The longest-copy figure here is the plain one a timeline needs (the longest stretch of the sample found verbatim in
-the training text); the lab's copied-text detector (issue 23, item 3) measures copies in full.
+The copies are the lab's copied-text detector's (engine.lab.copies: generated characters only, a stretch may begin
+in the prefix), the same figures the Samples panel, `lab copies` and `--metrics` give for the same sample.
 """
 
 from __future__ import annotations
@@ -11,41 +11,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.corpus import Vocab
+from engine.lab.copies import SampleCopy, index_for, sample_copy
 from engine.model import CharRNN
 from engine.timeline import Sample, SampleRecord, regenerate
-
-
-def longest_copy_span(text: str, source: str) -> tuple[int, int]:
-    """(start, length) of the longest stretch of text found verbatim in source (the first of equals).
-
-    Grows a best length: at each start only a stretch one longer than the best so far is looked for, so a sample of
-    n characters costs about 2n substring searches.
-    """
-    best, at = 0, 0
-    for start in range(len(text)):
-        while start + best < len(text) and text[start : start + best + 1] in source:
-            best, at = best + 1, start
-    return at, best
-
-
-def longest_copy(text: str, source: str) -> int:
-    """The length of the longest stretch of text found verbatim in source."""
-    return longest_copy_span(text, source)[1]
 
 
 @dataclass(frozen=True)
 class TimelineSample:
     prefix: str
-    text: str  # prefix + generated
-    longest_copy: int  # of the generated part, in characters
-    copy_start: int = 0  # where that stretch starts in the generated part
+    copy: SampleCopy  # the sample (prefix + generated) and what of it is copied from the training text
+
+    @property
+    def text(self) -> str:
+        return self.copy.text
 
     @property
     def generated(self) -> str:
         return self.text[len(self.prefix) :]
 
+    @property
+    def longest_copy(self) -> int:
+        return self.copy.longest_copy
+
     def to_json(self) -> dict[str, Any]:
-        return {"prefix": self.prefix, "text": self.text, "longest_copy": self.longest_copy}
+        c = self.copy
+        return {
+            "prefix": self.prefix,
+            "text": self.text,
+            "longest_copy": c.longest_copy,
+            "copied": c.copied,
+            "generated": c.generated,
+            "copy_share": c.copy_share,
+        }
 
 
 @dataclass(frozen=True)
@@ -96,7 +93,8 @@ class TimelineView:
         for entry in self.entries:
             out.append(f"epoch {entry.epoch}: {entry.settings_line()}")
             for sample in entry.samples:
-                out.append(f" - {sample.text}  (copied {sample.longest_copy} of {len(sample.generated)})")
+                c = sample.copy
+                out.append(f" - {sample.text}  (copied {c.copied} of {c.generated}, longest copy {c.longest_copy})")
         if self.reproduction is not None:
             verdict = "identical, byte for byte" if self.reproduction.equal else "DIFFERENT from the run's"
             out.append(f"regenerated epoch {self.reproduction.epoch}'s samples from the checkpoint: {verdict}")
@@ -106,12 +104,12 @@ class TimelineView:
 
 
 def timeline_entries(records: tuple[SampleRecord, ...], training_text: str) -> tuple[TimelineEntry, ...]:
+    if not records:  # nothing to measure: the index is not built for it
+        return ()
+    index = index_for(training_text)  # the trainer's own when it has sampled: built once per text
     entries = []
     for record in records:
-        samples = []
-        for prefix, text in record.samples:
-            start, length = longest_copy_span(text[len(prefix) :], training_text)
-            samples.append(TimelineSample(prefix, text, length, start))
+        samples = [TimelineSample(prefix, sample_copy(index, text, len(prefix))) for prefix, text in record.samples]
         settings = {name: list(v) if isinstance(v, tuple) else v for name, v in record.settings}
         entries.append(TimelineEntry(record.epoch, settings, tuple(samples)))
     return tuple(entries)

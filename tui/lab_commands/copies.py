@@ -24,12 +24,13 @@ class CopiesResult:
         return {**self.copies.to_json(), "checkpoint": self.label}
 
     def lines(self) -> list[str]:
-        from engine.lab.copies import MIN_COPY
+        from engine.lab.copies import DEFINITION
 
         c = self.copies
         lines = [
             f"samples of {self.label}, against its {c.train_chars:,} training characters "
-            f"(suffix array built in {c.build_seconds:.2f} s); [brackets]: copied stretches of {MIN_COPY} or more",
+            f"(suffix array built in {c.build_seconds:.2f} s); [brackets]: the copies",
+            f"what counts: {DEFINITION}",
         ]
         for sample in c.samples:
             marked, at = [], 0

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from engine.config import LIVE_SETTINGS
+from engine.lab.copies import DEFINITION as COPIES_DEFINITION
 from tui.served import OutsideSession, user_path
 from tui.widgets.ordered_input import OrderedInput
 from tui.widgets.settings import FIELDS
@@ -21,7 +22,7 @@ ResultType = TypeVar("ResultType")
 
 
 PERPLEXITY_HELP = Text.assemble(
-    ("\n\nWhat each perplexity means\n", "bold"),
+    ("\n\nWhat each figure in the panels means\n", "bold"),
     ("train", "bold"),
     " (the book's number): measured on the text the model trains on, with the hidden state carried from batch to "
     "batch as training carries it. It falls toward 1 as the model memorises that text.\n",
@@ -44,7 +45,11 @@ PERPLEXITY_HELP = Text.assemble(
     "nearly every step: each step then has the same length, however large the gradient.\n",
     ("impl", "bold"),
     " (beside the model in Status): fused (hand-written kernels), torch (nn.RNN fed one-hot, autograd: the book's "
-    "§6.5) or scratch (a Python loop over time steps: §6.4). The same perplexities; compare their chars/s.\n\n",
+    "§6.5) or scratch (a Python loop over time steps: §6.4). The same perplexities; compare their chars/s. "
+    "Training only: generation, evaluation and the Lab read the weights the same way whichever impl trained them.\n",
+    ("copied", "bold"),
+    f" (Samples panel, the Lab's Timeline, `rnn-tui lab copies`, copy_longest and copy_share in --metrics): "
+    f"{COPIES_DEFINITION}.\n\n",
     ("Presets\n", "bold"),
     ("d2l-zh", "bold"),
     ": the Chinese edition's §6.5 run: Jay Chou lyrics, 256 hidden units, Adam lr 0.001, state carried, 250 epochs.\n",

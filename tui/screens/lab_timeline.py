@@ -1,5 +1,5 @@
 """The Lab's Timeline tab: every report's samples of the run on screen, scrubbed epoch by epoch (←/→), with the live
-settings they were drawn under and their longest stretch copied verbatim from the training text highlighted.
+settings they were drawn under and their stretches copied verbatim from the training text highlighted.
 
 The records come from the trainer (Trainer.timeline, a copy; a resumed checkpoint's come with it), or from a
 checkpoint loaded only to generate (ctrl+o → Generate: its saved timeline); the copies are measured in a thread
@@ -31,10 +31,10 @@ class TimelinePane(LabPane, can_focus=True):
     TITLE = "Timeline"
     HELP = (
         "Timeline: every sample the run drew, at each report (every period epochs), with the settings of that "
-        "moment (lr, clip, temperature…). ←/→ scrub the epochs, Home/End jump to the first/last. The stretch "
-        "highlighted is the longest one found verbatim in the training text: watch a sample improve, then turn "
-        "into a copy of the lyrics. Checkpoints keep the timeline: one loaded with ctrl+o (to continue, or just to "
-        "generate: its name then heads the tab) shows its own; `rnn-tui lab timeline --checkpoint CKPT` "
+        "moment (lr, clip, temperature…). ←/→ scrub the epochs, Home/End jump to the first/last. Highlighted: "
+        "the copies, as in the Samples panel (see copied, above): watch a sample improve, then turn into a copy of the "
+        "lyrics. Checkpoints keep the timeline: one loaded with ctrl+o (to continue, or just to generate: its name "
+        "then heads the tab) shows its own; `rnn-tui lab timeline --checkpoint CKPT` "
         "prints it and draws the checkpoint's own epoch's samples again, byte for byte."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -157,16 +157,22 @@ class TimelinePane(LabPane, can_focus=True):
         if not entry.samples:
             body.append("\nno samples at this report (pred len 0, or prefixes the corpus cannot spell)", style="italic")
         for sample in entry.samples:
-            generated = sample.generated
-            start, length = sample.copy_start, sample.longest_copy
+            c = sample.copy  # the Samples panel's marking: copies of ≥ 8, their generated characters
+            at = len(sample.prefix)
             body.append("\n" + sample.prefix, style="bold")
-            body.append(generated[:start])
-            body.append(generated[start : start + length], style="reverse")
-            body.append(generated[start + length :])
-            if self.copies_measured:
-                body.append(f"\n  longest copy from the lyrics: {length} of {len(generated)} characters\n", style="dim")
-            else:
+            if not self.copies_measured:  # the text it trained on is not here: nothing to mark
+                body.append(c.text[at:])
                 body.append("\n  (copies not measured: the text it trained on is not on this machine)\n", style="dim")
+                continue
+            for start, end in c.spans:
+                body.append(c.text[at:start])
+                body.append(c.text[start:end], style="reverse")
+                at = end
+            body.append(c.text[at:])
+            body.append(
+                f"\n  copied {c.copied} of {c.generated} generated characters, longest copy {c.longest_copy}\n",
+                style="dim",
+            )
         self.query_one("#timeline-text", Static).update(body)
 
     def _scrub_line(self, entry: TimelineEntry) -> Text:

@@ -75,7 +75,10 @@ class ShapesTable(DataTable):
         self._layout = (padding, headers, rows)
         self.clear(columns=True)
         self.cell_padding = padding
-        self.add_columns(*headers)
+        # Widths given, not measured by DataTable when idle: the header was once drawn before that measure, narrower
+        # than its rows (seen on a loaded machine).
+        for index, header in enumerate(headers):
+            self.add_column(header, width=max(cell_len(text) for text in (header, *(row[index] for row in rows))))
         for row in rows:
             self.add_row(*row)
 
