@@ -121,3 +121,27 @@ async def test_a_checkpoint_resumed_from_the_command_line_shows_its_timeline(
         await wait_for(pilot, lambda: len(pane.entries) == 3, "the checkpoint's three reports")
         assert "epoch 3" in str(pane.query_one("#timeline-scrub", Static).render())
         app.run_control.cancel()
+
+
+async def test_a_loaded_checkpoint_whose_text_is_gone_shows_its_samples_unmarked(
+    tmp_path: Path, corpus: Corpus
+) -> None:
+    from tui.main import main
+
+    text = tmp_path / "lyrics.txt"
+    text.write_text(corpus.text[:3000], encoding="utf-8")
+    path = tmp_path / "gone.ckpt"
+    words = ["train", "--headless", "--corpus", str(text), "--hidden", "16", "--epochs", "2", "--pred-period", "1"]
+    assert main([*words, "--threads", "1", "--save", str(path)]) == 0
+    text.unlink()  # the corpus it trained on is no longer on this machine
+    app = RnnTuiApp(app_options(parse([*TINY, "--epochs", "1"])))  # 2,000 characters: another vocabulary
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.run_control.status.state == "finished", "the app's own run")
+        await load(pilot, app, path, "just-generate")
+        await wait_for(pilot, lambda: app.run_control.status.state == "checkpoint", "the checkpoint loaded")
+        pane = await open_timeline(pilot, app)
+        await wait_for(pilot, lambda: len(pane.entries) == 2, "the checkpoint's two reports")
+        assert not pane.copies_measured
+        body = pane.query_one("#timeline-text", Static).render()
+        assert "copies not measured" in str(body) and "copied" not in str(body)
+        assert not any("reverse" in str(span.style) for span in getattr(body, "spans", []))
