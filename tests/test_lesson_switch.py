@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from pilot_helpers import wait_for
 
 from tui.app import RnnTuiApp
@@ -47,3 +48,24 @@ async def test_another_lesson_picked_in_the_app_goes_to_its_own_csv_and_says_so(
         told = [line for line in notes if "observations-memorisation.csv" in line]
         assert len(told) == 1 and "observations-untrained-writer.csv" in told[0], notes
         assert any(line.startswith("lesson memorisation: ") for line in notes)
+
+
+def test_another_lessons_file_is_named_beside_the_class_one() -> None:
+    from tui.lesson_report import lesson_file
+
+    assert lesson_file("/class/observations-memorisation.csv", "cells") == Path("/class/observations-cells.csv")
+    assert lesson_file("/class/week6.csv", "cells") == Path("/class/week6-cells.csv")
+
+
+async def test_the_server_tells_the_teacher_where_other_lessons_rows_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tui.cli import parse as parse_args
+    from tui.serve import ClassroomServer, settings_from_args
+
+    monkeypatch.chdir(tmp_path)
+    settings = settings_from_args(parse_args(["serve", "--lesson", "memorisation", "--workdir", str(tmp_path / "w")]))
+    await ClassroomServer(settings).on_startup(None)  # type: ignore[arg-type]  # it prints; the app is not read
+    out = capsys.readouterr().out
+    assert f"their observations collect in {tmp_path / 'observations-memorisation.csv'}" in out
+    assert "another lesson in the app: its rows go to observations-LESSON.csv beside it" in out

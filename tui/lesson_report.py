@@ -77,5 +77,12 @@ def own_file(observations: str, lesson: Lesson) -> Path:
         return path
     if header is None or header == csv_header(lesson) or tuple(header[: len(CSV_FIELDS)]) != CSV_FIELDS:
         return path  # ours, empty, or not a class's CSV at all (refused with its own message)
+    return lesson_file(observations, lesson.name)
+
+
+def lesson_file(observations: str, lesson: str) -> Path:
+    """The CSV beside the class's observations for lesson's rows: observations-LESSON.csv beside `rnn-tui serve`'s
+    observations-OTHER.csv, else NAME-LESSON.csv."""
+    path = Path(observations)
     stem = "observations" if path.stem.startswith("observations-") else path.stem
-    return path.with_name(f"{stem}-{lesson.name}{path.suffix or '.csv'}")
+    return path.with_name(f"{stem}-{lesson}{path.suffix or '.csv'}")

@@ -706,6 +706,11 @@ class ClassroomServer(Server):
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
         if s.lesson:
             print(f"  lesson {s.lesson} for every session; their observations collect in {s.observations}", flush=True)
+            if s.observations:  # a seat may pick another lesson in the app (F11 → Lessons): its row is kept apart
+                from tui.lesson_report import lesson_file
+
+                other = lesson_file(s.observations, "LESSON").name
+                print(f"  (a seat that picks another lesson in the app: its rows go to {other} beside it)", flush=True)
         self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 
     async def on_shutdown(self, app: web.Application) -> None:
