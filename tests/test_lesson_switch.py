@@ -47,6 +47,8 @@ async def test_another_lesson_picked_in_the_app_goes_to_its_own_csv_and_says_so(
         notes = [line.plain for line in app.main.samples.written]
         told = [line for line in notes if "observations-memorisation.csv" in line]
         assert len(told) == 1 and "observations-untrained-writer.csv" in told[0], notes
+        told_style = next(line.style for line in app.main.samples.written if line.plain == told[0])
+        assert "red" not in str(told_style)  # where the row went is news, not an error: nothing failed
         assert any(line.startswith("lesson memorisation: ") for line in notes)
 
 

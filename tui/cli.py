@@ -610,12 +610,14 @@ def run_headless(args: argparse.Namespace) -> int:
     if lesson is not None and not nothing_to_train:
         from tui.lesson_report import observe_and_collect
 
-        observation, problem = observe_and_collect(
+        observation, elsewhere, problem = observe_and_collect(
             lesson, trainer, failed[0].message if failed else "", args.observations
         )
         say(f"lesson {lesson.name}: {observation.text}", sys.stdout)
         if problem:
             say(f"{PROG}: warning: {problem}")
+        elif elsewhere:
+            say(elsewhere)
         elif args.observations:
             say(f"observation appended to {args.observations}")
     if trainer.best_save_failure is not None:

@@ -42,27 +42,29 @@ def seat_name() -> str:
 
 def observe_and_collect(
     lesson: Lesson, trainer: Trainer, failure: str, observations: str | None
-) -> tuple[Observation, str | None]:
-    """The observation of the run, appended to the class's CSV when one is named; (observation, why the row could
-    not be written or None)."""
+) -> tuple[Observation, str | None, str | None]:
+    """The observation of the run, appended to the class's CSV when one is named: (observation, a note saying where
+    the row went when not to the named file, why the row could not be written). Both None when all went as asked."""
     try:
         observation = lesson.observe(lesson_run(trainer, failure))
     except Exception as exc:  # an observation never ends the app or the command in a traceback
-        return Observation(lesson.name, f"could not compute the observation: {first_line(exc)}"), None
-    problem = None
-    if observations:
-        target = own_file(observations, lesson)
-        try:
-            append_observation(target, lesson, observation, seat_name())
-        except RnnTuiError as exc:
-            problem = str(exc)
-        else:
-            if target != Path(observations):  # never silently elsewhere: the learner is told where the row went
-                problem = (
-                    f"lesson {lesson.name}'s observation was appended to {target.name}, beside the class's "
-                    f"{Path(observations).name}, which collects another lesson's observations"
-                )
-    return observation, problem
+        return Observation(lesson.name, f"could not compute the observation: {first_line(exc)}"), None, None
+    if not observations:
+        return observation, None, None
+    target = own_file(observations, lesson)
+    try:
+        append_observation(target, lesson, observation, seat_name())
+    except RnnTuiError as exc:
+        return observation, None, str(exc)
+    if target == Path(observations):
+        return observation, None, None
+    # Never silently elsewhere: the learner is told where the row went.
+    return (
+        observation,
+        f"lesson {lesson.name}'s observation was appended to {target.name}, beside the class's "
+        f"{Path(observations).name}, which collects another lesson's observations",
+        None,
+    )
 
 
 def own_file(observations: str, lesson: Lesson) -> Path:

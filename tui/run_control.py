@@ -345,10 +345,12 @@ class RunControl:
         from tui.lesson_report import observe_and_collect
 
         lesson = find_lesson(self.lesson)
-        observation, problem = observe_and_collect(lesson, trainer, failure, self.app.options.observations)
+        observation, elsewhere, problem = observe_and_collect(lesson, trainer, failure, self.app.options.observations)
         self.panels.samples.add_note(f"lesson {lesson.name}: {observation.text}")
         if not failure:  # a failure's own message stays on the status line
             self.status.message, self.status.message_is_error = f"lesson {lesson.name}: {observation.text}", False
+        if elsewhere:
+            self.panels.samples.add_note(elsewhere)
         if problem:
             self.panels.samples.add_note(problem, error=True)
 
