@@ -15,3 +15,11 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def click_again(pilot: Pilot, selector: str) -> None:
+    """Click a button that was clicked moments ago: Textual's Button ignores a click while its 0.2 s press effect
+    (the -active class) lasts, so on a fast machine a second click could land inside it and do nothing."""
+    button = pilot.app.screen.query_one(selector)
+    await wait_for(pilot, lambda: not button.has_class("-active"), f"{selector}'s press effect to end", timeout=10)
+    await pilot.click(selector)

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from pilot_helpers import wait_for
+from pilot_helpers import click_again, wait_for
 from textual.widgets import DataTable, Input
 
 from tui.app import RnnTuiApp
@@ -69,7 +69,7 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await pilot.click("#sweep-table", offset=(12, 0))
         # A bad number is an inline error, and no process starts.
         screen.query_one("#sweep-trials", Input).value = "0"
-        await pilot.click("#sweep-start")
+        await click_again(pilot, "#sweep-start")
         assert "trials must be a whole number ≥ 1" in screen.message
         assert not app.sweep_state.running
 
@@ -147,7 +147,7 @@ async def test_params_readable_at_80x24_and_the_password_never_shown(tmp_path: P
         assert table.get_row("2")[4] == "3/10"
         # A password typed into the storage field is masked once read, in the field and in every message.
         storage.value = "postgresql://class:hunter2@127.0.0.1:1/rnn"
-        await pilot.click("#sweep-open")
+        await click_again(pilot, "#sweep-open")
         await wait_for(pilot, lambda: "cannot open storage" in screen.message, "the refused connection", timeout=30)
         assert "hunter2" not in screen.message and "hunter2" not in storage.value and "***" in storage.value
         assert app.sweep_state.storage.endswith("class:hunter2@127.0.0.1:1/rnn")  # kept, for the next Start
