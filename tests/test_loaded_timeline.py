@@ -145,3 +145,31 @@ async def test_a_loaded_checkpoint_whose_text_is_gone_shows_its_samples_unmarked
         body = pane.query_one("#timeline-text", Static).render()
         assert "copies not measured" in str(body) and "copied" not in str(body)
         assert not any("reverse" in str(span.style) for span in getattr(body, "spans", []))
+
+
+async def test_a_checkpoint_loaded_to_generate_shows_its_own_figures_not_those_of_the_run_it_stopped(
+    tmp_path: Path, corpus_path: Path, corpus: Corpus
+) -> None:
+    trained, path = saved_run(tmp_path, corpus_path, corpus)
+    history = trained.state.history
+    app = RnnTuiApp(app_options(parse([*TINY, "--epochs", "300"])))  # still training when the checkpoint comes
+    async with app.run_test(size=SIZE) as pilot:
+        control = app.run_control
+        await wait_for(pilot, lambda: control.status.epoch >= 4, "the app's own run past the checkpoint's epochs")
+        stopped = control.current
+        await load(pilot, app, path, "just-generate")
+        await wait_for(pilot, lambda: control.status.state == "checkpoint", "the checkpoint loaded")
+        assert stopped is not None
+        await wait_for(pilot, lambda: stopped.ended, "the stopped run's thread to end")  # its last events arrived
+        status = control.status
+        assert (status.epoch, status.epochs, status.perplexity) == (3, 3, history[-1].perplexity)
+        held_out = [(e.epoch, e.val_perplexity) for e in history if e.val_perplexity is not None]
+        assert status.best_val == (min(held_out, key=lambda pair: pair[1]) if held_out else None)  # not the app's run's
+        assert status.chars_per_second is None  # nothing trains: no speed is claimed
+        plot = app.main.plot
+        assert [epoch for epoch, _ in plot.points] == [1, 2, 3]
+        assert plot.baselines == []  # the n-gram lines counted the app's 2,000 characters, not its 10,000
+        shown = app.main.status.render_status().plain
+        assert "epoch 3/3" in shown and "gru 24×1" in shown, shown
+        # F10 still compares the run the checkpoint stopped.
+        assert any(run.origin == f"run {stopped.run_id}" for run in control.run_book.runs), control.run_book.runs

@@ -350,6 +350,7 @@ class CheckpointFlow:
             f"{name}, {message.position}",
             message.timeline,
             message.training_text,
+            message.history,
         )
         self.run_control.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
         self.app.action_focus_prefix()

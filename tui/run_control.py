@@ -50,6 +50,7 @@ class CheckpointWeights:
     label: str  # "book.ckpt, epoch 250"
     timeline: tuple[SampleRecord, ...] = ()  # its run's report samples (the Lab's Timeline browses them)
     training_text: str | None = None  # the text it trained on, where found: copies in the timeline's samples
+    history: tuple[events.EpochEnd, ...] = ()  # its run's epochs: the Status panel and the plot show them
 
 
 class RunControl:
@@ -230,18 +231,40 @@ class RunControl:
         self.app.notify(message, title="training failed", severity="error", timeout=8)
 
     def show_checkpoint(self, weights: CheckpointWeights, note: str) -> None:
-        """Generate-only mode: training stops, the checkpoint's weights generate (F7 trains again)."""
+        """Generate-only mode: training stops, the checkpoint's weights generate (F7 trains again). The Status panel
+        and the plot show the checkpoint's own run, not the run it replaced (whose last events are not applied)."""
         self.cancel()
         self.checkpoint = weights
         from tui.screens.lab_gradients import keep_checkpoint_curve
 
         keep_checkpoint_curve(self, weights)  # before F7 replaces the weights: the Lab draws it beside later runs
-        status = self.status
-        status.state = RunState.CHECKPOINT
+        status = RunStatus(state=RunState.CHECKPOINT, epochs=weights.config.epochs)
+        status.unseen_counted = weights.vocab.has_unk
+        status.device, status.precision = self.status.device, self.status.precision
+        plot = self.panels.plot
+        plot.reset()
+        for record in weights.history:
+            status.held_out(record)
+            plot.add(record.epoch, record.perplexity, record.val_perplexity, record.fresh_perplexity)
+        if weights.history:
+            last = weights.history[-1]
+            status.epoch, status.perplexity = last.epoch, last.perplexity
+            status.grad_norm, status.clipped_share = last.grad_norm, last.clipped_share
         status.message, status.message_is_error = f"generating from {weights.label}; F7 trains again", False
-        status.clock_off()
+        self.status = status
+        if not self._same_split(weights):  # the n-gram lines count another text than the one it trained on
+            plot.set_baselines([])
         self.show_status()
+        plot.redraw(force=True)
         self.panels.samples.add_note(note)
+
+    def _same_split(self, weights: CheckpointWeights) -> bool:
+        """Whether the checkpoint trained and was held out on the text the current run's n-gram lines count."""
+        trainer = self.trainer
+        if trainer is None or weights.training_text != trainer.corpus.text:
+            return False
+        split = ("max_chars", "val_chars", "val_fraction", "num_steps")
+        return all(getattr(weights.config, name) == getattr(trainer.config, name) for name in split)
 
     # ----- engine events, a few times a second -----
 
@@ -264,7 +287,7 @@ class RunControl:
     def feed_gradients(self) -> None:
         """The trainer's steps since the plot's latest, while the plot shows gradient norms (ctrl+g)."""
         plot, trainer = self.panels.plot, self.trainer
-        if plot.mode == "gradients" and trainer is not None:
+        if plot.mode == "gradients" and trainer is not None and self.checkpoint is None:
             steps = trainer.grad_norms.since(plot.last_step)
             plot.add_gradients([(g.step, g.before, g.clip, g.clipped) for g in steps])
             plot.redraw()
@@ -291,6 +314,10 @@ class RunControl:
         self.app.run_worker(count, thread=True, exclusive=True, exit_on_error=False, group="baselines")
 
     def apply_event(self, event: events.Event) -> None:
+        if self.checkpoint is not None:  # the run a loaded checkpoint stopped: its last figures are not on screen
+            if isinstance(event, events.Finished):
+                self.keep_run()  # still comparable in F10
+            return
         status, panels = self.status, self.panels
         if isinstance(event, events.Started):
             status.started(event)
@@ -321,8 +348,7 @@ class RunControl:
             shown = ", ".join(f"{form_name(name)} {value!r}" for name, value in event.changes)
             panels.samples.add_note(f"after epoch {status.epoch}: {shown}")
         elif isinstance(event, events.Finished):
-            if self.checkpoint is None:  # generate-only mode stopped this run: keep saying so
-                status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
+            status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
             status.clock_off()
             if event.reason:  # it ended early on its own (patience): say why, where the eye goes
