@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import events
 from engine.checkpoint import load as load_checkpoint
@@ -25,7 +26,6 @@ from engine.generate import generate
 from engine.precision import NATIVE_ENV, Support, choose, cpu_flags, cpu_support, cuda_support, step_context
 from engine.session import open_session
 from engine.trainer import Trainer
-from tests.test_bad_inputs import assert_one_line_error, run_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
