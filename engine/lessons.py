@@ -287,13 +287,14 @@ def observe_temperature(run: LessonRun) -> Observation:
     timeline = [r for r in run.timeline if r.samples]
     if not timeline:
         return Observation("temperature", "no samples were drawn yet: let the run train to its first report")
+    index = index_for(run.training_text)
     by_temperature: dict[str, list[tuple[float, int]]] = {}
     for record in timeline:
         value = record.setting("temperature")
         name = "greedy" if value is None else f"{value:g}"
         for prefix, text in record.samples:
             generated = text[len(prefix) :]
-            copy = sample_copy(index_for(run.training_text), text, len(prefix)).longest_copy
+            copy = sample_copy(index, text, len(prefix)).longest_copy
             by_temperature.setdefault(name, []).append((_distinct_share(generated), copy))
     parts = []
     for name, seen in by_temperature.items():
