@@ -6,20 +6,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from engine.corpus import Corpus
     from engine.lab.ngram import NgramTable
     from engine.trainer import Trainer
 
-Key = tuple[str, int, int, int, int]
+Key = tuple[int, int, int, int]
 _tables: dict[Key, NgramTable] = {}
 
 
 def corpus_key(trainer: Trainer) -> Key | None:
-    """What the baselines depend on: the corpus, its split and the held-out stretches; None without held-out text."""
-    corpus = trainer.corpus
+    """What the baselines of trainer's run depend on; None without held-out text."""
+    return split_key(trainer.corpus, trainer.config.num_steps)
+
+
+def split_key(corpus: Corpus, num_steps: int) -> Key | None:
+    """What the baselines depend on: the training and held-out text (not where they were read from: the same text
+    under another path has the same baselines) and the held-out stretches' length; None without held-out text."""
     if not corpus.held_out:
         return None
     text_hash = hash((corpus.text, corpus.held_out))
-    return (corpus.source, len(corpus.text), len(corpus.held_out), trainer.config.num_steps, text_hash)
+    return (len(corpus.text), len(corpus.held_out), num_steps, text_hash)
 
 
 def cached(trainer: Trainer) -> NgramTable | None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
 
     from engine.checkpoint import Checkpoint
     from engine.config import TrainConfig
+    from engine.corpus import Corpus
     from engine.run_book import RunBook
     from engine.trainer import Trainer
     from tui.main_screen import MainScreen
@@ -314,13 +315,14 @@ class CheckpointFlow:
                     loaded.position(),
                     tuple(loaded.history),
                     tuple(loaded.timeline),
-                    self._training_text(loaded),
+                    self._training_corpus(loaded),
                 )
             )
 
-    def _training_text(self, loaded: Checkpoint) -> str | None:
-        """In a thread: the text the checkpoint trained on, read as its settings read it, for the Timeline to find
-        copies in its samples; None when that corpus is not on this machine (nothing is downloaded for it). Served:
+    def _training_corpus(self, loaded: Checkpoint) -> Corpus | None:
+        """In a thread: the text the checkpoint trained on and held out, read as its settings read them, for the
+        Timeline to find copies in its samples and the plot to keep its n-gram lines only when they count that same
+        split; None when that corpus is not on this machine (nothing is downloaded for it). Served:
         None, a checkpoint does not choose which server file is read (the Timeline uses the session's own text)."""
         if self.app.served is not None:
             return None
@@ -336,7 +338,7 @@ class CheckpointFlow:
             read = corpus_for(local[0], config, local[1])
         except RnnTuiError:
             return None
-        return read.text if read.vocab == loaded.vocab else None
+        return read if read.vocab == loaded.vocab else None
 
     def loaded(self, message: CheckpointLoaded) -> None:
         from tui.run_control import CheckpointWeights
@@ -349,7 +351,7 @@ class CheckpointFlow:
             message.config,
             f"{name}, {message.position}",
             message.timeline,
-            message.training_text,
+            message.corpus,
             message.history,
         )
         self.run_control.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from engine.config import TrainConfig
-from engine.corpus import Vocab
+from engine.corpus import Corpus, Vocab
 from engine.events import EpochEnd
 
 if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch
@@ -87,7 +87,7 @@ class CheckpointLoaded(Message):
     position: str  # "epoch 12", or "epoch 12 + 3 batches"
     history: tuple[EpochEnd, ...] = ()  # for the runs compared (F10)
     timeline: tuple[SampleRecord, ...] = ()  # its run's report samples, for the Lab's Timeline
-    training_text: str | None = None  # the text it trained on, to find copies in those samples; None: not here
+    corpus: Corpus | None = None  # the text it trained on and held out, as it read them; None: not on this machine
 
 
 @dataclass

@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from engine import events
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
-from engine.corpus import Vocab
+from engine.corpus import Corpus, Vocab
 from engine.errors import ConfigError, RnnTuiError, first_line
 from engine.run_book import Run, RunBook
 from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
@@ -49,7 +49,7 @@ class CheckpointWeights:
     config: TrainConfig
     label: str  # "book.ckpt, epoch 250"
     timeline: tuple[SampleRecord, ...] = ()  # its run's report samples (the Lab's Timeline browses them)
-    training_text: str | None = None  # the text it trained on, where found: copies in the timeline's samples
+    corpus: Corpus | None = None  # what it trained on and held out, where found: copies, its n-gram lines
     history: tuple[events.EpochEnd, ...] = ()  # its run's epochs: the Status panel and the plot show them
 
 
@@ -260,11 +260,13 @@ class RunControl:
 
     def _same_split(self, weights: CheckpointWeights) -> bool:
         """Whether the checkpoint trained and was held out on the text the current run's n-gram lines count."""
+        from tui import baselines
+
         trainer = self.trainer
-        if trainer is None or weights.training_text != trainer.corpus.text:
+        if trainer is None or weights.corpus is None:
             return False
-        split = ("max_chars", "val_chars", "val_fraction", "num_steps")
-        return all(getattr(weights.config, name) == getattr(trainer.config, name) for name in split)
+        key = baselines.split_key(weights.corpus, weights.config.num_steps)
+        return key is not None and key == baselines.corpus_key(trainer)
 
     # ----- engine events, a few times a second -----
 

@@ -96,7 +96,7 @@ class TimelinePane(LabPane, can_focus=True):
         weights, trainer = runs.checkpoint, runs.trainer
         try:
             if weights is not None:  # a checkpoint loaded only to generate: its run's timeline, as saved
-                text = weights.training_text
+                text = weights.corpus.text if weights.corpus is not None else None
                 if text is None and trainer is not None and trainer.vocab == weights.vocab:
                     text = trainer.corpus.text  # as the insight screens do (tui.screens.model_source)
                 entries = timeline_entries(weights.timeline, text or "")
