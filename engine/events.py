@@ -11,6 +11,13 @@ from engine.config import TrainConfig
 if TYPE_CHECKING:  # numpy-backed: the app imports events before its first frame
     from engine.lab.copies import SampleCopy
 
+# A session's note that starts so is a hint (engine.precision's fp32 → bf16 one): a front end may show it apart.
+HINT_PREFIX = "hint: "
+
+
+def is_hint(note: str) -> bool:
+    return note.startswith(HINT_PREFIX)
+
 
 @dataclass(frozen=True)
 class Started:

@@ -34,6 +34,7 @@ import torch
 
 from engine.config import PRECISIONS
 from engine.errors import ConfigError
+from engine.events import HINT_PREFIX
 
 # "1" or "0": act as if the CPU had (or lacked) native bfloat16, whatever it has. For tests and benchmarks that must
 # see both answers on one machine; it never makes bfloat16 faster.
@@ -207,8 +208,8 @@ def fp32_hint(
         return None
     speedup = output_layer_speedup(vocab, hidden, rows)
     if short:
-        return f"hint: «precision» bf16: output layer {speedup:.1f}× faster"  # one line of the Status panel
+        return f"{HINT_PREFIX}«precision» bf16: output layer {speedup:.1f}× faster"  # one line of the Status panel
     return (
-        f"hint: bfloat16 is native here ({support.why}): the output layer's products ran {speedup:.1f}× as fast in "
-        "bf16 just now; --precision bf16 (or auto) uses them, with float32 weights (README, Performance)"
+        f"{HINT_PREFIX}bfloat16 is native here ({support.why}): the output layer's products ran {speedup:.1f}× as "
+        "fast in bf16 just now; --precision bf16 (or auto) uses them, with float32 weights (README, Performance)"
     )

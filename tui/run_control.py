@@ -201,7 +201,7 @@ class RunControl:
         if message.config.prefixes:
             panels.generate_box.suggest_prefix(message.config.prefixes[0])
         for note in message.notes:
-            if not note.startswith("hint:"):  # a hint is the Status panel's (one line), not a line of samples
+            if not events.is_hint(note):  # a hint is the Status panel's (one line), not a line of samples
                 panels.samples.add_note(note)
         if message.notes:
             self.status.message = message.notes[-1]

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engine.config import TrainConfig
+from engine.events import HINT_PREFIX, is_hint
 from tui.run_state import RunState, RunStatus
 
 F6_HINT = "F6: one epoch"
@@ -101,7 +102,7 @@ class StatusPanel(Static):
             lines[-1].append_text(progress_bar(s.fraction, width - lines[-1].cell_len))
         else:
             lines.append(progress_bar(s.fraction, width))
-        hint = s.message.startswith("hint:") and not s.message_is_error
+        hint = is_hint(s.message) and not s.message_is_error
         if s.message and not hint:  # an error, a lesson's observation, why the run paused: read before figures
             lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
         spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
@@ -125,7 +126,7 @@ class StatusPanel(Static):
             speed.insert(0, Text(f"{c.cell} {c.hidden}×{c.layers} {c.impl}"))
         lines += wrap_chunks(speed, width)
         if hint:  # one line at most, the last of the figures: "hint: " goes first when the panel is narrow
-            message = s.message if cell_len(s.message) <= width else s.message.removeprefix("hint: ")
+            message = s.message if cell_len(s.message) <= width else s.message.removeprefix(HINT_PREFIX)
             lines.append(one_line(message, width, "italic dim"))
         if self._config is not None:
             c = self._config
