@@ -54,7 +54,7 @@ class TimelinePane(LabPane, can_focus=True):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.entries: tuple[TimelineEntry, ...] = ()
         self.index = 0
-        self._trainer_id = 0  # whose records self.entries hold: only new records are measured for the same run
+        self._source_id = 0  # id of the trainer (or loaded checkpoint) whose records entries hold: new ones measured
         self.source_label = ""  # a checkpoint loaded to generate: its label ("book.ckpt, epoch 250"); a run: ""
         self.copies_measured = True  # False: the checkpoint's training text is not here, copies not looked for
 
@@ -77,13 +77,13 @@ class TimelinePane(LabPane, can_focus=True):
         if not self.is_on_screen:
             return
         if runs.checkpoint is not None:  # ctrl+o → Generate: the checkpoint's own timeline, which does not grow
-            if id(runs.checkpoint) != self._trainer_id:
+            if id(runs.checkpoint) != self._source_id:
                 self._load()
             return
         trainer = runs.trainer
         if trainer is None:
             return
-        if id(trainer) != self._trainer_id or len(trainer.state.timeline) != len(self.entries):
+        if id(trainer) != self._source_id or len(trainer.state.timeline) != len(self.entries):
             self._load()
 
     @work(thread=True, exclusive=True, group="lab-timeline", exit_on_error=False)
@@ -106,7 +106,7 @@ class TimelinePane(LabPane, can_focus=True):
                 return
             else:
                 records = trainer.timeline()
-                known = self.entries if id(trainer) == self._trainer_id else ()
+                known = self.entries if id(trainer) == self._source_id else ()
                 if [e.epoch for e in known] != [r.epoch for r in records[: len(known)]]:
                     known = ()  # a resumed or replaced run: measured afresh
                 entries = known + timeline_entries(records[len(known) :], trainer.corpus.text)
@@ -121,9 +121,9 @@ class TimelinePane(LabPane, can_focus=True):
         self.query_one("#timeline-scrub", Static).update(message)
         self.query_one("#timeline-text", Static).update("")
 
-    def _show(self, entries: tuple[TimelineEntry, ...], trainer_id: int, copies: bool = True, label: str = "") -> None:
-        at_end = not self.entries or self.index == len(self.entries) - 1 or trainer_id != self._trainer_id
-        self.entries, self._trainer_id, self.copies_measured, self.source_label = entries, trainer_id, copies, label
+    def _show(self, entries: tuple[TimelineEntry, ...], source_id: int, copies: bool = True, label: str = "") -> None:
+        at_end = not self.entries or self.index == len(self.entries) - 1 or source_id != self._source_id
+        self.entries, self._source_id, self.copies_measured, self.source_label = entries, source_id, copies, label
         if not entries and self.source_label:
             self._say(
                 f"No samples on {self.source_label}'s timeline: saved before its first report, or before "
