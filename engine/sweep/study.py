@@ -42,7 +42,7 @@ SAY_EVERY = 30.0  # an outage is said again this often while it lasts
 # the corpus lies (its content is compared by hash), how often samples print, the device, the precision and the
 # seed (each trial has its own) do not (Setting.compared).
 NOT_COMPARED = tuple(s.name for s in SETTINGS if not s.compared)
-HELD_OUT = ("max_chars", "val_chars", "val_fraction")
+HELD_OUT = ("max_chars", "val_chars", "val_fraction", "test_fraction")
 
 T = TypeVar("T")
 
