@@ -476,7 +476,7 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
-    from engine.limits import parameter_count
+    from engine.limits import checkpoint_bytes
     from engine.outputs import OutputError, check_free_space, save_with_rescue
     from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
@@ -559,10 +559,8 @@ def run_headless(args: argparse.Namespace) -> int:
     # checkpoint's size with it: a disk too full for it is found now, not after the run.
     check_outputs(args, session.corpus.source)
     if args.save:
-        config = session.config
-        params = parameter_count(config.cell, len(trainer.vocab), config.hidden, config.layers)
-        slots = 3 if config.optimizer == "adam" else 2  # weights + Adam's two moments (SGD: a momentum buffer)
-        check_free_space(Path(args.save).expanduser(), params * 4 * slots, "the checkpoint", flag="--save")
+        size = checkpoint_bytes(session.config, len(trainer.vocab))
+        check_free_space(Path(args.save).expanduser(), size, "the checkpoint", flag="--save")
     trained, wanted = trainer.state.epoch, session.config.epochs
     nothing_to_train = trained >= wanted
     if nothing_to_train:  # a resumed run that has done all it was asked: say so rather than print nothing
