@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from engine.config import TrainConfig, held_out_on
 from engine.errors import CorpusError
 
 BOOK_MEMBER = "jaychou_lyrics.txt"
@@ -337,16 +338,17 @@ def split_text(text: str, max_chars: int, val_chars: int, val_fraction: float) -
     return train, held_out, notes
 
 
-def held_out_wanted(max_chars: int, val_chars: int, val_fraction: float) -> bool:
-    """Whether these settings ask for held-out text: val_chars > 0, and with max_chars 0 a val_fraction > 0."""
-    return val_chars > 0 and (max_chars > 0 or val_fraction > 0)
-
-
-def check_split(corpus: Corpus, max_chars: int, val_chars: int, val_fraction: float, num_steps: int) -> None:
+def check_split(corpus: Corpus, config: TrainConfig) -> None:
     """Held-out settings that leave no held-out sequence raise CorpusError with the numbers (the training text is
     checked by check_length). One held-out sequence is num_steps + 1 characters: num_steps predictions."""
-    if not held_out_wanted(max_chars, val_chars, val_fraction):
+    if not held_out_on(config):
         return
+    max_chars, val_chars, val_fraction, num_steps = (
+        config.max_chars,
+        config.val_chars,
+        config.val_fraction,
+        config.num_steps,
+    )
     needed = num_steps + 1
     have = len(corpus.held_out)
     if have >= needed:

@@ -50,12 +50,11 @@ def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Co
     of num-steps + 1), naming the numbers; the app calls this too, to check a setting before a restart.
     """
     corpus = read_corpus(path, config, source)
-    val_chars = config.val_chars if held_out_on(config) else 0
     held_out = len(corpus.held_out)
     # A corpus too short for one batch is told as such; one that only the held-out text makes too short, with both.
     check_length(len(corpus.text) + held_out, config.batch_size, config.num_steps, config.sampling)
     check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, held_out)
-    check_split(corpus, config.max_chars, val_chars, config.val_fraction, config.num_steps)
+    check_split(corpus, config)
     return corpus
 
 
