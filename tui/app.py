@@ -22,7 +22,7 @@ import sys
 import termios
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -377,7 +377,7 @@ class RnnTuiApp(App[int]):
         while self.run_control.training_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and binding.action != "quit":

@@ -189,7 +189,7 @@ class RunsScreen(ModalScreen[None]):
             self.book.overlay("perplexity", chosen), self.book.overlay("val_perplexity", chosen)
         )
 
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[int]) -> None:
         event.stop()
         self.redraw()
 

@@ -169,7 +169,7 @@ class SettingsForm(Vertical):
 
     # ----- reading and writing values -----
 
-    def widget(self, name: str) -> Input | Select:
+    def widget(self, name: str) -> Input | Select[str]:
         self.add_fields()
         return self.query_one(f"#setting-{name}")  # type: ignore[return-value]  # every #setting- is one of the two
 
