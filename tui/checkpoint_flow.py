@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.corpus import Corpus
     from engine.run_book import RunBook
     from engine.trainer import Trainer
+    from tui.checkpoint_weights import CheckpointWeights
     from tui.main_screen import MainScreen
-    from tui.run_control import CheckpointWeights
     from tui.served import ServedMode
     from tui.worker import EngineLoader
 
@@ -335,7 +335,7 @@ class CheckpointFlow:
         return read if read.vocab == loaded.vocab else None
 
     def loaded(self, message: CheckpointLoaded) -> None:
-        from tui.run_control import CheckpointWeights
+        from tui.checkpoint_weights import CheckpointWeights
 
         name = Path(message.path).name
         self.run_control.run_book.add_history(message.config, message.history, f"checkpoint {name}")

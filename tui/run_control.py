@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 
 from engine import events
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
-from engine.corpus import Corpus, Vocab
+from engine.corpus import Vocab
 from engine.errors import ConfigError, RnnTuiError, first_line
 from engine.run_book import Run, RunBook
+from tui.checkpoint_weights import CheckpointWeights
 from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
 from tui.run_state import RunState, RunStatus
 from tui.widgets.generate import GenerateRequested
@@ -30,31 +31,61 @@ from tui.widgets.settings import LiveSettingSubmitted, form_name, form_words
 from tui.worker import NOT_CANCELLED, EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from textual.message import Message
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+    from textual.worker import Worker
+
     from engine.lab.gradients import GradientsThroughTime
-    from engine.model import CharRNN
-    from engine.timeline import SampleRecord
     from engine.trainer import Trainer
-    from tui.app import RnnTuiApp
+    from tui.cli import AppOptions
     from tui.main_screen import MainScreen
+    from tui.served import ServedMode
 
 IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
 
 
-@dataclass(frozen=True)
-class CheckpointWeights:
-    """A checkpoint loaded for generating only (ctrl+o → Generate): no trainer, its own settings and vocabulary."""
+class UnsavedWeights(Protocol):
+    """What run control asks of the app's checkpoints (tui.checkpoint_flow.CheckpointFlow)."""
 
-    model: CharRNN
-    vocab: Vocab
-    config: TrainConfig
-    label: str  # "book.ckpt, epoch 250"
-    timeline: tuple[SampleRecord, ...] = ()  # its run's report samples (the Lab's Timeline browses them)
-    corpus: Corpus | None = None  # what it trained on and held out, where found: copies, its n-gram lines
-    history: tuple[events.EpochEnd, ...] = ()  # its run's epochs: the Status panel and the plot show them
+    def unsaved(self) -> tuple[Any, str] | None: ...
+
+
+class RunHost(Protocol):
+    """What RunControl uses of the app (tui.app.RnnTuiApp): its options and panels, whether it is served, its
+    checkpoints' unsaved weights, and Textual's workers, messages, notifications and dialogs."""
+
+    @property
+    def options(self) -> AppOptions: ...
+    @property
+    def main(self) -> MainScreen: ...
+    @property
+    def served(self) -> ServedMode | None: ...
+    @property
+    def checkpoints(self) -> UnsavedWeights: ...
+    @property
+    def workers(self) -> Iterable[Worker[Any]]: ...
+    def run_worker(
+        self,
+        work: Any,
+        name: str | None = "",
+        group: str = "default",
+        description: str = "",
+        exit_on_error: bool = True,
+        start: bool = True,
+        exclusive: bool = False,
+        thread: bool = False,
+    ) -> Worker[Any]: ...
+    def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def post_message(self, message: Message) -> bool: ...
+    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> object: ...
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None
+    ) -> None: ...
 
 
 class RunControl:
-    def __init__(self, app: RnnTuiApp, base_config: TrainConfig) -> None:
+    def __init__(self, app: RunHost, base_config: TrainConfig) -> None:
         self.app = app
         self.base_config = base_config  # the command line's settings: the form's base until a run reports its own
         self.loader = EngineLoader()
