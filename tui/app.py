@@ -33,6 +33,7 @@ from textual.screen import Screen
 
 from tui.checkpoint_flow import DEFAULT_CHECKPOINT, CheckpointFlow
 from tui.cli import AppOptions
+from tui.generation_flow import GenerationFlow
 from tui.main_screen import MainScreen
 from tui.messages import (
     CheckpointFailed,
@@ -108,6 +109,7 @@ class RnnTuiApp(App[int]):
         base_config = options.config
         self.main = MainScreen(base_config)
         self.run_control = RunControl(self, base_config)
+        self.generation = GenerationFlow(self, self.run_control)  # the generate box's requests
         # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
         # and a session nobody touches pauses its training so the others get the cores.
         self.served = served_mode()
@@ -195,13 +197,13 @@ class RnnTuiApp(App[int]):
         self.run_control.structural_changed()
 
     def on_generate_requested(self, message: GenerateRequested) -> None:
-        self.run_control.generate(message)
+        self.generation.generate(message)
 
     def on_generated(self, message: Generated) -> None:
-        self.run_control.generated(message)
+        self.generation.generated(message)
 
     def on_generate_failed(self, message: GenerateFailed) -> None:
-        self.run_control.generate_failed(message)
+        self.generation.generate_failed(message)
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
         self.checkpoints.saved(message)
