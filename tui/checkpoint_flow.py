@@ -320,7 +320,7 @@ class CheckpointFlow:
         None, a checkpoint does not choose which server file is read (the Timeline uses the session's own text)."""
         if self.app.served is not None:
             return None
-        from engine.session import corpus_for, local_corpus
+        from engine.corpus import corpus_for, local_corpus
 
         config = loaded.config
         if not config.corpus and Path(loaded.corpus).is_file():  # found by the lookup when it trained: as lab does

@@ -101,12 +101,12 @@ class ShapesPreview:
         return self._vocab_sizes[key]
 
     def _read_vocab_size(self, config: TrainConfig, key: VocabKey) -> None:
-        """In a thread: the corpus read as config reads it (torch is loaded first: engine.session imports it). Not
+        """In a thread, once the engine has loaded: the corpus read as config reads it. Not
         tied to the run's cancel flag: after F8 that is set, and the preview would keep the old vocabulary."""
         try:
             if not self.runs.loader.wait(NOT_CANCELLED):
                 return
-            from engine.session import vocab_size_for
+            from engine.corpus import vocab_size_for
 
             size = vocab_size_for(config)
         except Exception:  # an unreadable corpus: the run will say so; the preview keeps the run's vocabulary
