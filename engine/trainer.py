@@ -22,7 +22,7 @@ from engine import checkpoint as checkpoints
 from engine import events
 from engine.checkpoint import EpochProgress
 from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
-from engine.corpus import Corpus, check_length, check_split, preprocess
+from engine.corpus import Corpus, check_length, preprocess
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.kernels import tune_allocator
@@ -127,8 +127,6 @@ class Trainer:
         save_best: str | None = None,
     ) -> None:
         check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, len(corpus.held_out))
-        if config.val_chars and corpus.held_out:
-            check_split(corpus, config.max_chars, config.val_chars, config.val_fraction, config.num_steps)
         self.config = config
         self.save_best = save_best  # where the best held-out epoch's checkpoint is written (None: nowhere)
         self.saved_best: events.EpochEnd | None = None  # the epoch last written to save_best by this trainer

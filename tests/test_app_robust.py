@@ -29,9 +29,8 @@ from textual.widgets import Button, Input
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
-from engine.corpus import load_corpus
+from engine.corpus import FALLBACK_PATH, load_corpus
 from engine.download import CORPUS_FILENAME
-from engine.session import FALLBACK_PATH
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import ConfigError, RnnTuiError, first_line
+from engine.limits import checkpoint_bytes
 from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
 from tui.served import shown
 from tui.worker import NOT_CANCELLED
@@ -29,8 +30,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.corpus import Corpus
     from engine.run_book import RunBook
     from engine.trainer import Trainer
+    from tui.checkpoint_weights import CheckpointWeights
     from tui.main_screen import MainScreen
-    from tui.run_control import CheckpointWeights
     from tui.served import ServedMode
     from tui.worker import EngineLoader
 
@@ -68,14 +69,6 @@ def plan_continue(
         f"{name} has trained all its {trained} epochs: set epochs above {trained} in the settings form, "
         "then ctrl+o → Continue again to train further",
     )
-
-
-def checkpoint_bytes(trainer: Trainer) -> int:
-    """About what a checkpoint of trainer takes on disk: its weights and the optimizer's state (Adam keeps two
-    moments a weight, SGD one), with room for its settings, vocabulary and history."""
-    weights = sum(parameter.numel() for parameter in trainer.model.parameters()) * 4
-    slots = 2 if trainer.config.optimizer == "adam" else 1
-    return weights * (1 + slots) + 2**20
 
 
 class CheckpointRuns(Protocol):
@@ -180,7 +173,8 @@ class CheckpointFlow:
             return
         if self.app.served is not None:  # the session's disk quota, checked before anything is written
             try:
-                self.app.served.check_room(checkpoint_bytes(trainer), str(target) if target.exists() else None)
+                size = checkpoint_bytes(trainer.config, len(trainer.vocab))
+                self.app.served.check_room(size, str(target) if target.exists() else None)
             except RnnTuiError as exc:
                 self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
                 return
@@ -326,7 +320,7 @@ class CheckpointFlow:
         None, a checkpoint does not choose which server file is read (the Timeline uses the session's own text)."""
         if self.app.served is not None:
             return None
-        from engine.session import corpus_for, local_corpus
+        from engine.corpus import corpus_for, local_corpus
 
         config = loaded.config
         if not config.corpus and Path(loaded.corpus).is_file():  # found by the lookup when it trained: as lab does
@@ -341,7 +335,7 @@ class CheckpointFlow:
         return read if read.vocab == loaded.vocab else None
 
     def loaded(self, message: CheckpointLoaded) -> None:
-        from tui.run_control import CheckpointWeights
+        from tui.checkpoint_weights import CheckpointWeights
 
         name = Path(message.path).name
         self.run_control.run_book.add_history(message.config, message.history, f"checkpoint {name}")

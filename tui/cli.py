@@ -29,6 +29,7 @@ from engine.config import (
     to_argv,
 )
 from engine.errors import ConfigError, RnnTuiError, worded
+from engine.setting_kinds import GROUPS
 from tui.lab_commands import add_lab_parser
 
 if TYPE_CHECKING:  # the sweep is imported when a sweep command runs
@@ -44,7 +45,6 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-GROUPS = ("corpus", "model", "training", "reports")  # the --help sections of the settings, in this order
 
 
 def setting_help(declared: Setting, default: SettingValue) -> str:
@@ -62,18 +62,8 @@ def add_setting_argument(group: Any, declared: Setting, help_text: str | None = 
     """The flag of one TrainConfig setting: its type and choices from the declaration; no default (None: not given,
     so the preset's or TrainConfig's value applies)."""
     default = getattr(TrainConfig(), declared.name)
-    options: dict[str, Any] = {"dest": declared.name, "help": help_text or setting_help(declared, default)}
-    if declared.kind == "choice":
-        options["choices"] = declared.choices
-    else:
-        options["metavar"] = declared.metavar
-        if declared.whole:
-            options["type"] = int
-        elif declared.kind.endswith("float"):
-            options["type"] = float
-    if declared.kind == "prefixes":
-        options["action"] = "append"
-    group.add_argument(declared.option, **options)
+    help_text = help_text or setting_help(declared, default)
+    group.add_argument(declared.option, dest=declared.name, help=help_text, **declared.kind_of.flag_keywords(declared))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, help_for: dict[str, str] | None = None) -> None:
@@ -486,7 +476,7 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
-    from engine.limits import parameter_count
+    from engine.limits import checkpoint_bytes
     from engine.outputs import OutputError, check_free_space, save_with_rescue
     from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
@@ -572,10 +562,8 @@ def run_headless(args: argparse.Namespace) -> int:
     # checkpoint's size with it: a disk too full for it is found now, not after the run.
     check_outputs(args, session.corpus.source)
     if args.save:
-        config = session.config
-        params = parameter_count(config.cell, len(trainer.vocab), config.hidden, config.layers)
-        slots = 3 if config.optimizer == "adam" else 2  # weights + Adam's two moments (SGD: a momentum buffer)
-        check_free_space(Path(args.save).expanduser(), params * 4 * slots, "the checkpoint", flag="--save")
+        size = checkpoint_bytes(session.config, len(trainer.vocab))
+        check_free_space(Path(args.save).expanduser(), size, "the checkpoint", flag="--save")
     trained, wanted = trainer.state.epoch, session.config.epochs
     nothing_to_train = trained >= wanted
     if nothing_to_train:  # a resumed run that has done all it was asked: say so rather than print nothing

@@ -12,16 +12,12 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from tui.lab_commands.result import LabResult
 
 if TYPE_CHECKING:  # torch-backed: loaded only when a lab command runs
     from engine.lab.subject import Subject
-
-
-class LabResult(Protocol):
-    def to_json(self) -> dict[str, Any]: ...
-
-    def lines(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands import LabResult
+    from tui.lab_commands.result import LabResult
 
 HELP = "GRU/LSTM gates over the held-out text: each gate's share saturated low (< 0.1) and high (> 0.9), per layer"
 

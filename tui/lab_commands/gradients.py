@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands import LabResult
+    from tui.lab_commands.result import LabResult
 
 HELP = "gradients through time: ‖∂ loss / ∂ h k steps back‖ over held-out windows (vanishing, exploding)"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands import LabResult
+    from tui.lab_commands.result import LabResult
 
 HELP = "saliency of earlier characters for one prediction; the effective context: characters back holding 90 percent"
 DEFAULT_CONTEXT = 100  # without --text: the held-out text's first characters, predicting the one after them

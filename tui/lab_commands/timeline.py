@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.lab.subject import Subject
-    from tui.lab_commands import LabResult
+    from tui.lab_commands.result import LabResult
 
 HELP = "every report's samples with their epoch and settings, and how much each copies the lyrics"
 

@@ -29,7 +29,7 @@ from tui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:  # engine.activations imports torch, which the app loads later, in a thread
     from engine.activations import Activations
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
 SUGGESTIONS_PER_REASON = 3
@@ -270,7 +270,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
             self.show_unit((self.unit + delta) % self.activations.hidden)
 
 
-def open_hidden_units(app: RnnTuiApp) -> None:
+def open_hidden_units(app: ScreenHost) -> None:
     """F9: the hidden units over the generate box's text, or over the corpus."""
     from tui.screens.model_source import current_model
 

@@ -18,7 +18,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 from tui.screens.lab_pane import LabPane  # in its own module: a view's module imports it, and lab_panes() the view
 
 if TYPE_CHECKING:
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 
 def lab_panes() -> tuple[type[LabPane], ...]:
@@ -81,6 +81,6 @@ class LabScreen(ModalScreen[None]):
                     pane.shown()
 
 
-def open_lab(app: RnnTuiApp) -> None:
+def open_lab(app: ScreenHost) -> None:
     """F11: the lab views of the current weights."""
     app.push_screen(LabScreen())

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.lab.gradients import GradientsThroughTime
     from engine.model import CharRNN
     from engine.trainer import Trainer
-    from tui.run_control import CheckpointWeights, RunControl
+    from tui.checkpoint_weights import CheckpointWeights
+    from tui.hosts import RunsOnScreen
 
 CURVE_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
 CURVE_MARKERS = ("braille", "•", "x", "+")  # the curves told apart without colour too
@@ -58,14 +59,14 @@ def lab_text(trainer: Trainer | None, corpus_text: str | None) -> str | None:
     return text[-LAB_HELD_OUT_CHARS:] if text else None
 
 
-def keep_curve(runs: RunControl, origin: str) -> None:
+def keep_curve(runs: RunsOnScreen, origin: str) -> None:
     """The current run was kept for F10 as origin: compute its curve now, while its trainer (and weights) exist."""
     trainer = runs.trainer
     if trainer is not None:
         compute_kept_curve(runs, origin, lambda: (trainer.copy_model(), trainer.vocab, lab_text(trainer, None)))
 
 
-def keep_checkpoint_curve(runs: RunControl, weights: CheckpointWeights) -> None:
+def keep_checkpoint_curve(runs: RunsOnScreen, weights: CheckpointWeights) -> None:
     """A checkpoint was loaded to generate (its history just kept for F10): its curve over the run's held-out text,
     when it has the run's vocabulary (else there is no text it can be read on here, and it is kept without one)."""
     trainer = runs.trainer
@@ -83,7 +84,9 @@ def keep_checkpoint_curve(runs: RunControl, weights: CheckpointWeights) -> None:
         compute_kept_curve(runs, origin, lambda: (model, vocab, lab_text(trainer, None)))
 
 
-def compute_kept_curve(runs: RunControl, origin: str, weights: Callable[[], tuple[CharRNN, Vocab, str | None]]) -> None:
+def compute_kept_curve(
+    runs: RunsOnScreen, origin: str, weights: Callable[[], tuple[CharRNN, Vocab, str | None]]
+) -> None:
     """In a thread worker: the curve of weights() (a model nobody trains, its vocabulary, the text), kept by origin."""
     if origin in runs.lab_curves:
         return

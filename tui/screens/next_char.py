@@ -30,7 +30,7 @@ from tui.screens.model_source import ModelSource
 if TYPE_CHECKING:  # engine.explain imports torch, which the app loads later, in a thread
     from engine.explain import ExplainStep, Loop
     from engine.lab.saliency import Saliency
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
@@ -276,7 +276,7 @@ class NextCharScreen(ModalScreen[None]):
         return shown
 
 
-def open_next_char(app: RnnTuiApp) -> None:
+def open_next_char(app: ScreenHost) -> None:
     """F4: explain the generate box's text (or, before any, a generation from its settings)."""
     from textual.widgets import Input
 

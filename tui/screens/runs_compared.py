@@ -28,13 +28,12 @@ from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import FigurePlot
 
 if TYPE_CHECKING:  # annotations only: the app imports this module
-    from tui.app import RnnTuiApp
-    from tui.run_control import RunControl
+    from tui.hosts import RunsOnScreen, ScreenHost
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
 
 
-def compared_runs(runs: RunControl) -> RunBook:
+def compared_runs(runs: RunsOnScreen) -> RunBook:
     """The kept runs plus the one still training (not kept yet), for the screen."""
     book = RunBook()
     book.runs = list(runs.run_book.runs)
@@ -189,7 +188,7 @@ class RunsScreen(ModalScreen[None]):
             self.book.overlay("perplexity", chosen), self.book.overlay("val_perplexity", chosen)
         )
 
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[int]) -> None:
         event.stop()
         self.redraw()
 
@@ -236,6 +235,6 @@ class RunsScreen(ModalScreen[None]):
         message.update(Text(shown(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}"), style="green"))
 
 
-def open_runs(app: RnnTuiApp) -> None:
+def open_runs(app: ScreenHost) -> None:
     """F10: the runs kept so far, and the one training now."""
     app.push_screen(RunsScreen(compared_runs(app.run_control)))
