@@ -59,8 +59,8 @@ class Horizon:
         low = min(v for v in self.held_out if math.isfinite(v))
         at = self.context[self.held_out.index(low)]
         return (
-            f"held-out rises with context ({low:,.1f} at k = {at:,}, {self.held_out[-1]:,.1f} whole): the longer the "
-            "model reads new text, the surer it is that it is the old text (memorisation)"
+            f"held-out rises with context ({low:,.1f} at k = {at:,}, {self.held_out[-1]:,.1f} whole): memorisation, "
+            "the longer it reads new text the surer it is of the old"
         )
 
     def to_json(self) -> dict[str, Any]:
