@@ -184,10 +184,19 @@ def run_corpus_path(preset: str, corpus: str | None) -> Path | None:
     return find_corpus(corpus)
 
 
+NO_CORPUS = "no corpus found: "  # how missing_corpus_message and the built-in corpus's first note begin
+
+
+def status_note(notes: Sequence[str]) -> str:
+    """The one note of a session the app's Status panel shows: the built-in corpus's short line when it trains on
+    that (its details are the notes after it, in Samples), else the last."""
+    return next((note for note in notes if note.startswith(NO_CORPUS)), notes[-1])
+
+
 def missing_corpus_message() -> str:
     """Names the setting as «corpus»: each front end words it (engine.errors.worded: --corpus, the form's label)."""
     return (
-        f"no corpus found: put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
+        f"{NO_CORPUS}put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
         f"or set ${CORPUS_ENV}"
     )
 

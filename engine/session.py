@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
+from engine.config import BOOK_PREFIXES, SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
 from engine.corpus import (
+    CORPUS_ENV,
+    NO_CORPUS,
     TIME_MACHINE_SOURCE,
     Corpus,
     check_length,
     check_split,
     load_corpus,
-    missing_corpus_message,
     run_corpus_path,
 )
 from engine.errors import CheckpointError, CorpusError
@@ -23,6 +24,8 @@ from engine.trainer import Listener, Trainer
 
 FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
 FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
+# Its own sample prefixes, both in its training text (the book's 分开 is not in its vocabulary: no samples at all).
+FALLBACK_PREFIXES = ("等你", "春天")
 # Settings a resumed run may change: the live ones, where things are, and how long to train (Setting.resumable).
 RESUMABLE_CHANGES = {s.name for s in SETTINGS if s.resumable or s.live}
 
@@ -101,11 +104,11 @@ def resolve_corpus(
         path = download_corpus(corpus_url, progress=progress)
     except CorpusError as exc:
         corpus = corpus_for(FALLBACK_PATH, config, FALLBACK_SOURCE)
-        return corpus, [  # how to get the book's lyrics last: the app's status panel shows the last note
+        return corpus, [  # in order: which corpus (the app's Status shows this line: status_note), why, its split
+            f"{NO_CORPUS}training on the built-in sample corpus",  # short: two lines of Status at most, whole
+            f"downloading the book's corpus failed ({exc}). For the book's lyrics, get jaychou_lyrics.txt.zip from "
+            f"d2l-ai/d2l-zh (branch v1, data/) into ./data/, set «corpus» to its path, or set ${CORPUS_ENV}.",
             *corpus.notes,
-            f"{missing_corpus_message()}; downloading the book's corpus failed ({exc}).",
-            f"Training on the {FALLBACK_SOURCE}. For the book's lyrics, get jaychou_lyrics.txt.zip "
-            "from d2l-ai/d2l-zh (branch v1, data/) into ./data/.",
         ]
     corpus = corpus_for(path, config)
     return corpus, [f"downloaded the book's corpus to {path}", *corpus.notes]
@@ -176,6 +179,10 @@ def open_session(
             notes.append(note)
     corpus, corpus_notes = resolve_corpus(config, corpus_url, progress)
     notes.extend(corpus_notes)
+    if corpus.source == FALLBACK_SOURCE and checkpoint is None and config.prefixes == BOOK_PREFIXES:
+        config = config.with_changes(prefixes=FALLBACK_PREFIXES)
+        own = " and ".join(FALLBACK_PREFIXES)
+        notes.append(f"the built-in corpus's own sample prefixes: {own} (the book's are not in its vocabulary)")
     trainer = Trainer(config, corpus, listener, threads=threads, save_best=save_best)
     if checkpoint is not None:
         trainer.restore(checkpoint)

@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from engine import events
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
-from engine.corpus import Corpus, Vocab
+from engine.corpus import Corpus, Vocab, status_note
 from engine.errors import ConfigError, RnnTuiError, first_line
 from engine.run_book import Run, RunBook
 from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
@@ -204,7 +204,7 @@ class RunControl:
             if not events.is_hint(note):  # a hint is the Status panel's (one line), not a line of samples
                 panels.samples.add_note(note)
         if message.notes:
-            self.status.message = message.notes[-1]
+            self.status.message = status_note(message.notes)
         self.shapes_wanted = True
 
     def session_failed(self, message: SessionFailed) -> None:
