@@ -417,3 +417,16 @@ def test_lab_commands_refuse_bad_input_in_one_line(
 ) -> None:
     code, out, err = run_main(["lab", argv[0], "--checkpoint", str(checkpoints["rnn"]), *argv[1:]], capsys)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+def test_the_horizon_captions_a_held_out_curve_that_rises_with_context() -> None:
+    """The book's run at epoch 250 (README): held-out 486 at k = 1, 19,214 at k = 32, 22,929 whole: memorisation's
+    signature, captioned; a held-out curve that falls with context is not."""
+    from engine.lab.horizon import Horizon
+
+    rising = Horizon((1, 32, 9_999), (35.7, 2.22, 1.38), (486.0, 19_214.0, 22_929.0), 10_000, 1_500)
+    assert rising.held_out_rises() and rising.to_json()["held_out_rises"] is True
+    assert rising.caption().startswith("held-out rises with context (486.0 at k = 1, 22,929.0 whole): memorisation")
+    falling = Horizon((1, 32, 9_999), (35.7, 2.22, 1.38), (300.0, 250.0, 240.0), 10_000, 1_500)
+    assert not falling.held_out_rises() and falling.caption() == ""
+    assert not Horizon((1, 2), (3.0, 2.0), (), 100, 0).held_out_rises()
