@@ -2,7 +2,8 @@
 sees: the footer names ^o Load; F1 explains saliency, the effective context and gate saturation, each title once;
 F4's loop note has a line of its own; F10's help line is not cut; the horizon's legend is one line, its figures name
 each text, and the whole text's tick is drawn; the gradients chart has a y label at each end; a finished lesson's
-observation leaves the figures in Status. Real corpus, a tiny LSTM, Textual's pilot."""
+observation leaves the figures in Status (one line at 80×24, three at most at 100×30). Real corpus, a tiny LSTM,
+Textual's pilot."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 F6_HINT = "F6: one epoch"
-NOTE_LINES = 2  # a message that is not an error (a lesson's observation, whole in Samples) takes at most these
+NOTE_LINES = 3  # a message that is not an error (a lesson's observation, whole in Samples) takes at most these
 
 
 def format_duration(seconds: float) -> str:
@@ -111,7 +111,7 @@ class StatusPanel(Static):
         if s.message and not hint:  # an error, a lesson's observation, why the run paused: read before figures
             if s.message_is_error:
                 lines.append(Text(s.message, style="bold red"))
-            else:  # a lesson's observation (whole in Samples) takes a line or two, not the figures' place
+            else:  # a lesson's observation (whole in Samples) takes a line or three, not the figures' place
                 lines += clipped(s.message, width, 1 if short else NOTE_LINES, self.app.console)
         spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
         times = [
