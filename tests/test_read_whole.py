@@ -78,7 +78,7 @@ async def test_every_screen_reads_whole(size: tuple[int, int]) -> None:
         await wait_for(pilot, lambda: gradients.computed > 0, "the gradients")
         await pilot.pause()
         shown = screen_text(app)
-        assert "characters of the held-out text" in shown and "∂ (h, c) k steps back" in shown, shown
+        assert "windows of 100 held-out-text characters" in shown and "∂ (h, c) k steps back" in shown, shown
         labels = re.findall(r"1e-?\d+┤", shown)
         assert len(labels) >= 2, shown  # a y label at each end of the log axis at least
 

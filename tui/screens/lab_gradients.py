@@ -266,7 +266,7 @@ class GradientsPane(LabPane):
                 curves.append((name, kept))
         info = Text()
         info.append(
-            f"mean of {curve.windows} windows of {curve.window} characters of the {self.text_name} text · "
+            f"mean of {curve.windows} windows of {curve.window} {self.text_name}-text characters · "
             f"{len(curves) - 1} other run{'s' * (len(curves) != 2)} kept (F10)\n",
             style="dim",
         )
