@@ -188,10 +188,19 @@ def run_corpus_path(preset: str, corpus: str | None) -> Path | None:
     return find_corpus(corpus)
 
 
+NO_CORPUS = "no corpus found: "  # how missing_corpus_message and the built-in corpus's first note begin
+
+
+def status_note(notes: Sequence[str]) -> str:
+    """The one note of a session the app's Status panel shows: the built-in corpus's short line when it trains on
+    that (its details are the notes after it, in Samples), else the last."""
+    return next((note for note in notes if note.startswith(NO_CORPUS)), notes[-1])
+
+
 def missing_corpus_message() -> str:
     """Names the setting as «corpus»: each front end words it (engine.errors.worded: --corpus, the form's label)."""
     return (
-        f"no corpus found: put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
+        f"{NO_CORPUS}put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
         f"or set ${CORPUS_ENV}"
     )
 
@@ -478,11 +487,11 @@ def resolve_corpus(
         path = download_corpus(corpus_url, progress=progress)
     except CorpusError as exc:
         corpus = corpus_for(FALLBACK_PATH, config, FALLBACK_SOURCE)
-        return corpus, [  # how to get the book's lyrics last: the app's status panel shows the last note
+        return corpus, [  # in order: which corpus (the app's Status shows this line: status_note), why, its split
+            f"{NO_CORPUS}training on the built-in sample corpus",  # short: two lines of Status at most, whole
+            f"downloading the book's corpus failed ({exc}). For the book's lyrics, get jaychou_lyrics.txt.zip from "
+            f"d2l-ai/d2l-zh (branch v1, data/) into ./data/, set «corpus» to its path, or set ${CORPUS_ENV}.",
             *corpus.notes,
-            f"{missing_corpus_message()}; downloading the book's corpus failed ({exc}).",
-            f"Training on the {FALLBACK_SOURCE}. For the book's lyrics, get jaychou_lyrics.txt.zip "
-            "from d2l-ai/d2l-zh (branch v1, data/) into ./data/.",
         ]
     corpus = corpus_for(path, config)
     return corpus, [f"downloaded the book's corpus to {path}", *corpus.notes]

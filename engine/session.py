@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import SETTINGS, TrainConfig, preset_config, preset_note
-from engine.corpus import Corpus, Progress, corpus_for, resolve_corpus, run_corpus_path
+from engine.config import BOOK_PREFIXES, SETTINGS, TrainConfig, preset_config, preset_note
+from engine.corpus import FALLBACK_SOURCE, Corpus, Progress, corpus_for, resolve_corpus, run_corpus_path
 from engine.errors import CheckpointError
 from engine.sampling import batches_per_epoch
 from engine.trainer import Listener, Trainer
 
+# The built-in corpus's own sample prefixes, both in its training text (the book's 分开 is not in its vocabulary:
+# no samples at all).
+FALLBACK_PREFIXES = ("等你", "春天")
 # Settings a resumed run may change: the live ones, where things are, and how long to train (Setting.resumable).
 RESUMABLE_CHANGES = {s.name for s in SETTINGS if s.resumable or s.live}
 
@@ -89,6 +92,10 @@ def open_session(
             notes.append(note)
     corpus, corpus_notes = resolve_corpus(config, corpus_url, progress)
     notes.extend(corpus_notes)
+    if corpus.source == FALLBACK_SOURCE and checkpoint is None and config.prefixes == BOOK_PREFIXES:
+        config = config.with_changes(prefixes=FALLBACK_PREFIXES)
+        own = " and ".join(FALLBACK_PREFIXES)
+        notes.append(f"the built-in corpus's own sample prefixes: {own} (the book's are not in its vocabulary)")
     trainer = Trainer(config, corpus, listener, threads=threads, save_best=save_best)
     if checkpoint is not None:
         trainer.restore(checkpoint)

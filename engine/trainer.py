@@ -271,7 +271,7 @@ class Trainer:
             )
 
     def position(self) -> str:
-        """Where training stands, as a checkpoint saved now would say: 'epoch 12' or 'epoch 12 + 3 of 8 batches'."""
+        """Where training stands, as a checkpoint saved now would say: 'epoch 12' or 'batch 3 of 8 of epoch 13'."""
         with self._weights_lock:
             return checkpoints.describe_position(self.state.epoch, self.state.progress, self.batches_per_epoch)
 

@@ -50,8 +50,9 @@ def plan_continue(
     """The form's epochs say how far to train; a checkpoint cannot train backwards, so a smaller one is set aside
     for the checkpoint's own epochs, and a checkpoint with nothing left to train says how to go further.
 
-    name: the checkpoint's file name; position: where it stands ("epoch 12 + 3 of 8 batches"); trained: its
-    finished epochs; own_epochs: the epochs its settings asked for; form_epochs: the form's (None when invalid).
+    name: the checkpoint's file name; position: where it stands ("epoch 12", or "batch 3 of 8 of epoch 13");
+    trained: its finished epochs; own_epochs: the epochs its settings asked for; form_epochs: the form's (None when
+    invalid).
     """
     if form_epochs is not None and form_epochs > trained:
         return ContinuePlan(

@@ -413,6 +413,10 @@ def download_bar(done: int, total: int) -> None:
     )
 
 
+# Said under the first samples that come out blank (an early model's greedy samples are spaces).
+BLANK_SAMPLES_NOTE = "   (blank so far: the model's likeliest next character is still a space"
+
+
 def say(text: str, file: Any = None) -> None:
     """Print a line; a terminal gone (SIGHUP, a closed pipe) must not end the run or lose its weights."""
     with contextlib.suppress(OSError, ValueError):
@@ -519,6 +523,11 @@ def run_headless(args: argparse.Namespace) -> int:
                 say(memory, sys.stdout)
             for _, text in event.samples:
                 say(f" - {text}", sys.stdout)
+            generated = [text[len(prefix) :] for prefix, text in event.samples]
+            if not told_blank and any(g and not g.strip() for g in generated):  # once: a newcomer's first question
+                told_blank.append(True)
+                greedy = session.trainer.config.temperature is None
+                say(BLANK_SAMPLES_NOTE + (", and greedy sampling picks it every time)" if greedy else ")"), sys.stdout)
         elif isinstance(event, events.Failed):
             failed.append(event)
             say(f"{PROG}: {event.message}")
@@ -531,6 +540,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
     failed: list[events.Failed] = []
     finished: list[events.Finished] = []
+    told_blank: list[bool] = []  # the blank samples explained (once a run)
     lesson = None
     if args.lesson:
         from engine.lessons import find_lesson

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from engine import events
 from engine.config import TrainConfig, describe_layers
-from engine.corpus import Vocab
+from engine.corpus import Vocab, status_note
 from engine.errors import ConfigError, RnnTuiError
 from engine.run_book import Run, RunBook
 from tui.checkpoint_weights import CheckpointWeights
@@ -240,7 +240,7 @@ class RunControl:
             if not events.is_hint(note):  # a hint is the Status panel's (one line), not a line of samples
                 panels.samples.add_note(note)
         if message.notes:
-            self.status.message = message.notes[-1]
+            self.status.message = status_note(message.notes)
         self.shapes.wanted = True
 
     def session_failed(self, message: SessionFailed) -> None:

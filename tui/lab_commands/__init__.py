@@ -2,7 +2,9 @@
 
 One LabCommand a view, in its own module here, listed in LAB_COMMANDS. Each adds its own options, computes its
 view from the checkpoint's Subject (engine.lab.subject) and returns a LabResult: to_json() for --json (one JSON
-object on stdout, for scripts and tests), lines() for a person.
+object on stdout, for scripts and tests), lines() for a person. Every result names the text it read, on screen
+and in its JSON's "source" (SOURCES): a figure on the training text and one on the held-out text are never told
+apart by their number alone.
 """
 
 from __future__ import annotations
@@ -18,6 +20,26 @@ from tui.lab_commands.result import LabResult
 
 if TYPE_CHECKING:  # torch-backed: loaded only when a lab command runs
     from engine.lab.subject import Subject
+
+
+# The texts a lab figure may read: the run's training text, the held-out text that follows it, the test text kept
+# for the verdict, or a text typed on the command line (--text).
+SOURCES = ("training", "held-out", "test", "given")
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """A view's result with the text it read named: "source" in its JSON, and a last line saying what was read."""
+
+    result: LabResult
+    source: str  # one of SOURCES
+    read: str  # one line for a person: "read: the held-out text's first 101 characters"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.result.to_json(), "source": self.source}
+
+    def lines(self) -> list[str]:
+        return [*self.result.lines(), self.read]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,14 @@ class NgramResult:
         best = None
         if self.best_held_out is not None:
             best = {"epoch": self.best_held_out[0], "held_out": self.best_held_out[1]}
-        return {**self.table.to_json(), "checkpoint": self.label, "model_best": best}
+        # Scored on the held-out text (the figures), fitted on the training text.
+        return {
+            **self.table.to_json(),
+            "checkpoint": self.label,
+            "model_best": best,
+            "source": "held-out",
+            "fitted_on": "training",
+        }
 
     def lines(self) -> list[str]:
         t = self.table

@@ -118,7 +118,7 @@ class RunsScreen(ModalScreen[None]):
     #runs-export { height: 1; margin-top: 1; }
     #runs-export Label { color: $text-muted; }
     #runs-csv { width: 1fr; }
-    #runs-message { height: 1; }
+    #runs-message { height: auto; max-height: 3; }  /* its help wraps at 80 columns rather than lose its end */
     #runs-baselines { height: auto; }
     """
 

@@ -8,6 +8,7 @@ figure because training never saw them. With held-out evaluation off it reads as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -17,7 +18,11 @@ from engine.config import TrainConfig
 from engine.events import HINT_PREFIX, is_hint
 from tui.run_state import RunState, RunStatus
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F6_HINT = "F6: one epoch"
+NOTE_LINES = 3  # a message that is not an error (a lesson's observation, whole in Samples) takes at most these
 
 
 def format_duration(seconds: float) -> str:
@@ -104,7 +109,10 @@ class StatusPanel(Static):
             lines.append(progress_bar(s.fraction, width))
         hint = is_hint(s.message) and not s.message_is_error
         if s.message and not hint:  # an error, a lesson's observation, why the run paused: read before figures
-            lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
+            if s.message_is_error:
+                lines.append(Text(s.message, style="bold red"))
+            else:  # a lesson's observation (whole in Samples) takes a line or three, not the figures' place
+                lines += clipped(s.message, width, 1 if short else NOTE_LINES, self.app.console)
         spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
         times = [
             Text(f"{spe:.2f} s/epoch" if spe is not None else "– s/epoch"),
@@ -147,6 +155,24 @@ def progress_bar(fraction: float, width: int) -> Text:
     bar_width = max(5, width - 5)
     filled = round(fraction * bar_width)
     return Text.assemble(("█" * filled, "green"), ("░" * (bar_width - filled), "dim"), f"{fraction:4.0%}")
+
+
+def clipped(message: str, width: int, count: int, console: Console) -> list[Text]:
+    """message wrapped to width, in count lines at most (italic), the last ending "…" when cut ("… (Samples)" on two
+    lines or more: the whole message is there)."""
+    lines = list(Text(message, style="italic").wrap(console, width))
+    if len(lines) <= count:
+        return lines
+    kept, start = lines[: count - 1], 0
+    for line in kept:  # where the last line starts in message (wrapping drops the spaces it breaks at)
+        found = message.find(line.plain.strip(), start)
+        start = (found if found >= 0 else start) + len(line.plain.strip())
+    more = " …" if count == 1 else " … (Samples)"  # one line (80×24) keeps its room for the message
+    last = Text(message[start:].lstrip(), style="italic", no_wrap=True)
+    last.truncate(max(1, width - cell_len(more)))
+    last.rstrip()
+    last.append(more, style="dim")
+    return [*kept, last]
 
 
 def one_line(message: str, width: int, style: str) -> Text:
