@@ -62,6 +62,14 @@ def test_a_headless_run_ends_with_the_test_line_and_the_last_metrics_record_has_
     best = min(records, key=lambda r: r["val_perplexity"])
     assert records[-1]["test_epoch"] == best["epoch"]
     assert 1 < figure < 1027  # better than a uniform guess over the vocabulary, after three epochs
+    # The verdict: right after each held-out line, against counting on held-out; before the test line, on test.
+    lines = out.out.strip().splitlines()
+    held = [i for i, line in enumerate(lines) if line.startswith("held-out perplexity ")]
+    assert held and all(lines[i + 1].startswith("counting: 7-gram 129.0 — this model ") for i in held)
+    assert lines[held[-1] + 1].endswith("worse (held-out)")
+    assert lines[-2].startswith("counting: 7-gram 133.2 — this model ") and lines[-2].endswith("worse (test)")
+    assert all(r["counting_order"] == 7 and r["counting_best"] == pytest.approx(128.963, abs=1e-3) for r in records)
+    assert records[-1]["counting_test"] == pytest.approx(133.188, abs=1e-3) and "counting_test" not in records[0]
 
 
 def planted(corpus: Corpus, test: str) -> Corpus:
