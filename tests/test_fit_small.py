@@ -20,13 +20,20 @@ async def test_the_status_panel_shows_the_gradient_and_speed_and_f9_fits(size: t
     app = RnnTuiApp(app_options(parse([*TINY, "--cell", "gru", "--epochs", "2", "--impl", "torch"])))
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: app.run_control.status.state == "finished", "2 epochs")
+        await wait_for(pilot, lambda: app.run_control.status.counting is not None, "the counting baselines")
         await pilot.pause()
         panel = app.main.status
         visible = panel.render_status().plain.splitlines()[: panel.content_size.height]
         shown = "\n".join(visible)
         assert len(visible) == (5 if size == (80, 24) else 9), visible
         assert visible[0].startswith("● finished  epoch 2/2")
-        assert "held-out " in shown and "fresh " in shown and "clipped 100%" in shown and "‖g‖ " in shown, visible
+        assert "held-out " in shown and "clipped 100%" in shown and "‖g‖ " in shown, visible
+        # The verdict against counting, on the test text once the run has ended, and the test figure itself; at
+        # 80×24 they take the bar's place and the fresh line's (the plot draws fresh).
+        assert "-gram " in shown and " worse (test)" in shown and "test " in shown, visible
+        assert ("fresh " in shown) == (size == (100, 30)), visible
+        if size == (80, 24):
+            assert "test " in visible[0], visible
         assert "gru 16×1 torch" in shown and "chars/s" in shown, visible  # the implementation beside its speed
         assert all(len(line) <= panel.content_size.width for line in visible)
 

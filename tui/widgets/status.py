@@ -8,6 +8,7 @@ figure because training never saw them. With held-out evaluation off it reads as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -16,6 +17,9 @@ from textual.widgets import Static
 from engine.config import TrainConfig
 from engine.events import HINT_PREFIX, is_hint
 from tui.run_state import RunState, RunStatus
+
+if TYPE_CHECKING:
+    from engine.verdict import Verdict
 
 F6_HINT = "F6: one epoch"
 
@@ -97,7 +101,11 @@ class StatusPanel(Static):
         if s.state is RunState.PAUSED and not short:  # F6 is left out of the footer (it only works now): said here
             head.append(Text(F6_HINT, style="dim"))  # (short: on the panel's bottom border, a line saved)
         lines = wrap_chunks(head, width)
-        if short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
+        test = Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")) if s.test else None
+        if short and test is not None and lines[-1].cell_len + 2 + test.cell_len <= width:  # ended: no bar needed
+            lines[-1].append("  ")
+            lines[-1].append_text(test)
+        elif short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
             lines[-1].append("  ")
             lines[-1].append_text(progress_bar(s.fraction, width - lines[-1].cell_len))
         else:
@@ -114,7 +122,10 @@ class StatusPanel(Static):
         if s.val_perplexity is None and s.fresh_perplexity is None:  # held-out evaluation off: the book's one figure
             lines.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
         else:  # short: the cold start's label and the best epoch (the plot's legend names it) make way
-            lines += wrap_chunks(quality_chunks(s, short), width)
+            judged = s.verdict
+            lines += wrap_chunks(quality_chunks(s, short, judged is not None), width)
+            if judged is not None:  # the model against counting, on held-out (test once the run has ended)
+                lines.append(one_line(verdict_text(judged, width), width, ""))
         # What #22 asks a learner to see, before the times: is clipping at work, and how fast is this implementation.
         lines += wrap_chunks(
             [Text(chunk) for chunk in gradient_chunks(s, self._config.clip if self._config else 0)], width
@@ -165,6 +176,15 @@ def gradient_chunks(s: RunStatus, clip: float) -> list[str]:
     return [f"‖g‖ {s.grad_norm:.3g}{clipped}"]
 
 
+def verdict_text(judged: Verdict, width: int) -> str:
+    """The verdict in width cells: the whole line, else "counting 7-gram 129.0: ×5.07 worse (held-out)", else
+    without "counting"."""
+    for form in (judged.line(), f"counting {judged.short()}"):
+        if cell_len(form) <= width:
+            return form
+    return judged.short()
+
+
 def perplexity_text(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
@@ -175,11 +195,13 @@ def unseen_text(share: float, counted: bool) -> str:
     return f"{share:.1%} unseen as <unk>" if counted else f"{share:.1%} unseen left out"
 
 
-def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
-    """train · held-out · fresh · whole text, then the best held-out epoch and the unseen share, as chunks to wrap.
+def quality_chunks(s: RunStatus, short: bool = False, judged: bool = False) -> list[Text]:
+    """train · held-out (· test, once the run has ended) · fresh · whole text, then the best held-out epoch and the
+    unseen share, as chunks to wrap.
 
     short (80×24, two lines): the four figures only, fresh without its "(cold start)" once whole text stands beside
-    it (F1 says what each means)."""
+    it (F1 says what each means); with a verdict (judged: counting's line takes the second), train and held-out only
+    (the plot draws fresh; the test figure is on the first line)."""
     # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
     # zero state (at the last sampling epoch), the memory horizon's long end, tells a cold start from the
     # carried-state trap (F1). Held-out comes second: it stays on the line with train at 80×24.
@@ -188,6 +210,10 @@ def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
         Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
         Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
     ]
+    if s.test is not None and not short:
+        chunks.insert(2, Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")))
+    if short and judged:
+        return chunks[:2]
     if not (short and s.whole_text is not None):
         chunks[-1].append(" (cold start)", "dim")
     if s.whole_text is not None:
