@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from pilot_helpers import wait_for
+from rich.cells import cell_len
 from textual.widgets import Select
 
 from tui.app import RnnTuiApp
@@ -29,11 +30,12 @@ async def test_the_status_panel_shows_the_gradient_and_speed_and_f9_fits(size: t
         assert visible[0].startswith("● finished  epoch 2/2")
         assert "held-out " in shown and "clipped 100%" in shown and "‖g‖ " in shown, visible
         # The verdict against counting, on the test text once the run has ended, and the test figure itself; at
-        # 80×24 they take the bar's place and the fresh line's (the plot draws fresh).
-        assert "-gram " in shown and " worse (test)" in shown and "test " in shown, visible
-        assert ("fresh " in shown) == (size == (100, 30)), visible
+        # 80×24 the figure takes the finished bar's place and the verdict the bottom border.
+        assert "fresh " in shown and "test " in shown, visible
+        told = shown if size == (100, 30) else str(panel.border_subtitle)
+        assert "-gram " in told and " worse (test)" in told, (told, visible)
         if size == (80, 24):
-            assert "test " in visible[0], visible
+            assert "test " in visible[0] and cell_len(told) <= panel.content_size.width, visible
         assert "gru 16×1 torch" in shown and "chars/s" in shown, visible  # the implementation beside its speed
         assert all(len(line) <= panel.content_size.width for line in visible)
 

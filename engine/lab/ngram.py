@@ -15,10 +15,10 @@ where N counts the n-grams themselves at the highest order and, at the lower ord
 many distinct characters precede them in the training text); N(h·) sums N(hc) over c, and Nk(h·) counts the c with
 N(hc) = k (N3+: ≥ 3). The discount depends on the count: D(1) = D1, D(2) = D2, D(k ≥ 3) = D3+, estimated per order
 from that order's counts of counts n1 … n4: Y = n1 / (n1 + 2 n2), D1 = 1 − 2Y n2/n1, D2 = 2 − 3Y n3/n2,
-D3+ = 3 − 4Y n4/n3 (a count of counts that is 0 leaves the discount at its bound: D_k within [0, k]). A history
-never seen (N(h·) = 0) hands over to the shorter one whole. The recursion ends at the 1-gram of continuation counts
-(raw counts for the 1-gram model itself), discounted the same way and interpolated with the uniform distribution
-over the V symbols of the vocabulary.
+D3+ = 3 − 4Y n4/n3 (each D_k kept within [0.1, k]: a discount of 0 would leave some histories nothing to hand
+down). A history never seen (N(h·) = 0) hands over to the shorter one whole. The recursion ends at the 1-gram of
+continuation counts (raw counts for the 1-gram model itself), discounted the same way and interpolated with the
+uniform distribution over the V symbols of the vocabulary.
 
 Counting is numpy's: an m-gram is known by its rank among the training text's distinct m-grams, built order by order
 as rank(prefix) · V + last character, sorted and counted with np.unique (no Python dict per n-gram); a text is scored
@@ -49,6 +49,7 @@ from engine.corpus import UNK, UNSEEN, Vocab
 DISCOUNT = 0.75  # the single discount of KneserNey (today's figure before modified Kneser-Ney)
 ORDERS = (1, 2, 3, 4, 5, 6, 7, 8)
 SINGLE_ORDERS = (1, 2, 3, 4, 5)
+MIN_DISCOUNT = 0.1  # the least discount of any count (discounts' docstring says why)
 SMOOTHING = "modified Kneser-Ney (Chen & Goodman: three discounts per order), interpolated down to uniform"
 SINGLE_SMOOTHING = "interpolated Kneser-Ney (D = 0.75); the 1-gram is add-one"
 Ints = npt.NDArray[np.int64]
@@ -150,13 +151,15 @@ class NgramCounts:
 
 def discounts(counts: Floats) -> tuple[float, float, float]:
     """(D1, D2, D3+) from the counts of counts n1 … n4 (Chen & Goodman): D_k = k − (k+1) Y n_{k+1} / n_k with
-    Y = n1 / (n1 + 2 n2), each kept within [0, k]; a ratio whose n_k is 0 counts as 0 (nothing has that count)."""
+    Y = n1 / (n1 + 2 n2), each kept within [MIN_DISCOUNT, k]; a ratio whose n_k is 0 counts as 0 (nothing has that
+    count). The floor: a discount of 0 (a short text's counts of counts can ask for less) would leave a history whose
+    continuations all have that count no mass to hand down, and a character never seen after it probability 0."""
     n1, n2, n3, n4 = (int(np.count_nonzero(counts == k)) for k in (1, 2, 3, 4))
     y = n1 / (n1 + 2 * n2) if n1 + 2 * n2 else 0.0
     result = []
     for k, (low, high) in enumerate(((n1, n2), (n2, n3), (n3, n4)), start=1):
         ratio = high / low if low else 0.0
-        result.append(min(float(k), max(0.0, k - (k + 1) * y * ratio)))
+        result.append(min(float(k), max(MIN_DISCOUNT, k - (k + 1) * y * ratio)))
     return result[0], result[1], result[2]
 
 

@@ -46,6 +46,7 @@ class StatusPanel(Static):
         self._config: TrainConfig | None = None
         self._shown: Text | None = None
         self._kept_subtitle: str | None = None  # the bottom border's text while F6's hint is there
+        self._verdict_subtitle: str | None = None  # the verdict the bottom border shows (short), if it does
 
     def show(self, status: RunStatus, config: TrainConfig | None) -> None:
         """Show status and the settings the weights on screen were trained with (None: not known yet)."""
@@ -65,11 +66,22 @@ class StatusPanel(Static):
             self._kept_subtitle, self.border_subtitle = self.border_subtitle, F6_HINT
         elif not step_hint and self.border_subtitle == F6_HINT:
             self.border_subtitle = self._kept_subtitle
+        self._show_verdict_on_border(step_hint)
         if text == self._shown:
             return
         same_height = self._shown is not None and text.plain.count("\n") == self._shown.plain.count("\n")
         self._shown = text
         self.update(text, layout=not same_height)
+
+    def _show_verdict_on_border(self, step_hint: bool) -> None:
+        """Short (80×24), the verdict against counting goes on the bottom border, where nothing else is (F6's hint
+        and a served session's note keep it): the body's five lines stay the figures #22 asks for."""
+        judged = self._status.verdict if self.short and not step_hint else None
+        wanted = judged.short() if judged is not None else None
+        if wanted is not None and self.border_subtitle in (None, "", self._verdict_subtitle):
+            self.border_subtitle = self._verdict_subtitle = wanted
+        elif wanted is None and self._verdict_subtitle and self.border_subtitle == self._verdict_subtitle:
+            self.border_subtitle = self._verdict_subtitle = None
 
     def on_mount(self) -> None:
         self._paint()  # the first frame already says what the app is doing
@@ -122,9 +134,9 @@ class StatusPanel(Static):
         if s.val_perplexity is None and s.fresh_perplexity is None:  # held-out evaluation off: the book's one figure
             lines.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
         else:  # short: the cold start's label and the best epoch (the plot's legend names it) make way
+            lines += wrap_chunks(quality_chunks(s, short), width)
             judged = s.verdict
-            lines += wrap_chunks(quality_chunks(s, short, judged is not None), width)
-            if judged is not None:  # the model against counting, on held-out (test once the run has ended)
+            if judged is not None and not short:  # the model against counting (short: on the bottom border)
                 lines.append(one_line(verdict_text(judged, width), width, ""))
         # What #22 asks a learner to see, before the times: is clipping at work, and how fast is this implementation.
         lines += wrap_chunks(
@@ -195,13 +207,12 @@ def unseen_text(share: float, counted: bool) -> str:
     return f"{share:.1%} unseen as <unk>" if counted else f"{share:.1%} unseen left out"
 
 
-def quality_chunks(s: RunStatus, short: bool = False, judged: bool = False) -> list[Text]:
+def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
     """train · held-out (· test, once the run has ended) · fresh · whole text, then the best held-out epoch and the
     unseen share, as chunks to wrap.
 
     short (80×24, two lines): the four figures only, fresh without its "(cold start)" once whole text stands beside
-    it (F1 says what each means); with a verdict (judged: counting's line takes the second), train and held-out only
-    (the plot draws fresh; the test figure is on the first line)."""
+    it (F1 says what each means); the test figure is then on the first line."""
     # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
     # zero state (at the last sampling epoch), the memory horizon's long end, tells a cold start from the
     # carried-state trap (F1). Held-out comes second: it stays on the line with train at 80×24.
@@ -212,8 +223,6 @@ def quality_chunks(s: RunStatus, short: bool = False, judged: bool = False) -> l
     ]
     if s.test is not None and not short:
         chunks.insert(2, Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")))
-    if short and judged:
-        return chunks[:2]
     if not (short and s.whole_text is not None):
         chunks[-1].append(" (cold start)", "dim")
     if s.whole_text is not None:
