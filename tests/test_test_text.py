@@ -126,3 +126,10 @@ def test_no_choice_reads_the_test_text_even_one_planted_to_change_each_choice(
     assert trap.tester(trap.model).held_out.perplexity < 0.5 * test_trap.perplexity
     finished = [e for e in trap_events if isinstance(e, events.Finished)]
     assert finished and finished[-1].test == test_trap and finished[-1].reason.startswith("stopped early")
+
+
+def test_a_checkpoint_from_before_the_test_text_keeps_its_split() -> None:
+    old = TrainConfig(max_chars=0).to_dict()
+    del old["test_fraction"]
+    assert TrainConfig.from_dict(old).test_fraction == 0.0  # its training text stays as it was
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).test_fraction == 0.1
