@@ -342,9 +342,9 @@ class TrainConfig:
             # A checkpoint from before held-out evaluation, trained on a whole corpus: holding out its tail now
             # would change its training text, and a resumed run must go on as it was.
             values["val_chars"] = 0
-        if "test_fraction" not in data and values.get("max_chars", 1) == 0:
-            # A checkpoint from before the test text, trained on a whole corpus: a test tail now would change its
-            # training text. (The book's split gains its test text after the held-out text, training unchanged.)
+        if "test_fraction" not in data:
+            # A checkpoint from before the test text: a test tail now would change the training text of a run on a
+            # whole corpus (or on one shorter than max_chars), and a resumed run must go on as it was.
             values["test_fraction"] = 0.0
         return cls(**values)
 

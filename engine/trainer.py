@@ -377,7 +377,12 @@ class Trainer:
         self._finish(self.state.epoch, stopped=stopped, reason=reason)
 
     def _finish(self, epoch: int, stopped: bool, reason: str = "") -> None:
-        self.listener(events.Finished(epoch, stopped=stopped, reason=reason, test=self.test_figure()))
+        test = self.test_figure()
+        history = self.state.history
+        if test is not None and history and history[-1].test_perplexity is None:  # stopped: the last record has it
+            with self._weights_lock:
+                history[-1] = dataclasses.replace(history[-1], test_perplexity=test.perplexity, test_epoch=test.epoch)
+        self.listener(events.Finished(epoch, stopped=stopped, reason=reason, test=test))
 
     # ----- the test text: reported once, never read by a choice -----
 

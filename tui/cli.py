@@ -33,6 +33,7 @@ from engine.setting_kinds import GROUPS
 from tui.lab_commands import add_lab_parser
 
 if TYPE_CHECKING:  # the sweep is imported when a sweep command runs
+    from engine.lab.ngram import NgramTable
     from engine.sweep import SweepSpec
 
 PROG = "rnn-tui"
@@ -485,9 +486,11 @@ def run_headless(args: argparse.Namespace) -> int:
     from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
     from engine.signals import StopOnSignals
+    from engine.verdict import counting_table, verdict
 
     overrides = config_overrides(args)
     metrics: MetricsWriter | None = None
+    counting: NgramTable | None = None  # the counting baselines, set once the corpus is read
 
     def printer(event: events.Event) -> None:
         if isinstance(event, events.Started):
@@ -507,7 +510,14 @@ def run_headless(args: argparse.Namespace) -> int:
                     say(line)
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
-                metrics.write(json.dumps(event.record()) + "\n")
+                record = event.record()
+                if counting is not None:  # the counting yardstick, chosen and read on held-out (test: the last)
+                    order, value = counting.best()
+                    record.update(counting_best=value, counting_order=order)
+                    chosen = counting.best_test()
+                    if event.test_perplexity is not None and chosen is not None:
+                        record["counting_test"] = chosen[1]
+                metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
@@ -516,6 +526,9 @@ def run_headless(args: argparse.Namespace) -> int:
             gradients = epoch.gradient_line()
             if held_out:
                 say(held_out, sys.stdout)
+                judged = verdict(counting, epoch.val_perplexity) if counting is not None else None
+                if judged is not None:
+                    say(judged.line(), sys.stdout)
             elif gradients:  # held-out evaluation off: the gradient norms and clipped share on a line of their own
                 say(gradients, sys.stdout)
             memory = epoch.memory_line()
@@ -559,6 +572,7 @@ def run_headless(args: argparse.Namespace) -> int:
         save_best=args.save_best,
     )
     trainer = session.trainer
+    counting = counting_table(session.corpus, session.config.num_steps)
     for note in session.notes:
         say(worded(note, flag_name))
     for note in ineffective_settings(session.config):
@@ -632,6 +646,9 @@ def run_headless(args: argparse.Namespace) -> int:
     test = finished[-1].test if finished else None
     if test is not None:  # the run's last line: the figure no choice read
         say(test.describe())
+        judged = verdict(counting, None, test.perplexity) if counting is not None else None
+        if judged is not None:
+            say(judged.line(), sys.stdout)
         say(test.line(), sys.stdout)
     return code
 

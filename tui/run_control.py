@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from textual.worker import Worker
 
     from engine.lab.gradients import GradientsThroughTime
+    from engine.lab.ngram import NgramTable
     from engine.trainer import Trainer
     from tui.cli import AppOptions
     from tui.main_screen import MainScreen
@@ -338,18 +339,27 @@ class RunControl:
         trainer, plot = self.trainer, self.panels.plot
         if trainer is None or baselines.corpus_key(trainer) is None:
             plot.set_baselines([])
+            self.status.counting = None
             return
         table = baselines.cached(trainer)
         if table is not None:
-            plot.set_baselines(baselines.reference_lines(table))
+            self._counted(table)
             return
 
         def count() -> None:
             found = baselines.compute(trainer)
             if found is not None and not get_current_worker().is_cancelled and self.trainer is trainer:
-                self.app.call_from_thread(plot.set_baselines, baselines.reference_lines(found))
+                self.app.call_from_thread(self._counted, found)
 
         self.app.run_worker(count, thread=True, exclusive=True, exit_on_error=False, group="baselines")
+
+    def _counted(self, table: NgramTable) -> None:
+        """The counting baselines known: the plot's reference lines, and the Status panel's verdict."""
+        from tui import baselines
+
+        self.panels.plot.set_baselines(baselines.reference_lines(table))
+        self.status.counting = table
+        self.show_status()
 
     def apply_event(self, event: events.Event) -> None:
         if self.checkpoint is not None:  # the run a loaded checkpoint stopped: its last figures are not on screen
@@ -388,6 +398,7 @@ class RunControl:
         elif isinstance(event, events.Finished):
             status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
+            status.test = event.test
             status.clock_off()
             if event.reason:  # it ended early on its own (patience): say why, where the eye goes
                 status.message, status.message_is_error = event.reason, False

@@ -74,12 +74,19 @@ def add_lab_parser(commands: Any) -> None:
         view.add_argument("--corpus", metavar="PATH", help="the text to read (default: the one its run trained on)")
         view.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
         command.add_arguments(view)
+    from tui.lab_commands import datasize  # trains its own runs: no checkpoint
+
+    datasize.add_parser(views)
 
 
 def run_lab(args: argparse.Namespace) -> int:
     """Run the chosen view; an RnnTuiError propagates to the command line's one-line error (exit 2)."""
     from engine.lab.subject import load_subject
 
+    if args.lab_view == "datasize":
+        from tui.lab_commands import datasize
+
+        return datasize.run(args)
     command = next(command for command in lab_commands() if command.name == args.lab_view)
     subject = load_subject(args.checkpoint, args.corpus)
     result = command.run(args, subject)

@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 
 def lab_panes() -> tuple[type[LabPane], ...]:
     """Every lab view, in tab order."""
+    from tui.screens.lab_datasize import DatasizePane
     from tui.screens.lab_gradients import GradientsPane
     from tui.screens.lab_horizon import HorizonPane
     from tui.screens.lab_lessons import LessonsPane
     from tui.screens.lab_ngram import NgramPane
     from tui.screens.lab_timeline import TimelinePane
 
-    return (GradientsPane, HorizonPane, NgramPane, TimelinePane, LessonsPane)
+    return (GradientsPane, HorizonPane, NgramPane, DatasizePane, TimelinePane, LessonsPane)
 
 
 class LabScreen(ModalScreen[None]):

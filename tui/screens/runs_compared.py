@@ -153,7 +153,11 @@ class RunsScreen(ModalScreen[None]):
         if table is None:
             return Text("")
         values = "  ".join(f"{n}-gram {v:,.1f}" for n, v in zip(table.n, table.held_out, strict=True))
-        return Text.assemble(("counting, held-out (this run's text): ", "dim"), values)
+        shown = Text.assemble(("counting, held-out (this run's text): ", "dim"), values)
+        judged = self.app.run_control.status.verdict  # type: ignore[attr-defined]
+        if judged is not None:  # this run against counting: its test figure once it has one, else held-out
+            shown.append("\n" + judged.line())
+        return shown
 
     def describe(self, index: int, label: str) -> str:
         run = self.book.runs[index]
@@ -161,7 +165,8 @@ class RunsScreen(ModalScreen[None]):
         end = " (stopped)" if run.stopped else ""
         held = [(e.val_perplexity, e.epoch) for e in run.history if e.val_perplexity is not None]
         best = f"; held-out best {min(held)[0]:,.1f} at epoch {min(held)[1]}" if held else ""
-        return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}{best}"
+        test = f"; test {last.test_perplexity:,.1f}" if last.test_perplexity is not None else ""
+        return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}{best}{test}"
 
     def hint(self) -> Text:
         if not self.book.runs:

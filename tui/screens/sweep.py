@@ -412,6 +412,8 @@ class SweepScreen(ModalScreen[None]):
             facts.append(f"seed {row.seed}")
         if row.best_epoch is not None:
             facts.append(f"best at epoch {row.best_epoch}")
+        if row is self.best_row() and row.history and row.history[-1].get("test_perplexity") is not None:
+            facts.append(f"test {row.history[-1]['test_perplexity']:,.1f} (reported once, ranks nothing)")
         if row.host:
             facts.append(row.host)
         if row.reason:

@@ -21,6 +21,8 @@ from tui.run_state import RunState, RunStatus
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from engine.verdict import Verdict
+
 F6_HINT = "F6: one epoch"
 NOTE_LINES = 3  # a message that is not an error (a lesson's observation, whole in Samples) takes at most these
 
@@ -47,6 +49,7 @@ class StatusPanel(Static):
         self._config: TrainConfig | None = None
         self._shown: Text | None = None
         self._kept_subtitle: str | None = None  # the bottom border's text while F6's hint is there
+        self._verdict_subtitle: str | None = None  # the verdict the bottom border shows (short), if it does
 
     def show(self, status: RunStatus, config: TrainConfig | None) -> None:
         """Show status and the settings the weights on screen were trained with (None: not known yet)."""
@@ -66,11 +69,22 @@ class StatusPanel(Static):
             self._kept_subtitle, self.border_subtitle = self.border_subtitle, F6_HINT
         elif not step_hint and self.border_subtitle == F6_HINT:
             self.border_subtitle = self._kept_subtitle
+        self._show_verdict_on_border(step_hint)
         if text == self._shown:
             return
         same_height = self._shown is not None and text.plain.count("\n") == self._shown.plain.count("\n")
         self._shown = text
         self.update(text, layout=not same_height)
+
+    def _show_verdict_on_border(self, step_hint: bool) -> None:
+        """Short (80×24), the verdict against counting goes on the bottom border, where nothing else is (F6's hint
+        and a served session's note keep it): the body's five lines stay the figures #22 asks for."""
+        judged = self._status.verdict if self.short and not step_hint else None
+        wanted = judged.short() if judged is not None else None
+        if wanted is not None and self.border_subtitle in (None, "", self._verdict_subtitle):
+            self.border_subtitle = self._verdict_subtitle = wanted
+        elif wanted is None and self._verdict_subtitle and self.border_subtitle == self._verdict_subtitle:
+            self.border_subtitle = self._verdict_subtitle = None
 
     def on_mount(self) -> None:
         self._paint()  # the first frame already says what the app is doing
@@ -102,7 +116,11 @@ class StatusPanel(Static):
         if s.state is RunState.PAUSED and not short:  # F6 is left out of the footer (it only works now): said here
             head.append(Text(F6_HINT, style="dim"))  # (short: on the panel's bottom border, a line saved)
         lines = wrap_chunks(head, width)
-        if short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
+        test = Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")) if s.test else None
+        if short and test is not None and lines[-1].cell_len + 2 + test.cell_len <= width:  # ended: no bar needed
+            lines[-1].append("  ")
+            lines[-1].append_text(test)
+        elif short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
             lines[-1].append("  ")
             lines[-1].append_text(progress_bar(s.fraction, width - lines[-1].cell_len))
         else:
@@ -123,6 +141,9 @@ class StatusPanel(Static):
             lines.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
         else:  # short: the cold start's label and the best epoch (the plot's legend names it) make way
             lines += wrap_chunks(quality_chunks(s, short), width)
+            judged = s.verdict
+            if judged is not None and not short:  # the model against counting (short: on the bottom border)
+                lines.append(one_line(verdict_text(judged, width), width, ""))
         # What #22 asks a learner to see, before the times: is clipping at work, and how fast is this implementation.
         lines += wrap_chunks(
             [Text(chunk) for chunk in gradient_chunks(s, self._config.clip if self._config else 0)], width
@@ -191,6 +212,15 @@ def gradient_chunks(s: RunStatus, clip: float) -> list[str]:
     return [f"‖g‖ {s.grad_norm:.3g}{clipped}"]
 
 
+def verdict_text(judged: Verdict, width: int) -> str:
+    """The verdict in width cells: the whole line, else "counting 7-gram 129.0: ×5.07 worse (held-out)", else
+    without "counting"."""
+    for form in (judged.line(), f"counting {judged.short()}"):
+        if cell_len(form) <= width:
+            return form
+    return judged.short()
+
+
 def perplexity_text(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
@@ -202,10 +232,11 @@ def unseen_text(share: float, counted: bool) -> str:
 
 
 def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
-    """train · held-out · fresh · whole text, then the best held-out epoch and the unseen share, as chunks to wrap.
+    """train · held-out (· test, once the run has ended) · fresh · whole text, then the best held-out epoch and the
+    unseen share, as chunks to wrap.
 
     short (80×24, two lines): the four figures only, fresh without its "(cold start)" once whole text stands beside
-    it (F1 says what each means)."""
+    it (F1 says what each means); the test figure is then on the first line."""
     # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
     # zero state (at the last sampling epoch), the memory horizon's long end, tells a cold start from the
     # carried-state trap (F1). Held-out comes second: it stays on the line with train at 80×24.
@@ -214,6 +245,8 @@ def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
         Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
         Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
     ]
+    if s.test is not None and not short:
+        chunks.insert(2, Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")))
     if not (short and s.whole_text is not None):
         chunks[-1].append(" (cold start)", "dim")
     if s.whole_text is not None:
