@@ -2,7 +2,9 @@
 
 Order: $RNN_TUI_CORPUS, ../shared/data/ beside the project (the team's and CI's copy), data/, the user's cache,
 else one download (sha256 verified, from $RNN_TUI_CORPUS_URL when set) into the user's cache. Without any of
-these the session stops with one line saying how to get the corpus.
+these the tests that read the corpus are skipped, each with one line saying how to get it (NO_CORPUS), and the
+rest run: a test reads it through the corpus fixtures below (corpus_path, corpus, book_config), or is in a module
+of CORPUS_MODULES (those that hand BOOK_CORPUS to a process or read it themselves).
 """
 
 from __future__ import annotations
@@ -21,8 +23,26 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = PROJECT_ROOT.parent / "shared" / "data" / DEFAULT_CORPUS_NAME
 
 
-def find_test_corpus() -> Path:
-    """The book's corpus for the tests; downloads it into the user's cache at most once."""
+NO_CORPUS = (
+    f"no corpus: this test reads the book's {DEFAULT_CORPUS_NAME}; put it in data/ or set ${CORPUS_ENV} to its path "
+    "(README, Get the corpus)"
+)
+
+# Test modules whose every test reads the corpus without asking for a fixture: skipped as a whole without it.
+CORPUS_MODULES = frozenset(
+    {
+        "test_app_robust",
+        "test_convert",
+        "test_hostile_visitor",
+        "test_serve_browser",
+        "test_serve_lifecycle",
+        "test_served",
+    }
+)
+
+
+def find_test_corpus() -> Path | None:
+    """The book's corpus for the tests; downloads it into the user's cache at most once. None: not to be had."""
     from engine.download import corpus_cache_dir, download_corpus
 
     explicit = os.environ.get(CORPUS_ENV)
@@ -35,25 +55,36 @@ def find_test_corpus() -> Path:
             return candidate
     try:  # a valid cached copy is returned without touching the network
         return download_corpus(cache_dir=corpus_cache_dir())
-    except CorpusError as exc:
-        pytest.exit(
-            f"the tests need the book's corpus and could not get it ({exc}): put {DEFAULT_CORPUS_NAME} in data/, "
-            f"or set ${CORPUS_ENV} to its path, or $RNN_TUI_CORPUS_URL to a mirror",
-            returncode=2,
-        )
+    except CorpusError:
+        return None
 
 
-# Found once, before any test changes the environment.
-BOOK_CORPUS = find_test_corpus()
+# Found once, before any test changes the environment. Without it, BOOK_CORPUS names where it would be (data/), so
+# the modules that import it still load; their tests are skipped.
+FOUND_CORPUS = find_test_corpus()
+BOOK_CORPUS = FOUND_CORPUS or PROJECT_ROOT / "data" / DEFAULT_CORPUS_NAME
 
 # Every machine looks the same to the tests: no native bfloat16 unless a test says otherwise (tests/test_precision.py);
 # else on a CPU with it each fp32 app run notes a measured, varying bf16 speed-up (snapshots would differ per machine).
 os.environ.setdefault(NATIVE_ENV, "0")
 
 
+def pytest_report_header() -> str:
+    return f"corpus: {FOUND_CORPUS}" if FOUND_CORPUS else "corpus: none found; the tests that read it are skipped"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if FOUND_CORPUS is None:
+        for item in items:
+            if item.module is not None and item.module.__name__ in CORPUS_MODULES:
+                item.add_marker(pytest.mark.skip(reason=NO_CORPUS))
+
+
 @pytest.fixture(scope="session")
 def corpus_path() -> Path:
-    return BOOK_CORPUS
+    if FOUND_CORPUS is None:
+        pytest.skip(NO_CORPUS)
+    return FOUND_CORPUS
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +98,11 @@ def book_config(corpus_path: Path) -> TrainConfig:
 
 
 @pytest.fixture(autouse=True)
-def _corpus_env(monkeypatch: pytest.MonkeyPatch, corpus_path: Path, tmp_path: Path) -> None:
+def _corpus_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Tests never download and never write to the user's cache.
-    monkeypatch.setenv("RNN_TUI_CORPUS", str(corpus_path))
+    if FOUND_CORPUS is None:
+        monkeypatch.delenv("RNN_TUI_CORPUS", raising=False)
+    else:
+        monkeypatch.setenv("RNN_TUI_CORPUS", str(FOUND_CORPUS))
     monkeypatch.setenv("RNN_TUI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("RNN_TUI_CORPUS_URL", "http://127.0.0.1:9/unreachable")
