@@ -3,8 +3,8 @@
 Order: $RNN_TUI_CORPUS, ../shared/data/ beside the project (the team's and CI's copy), data/, the user's cache,
 else one download (sha256 verified, from $RNN_TUI_CORPUS_URL when set) into the user's cache. Without any of
 these the tests that read the corpus are skipped, each with one line saying how to get it (NO_CORPUS), and the
-rest run: a test reads it through the corpus fixtures below (corpus_path, corpus, book_config), or is in a module
-of CORPUS_MODULES (those that hand BOOK_CORPUS to a process or read it themselves).
+rest run: a test reads it through the corpus fixtures below (corpus_path, corpus, book_config), or is named in
+CORPUS_TESTS.
 """
 
 from __future__ import annotations
@@ -28,11 +28,27 @@ NO_CORPUS = (
     "(README, Get the corpus)"
 )
 
-# Test modules whose every test reads the corpus without asking for a fixture: skipped as a whole without it.
-CORPUS_MODULES = frozenset(
+# The tests that read the corpus without asking for a fixture (they hand BOOK_CORPUS to a process, or train through
+# $RNN_TUI_CORPUS): a module's name (all its tests) or module::function. Skipped without the corpus. Found by running
+# the suite with no corpus (README, Test): without it these read the built-in corpus instead and fail.
+CORPUS_TESTS = frozenset(
     {
+        "test_app::test_generate_known_traditional_and_unknown_prefixes",
+        "test_app::test_save_then_load_for_generation",
+        "test_app::test_training_advances_and_panels_show_it",
+        "test_app_faults::test_a_signal_after_a_save_writes_no_rescue_file",
+        "test_app_faults::test_form_errors_follow_the_typing_and_inert_settings_and_unsampled_prefixes_are_named",
         "test_app_robust",
+        "test_clipping_app::test_ctrl_g_shows_every_steps_gradient_norm_against_theta_and_back",
         "test_convert",
+        "test_download::test_fresh_machine_downloads_then_trains",
+        "test_faults::test_a_disk_too_small_for_the_checkpoint_is_refused_before_training",
+        "test_faults::test_a_setting_that_does_nothing_is_named",
+        "test_faults::test_metrics_on_a_full_disk_are_a_warning_and_the_run_goes_on",
+        "test_fit_small::test_a_paused_run_names_f6_where_it_costs_no_figure",
+        "test_fit_small::test_the_status_panel_shows_the_gradient_and_speed_and_f9_fits",
+        "test_heldout::test_held_out_settings_that_leave_nothing_are_one_line_errors",
+        "test_heldout::test_the_vocabulary_a_setting_would_give_is_read_without_a_run",
         "test_hostile_visitor",
         "test_serve_browser",
         "test_serve_lifecycle",
@@ -76,7 +92,8 @@ def pytest_report_header() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if FOUND_CORPUS is None:
         for item in items:
-            if item.module is not None and item.module.__name__ in CORPUS_MODULES:
+            module = item.module.__name__ if item.module is not None else ""
+            if {module, f"{module}::{getattr(item, 'originalname', item.name)}"} & CORPUS_TESTS:
                 item.add_marker(pytest.mark.skip(reason=NO_CORPUS))
 
 
