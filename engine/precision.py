@@ -146,7 +146,7 @@ def choose(requested: str, device: torch.device, support: Support | None = None,
             f"«precision» bf16 on {device.type}: {support.why}; without native bfloat16 it would be slower than fp32, "
             "so it is refused: use fp32 or auto"
         )
-    warning = f"warning: bf16 misses the quality guard for the {cell.upper()} (README, Precision)" if missed else ""
+    warning = f"warning: bf16 misses the quality guard for the {cell.upper()} (docs/performance.md)" if missed else ""
     return Precision("bf16", "bf16", support.why, tf32=support.tf32, warning=warning)
 
 

@@ -152,14 +152,14 @@ def test_choose_fp32_bf16_auto() -> None:
 
 
 def test_auto_keeps_a_cell_that_misses_the_quality_guard_in_fp32() -> None:
-    """The GRU's bf16 misses the quality guard (README, Precision): auto keeps it in fp32 where bf16 is native and
-    says why; an explicit bf16 still trains it, with a one-line warning; the other cells are as before."""
+    """The GRU's bf16 misses the quality guard (docs/performance.md, Precision): auto keeps it in fp32 where bf16 is
+    native and says why; an explicit bf16 still trains it, with a one-line warning; the other cells are as before."""
     auto = choose("auto", CPU, NATIVE, cell="gru")
     assert auto.describe() == "fp32 (auto: bf16 misses the quality guard for the GRU)" and not auto.warning
     assert choose("auto", CPU, NOT_NATIVE, cell="gru").describe() == "fp32 (auto: no bf16 for the test)"
     explicit = choose("bf16", CPU, NATIVE, cell="gru")
     assert explicit.name == "bf16" and explicit.output_dtype == torch.bfloat16
-    assert explicit.warning == "warning: bf16 misses the quality guard for the GRU (README, Precision)"
+    assert explicit.warning == "warning: bf16 misses the quality guard for the GRU (docs/performance.md)"
     for cell in ("rnn", "lstm"):
         assert (choose("auto", CPU, NATIVE, cell=cell).name, choose("bf16", CPU, NATIVE, cell=cell).warning) == (
             "bf16",
