@@ -10,8 +10,9 @@ with the first difference named, so one study never ranks lyrics trials against 
 
 Outages. Every storage call of a sweep goes through a Patience: a storage error (the database restarting, a
 network cut) is retried with backoff for a bounded time, said once in a while, and only then given up as a
-StorageLost. Lost machines. Each running trial beats a heartbeat; any live sweep process (and `sweep --reap`)
-fails trials whose heartbeat is older than the grace period, records why, and queues their settings again.
+StorageLost. Lost machines. Each running trial beats a heartbeat and stores its machine's grace period; any live
+sweep process (and `sweep --reap`) fails a trial whose heartbeat stays older than that trial's own grace (Reaper),
+records why, and queues its settings again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import threading
 import time
 import warnings
@@ -29,14 +31,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.config import SETTINGS, preset_config
 from engine.errors import RnnTuiError, first_line
+from engine.sweep.optuna_internals import (
+    add_study_attr_once,
+    heartbeat_ages,
+    rdb_storage,
+    record_heartbeat,
+    study_id,
+    study_storage,
+    trial_id,
+)
 from engine.sweep.space import Space
 from engine.sweep.spec import DEFAULT_STORAGE_FILE, GRACE_SECONDS, HOST, OBJECTIVE_HELDOUT, SweepError, SweepSpec
 
 if TYPE_CHECKING:  # optuna is imported where it is used: the app loads it only when a sweep is read
     import optuna
-    from optuna.storages._heartbeat import BaseHeartbeat
+    from optuna.storages import RDBStorage
     from optuna.trial import FrozenTrial
 
+MIN_GRACE = 2.0  # the shortest --grace taken: no trial is judged silent sooner
 SAY_EVERY = 30.0  # an outage is said again this often while it lasts
 # Settings that change what a trial measures: a study keeps them fixed, so its trials stay comparable. Where
 # the corpus lies (its content is compared by hash), how often samples print, the device, the precision and the
@@ -183,7 +195,7 @@ class Heartbeat:
     Optuna's own heartbeat thread dies with a traceback on the first storage error; this one keeps beating.
     """
 
-    def __init__(self, storage: BaseHeartbeat, trial_id: int, interval: float) -> None:
+    def __init__(self, storage: RDBStorage, trial_id: int, interval: float) -> None:
         self.storage, self.trial_id, self.interval = storage, trial_id, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="rnn-tui-sweep-heartbeat", daemon=True)
@@ -192,7 +204,7 @@ class Heartbeat:
         while True:
             # The database is away: the next beat tries again; the grace period covers the gap.
             with contextlib.suppress(Exception):
-                self.storage.record_heartbeat(self.trial_id)
+                record_heartbeat(self.storage, self.trial_id)
             if self._stop.wait(self.interval):
                 return
 
@@ -219,10 +231,10 @@ def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, reason: str) -> bo
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    storage = study._storage
+    storage = study_storage(study)
     try:
-        storage.set_trial_user_attr(trial._trial_id, "reason", reason)
-        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+        storage.set_trial_user_attr(trial_id(trial), "reason", reason)
+        if not storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL):
             return False
     except (UpdateFinishedTrialError, RuntimeError):  # finished meanwhile, or failed by another process
         return False
@@ -230,29 +242,67 @@ def fail_and_requeue(study: optuna.Study, trial: FrozenTrial, reason: str) -> bo
     return True
 
 
-def heartbeat_storage(study: optuna.Study) -> BaseHeartbeat:
-    """The study's storage as the heartbeat store it is: open_storage makes an RDBStorage, which Optuna wraps in
-    its cached storage, both of them heartbeat stores."""
-    from optuna.storages._heartbeat import BaseHeartbeat
-
-    storage = study._storage
-    if not isinstance(storage, BaseHeartbeat):
-        raise SweepError(f"study {study.study_name!r}: its storage records no heartbeats")
-    return storage
+def trial_grace(trial: FrozenTrial, default: float = GRACE_SECONDS) -> float:
+    """The grace period of the machine that runs a trial (stored with it when it starts); a trial from before graces
+    were stored gets the longer of the reader's and the default one."""
+    stored = trial.user_attrs.get("grace")
+    return float(stored) if isinstance(stored, int | float) else max(default, GRACE_SECONDS)
 
 
-def reap(study: optuna.Study, grace: float) -> list[tuple[int, str]]:
-    """Fail (with the reason) and re-queue the running trials whose heartbeat is older than grace seconds."""
-    storage = study._storage
-    lost = []
-    for trial_id in heartbeat_storage(study)._get_stale_trial_ids(study._study_id):
-        trial = storage.get_trial(trial_id)
-        host = trial.user_attrs.get("host", "?")
-        pid = trial.user_attrs.get("pid", "?")
-        reason = f"lost: no heartbeat from {host} (pid {pid}) for over {grace:g} s; queued again"
-        if fail_and_requeue(study, trial, reason):
-            lost.append((trial.number, reason))
-    return lost
+def confirm_seconds(grace: float) -> float:
+    """How long a trial must stay silent past its grace, as this process watches, before it is failed: a machine
+    that lost the database for longer than its grace beats again within this once the database is back (its beats
+    come every sixth of the grace; a connection attempt may take a few seconds more)."""
+    return max(1.0, grace / 2)
+
+
+class Reaper:
+    """Fails (with the reason) and re-queues the running trials whose machine went silent.
+
+    Each trial is judged by its own grace period, stored with it by the machine that runs it: one machine's short
+    --grace never fails another's live trials. A trial is failed only when its heartbeat has been older than its
+    grace for confirm_seconds as this process watched (a machine back from an outage beats again meanwhile), and,
+    when this process itself just saw the database come back (patience), not before one grace period after that.
+    """
+
+    def __init__(self, study: optuna.Study, grace: float = GRACE_SECONDS, patience: Patience | None = None) -> None:
+        self.study, self.grace, self.patience = study, grace, patience
+        self.suspects: dict[int, float] = {}  # trial id → when this process first saw it silent past its grace
+
+    def reap(self) -> list[tuple[int, str]]:
+        """The trials failed now: (number, reason)."""
+        storage = rdb_storage(self.study)
+        now = time.monotonic()
+        suspects: dict[int, float] = {}
+        lost = []
+        for trial, age in heartbeat_ages(storage, study_id(self.study)).items():
+            if age <= MIN_GRACE:
+                continue
+            frozen = storage.get_trial(trial)
+            grace = trial_grace(frozen, self.grace)
+            if age <= grace or (self.patience is not None and not self.patience.may_reap(grace)):
+                continue
+            suspects[trial] = self.suspects.get(trial, now)
+            if now - suspects[trial] < confirm_seconds(grace):
+                continue
+            host = frozen.user_attrs.get("host", "?")
+            pid = frozen.user_attrs.get("pid", "?")
+            reason = f"lost: no heartbeat from {host} (pid {pid}) for over {grace:g} s; queued again"
+            del suspects[trial]
+            if fail_and_requeue(self.study, frozen, reason):
+                lost.append((frozen.number, reason))
+        self.suspects = suspects
+        return lost
+
+    def waiting(self) -> float:
+        """Seconds until the last trial suspected now may be failed (0: none suspected)."""
+        now = time.monotonic()
+        if not self.suspects:
+            return 0.0
+        return max(0.0, max(first + confirm_seconds(self.grace_of(t)) - now for t, first in self.suspects.items()))
+
+    def grace_of(self, trial: int) -> float:
+        return trial_grace(rdb_storage(self.study).get_trial(trial), self.grace)
 
 
 # ----- identity -----
@@ -265,28 +315,67 @@ def corpus_file(fixed: Mapping[str, Any]) -> Path | None:
     return run_corpus_path(str(fixed.get("preset", "d2l-zh")), fixed.get("corpus"))
 
 
+def corpus_meaning(fixed: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """(the sha256 of the text the trials read, decoded and preprocessed; the held-out settings that have an effect
+    on it). None and every held-out setting when the corpus is not on this machine (it would be downloaded).
+
+    The same text as .txt or .zip has one hash; --val-fraction has no effect when the corpus is longer than
+    --max-chars (the val-chars after the training text are held out), and --max-chars none when it is shorter.
+    """
+    import hashlib
+
+    from engine.corpus import read_text, split_text
+
+    max_chars, val_chars, val_fraction = int(config["max_chars"]), int(config["val_chars"]), config["val_fraction"]
+    every = {"max_chars": max_chars, "val_chars": val_chars, "val_fraction": val_fraction}
+    path = corpus_file(fixed)
+    if path is None or not path.is_file():
+        return None, every
+    try:
+        text = read_text(path, max_chars, str(config["preset"]), extra=val_chars)
+    except RnnTuiError:
+        return None, every  # an unreadable corpus: every trial says so, with the reason
+    train, held_out, _ = split_text(text, max_chars, val_chars, val_fraction)
+    digest = hashlib.sha256((train + held_out).encode("utf-8")).hexdigest()
+    if max_chars and len(text) > max_chars:
+        return digest, {"max_chars": max_chars, "val_chars": val_chars}
+    return digest, {"max_chars": 0, "val_fraction": val_fraction}  # all of it read, its last share held out
+
+
 def study_identity(fixed: Mapping[str, Any], space: Space) -> dict[str, Any]:
-    """What a study's trials share: corpus, preset, epochs, held-out split, search space and every other setting."""
+    """What a study's trials share: corpus, preset, epochs, held-out split, search space and every other setting,
+    by meaning: the text read (its sha256), the held-out settings that have an effect, the space as a set of
+    entries, and no setting that has no effect at these values (dropout with one layer)."""
     config = preset_config(dict(fixed)).to_dict()
     settings = {**config, **dict(space.fixed)}
-    from engine.download import sha256_of
-
     path = corpus_file(fixed)
     shared = {
         k: v for k, v in sorted(settings.items()) if k not in NOT_COMPARED and k not in space.names and k != "preset"
     }
     for name in ("epochs", *HELD_OUT):
         shared.pop(name, None)
+    if "layers" not in space.names and settings.get("layers") == 1:
+        shared.pop("dropout", None)  # dropout applies between layers: with one, any value trains the same
+    text_sha, held_out = corpus_meaning(fixed, config)
+    from engine.download import sha256_of
+
     identity = {
         "corpus": path.name if path is not None else "(downloaded)",
-        "corpus_sha256": sha256_of(path) if path is not None and path.is_file() else None,
+        "text_sha256": text_sha,
+        "corpus_sha256": sha256_of(path) if path is not None and path.is_file() else None,  # the file's, shown
         "preset": config["preset"],
         "epochs": config["epochs"],
-        "held_out": {name: config[name] for name in HELD_OUT},
+        "held_out": held_out,
         "space": space.describe(),
         "settings": shared,
     }
-    return json.loads(json.dumps(identity))
+    result: dict[str, Any] = json.loads(json.dumps(identity))
+    return result
+
+
+def same_space(old: Any, new: Any) -> bool:
+    """Two spaces' descriptions name the same entries, in any order."""
+    return sorted(str(old).split()) == sorted(str(new).split())
 
 
 def identity_difference(study: str, existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> str | None:
@@ -298,14 +387,6 @@ def identity_difference(study: str, existing: Mapping[str, Any], wanted: Mapping
             f"e.g. --study {study}-{suffix}"
         )
 
-    if (existing.get("corpus"), existing.get("corpus_sha256")) != (wanted.get("corpus"), wanted.get("corpus_sha256")):
-
-        def shown(identity: Mapping[str, Any]) -> str:
-            sha = identity.get("corpus_sha256")
-            return f"{identity.get('corpus')} (sha256 {sha[:12]}…)" if sha else str(identity.get("corpus"))
-
-        stem = str(wanted.get("corpus", "corpus")).split(".")[0] or "corpus"
-        return refuse(f"trains on {shown(existing)}, this command on {shown(wanted)}", stem)
     if existing.get("preset") != wanted.get("preset"):
         return refuse(f"uses preset {existing.get('preset')}, this command {wanted.get('preset')}", wanted["preset"])
     if existing.get("epochs") != wanted.get("epochs"):
@@ -313,17 +394,40 @@ def identity_difference(study: str, existing: Mapping[str, Any], wanted: Mapping
             f"trains {existing.get('epochs')} epochs a trial, this command {wanted.get('epochs')}",
             f"{wanted.get('epochs')}ep",
         )
-    if existing.get("held_out") != wanted.get("held_out"):
-        old, new = existing.get("held_out") or {}, wanted.get("held_out") or {}
+    old, new = existing.get("held_out") or {}, wanted.get("held_out") or {}
+    if "text_sha256" not in existing:  # a study from before identities by meaning: the settings both name
+        old = {k: v for k, v in old.items() if k in new}
+        new = {k: v for k, v in new.items() if k in old}
+    if old != new:
         name = next(k for k in sorted({*old, *new}) if old.get(k) != new.get(k))
         return refuse(
-            f"holds out with {name.replace('_', '-')} {old.get(name)}, this command {new.get(name)}",
-            f"{name.replace('_', '')}{new.get(name)}",
+            f"holds out with {name.replace('_', '-')} {old.get(name, '(no effect)')}, this command "
+            f"{new.get(name, '(no effect)')}",
+            f"{name.replace('_', '')}{new.get(name, '')}",
         )
-    if existing.get("space") != wanted.get("space"):
+    if "text_sha256" in existing:
+        differs = existing.get("text_sha256") != wanted.get("text_sha256")
+        key = "text_sha256"
+    else:  # an older study recorded the file's bytes
+        differs = (existing.get("corpus"), existing.get("corpus_sha256")) != (
+            wanted.get("corpus"),
+            wanted.get("corpus_sha256"),
+        )
+        key = "corpus_sha256"
+    if differs:
+
+        def shown(identity: Mapping[str, Any]) -> str:
+            sha = identity.get(key)
+            return f"{identity.get('corpus')} (sha256 {sha[:12]}…)" if sha else str(identity.get("corpus"))
+
+        stem = str(wanted.get("corpus", "corpus")).split(".")[0] or "corpus"
+        return refuse(f"trains on {shown(existing)}, this command on {shown(wanted)}", stem)
+    if not same_space(existing.get("space"), wanted.get("space")):
         return refuse(f"searches {existing.get('space')}, this command {wanted.get('space')}", "space2")
     old, new = existing.get("settings") or {}, wanted.get("settings") or {}
     differ = [k for k in sorted({*old, *new}) if old.get(k) != new.get(k)]
+    if "text_sha256" not in existing:  # older studies kept dropout with one layer
+        differ = [k for k in differ if not (k == "dropout" and (new.get("layers", old.get("layers")) == 1))]
     if differ:
         changes = ", ".join(f"{k.replace('_', '-')} {old.get(k, '-')}→{new.get(k, '-')}" for k in differ)
         first = differ[0]
@@ -352,17 +456,36 @@ def resolve_storage(url: str | None, cwd: Path | None = None) -> tuple[str, list
     return url, notes
 
 
+def url_password(url: str) -> str:
+    """The password a storage URL carries ("" for none): the text between the user's ':' and the last '@' of
+    what follows the scheme, as typed (an unencoded '@' in it included), else a password= query parameter."""
+    _scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        userinfo = rest[: rest.rfind("@")]
+        if ":" in userinfo and "/" not in userinfo.split(":", 1)[0]:
+            return userinfo.split(":", 1)[1]
+    match = re.search(r"[?&]password=([^&#]*)", url)
+    return match.group(1) if match else ""
+
+
+def hide_password(text: str, url: str) -> str:
+    """text (a message, a URL) with the URL's password, and every piece of it an unencoded '@' would have split
+    off, shown as ***."""
+    secret = url_password(url)
+    if not secret:
+        return text
+    pieces = sorted({secret, *(part for part in secret.split("@") if len(part) >= 3)}, key=len, reverse=True)
+    for piece in pieces:
+        text = text.replace(piece, "***")
+    return text
+
+
 def shown_url(url: str) -> str:
-    """The URL with any password hidden, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    """The URL as messages and screens show it: its password as ***, whether or not the URL parses."""
+    return hide_password(url, url)
 
 
-def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> optuna.storages.RDBStorage:
+def open_storage(url: str, write: bool = True) -> optuna.storages.RDBStorage:
     """An Optuna RDBStorage on url with heartbeats; a malformed, unreachable or (write) read-only one is a one-line
     SweepError. Opening is not retried: a wrong URL should fail at once, an outage later is waited out."""
     import sqlalchemy.exc
@@ -371,16 +494,22 @@ def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> 
     quiet_optuna()
     import optuna
 
+    secret = url_password(url)
+    if "@" in secret:
+        raise SweepError(
+            f"malformed storage URL {shown_url(url)!r}: its password holds an unencoded '@'; write it as %40, or "
+            "leave the password out of the URL and set PGPASSWORD (or ~/.pgpass)"
+        )
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise SweepError(f"malformed storage URL {url!r}: {first_line(exc)}") from None
+        raise SweepError(f"malformed storage URL {shown_url(url)!r}: {hide_password(first_line(exc), url)}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database or ""
         uri = database.startswith("file:")  # sqlite:///file:PATH?mode=ro&uri=true: SQLite opens it as a URI
         if database and database != ":memory:" and not uri and not Path(database).expanduser().parent.is_dir():
-            raise SweepError(f"storage {url}: the folder {Path(database).parent} does not exist")
+            raise SweepError(f"storage {shown_url(url)}: the folder {Path(database).parent} does not exist")
         if write and database and database != ":memory:" and not uri:
             path = Path(database).expanduser()
             if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
@@ -394,11 +523,9 @@ def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> 
         try:
             return optuna.storages.RDBStorage(
                 url,
+                # No heartbeat_interval: Optuna's heartbeat thread dies on the first storage error, and its stale
+                # check judges every trial by the reader's grace. Heartbeat and Reaper (above) do both.
                 engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                # Heartbeats are recorded by Heartbeat and stale trials failed by reap (above)
-                # (with the reason, and re-queued): Optuna's own thread dies on the first storage error.
-                heartbeat_interval=max(1, round(grace / 6)),
-                grace_period=max(1, round(grace)),
             )
         except ImportError as exc:
             raise SweepError(f"storage {shown_url(url)}: its database driver is not installed ({exc})") from None
@@ -412,7 +539,7 @@ def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> 
             first = reason[0] if reason else type(exc).__name__
             if "readonly" in first:
                 raise SweepError(read_only_message(url)) from None
-            raise SweepError(f"cannot open storage {shown_url(url)}: {first}") from None
+            raise SweepError(f"cannot open storage {shown_url(url)}: {hide_password(first, url)}") from None
     raise SweepError(f"cannot open storage {shown_url(url)}: its tables could not be created")
 
 
@@ -497,22 +624,28 @@ def _open_study(spec: SweepSpec, storage: optuna.storages.BaseStorage, worker: i
                 f"study {spec.study!r} was run with other fixed settings ({shown}); its trials would not compare: "
                 "give another --study name, or the same flags"
             )
-        study.set_user_attr("identity", wanted)
-        study.set_user_attr("fixed", flags)
-        study.set_user_attr("space", spec.space.describe())
-        study.set_user_attr("objective", OBJECTIVE_HELDOUT)
-        return study
-    difference = identity_difference(spec.study, existing, wanted)
+        # Added only where none is (the database's unique key decides): of two commands creating one study at the
+        # same moment, one identity is stored and the other command compares itself with it below.
+        if add_study_attr_once(rdb_storage(study), study_id(study), "identity", wanted):
+            study.set_user_attr("fixed", flags)
+            study.set_user_attr("space", spec.space.describe())
+            study.set_user_attr("objective", OBJECTIVE_HELDOUT)
+            return study
+        existing = study.user_attrs.get("identity")
+    difference = identity_difference(spec.study, existing or {}, wanted)
     if difference:
         raise SweepError(difference)
     return study
 
 
-def load_study_of(storage_url: str, study_name: str, grace: float = GRACE_SECONDS, write: bool = False) -> optuna.Study:
-    """A study to read (the app, --reap); a missing one is a one-line SweepError naming those there."""
+def load_study_of(
+    storage_url: str, study_name: str, write: bool = False, storage: optuna.storages.BaseStorage | None = None
+) -> optuna.Study:
+    """A study to read (the app, --reap); a missing one is a one-line SweepError naming those there. storage: one
+    already open on storage_url (a viewer reads through one database engine, not a new one each time)."""
     import optuna
 
-    storage = open_storage(storage_url, grace, write=write)
+    storage = storage or open_storage(storage_url, write=write)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from engine.errors import RnnTuiError
 from engine.outputs import open_for_appending
 from engine.signals import StopOnSignals, exit_code
+from engine.sweep.optuna_internals import rdb_storage, study_storage, trial_id
 from engine.sweep.space import suggest
 from engine.sweep.spec import (
     DEFAULT_EPOCHS,
@@ -42,13 +43,12 @@ from engine.sweep.spec import (
 from engine.sweep.study import (
     Heartbeat,
     Patience,
+    Reaper,
     StorageLost,
     fail_and_requeue,
     heartbeat_interval,
-    heartbeat_storage,
     open_storage,
     open_study,
-    reap,
     storage_reason,
 )
 from engine.sweep.trials import format_params
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from engine.trainer import Trainer
 
     Tickets = Synchronized[int] | None  # this command's --trials left (None: no limit, its --timeout ends it)
-    Messages = Queue[tuple[str, int, str]]  # (kind, worker, line) for the monitor
+    Messages = Queue[tuple[str, int, str, float]]  # (kind, worker, line, when: time.time()) for the monitor
 
 
 class TrialFailed(Exception):
@@ -199,7 +199,7 @@ def run_trial(
     if not history:
         store(trial.set_user_attr, "reason", "no epoch finished")
         raise TrialFailed("no epoch finished")
-    return min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history)
+    return float(min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history))
 
 
 def save_trial(trainer: Trainer, trial: optuna.Trial, save: str, patience: Patience, tell: Notify) -> None:
@@ -255,20 +255,28 @@ def stopped_code(stop: StopOnSignals) -> int:
 
 
 def run_one(
-    study: optuna.Study, spec: SweepSpec, current: TrialRun, stop: StopOnSignals, patience: Patience, tell: Notify
+    study: optuna.Study,
+    spec: SweepSpec,
+    current: TrialRun,
+    stop: StopOnSignals,
+    patience: Patience,
+    tell: Notify,
+    reaper: Reaper | None = None,
 ) -> bool:
     """Ask for a trial, run it under a heartbeat and tell its outcome; False when the trial was lost."""
     import optuna
     from optuna.trial import TrialState
 
-    if patience.may_reap(spec.grace):
-        for number, reason in patience.call(reap, study, spec.grace):
+    if reaper is not None:
+        for number, reason in patience.call(reaper.reap):
             tell("lost", f"trial {number:>3}  failed: {reason}")
     trial = patience.call(study.ask)
     current.number, current.params = trial.number, {}
     tell("asked", json.dumps([os.getpid(), trial.number]))  # the monitor fails it if this process dies
+    # This machine's grace, stored with the trial: every reaper judges the trial by it, not by its own.
+    patience.call(trial.set_user_attr, "grace", spec.grace)
     value: float | None = None
-    with Heartbeat(heartbeat_storage(study), trial._trial_id, heartbeat_interval(spec.grace)):
+    with Heartbeat(rdb_storage(study), trial_id(trial), heartbeat_interval(spec.grace)):
         try:
             value, state = run_trial(trial, spec, current, stop, patience, tell), TrialState.COMPLETE
         except optuna.TrialPruned:
@@ -277,7 +285,7 @@ def run_one(
             state = TrialState.FAIL
         except SweepStopped:
             reason = f"{stop_reason(stop, current)}; queued again"
-            frozen = patience.call(study._storage.get_trial, trial._trial_id)
+            frozen = patience.call(study_storage(study).get_trial, trial_id(trial))
             patience.call(fail_and_requeue, study, frozen, reason)
             return False
         except TrialLost:
@@ -302,7 +310,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Tickets, deadline: float 
 
     def tell(kind: str, text: str) -> None:
         with contextlib.suppress(Exception):  # the monitor is gone: nobody to tell
-            messages.put((kind, worker, text))
+            messages.put((kind, worker, text, time.time()))
 
     def stop_training() -> None:
         trainer = current.trainer
@@ -314,7 +322,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Tickets, deadline: float 
     with StopOnSignals(stop_training, again=lambda signum: stop_training()) as stop:
         watch_parent(stop, current)
         try:
-            storage = open_storage(spec.storage, spec.grace)
+            storage = open_storage(spec.storage)
             study = patience.call(open_study, spec, storage, worker)
         except StorageLost as exc:
             tell("error", f"worker {worker}: {exc}")
@@ -322,9 +330,10 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Tickets, deadline: float 
         except RnnTuiError as exc:
             tell("error", f"worker {worker}: {exc}")
             sys.exit(EXIT_USAGE)
+        reaper = Reaper(study, spec.grace, patience)
         try:
             while not stop.requested and (deadline is None or time.time() < deadline) and take_ticket(tickets):
-                if not run_one(study, spec, current, stop, patience, tell):
+                if not run_one(study, spec, current, stop, patience, tell, reaper):
                     give_back_ticket(tickets)
         except StorageLost as exc:
             tell("storage", f"worker {worker}: {exc}")

@@ -87,8 +87,10 @@ def format_field_value(field: Field, value: SettingValue) -> str:
         return ""
     if isinstance(value, tuple):  # prefixes
         return ", ".join(value)
-    if field.kind in ("float", "optional-float"):
-        return f"{value:g}"
+    if field.kind in ("float", "optional-float") and isinstance(value, int | float):
+        short = f"{value:g}"
+        # Exact: a value the short form would round (a sweep's lr 0.006426907713747913) keeps every digit (repr).
+        return short if float(short) == value else repr(float(value))
     return str(value)
 
 
