@@ -187,7 +187,7 @@ class ObjectivePlot(PlotextPlot):
             key=lambda r: r.best if r.best is not None else math.inf,
         )[:top]
         if not ranked:
-            plt.title("learning curves: the best trials' epochs appear here")
+            plt.title("learning curves appear here")
             self.refresh()
             return
         plt.title(f"learning curves, best {len(ranked)}: held-out ppl/epoch")
@@ -205,7 +205,7 @@ class ObjectivePlot(PlotextPlot):
         plt = self.plt
         timed = [r for r in rows if r.started is not None]
         if not timed:
-            plt.title("machines: each trial's start and end appear here")
+            plt.title("machines appear here")
             self.refresh()
             return
         origin = min(r.started for r in timed if r.started is not None)
