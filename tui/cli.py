@@ -254,8 +254,10 @@ examples:
 exit codes: 0 this command's trials ran (worker processes that died were replaced); 1 worker processes kept
 dying (replaced 3 × --jobs times) with trials left, or an unexpected error; 2 bad input, a study that does not
 match, storage that cannot be opened or is read-only; 3 the database stayed unreachable longer than
---storage-patience; 128+N stopped by signal N (130 ctrl+c, 143 SIGTERM). A study stores its corpus (sha256),
-preset, epochs, held-out split, search space and fixed settings: a command that differs is refused.
+--storage-patience; 128+N stopped by signal N (130 ctrl+c, 143 SIGTERM, 129 SIGHUP). A study stores what its
+trials share, by meaning: the text read (sha256 of the decoded text), preset, epochs, the held-out settings that
+have an effect, the search space (in any order) and fixed settings: a command that differs is refused. Each trial
+stores its machine's --grace: another machine's never applies to it.
 """
 
 

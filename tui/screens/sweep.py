@@ -5,8 +5,10 @@ panels keeps training and the UI thread never trains. The screen reads the study
 second in a thread worker (engine.sweep.read_trials), so trials from other processes and machines sharing the
 storage show too. "Apply best" writes the best trial's settings into the form, its seed and epochs up to its best
 epoch included (F7 then trains that trial again); "Compare" adds the marked trials' per-epoch histories to F10 Runs
-compared; ctrl+g shows parameter importances and a slice chart; ctrl+e writes the trials to a CSV file. A storage
-URL's password is never shown: the field holds it masked once read.
+compared; ctrl+g steps through the charts (the objective per trial, the best trials' learning curves, the machines'
+timeline, a slice per searched setting with the importances); ctrl+e writes the trials to a CSV file. One
+StudyReader (one database engine) serves every read of the storage shown. A storage URL's password is never shown:
+the field holds it masked once read, and the sweep started here gets it in its environment, not its arguments.
 """
 
 from __future__ import annotations
