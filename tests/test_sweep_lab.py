@@ -195,6 +195,23 @@ def test_identity_compares_meaning_search_order_no_effect_settings_and_the_decod
     assert line is not None and "searches lr=0.001:0.01:log cell=rnn,gru, this command" in line
 
 
+def test_a_study_stored_by_the_earlier_version_still_compares() -> None:
+    """An identity from before identities by meaning (the file's sha256, every held-out setting, dropout with one
+    layer): the same command is accepted, another corpus or another --val-chars refused."""
+    from engine.sweep.study import identity_difference
+
+    new = _identity(["lr=1e-3:1e-2:log"], layers=1)
+    old = {k: v for k, v in new.items() if k != "text_sha256"}
+    old["held_out"] = {"max_chars": 4000, "val_chars": 1500, "val_fraction": 0.1}
+    old["settings"] = {**new["settings"], "dropout": 0.0}
+    assert identity_difference("lab", old, new) is None
+    line = identity_difference("lab", old, _identity(["lr=1e-3:1e-2:log"], layers=1, val_chars=1000))
+    assert line is not None and "val-chars 1500, this command 1000" in line
+    moved = {**old, "corpus_sha256": "0" * 64}
+    line = identity_difference("lab", moved, new)
+    assert line is not None and "trains on jaychou_lyrics.txt.zip (sha256 000000000000…)" in line
+
+
 # ----- passwords, names, signals -----
 
 SECRET = "hunter2-Pa55"
