@@ -369,8 +369,8 @@ def test_a_reaper_right_after_an_outage_fails_only_what_stays_silent(tmp_path: P
     import optuna
 
     from engine.sweep import open_storage
+    from engine.sweep.liveness import Reaper, confirm_seconds
     from engine.sweep.optuna_internals import record_heartbeat, trial_id
-    from engine.sweep.study import Reaper, confirm_seconds
 
     storage = open_storage(f"sqlite:///{tmp_path / 'sweeps.db'}")
     study = optuna.create_study(study_name="lab", storage=storage)

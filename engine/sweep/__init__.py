@@ -2,9 +2,9 @@
 
 Modules by concern, each importing only those before it (and none Optuna or torch at import time):
 space (what is searched), spec (what a sweep is asked to do, its exit codes), optuna_internals (every use of
-Optuna's private internals, checked by tests/test_sweep_internals.py), study (storage, identity, outages,
-heartbeats, reaping), trials (a study read back), worker (a trial's process), monitor (the command's
-process watching its workers). What the front ends and tests use is exported here.
+Optuna's private internals, checked by tests/test_sweep_internals.py), liveness (outages, heartbeats, lost trials
+failed by their own grace), study (storage, identity), trials (a study read back), worker (a trial's process),
+monitor (the command's process watching its workers). What the front ends and tests use is exported here.
 """
 
 from engine.sweep.monitor import reap_command, run_sweep

@@ -7,7 +7,7 @@ that starts here and every trial that finishes in the study (from its workers, o
 sharing the storage), a live progress line, and at the end the best trial as an exact `rnn-tui train` command.
 It never imports torch.
 
-Faults. Every storage call waits out an outage (engine.sweep.study.Patience, --storage-patience). A trial that is
+Faults. Every storage call waits out an outage (engine.sweep.liveness.Patience, --storage-patience). A trial that is
 lost (stopped by a signal, its process killed, its machine silent past --grace) is failed with the reason, its
 settings queued again, and not counted against --trials; a worker process that dies is replaced while the budget
 lasts. The exit codes are engine.sweep.spec's EXIT_*.
@@ -28,6 +28,15 @@ from typing import TYPE_CHECKING
 
 from engine.errors import RnnTuiError
 from engine.signals import StopOnSignals
+from engine.sweep.liveness import (
+    SAY_EVERY,
+    Patience,
+    Reaper,
+    StorageLost,
+    fail_trials_of,
+    heartbeat_interval,
+    storage_reason,
+)
 from engine.sweep.spec import (
     EXIT_LOST,
     EXIT_OK,
@@ -39,20 +48,7 @@ from engine.sweep.spec import (
     SweepSpec,
     check_spec,
 )
-from engine.sweep.study import (
-    SAY_EVERY,
-    Patience,
-    Reaper,
-    StorageLost,
-    fail_trials_of,
-    heartbeat_interval,
-    load_study_of,
-    open_storage,
-    open_study,
-    shown_url,
-    storage_reason,
-    study_identity,
-)
+from engine.sweep.study import load_study_of, open_storage, open_study, shown_url, study_identity
 from engine.sweep.trials import (
     best_epoch,
     best_trial,

@@ -1,7 +1,7 @@
 """A sweep's worker process: it takes trials one at a time by ask and tell until its budget ends.
 
 A trial is an ordinary engine run built by engine.session.open_session, whose per-epoch held-out perplexity is
-reported to Optuna's pruner; it runs under a heartbeat (engine.sweep.study.Heartbeat). A shared ticket count
+reported to Optuna's pruner; it runs under a heartbeat (engine.sweep.liveness.Heartbeat). A shared ticket count
 spreads --trials over the workers. A trial that diverges is recorded PRUNED with the engine's reason (so the
 sampler learns the region is bad); one that raises is FAIL with its reason; one stopped by a signal, or whose
 monitor process is gone, is failed and its settings queued again. Lines for the user go to the monitor, which
@@ -27,6 +27,15 @@ from typing import IO, TYPE_CHECKING, Any
 from engine.errors import RnnTuiError
 from engine.outputs import open_for_appending
 from engine.signals import StopOnSignals, exit_code
+from engine.sweep.liveness import (
+    Heartbeat,
+    Patience,
+    Reaper,
+    StorageLost,
+    fail_and_requeue,
+    heartbeat_interval,
+    storage_reason,
+)
 from engine.sweep.optuna_internals import rdb_storage, study_storage, trial_id
 from engine.sweep.space import suggest
 from engine.sweep.spec import (
@@ -40,17 +49,7 @@ from engine.sweep.spec import (
     Notify,
     SweepSpec,
 )
-from engine.sweep.study import (
-    Heartbeat,
-    Patience,
-    Reaper,
-    StorageLost,
-    fail_and_requeue,
-    heartbeat_interval,
-    open_storage,
-    open_study,
-    storage_reason,
-)
+from engine.sweep.study import open_storage, open_study
 from engine.sweep.trials import format_params
 
 if TYPE_CHECKING:
