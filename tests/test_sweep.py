@@ -489,7 +489,9 @@ def test_a_20_second_postgresql_outage_is_waited_out_by_two_commands(
         while running < 2 and time.monotonic() < deadline:
             running = _pg_running(postgres_server.url)
             time.sleep(0.3)
-        assert running == 2, ("both commands should be training", [c.poll() for c in commands])
+        if running < 2:  # say why: the output of a command that ended
+            ended = [c.communicate(timeout=30) for c in commands if c.poll() is not None]
+            pytest.fail(f"both commands should be training; {running} are; ended: {ended}")
         postgres_server.stop()
         time.sleep(20)
         postgres_server.start()
