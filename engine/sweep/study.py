@@ -274,6 +274,10 @@ def open_storage(url: str, write: bool = True) -> optuna.storages.RDBStorage:
         except Exception as exc:  # OperationalError (unreachable, bad password), ArgumentError...
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             first = reason[0] if reason else type(exc).__name__
+            if isinstance(exc, sqlalchemy.exc.ProgrammingError) and "already exists" in first:
+                # The same race on PostgreSQL, met at its enum types: 'type "studydirection" already exists'.
+                time.sleep(0.2 * (attempt + 1))
+                continue
             if "readonly" in first:
                 raise SweepError(read_only_message(url)) from None
             raise SweepError(f"cannot open storage {shown_url(url)}: {hide_password(first, url)}") from None
