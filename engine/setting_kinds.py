@@ -60,8 +60,14 @@ def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 
 
 def show_number(value: object) -> str:
-    """A value as a flag or a form shows it: a float in %g ('0.001'), anything else as str."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    """A value as a flag or a form shows it: a float in %g ('0.001'), anything else as str.
+
+    Exact: a float the short form would round (a sweep's lr 0.006426907713747913) keeps every digit (repr), so
+    Apply best and the ready command rerun the trial to the last digit."""
+    if not isinstance(value, float):
+        return str(value)
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 class Kind:

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from pilot_helpers import click_again, wait_for
 from textual.widgets import DataTable, Input
 
+from engine.config import to_argv
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
 from tui.screens import HelpScreen
 from tui.screens.sweep import ObjectivePlot, SweepScreen
 
 SIZE = (100, 30)
+
+
+def screen_text(app: RnnTuiApp) -> str:
+    """What the screen on top shows, as text: every line as drawn."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def load_trials(storage: str, study: str) -> list:
+    import optuna
+
+    return optuna.load_study(study_name=study, storage=storage).get_trials()
 
 
 async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best(
@@ -27,12 +42,12 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await pilot.press("f12")
         screen = app.screen
         assert isinstance(screen, SweepScreen)
-        for name, value in (("storage", storage), ("space", "lr=0.002,0.02 cell=rnn,gru"), ("trials", "2"),
+        for name, value in (("storage", storage), ("space", "lr=0.002:0.02:log cell=rnn,gru"), ("trials", "2"),
                             ("epochs", "2")):  # fmt: skip
             screen.query_one(f"#sweep-{name}", Input).value = value
         await pilot.click("#sweep-start")
         assert app.sweep_state.running
-        assert "--search lr=0.002,0.02" in app.sweep_state.command and "--hidden 16" in app.sweep_state.command
+        assert "--search lr=0.002:0.02:log" in app.sweep_state.command and "--hidden 16" in app.sweep_state.command
         table = screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count >= 1, "a trial in the table", timeout=90)
         await wait_for(pilot, lambda: screen.best_row() is not None, "a complete trial", timeout=90)
@@ -42,7 +57,8 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         # form's 250 would train far past what the trial measured).
         app.main.settings.set_text("lr", "0.5")
         await pilot.click("#sweep-apply")
-        assert app.main.settings.value("lr") == best.params["lr"]
+        assert app.main.settings.value("lr") == best.params["lr"]  # every digit of a sampled float
+        assert len(repr(best.params["lr"])) > 8, best.params  # (a log-uniform sample: not a short decimal)
         assert app.main.settings.text_of("cell") == best.params["cell"]
         assert best.seed is not None and app.main.settings.text_of("seed") == str(best.seed)
         assert best.best_epoch in (1, 2) and app.main.settings.text_of("epochs") == str(best.best_epoch)
@@ -54,13 +70,38 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await wait_for(pilot, lambda: not app.sweep_state.running, "the sweep's end", timeout=90)
         await wait_for(pilot, lambda: screen.ended is not None, "its end reported")
         assert screen.ended.returncode == 0 and "rnn-tui train --headless" in screen.ended.message
-        # ctrl+e: the trials as CSV; ctrl+g: importances and a slice chart of the most important setting.
+        # Apply best, rerun: the form's settings trained headless on this machine give the trial's figure, every digit.
+        config = app.run_control.form_config()
+        assert config is not None
+        rerun = subprocess.run(
+            [sys.executable, "-m", "tui.main", "train", "--headless", *to_argv(config), "--threads", "1",
+             "--metrics", str(tmp_path / "rerun.jsonl")], capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert rerun.returncode == 0, rerun.stderr
+        epochs = [json.loads(line) for line in (tmp_path / "rerun.jsonl").read_text().splitlines()]
+        assert epochs[-1]["val_perplexity"] == best.best, (epochs[-1], best)
+        # ctrl+e with a text field focused (Input binds ctrl+e itself): the trials as CSV, numbers as stored.
         monkeypatch.chdir(tmp_path)
+        screen.query_one("#sweep-space", Input).focus()
         await pilot.press("ctrl+e")
         with open(tmp_path / "rnn-tui-trials.csv", encoding="utf-8") as handle:
             written = list(csv.DictReader(handle))
         assert [int(r["trial"]) for r in written] == [r.number for r in screen.rows] and "lr" in written[0]
         assert written[0]["command"].startswith("rnn-tui train --headless")
+        stored = {t.number: t for t in load_trials(storage, "rnn-tui")}
+        for row in written:
+            trial = stored[int(row["trial"])]
+            assert float(row["lr"]) == trial.params["lr"] and row["machine"] == trial.user_attrs["host"]
+            assert row["value"] == ("" if trial.value is None else repr(trial.value))
+            assert row["started"] == trial.datetime_start.isoformat()
+            assert row["finished"] == trial.datetime_complete.isoformat()
+            assert json.loads(row["history"]) == trial.user_attrs["history"]
+        # ctrl+g steps through the charts: learning curves, machines, then a slice per searched setting (its
+        # importances computed).
+        await pilot.press("ctrl+g")
+        assert "learning curves, best 2" in screen_text(app)
+        await pilot.press("ctrl+g")
+        assert "machines: each trial start→end" in screen_text(app)
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: "importance" in screen.message, "importances", timeout=60)
         assert screen.message.startswith("importance: "), screen.message
@@ -113,6 +154,7 @@ def _made_study(path: Path) -> str:
         config = {"epochs": 10, "lr": lr, "hidden": hidden, "seed": 1000 + number}
         trial.set_user_attr("config", config)
         trial.set_user_attr("seed", 1000 + number)
+        trial.set_user_attr("host", "lab-a" if number == 0 else "lab-b")
         history = [{"epoch": e, "perplexity": 300.0, "val_perplexity": 250.0 - e, "seconds": 1.0, "chars": 1,
                     "lr": lr, "clip": 0.01} for e in (1, 2, 3)]  # fmt: skip
         trial.set_user_attr("history", history)
@@ -151,3 +193,50 @@ async def test_params_readable_at_80x24_and_the_password_never_shown(tmp_path: P
         await wait_for(pilot, lambda: "cannot open storage" in screen.message, "the refused connection", timeout=30)
         assert "hunter2" not in screen.message and "hunter2" not in storage.value and "***" in storage.value
         assert app.sweep_state.storage.endswith("class:hunter2@127.0.0.1:1/rnn")  # kept, for the next Start
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_f12_charts_read_whole_at_80x24_and_100x30_through_one_database_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    """Learning curves of the best trials, the machines' timeline and a slice per searched setting, each readable at
+    both sizes beside the table; every read of the storage goes through one database engine."""
+    import engine.sweep.study as study_module
+
+    monkeypatch.chdir(tmp_path)
+    url = _made_study(tmp_path / "sweeps.db")
+    opened: list[str] = []
+    real_open = study_module.open_storage
+
+    def counted(storage: str, *args: object, **kwargs: object) -> object:
+        opened.append(storage)
+        return real_open(storage, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(study_module, "open_storage", counted)
+    app = RnnTuiApp(app_options(parse(["--hidden", "16", "--paused"])))
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f12")
+        screen = app.screen
+        assert isinstance(screen, SweepScreen)
+        screen.query_one("#sweep-storage", Input).value = url
+        screen.query_one("#sweep-study", Input).value = "narrow"
+        await pilot.click("#sweep-open")
+        await wait_for(pilot, lambda: len(screen.rows) == 3, "the study's trials")
+        before = opened.count(url)
+        await pilot.pause(3.5)  # three more reads, a second apart
+        assert opened.count(url) == before == 1, opened
+        await pilot.press("ctrl+g")
+        text = screen_text(app)
+        assert "learning curves, best 3" in text and "#0" in text and "#1" in text and "#2" in text, text
+        assert "Apply best" in text and "Compare" in text  # the whole screen still reads
+        await pilot.press("ctrl+g")
+        text = screen_text(app)
+        assert "machines: each trial start→end" in text and "lab-a" in text and "lab-b" in text, text
+        shown = []
+        for _ in range(len(screen.searched())):
+            await pilot.press("ctrl+g")
+            shown.append(screen.query_one(ObjectivePlot).slice_of)
+            assert f"against {shown[-1]}" in screen_text(app)
+        assert sorted(shown) == ["hidden", "lr"]  # the settings that vary; layers, dropout, num_steps do not
+        await pilot.press("ctrl+g")
+        assert "per trial" in screen_text(app)

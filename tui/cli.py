@@ -239,14 +239,16 @@ Without --space or --search: {default}, less what a flag fixes
 examples:
   rnn-tui sweep --trials 30 --jobs 2
   rnn-tui sweep --study gru --cell gru --search lr=1e-4:1e-2:log --search hidden=128,256,512
-  rnn-tui sweep --storage postgresql://class:secret@db.lab:5432/rnn --study lab1 --trials 10
-  rnn-tui sweep --storage postgresql://class:secret@db.lab:5432/rnn --study lab1 --reap
+  PGPASSWORD=secret rnn-tui sweep --storage postgresql://class@db.lab:5432/rnn --study lab1 --trials 10
+  PGPASSWORD=secret rnn-tui sweep --storage postgresql://class@db.lab:5432/rnn --study lab1 --reap
 
 exit codes: 0 this command's trials ran (worker processes that died were replaced); 1 worker processes kept
 dying (replaced 3 × --jobs times) with trials left, or an unexpected error; 2 bad input, a study that does not
 match, storage that cannot be opened or is read-only; 3 the database stayed unreachable longer than
---storage-patience; 128+N stopped by signal N (130 ctrl+c, 143 SIGTERM). A study stores its corpus (sha256),
-preset, epochs, held-out split, search space and fixed settings: a command that differs is refused.
+--storage-patience; 128+N stopped by signal N (130 ctrl+c, 143 SIGTERM, 129 SIGHUP). A study stores what its
+trials share, by meaning: the text read (sha256 of the decoded text), preset, epochs, the held-out settings that
+have an effect, the search space (in any order) and fixed settings: a command that differs is refused. Each trial
+stores its machine's --grace: another machine's never applies to it.
 """
 
 
@@ -260,6 +262,7 @@ def add_sweep_parser(commands: Any) -> None:
         GRACE_SECONDS,
         PRUNERS,
         SEARCHABLE,
+        STORAGE_ENV,
         STORAGE_PATIENCE,
     )
 
@@ -292,8 +295,9 @@ def add_sweep_parser(commands: Any) -> None:
     group.add_argument(
         "--storage",
         metavar="URL",
-        help=f"SQLAlchemy URL (default: sqlite file ./{DEFAULT_STORAGE_FILE}); postgresql://user:pw@host/db "
-        "for many machines",
+        help=f"SQLAlchemy URL (default: ${STORAGE_ENV}, else sqlite file ./{DEFAULT_STORAGE_FILE}); "
+        "postgresql://user@host/db for many machines, the password in PGPASSWORD or ~/.pgpass (a URL's password "
+        "shows in ps; rnn-tui shows it as ***)",
     )
     group.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes on this machine (default 1)")
     group.add_argument(
@@ -312,7 +316,8 @@ def add_sweep_parser(commands: Any) -> None:
         type=float,
         default=GRACE_SECONDS,
         metavar="SECONDS",
-        help="a running trial whose machine sent no heartbeat for this long is failed and queued again "
+        help="this machine's trials beat a heartbeat every sixth of this; one silent for this long (stored with "
+        "each trial: another machine's --grace never applies) is failed and queued again "
         f"(default {GRACE_SECONDS:g})",
     )
     group.add_argument(
@@ -705,7 +710,15 @@ def run_shapes(args: argparse.Namespace) -> int:
 
 def sweep_spec(args: argparse.Namespace) -> SweepSpec:
     """The SweepSpec of `rnn-tui sweep`'s flags; a bad one raises an RnnTuiError with one line."""
-    from engine.sweep import DEFAULT_EPOCHS, DEFAULT_TRIALS, SweepError, SweepSpec, build_space, resolve_storage
+    from engine.sweep import (
+        DEFAULT_EPOCHS,
+        DEFAULT_TRIALS,
+        STORAGE_ENV,
+        SweepError,
+        SweepSpec,
+        build_space,
+        resolve_storage,
+    )
 
     if args.resume:
         raise SweepError("--resume does not apply to a sweep: every trial trains from scratch")
@@ -720,7 +733,7 @@ def sweep_spec(args: argparse.Namespace) -> SweepSpec:
     TrainConfig(**fixed)
     check_sweep_outputs(args)
     space = build_space(fixed, args.space, args.search)
-    storage, notes = resolve_storage(args.storage)
+    storage, notes = resolve_storage(args.storage or os.environ.get(STORAGE_ENV) or None)
     for note in notes:
         print(note, file=sys.stderr)
     cores = os.cpu_count() or 1

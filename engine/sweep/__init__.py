@@ -1,9 +1,10 @@
 """`rnn-tui sweep`: an Optuna study over training settings, ranked by held-out perplexity.
 
 Modules by concern, each importing only those before it (and none Optuna or torch at import time):
-space (what is searched), spec (what a sweep is asked to do, its exit codes), study (storage, identity,
-outages, heartbeats, reaping), trials (a study read back), worker (a trial's process), monitor (the command's
-process watching its workers). What the front ends and tests use is exported here.
+space (what is searched), spec (what a sweep is asked to do, its exit codes), optuna_internals (every use of
+Optuna's private internals, checked by tests/test_sweep_internals.py), liveness (outages, heartbeats, lost trials
+failed by their own grace), study (storage, identity), trials (a study read back), worker (a trial's process),
+monitor (the command's process watching its workers). What the front ends and tests use is exported here.
 """
 
 from engine.sweep.monitor import reap_command, run_sweep
@@ -30,6 +31,7 @@ from engine.sweep.spec import (
     OBJECTIVE_FALLBACK,
     OBJECTIVE_HELDOUT,
     PRUNERS,
+    STORAGE_ENV,
     STORAGE_PATIENCE,
     SweepError,
     SweepSpec,
@@ -42,10 +44,19 @@ from engine.sweep.study import (
     resolve_storage,
     shown_url,
 )
-from engine.sweep.trials import TrialRow, param_importances, read_trials, train_command, trials_csv
+from engine.sweep.trials import (
+    CSV_COLUMNS,
+    StudyReader,
+    TrialRow,
+    param_importances,
+    read_trials,
+    train_command,
+    trials_csv,
+)
 from engine.sweep.worker import trial_checkpoint, trial_command_overrides
 
 __all__ = [
+    "CSV_COLUMNS",
     "DEFAULT_EPOCHS",
     "DEFAULT_SEARCH",
     "DEFAULT_STORAGE_FILE",
@@ -61,9 +72,11 @@ __all__ = [
     "OBJECTIVE_HELDOUT",
     "PRUNERS",
     "SEARCHABLE",
+    "STORAGE_ENV",
     "STORAGE_PATIENCE",
     "Param",
     "Space",
+    "StudyReader",
     "SweepError",
     "SweepSpec",
     "TrialRow",

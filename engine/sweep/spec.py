@@ -17,12 +17,16 @@ from engine.sweep.space import Space, parse_search
 
 DEFAULT_STORAGE_FILE = "rnn-tui-sweeps.db"
 DEFAULT_STUDY = "rnn-tui"
+# The storage URL when --storage is not given: how the app hands a sweep its storage (a password in argv would show
+# in `ps`); a lab may set it too. PostgreSQL's own PGPASSWORD and ~/.pgpass keep the password out of the URL.
+STORAGE_ENV = "RNN_TUI_SWEEP_STORAGE"
 DEFAULT_EPOCHS = 20
 DEFAULT_TRIALS = 20  # when neither --trials nor --timeout is given
 PRUNERS = ("median", "halving", "none")
 STORAGE_PATIENCE = 120.0  # seconds a sweep waits for an unreachable database (--storage-patience)
 GRACE_SECONDS = 60.0  # a trial whose heartbeat is older than this is failed (--grace)
 HOST = socket.gethostname()
+MAX_STUDY_NAME = 512  # Optuna's studies.study_name column (PostgreSQL refuses longer; SQLite would take it)
 # How `rnn-tui sweep` ends (its --help lists them).
 EXIT_OK = 0  # this command's budget ran (workers that died on the way were replaced)
 EXIT_LOST = 1  # worker processes kept dying (replaced 3 × --jobs times, budget left), or an unexpected error
@@ -74,6 +78,11 @@ def check_spec(spec: SweepSpec) -> None:
         raise SweepError(f"--grace must be a number of seconds ≥ 2, got {spec.grace:g}")
     if not spec.study.strip():
         raise SweepError("--study needs a name")
+    if len(spec.study) > MAX_STUDY_NAME:
+        raise SweepError(
+            f"--study is {len(spec.study):,} characters long; a study name holds at most {MAX_STUDY_NAME} (Optuna's "
+            "study table)"
+        )
     TrainConfig(**{k: v for k, v in spec.fixed.items()})  # a bad fixed setting fails here, not in every trial
 
 

@@ -8,6 +8,7 @@ import shlex
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,6 +144,10 @@ class TrialRow:
     seed: int | None = None
     planned: int = 0  # the epochs the trial was to train
     command: str = ""  # its ready `rnn-tui train` command
+    value: float | None = None  # the value Optuna stores (a pruned trial's: its last epoch's figure)
+    started: datetime | None = None  # when it started and finished (naive local time, as Optuna stamps them)
+    finished: datetime | None = None
+    threads: int | None = None  # the torch threads it trained with
 
     @property
     def form_settings(self) -> dict[str, Any]:
@@ -155,65 +160,126 @@ class TrialRow:
         return settings
 
 
+def trial_row(trial: FrozenTrial) -> TrialRow:
+    history = tuple(trial.user_attrs.get("history", ()))
+    threads = trial.user_attrs.get("threads")
+    return TrialRow(
+        number=trial.number,
+        state=trial_state(trial),
+        params=dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {})),
+        best=trial_best(trial),
+        fallback=uses_fallback(trial),
+        epochs=len(history),
+        seconds=trial_seconds(trial),
+        host=str(trial.user_attrs.get("host", "")),
+        reason=str(trial.user_attrs.get("reason", "")),
+        config=dict(trial.user_attrs.get("config", {})),
+        history=history,
+        best_epoch=best_epoch(trial),
+        seed=trial.user_attrs.get("seed"),
+        planned=int(trial.user_attrs.get("config", {}).get("epochs", 0)),
+        command=trial_train_command(trial) if trial.user_attrs.get("config") else "",
+        value=None if trial.value is None else float(trial.value),
+        started=trial.datetime_start,
+        finished=trial.datetime_complete,
+        threads=int(threads) if isinstance(threads, int) else None,
+    )
+
+
+class StudyReader:
+    """A viewer's reads of one storage through one database engine (the app's F12 reads every second: a new engine
+    each time would leave a pool of idle connections behind each). close() lets the connections go."""
+
+    def __init__(self, storage_url: str) -> None:
+        self.url = storage_url
+        self._storage: optuna.storages.RDBStorage | None = None
+
+    @property
+    def storage(self) -> optuna.storages.RDBStorage:
+        if self._storage is None:
+            from engine.sweep.study import open_storage
+
+            self._storage = open_storage(self.url, write=False)
+        return self._storage
+
+    def study(self, study_name: str) -> optuna.Study:
+        return load_study_of(self.url, study_name, storage=self.storage)
+
+    def trials(self, study_name: str) -> list[TrialRow]:
+        """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
+        return [trial_row(trial) for trial in self.study(study_name).get_trials(deepcopy=False)]
+
+    def importances(self, study_name: str) -> dict[str, float]:
+        """Each searched setting's share of the objective's variance over the complete trials (Optuna's fANOVA);
+        a one-line SweepError while there are too few trials to tell."""
+        import optuna
+
+        study = self.study(study_name)
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if len(complete) < 2:
+            raise SweepError(f"importances need 2 complete trials, the study has {len(complete)}")
+        try:
+            with warnings.catch_warnings():  # its notes on stderr would scribble over the app's screen
+                warnings.simplefilter("ignore")
+                return dict(optuna.importance.get_param_importances(study))
+        except (RuntimeError, ValueError) as exc:  # one value for every setting, a parameter absent from some trials
+            raise SweepError(f"importances cannot be computed yet: {first_line(exc)}") from None
+
+    def close(self) -> None:
+        if self._storage is not None:
+            self._storage.engine.dispose()
+            self._storage = None
+
+
 def read_trials(storage_url: str, study_name: str) -> list[TrialRow]:
-    """The trials of a study, in order; a missing study or unreachable storage is a one-line SweepError."""
-    study = load_study_of(storage_url, study_name)
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        history = tuple(trial.user_attrs.get("history", ()))
-        rows.append(
-            TrialRow(
-                number=trial.number,
-                state=trial_state(trial),
-                params=dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {})),
-                best=trial_best(trial),
-                fallback=uses_fallback(trial),
-                epochs=len(history),
-                seconds=trial_seconds(trial),
-                host=str(trial.user_attrs.get("host", "")),
-                reason=str(trial.user_attrs.get("reason", "")),
-                config=dict(trial.user_attrs.get("config", {})),
-                history=history,
-                best_epoch=best_epoch(trial),
-                seed=trial.user_attrs.get("seed"),
-                planned=int(trial.user_attrs.get("config", {}).get("epochs", 0)),
-                command=trial_train_command(trial) if trial.user_attrs.get("config") else "",
-            )
-        )
-    return rows
+    """The trials of a study, in order, read once (a viewer keeps a StudyReader)."""
+    reader = StudyReader(storage_url)
+    try:
+        return reader.trials(study_name)
+    finally:
+        reader.close()
 
 
 def param_importances(storage_url: str, study_name: str) -> dict[str, float]:
-    """Each searched setting's share of the objective's variance over the complete trials (Optuna's fANOVA);
-    a one-line SweepError while there are too few trials to tell."""
-    import optuna
-
-    study = load_study_of(storage_url, study_name)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(complete) < 2:
-        raise SweepError(f"importances need 2 complete trials, the study has {len(complete)}")
+    """StudyReader.importances, read once."""
+    reader = StudyReader(storage_url)
     try:
-        with warnings.catch_warnings():  # its notes on stderr would scribble over the app's screen
-            warnings.simplefilter("ignore")
-            return dict(optuna.importance.get_param_importances(study))
-    except (RuntimeError, ValueError) as exc:  # one value for every setting, a parameter absent from some trials
-        raise SweepError(f"importances cannot be computed yet: {first_line(exc)}") from None
+        return reader.importances(study_name)
+    finally:
+        reader.close()
+
+
+CSV_COLUMNS = ("trial", "state", "value", "best_ppl", "best_epoch", "epochs", "seconds", "seed", "machine",
+               "started", "finished", "threads", "reason")  # fmt: skip
 
 
 def trials_csv(rows: list[TrialRow], path: str | Path) -> Path:
-    """Write the trials as CSV (one row a trial; each searched setting a column); the file written."""
+    """Write the trials as CSV, one row a trial; the file written.
+
+    Numbers as stored (repr: every digit): value is what Optuna stores (a pruned trial's is its last epoch's
+    figure), best_ppl the best over its epochs; started and finished in ISO 8601; each searched setting a column;
+    history the per-epoch records as JSON; command the ready `rnn-tui train` line.
+    """
     import csv
+    import json
+
+    def number(value: float | None) -> str:
+        return "" if value is None else repr(float(value))
+
+    def when(moment: datetime | None) -> str:
+        return "" if moment is None else moment.isoformat()
 
     names = sorted({name for row in rows for name in row.params})
     target = Path(path).expanduser()
     with open(target, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["trial", "state", "best_ppl", "best_epoch", "epochs", "seconds", "seed", "host", "reason",
-                         *names, "command"])  # fmt: skip
+        writer.writerow([*CSV_COLUMNS, *names, "history", "command"])
         for row in rows:
             writer.writerow(
-                [row.number, row.state, "" if row.best is None else repr(row.best), row.best_epoch or "",
-                 row.epochs, "" if row.seconds is None else f"{row.seconds:.1f}", "" if row.seed is None else row.seed,
-                 row.host, row.reason, *(row.params.get(name, "") for name in names), row.command]
+                [row.number, row.state, number(row.value), number(row.best), row.best_epoch or "", row.epochs,
+                 number(row.seconds), "" if row.seed is None else row.seed, row.host, when(row.started),
+                 when(row.finished), row.threads or "", row.reason,
+                 *(repr(v) if isinstance(v, float) else v for v in (row.params.get(n, "") for n in names)),
+                 json.dumps(list(row.history)), row.command]
             )  # fmt: skip
     return target

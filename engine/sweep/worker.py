@@ -1,7 +1,7 @@
 """A sweep's worker process: it takes trials one at a time by ask and tell until its budget ends.
 
 A trial is an ordinary engine run built by engine.session.open_session, whose per-epoch held-out perplexity is
-reported to Optuna's pruner; it runs under a heartbeat (engine.sweep.study.Heartbeat). A shared ticket count
+reported to Optuna's pruner; it runs under a heartbeat (engine.sweep.liveness.Heartbeat). A shared ticket count
 spreads --trials over the workers. A trial that diverges is recorded PRUNED with the engine's reason (so the
 sampler learns the region is bad); one that raises is FAIL with its reason; one stopped by a signal, or whose
 monitor process is gone, is failed and its settings queued again. Lines for the user go to the monitor, which
@@ -27,6 +27,16 @@ from typing import IO, TYPE_CHECKING, Any
 from engine.errors import RnnTuiError
 from engine.outputs import open_for_appending
 from engine.signals import StopOnSignals, exit_code
+from engine.sweep.liveness import (
+    Heartbeat,
+    Patience,
+    Reaper,
+    StorageLost,
+    fail_and_requeue,
+    heartbeat_interval,
+    storage_reason,
+)
+from engine.sweep.optuna_internals import rdb_storage, study_storage, trial_id
 from engine.sweep.space import suggest
 from engine.sweep.spec import (
     DEFAULT_EPOCHS,
@@ -39,18 +49,7 @@ from engine.sweep.spec import (
     Notify,
     SweepSpec,
 )
-from engine.sweep.study import (
-    Heartbeat,
-    Patience,
-    StorageLost,
-    fail_and_requeue,
-    heartbeat_interval,
-    heartbeat_storage,
-    open_storage,
-    open_study,
-    reap,
-    storage_reason,
-)
+from engine.sweep.study import open_storage, open_study
 from engine.sweep.trials import format_params
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ if TYPE_CHECKING:
     from engine.trainer import Trainer
 
     Tickets = Synchronized[int] | None  # this command's --trials left (None: no limit, its --timeout ends it)
-    Messages = Queue[tuple[str, int, str]]  # (kind, worker, line) for the monitor
+    Messages = Queue[tuple[str, int, str, float]]  # (kind, worker, line, when: time.time()) for the monitor
 
 
 class TrialFailed(Exception):
@@ -199,8 +198,7 @@ def run_trial(
     if not history:
         store(trial.set_user_attr, "reason", "no epoch finished")
         raise TrialFailed("no epoch finished")
-    lowest: float = min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history)
-    return lowest
+    return float(min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history))
 
 
 def save_trial(trainer: Trainer, trial: optuna.Trial, save: str, patience: Patience, tell: Notify) -> None:
@@ -256,20 +254,28 @@ def stopped_code(stop: StopOnSignals) -> int:
 
 
 def run_one(
-    study: optuna.Study, spec: SweepSpec, current: TrialRun, stop: StopOnSignals, patience: Patience, tell: Notify
+    study: optuna.Study,
+    spec: SweepSpec,
+    current: TrialRun,
+    stop: StopOnSignals,
+    patience: Patience,
+    tell: Notify,
+    reaper: Reaper | None = None,
 ) -> bool:
     """Ask for a trial, run it under a heartbeat and tell its outcome; False when the trial was lost."""
     import optuna
     from optuna.trial import TrialState
 
-    if patience.may_reap(spec.grace):
-        for number, reason in patience.call(reap, study, spec.grace):
+    if reaper is not None:
+        for number, reason in patience.call(reaper.reap):
             tell("lost", f"trial {number:>3}  failed: {reason}")
     trial = patience.call(study.ask)
     current.number, current.params = trial.number, {}
     tell("asked", json.dumps([os.getpid(), trial.number]))  # the monitor fails it if this process dies
+    # This machine's grace, stored with the trial: every reaper judges the trial by it, not by its own.
+    patience.call(trial.set_user_attr, "grace", spec.grace)
     value: float | None = None
-    with Heartbeat(heartbeat_storage(study), trial._trial_id, heartbeat_interval(spec.grace)):
+    with Heartbeat(rdb_storage(study), trial_id(trial), heartbeat_interval(spec.grace)):
         try:
             value, state = run_trial(trial, spec, current, stop, patience, tell), TrialState.COMPLETE
         except optuna.TrialPruned:
@@ -278,7 +284,7 @@ def run_one(
             state = TrialState.FAIL
         except SweepStopped:
             reason = f"{stop_reason(stop, current)}; queued again"
-            frozen = patience.call(study._storage.get_trial, trial._trial_id)
+            frozen = patience.call(study_storage(study).get_trial, trial_id(trial))
             patience.call(fail_and_requeue, study, frozen, reason)
             return False
         except TrialLost:
@@ -303,7 +309,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Tickets, deadline: float 
 
     def tell(kind: str, text: str) -> None:
         with contextlib.suppress(Exception):  # the monitor is gone: nobody to tell
-            messages.put((kind, worker, text))
+            messages.put((kind, worker, text, time.time()))
 
     def stop_training() -> None:
         trainer = current.trainer
@@ -315,7 +321,7 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Tickets, deadline: float 
     with StopOnSignals(stop_training, again=lambda signum: stop_training()) as stop:
         watch_parent(stop, current)
         try:
-            storage = open_storage(spec.storage, spec.grace)
+            storage = open_storage(spec.storage)
             study = patience.call(open_study, spec, storage, worker)
         except StorageLost as exc:
             tell("error", f"worker {worker}: {exc}")
@@ -323,9 +329,10 @@ def worker_main(spec: SweepSpec, worker: int, tickets: Tickets, deadline: float 
         except RnnTuiError as exc:
             tell("error", f"worker {worker}: {exc}")
             sys.exit(EXIT_USAGE)
+        reaper = Reaper(study, spec.grace, patience)
         try:
             while not stop.requested and (deadline is None or time.time() < deadline) and take_ticket(tickets):
-                if not run_one(study, spec, current, stop, patience, tell):
+                if not run_one(study, spec, current, stop, patience, tell, reaper):
                     give_back_ticket(tickets)
         except StorageLost as exc:
             tell("storage", f"worker {worker}: {exc}")

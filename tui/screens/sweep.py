@@ -5,8 +5,10 @@ panels keeps training and the UI thread never trains. The screen reads the study
 second in a thread worker (engine.sweep.read_trials), so trials from other processes and machines sharing the
 storage show too. "Apply best" writes the best trial's settings into the form, its seed and epochs up to its best
 epoch included (F7 then trains that trial again); "Compare" adds the marked trials' per-epoch histories to F10 Runs
-compared; ctrl+g shows parameter importances and a slice chart; ctrl+e writes the trials to a CSV file. A storage
-URL's password is never shown: the field holds it masked once read.
+compared; ctrl+g steps through the charts (the objective per trial, the best trials' learning curves, the machines'
+timeline, a slice per searched setting with the importances); ctrl+e writes the trials to a CSV file. One
+StudyReader (one database engine) serves every read of the storage shown. A storage URL's password is never shown:
+the field holds it masked once read, and the sweep started here gets it in its environment, not its arguments.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from rich.text import Text
@@ -39,7 +42,7 @@ from tui.widgets.plot_chart import cannot_draw
 if TYPE_CHECKING:  # annotations only: the app loads engine.sweep when F12 reads or starts a sweep
     from engine.config import TrainConfig
     from engine.run_book import RunBook
-    from engine.sweep import TrialRow
+    from engine.sweep import StudyReader, TrialRow
     from tui.cli import AppOptions
     from tui.main_screen import MainScreen
 
@@ -134,8 +137,22 @@ def masked(url: str) -> str:
     return shown_url(url) if url else url
 
 
+def trial_curve(row: TrialRow) -> list[tuple[int, float]]:
+    """(epoch, held-out perplexity, or the training one where none) of a trial's history."""
+    points = []
+    for entry in row.history:
+        value = entry.get("val_perplexity") or entry.get("perplexity")
+        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+            points.append((int(entry["epoch"]), float(value)))
+    return points
+
+
 class ObjectivePlot(PlotextPlot):
-    slice_of: str | None = None  # a parameter: the chart is the objective against it (a slice), not per trial
+    """The chart beside the trials: one of VIEWS (ctrl+g goes to the next), or a slice of one searched setting."""
+
+    view = "trials"  # trials, curves, machines, or slice
+    slice_of: str | None = None  # the setting of the slice view
+    now: datetime | None = None  # the end of a running trial's bar in the machines view (None: the clock's now)
 
     def show(self, rows: list[TrialRow]) -> None:
         plt = self.plt
@@ -143,6 +160,12 @@ class ObjectivePlot(PlotextPlot):
         plt.clear_figure()
         if self.slice_of is not None:
             self.show_slice(rows, self.slice_of)
+            return
+        if self.view == "curves":
+            self.show_curves(rows)
+            return
+        if self.view == "machines":
+            self.show_machines(rows)
             return
         points = [(r.number, r.best) for r in rows if r.best is not None and math.isfinite(r.best) and r.best > 0]
         if not points:
@@ -163,6 +186,50 @@ class ObjectivePlot(PlotextPlot):
                 plt.plot([n for n, _ in complete], best_so_far, label="best so far", marker="braille")
         self.refresh()
 
+    def show_curves(self, rows: list[TrialRow], top: int = 5) -> None:
+        """The learning curves (held-out perplexity per epoch) of the best trials so far, overlaid."""
+        plt = self.plt
+        ranked = sorted(
+            (r for r in rows if r.best is not None and math.isfinite(r.best) and trial_curve(r)),
+            key=lambda r: r.best if r.best is not None else math.inf,
+        )[:top]
+        if not ranked:
+            plt.title("learning curves appear here")
+            self.refresh()
+            return
+        plt.title(f"learning curves, best {len(ranked)}: held-out ppl/epoch")
+        plt.yscale("log")
+        for row in ranked:
+            points = trial_curve(row)
+            plt.plot([e for e, _ in points], [v for _, v in points], label=f"#{row.number}", marker="braille")
+        epochs: list[float] = sorted({e for r in ranked for e, _ in trial_curve(r)})
+        plt.xticks(epochs[:: max(1, len(epochs) // 6)])
+        self.refresh()
+
+    def show_machines(self, rows: list[TrialRow]) -> None:
+        """Which machine ran which trial when: a bar per trial from its start to its end (minutes), one row a
+        machine."""
+        plt = self.plt
+        timed = [r for r in rows if r.started is not None]
+        if not timed:
+            plt.title("machines appear here")
+            self.refresh()
+            return
+        origin = min(r.started for r in timed if r.started is not None)
+        now = self.now or datetime.now()
+        hosts = sorted({r.host or "?" for r in timed})
+        plt.title("machines: each trial start→end, minutes")
+        for row in timed:
+            assert row.started is not None
+            start = (row.started - origin).total_seconds() / 60
+            end = ((row.finished or now) - origin).total_seconds() / 60
+            level = hosts.index(row.host or "?") + 1
+            color = {"complete": "green", "pruned": "orange", "failed": "red"}.get(row.state, "cyan")
+            plt.plot([start, max(end, start + 0.01)], [level, level], color=color, marker="hd")
+        plt.ylim(0.5, len(hosts) + 0.5)
+        plt.yticks(list(range(1, len(hosts) + 1)), [h[:12] for h in hosts])
+        self.refresh()
+
     def show_slice(self, rows: list[TrialRow], name: str) -> None:
         """Each complete or pruned trial's best perplexity against one setting (categories at 1, 2, ...)."""
         plt = self.plt
@@ -171,7 +238,7 @@ class ObjectivePlot(PlotextPlot):
             for r in rows
             if name in r.params and r.best is not None and math.isfinite(r.best) and r.best > 0
         ]
-        plt.title(f"slice: best held-out ppl against {name}, log scale")
+        plt.title(f"slice: best held-out ppl against {name}")
         plt.yscale("log")
         if points and all(isinstance(x, int | float) for x, _ in points):
             values = [float(x) for x, _ in points]
@@ -194,9 +261,18 @@ class ObjectivePlot(PlotextPlot):
 class SweepScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f12", "dismiss", "Close"),
-        Binding("ctrl+t", "toggle_mark", "Mark trial", tooltip="mark the trial under the cursor for Compare"),
-        Binding("ctrl+g", "importances", "Importances", tooltip="parameter importances and a slice chart"),
-        Binding("ctrl+e", "export", "Export CSV", tooltip="write the trials to STUDY-trials.csv"),
+        # priority: a text field has focus most of the time, and Input binds ctrl+e (end of line) itself.
+        Binding(
+            "ctrl+t", "toggle_mark", "Mark trial", priority=True, tooltip="mark the trial under the cursor for Compare"
+        ),
+        Binding(
+            "ctrl+g",
+            "charts",
+            "Charts",
+            priority=True,
+            tooltip="the next chart: per trial, learning curves, machines, a slice per searched setting",
+        ),
+        Binding("ctrl+e", "export", "Export CSV", priority=True, tooltip="write the trials to STUDY-trials.csv"),
     ]
     DEFAULT_CSS = """
     SweepScreen { align: center middle; }
@@ -211,6 +287,8 @@ class SweepScreen(ModalScreen[None]):
     #sweep-body { height: 1fr; }
     #sweep-table { width: 2fr; height: 1fr; }
     #sweep-plot { width: 1fr; height: 1fr; margin-left: 1; }
+    #sweep-body.wide-chart #sweep-table { width: 1fr; }  /* curves, machines and slices want the room */
+    #sweep-body.wide-chart #sweep-plot { width: 2fr; }
     #sweep-detail { height: 3; color: $text-muted; }
     #sweep-message { height: 2; }
     """
@@ -225,6 +303,9 @@ class SweepScreen(ModalScreen[None]):
         self.message = ""  # the message line's text
         self.ended: SweepEnded | None = None  # how the sweep started here ended
         self._poll_stop = threading.Event()
+        self._reader: StudyReader | None = None  # one database engine for every read of the storage shown
+        self._reader_lock = threading.Lock()
+        self.importance_order: list[str] = []  # the searched settings, most important first, once computed
         self._opening = False  # Open was pressed: its outcome is told, a missing study too
         self.stale = False  # the message line tells of a read that failed: the next good read clears it
 
@@ -282,7 +363,8 @@ class SweepScreen(ModalScreen[None]):
     def hint(self) -> Text:
         return Text(
             "Start runs `rnn-tui sweep` with the form's settings (space: e.g. lr=1e-4:1e-2:log cell=rnn,gru). "
-            "Click a header to sort; ctrl+t marks trials for Compare; ctrl+g importances; ctrl+e CSV.",
+            "Click a header to sort; ctrl+t marks trials for Compare; ctrl+g next chart (curves, machines, slices); "
+            "ctrl+e CSV.",
             style="dim",
         )
 
@@ -309,21 +391,33 @@ class SweepScreen(ModalScreen[None]):
 
     # ----- reading the study -----
 
+    def reader(self, storage: str) -> StudyReader:
+        """The reader of this storage (any thread): the one kept, unless the storage changed."""
+        from engine.sweep import StudyReader
+
+        url = storage_url(storage)
+        with self._reader_lock:
+            if self._reader is None or self._reader.url != url:
+                if self._reader is not None:
+                    self._reader.close()
+                self._reader = StudyReader(url)
+            return self._reader
+
     @work(thread=True, exit_on_error=False, exclusive=True, group="sweep-poll")
     def poll_trials(self) -> None:
         from textual.worker import get_current_worker
 
-        from engine.sweep import read_trials
+        from engine.sweep.study import hide_password
 
         worker = get_current_worker()
         while not worker.is_cancelled and not self._poll_stop.is_set():
             study, storage = self.state.study, self.state.storage
             try:
-                rows, error = read_trials(storage_url(storage), study), None
+                rows, error = self.reader(storage).trials(study), None
             except RnnTuiError as exc:
                 rows, error = [], str(exc)
             except Exception as exc:  # the database is busy or went away: say so, try again
-                rows, error = [], f"cannot read the study: {first_line(exc)}"
+                rows, error = [], hide_password(f"cannot read the study: {first_line(exc)}", storage)
             if worker.is_cancelled or self._poll_stop.is_set():
                 return
             self.post_message(TrialsRead(rows, error, (study, storage)))
@@ -458,7 +552,7 @@ class SweepScreen(ModalScreen[None]):
         return value
 
     def start(self) -> None:
-        from engine.sweep import sweep_arguments
+        from engine.sweep import STORAGE_ENV, sweep_arguments
 
         if self.state.running:
             self.say("a sweep is running: Stop it first (its trials are queued again)", "yellow")
@@ -475,7 +569,7 @@ class SweepScreen(ModalScreen[None]):
                 config.to_dict(),
                 searches,
                 self.field("study") or "rnn-tui",
-                self.storage_text() or None,
+                None,  # the storage goes in the child's environment: a password in argv would show in `ps`
                 self._whole("trials"),
                 self._whole("epochs"),
                 jobs,
@@ -486,12 +580,18 @@ class SweepScreen(ModalScreen[None]):
             self.say(str(exc), "bold red")
             return
         command = [sys.executable, "-m", "tui.main", *arguments]
+        environment = dict(os.environ)
+        environment.pop(STORAGE_ENV, None)
+        storage = self.storage_text()
+        if storage:
+            environment[STORAGE_ENV] = storage
         # Its own session: the terminal's keys never reach it, and stopping it is our SIGTERM alone.
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-        )
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env=environment,
+        )  # fmt: skip
         self.state.process = process
-        self.state.command = shlex.join(["rnn-tui", *arguments])
+        self.state.command = shlex.join(["rnn-tui", *arguments]) + (f"  (storage {masked(storage)})" if storage else "")
         self.say(Text(f"started: {self.state.command}", style="green"))
         # A plain thread, not a screen worker: the sweep outlives this screen, and its pipes must be drained.
         threading.Thread(target=follow, args=(self.app, self.state, process), daemon=True).start()
@@ -589,26 +689,47 @@ class SweepScreen(ModalScreen[None]):
             return
         self.say(Text(f"trials {', '.join(added)} are in F10 Runs compared", style="green"))
 
-    def action_importances(self) -> None:
-        """ctrl+g: each setting's importance (Optuna's fANOVA) and the chart as a slice of the most important one;
-        again: back to the objective per trial."""
+    def searched(self) -> list[str]:
+        """The settings the trials vary (more than one value among them), most important first once known."""
+        values: dict[str, set[str]] = {}
+        for row in self.rows:
+            for name, value in row.params.items():
+                values.setdefault(name, set()).add(repr(value))
+        varied = sorted(name for name, seen in values.items() if len(seen) > 1)
+        ranked = [name for name in self.importance_order if name in varied]
+        return ranked + [name for name in varied if name not in ranked]
+
+    def chart_views(self) -> list[tuple[str, str | None]]:
+        """The charts ctrl+g steps through: (view, setting of a slice)."""
+        return [("trials", None), ("curves", None), ("machines", None), *(("slice", n) for n in self.searched())]
+
+    def action_charts(self) -> None:
+        """ctrl+g: the next chart: the objective per trial, the best trials' learning curves, the machines'
+        timeline, then a slice for each searched setting (the first of them computes the importances)."""
         plot = self.query_one(ObjectivePlot)
-        if plot.slice_of is not None:
-            plot.slice_of = None
-            plot.show(self.rows)
-            self.say("the chart shows the objective per trial again", "dim")
-            return
-        self.say("computing importances…", "dim")
-        self.compute_importances(storage_url(self.state.storage), self.state.study)
+        views = self.chart_views()
+        current = (plot.view, plot.slice_of)
+        view, setting = views[(views.index(current) + 1) % len(views)] if current in views else views[0]
+        plot.view, plot.slice_of = view, setting
+        self.query_one("#sweep-body").set_class(view != "trials", "wide-chart")
+        plot.show(self.rows)
+        words = {
+            "trials": "the objective per trial",
+            "curves": "the learning curves of the best trials",
+            "machines": "which machine ran which trial when",
+        }
+        if view == "slice" and setting == self.searched()[0]:
+            self.say(f"slice of {setting}; computing importances…", "dim")
+            self.compute_importances(self.state.storage, self.state.study)
+        else:
+            self.say(f"chart: {words.get(view, f'slice of {setting}')} (ctrl+g: next)", "dim")
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="sweep-importances")
-    def compute_importances(self, url: str, study: str) -> None:
+    def compute_importances(self, storage: str, study: str) -> None:
         from textual.worker import get_current_worker
 
-        from engine.sweep import param_importances
-
         try:
-            importances, error = param_importances(url, study), ""
+            importances, error = self.reader(storage).importances(study), ""
         except RnnTuiError as exc:
             importances, error = {}, str(exc)
         except Exception as exc:  # the database went away meanwhile
@@ -621,10 +742,12 @@ class SweepScreen(ModalScreen[None]):
             self.say(error or "no setting varies yet", "yellow")
             return
         shown = "  ".join(f"{name} {share:.0%}" for name, share in importances.items())
-        self.say(Text(f"importance: {shown}  (ctrl+g: chart per trial)", style="green"))
+        self.say(Text(f"importance: {shown}  (ctrl+g: the next setting's slice)", style="green"))
+        self.importance_order = list(importances)
         plot = self.query_one(ObjectivePlot)
-        plot.slice_of = next(iter(importances))
-        plot.show(self.rows)
+        if plot.view == "slice" and self.searched():  # the slices follow the importances: the first one shows
+            plot.slice_of = self.searched()[0]
+            plot.show(self.rows)
 
     def action_export(self) -> None:
         """ctrl+e: the trials as CSV in the working directory."""
@@ -643,6 +766,10 @@ class SweepScreen(ModalScreen[None]):
 
     def on_unmount(self) -> None:
         self._poll_stop.set()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
 
 def follow(app: App[int], state: SweepState, process: subprocess.Popen[str]) -> None:
