@@ -18,8 +18,6 @@ from engine.config import (
     CELLS,
     SETTINGS,
     SETTINGS_BY_NAME,
-    Setting,
-    SettingValue,
     TrainConfig,
     check_seed,
     describe_layers,
@@ -31,6 +29,7 @@ from engine.config import (
 from engine.errors import ConfigError, RnnTuiError, worded
 from engine.setting_kinds import GROUPS
 from tui.lab_commands import add_lab_parser
+from tui.setting_flags import add_setting_argument
 
 if TYPE_CHECKING:  # the sweep is imported when a sweep command runs
     from engine.lab.ngram import NgramTable
@@ -46,25 +45,6 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-
-
-def setting_help(declared: Setting, default: SettingValue) -> str:
-    """A setting's --help text: its declared help and its default."""
-    if declared.default_help == "":
-        return declared.help
-    if declared.default_help is None:
-        shown = "default " + (f"{default:g}" if isinstance(default, float) else str(default))
-    else:  # words, not the value: "default: greedy, as the book"
-        shown = f"default: {declared.default_help}"
-    return f"{declared.help} ({shown})" if declared.help else f"({shown})"
-
-
-def add_setting_argument(group: Any, declared: Setting, help_text: str | None = None) -> None:
-    """The flag of one TrainConfig setting: its type and choices from the declaration; no default (None: not given,
-    so the preset's or TrainConfig's value applies)."""
-    default = getattr(TrainConfig(), declared.name)
-    help_text = help_text or setting_help(declared, default)
-    group.add_argument(declared.option, dest=declared.name, help=help_text, **declared.kind_of.flag_keywords(declared))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, help_for: dict[str, str] | None = None) -> None:

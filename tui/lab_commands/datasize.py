@@ -40,7 +40,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 def add_parser(views: Any) -> None:
     from engine.config import SETTINGS
     from engine.lab.datasize import CORPORA, DEFAULT_EPOCHS, DEFAULT_SEED, DEFAULT_SIZES
-    from tui.cli import add_setting_argument
+    from tui.setting_flags import add_setting_argument
 
     view = views.add_parser("datasize", help=HELP, description=HELP)
     shown = ",".join("all" if not s else f"{s // 1000}k" for s in DEFAULT_SIZES)

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     from engine.lab.gates import EPOCH_EVERY, gate_saturation
-    from tui.lab_commands import Sourced
+    from tui.lab_commands.result import Sourced
 
     del args
     held_out, steps = subject.corpus.held_out, subject.config.num_steps

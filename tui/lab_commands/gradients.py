@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
 
     if args.window < 1:
         raise ConfigError(f"--window must be at least 1, got {args.window}")
-    from tui.lab_commands import Sourced
+    from tui.lab_commands.result import Sourced
 
     held_out = subject.corpus.held_out
     found = gradients_through_time(subject.model, subject.vocab, held_out, args.window)

@@ -70,7 +70,7 @@ def default_text(subject: Subject) -> tuple[str, str, str]:
 def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     from engine.errors import ConfigError
     from engine.lab.saliency import saliency
-    from tui.lab_commands import Sourced
+    from tui.lab_commands.result import Sourced
 
     if args.text is not None:
         text, source, read = args.text, "given", "read: the text given (--text)"

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
 
     loaded = checkpoints.load(args.checkpoint)  # the Subject carries no timeline; the file is read again (small)
     mid_epoch = loaded.progress is not None and loaded.progress.batches > 0
-    from tui.lab_commands import Sourced
+    from tui.lab_commands.result import Sourced
 
     view = timeline_view(
         tuple(loaded.timeline), subject.corpus.text, subject.model, subject.vocab, loaded.epoch, mid_epoch
