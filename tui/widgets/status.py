@@ -19,7 +19,7 @@ from engine.events import HINT_PREFIX, is_hint
 from tui.run_state import RunState, RunStatus
 
 if TYPE_CHECKING:
-    from engine.verdict import Verdict
+    from engine.lab.verdict import Verdict
 
 F6_HINT = "F6: one epoch"
 
