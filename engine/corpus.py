@@ -437,7 +437,7 @@ def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Co
     of num-steps + 1), naming the numbers; the app calls this too, to check a setting before a restart.
     """
     corpus = read_corpus(path, config, source)
-    held_out = len(corpus.held_out)
+    held_out = len(corpus.held_out) + len(corpus.test)  # both are held out of training
     # A corpus too short for one batch is told as such; one that only the held-out text makes too short, with both.
     check_length(len(corpus.text) + held_out, config.batch_size, config.num_steps, config.sampling)
     check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, held_out)

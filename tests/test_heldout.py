@@ -212,12 +212,13 @@ def test_a_checkpoint_from_before_held_out_evaluation_still_loads_and_resumes(
     [
         (["--val-chars", "10"], ["held-out text has 10 characters (--val-chars 10)", "--num-steps 35 + 1 = 36"]),
         (
-            ["--max-chars", "0", "--val-fraction", "0.99"],
+            ["--max-chars", "0", "--val-fraction", "0.99", "--test-fraction", "0"],
             ["training text has 633 characters after holding out 62,649", "needs at least 1,152"],
         ),
         (["--patience", "3", "--val-chars", "0"], ["--patience 3 needs held-out evaluation, but --val-chars is 0"]),
         (["--val-chars", "-1"], ["val-chars must be a whole number ≥ 0"]),
         (["--val-fraction", "1"], ["val-fraction must be in [0, 1)"]),
+        (["--max-chars", "0", "--val-fraction", "0.95"], ["--val-fraction 0.95 + --test-fraction 0.1 must be below 1"]),
     ],
 )
 def test_held_out_settings_that_leave_nothing_are_one_line_errors(
@@ -233,7 +234,8 @@ def test_a_corpus_too_short_for_training_and_held_out_text_is_a_one_line_error(
     path = tmp_path / "short.txt"
     path.write_text("我爱你" * 400, encoding="utf-8")  # 1,200 characters: one batch needs 1,152
     code, err = run_main(["train", "--headless", "--corpus", str(path)], capsys)
-    assert_one_line_error(code, err, "training text has 1,080 characters after holding out 120", "1,152")
+    # A tenth held out and a tenth of test text, both out of training.
+    assert_one_line_error(code, err, "training text has 960 characters after holding out 240", "1,152")
 
 
 def test_patience_without_held_out_text_is_refused_in_the_engine_too() -> None:

@@ -1,4 +1,4 @@
-"""The verdict line (engine/verdict.py): which text it reads, its words either way, and the surfaces that show it
+"""The verdict line (engine/lab/verdict.py): which text it reads, its words either way, and the surfaces that show it
 (the headless run and --metrics: tests/test_test_text.py; the Status panel at both sizes: tests/test_fit_small.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from pilot_helpers import wait_for
 
 from engine.lab.ngram import NgramTable
-from engine.verdict import figure, verdict
+from engine.lab.verdict import figure, verdict
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
 from tui.main import main

@@ -134,7 +134,7 @@ def build_parser() -> ArgumentParser:
     )
 
     add_sweep_parser(commands)
-    add_lab_parser(commands)
+    add_lab_parser(commands, add_setting_argument)
     commands.add_parser(
         "lessons",
         help="list the lessons (--lesson NAME): chapter 6's exercises as guided runs",
@@ -466,12 +466,12 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
+    from engine.lab.verdict import counting_table, verdict
     from engine.limits import checkpoint_bytes
     from engine.outputs import OutputError, check_free_space, save_with_rescue
     from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
     from engine.signals import StopOnSignals
-    from engine.verdict import counting_table, verdict
 
     overrides = config_overrides(args)
     metrics: MetricsWriter | None = None

@@ -31,9 +31,9 @@ def lesson_run(trainer: Trainer, failure: str = "") -> LessonRun:
 
 
 def with_verdict(observation: Observation, trainer: Trainer) -> Observation:
-    """The observation with the run's verdict against counting after it (engine/verdict.py): its test figure against
+    """The observation with the run's verdict against counting after it (engine/lab/verdict.py): its test figure against
     counting's on the test text, or its best held-out figure against counting's held-out one."""
-    from engine.verdict import verdict
+    from engine.lab.verdict import verdict
     from tui import baselines
 
     table = baselines.compute(trainer)  # counted when the run started, in the app; about a second otherwise

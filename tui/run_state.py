@@ -13,7 +13,7 @@ from engine import events
 
 if TYPE_CHECKING:
     from engine.lab.ngram import NgramTable
-    from engine.verdict import Verdict
+    from engine.lab.verdict import Verdict
 
 
 class RunState(StrEnum):
@@ -138,7 +138,7 @@ class RunStatus:
         """The model against counting: its best held-out figure while training, its test figure once it has one."""
         if self.counting is None:
             return None
-        from engine.verdict import verdict
+        from engine.lab.verdict import verdict
 
         return verdict(
             self.counting, self.best_val[1] if self.best_val else None, self.test.perplexity if self.test else None

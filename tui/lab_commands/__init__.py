@@ -40,7 +40,9 @@ def lab_commands() -> tuple[LabCommand, ...]:
     )
 
 
-def add_lab_parser(commands: Any) -> None:
+def add_lab_parser(commands: Any, add_setting: Callable[..., None]) -> None:
+    """The lab's views; add_setting adds one setting's flag (tui.cli.add_setting_argument: `lab datasize` takes the
+    model's settings; passed in, so this package does not import the command line that imports it)."""
     lab = commands.add_parser(
         "lab",
         help="why training behaves: a lab view of a checkpoint (add --json for scripts)",
@@ -56,7 +58,7 @@ def add_lab_parser(commands: Any) -> None:
         command.add_arguments(view)
     from tui.lab_commands import datasize  # trains its own runs: no checkpoint
 
-    datasize.add_parser(views)
+    datasize.add_parser(views, add_setting)
 
 
 def run_lab(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from engine.errors import ConfigError
@@ -37,10 +38,9 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def add_parser(views: Any) -> None:
+def add_parser(views: Any, add_setting_argument: Callable[..., None]) -> None:
     from engine.config import SETTINGS
     from engine.lab.datasize import CORPORA, DEFAULT_EPOCHS, DEFAULT_SEED, DEFAULT_SIZES
-    from tui.setting_flags import add_setting_argument
 
     view = views.add_parser("datasize", help=HELP, description=HELP)
     shown = ",".join("all" if not s else f"{s // 1000}k" for s in DEFAULT_SIZES)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.lab.ngram import NgramTable
     from engine.lab.subject import Subject
-    from engine.verdict import Verdict
+    from engine.lab.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class NgramResult:
         }
 
     def verdict(self) -> Verdict | None:
-        from engine.verdict import verdict
+        from engine.lab.verdict import verdict
 
         return verdict(self.table, self.best_held_out[1] if self.best_held_out else None, self.model_test)
 

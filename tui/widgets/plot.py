@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from textual.containers import Vertical
 
@@ -137,6 +137,16 @@ def baseline_title(baselines: list[tuple[str, float]], room: int) -> str:
         if len(text) <= room:
             return text
     return ""
+
+
+def crosses(curves: dict[str, list[tuple[int, float]]], value: float, row: float, x0: float, x1: float) -> bool:
+    """Some curve passes within a row of value (log scale) between epochs x0 and x1: a label there would hide it."""
+    low, high = value / row, value * row
+    for points in curves.values():
+        for (e1, p1), (e2, p2) in zip(points, points[1:] or points, strict=False):
+            if max(e1, e2) >= x0 and min(e1, e2) <= x1 and min(p1, p2) <= high and max(p1, p2) >= low:
+                return True
+    return False
 
 
 def best_point(points: list[tuple[int, float]]) -> tuple[int, float] | None:
@@ -303,12 +313,23 @@ class PerplexityPlot(Vertical):
         span = [min(epochs), max(max(epochs), min(epochs) + 1)]
         for _, value in self.baselines:  # drawn first, so any curve's point wins its cell; named in the title
             plt.plot(span, [value, value], marker="─", color="gray")
+        values = [p for points in shown.values() for _, p in points] + [value for _, value in self.baselines]
+        row = (max(values) / min(values)) ** (1 / max(1, height - 3))  # one row's ratio on the log scale
+        taken: list[tuple[int, int]] = []  # (end, row) of each label drawn: two never share a place
+        for label, value in self.baselines:  # and on the line itself, at 80×24 too, where no curve crosses it
+            ends: tuple[tuple[int, Literal["left", "right"]], ...] = ((0, "left"), (1, "right"))
+            for end, alignment in ends:
+                reach = (span[1] - span[0]) * (len(label) + 1) / max(1, width - 6)
+                x0, x1 = (span[0], span[0] + reach) if end == 0 else (span[1] - reach, span[1])
+                place = round(math.log(value) / math.log(row))
+                if any(e == end and abs(r - place) <= 1 for e, r in taken) or crosses(shown, value, row, x0, x1):
+                    continue
+                plt.text(label, span[end], value, color="gray", alignment=alignment)
+                taken.append((end, place))
+                break
         for name, marker, *_ in CURVES:
             if name in shown:
                 plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
-        for index, (label, value) in enumerate(self.baselines):  # named on the line itself, at 80×24 too: the best
-            # at its left end, the next at its right (two lines close together share a row)
-            plt.text(label, span[index % 2], value, color="gray", alignment="right" if index % 2 else "left")
         values = [p for points in shown.values() for _, p in points] + [value for _, value in self.baselines]
         first, last = min(epochs), max(max(epochs), min(epochs) + 1)
         plt.xlim(first, last)

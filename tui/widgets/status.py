@@ -21,7 +21,7 @@ from tui.run_state import RunState, RunStatus
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from engine.verdict import Verdict
+    from engine.lab.verdict import Verdict
 
 F6_HINT = "F6: one epoch"
 NOTE_LINES = 3  # a message that is not an error (a lesson's observation, whole in Samples) takes at most these
