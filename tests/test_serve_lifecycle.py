@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import BOOK_CORPUS
-from test_served import free_port, listening_addresses
+from test_served import deep_tree, free_port, listening_addresses
 
 from tui.serve import MAX_COLUMNS, MAX_ROWS, join_code
 
@@ -307,3 +307,35 @@ def test_an_error_with_a_traceback_is_one_line_on_the_console_and_in_the_log(
     assert capsys.readouterr().err == f"rnn-tui serve: {line}\n"
     (entry,) = [json.loads(text) for text in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert entry["event"] == "error" and entry["message"] == line
+
+
+async def test_a_deep_tree_goes_with_its_session_its_server_and_at_the_next_start(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """Issue 32: a tree 1,400 folders deep (made before typed paths were limited to a few folders) made os.walk and
+    shutil.rmtree raise RecursionError: it outlived its session and its server. Now it goes when the tab closes,
+    when the server is SIGKILLed (its reaper), and when even the reaper was killed, at the next start."""
+    served = serve("--max-sessions", "1")
+    async with session(served):
+        (folder,) = served.session_dirs()
+        deep_tree(folder, 1400)
+        pid = served.session_pids()[-1]
+    await ends_cleanly(served, pid, 1)
+
+    async with session(served):
+        (folder,) = served.session_dirs()
+        deep_tree(folder, 1400)
+        served.process.send_signal(signal.SIGKILL)
+        await async_wait_until(lambda: served.process.poll() is not None, "the server to end", 30)
+        await async_wait_until(lambda: not served.session_dirs(), "the reaper to remove the deep tree", 30)
+
+    leftover = served.workdir / "session-7-leftover"  # a server and its reaper both SIGKILLed left this
+    leftover.mkdir()
+    deep_tree(leftover, 1400)
+    again = serve("--max-sessions", "1", "--workdir", str(served.workdir))
+    assert not leftover.exists()
+    assert "removed 1 session folder(s)" in again.stderr.read_text()
+    with pytest.raises(AssertionError, match="in use by another rnn-tui serve"):  # one server per work directory
+        serve("--workdir", str(served.workdir))
+    for console in (served.stderr, again.stderr):
+        assert "Traceback" not in console.read_text() and "RecursionError" not in console.read_text()

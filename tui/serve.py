@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import functools
 import hmac
 import io
@@ -64,6 +65,7 @@ from engine.errors import RnnTuiError, first_line
 from engine.limits import available_memory
 from tui.cli import fail, train_argv
 from tui.served import RELEASED_EXIT, ServedMode
+from tui.session_tree import remove_tree
 
 log = logging.getLogger("rnn-tui serve")
 
@@ -82,9 +84,10 @@ MIN_SEAT_MEMORY = 512 * MIB  # torch and the app alone take about 400 MiB
 PR_SET_PDEATHSIG = 1
 # The reaper: started with the server, reads lines from it ("group N", "dir PATH", "done N", "undir PATH", "own
 # PATH") and, once the server has gone however it went (its end of the pipe closes), kills the process groups still
-# listed and removes the folders. Standard library only: it starts in a blink and cannot fail to import.
-REAPER = """
-import os, shutil, signal, sys
+# listed and removes the folders. Standard library only (tui.session_tree's own text, then this loop): it starts in a
+# blink and cannot fail to import. The server says "undir" only once a folder is gone.
+REAPER_LOOP = """
+import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 groups, folders = set(), set()
 for line in sys.stdin:
@@ -97,8 +100,11 @@ for group in groups:
     try: os.killpg(group, signal.SIGKILL)
     except OSError: pass
 for folder in folders:
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
 """
+REAPER = (Path(__file__).parent / "session_tree.py").read_text(encoding="utf-8") + REAPER_LOOP
+SESSION_PREFIX = "session-"  # a session's folder in the workdir: session-NUMBER-RANDOM
+LOCK_NAME = ".rnn-tui-serve.lock"  # in the workdir: held by the server that uses it
 FULL_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>rnn-tui: the classroom is full</title>
 <style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;align-items:center;
@@ -263,6 +269,7 @@ class SessionService(AppService):
         self.asked_to_quit = False
         self.failure: str | None = None  # what raised while sending to the tab (a debugging aid)
         self._stderr = io.BytesIO()
+        self.folder_gone = False  # its folder removed: the reaper may forget it
         self._stop_task: asyncio.Future[None] | None = None
 
     @property
@@ -389,10 +396,11 @@ class SessionService(AppService):
                 await asyncio.wait_for(super().stop(), STOP_SECONDS)
         finally:
             self.kill()
-            shutil.rmtree(self.mode.session_dir, ignore_errors=True)
             if process is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            # After the process is gone (nothing writes into the folder any more); any depth; never raises.
+            self.folder_gone = await asyncio.to_thread(remove_tree, str(self.mode.session_dir))
 
 
 class EventHandler(logging.Handler):
@@ -444,6 +452,7 @@ class ClassroomServer(Server):
         self.tabs: dict[str, int] = {}  # a browser tab's id (sessionStorage) → its session
         self._next_session = 0
         self.reaper: subprocess.Popen[str] | None = None
+        self.workdir_lock: IO[bytes] | None = None
 
     # ----- the teacher's console, the reaper -----
 
@@ -575,7 +584,7 @@ class ClassroomServer(Server):
             return websocket
         self._next_session += 1
         number = self._next_session
-        session_dir = Path(tempfile.mkdtemp(prefix=f"session-{number}-", dir=self.settings.workdir)).resolve()
+        session_dir = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{number}-", dir=self.settings.workdir)).resolve()
         self.tell("dir", session_dir)
         mode = ServedMode(
             session_dir,
@@ -668,7 +677,8 @@ class ClassroomServer(Server):
                 for tab in [tab for tab, owner in self.tabs.items() if owner == number]:
                     del self.tabs[tab]
                 self.tell("done", session.pid)
-                self.tell("undir", session.mode.session_dir)
+                if session.folder_gone:  # else the reaper removes it when the server ends
+                    self.tell("undir", session.mode.session_dir)
                 ended = session.why_it_ended()
                 if ended is None and session.failure is not None:  # it was this end that closed the connection
                     reason = f"{reason} (after an error in its output: {session.failure})"
@@ -716,7 +726,7 @@ class ClassroomServer(Server):
     async def on_shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(self._release(number, "the server stopped") for number in list(self.sessions)))
         if self.settings.own_workdir:
-            shutil.rmtree(self.settings.workdir, ignore_errors=True)
+            remove_tree(str(self.settings.workdir))
 
 
 def host_warning(host: str) -> str | None:
@@ -736,6 +746,27 @@ def check_port(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
+def claim_workdir(workdir: Path) -> IO[bytes]:
+    """The work directory's lock, held for the server's life (the kernel lets go when it ends, however it ends):
+    one server per --workdir, so that its startup sweep removes no other server's live sessions."""
+    try:
+        lock = open(workdir / LOCK_NAME, "ab")  # noqa: SIM115 (open for the server's life)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise RnnTuiError(f"--workdir {workdir} is in use by another rnn-tui serve ({exc.strerror or exc})") from exc
+    return lock
+
+
+def sweep_leftovers(workdir: Path) -> int:
+    """Remove the session folders an earlier server left in workdir (one SIGKILLed with its reaper); how many."""
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(workdir) as entries:
+        for entry in entries:
+            if entry.name.startswith(SESSION_PREFIX) and entry.is_dir(follow_symlinks=False):
+                removed += remove_tree(entry.path)
+    return removed
+
+
 def run_server(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
@@ -745,7 +776,7 @@ def run_server(args: argparse.Namespace) -> int:
         check_port(settings.host, settings.port)
     except OSError as exc:
         if settings.own_workdir:
-            shutil.rmtree(settings.workdir, ignore_errors=True)
+            remove_tree(str(settings.workdir))
         fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
     warning = host_warning(settings.host)
     if warning:
@@ -755,7 +786,19 @@ def run_server(args: argparse.Namespace) -> int:
             settings.log_file.open("a", encoding="utf-8").close()
         except OSError as exc:
             fail(f"cannot write --log {settings.log_file}: {exc.strerror or exc}")
+    try:
+        lock = claim_workdir(settings.workdir)
+    except RnnTuiError as exc:
+        fail(exc)
+    leftovers = sweep_leftovers(settings.workdir)
+    if leftovers:
+        print(
+            f"rnn-tui serve: removed {leftovers} session folder(s) an earlier server left in {settings.workdir}",
+            file=sys.stderr,
+            flush=True,
+        )
     server = ClassroomServer(settings)
+    server.workdir_lock = lock
     server.start_reaper()
     try:
         server.serve()
@@ -766,8 +809,8 @@ def run_server(args: argparse.Namespace) -> int:
     finally:
         for session in server.sessions.values():  # only when the server itself failed: its shutdown ends them
             session.kill()
-            shutil.rmtree(session.mode.session_dir, ignore_errors=True)
+            remove_tree(str(session.mode.session_dir))
         if settings.own_workdir:
-            shutil.rmtree(settings.workdir, ignore_errors=True)
+            remove_tree(str(settings.workdir))
         server.close_reaper()
     return 0

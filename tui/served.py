@@ -18,6 +18,7 @@ from pathlib import Path
 from engine.corpus import TIME_MACHINE_PATH
 from engine.errors import RnnTuiError
 from engine.limits import MEMORY_SHARE_ENV  # bytes the whole process may use: engine.limits checks models against it
+from tui.session_tree import tree_bytes
 
 SESSION_DIR_ENV = "RNN_TUI_SERVED_DIR"  # set by the server: this session's directory (also the process's cwd)
 CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths the server allows as corpus
@@ -31,6 +32,7 @@ SERVED_REFUSES = ("f12",)  # keys a served session refuses (F12's sweep starts p
 STAY_INSIDE = "served: files stay in this session: type a file name, e.g. rnn-tui.ckpt"
 NAME_MAX = 255  # bytes in one name (Linux's NAME_MAX)
 PATH_MAX = 4095  # bytes in a whole path, less its final NUL (Linux's PATH_MAX)
+MAX_DEPTH = 4  # folders a typed path may go down inside the session (a deep tree outlived its session: session_tree)
 
 
 class OutsideSession(RnnTuiError):
@@ -78,13 +80,8 @@ class ServedMode:
         }
 
     def used_bytes(self) -> int:
-        """Bytes the session's files take now (symlinks not followed)."""
-        total = 0
-        for folder, _, files in os.walk(self.session_dir):
-            for name in files:
-                with contextlib.suppress(OSError):
-                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
-        return total
+        """Bytes the session's files and folders take now (symlinks not followed; any depth; never raises)."""
+        return tree_bytes(str(self.session_dir))
 
     def check_room(self, needed: int, replacing: str | None = None) -> None:
         """OutsideSession, one line with the numbers, when a file of about `needed` bytes (replacing the file at
@@ -123,8 +120,9 @@ def confine(typed: str, root: Path) -> Path:
 
     Relative paths are taken from root. Refused: an empty name, NUL, a name or path longer than the file system
     takes, a leading `~` (never expanded: `~user/…` reaches any account's home, and accounts whose home is `/` reach
-    everything), and whatever resolves outside root or to root itself (`..`, an absolute path elsewhere, a symlink
-    leading out, dangling ones included). The path is absolute so that nothing after this expands it again.
+    everything), whatever resolves outside root or to root itself (`..`, an absolute path elsewhere, a symlink
+    leading out, dangling ones included), and a file more than MAX_DEPTH folders down. The path is absolute so
+    that nothing after this expands it again.
     """
     text = typed.strip()
     if not text:
@@ -146,6 +144,8 @@ def confine(typed: str, root: Path) -> Path:
     resolved = Path(os.path.realpath(candidate))
     if resolved == root or not resolved.is_relative_to(root):
         raise OutsideSession(STAY_INSIDE)
+    if len(resolved.relative_to(root).parts) > MAX_DEPTH + 1:
+        raise OutsideSession(f"served: at most {MAX_DEPTH} folders deep, e.g. runs/rnn-tui.ckpt")
     return resolved
 
 
