@@ -8,9 +8,11 @@ and no traceback, and --log has the same as JSON lines. Real server, app process
 from __future__ import annotations
 
 import asyncio
+import codecs
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,8 +27,11 @@ import pytest
 from conftest import BOOK_CORPUS
 from test_served import deep_tree, free_port, listening_addresses
 
+from engine.config import MAX_PREFIX_LEN
+from engine.corpus import Corpus
 from tui.serve import MAX_COLUMNS, MAX_ROWS, join_code
 
+ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
 TIMEOUT = 90.0  # an app process starts torch: slow on a busy two-core machine
 
 
@@ -124,21 +129,31 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
 
 @asynccontextmanager
 async def session(
-    served: Served, *, tab: str = "", origin: str | None = "own", max_msg_size: int = 4 * 2**20, **query: str
+    served: Served,
+    *,
+    tab: str = "",
+    origin: str | None = "own",
+    max_msg_size: int = 4 * 2**20,
+    screen: list[str] | None = None,
+    **query: str,
 ) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse, list[int]]]:
-    """A raw websocket session: (the socket, [bytes received so far]) once the app's first frame has arrived."""
+    """A raw websocket session: (the socket, [bytes received so far]) once the app's first frame has arrived; with
+    `screen`, its text (escape sequences left out) is appended to screen[0] as it comes."""
     headers = {"Origin": served.url if origin == "own" else origin} if origin else {}
     params = {"width": "100", "height": "30", **query}
     path = f"/ws/{tab}" if tab else "/ws"
     async with aiohttp.ClientSession() as client:
         ws = await client.ws_connect(served.url + path, params=params, headers=headers, max_msg_size=max_msg_size)
         received = [0]
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
         async def read() -> None:
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.BINARY:
                     received[0] += len(message.data)
                     received.append(len(message.data))
+                    if screen is not None:
+                        screen[0] += ANSI.sub("", decoder.decode(message.data))
 
         reader = asyncio.create_task(read())
         try:
@@ -339,3 +354,47 @@ async def test_a_deep_tree_goes_with_its_session_its_server_and_at_the_next_star
         serve("--workdir", str(served.workdir))
     for console in (served.stderr, again.stderr):
         assert "Traceback" not in console.read_text() and "RecursionError" not in console.read_text()
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident set so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+async def test_a_megabyte_paste_and_long_prefixes_stay_within_the_seats_memory(
+    serve: Callable[..., Served], corpus: Corpus
+) -> None:
+    """Issue 32: a 330,000-character paste into the Generate box took a seat to 2,005 MiB under --seat-memory 800 (one
+    forward pass, T × vocab logits). Now the box holds at most MAX_PREFIX_LEN characters and a prefix is read in chunks:
+    a 1 MB paste and the longest prefix the box holds leave the app's peak well inside its share."""
+    seat = 800
+    served = serve("--max-sessions", "1", "--seat-memory", str(seat), "--epochs", "1")
+    screen = [""]
+    async with session(served, screen=screen) as (ws, _):
+        pid = served.session_pids()[-1]
+        await async_wait_until(lambda: bool(re.search(r"\d\.\d\d s/epoch", screen[0])), "an epoch trained", 90)
+
+        async def keys(text: str) -> None:
+            await ws.send_str(json.dumps(["stdin", text], ensure_ascii=False))  # as the page: UTF-8, no \u escapes
+
+        text = corpus.text.replace("\n", " ")  # a paste is read up to its first line's end
+        paste = (text * (2**20 // len(text) + 1))[: 2**20 // 3 - 64]  # CJK: about 1 MB of UTF-8
+        assert len(paste.encode()) < 2**20 - 64  # within one message the page may send
+        assert paste[:12] not in paste[MAX_PREFIX_LEN - 200 : MAX_PREFIX_LEN]  # not in what the box shows
+        await ws.send_str(json.dumps(["focus"]))  # as the page says once the terminal is clicked
+        await keys("\x1bOQ")  # F2: the Generate box
+        await keys("\x15\x1b[200~" + paste + "\x1b[201~\r")  # ctrl+u clears; a bracketed paste; Enter
+        mark = len(screen[0])
+        await keys("\x15\x1b[200~" + paste[:MAX_PREFIX_LEN] + "\x1b[201~\r")  # the longest prefix it holds
+        try:
+            # The box shows its value's end; the output starts with the prefix's first characters.
+            await async_wait_until(lambda: paste[:12] in screen[0][mark:], "the generated text", 60)
+        except AssertionError:
+            raise AssertionError(f"no generated text: {screen[0][mark:][-6000:]!r}") from None
+        assert not ws.closed and alive(pid)
+        peak = peak_memory(pid)
+    print(f"peak resident memory of the seat: {peak / 2**20:.0f} MiB (--seat-memory {seat})")
+    assert peak < seat * 2**20, f"peak {peak / 2**20:.0f} MiB"

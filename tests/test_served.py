@@ -21,8 +21,7 @@ from textual.widgets import Input, Static
 
 from tui.cli import app_options, parse
 from tui.serve import host_warning, settings_from_args, train_flags
-from tui.served import MAX_DEPTH, SERVED_NOTE, OutsideSession, ServedMode, user_path
-from tui.session_tree import remove_tree
+from tui.served import MAX_DEPTH, SERVED_NOTE, OutsideSession, ServedMode, remove_tree, user_path
 
 # ----- the policy -----
 

@@ -37,6 +37,7 @@ import ctypes
 import fcntl
 import functools
 import hmac
+import inspect
 import io
 import json
 import logging
@@ -64,8 +65,7 @@ from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
 from engine.limits import available_memory
 from tui.cli import fail, train_argv
-from tui.served import RELEASED_EXIT, ServedMode
-from tui.session_tree import remove_tree
+from tui.served import REAPER_FUNCTIONS, RELEASED_EXIT, ServedMode, reaper_prelude, remove_tree
 
 log = logging.getLogger("rnn-tui serve")
 
@@ -84,8 +84,8 @@ MIN_SEAT_MEMORY = 512 * MIB  # torch and the app alone take about 400 MiB
 PR_SET_PDEATHSIG = 1
 # The reaper: started with the server, reads lines from it ("group N", "dir PATH", "done N", "undir PATH", "own
 # PATH") and, once the server has gone however it went (its end of the pipe closes), kills the process groups still
-# listed and removes the folders. Standard library only (tui.session_tree's own text, then this loop): it starts in a
-# blink and cannot fail to import. The server says "undir" only once a folder is gone.
+# listed and removes the folders. Standard library only (tui.served's remove_tree, then this loop): it starts in a blink
+# and cannot fail to import. The server says "undir" only once a folder is gone.
 REAPER_LOOP = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -102,7 +102,7 @@ for group in groups:
 for folder in folders:
     remove_tree(folder)
 """
-REAPER = (Path(__file__).parent / "session_tree.py").read_text(encoding="utf-8") + REAPER_LOOP
+REAPER = reaper_prelude() + "\n".join(inspect.getsource(f) for f in REAPER_FUNCTIONS) + REAPER_LOOP
 SESSION_PREFIX = "session-"  # a session's folder in the workdir: session-NUMBER-RANDOM
 LOCK_NAME = ".rnn-tui-serve.lock"  # in the workdir: held by the server that uses it
 FULL_PAGE = """<!DOCTYPE html>
@@ -283,7 +283,8 @@ class SessionService(AppService):
         # (two threads, one pipe), and the session then ends with its files (tui.web_driver says how).
         environment["TEXTUAL_DRIVER"] = "tui.web_driver:ServedWebDriver"
         # torch's intra-op pool follows --threads; OpenMP's own pool must not take every core either.
-        environment["OMP_NUM_THREADS"] = str(self.threads)
+        for pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            environment[pool] = str(self.threads)
         # The preset's own corpus (a blank field) is the server's: never a download, never a path in the form.
         environment[CORPUS_ENV] = self.mode.corpora[0]
         return environment
