@@ -172,7 +172,8 @@ async def ends_cleanly(served: Served, pid: int, count: int) -> None:
 
 
 async def test_every_way_a_connection_ends_frees_the_seat(serve: Callable[..., Served]) -> None:
-    served = serve("--max-sessions", "1")  # one seat: a seat kept by mistake refuses the next connection
+    # One seat: a seat kept by mistake refuses the next connection. A tab that goes waits 2 s for its reload.
+    served = serve("--max-sessions", "1", "--reload-seconds", "2")
     ended = 0
 
     # A tab closed.
@@ -214,7 +215,7 @@ async def test_every_way_a_connection_ends_frees_the_seat(serve: Callable[..., S
     await ends_cleanly(served, pid, ended := ended + 1)
     assert "SIGKILL" in str(served.events("crashed")[-1]["reason"])
 
-    # A reload: the same tab connects again while its old session still holds the only seat.
+    # A reload: the same tab connects again while its old connection still holds the only seat: it takes its app back.
     tab = "0123456789abcdef0123456789abcdef"
     async with session(served, tab=tab) as (first, _):
         old = served.session_pids()[-1]
@@ -224,14 +225,14 @@ async def test_every_way_a_connection_ends_frees_the_seat(serve: Callable[..., S
             async with client.get(served.url + "/", params={"tab": tab}) as page:
                 assert page.status == 200
         async with session(served, tab=tab) as (second, received):
-            assert received[0] > 1000 and not second.closed  # a session, not "the classroom is full"
-            assert served.session_pids()[-1] != old and not alive(old)
+            assert received[0] > 1000 and not second.closed  # its screen drawn again, not "the classroom is full"
+            assert served.session_pids()[-1] == old and alive(old)  # the same app: nothing restarted
             await async_wait_until(lambda: first.closed, "the old connection to be closed")
             async with session(served, tab="f" * 32) as (other, received):  # another tab: the seat is taken
                 await async_wait_until(lambda: other.closed, "the full line")
-            new = served.session_pids()[-1]
-    await ends_cleanly(served, new, ended := ended + 2)
-    assert served.events("full")
+    await ends_cleanly(served, old, ended := ended + 1)  # once the 2 s for a reload are over
+    assert served.events("full") and served.events("reloaded") and served.events("waiting")
+    assert "did not come back within 2 s" in str(served.events("left")[-1]["reason"])
 
     console = served.stderr.read_text()
     assert "Traceback" not in console and "Error handling request" not in console
@@ -398,3 +399,37 @@ async def test_a_megabyte_paste_and_long_prefixes_stay_within_the_seats_memory(
         peak = peak_memory(pid)
     print(f"peak resident memory of the seat: {peak / 2**20:.0f} MiB (--seat-memory {seat})")
     assert peak < seat * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+async def test_a_reload_mid_training_finds_its_app_training_and_its_files(serve: Callable[..., Served]) -> None:
+    """Issue 32: a reload kept the seat but not the work (training restarted at epoch 0, the folder empty). Now the
+    tab's app runs on while the tab is gone, and the reloaded tab reattaches to it: same process, same files, the
+    epoch counter where it was or further."""
+    served = serve("--max-sessions", "1", "--epochs", "500", "--reload-seconds", "30")
+    tab = "feedface" * 4
+    screen = [""]
+
+    def epoch() -> int:
+        found = re.findall(r"epoch (\d+)/500", screen[0])
+        return int(found[-1]) if found else -1
+
+    async with session(served, tab=tab, screen=screen):
+        pid = served.session_pids()[-1]
+        await async_wait_until(lambda: epoch() >= 2, "two epochs", 90)
+        (folder,) = served.session_dirs()
+        (folder / "notes.txt").write_text("mine", encoding="utf-8")  # a file the student made
+        before = epoch()
+    await asyncio.sleep(1.5)  # the tab is gone; its app trains on
+    assert alive(pid) and (folder / "notes.txt").exists()
+    screen[0] = ""
+    async with session(served, tab=tab, screen=screen):
+        await async_wait_until(lambda: epoch() >= 0, "the screen drawn again")
+        assert served.session_pids() == [pid] and alive(pid)
+        assert epoch() >= before and (folder / "notes.txt").read_text(encoding="utf-8") == "mine"
+    await async_wait_until(lambda: len(served.events("waiting")) == 2, "the second wait for a reload")
+    assert [e["event"] for e in served.events() if e["event"] in ("joined", "waiting", "reloaded")] == [
+        "joined",
+        "waiting",
+        "reloaded",
+        "waiting",
+    ]

@@ -218,6 +218,14 @@ def build_parser() -> ArgumentParser:
         "back; 0 never (default 60)",
     )
     group.add_argument(
+        "--reload-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a tab's app keeps running S seconds after its tab goes, so that a reload finds it as it was; 0: it ends "
+        "with its tab (default 60)",
+    )
+    group.add_argument(
         "--token",
         metavar="CODE",
         help="the join code students type (default: none on 127.0.0.1; a fresh one, printed, on any other --host)",
@@ -873,6 +881,8 @@ def check_serve_arguments(args: argparse.Namespace) -> None:
         fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
     if not (args.release_minutes >= 0 and math.isfinite(args.release_minutes)):
         fail(f"release-minutes must be a number ≥ 0, got {args.release_minutes:g}")
+    if not (args.reload_seconds >= 0 and math.isfinite(args.reload_seconds)):
+        fail(f"reload-seconds must be a number ≥ 0, got {args.reload_seconds:g}")
     if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
         fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
     for flag in ("save", "metrics"):

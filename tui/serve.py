@@ -146,6 +146,7 @@ class ServeSettings:
     seat_memory: int = 0  # bytes one session's process may use (its models are checked against what is left)
     seat_disk: int = 0  # bytes one session's files may take
     release_seconds: float = 0.0  # without input this long, a session saves, offers the download, and leaves
+    reload_seconds: float = 0.0  # a tab's app waits this long after its tab goes, for the tab's reload
     lesson: str | None = None  # --lesson: every session runs it
     observations: str | None = None  # where the sessions append their lesson's observations (a CSV)
 
@@ -226,6 +227,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         seat_memory=seat_memory,
         seat_disk=seat_disk,
         release_seconds=getattr(args, "release_minutes", 0.0) * 60,
+        reload_seconds=getattr(args, "reload_seconds", 0.0),
         lesson=getattr(args, "lesson", None),
         observations=getattr(args, "observations", None),
     )
@@ -243,6 +245,14 @@ def capped(width: Any, height: Any) -> tuple[int, int]:
     if isinstance(width, bool) or isinstance(height, bool):
         raise TypeError("a size is a number")
     return max(1, min(MAX_COLUMNS, int(width))), max(1, min(MAX_ROWS, int(height)))
+
+
+async def _drop(data: object) -> None:
+    """A detached session's frames: nobody is there to see them."""
+
+
+async def _nothing() -> None:
+    """A detached session's connection: already gone."""
 
 
 def _die_with_parent(parent: int) -> None:
@@ -270,7 +280,38 @@ class SessionService(AppService):
         self.failure: str | None = None  # what raised while sending to the tab (a debugging aid)
         self._stderr = io.BytesIO()
         self.folder_gone = False  # its folder removed: the reaper may forget it
+        self.socket: web.WebSocketResponse | None = None  # the tab's connection now; None: waiting for a reload
+        self.waiting: asyncio.Task[None] | None = None  # while detached: ends the session once the grace is over
         self._stop_task: asyncio.Future[None] | None = None
+
+    def attach(self, websocket: web.WebSocketResponse) -> None:
+        """Frames go to this connection from now on (a reloaded tab's, or the first)."""
+        self.socket = websocket
+        self.remote_write_bytes = websocket.send_bytes
+        self.remote_write_str = websocket.send_str
+
+        async def close() -> None:
+            await websocket.close()
+
+        self.remote_close = close
+        if self.waiting is not None:
+            self.waiting.cancel()
+            self.waiting = None
+
+    def detach(self) -> None:
+        """The tab went: the app runs on, its frames dropped, until a reload attaches or the grace ends."""
+        self.socket = None
+        self.remote_write_bytes = _drop
+        self.remote_write_str = _drop
+        self.remote_close = _nothing
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.returncode is None and self._stop_task is None
+
+    async def repaint(self, width: int, height: int) -> None:
+        """A reattached tab's terminal is blank: two resizes make the app draw its whole screen again."""
+        await super().set_terminal_size(*capped(width, height - 1 if height > 1 else height + 1))
+        await super().set_terminal_size(*capped(width, height))
 
     @property
     def pid(self) -> int | None:
@@ -452,6 +493,7 @@ class ClassroomServer(Server):
         self.sessions: dict[int, SessionService] = {}
         self.tabs: dict[str, int] = {}  # a browser tab's id (sessionStorage) → its session
         self._next_session = 0
+        self._stopping = False  # the server is stopping: a tab that goes no longer waits for its reload
         self.reaper: subprocess.Popen[str] | None = None
         self.workdir_lock: IO[bytes] | None = None
 
@@ -573,10 +615,14 @@ class ClassroomServer(Server):
             self.event("refused", f"refused a connection from {peer}: wrong or missing join code", peer=peer)
             return web.Response(status=403, text="rnn-tui: this classroom needs its join code\n")
         tab = self._tab(request)
-        if tab in self.tabs:  # a reload: the tab's old session makes way for the new one
+        kept = self.sessions.get(self.tabs[tab]) if tab in self.tabs else None
+        if kept is not None and not kept.running():  # its app has ended: the reload gets a fresh one
             await self._release(self.tabs[tab], "the tab reloaded")
+            kept = None
         websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_MESSAGE)
         await websocket.prepare(request)
+        if kept is not None:  # a reload: the tab's app, as it was
+            return await self._reattach(self.tabs[tab], kept, websocket, request)
         if len(self.sessions) >= self.settings.max_sessions:  # opened before the others took the places
             limit = self.settings.max_sessions
             self.event("full", f"full: turned a connection away from {peer}", peer=peer)
@@ -604,6 +650,7 @@ class ClassroomServer(Server):
             close=websocket.close,
             download_manager=self.download_manager,
         )
+        session.attach(websocket)
         self.sessions[number] = session  # no await since the check above: the limit holds
         if tab:
             self.tabs[tab] = number
@@ -628,10 +675,70 @@ class ClassroomServer(Server):
         except Exception as exc:  # anything else a browser can cause ends that session, not the server
             reason = f"error: {first_line(exc) or type(exc).__name__}"
         finally:
-            await asyncio.shield(self._release(number, reason))
+            await asyncio.shield(self._connection_ended(number, session, websocket, reason))
             with contextlib.suppress(Exception):
                 await websocket.close()
         return websocket
+
+    async def _reattach(
+        self, number: int, session: SessionService, websocket: web.WebSocketResponse, request: web.Request
+    ) -> web.WebSocketResponse:
+        """A reloaded tab takes its app back, training and files as they were; its old connection, if still open,
+        is closed without ending anything."""
+        peer = request.remote or "?"
+        old = session.socket
+        session.attach(websocket)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        self.event("reloaded", f"session {number} reloaded from {peer}: its app and files as they were", session=number)
+        reason = "the tab closed"
+        try:
+            width, height = capped(
+                to_int(request.query.get("width", "80"), 80), to_int(request.query.get("height", "24"), 24)
+            )
+            await session.repaint(width, height)
+            reason = await self._process_messages(websocket, session)
+        except asyncio.CancelledError:
+            reason = "the server stopped"
+        except Exception as exc:
+            reason = f"error: {first_line(exc) or type(exc).__name__}"
+        finally:
+            await asyncio.shield(self._connection_ended(number, session, websocket, reason))
+            with contextlib.suppress(Exception):
+                await websocket.close()
+        return websocket
+
+    async def _connection_ended(
+        self, number: int, session: SessionService, websocket: web.WebSocketResponse, reason: str
+    ) -> None:
+        """A tab's connection ended. Taken over by a reload: nothing more. A tab (with its id) that closed or lost
+        its connection: its app waits --reload-seconds for the reload. Otherwise the session ends."""
+        if session.socket is not websocket:
+            return
+        grace = self.settings.reload_seconds
+        quiet = reason == "the tab closed" or reason.endswith("(code 1006)")
+        has_tab = any(owner == number for owner in self.tabs.values())
+        if has_tab and quiet and grace > 0 and session.running() and not self._stopping:
+            session.detach()
+            session.waiting = asyncio.ensure_future(self._wait_for_reload(number, session))
+            waits = f"session {number}: its tab went; its app waits {grace:g} s for a reload"
+            self.event("waiting", waits, session=number)
+            return
+        await self._release(number, reason)
+
+    async def _wait_for_reload(self, number: int, session: SessionService) -> None:
+        """The grace after a tab went: the session ends when it is over (or when the app ends meanwhile), unless a
+        reload attached (which cancels this)."""
+        grace = self.settings.reload_seconds
+        with contextlib.suppress(asyncio.CancelledError):
+            if session._task is not None:
+                await asyncio.wait([session._task], timeout=grace)
+            else:
+                await asyncio.sleep(grace)
+            if session.socket is None:
+                session.waiting = None
+                await self._release(number, f"its tab went and did not come back within {grace:g} s")
 
     # Returns why the connection ended (textual-serve's returns nothing), for the teacher's line.
     async def _process_messages(  # type: ignore[override]
@@ -671,6 +778,9 @@ class ClassroomServer(Server):
         session = self.sessions.get(number)
         if session is None:
             return
+        if session.waiting is not None:  # ending by another way while it waited for a reload
+            session.waiting.cancel()
+            session.waiting = None
         try:
             await session.stop()
         finally:
@@ -725,6 +835,7 @@ class ClassroomServer(Server):
         self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 
     async def on_shutdown(self, app: web.Application) -> None:
+        self._stopping = True
         await asyncio.gather(*(self._release(number, "the server stopped") for number in list(self.sessions)))
         if self.settings.own_workdir:
             remove_tree(str(self.settings.workdir))
