@@ -135,10 +135,12 @@ async def session(
     origin: str | None = "own",
     max_msg_size: int = 4 * 2**20,
     screen: list[str] | None = None,
+    texts: list[str] | None = None,
     **query: str,
 ) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse, list[int]]]:
     """A raw websocket session: (the socket, [bytes received so far]) once the app's first frame has arrived; with
-    `screen`, its text (escape sequences left out) is appended to screen[0] as it comes."""
+    `screen`, its text (escape sequences left out) is appended to screen[0] as it comes; with `texts`, the server's
+    text messages (a download offered: ["deliver_file_start", KEY]) are appended to it."""
     headers = {"Origin": served.url if origin == "own" else origin} if origin else {}
     params = {"width": "100", "height": "30", **query}
     path = f"/ws/{tab}" if tab else "/ws"
@@ -154,6 +156,8 @@ async def session(
                     received.append(len(message.data))
                     if screen is not None:
                         screen[0] += ANSI.sub("", decoder.decode(message.data))
+                elif message.type == aiohttp.WSMsgType.TEXT and texts is not None:
+                    texts.append(message.data)
 
         reader = asyncio.create_task(read())
         try:
@@ -433,3 +437,56 @@ async def test_a_reload_mid_training_finds_its_app_training_and_its_files(serve:
         "reloaded",
         "waiting",
     ]
+
+
+async def offer_download(ws: aiohttp.ClientWebSocketResponse, screen: list[str], texts: list[str]) -> str:
+    """ctrl+q, then d: the app saves its weights in the session and offers them; the download's key."""
+
+    async def keys(text: str) -> None:
+        await ws.send_str(json.dumps(["stdin", text]))
+
+    await ws.send_str(json.dumps(["focus"]))
+    await keys("\x11")  # ctrl+q
+    await async_wait_until(lambda: "Leave rnn-tui?" in screen[0], "the leave question", 30)
+    await keys("d")
+    await async_wait_until(lambda: any("deliver_file_start" in t for t in texts), "the download's offer", 60)
+    return str(next(json.loads(t)[1] for t in texts if "deliver_file_start" in t))
+
+
+async def test_a_download_finishes_after_leave_or_says_it_was_cut(serve: Callable[..., Served]) -> None:
+    """Issue 32: ctrl+q → Download → Leave done quickly cut the download (HTTP 200, 131,072 of 7.2 MB bytes). Now the
+    app leaves once its download has been read to the end, and a download cut anyway (its app killed) ends with an
+    error, never as a complete file."""
+    served = serve("--max-sessions", "1", "--epochs", "1", "--hidden", "256", "--reload-seconds", "0")
+    screen, texts = [""], []
+    async with session(served, screen=screen, texts=texts) as (ws, _):
+        pid = served.session_pids()[-1]
+        await async_wait_until(lambda: bool(re.search(r"\d\.\d\d s/epoch", screen[0])), "an epoch trained", 90)
+        key = await offer_download(ws, screen, texts)
+        (folder,) = served.session_dirs()
+        (saved,) = folder.glob("*.ckpt")
+        size = saved.stat().st_size
+        assert size > 4 * 2**16  # several chunks
+        await ws.send_str(json.dumps(["stdin", "\x11"]))  # ctrl+q again, then Enter: Leave, at once
+        await ws.send_str(json.dumps(["stdin", "\r"]))
+        async with aiohttp.ClientSession() as client, client.get(f"{served.url}/download/{key}") as response:
+            got = b""
+            async for chunk in response.content.iter_chunked(2**16):
+                got += chunk
+                await asyncio.sleep(0.3)  # a slow connection: the app must wait for it
+        assert len(got) == size
+    await ends_cleanly(served, pid, 1)
+    assert served.events("download") and not served.events("download cut")
+
+    screen[0], texts[:] = "", []
+    async with session(served, screen=screen, texts=texts) as (ws, _):
+        pid = served.session_pids()[-1]
+        await async_wait_until(lambda: bool(re.search(r"\d\.\d\d s/epoch", screen[0])), "an epoch trained", 90)
+        key = await offer_download(ws, screen, texts)
+        async with aiohttp.ClientSession() as client, client.get(f"{served.url}/download/{key}") as response:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async for _chunk in response.content.iter_chunked(2**16):
+                    os.kill(pid, signal.SIGKILL)  # the app dies mid-download
+                    await asyncio.sleep(0.3)
+    await async_wait_until(lambda: bool(served.events("download cut")), "the console's line")
+    assert "Traceback" not in served.stderr.read_text()

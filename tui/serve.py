@@ -58,6 +58,7 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
+from textual_serve._binary_encode import load as binary_load
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
@@ -71,6 +72,7 @@ log = logging.getLogger("rnn-tui serve")
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+DOWNLOAD_WAIT = 300.0  # a session that ends waits this long at most for its downloads in flight to finish
 STOP_SECONDS = 3.0  # a closed tab's app gets this long to quit by itself (it takes about one) before a kill
 MAX_COLUMNS, MAX_ROWS = 300, 100  # the largest terminal a session gets: a frame stays around a megabyte at most
 MAX_MESSAGE = 1 << 20  # bytes in one message from a browser (keys, a paste, a resize): more ends the session
@@ -282,6 +284,9 @@ class SessionService(AppService):
         self.folder_gone = False  # its folder removed: the reaper may forget it
         self.socket: web.WebSocketResponse | None = None  # the tab's connection now; None: waiting for a reload
         self.waiting: asyncio.Task[None] | None = None  # while detached: ends the session once the grace is over
+        self.downloads_in_flight = 0  # browsers reading a file from this app now
+        self.delivered: set[str] = set()  # downloads whose last chunk came from the app (not a cancel, a timeout)
+        self.patient = True  # its end waits for its downloads (not when the server stops)
         self._stop_task: asyncio.Future[None] | None = None
 
     def attach(self, websocket: web.WebSocketResponse) -> None:
@@ -305,8 +310,12 @@ class SessionService(AppService):
         self.remote_write_str = _drop
         self.remote_close = _nothing
 
+    def running_app(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None and self._stop_task is None
+        """Its app runs and nothing is ending it."""
+        return self.running_app() and self._stop_task is None
 
     async def repaint(self, width: int, height: int) -> None:
         """A reattached tab's terminal is blank: two resizes make the app draw its whole screen again."""
@@ -349,6 +358,14 @@ class SessionService(AppService):
 
     async def set_terminal_size(self, width: int, height: int) -> None:
         await super().set_terminal_size(*capped(width, height))
+
+    async def on_packed(self, payload: bytes) -> None:
+        """As textual-serve's, noting which downloads the app itself finished (its empty last chunk): a download
+        that ends any other way was cut, and its browser must not take it for whole."""
+        unpacked: Any = binary_load(payload)
+        if unpacked[0] == "deliver_chunk" and not unpacked[2]:
+            self.delivered.add(str(unpacked[1]))
+        await super().on_packed(payload)
 
     async def run(self) -> None:
         """As textual-serve's, except: the app's stderr is kept for the teacher's one line (textual-serve prints it
@@ -431,6 +448,10 @@ class SessionService(AppService):
                 # Its output ended by itself (it quit or crashed): its exit status says which.
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            # Downloads in flight finish first (the browser keeps a download going after its tab closed).
+            deadline = time.monotonic() + DOWNLOAD_WAIT
+            while self.downloads_in_flight and self.patient and time.monotonic() < deadline and self.running_app():
+                await asyncio.sleep(0.2)
             if process is not None and process.returncode is None:
                 self.asked_to_quit = True
             # Whatever raised on the way (a send to a tab that is gone) must not keep the seat or the process.
@@ -772,6 +793,45 @@ class ClassroomServer(Server):
             return "the tab closed"
         return f"the tab dropped the connection (code {code})"  # 1009: a frame too large for it
 
+    async def handle_download(self, request: web.Request) -> web.StreamResponse:
+        """As textual-serve's, except that a download cut short (its session ended, its app died) is never reported
+        complete: the connection is dropped without the end of its chunked body, so the browser says it failed. A
+        session that ends waits for its downloads in flight (SessionService._stop)."""
+        key = request.match_info["key"]
+        try:
+            meta = await self.download_manager.get_download_metadata(key)
+        except KeyError:
+            raise web.HTTPNotFound(text="rnn-tui: no such download (its session may have ended)\n") from None
+        session = meta.app_service
+        assert isinstance(session, SessionService)
+        number = next((n for n, s in self.sessions.items() if s is session), 0)
+        response = web.StreamResponse()
+        content_type = meta.mime_type + (f"; charset={meta.encoding}" if meta.encoding else "")
+        response.headers["Content-Type"] = content_type
+        disposition = "inline" if meta.open_method == "browser" else "attachment"
+        response.headers["Content-Disposition"] = f"{disposition}; filename={meta.file_name}"
+        session.downloads_in_flight += 1
+        sent = 0
+        try:
+            await response.prepare(request)
+            async for chunk in self.download_manager.download(key):
+                await response.write(chunk)
+                sent += len(chunk)
+        finally:
+            session.downloads_in_flight -= 1
+        if key in session.delivered:
+            await response.write_eof()
+            self.event("download", f"session {number}: {meta.file_name} downloaded ({sent:,} bytes)", session=number)
+            return response
+        self.event(
+            "download cut",
+            f"session {number}: the download of {meta.file_name} was cut after {sent:,} bytes (its app ended)",
+            session=number,
+        )
+        if request.transport is not None:
+            request.transport.abort()  # no last chunk: the browser reports the download failed
+        return response
+
     async def _release(self, number: int, reason: str) -> None:
         """End session `number` (once, however many ends of its connection ask): its process group killed, its
         folder removed, its seat freed, one line for the teacher."""
@@ -836,6 +896,8 @@ class ClassroomServer(Server):
 
     async def on_shutdown(self, app: web.Application) -> None:
         self._stopping = True
+        for session in self.sessions.values():
+            session.patient = False
         await asyncio.gather(*(self._release(number, "the server stopped") for number in list(self.sessions)))
         if self.settings.own_workdir:
             remove_tree(str(self.settings.workdir))

@@ -12,11 +12,14 @@ Here every packet goes out under one lock, written to its last byte.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from functools import partial
 from typing import Any
 
+from textual.app import App
 from textual.drivers.web_driver import WebDriver
 
 
@@ -25,6 +28,20 @@ class ServedWebDriver(WebDriver):
         super().__init__(*args, **kwargs)
         self._write_lock = threading.Lock()
         self._write = partial(write_whole, self._write_lock, self.fileno)
+
+
+def pending_deliveries(app: App[Any]) -> int:
+    """Files the app has offered as downloads that its server has not read to the end yet (0 outside serve)."""
+    driver = app._driver
+    return len(driver._deliveries) if isinstance(driver, WebDriver) else 0
+
+
+async def deliveries_done(app: App[Any], limit: float) -> None:
+    """Wait (at most `limit` seconds) until every download the app offered has been read to its end: an app that
+    leaves first cuts them off."""
+    deadline = time.monotonic() + limit
+    while pending_deliveries(app) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
 
 
 def write_whole(lock: threading.Lock, fileno: int, data: bytes) -> int:

@@ -63,7 +63,13 @@ def ask_before_leaving(app: RnnTuiApp) -> None:
     app.push_screen(LeaveScreen(question), answered)
 
 
+DOWNLOAD_WAIT_SECONDS = 300.0  # leaving, the app waits this long at most for its downloads to reach the browser
 RELEASE_GRACE_SECONDS = 20.0  # the download's time to reach the browser before the session leaves
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person says them: "30 s", "1.5 min", "60 min" (a 0.5-minute limit was told as "1 min")."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.3g} min"
 
 
 def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
@@ -75,7 +81,7 @@ def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
         return
     app.releasing = True
     app.notify(
-        f"nobody has typed here for {idle / 60:.0f} min: this seat goes back to the class; "
+        f"nobody has typed here for {duration(idle)}: this seat goes back to the class; "
         "the weights download to this computer first",
         severity="warning",
         timeout=RELEASE_GRACE_SECONDS,
@@ -84,7 +90,10 @@ def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
         app.checkpoints.download()
 
     async def leave() -> None:
+        from tui.web_driver import deliveries_done
+
         await app._stop_training()
+        await deliveries_done(app, DOWNLOAD_WAIT_SECONDS)  # the download whole before the seat goes
         app.exit(RELEASED_EXIT)
 
     app.set_timer(RELEASE_GRACE_SECONDS if app.is_web else 0.5, leave)
