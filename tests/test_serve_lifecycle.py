@@ -29,7 +29,7 @@ from test_served import deep_tree, free_port, listening_addresses
 
 from engine.config import MAX_PREFIX_LEN
 from engine.corpus import Corpus
-from tui.serve import MAX_COLUMNS, MAX_ROWS, join_code
+from tui.serve import MAX_COLUMNS, MAX_ROWS, Throttle, clean, join_code
 
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
 TIMEOUT = 90.0  # an app process starts torch: slow on a busy two-core machine
@@ -490,3 +490,58 @@ async def test_a_download_finishes_after_leave_or_says_it_was_cut(serve: Callabl
                     await asyncio.sleep(0.3)
     await async_wait_until(lambda: bool(served.events("download cut")), "the console's line")
     assert "Traceback" not in served.stderr.read_text()
+
+
+def test_refusals_back_off_per_address_and_forget() -> None:
+    now = [0.0]
+    throttle = Throttle(clock=lambda: now[0])
+    for n in range(1, Throttle.FREE_REFUSALS + 1):
+        assert throttle.refused("a") == (n, 0.0) and throttle.wait("a") == 0
+    backoffs = [throttle.refused("a")[1] for _ in range(10)]
+    assert backoffs[:3] == [2.0, 4.0, 8.0] and backoffs[-1] == Throttle.MAX_BACKOFF
+    assert throttle.wait("a") == Throttle.MAX_BACKOFF and throttle.wait("b") == 0  # others are not affected
+    now[0] += Throttle.MAX_BACKOFF + Throttle.FORGET_AFTER + 1
+    assert throttle.wait("a") == 0 and throttle.refused("a") == (1, 0.0)  # quiet long enough: afresh
+
+
+def test_what_a_visitor_sent_is_logged_as_one_safe_line() -> None:
+    assert clean("http://x\udc9b\n\x1b[2J") == "http://x\\udc9b\\n\\x1b[2J"
+    assert len(clean("x" * 10_000)) == 301
+
+
+async def test_a_flood_of_refusals_and_bad_headers_leaves_the_console_short_and_others_get_in(
+    serve: Callable[..., Served],
+) -> None:
+    """Issue 32: an Origin with byte 0x9b made --log print a 46-line traceback per request; refused upgrades (~1,300/s)
+    and wrong join codes (~1,600/s) were never slowed. Now: one line per refusal up to FREE_REFUSALS, then one line
+    per backoff and 429s; the right code from another address still gets a session."""
+    served = serve("--token", "pear-tree-42")
+    for _ in range(3):  # raw bytes: no client library sends a header it cannot encode
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://\x9bevil\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await writer.drain()
+        await reader.read(1024)
+        writer.close()
+    statuses = []
+    async with aiohttp.ClientSession() as client:
+        for attempt in range(300):
+            async with client.get(served.url + "/", params={"code": f"guess{attempt:04d}"}) as page:
+                statuses.append(page.status)
+    assert statuses.count(403) <= Throttle.FREE_REFUSALS and statuses.count(429) >= 280
+    # Another address (127.0.0.2, same machine) with the right code: a session.
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with aiohttp.ClientSession(connector=connector) as other:
+        query = {"code": "pear-tree-42", "width": "80", "height": "24"}
+        ws = await other.ws_connect(served.url + "/ws", params=query, headers={"Origin": served.url})
+        message = await ws.receive(timeout=TIMEOUT)
+        assert message.type == aiohttp.WSMsgType.BINARY
+        await ws.close()
+    await async_wait_until(lambda: bool(served.events("left")), "the session's end")
+    console = served.stderr.read_text()
+    assert "Traceback" not in console and "Logging error" not in console
+    assert len(console.splitlines()) < 30, console
+    assert len(served.events("refused")) == Throttle.FREE_REFUSALS and served.events("throttled")
+    assert any("\\udc9b" in str(e.get("origin")) for e in served.events("refused"))

@@ -41,6 +41,7 @@ import inspect
 import io
 import json
 import logging
+import math
 import os
 import secrets
 import shlex
@@ -79,6 +80,8 @@ MAX_MESSAGE = 1 << 20  # bytes in one message from a browser (keys, a paste, a r
 TAB_PATTERN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # a join code to read off a board: no 0/o, 1/l/i
 CODE_COOKIE = "rnn-tui-code"
+TOKEN_MIN = 8  # --token: 4 digits fell to guessing in about 6 s; 8 of 64 characters, with the throttle, do not
+TOKEN_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 MIB = 2**20
 SERVER_RESERVE = 1 << 30  # memory left to the server, the system and the teacher when seats are shared out
 AUTO_SEAT_MEMORY = 1 << 30  # --max-sessions auto: a seat per GiB (a session at the defaults: see the README)
@@ -160,8 +163,11 @@ class ServeSettings:
 def join_code(token: str | None, host: str) -> str | None:
     """--token if given (checked), else a fresh code when the server can be reached from beyond this machine."""
     if token is not None:
-        if len(token) < 4 or not token.isprintable() or any(c.isspace() for c in token):
-            raise RnnTuiError("--token must be at least 4 characters, without spaces")
+        if len(token) < TOKEN_MIN or not set(token) <= TOKEN_ALPHABET:
+            raise RnnTuiError(
+                f"--token must be at least {TOKEN_MIN} characters, each a letter (a-z, A-Z), a digit or - _ "
+                f"(got {len(token)} characters)"
+            )
         return token
     if host in LOCAL_HOSTS:
         return None
@@ -466,6 +472,49 @@ class SessionService(AppService):
             self.folder_gone = await asyncio.to_thread(remove_tree, str(self.mode.session_dir))
 
 
+def clean(text: str, limit: int = 300) -> str:
+    """Text a visitor sent (a header, a name), safe on the console and in the JSON log: control characters and
+    undecodable bytes (an Origin with byte 0x9b broke --log with a traceback per request) as escapes, and short."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class Throttle:
+    """Refusals counted per address: after FREE_REFUSALS, the address is turned away unheard (429, no console line)
+    for a backoff that doubles with each further refusal, up to MAX_BACKOFF: guessing a join code or flooding the
+    console with refused upgrades (1,300 a second) becomes a few tries a minute. Others are not affected."""
+
+    FREE_REFUSALS = 10  # a class behind one address (NAT) may mistype the code a few times
+    FIRST_BACKOFF = 2.0
+    MAX_BACKOFF = 300.0
+    FORGET_AFTER = 600.0  # an address quiet this long past its backoff starts afresh
+    MAX_ADDRESSES = 10_000  # the oldest are forgotten past this
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.refusals: dict[str, tuple[int, float]] = {}  # address → (refusals, turned away until)
+
+    def wait(self, address: str) -> float:
+        """Seconds this address is still turned away for (0: it may try)."""
+        refusals = self.refusals.get(address)
+        return max(0.0, refusals[1] - self.clock()) if refusals else 0.0
+
+    def refused(self, address: str) -> tuple[int, float]:
+        """Count a refusal: (refusals so far, the backoff it starts now, 0 while still free)."""
+        count, until = self.refusals.pop(address, (0, 0.0))
+        if self.clock() - until > self.FORGET_AFTER:
+            count = 0
+        count += 1
+        backoff = 0.0
+        if count > self.FREE_REFUSALS:
+            backoff = min(self.MAX_BACKOFF, self.FIRST_BACKOFF * 2 ** (count - self.FREE_REFUSALS - 1))
+        self.refusals[address] = (count, self.clock() + backoff)
+        while len(self.refusals) > self.MAX_ADDRESSES:
+            del self.refusals[next(iter(self.refusals))]
+        return count, backoff
+
+
 class EventHandler(logging.Handler):
     """The teacher's console: one line per record, never a traceback (an exception adds its first line); with
     --log, each record also as a JSON line ({"time", "event", "message", …the event's fields})."""
@@ -478,10 +527,10 @@ class EventHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = record.getMessage().splitlines()[0] if record.getMessage() else ""
+            message = clean(record.getMessage().splitlines()[0], 1000) if record.getMessage() else ""
             if record.exc_info and record.exc_info[1] is not None:
                 exc = record.exc_info[1]
-                message += f": {type(exc).__name__}: {first_line(exc)}"
+                message += f": {type(exc).__name__}: {clean(first_line(exc))}"
             print(f"rnn-tui serve: {message}", file=sys.stderr, flush=True)
             if self.file is not None:
                 entry = {
@@ -491,8 +540,9 @@ class EventHandler(logging.Handler):
                     **getattr(record, "fields", {}),
                 }
                 self.file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        except Exception:  # a full disk for the log must not stop the classroom
-            self.handleError(record)
+        except Exception as exc:  # a full disk for the log must not stop the classroom, nor print a traceback
+            with contextlib.suppress(Exception):
+                print(f"rnn-tui serve: could not log an event: {type(exc).__name__}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.file is not None:
@@ -515,6 +565,7 @@ class ClassroomServer(Server):
         self.tabs: dict[str, int] = {}  # a browser tab's id (sessionStorage) → its session
         self._next_session = 0
         self._stopping = False  # the server is stopping: a tab that goes no longer waits for its reload
+        self.throttle = Throttle()
         self.reaper: subprocess.Popen[str] | None = None
         self.workdir_lock: IO[bytes] | None = None
 
@@ -531,7 +582,33 @@ class ClassroomServer(Server):
         log.setLevel(logging.INFO)
 
     def event(self, kind: str, message: str, **fields: object) -> None:
-        log.info(message, extra={"event": kind, "fields": fields})
+        fields = {name: clean(value) if isinstance(value, str) else value for name, value in fields.items()}
+        log.info(clean(message, 1000), extra={"event": kind, "fields": fields})
+
+    def refuse(self, peer: str, message: str, **fields: object) -> None:
+        """A refusal's console line, while the address has refusals to spare; then one line when it is turned away."""
+        count, backoff = self.throttle.refused(peer)
+        if count <= Throttle.FREE_REFUSALS:
+            self.event("refused", message, peer=peer, **fields)
+        else:
+            self.event(
+                "throttled",
+                f"turning {peer} away for {backoff:g} s after {count} refusals (latest: {message})",
+                peer=peer,
+                refusals=count,
+                seconds=backoff,
+            )
+
+    def turned_away(self, request: web.Request) -> web.Response | None:
+        """429 for an address still in its backoff (no console line: that is the point)."""
+        wait = self.throttle.wait(request.remote or "?")
+        if not wait:
+            return None
+        return web.Response(
+            status=429,
+            headers={"Retry-After": str(math.ceil(wait))},
+            text=f"rnn-tui: too many refused tries from this address: wait {math.ceil(wait)} s\n",
+        )
 
     def start_reaper(self) -> None:
         self.reaper = subprocess.Popen(
@@ -596,14 +673,16 @@ class ClassroomServer(Server):
 
     async def handle_index(self, request: web.Request) -> web.Response:
         peer = request.remote or "?"
+        if (turned_away := self.turned_away(request)) is not None:
+            return turned_away
         if not self._own_address(request):
-            self.event("refused", f"refused a page from {peer}: asked for as {request.host!r}", peer=peer)
+            self.refuse(peer, f"refused a page from {peer}: asked for as {request.host!r}")
             return web.Response(status=403, text="rnn-tui: open this server by its own address\n")
         wrong = self._wrong_code(request)
         if wrong is not None:
             why = "That code is not this classroom's: try again." if wrong else "Type the join code your teacher gave."
             if wrong:
-                self.event("refused", f"refused a page from {peer}: wrong join code", peer=peer)
+                self.refuse(peer, f"refused a page from {peer}: wrong join code")
             return web.Response(status=403, text=CODE_PAGE.format(why=why), content_type="text/html")
         if len(self.sessions) >= self.settings.max_sessions and self._tab(request) not in self.tabs:
             self.event("full", f"full: turned a page away from {peer}", peer=peer)
@@ -627,13 +706,15 @@ class ClassroomServer(Server):
     # A refusal answers plain HTTP (403) before any websocket: a StreamResponse, wider than textual-serve's type.
     async def handle_websocket(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
         peer = request.remote or "?"
+        if (turned_away := self.turned_away(request)) is not None:
+            return turned_away
         if not self._own_address(request) or not self._own_origin(request):
             origin = request.headers.get("Origin", "none")
             why = f"not from this server's page (Origin {origin})"
-            self.event("refused", f"refused a connection from {peer}: {why}", peer=peer, origin=origin)
+            self.refuse(peer, f"refused a connection from {peer}: {why}", origin=origin)
             return web.Response(status=403, text="rnn-tui: sessions open from this server's own page only\n")
         if self._wrong_code(request) is not None:
-            self.event("refused", f"refused a connection from {peer}: wrong or missing join code", peer=peer)
+            self.refuse(peer, f"refused a connection from {peer}: wrong or missing join code")
             return web.Response(status=403, text="rnn-tui: this classroom needs its join code\n")
         tab = self._tab(request)
         kept = self.sessions.get(self.tabs[tab]) if tab in self.tabs else None
