@@ -545,3 +545,30 @@ async def test_a_flood_of_refusals_and_bad_headers_leaves_the_console_short_and_
     assert len(console.splitlines()) < 30, console
     assert len(served.events("refused")) == Throttle.FREE_REFUSALS and served.events("throttled")
     assert any("\\udc9b" in str(e.get("origin")) for e in served.events("refused"))
+
+
+async def test_seats_go_to_people_one_address_cannot_hold_them_all(serve: Callable[..., Served]) -> None:
+    """Issue 32: websockets that never sent a key kept their seats for an hour, and one client could hold every seat.
+    Now a tab with no key or click within --first-key-minutes is released, an address holds at most
+    --seats-per-address, and the full page says when a place frees up at the latest."""
+    served = serve("--max-sessions", "2", "--first-key-minutes", "0.25", "--seats-per-address", "1")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))) as second:
+        headers = {"Origin": served.url}
+        async with session(served) as (silent, _):  # 127.0.0.1: never sends a key
+            async with session(served) as (refused, received):  # a second seat for 127.0.0.1: no
+                await async_wait_until(lambda: refused.closed, "the refusal")
+                assert received[0] < 1000
+            assert "it has 1 session(s) already" in str(served.events("refused")[-1]["message"])
+            person = await second.ws_connect(served.url + "/ws", headers=headers)  # 127.0.0.2: clicks, then types
+            await person.send_str(json.dumps(["focus"]))
+            await person.send_str(json.dumps(["stdin", "x"]))
+            third = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.3", 0)))
+            async with third, third.get(served.url + "/") as page:
+                text = await page.text()
+                assert page.status == 503 and "at the latest in about" in text and "every 30 seconds" in text
+            await async_wait_until(lambda: silent.closed, "the silent tab's release", 60)
+        released = served.events("left")[-1]
+        assert "no key or click within 15 s of opening" in str(released["reason"])
+        await asyncio.sleep(1)
+        assert not person.closed and len(served.session_pids()) == 2  # the person keeps the seat
+        await person.close()

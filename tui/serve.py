@@ -67,7 +67,7 @@ from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
 from engine.limits import available_memory
 from tui.cli import fail, train_argv
-from tui.served import REAPER_FUNCTIONS, RELEASED_EXIT, ServedMode, reaper_prelude, remove_tree
+from tui.served import REAPER_FUNCTIONS, RELEASED_EXIT, ServedMode, duration, reaper_prelude, remove_tree
 
 log = logging.getLogger("rnn-tui serve")
 
@@ -111,12 +111,12 @@ REAPER = reaper_prelude() + "\n".join(inspect.getsource(f) for f in REAPER_FUNCT
 SESSION_PREFIX = "session-"  # a session's folder in the workdir: session-NUMBER-RANDOM
 LOCK_NAME = ".rnn-tui-serve.lock"  # in the workdir: held by the server that uses it
 FULL_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>rnn-tui: the classroom is full</title>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="30"><title>rnn-tui: the classroom is full</title>
 <style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;align-items:center;
 justify-content:center}}div{{max-width:36em;line-height:1.5}}a{{color:#ac5af4}}</style></head>
 <body><div><h2>The classroom is full</h2>
-<p>All {limit} sessions of this rnn-tui server are in use. A place frees up when someone closes their tab.</p>
-<p><a href="">Try again</a></p></div>
+<p>All {limit} sessions of this rnn-tui server are in use. A place frees up when someone closes their tab{when}.</p>
+<p>This page tries again by itself every 30 seconds. <a href="">Try now</a></p></div>
 <script>/* a reload of a tab that has a session here takes that session's place: say which tab this is */
 const tab = sessionStorage.getItem("rnn-tui-tab");
 if (tab && !new URLSearchParams(location.search).has("tab")) {{
@@ -152,6 +152,8 @@ class ServeSettings:
     seat_disk: int = 0  # bytes one session's files may take
     release_seconds: float = 0.0  # without input this long, a session saves, offers the download, and leaves
     reload_seconds: float = 0.0  # a tab's app waits this long after its tab goes, for the tab's reload
+    first_key_seconds: float = 0.0  # a tab that sends no key or click this long after opening loses its seat
+    seats_per_address: int = 0  # sessions one address may hold at once; 0: no limit
     lesson: str | None = None  # --lesson: every session runs it
     observations: str | None = None  # where the sessions append their lesson's observations (a CSV)
 
@@ -236,6 +238,8 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         seat_disk=seat_disk,
         release_seconds=getattr(args, "release_minutes", 0.0) * 60,
         reload_seconds=getattr(args, "reload_seconds", 0.0),
+        first_key_seconds=getattr(args, "first_key_minutes", 0.0) * 60,
+        seats_per_address=getattr(args, "seats_per_address", 0) or 0,
         lesson=getattr(args, "lesson", None),
         observations=getattr(args, "observations", None),
     )
@@ -293,6 +297,11 @@ class SessionService(AppService):
         self.downloads_in_flight = 0  # browsers reading a file from this app now
         self.delivered: set[str] = set()  # downloads whose last chunk came from the app (not a cancel, a timeout)
         self.patient = True  # its end waits for its downloads (not when the server stops)
+        self.started = time.monotonic()
+        self.last_input: float | None = None  # when its tab last sent a key or a click (None: never yet)
+        self.peer = ""  # the address it came from
+        self.watchdog: asyncio.Task[None] | None = None  # releases it if no key or click comes in time
+        self.detached_at: float | None = None  # when its tab went (while it waits for a reload)
         self._stop_task: asyncio.Future[None] | None = None
 
     def attach(self, websocket: web.WebSocketResponse) -> None:
@@ -305,6 +314,7 @@ class SessionService(AppService):
             await websocket.close()
 
         self.remote_close = close
+        self.detached_at = None
         if self.waiting is not None:
             self.waiting.cancel()
             self.waiting = None
@@ -312,6 +322,7 @@ class SessionService(AppService):
     def detach(self) -> None:
         """The tab went: the app runs on, its frames dropped, until a reload attaches or the grace ends."""
         self.socket = None
+        self.detached_at = time.monotonic()
         self.remote_write_bytes = _drop
         self.remote_write_str = _drop
         self.remote_close = _nothing
@@ -686,9 +697,8 @@ class ClassroomServer(Server):
             return web.Response(status=403, text=CODE_PAGE.format(why=why), content_type="text/html")
         if len(self.sessions) >= self.settings.max_sessions and self._tab(request) not in self.tabs:
             self.event("full", f"full: turned a page away from {peer}", peer=peer)
-            return web.Response(
-                status=503, text=FULL_PAGE.format(limit=self.settings.max_sessions), content_type="text/html"
-            )
+            page = FULL_PAGE.format(limit=self.settings.max_sessions, when=self._next_place())
+            return web.Response(status=503, text=page, content_type="text/html")
         base = self._base_url(request)
         router = request.app.router
         websocket_url = base + str(router["websocket"].url_for())
@@ -731,6 +741,15 @@ class ClassroomServer(Server):
             await websocket.send_bytes(f"\r\nThe classroom is full: all {limit} sessions are in use.\r\n".encode())
             await websocket.close()
             return websocket
+        per_address = self.settings.seats_per_address
+        if per_address and sum(s.peer == peer for s in self.sessions.values()) >= per_address:
+            why = f"it has {per_address} session(s) already"
+            self.event("refused", f"refused a connection from {peer}: {why}", peer=peer)
+            await websocket.send_bytes(
+                f"\r\nThis address has {per_address} session(s) here already: close one to open another.\r\n".encode()
+            )
+            await websocket.close()
+            return websocket
         self._next_session += 1
         number = self._next_session
         session_dir = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{number}-", dir=self.settings.workdir)).resolve()
@@ -753,6 +772,7 @@ class ClassroomServer(Server):
             download_manager=self.download_manager,
         )
         session.attach(websocket)
+        session.peer = peer
         self.sessions[number] = session  # no await since the check above: the limit holds
         if tab:
             self.tabs[tab] = number
@@ -763,6 +783,8 @@ class ClassroomServer(Server):
             )
             await session.start(width, height)
             self.tell("group", session.pid)
+            if self.settings.first_key_seconds:
+                session.watchdog = asyncio.ensure_future(self._first_key(number, session))
             self.event(
                 "joined",
                 f"session {number} joined from {peer} (pid {session.pid}; {len(self.sessions)} of "
@@ -844,7 +866,7 @@ class ClassroomServer(Server):
 
     # Returns why the connection ended (textual-serve's returns nothing), for the teacher's line.
     async def _process_messages(  # type: ignore[override]
-        self, websocket: web.WebSocketResponse, session: AppService
+        self, websocket: web.WebSocketResponse, session: SessionService
     ) -> str:
         """textual-serve's, with every message checked: one that is not what the page sends ends the session.
         Returns why the connection ended."""
@@ -857,6 +879,8 @@ class ClassroomServer(Server):
                 envelope = json.loads(message.data)
                 kind = envelope[0]
                 data: Any = envelope[1] if len(envelope) > 1 else None
+                if kind in ("stdin", "focus"):  # a person: a key, or a click on the terminal
+                    session.last_input = time.monotonic()
                 if kind == "stdin":
                     await session.send_bytes(data.encode("utf-8"))
                 elif kind == "resize":
@@ -913,6 +937,30 @@ class ClassroomServer(Server):
             request.transport.abort()  # no last chunk: the browser reports the download failed
         return response
 
+    async def _first_key(self, number: int, session: SessionService) -> None:
+        """A seat goes to a person: a tab that sends no key and no click within --first-key-minutes is released
+        (a script holding sockets open kept every seat until the idle release, an hour)."""
+        limit = self.settings.first_key_seconds
+        await asyncio.sleep(limit)
+        if session.last_input is None and self.sessions.get(number) is session:
+            await self._release(number, f"released: no key or click within {duration(limit)} of opening")
+
+    def _next_place(self) -> str:
+        """When the next place frees up at the latest, as the end of a sentence ("" when no limit says)."""
+        now = time.monotonic()
+        deadlines = []
+        for session in self.sessions.values():
+            if session.detached_at is not None:
+                deadlines.append(session.detached_at + self.settings.reload_seconds)
+            elif session.last_input is None and self.settings.first_key_seconds:
+                deadlines.append(session.started + self.settings.first_key_seconds)
+            elif self.settings.release_seconds:
+                deadlines.append((session.last_input or session.started) + self.settings.release_seconds)
+        if len(deadlines) < len(self.sessions) or not deadlines:
+            return ""
+        soonest = duration(max(1.0, min(deadlines) - now))
+        return f", or at the latest in about {soonest} (a seat nobody types in goes back)"
+
     async def _release(self, number: int, reason: str) -> None:
         """End session `number` (once, however many ends of its connection ask): its process group killed, its
         folder removed, its seat freed, one line for the teacher."""
@@ -922,6 +970,8 @@ class ClassroomServer(Server):
         if session.waiting is not None:  # ending by another way while it waited for a reload
             session.waiting.cancel()
             session.waiting = None
+        if session.watchdog is not None and session.watchdog is not asyncio.current_task():
+            session.watchdog.cancel()
         try:
             await session.stop()
         finally:

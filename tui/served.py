@@ -149,6 +149,11 @@ def confine(typed: str, root: Path) -> Path:
     return resolved
 
 
+def duration(seconds: float) -> str:
+    """Seconds as a person says them: "30 s", "1.5 min", "60 min" (a 0.5-minute limit was told as "1 min")."""
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.3g} min"
+
+
 def mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
 

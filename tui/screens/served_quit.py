@@ -12,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.served import duration
+
 if TYPE_CHECKING:
     from tui.app import RnnTuiApp
 
@@ -65,11 +67,6 @@ def ask_before_leaving(app: RnnTuiApp) -> None:
 
 DOWNLOAD_WAIT_SECONDS = 300.0  # leaving, the app waits this long at most for its downloads to reach the browser
 RELEASE_GRACE_SECONDS = 20.0  # the download's time to reach the browser before the session leaves
-
-
-def duration(seconds: float) -> str:
-    """Seconds as a person says them: "30 s", "1.5 min", "60 min" (a 0.5-minute limit was told as "1 min")."""
-    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.3g} min"
 
 
 def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
