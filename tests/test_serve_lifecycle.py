@@ -572,3 +572,36 @@ async def test_seats_go_to_people_one_address_cannot_hold_them_all(serve: Callab
         await asyncio.sleep(1)
         assert not person.closed and len(served.session_pids()) == 2  # the person keeps the seat
         await person.close()
+
+
+async def test_no_server_path_reaches_the_student_on_screen_or_in_a_download(
+    serve: Callable[..., Served], tmp_path: Path
+) -> None:
+    """Issue 32: the Replace dialog and "loading …/session-1-…/ok.ckpt" showed the server's paths, and a downloaded
+    checkpoint's pickled config held the server's corpus path. Now every message names the session's own files, and
+    a served checkpoint stores the corpus by its file name."""
+    served = serve("--max-sessions", "1", "--epochs", "1", "--reload-seconds", "0")
+    screen, texts = [""], []
+    async with session(served, screen=screen, texts=texts) as (ws, _):
+        await async_wait_until(lambda: bool(re.search(r"\d\.\d\d s/epoch", screen[0])), "an epoch trained", 90)
+
+        async def keys(text: str) -> None:
+            await ws.send_str(json.dumps(["stdin", text]))
+
+        await ws.send_str(json.dumps(["focus"]))
+        (folder,) = served.session_dirs()
+        (folder / "taken.ckpt").write_bytes(b"someone else's")  # saving over it asks first
+        await keys("\x13")  # ctrl+s
+        await async_wait_until(lambda: "Save a checkpoint" in screen[0], "the save dialog", 30)
+        await keys("\x15taken.ckpt\r")
+        await async_wait_until(lambda: "Replace" in screen[0], "the Replace question", 30)
+        await keys("\r")  # replace
+        await async_wait_until(lambda: "saved taken.ckpt" in screen[0], "the saved note", 30)
+        key = await offer_download(ws, screen, texts)
+        async with aiohttp.ClientSession() as client, client.get(f"{served.url}/download/{key}") as response:
+            downloaded = await response.read()
+    assert len(downloaded) > 10_000
+    for secret in ("session-1-", str(served.workdir), str(BOOK_CORPUS.parent)):
+        assert secret not in screen[0], f"{secret!r} shown to the student"
+        assert secret.encode() not in downloaded, f"{secret!r} in the downloaded checkpoint"
+    assert BOOK_CORPUS.name.encode() in downloaded  # the corpus, by its name

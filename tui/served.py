@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.corpus import TIME_MACHINE_PATH
 from engine.errors import RnnTuiError
 from engine.limits import MEMORY_SHARE_ENV  # bytes the whole process may use: engine.limits checks models against it
+
+if TYPE_CHECKING:
+    from engine.checkpoint import Checkpoint
 
 SESSION_DIR_ENV = "RNN_TUI_SERVED_DIR"  # set by the server: this session's directory (also the process's cwd)
 CORPORA_ENV = "RNN_TUI_SERVED_CORPORA"  # os.pathsep-separated absolute paths the server allows as corpus
@@ -149,6 +154,13 @@ def confine(typed: str, root: Path) -> Path:
     return resolved
 
 
+def without_server_paths(checkpoint: Checkpoint) -> Checkpoint:
+    """A served session's checkpoint as it may leave the server: the corpus it read named by its file name only (the
+    server's path stayed in the pickled config and the corpus field), its config's corpus blank (the preset's own,
+    which a served session reads from the server anyway)."""
+    return replace(checkpoint, config=checkpoint.config.with_changes(corpus=None), corpus=Path(checkpoint.corpus).name)
+
+
 def duration(seconds: float) -> str:
     """Seconds as a person says them: "30 s", "1.5 min", "60 min" (a 0.5-minute limit was told as "1 min")."""
     return f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.3g} min"
@@ -156,6 +168,9 @@ def duration(seconds: float) -> str:
 
 def mib(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
+
+
+SERVER_FOLDERS = re.compile(r"(?<![\w.~])/(?:[^/\s'\"]+/)+")  # the folders of an absolute path in a message
 
 
 def served_mode() -> ServedMode | None:
@@ -175,7 +190,9 @@ def shown(text: str) -> str:
     mode = served_mode()
     if mode is None:
         return text
-    return text.replace(str(mode.session_dir) + os.sep, "").replace(str(mode.session_dir), ".")
+    text = text.replace(str(mode.session_dir) + os.sep, "").replace(str(mode.session_dir), ".")
+    # Any other absolute path is the server's (the teacher's --resume, the corpus): its file name only.
+    return SERVER_FOLDERS.sub("", text)
 
 
 # ----- a session's folder: how much it takes and how it goes, at any depth, never raising -----
