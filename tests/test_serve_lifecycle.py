@@ -171,7 +171,8 @@ async def session(
 async def ends_cleanly(served: Served, pid: int, count: int) -> None:
     """Session `pid` is gone: its process, its folder; `count` sessions have ended in the log."""
     await async_wait_until(lambda: not alive(pid), f"app {pid} to end", 30)
-    await async_wait_until(lambda: len(served.events("left") + served.events("crashed")) >= count, "the end's line")
+    ends = ("left", "crashed", "released")
+    await async_wait_until(lambda: sum(len(served.events(kind)) for kind in ends) >= count, "the end's line")
     await async_wait_until(lambda: not served.session_dirs(), "the session's folder to go", 10)
 
 
@@ -567,7 +568,7 @@ async def test_seats_go_to_people_one_address_cannot_hold_them_all(serve: Callab
                 text = await page.text()
                 assert page.status == 503 and "at the latest in about" in text and "every 30 seconds" in text
             await async_wait_until(lambda: silent.closed, "the silent tab's release", 60)
-        released = served.events("left")[-1]
+        released = served.events("released")[-1]
         assert "no key or click within 15 s of opening" in str(released["reason"])
         await asyncio.sleep(1)
         assert not person.closed and len(served.session_pids()) == 2  # the person keeps the seat
@@ -605,3 +606,30 @@ async def test_no_server_path_reaches_the_student_on_screen_or_in_a_download(
         assert secret not in screen[0], f"{secret!r} shown to the student"
         assert secret.encode() not in downloaded, f"{secret!r} in the downloaded checkpoint"
     assert BOOK_CORPUS.name.encode() in downloaded  # the corpus, by its name
+
+
+async def test_the_console_says_what_happened(serve: Callable[..., Served]) -> None:
+    """Issue 32: an idle release and an app crash were both "the tab closed"; ordinary closes added "(after an error
+    in its output: Cannot write to closing transport)"; --release-minutes 0.5 was told as "1 min". Now: a plain close
+    is "the tab closed" alone, an idle release "released" with the real time, a crash its exit."""
+    served = serve("--max-sessions", "2", "--release-minutes", "0.25", "--reload-seconds", "0", "--epochs", "1")
+    for _ in range(3):  # ordinary closes, frames still coming
+        async with session(served) as (ws, _):
+            pid = served.session_pids()[-1]
+            await ws.send_str(json.dumps(["focus"]))
+    async with session(served) as (idle, _):
+        pid = served.session_pids()[-1]
+        await idle.send_str(json.dumps(["focus"]))  # then nothing: released after 15 s (and its download's offer)
+        await async_wait_until(lambda: idle.closed, "the idle release", 90)
+    await ends_cleanly(served, pid, 4)
+    async with session(served) as (ws, _):
+        pid = served.session_pids()[-1]
+        os.kill(pid, signal.SIGKILL)
+        await async_wait_until(lambda: ws.closed, "the crash")
+    await ends_cleanly(served, pid, 5)
+    left = [str(e["reason"]) for e in served.events("left")]
+    assert left == ["the tab closed"] * 3
+    (released,) = served.events("released")
+    assert str(released["reason"]).startswith("released: nobody typed there for 15 s")
+    (crashed,) = served.events("crashed")
+    assert "killed by SIGKILL" in str(crashed["reason"])

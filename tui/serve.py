@@ -436,7 +436,8 @@ class SessionService(AppService):
         if code == 0:
             return "quit"
         if code == RELEASED_EXIT:
-            return "released: nobody typed there for the release limit (its weights offered as a download)"
+            minutes = duration(self.mode.release_seconds)
+            return f"released: nobody typed there for {minutes} (its weights offered as a download)"
         lines = [line for line in self._stderr.getvalue().decode("utf-8", "replace").splitlines() if line.strip()]
         how = (
             f"killed by {signal.Signals(-code).name}"
@@ -461,10 +462,15 @@ class SessionService(AppService):
     async def _stop(self) -> None:
         process = self._process
         try:
-            if process is not None and self._task is not None and self._task.done() and self.failure is None:
-                # Its output ended by itself (it quit or crashed): its exit status says which.
+            if process is not None and self._task is not None and self.failure is None:
+                # Its output may have ended by itself (it quit, gave its seat back, crashed) as its connection
+                # closed: a moment for its reader to see the end, then its exit status says which (else an idle
+                # release and a crash were both "the tab closed").
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(process.wait(), STOP_SECONDS)
+                    await asyncio.wait_for(asyncio.shield(self._task), 0.5)
+                if self._task.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(process.wait(), STOP_SECONDS)
             # Downloads in flight finish first (the browser keeps a download going after its tab closed).
             deadline = time.monotonic() + DOWNLOAD_WAIT
             while self.downloads_in_flight and self.patient and time.monotonic() < deadline and self.running_app():
@@ -982,9 +988,11 @@ class ClassroomServer(Server):
                 if session.folder_gone:  # else the reaper removes it when the server ends
                     self.tell("undir", session.mode.session_dir)
                 ended = session.why_it_ended()
-                if ended is None and session.failure is not None:  # it was this end that closed the connection
+                ordinary = reason == "the tab closed" or reason.endswith(("(code 1001)", "(code 1006)"))
+                if ended is None and session.failure is not None and not ordinary:  # not a closing tab's noise
                     reason = f"{reason} (after an error in its output: {session.failure})"
-                kind = "crashed" if ended and ended.startswith("crashed") else "left"
+                said = ended or reason
+                kind = next((k for k in ("crashed", "released") if said.startswith(k)), "left")
                 self.event(
                     kind,
                     f"session {number} {kind}: {ended or reason} ({len(self.sessions)} of "
