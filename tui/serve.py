@@ -59,7 +59,6 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import WSMsgType, web
-from textual_serve._binary_encode import load as binary_load
 from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
@@ -67,6 +66,7 @@ from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
 from engine.limits import available_memory
 from tui.cli import fail, train_argv
+from tui.serve_hooks import binary_load, check_hooks
 from tui.served import REAPER_FUNCTIONS, RELEASED_EXIT, ServedMode, duration, reaper_prelude, remove_tree
 
 log = logging.getLogger("rnn-tui serve")
@@ -1081,6 +1081,9 @@ def sweep_leftovers(workdir: Path) -> int:
 
 
 def run_server(args: argparse.Namespace) -> int:
+    changed = check_hooks()  # a textual-serve release that changed what this server overrides: refuse, in one line
+    if changed:
+        fail(changed)
     try:
         settings = settings_from_args(args)
     except RnnTuiError as exc:
