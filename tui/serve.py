@@ -1020,9 +1020,16 @@ class ClassroomServer(Server):
         )
         print(f"  at most {s.max_sessions} sessions; each: {seat}", flush=True)
         if s.idle_seconds:
-            print(f"  training pauses after {s.idle_seconds / 60:g} min without input", flush=True)
+            print(f"  training pauses after {duration(s.idle_seconds)} without input", flush=True)
         if s.release_seconds:
-            print(f"  a seat goes back to the class after {s.release_seconds / 60:g} min without input", flush=True)
+            print(f"  a seat goes back to the class after {duration(s.release_seconds)} without input", flush=True)
+        if s.first_key_seconds:
+            first_key = duration(s.first_key_seconds)
+            print(f"  a tab with no key or click within {first_key} gives its seat back", flush=True)
+        if s.reload_seconds:
+            print(f"  a tab that goes: its app waits {duration(s.reload_seconds)} for a reload", flush=True)
+        if s.seats_per_address:
+            print(f"  at most {s.seats_per_address} session(s) from one address", flush=True)
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
         if s.lesson:
             print(f"  lesson {s.lesson} for every session; their observations collect in {s.observations}", flush=True)
