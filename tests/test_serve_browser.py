@@ -141,6 +141,7 @@ def server() -> Iterator[dict]:
         *(sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--workdir", str(workdir)),
         *("--max-sessions", str(MAX_SESSIONS), "--corpus", str(BOOK_CORPUS), "--epochs", str(EPOCHS)),
         *("--hidden", "64", "--pred-period", "100000", "--seed", "0"),
+        *("--reload-seconds", "0"),  # a closed tab ends its session at once (the reload's wait: test_serve_lifecycle)
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -109,7 +109,6 @@ for folder in folders:
 """
 REAPER = reaper_prelude() + "\n".join(inspect.getsource(f) for f in REAPER_FUNCTIONS) + REAPER_LOOP
 SESSION_PREFIX = "session-"  # a session's folder in the workdir: session-NUMBER-RANDOM
-LOCK_NAME = ".rnn-tui-serve.lock"  # in the workdir: held by the server that uses it
 FULL_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="30"><title>rnn-tui: the classroom is full</title>
 <style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;align-items:center;
@@ -584,7 +583,7 @@ class ClassroomServer(Server):
         self._stopping = False  # the server is stopping: a tab that goes no longer waits for its reload
         self.throttle = Throttle()
         self.reaper: subprocess.Popen[str] | None = None
-        self.workdir_lock: IO[bytes] | None = None
+        self.workdir_lock: int | None = None  # the work directory's open descriptor, locked (claim_workdir)
 
     # ----- the teacher's console, the reaper -----
 
@@ -1066,13 +1065,18 @@ def check_port(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
-def claim_workdir(workdir: Path) -> IO[bytes]:
-    """The work directory's lock, held for the server's life (the kernel lets go when it ends, however it ends):
-    one server per --workdir, so that its startup sweep removes no other server's live sessions."""
+def claim_workdir(workdir: Path) -> int:
+    """The work directory's lock (on the folder itself: no file left in it), held for the server's life (the kernel
+    lets go when it ends, however it ends): one server per --workdir, so that its startup sweep removes no other
+    server's live sessions. Returns the open folder's descriptor, kept open."""
     try:
-        lock = open(workdir / LOCK_NAME, "ab")  # noqa: SIM115 (open for the server's life)
+        lock = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RnnTuiError(f"cannot use --workdir {workdir}: {exc.strerror or exc}") from exc
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
+        os.close(lock)
         raise RnnTuiError(f"--workdir {workdir} is in use by another rnn-tui serve ({exc.strerror or exc})") from exc
     return lock
 
