@@ -56,7 +56,8 @@ def cell_step(
 def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
     """The layer the book builds: nn.RNN(input_size=vocab_size, hidden_size=hidden), or GRU / LSTM."""
     layer_class: Any = RECURRENT_LAYERS[cell]  # torch's stubs give RNNBase's (mode, ...) signature, not RNN's
-    return layer_class(vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+    layer: nn.RNNBase = layer_class(vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+    return layer
 
 
 class CharRNN(nn.Module):
