@@ -36,6 +36,7 @@ def test_a_seat_adds_a_few_rows_a_minute_and_a_bounded_total() -> None:
 def test_only_a_served_seat_is_capped(served: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[Any] = []
     monkeypatch.setattr(lesson_report, "lesson_run", lambda trainer, failure="": None)
+    monkeypatch.setattr(lesson_report, "with_verdict", lambda observation, trainer: observation)
     monkeypatch.setattr(lesson_report, "append_observation", lambda *args: written.append(args))
     monkeypatch.setattr(lesson_report, "SEAT_ROWS", RowQuota())
     if served:

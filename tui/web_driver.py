@@ -19,7 +19,6 @@ import time
 from functools import partial
 from typing import Any
 
-from textual.app import App
 from textual.drivers.web_driver import WebDriver
 
 
@@ -39,16 +38,17 @@ class ServedWebDriver(WebDriver):
 START_WAIT = 10.0  # seconds a download offered but not yet asked for is waited for (nobody may be at the tab)
 
 
-def pending_deliveries(app: App[Any]) -> tuple[int, int]:
-    """(downloads a browser is reading, downloads offered and not yet asked for) of the app (0, 0 outside serve)."""
-    driver = app._driver
+def pending_deliveries(app: object) -> tuple[int, int]:
+    """(downloads a browser is reading, downloads offered and not yet asked for) of the app (a Textual App, or what
+    stands for one; 0, 0 outside serve)."""
+    driver = getattr(app, "_driver", None)
     if not isinstance(driver, ServedWebDriver):
         return 0, 0
     keys = set(driver._deliveries)
     return len(keys & driver.fetching), len(keys - driver.fetching)
 
 
-async def deliveries_done(app: App[Any], limit: float) -> None:
+async def deliveries_done(app: object, limit: float) -> None:
     """Wait until every download the app offered has been read to its end (an app that leaves first cuts them off):
     at most `limit` seconds for those being read, START_WAIT for those nobody has asked for yet."""
     start = time.monotonic()
