@@ -239,7 +239,8 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     type_text(page, prefix)
     before = len(screen_text(page))
     page.keyboard.press("Enter")
-    pattern = re.compile(rf"{prefix}([^()]*?)\s*\(weights after epoch")  # the output: text, then (its source)
+    # The output: text, then (its source): "weights after epoch 48", or mid-epoch "after batch 2 of 8 of epoch 48".
+    pattern = re.compile(rf"{prefix}([^()]*?)\s*\(weights after (?:batch \d+ of \d+ of )?epoch")
 
     def generated() -> str | None:
         found = pattern.search(screen_text(page)[before:])
