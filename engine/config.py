@@ -502,4 +502,5 @@ SEED_MAX = 2**64 - 3
 
 # Generation caps: a learner typing 10**9 gets a clear message, not a frozen machine.
 MAX_GENERATE_LEN = 10_000
-MAX_PREFIX_LEN = 100_000
+# A prefix: a page of text at most (a served seat's memory and core are shared; engine.generate reads it in chunks).
+MAX_PREFIX_LEN = 10_000

@@ -141,6 +141,7 @@ def server() -> Iterator[dict]:
         *(sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--workdir", str(workdir)),
         *("--max-sessions", str(MAX_SESSIONS), "--corpus", str(BOOK_CORPUS), "--epochs", str(EPOCHS)),
         *("--hidden", "64", "--pred-period", "100000", "--seed", "0"),
+        *("--reload-seconds", "0"),  # a closed tab ends its session at once (the reload's wait: test_serve_lifecycle)
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -238,7 +239,8 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     type_text(page, prefix)
     before = len(screen_text(page))
     page.keyboard.press("Enter")
-    pattern = re.compile(rf"{prefix}([^()]*?)\s*\(weights after epoch")  # the output: text, then (its source)
+    # The output: text, then (its source): "weights after epoch 48", or mid-epoch "after batch 2 of 8 of epoch 48".
+    pattern = re.compile(rf"{prefix}([^()]*?)\s*\(weights after (?:batch \d+ of \d+ of )?epoch")
 
     def generated() -> str | None:
         found = pattern.search(screen_text(page)[before:])
@@ -320,3 +322,45 @@ def test_each_tab_its_own_process_closing_ends_it_and_a_full_class_says_so(serve
     wait_until(lambda: "-closed" in (first.get_attribute("body", "class") or ""), "the page to say it ended", 20)
     wait_until(lambda: not children(pid) and not list(server["workdir"].iterdir()), "the session's cleanup", 20)
     first.close()
+
+
+def test_a_reload_in_chromium_finds_its_app_training_and_closing_asks_first(browser) -> None:
+    """Issue 32, item 9, in a real browser: the page's tab id brings a reload back to its own app (same process,
+    training on); closing the tab while its session runs asks "leave this page?" first."""
+    workdir = Path(tempfile.mkdtemp(prefix="rnn-tui-serve-reload-"))
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--workdir", str(workdir)),
+        *("--max-sessions", "1", "--corpus", str(BOOK_CORPUS), "--epochs", str(EPOCHS), "--reload-seconds", "30"),
+        *("--hidden", "64", "--pred-period", "100000", "--seed", "0"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: _accepts(port) or process.poll() is not None, "the server to listen", 30)
+        page = open_tab(browser, f"http://127.0.0.1:{port}/")
+        wait_until(lambda: len(epochs_shown(page)) > 0 and max(epochs_shown(page)) >= 3, "three epochs")
+        (app,) = children(process.pid)
+        before = max(epochs_shown(page))
+        page.reload()  # no click yet: the browser asks nothing before a page the user has not touched
+        wait_until(lambda: epochs_shown(page), "the screen drawn again after the reload")
+        assert children(process.pid) == {app}  # the same app: not a fresh one at epoch 0
+        assert min(epochs_shown(page)) >= before
+        page.click("#terminal")
+        asked: list[str] = []
+
+        def answer(dialog) -> None:
+            asked.append(dialog.type)
+            dialog.accept()
+
+        page.on("dialog", answer)
+        page.close(run_before_unload=True)
+        if not page.is_closed():  # (Playwright's events arrive during its own calls, not during a sleep)
+            page.wait_for_event("close", timeout=30_000)
+        assert asked == ["beforeunload"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(workdir, ignore_errors=True)

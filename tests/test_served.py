@@ -21,7 +21,7 @@ from textual.widgets import Input, Static
 
 from tui.cli import app_options, parse
 from tui.serve import host_warning, settings_from_args, train_flags
-from tui.served import SERVED_NOTE, OutsideSession, ServedMode, user_path
+from tui.served import MAX_DEPTH, SERVED_NOTE, OutsideSession, ServedMode, remove_tree, user_path
 
 # ----- the policy -----
 
@@ -267,6 +267,9 @@ def test_seats_are_shared_out_from_cores_and_memory(tmp_path: Path) -> None:
         (["--seat-disk", "0"], "seat-disk must be a whole number of MiB ≥ 1, got 0"),
         (["--port", "70000"], "port must be between 1 and 65535"),
         (["--idle-minutes", "-1"], "idle-minutes must be a number ≥ 0"),
+        (["--reload-seconds", "-1"], "reload-seconds must be a number ≥ 0"),
+        (["--token", "1234"], "--token must be at least 8 characters, each a letter (a-z, A-Z), a digit or - _"),
+        (["--token", "pear tree!"], "--token must be at least 8 characters"),
         (["--public-url", "example.com"], "public-url must start with http:// or https://"),
         (["--save", "/tmp/all.ckpt"], "--save in serve is a file name inside each session's directory"),
         (["--metrics", "../m.jsonl"], "--metrics in serve is a file name inside each session's directory"),
@@ -372,3 +375,41 @@ def test_a_taken_port_is_one_line_before_any_banner() -> None:
         )
     assert result.returncode == 2 and result.stdout == ""  # no "open http://…" for a server that never was
     assert result.stderr == f"rnn-tui: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+# ----- bounded trees (issue 32, item 1) -----
+
+
+def deep_tree(top: Path, depth: int, payload: bytes = b"x" * 100) -> None:
+    """`depth` nested folders under top, a small file in each: made through open folders, as no path could name the
+    deepest one (a path past PATH_MAX)."""
+    folder = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=folder)
+            with open(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=folder), "wb") as file:
+                file.write(payload)
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = below
+    finally:
+        os.close(folder)
+
+
+def test_a_typed_path_goes_a_few_folders_deep_at_most(mode: ServedMode) -> None:
+    deepest = "d/" * MAX_DEPTH + "x.csv"
+    assert mode.confine(deepest) == mode.session_dir.joinpath(*deepest.split("/"))
+    for typed in ("d/" * (MAX_DEPTH + 1) + "x.csv", "d/" * 700 + "x.csv", "d/" * 1400 + "x.csv"):
+        with pytest.raises(OutsideSession, match=f"at most {MAX_DEPTH} folders deep") as refused:
+            mode.confine(typed)
+        assert str(mode.session_dir) not in str(refused.value)
+
+
+def test_the_quota_counts_folders_and_both_walks_take_any_depth(mode: ServedMode) -> None:
+    deep_tree(mode.session_dir, 1500)  # os.walk and shutil.rmtree raised RecursionError at about 1,000
+    used = mode.used_bytes()
+    assert used >= 1500 * (4096 + 4096)  # each level: a folder's block and a file's block
+    with pytest.raises(OutsideSession, match="may take"):
+        ServedMode(mode.session_dir, disk_quota=used // 2).check_room(0)
+    assert remove_tree(str(mode.session_dir)) and not mode.session_dir.exists()
+    assert remove_tree(str(mode.session_dir))  # gone already: still True, nothing raised

@@ -317,6 +317,11 @@ class RnnTuiApp(App[int]):
                 ask_before_leaving(self)
             return
         await self._stop_training()
+        if self.served is not None:  # a download of its weights (Leave's offer) must reach the browser whole first
+            from tui.screens.served_quit import DOWNLOAD_WAIT_SECONDS
+            from tui.web_driver import deliveries_done
+
+            await deliveries_done(self, DOWNLOAD_WAIT_SECONDS)
         self.exit(0)
 
     def on_unmount(self) -> None:

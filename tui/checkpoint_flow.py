@@ -167,7 +167,7 @@ class CheckpointFlow:
                 if yes:
                     self._save_checked(trainer, path, force=True)
 
-            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            self.app.push_screen(ConfirmScreen(shown(exc.question), confirm="Replace"), answered)
             return
         except OutputError as exc:
             self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
@@ -186,7 +186,14 @@ class CheckpointFlow:
         from engine.outputs import OutputError
 
         try:
-            saved = trainer.save(self._confined(path))
+            if self.app.served is None:
+                saved = trainer.save(self._confined(path))
+            else:  # a served checkpoint goes to the student's computer: no server path in it
+                from engine.checkpoint import save
+                from tui.served import without_server_paths
+
+                saved = without_server_paths(trainer.to_checkpoint())
+                save(self._confined(path), saved)
         except OutputError as exc:  # a full disk, a folder gone read-only: the run stays, to be saved elsewhere
             self.app.post_message(CheckpointFailed(f"{exc}; the run is kept: ctrl+s saves it elsewhere"))
         except Exception as exc:
@@ -349,7 +356,7 @@ class CheckpointFlow:
             message.corpus,
             message.history,
         )
-        self.run_control.show_checkpoint(weights, f"loaded {message.path} for generating ({message.position})")
+        self.run_control.show_checkpoint(weights, shown(f"loaded {message.path} for generating ({message.position})"))
         self.app.action_focus_prefix()
 
     def _check_continue(self, path: str, overrides: dict[str, Any], form_epochs: int | None) -> None:

@@ -189,6 +189,30 @@ def build_parser() -> ArgumentParser:
         "back; 0 never (default 60)",
     )
     group.add_argument(
+        "--first-key-minutes",
+        type=float,
+        default=5.0,
+        metavar="M",
+        help="a tab that sends no key and no click within M minutes of opening gives its seat back; 0 never "
+        "(default 5)",
+    )
+    group.add_argument(
+        "--seats-per-address",
+        type=int,
+        default=0,
+        metavar="N",
+        help="at most N sessions from one address at once; 0 (the default): no limit (a class behind one NAT "
+        "shares an address)",
+    )
+    group.add_argument(
+        "--reload-seconds",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a tab's app keeps running S seconds after its tab goes, so that a reload finds it as it was; 0: it ends "
+        "with its tab (default 60)",
+    )
+    group.add_argument(
         "--token",
         metavar="CODE",
         help="the join code students type (default: none on 127.0.0.1; a fresh one, printed, on any other --host)",
@@ -888,6 +912,12 @@ def check_serve_arguments(args: argparse.Namespace) -> None:
         fail(f"idle-minutes must be a number ≥ 0, got {args.idle_minutes:g}")
     if not (args.release_minutes >= 0 and math.isfinite(args.release_minutes)):
         fail(f"release-minutes must be a number ≥ 0, got {args.release_minutes:g}")
+    if not (args.first_key_minutes >= 0 and math.isfinite(args.first_key_minutes)):
+        fail(f"first-key-minutes must be a number ≥ 0, got {args.first_key_minutes:g}")
+    if args.seats_per_address < 0:
+        fail(f"seats-per-address must be a whole number ≥ 0, got {args.seats_per_address}")
+    if not (args.reload_seconds >= 0 and math.isfinite(args.reload_seconds)):
+        fail(f"reload-seconds must be a number ≥ 0, got {args.reload_seconds:g}")
     if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
         fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
     for flag in ("save", "metrics"):

@@ -7,6 +7,8 @@ import csv
 import dataclasses
 import getpass
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,33 @@ from tui.served import SESSION_DIR_ENV
 
 if TYPE_CHECKING:  # torch-backed
     from engine.trainer import Trainer
+
+
+class RowQuota:
+    """The rows one served seat may add to the class's CSV: PER_MINUTE in any minute, TOTAL in all."""
+
+    PER_MINUTE = 2
+    TOTAL = 20
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.written: list[float] = []
+
+    def refuse(self) -> str | None:
+        """Why this row is not written (one line), or None: then it is counted as written."""
+        now = self.clock()
+        if len(self.written) >= self.TOTAL:
+            return f"served: this seat has added its {self.TOTAL} rows to the class's observations; no more are written"
+        if sum(now - t < 60 for t in self.written) >= self.PER_MINUTE:
+            return (
+                f"served: at most {self.PER_MINUTE} observation rows a minute from one seat: this one is not written "
+                "(run the lesson again in a minute)"
+            )
+        self.written.append(now)
+        return None
+
+
+SEAT_ROWS = RowQuota()  # this app process is one seat
 
 
 def lesson_run(trainer: Trainer, failure: str = "") -> LessonRun:
@@ -68,6 +97,9 @@ def observe_and_collect(
         return Observation(lesson.name, f"could not compute the observation: {first_line(exc)}"), None, None
     if not observations:
         return observation, None, None
+    refused = SEAT_ROWS.refuse() if os.environ.get(SESSION_DIR_ENV) else None
+    if refused is not None:  # served: one seat cannot fill the class's CSV (15 rows in 75 s with 1-epoch runs)
+        return observation, None, refused
     target = own_file(observations, lesson)
     try:
         append_observation(target, lesson, observation, seat_name())

@@ -34,11 +34,14 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import functools
 import hmac
+import inspect
 import io
 import json
 import logging
+import math
 import os
 import secrets
 import shlex
@@ -63,18 +66,22 @@ from engine.corpus import CORPUS_ENV, find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError, first_line
 from engine.limits import available_memory
 from tui.cli import fail, train_argv
-from tui.served import RELEASED_EXIT, ServedMode
+from tui.serve_hooks import binary_load, check_hooks
+from tui.served import REAPER_FUNCTIONS, RELEASED_EXIT, ServedMode, duration, reaper_prelude, remove_tree
 
 log = logging.getLogger("rnn-tui serve")
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+DOWNLOAD_WAIT = 300.0  # a session that ends waits this long at most for its downloads in flight to finish
 STOP_SECONDS = 3.0  # a closed tab's app gets this long to quit by itself (it takes about one) before a kill
 MAX_COLUMNS, MAX_ROWS = 300, 100  # the largest terminal a session gets: a frame stays around a megabyte at most
 MAX_MESSAGE = 1 << 20  # bytes in one message from a browser (keys, a paste, a resize): more ends the session
 TAB_PATTERN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # a join code to read off a board: no 0/o, 1/l/i
 CODE_COOKIE = "rnn-tui-code"
+TOKEN_MIN = 8  # --token: 4 digits fell to guessing in about 6 s; 8 of 64 characters, with the throttle, do not
+TOKEN_ALPHABET = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 MIB = 2**20
 SERVER_RESERVE = 1 << 30  # memory left to the server, the system and the teacher when seats are shared out
 AUTO_SEAT_MEMORY = 1 << 30  # --max-sessions auto: a seat per GiB (a session at the defaults: see the README)
@@ -82,9 +89,10 @@ MIN_SEAT_MEMORY = 512 * MIB  # torch and the app alone take about 400 MiB
 PR_SET_PDEATHSIG = 1
 # The reaper: started with the server, reads lines from it ("group N", "dir PATH", "done N", "undir PATH", "own
 # PATH") and, once the server has gone however it went (its end of the pipe closes), kills the process groups still
-# listed and removes the folders. Standard library only: it starts in a blink and cannot fail to import.
-REAPER = """
-import os, shutil, signal, sys
+# listed and removes the folders. Standard library only (tui.served's remove_tree, then this loop): it starts in a blink
+# and cannot fail to import. The server says "undir" only once a folder is gone.
+REAPER_LOOP = """
+import signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 groups, folders = set(), set()
 for line in sys.stdin:
@@ -97,15 +105,17 @@ for group in groups:
     try: os.killpg(group, signal.SIGKILL)
     except OSError: pass
 for folder in folders:
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
 """
+REAPER = reaper_prelude() + "\n".join(inspect.getsource(f) for f in REAPER_FUNCTIONS) + REAPER_LOOP
+SESSION_PREFIX = "session-"  # a session's folder in the workdir: session-NUMBER-RANDOM
 FULL_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>rnn-tui: the classroom is full</title>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="30"><title>rnn-tui: the classroom is full</title>
 <style>body{{background:#0c181f;color:#eee;font-family:monospace;display:flex;height:90vh;align-items:center;
 justify-content:center}}div{{max-width:36em;line-height:1.5}}a{{color:#ac5af4}}</style></head>
 <body><div><h2>The classroom is full</h2>
-<p>All {limit} sessions of this rnn-tui server are in use. A place frees up when someone closes their tab.</p>
-<p><a href="">Try again</a></p></div>
+<p>All {limit} sessions of this rnn-tui server are in use. A place frees up when someone closes their tab{when}.</p>
+<p>This page tries again by itself every 30 seconds. <a href="">Try now</a></p></div>
 <script>/* a reload of a tab that has a session here takes that session's place: say which tab this is */
 const tab = sessionStorage.getItem("rnn-tui-tab");
 if (tab && !new URLSearchParams(location.search).has("tab")) {{
@@ -140,6 +150,9 @@ class ServeSettings:
     seat_memory: int = 0  # bytes one session's process may use (its models are checked against what is left)
     seat_disk: int = 0  # bytes one session's files may take
     release_seconds: float = 0.0  # without input this long, a session saves, offers the download, and leaves
+    reload_seconds: float = 0.0  # a tab's app waits this long after its tab goes, for the tab's reload
+    first_key_seconds: float = 0.0  # a tab that sends no key or click this long after opening loses its seat
+    seats_per_address: int = 0  # sessions one address may hold at once; 0: no limit
     lesson: str | None = None  # --lesson: every session runs it
     observations: str | None = None  # where the sessions append their lesson's observations (a CSV)
 
@@ -151,8 +164,11 @@ class ServeSettings:
 def join_code(token: str | None, host: str) -> str | None:
     """--token if given (checked), else a fresh code when the server can be reached from beyond this machine."""
     if token is not None:
-        if len(token) < 4 or not token.isprintable() or any(c.isspace() for c in token):
-            raise RnnTuiError("--token must be at least 4 characters, without spaces")
+        if len(token) < TOKEN_MIN or not set(token) <= TOKEN_ALPHABET:
+            raise RnnTuiError(
+                f"--token must be at least {TOKEN_MIN} characters, each a letter (a-z, A-Z), a digit or - _ "
+                f"(got {len(token)} characters)"
+            )
         return token
     if host in LOCAL_HOSTS:
         return None
@@ -220,6 +236,9 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         seat_memory=seat_memory,
         seat_disk=seat_disk,
         release_seconds=getattr(args, "release_minutes", 0.0) * 60,
+        reload_seconds=getattr(args, "reload_seconds", 0.0),
+        first_key_seconds=getattr(args, "first_key_minutes", 0.0) * 60,
+        seats_per_address=getattr(args, "seats_per_address", 0) or 0,
         lesson=getattr(args, "lesson", None),
         observations=getattr(args, "observations", None),
     )
@@ -237,6 +256,14 @@ def capped(width: Any, height: Any) -> tuple[int, int]:
     if isinstance(width, bool) or isinstance(height, bool):
         raise TypeError("a size is a number")
     return max(1, min(MAX_COLUMNS, int(width))), max(1, min(MAX_ROWS, int(height)))
+
+
+async def _drop(data: object) -> None:
+    """A detached session's frames: nobody is there to see them."""
+
+
+async def _nothing() -> None:
+    """A detached session's connection: already gone."""
 
 
 def _die_with_parent(parent: int) -> None:
@@ -263,7 +290,53 @@ class SessionService(AppService):
         self.asked_to_quit = False
         self.failure: str | None = None  # what raised while sending to the tab (a debugging aid)
         self._stderr = io.BytesIO()
+        self.folder_gone = False  # its folder removed: the reaper may forget it
+        self.socket: web.WebSocketResponse | None = None  # the tab's connection now; None: waiting for a reload
+        self.waiting: asyncio.Task[None] | None = None  # while detached: ends the session once the grace is over
+        self.downloads_in_flight = 0  # browsers reading a file from this app now
+        self.delivered: set[str] = set()  # downloads whose last chunk came from the app (not a cancel, a timeout)
+        self.patient = True  # its end waits for its downloads (not when the server stops)
+        self.started = time.monotonic()
+        self.last_input: float | None = None  # when its tab last sent a key or a click (None: never yet)
+        self.peer = ""  # the address it came from
+        self.watchdog: asyncio.Task[None] | None = None  # releases it if no key or click comes in time
+        self.detached_at: float | None = None  # when its tab went (while it waits for a reload)
         self._stop_task: asyncio.Future[None] | None = None
+
+    def attach(self, websocket: web.WebSocketResponse) -> None:
+        """Frames go to this connection from now on (a reloaded tab's, or the first)."""
+        self.socket = websocket
+        self.remote_write_bytes = websocket.send_bytes
+        self.remote_write_str = websocket.send_str
+
+        async def close() -> None:
+            await websocket.close()
+
+        self.remote_close = close
+        self.detached_at = None
+        if self.waiting is not None:
+            self.waiting.cancel()
+            self.waiting = None
+
+    def detach(self) -> None:
+        """The tab went: the app runs on, its frames dropped, until a reload attaches or the grace ends."""
+        self.socket = None
+        self.detached_at = time.monotonic()
+        self.remote_write_bytes = _drop
+        self.remote_write_str = _drop
+        self.remote_close = _nothing
+
+    def running_app(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    def running(self) -> bool:
+        """Its app runs and nothing is ending it."""
+        return self.running_app() and self._stop_task is None
+
+    async def repaint(self, width: int, height: int) -> None:
+        """A reattached tab's terminal is blank: two resizes make the app draw its whole screen again."""
+        await super().set_terminal_size(*capped(width, height - 1 if height > 1 else height + 1))
+        await super().set_terminal_size(*capped(width, height))
 
     @property
     def pid(self) -> int | None:
@@ -276,7 +349,8 @@ class SessionService(AppService):
         # (two threads, one pipe), and the session then ends with its files (tui.web_driver says how).
         environment["TEXTUAL_DRIVER"] = "tui.web_driver:ServedWebDriver"
         # torch's intra-op pool follows --threads; OpenMP's own pool must not take every core either.
-        environment["OMP_NUM_THREADS"] = str(self.threads)
+        for pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            environment[pool] = str(self.threads)
         # The preset's own corpus (a blank field) is the server's: never a download, never a path in the form.
         environment[CORPUS_ENV] = self.mode.corpora[0]
         return environment
@@ -300,6 +374,14 @@ class SessionService(AppService):
 
     async def set_terminal_size(self, width: int, height: int) -> None:
         await super().set_terminal_size(*capped(width, height))
+
+    async def on_packed(self, payload: bytes) -> None:
+        """As textual-serve's, noting which downloads the app itself finished (its empty last chunk): a download
+        that ends any other way was cut, and its browser must not take it for whole."""
+        unpacked: Any = binary_load(payload)
+        if unpacked[0] == "deliver_chunk" and not unpacked[2]:
+            self.delivered.add(str(unpacked[1]))
+        await super().on_packed(payload)
 
     async def run(self) -> None:
         """As textual-serve's, except: the app's stderr is kept for the teacher's one line (textual-serve prints it
@@ -353,7 +435,8 @@ class SessionService(AppService):
         if code == 0:
             return "quit"
         if code == RELEASED_EXIT:
-            return "released: nobody typed there for the release limit (its weights offered as a download)"
+            minutes = duration(self.mode.release_seconds)
+            return f"released: nobody typed there for {minutes} (its weights offered as a download)"
         lines = [line for line in self._stderr.getvalue().decode("utf-8", "replace").splitlines() if line.strip()]
         how = (
             f"killed by {signal.Signals(-code).name}"
@@ -378,10 +461,19 @@ class SessionService(AppService):
     async def _stop(self) -> None:
         process = self._process
         try:
-            if process is not None and self._task is not None and self._task.done() and self.failure is None:
-                # Its output ended by itself (it quit or crashed): its exit status says which.
+            if process is not None and self._task is not None and self.failure is None:
+                # Its output may have ended by itself (it quit, gave its seat back, crashed) as its connection
+                # closed: a moment for its reader to see the end, then its exit status says which (else an idle
+                # release and a crash were both "the tab closed").
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(process.wait(), STOP_SECONDS)
+                    await asyncio.wait_for(asyncio.shield(self._task), 0.5)
+                if self._task.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            # Downloads in flight finish first (the browser keeps a download going after its tab closed).
+            deadline = time.monotonic() + DOWNLOAD_WAIT
+            while self.downloads_in_flight and self.patient and time.monotonic() < deadline and self.running_app():
+                await asyncio.sleep(0.2)
             if process is not None and process.returncode is None:
                 self.asked_to_quit = True
             # Whatever raised on the way (a send to a tab that is gone) must not keep the seat or the process.
@@ -389,10 +481,54 @@ class SessionService(AppService):
                 await asyncio.wait_for(super().stop(), STOP_SECONDS)
         finally:
             self.kill()
-            shutil.rmtree(self.mode.session_dir, ignore_errors=True)
             if process is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            # After the process is gone (nothing writes into the folder any more); any depth; never raises.
+            self.folder_gone = await asyncio.to_thread(remove_tree, str(self.mode.session_dir))
+
+
+def clean(text: str, limit: int = 300) -> str:
+    """Text a visitor sent (a header, a name), safe on the console and in the JSON log: control characters and
+    undecodable bytes (an Origin with byte 0x9b broke --log with a traceback per request) as escapes, and short."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class Throttle:
+    """Refusals counted per address: after FREE_REFUSALS, the address is turned away unheard (429, no console line)
+    for a backoff that doubles with each further refusal, up to MAX_BACKOFF: guessing a join code or flooding the
+    console with refused upgrades (1,300 a second) becomes a few tries a minute. Others are not affected."""
+
+    FREE_REFUSALS = 10  # a class behind one address (NAT) may mistype the code a few times
+    FIRST_BACKOFF = 2.0
+    MAX_BACKOFF = 300.0
+    FORGET_AFTER = 600.0  # an address quiet this long past its backoff starts afresh
+    MAX_ADDRESSES = 10_000  # the oldest are forgotten past this
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.refusals: dict[str, tuple[int, float]] = {}  # address → (refusals, turned away until)
+
+    def wait(self, address: str) -> float:
+        """Seconds this address is still turned away for (0: it may try)."""
+        refusals = self.refusals.get(address)
+        return max(0.0, refusals[1] - self.clock()) if refusals else 0.0
+
+    def refused(self, address: str) -> tuple[int, float]:
+        """Count a refusal: (refusals so far, the backoff it starts now, 0 while still free)."""
+        count, until = self.refusals.pop(address, (0, 0.0))
+        if self.clock() - until > self.FORGET_AFTER:
+            count = 0
+        count += 1
+        backoff = 0.0
+        if count > self.FREE_REFUSALS:
+            backoff = min(self.MAX_BACKOFF, self.FIRST_BACKOFF * 2 ** (count - self.FREE_REFUSALS - 1))
+        self.refusals[address] = (count, self.clock() + backoff)
+        while len(self.refusals) > self.MAX_ADDRESSES:
+            del self.refusals[next(iter(self.refusals))]
+        return count, backoff
 
 
 class EventHandler(logging.Handler):
@@ -407,10 +543,10 @@ class EventHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = record.getMessage().splitlines()[0] if record.getMessage() else ""
+            message = clean(record.getMessage().splitlines()[0], 1000) if record.getMessage() else ""
             if record.exc_info and record.exc_info[1] is not None:
                 exc = record.exc_info[1]
-                message += f": {type(exc).__name__}: {first_line(exc)}"
+                message += f": {type(exc).__name__}: {clean(first_line(exc))}"
             print(f"rnn-tui serve: {message}", file=sys.stderr, flush=True)
             if self.file is not None:
                 entry = {
@@ -420,8 +556,9 @@ class EventHandler(logging.Handler):
                     **getattr(record, "fields", {}),
                 }
                 self.file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        except Exception:  # a full disk for the log must not stop the classroom
-            self.handleError(record)
+        except Exception as exc:  # a full disk for the log must not stop the classroom, nor print a traceback
+            with contextlib.suppress(Exception):
+                print(f"rnn-tui serve: could not log an event: {type(exc).__name__}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.file is not None:
@@ -443,7 +580,10 @@ class ClassroomServer(Server):
         self.sessions: dict[int, SessionService] = {}
         self.tabs: dict[str, int] = {}  # a browser tab's id (sessionStorage) → its session
         self._next_session = 0
+        self._stopping = False  # the server is stopping: a tab that goes no longer waits for its reload
+        self.throttle = Throttle()
         self.reaper: subprocess.Popen[str] | None = None
+        self.workdir_lock: int | None = None  # the work directory's open descriptor, locked (claim_workdir)
 
     # ----- the teacher's console, the reaper -----
 
@@ -458,7 +598,33 @@ class ClassroomServer(Server):
         log.setLevel(logging.INFO)
 
     def event(self, kind: str, message: str, **fields: object) -> None:
-        log.info(message, extra={"event": kind, "fields": fields})
+        fields = {name: clean(value) if isinstance(value, str) else value for name, value in fields.items()}
+        log.info(clean(message, 1000), extra={"event": kind, "fields": fields})
+
+    def refuse(self, peer: str, message: str, **fields: object) -> None:
+        """A refusal's console line, while the address has refusals to spare; then one line when it is turned away."""
+        count, backoff = self.throttle.refused(peer)
+        if count <= Throttle.FREE_REFUSALS:
+            self.event("refused", message, peer=peer, **fields)
+        else:
+            self.event(
+                "throttled",
+                f"turning {peer} away for {backoff:g} s after {count} refusals (latest: {message})",
+                peer=peer,
+                refusals=count,
+                seconds=backoff,
+            )
+
+    def turned_away(self, request: web.Request) -> web.Response | None:
+        """429 for an address still in its backoff (no console line: that is the point)."""
+        wait = self.throttle.wait(request.remote or "?")
+        if not wait:
+            return None
+        return web.Response(
+            status=429,
+            headers={"Retry-After": str(math.ceil(wait))},
+            text=f"rnn-tui: too many refused tries from this address: wait {math.ceil(wait)} s\n",
+        )
 
     def start_reaper(self) -> None:
         self.reaper = subprocess.Popen(
@@ -523,20 +689,21 @@ class ClassroomServer(Server):
 
     async def handle_index(self, request: web.Request) -> web.Response:
         peer = request.remote or "?"
+        if (turned_away := self.turned_away(request)) is not None:
+            return turned_away
         if not self._own_address(request):
-            self.event("refused", f"refused a page from {peer}: asked for as {request.host!r}", peer=peer)
+            self.refuse(peer, f"refused a page from {peer}: asked for as {request.host!r}")
             return web.Response(status=403, text="rnn-tui: open this server by its own address\n")
         wrong = self._wrong_code(request)
         if wrong is not None:
             why = "That code is not this classroom's: try again." if wrong else "Type the join code your teacher gave."
             if wrong:
-                self.event("refused", f"refused a page from {peer}: wrong join code", peer=peer)
+                self.refuse(peer, f"refused a page from {peer}: wrong join code")
             return web.Response(status=403, text=CODE_PAGE.format(why=why), content_type="text/html")
         if len(self.sessions) >= self.settings.max_sessions and self._tab(request) not in self.tabs:
             self.event("full", f"full: turned a page away from {peer}", peer=peer)
-            return web.Response(
-                status=503, text=FULL_PAGE.format(limit=self.settings.max_sessions), content_type="text/html"
-            )
+            page = FULL_PAGE.format(limit=self.settings.max_sessions, when=self._next_place())
+            return web.Response(status=503, text=page, content_type="text/html")
         base = self._base_url(request)
         router = request.app.router
         websocket_url = base + str(router["websocket"].url_for())
@@ -554,28 +721,43 @@ class ClassroomServer(Server):
     # A refusal answers plain HTTP (403) before any websocket: a StreamResponse, wider than textual-serve's type.
     async def handle_websocket(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
         peer = request.remote or "?"
+        if (turned_away := self.turned_away(request)) is not None:
+            return turned_away
         if not self._own_address(request) or not self._own_origin(request):
             origin = request.headers.get("Origin", "none")
             why = f"not from this server's page (Origin {origin})"
-            self.event("refused", f"refused a connection from {peer}: {why}", peer=peer, origin=origin)
+            self.refuse(peer, f"refused a connection from {peer}: {why}", origin=origin)
             return web.Response(status=403, text="rnn-tui: sessions open from this server's own page only\n")
         if self._wrong_code(request) is not None:
-            self.event("refused", f"refused a connection from {peer}: wrong or missing join code", peer=peer)
+            self.refuse(peer, f"refused a connection from {peer}: wrong or missing join code")
             return web.Response(status=403, text="rnn-tui: this classroom needs its join code\n")
         tab = self._tab(request)
-        if tab in self.tabs:  # a reload: the tab's old session makes way for the new one
+        kept = self.sessions.get(self.tabs[tab]) if tab in self.tabs else None
+        if kept is not None and not kept.running():  # its app has ended: the reload gets a fresh one
             await self._release(self.tabs[tab], "the tab reloaded")
+            kept = None
         websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_MESSAGE)
         await websocket.prepare(request)
+        if kept is not None:  # a reload: the tab's app, as it was
+            return await self._reattach(self.tabs[tab], kept, websocket, request)
         if len(self.sessions) >= self.settings.max_sessions:  # opened before the others took the places
             limit = self.settings.max_sessions
             self.event("full", f"full: turned a connection away from {peer}", peer=peer)
             await websocket.send_bytes(f"\r\nThe classroom is full: all {limit} sessions are in use.\r\n".encode())
             await websocket.close()
             return websocket
+        per_address = self.settings.seats_per_address
+        if per_address and sum(s.peer == peer for s in self.sessions.values()) >= per_address:
+            why = f"it has {per_address} session(s) already"
+            self.event("refused", f"refused a connection from {peer}: {why}", peer=peer)
+            await websocket.send_bytes(
+                f"\r\nThis address has {per_address} session(s) here already: close one to open another.\r\n".encode()
+            )
+            await websocket.close()
+            return websocket
         self._next_session += 1
         number = self._next_session
-        session_dir = Path(tempfile.mkdtemp(prefix=f"session-{number}-", dir=self.settings.workdir)).resolve()
+        session_dir = Path(tempfile.mkdtemp(prefix=f"{SESSION_PREFIX}{number}-", dir=self.settings.workdir)).resolve()
         self.tell("dir", session_dir)
         mode = ServedMode(
             session_dir,
@@ -594,6 +776,8 @@ class ClassroomServer(Server):
             close=websocket.close,
             download_manager=self.download_manager,
         )
+        session.attach(websocket)
+        session.peer = peer
         self.sessions[number] = session  # no await since the check above: the limit holds
         if tab:
             self.tabs[tab] = number
@@ -604,6 +788,8 @@ class ClassroomServer(Server):
             )
             await session.start(width, height)
             self.tell("group", session.pid)
+            if self.settings.first_key_seconds:
+                session.watchdog = asyncio.ensure_future(self._first_key(number, session))
             self.event(
                 "joined",
                 f"session {number} joined from {peer} (pid {session.pid}; {len(self.sessions)} of "
@@ -618,14 +804,74 @@ class ClassroomServer(Server):
         except Exception as exc:  # anything else a browser can cause ends that session, not the server
             reason = f"error: {first_line(exc) or type(exc).__name__}"
         finally:
-            await asyncio.shield(self._release(number, reason))
+            await asyncio.shield(self._connection_ended(number, session, websocket, reason))
             with contextlib.suppress(Exception):
                 await websocket.close()
         return websocket
 
+    async def _reattach(
+        self, number: int, session: SessionService, websocket: web.WebSocketResponse, request: web.Request
+    ) -> web.WebSocketResponse:
+        """A reloaded tab takes its app back, training and files as they were; its old connection, if still open,
+        is closed without ending anything."""
+        peer = request.remote or "?"
+        old = session.socket
+        session.attach(websocket)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        self.event("reloaded", f"session {number} reloaded from {peer}: its app and files as they were", session=number)
+        reason = "the tab closed"
+        try:
+            width, height = capped(
+                to_int(request.query.get("width", "80"), 80), to_int(request.query.get("height", "24"), 24)
+            )
+            await session.repaint(width, height)
+            reason = await self._process_messages(websocket, session)
+        except asyncio.CancelledError:
+            reason = "the server stopped"
+        except Exception as exc:
+            reason = f"error: {first_line(exc) or type(exc).__name__}"
+        finally:
+            await asyncio.shield(self._connection_ended(number, session, websocket, reason))
+            with contextlib.suppress(Exception):
+                await websocket.close()
+        return websocket
+
+    async def _connection_ended(
+        self, number: int, session: SessionService, websocket: web.WebSocketResponse, reason: str
+    ) -> None:
+        """A tab's connection ended. Taken over by a reload: nothing more. A tab (with its id) that closed or lost
+        its connection: its app waits --reload-seconds for the reload. Otherwise the session ends."""
+        if session.socket is not websocket:
+            return
+        grace = self.settings.reload_seconds
+        quiet = reason == "the tab closed" or reason.endswith("(code 1006)")
+        has_tab = any(owner == number for owner in self.tabs.values())
+        if has_tab and quiet and grace > 0 and session.running() and not self._stopping:
+            session.detach()
+            session.waiting = asyncio.ensure_future(self._wait_for_reload(number, session))
+            waits = f"session {number}: its tab went; its app waits {grace:g} s for a reload"
+            self.event("waiting", waits, session=number)
+            return
+        await self._release(number, reason)
+
+    async def _wait_for_reload(self, number: int, session: SessionService) -> None:
+        """The grace after a tab went: the session ends when it is over (or when the app ends meanwhile), unless a
+        reload attached (which cancels this)."""
+        grace = self.settings.reload_seconds
+        with contextlib.suppress(asyncio.CancelledError):
+            if session._task is not None:
+                await asyncio.wait([session._task], timeout=grace)
+            else:
+                await asyncio.sleep(grace)
+            if session.socket is None:
+                session.waiting = None
+                await self._release(number, f"its tab went and did not come back within {grace:g} s")
+
     # Returns why the connection ended (textual-serve's returns nothing), for the teacher's line.
     async def _process_messages(  # type: ignore[override]
-        self, websocket: web.WebSocketResponse, session: AppService
+        self, websocket: web.WebSocketResponse, session: SessionService
     ) -> str:
         """textual-serve's, with every message checked: one that is not what the page sends ends the session.
         Returns why the connection ended."""
@@ -638,6 +884,8 @@ class ClassroomServer(Server):
                 envelope = json.loads(message.data)
                 kind = envelope[0]
                 data: Any = envelope[1] if len(envelope) > 1 else None
+                if kind in ("stdin", "focus"):  # a person: a key, or a click on the terminal
+                    session.last_input = time.monotonic()
                 if kind == "stdin":
                     await session.send_bytes(data.encode("utf-8"))
                 elif kind == "resize":
@@ -655,12 +903,80 @@ class ClassroomServer(Server):
             return "the tab closed"
         return f"the tab dropped the connection (code {code})"  # 1009: a frame too large for it
 
+    async def handle_download(self, request: web.Request) -> web.StreamResponse:
+        """As textual-serve's, except that a download cut short (its session ended, its app died) is never reported
+        complete: the connection is dropped without the end of its chunked body, so the browser says it failed. A
+        session that ends waits for its downloads in flight (SessionService._stop)."""
+        key = request.match_info["key"]
+        try:
+            meta = await self.download_manager.get_download_metadata(key)
+        except KeyError:
+            raise web.HTTPNotFound(text="rnn-tui: no such download (its session may have ended)\n") from None
+        session = meta.app_service
+        assert isinstance(session, SessionService)
+        number = next((n for n, s in self.sessions.items() if s is session), 0)
+        response = web.StreamResponse()
+        content_type = meta.mime_type + (f"; charset={meta.encoding}" if meta.encoding else "")
+        response.headers["Content-Type"] = content_type
+        disposition = "inline" if meta.open_method == "browser" else "attachment"
+        response.headers["Content-Disposition"] = f"{disposition}; filename={meta.file_name}"
+        session.downloads_in_flight += 1
+        sent = 0
+        try:
+            await response.prepare(request)
+            async for chunk in self.download_manager.download(key):
+                await response.write(chunk)
+                sent += len(chunk)
+        finally:
+            session.downloads_in_flight -= 1
+        if key in session.delivered:
+            await response.write_eof()
+            self.event("download", f"session {number}: {meta.file_name} downloaded ({sent:,} bytes)", session=number)
+            return response
+        self.event(
+            "download cut",
+            f"session {number}: the download of {meta.file_name} was cut after {sent:,} bytes (its app ended)",
+            session=number,
+        )
+        if request.transport is not None:
+            request.transport.abort()  # no last chunk: the browser reports the download failed
+        return response
+
+    async def _first_key(self, number: int, session: SessionService) -> None:
+        """A seat goes to a person: a tab that sends no key and no click within --first-key-minutes is released
+        (a script holding sockets open kept every seat until the idle release, an hour)."""
+        limit = self.settings.first_key_seconds
+        await asyncio.sleep(limit)
+        if session.last_input is None and self.sessions.get(number) is session:
+            await self._release(number, f"released: no key or click within {duration(limit)} of opening")
+
+    def _next_place(self) -> str:
+        """When the next place frees up at the latest, as the end of a sentence ("" when no limit says)."""
+        now = time.monotonic()
+        deadlines = []
+        for session in self.sessions.values():
+            if session.detached_at is not None:
+                deadlines.append(session.detached_at + self.settings.reload_seconds)
+            elif session.last_input is None and self.settings.first_key_seconds:
+                deadlines.append(session.started + self.settings.first_key_seconds)
+            elif self.settings.release_seconds:
+                deadlines.append((session.last_input or session.started) + self.settings.release_seconds)
+        if len(deadlines) < len(self.sessions) or not deadlines:
+            return ""
+        soonest = duration(max(1.0, min(deadlines) - now))
+        return f", or at the latest in about {soonest} (a seat nobody types in goes back)"
+
     async def _release(self, number: int, reason: str) -> None:
         """End session `number` (once, however many ends of its connection ask): its process group killed, its
         folder removed, its seat freed, one line for the teacher."""
         session = self.sessions.get(number)
         if session is None:
             return
+        if session.waiting is not None:  # ending by another way while it waited for a reload
+            session.waiting.cancel()
+            session.waiting = None
+        if session.watchdog is not None and session.watchdog is not asyncio.current_task():
+            session.watchdog.cancel()
         try:
             await session.stop()
         finally:
@@ -668,11 +984,14 @@ class ClassroomServer(Server):
                 for tab in [tab for tab, owner in self.tabs.items() if owner == number]:
                     del self.tabs[tab]
                 self.tell("done", session.pid)
-                self.tell("undir", session.mode.session_dir)
+                if session.folder_gone:  # else the reaper removes it when the server ends
+                    self.tell("undir", session.mode.session_dir)
                 ended = session.why_it_ended()
-                if ended is None and session.failure is not None:  # it was this end that closed the connection
+                ordinary = reason == "the tab closed" or reason.endswith(("(code 1001)", "(code 1006)"))
+                if ended is None and session.failure is not None and not ordinary:  # not a closing tab's noise
                     reason = f"{reason} (after an error in its output: {session.failure})"
-                kind = "crashed" if ended and ended.startswith("crashed") else "left"
+                said = ended or reason
+                kind = next((k for k in ("crashed", "released") if said.startswith(k)), "left")
                 self.event(
                     kind,
                     f"session {number} {kind}: {ended or reason} ({len(self.sessions)} of "
@@ -700,9 +1019,16 @@ class ClassroomServer(Server):
         )
         print(f"  at most {s.max_sessions} sessions; each: {seat}", flush=True)
         if s.idle_seconds:
-            print(f"  training pauses after {s.idle_seconds / 60:g} min without input", flush=True)
+            print(f"  training pauses after {duration(s.idle_seconds)} without input", flush=True)
         if s.release_seconds:
-            print(f"  a seat goes back to the class after {s.release_seconds / 60:g} min without input", flush=True)
+            print(f"  a seat goes back to the class after {duration(s.release_seconds)} without input", flush=True)
+        if s.first_key_seconds:
+            first_key = duration(s.first_key_seconds)
+            print(f"  a tab with no key or click within {first_key} gives its seat back", flush=True)
+        if s.reload_seconds:
+            print(f"  a tab that goes: its app waits {duration(s.reload_seconds)} for a reload", flush=True)
+        if s.seats_per_address:
+            print(f"  at most {s.seats_per_address} session(s) from one address", flush=True)
         print(f"  each session's files: a fresh directory in {s.workdir}, removed when its tab closes", flush=True)
         if s.lesson:
             print(f"  lesson {s.lesson} for every session; their observations collect in {s.observations}", flush=True)
@@ -714,9 +1040,12 @@ class ClassroomServer(Server):
         self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
 
     async def on_shutdown(self, app: web.Application) -> None:
+        self._stopping = True
+        for session in self.sessions.values():
+            session.patient = False
         await asyncio.gather(*(self._release(number, "the server stopped") for number in list(self.sessions)))
         if self.settings.own_workdir:
-            shutil.rmtree(self.settings.workdir, ignore_errors=True)
+            remove_tree(str(self.settings.workdir))
 
 
 def host_warning(host: str) -> str | None:
@@ -736,7 +1065,36 @@ def check_port(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
+def claim_workdir(workdir: Path) -> int:
+    """The work directory's lock (on the folder itself: no file left in it), held for the server's life (the kernel
+    lets go when it ends, however it ends): one server per --workdir, so that its startup sweep removes no other
+    server's live sessions. Returns the open folder's descriptor, kept open."""
+    try:
+        lock = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise RnnTuiError(f"cannot use --workdir {workdir}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(lock)
+        raise RnnTuiError(f"--workdir {workdir} is in use by another rnn-tui serve ({exc.strerror or exc})") from exc
+    return lock
+
+
+def sweep_leftovers(workdir: Path) -> int:
+    """Remove the session folders an earlier server left in workdir (one SIGKILLed with its reaper); how many."""
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(workdir) as entries:
+        for entry in entries:
+            if entry.name.startswith(SESSION_PREFIX) and entry.is_dir(follow_symlinks=False):
+                removed += remove_tree(entry.path)
+    return removed
+
+
 def run_server(args: argparse.Namespace) -> int:
+    changed = check_hooks()  # a textual-serve release that changed what this server overrides: refuse, in one line
+    if changed:
+        fail(changed)
     try:
         settings = settings_from_args(args)
     except RnnTuiError as exc:
@@ -745,7 +1103,7 @@ def run_server(args: argparse.Namespace) -> int:
         check_port(settings.host, settings.port)
     except OSError as exc:
         if settings.own_workdir:
-            shutil.rmtree(settings.workdir, ignore_errors=True)
+            remove_tree(str(settings.workdir))
         fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
     warning = host_warning(settings.host)
     if warning:
@@ -755,7 +1113,19 @@ def run_server(args: argparse.Namespace) -> int:
             settings.log_file.open("a", encoding="utf-8").close()
         except OSError as exc:
             fail(f"cannot write --log {settings.log_file}: {exc.strerror or exc}")
+    try:
+        lock = claim_workdir(settings.workdir)
+    except RnnTuiError as exc:
+        fail(exc)
+    leftovers = sweep_leftovers(settings.workdir)
+    if leftovers:
+        print(
+            f"rnn-tui serve: removed {leftovers} session folder(s) an earlier server left in {settings.workdir}",
+            file=sys.stderr,
+            flush=True,
+        )
     server = ClassroomServer(settings)
+    server.workdir_lock = lock
     server.start_reaper()
     try:
         server.serve()
@@ -766,8 +1136,8 @@ def run_server(args: argparse.Namespace) -> int:
     finally:
         for session in server.sessions.values():  # only when the server itself failed: its shutdown ends them
             session.kill()
-            shutil.rmtree(session.mode.session_dir, ignore_errors=True)
+            remove_tree(str(session.mode.session_dir))
         if settings.own_workdir:
-            shutil.rmtree(settings.workdir, ignore_errors=True)
+            remove_tree(str(settings.workdir))
         server.close_reaper()
     return 0

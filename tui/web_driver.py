@@ -12,8 +12,10 @@ Here every packet goes out under one lock, written to its last byte.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from functools import partial
 from typing import Any
 
@@ -25,6 +27,36 @@ class ServedWebDriver(WebDriver):
         super().__init__(*args, **kwargs)
         self._write_lock = threading.Lock()
         self._write = partial(write_whole, self._write_lock, self.fileno)
+        self.fetching: set[str] = set()  # downloads a browser has asked a chunk of (the others: offered only)
+
+    def on_meta(self, packet_type: str, payload: dict[str, object]) -> None:
+        if packet_type == "deliver_chunk_request":
+            self.fetching.add(str(payload.get("key")))
+        super().on_meta(packet_type, payload)
+
+
+START_WAIT = 10.0  # seconds a download offered but not yet asked for is waited for (nobody may be at the tab)
+
+
+def pending_deliveries(app: object) -> tuple[int, int]:
+    """(downloads a browser is reading, downloads offered and not yet asked for) of the app (a Textual App, or what
+    stands for one; 0, 0 outside serve)."""
+    driver = getattr(app, "_driver", None)
+    if not isinstance(driver, ServedWebDriver):
+        return 0, 0
+    keys = set(driver._deliveries)
+    return len(keys & driver.fetching), len(keys - driver.fetching)
+
+
+async def deliveries_done(app: object, limit: float) -> None:
+    """Wait until every download the app offered has been read to its end (an app that leaves first cuts them off):
+    at most `limit` seconds for those being read, START_WAIT for those nobody has asked for yet."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        reading, offered = pending_deliveries(app)
+        if not reading and (not offered or time.monotonic() - start > START_WAIT):
+            return
+        await asyncio.sleep(0.2)
 
 
 def write_whole(lock: threading.Lock, fileno: int, data: bytes) -> int:

@@ -24,6 +24,7 @@ from engine import events
 from engine.config import TrainConfig
 from engine.errors import RnnTuiError, first_line, worded
 from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
+from tui.served import shown
 from tui.widgets.settings import form_name, form_words
 
 if TYPE_CHECKING:  # torch-backed: imported by EngineLoader in the background
@@ -152,7 +153,7 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
             if loader.error:
                 post(SessionFailed(handle.run_id, loader.error))
             return
-        post(Loading(handle.run_id, "reading corpus…" if not handle.resume else f"loading {handle.resume}…"))
+        post(Loading(handle.run_id, "reading corpus…" if not handle.resume else shown(f"loading {handle.resume}…")))
         session = _open_session(handle, post)
         if session is None:  # cancelled while opening
             return
@@ -160,7 +161,9 @@ def train_in_thread(handle: RunHandle, loader: EngineLoader, post: Post) -> None
         if handle.start_paused:
             trainer.pause()
         handle.trainer = trainer  # before the cancel check: a cancel from now on reaches trainer.stop()
-        notes = tuple(worded(note, form_name) for note in (*precision_notes(session), *session.notes, *handle.notes))
+        notes = tuple(
+            shown(worded(note, form_name)) for note in (*precision_notes(session), *session.notes, *handle.notes)
+        )  # served: the session's own names, never the server's paths
         post(SessionReady(handle.run_id, session.config, trainer.vocab, session.corpus.source, notes))
         if handle.cancelled.is_set():
             return

@@ -227,7 +227,7 @@ class RunsScreen(ModalScreen[None]):
                 if yes:
                     self.export(force=True)
 
-            self.app.push_screen(ConfirmScreen(exc.question, confirm="Replace"), answered)
+            self.app.push_screen(ConfirmScreen(shown(exc.question), confirm="Replace"), answered)
             return
         except RnnTuiError as exc:
             self.error, self.exported = str(exc), None

@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.served import duration
+
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
@@ -95,6 +97,7 @@ def ask_before_leaving(app: LeavingHost) -> None:
     app.push_screen(LeaveScreen(question), answered)
 
 
+DOWNLOAD_WAIT_SECONDS = 300.0  # leaving, the app waits this long at most for its downloads to reach the browser
 RELEASE_GRACE_SECONDS = 20.0  # the download's time to reach the browser before the session leaves
 
 
@@ -107,7 +110,7 @@ def release_idle_seat(app: LeavingHost, idle: float) -> None:
         return
     app.releasing = True
     app.notify(
-        f"nobody has typed here for {idle / 60:.0f} min: this seat goes back to the class; "
+        f"nobody has typed here for {duration(idle)}: this seat goes back to the class; "
         "the weights download to this computer first",
         severity="warning",
         timeout=RELEASE_GRACE_SECONDS,
@@ -116,7 +119,10 @@ def release_idle_seat(app: LeavingHost, idle: float) -> None:
         app.checkpoints.download()
 
     async def leave() -> None:
+        from tui.web_driver import deliveries_done
+
         await app._stop_training()
+        await deliveries_done(app, DOWNLOAD_WAIT_SECONDS)  # the download whole before the seat goes
         app.exit(RELEASED_EXIT)
 
     app.set_timer(RELEASE_GRACE_SECONDS if app.is_web else 0.5, leave)

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
+from engine.config import MAX_PREFIX_LEN
 from tui.widgets.ordered_input import OrderedInput
 
 
@@ -79,7 +80,13 @@ class GenerateBox(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="generate-row"):
             yield Label("prefix ")
-            yield OrderedInput(self.suggested_prefix, id="prefix", compact=True, placeholder="type a prefix, Enter")
+            yield OrderedInput(
+                self.suggested_prefix,
+                id="prefix",
+                compact=True,
+                placeholder="type a prefix, Enter",
+                max_length=MAX_PREFIX_LEN,  # a huge paste is cut here, not read whole into the seat's memory
+            )
             yield Label(" len ")
             # Up to 12 digits: a huge length is accepted, then capped with a note (the catalogue's row).
             yield OrderedInput("50", id="gen-length", compact=True, max_length=12)
