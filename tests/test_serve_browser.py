@@ -240,10 +240,12 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     before = len(screen_text(page))
     page.keyboard.press("Enter")
     # The output: text, then (its source): "weights after epoch 48", or mid-epoch "after batch 2 of 8 of epoch 48".
-    pattern = re.compile(rf"{prefix}([^()]*?)\s*\(weights after (?:batch \d+ of \d+ of )?epoch")
+    # The label may wrap onto the next row: any whitespace between its words.
+    pattern = re.compile(rf"{prefix}([^()]*?)\s*\(weights\s+after\s+(?:batch\s+\d+\s+of\s+\d+\s+of\s+)?epoch")
 
     def generated() -> str | None:
-        found = pattern.search(screen_text(page)[before:])
+        text = screen_text(page)  # the Generate panel's output, under its title (nothing before Enter)
+        found = pattern.search(text[text.rfind("Generate") :])
         return found.group(0) if found and len(CJK.findall(found.group(1))) >= 3 else None
 
     try:
@@ -268,7 +270,6 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     for _ in range(14):  # rnn-tui.ckpt
         press(page, "Backspace")
     type_text(page, "../escaped.ckpt")
-    before = len(screen_text(page))
     page.keyboard.press("Enter")
     wait_until(lambda: "stay in this session" in screen_text(page)[before:], "the refusal")
     assert not (server["workdir"] / "escaped.ckpt").exists()
