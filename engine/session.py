@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note
+from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note, reads_as
 from engine.corpus import (
     TIME_MACHINE_SOURCE,
     Corpus,
@@ -65,7 +65,7 @@ def local_corpus(config: TrainConfig) -> tuple[Path, str | None] | None:
     path = run_corpus_path(config.preset, config.corpus)
     if path is None:
         return None
-    shipped = config.preset == "d2l-en" and not config.corpus
+    shipped = reads_as(config.preset) == "d2l-en" and not config.corpus
     return path, TIME_MACHINE_SOURCE if shipped else None
 
 
