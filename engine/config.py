@@ -339,6 +339,15 @@ class TrainConfig:
         help="with --max-chars 0, or a corpus shorter than --max-chars: hold out its last share F", minimum=0,
         maximum=1, below=True, vocab=True,
     )  # fmt: skip
+    # The test text, after the held-out text: as many characters as held out (the book's split), or with max_chars 0
+    # the corpus's last share. Reported when a run ends; nothing that chooses (early stopping, best checkpoint,
+    # sweeps, Apply best) reads it.
+    test_fraction: float = setting(
+        0.1, label="testfrac", kind="float", group="corpus", runs="label", metavar="F",
+        help="a test text after the held-out text, reported once a run ends and never used to choose: as many "
+        "characters as held out, or with --max-chars 0 the corpus's last share F; 0 = off", minimum=0, maximum=1,
+        below=True, range_note="0 turns it off", vocab=True,
+    )  # fmt: skip
     device: str = setting(
         "auto", label="device", help="", kind="choice", choices=DEVICES, group="training", runs="tiebreak",
         resumable=True, compared=False,
@@ -395,6 +404,10 @@ class TrainConfig:
             # A checkpoint from before held-out evaluation, trained on a whole corpus: holding out its tail now
             # would change its training text, and a resumed run must go on as it was.
             values["val_chars"] = 0
+        if "test_fraction" not in data and values.get("max_chars", 1) == 0:
+            # A checkpoint from before the test text, trained on a whole corpus: a test tail now would change its
+            # training text. (The book's split gains its test text after the held-out text, training unchanged.)
+            values["test_fraction"] = 0.0
         return cls(**values)
 
     def structural_differences(self, other: TrainConfig) -> list[str]:
@@ -466,6 +479,11 @@ def validate(config: TrainConfig) -> None:
     if config.schedule == "plateau" and not held_out_on(config):
         why = "«val_chars» is 0" if not config.val_chars else "with «max_chars» 0, «val_fraction» is 0"
         raise ConfigError(f"«schedule» plateau needs held-out evaluation, but {why}")
+    if config.val_fraction + config.test_fraction >= 1:
+        raise ConfigError(
+            f"«val_fraction» {config.val_fraction:g} + «test_fraction» {config.test_fraction:g} must be below 1: "
+            "nothing would be left to train on"
+        )
     if config.pred_len > MAX_GENERATE_LEN:
         raise ConfigError(f"«pred_len» must be at most {MAX_GENERATE_LEN}, got {config.pred_len}")
     check_seed(config.seed)

@@ -124,6 +124,9 @@ class Corpus:
     source: str  # what the user is told: a path, or a description of the built-in corpus
     held_out: str = ""  # the held-out text ("" when held-out evaluation is off)
     notes: tuple[str, ...] = ()  # what the user should be told about the split (a short corpus, a short held-out)
+    # The test text after the held-out text: reported once a run ends, never read by any choice (early stopping, the
+    # best checkpoint, a sweep's ranking, Apply best read held-out only). "" when there is none.
+    test: str = ""
 
     @property
     def indices(self) -> list[int]:
@@ -297,45 +300,65 @@ def load_corpus(
     val_fraction: float = 0.0,
     preset: str = "d2l-zh",
     source: str | None = None,
+    test_fraction: float = 0.0,
 ) -> Corpus:
-    """The corpus at path, preprocessed for the preset, split into training and held-out text (see split_text).
+    """The corpus at path, preprocessed for the preset, split into training, held-out and test text (see split_text).
 
     With the defaults, no held-out text: the first max_chars characters, as the book reads them.
     """
     path = Path(path)
-    text = read_text(path, max_chars, preset, extra=val_chars)
-    train, held_out, notes = split_text(text, max_chars, val_chars, val_fraction)
+    test_chars = val_chars if test_fraction > 0 else 0
+    text = read_text(path, max_chars, preset, extra=val_chars + test_chars)
+    train, held_out, test, notes = split_text(text, max_chars, val_chars, val_fraction, test_fraction)
     vocab = Vocab.from_text(train, unk=reads_as(preset) == "d2l-en")
-    return Corpus(train, vocab, source or str(path), held_out, tuple(notes))
+    return Corpus(train, vocab, source or str(path), held_out, tuple(notes), test)
 
 
-def split_text(text: str, max_chars: int, val_chars: int, val_fraction: float) -> tuple[str, str, list[str]]:
-    """(training text, held-out text, notes) of a preprocessed text.
+def split_text(
+    text: str, max_chars: int, val_chars: int, val_fraction: float, test_fraction: float = 0.0
+) -> tuple[str, str, str, list[str]]:
+    """(training text, held-out text, test text, notes) of a preprocessed text.
 
     The training text is the first max_chars characters (the book's); the held-out text is the val_chars that
-    follow it. With max_chars 0, or when the corpus ends within the first max_chars, the last val_fraction of the
-    corpus is held out instead (a note says so). val_chars 0 turns held-out text off.
+    follow it, and the test text as many after those (test_fraction > 0; 0 turns the test text off). With max_chars
+    0, or when the corpus ends within the first max_chars, the last test_fraction of the corpus is the test text and
+    the val_fraction before it is held out (a note says so). val_chars 0 turns held-out and test text off.
     """
     if not val_chars:
-        return (text[:max_chars] if max_chars else text), "", []
+        return (text[:max_chars] if max_chars else text), "", "", []
     if max_chars and len(text) > max_chars:
-        train, held_out = text[:max_chars], text[max_chars : max_chars + val_chars]
+        end = max_chars + val_chars
+        train, held_out = text[:max_chars], text[max_chars:end]
+        test = text[end : end + val_chars] if test_fraction > 0 else ""
         notes = []
         if len(held_out) < val_chars:
             notes.append(
                 f"the corpus ends {len(held_out):,} characters after the training text: holding out those "
                 f"(val-chars {val_chars:,} asked)"
             )
-        return train, held_out, notes
+        if test_fraction > 0 and len(test) < val_chars:
+            notes.append(
+                f"the corpus ends {len(test):,} characters after the held-out text: the test text is those "
+                f"({val_chars:,} asked, as many as held out)"
+            )
+        return train, held_out, test, notes
+    tested = round(len(text) * test_fraction)
     held = round(len(text) * val_fraction)
-    train, held_out = text[: len(text) - held], text[len(text) - held :]
+    end = len(text) - tested
+    train, held_out, test = text[: end - held], text[end - held : end], text[end:]
     notes = []
     if max_chars:
+        split = (
+            f"holding out the next {held:,} (val-fraction {val_fraction:g}) and testing on the last {tested:,} "
+            f"(test-fraction {test_fraction:g})"
+            if tested
+            else f"holding out the last {held:,} (val-fraction {val_fraction:g})"
+        )
         notes.append(
             f"the corpus has {len(text):,} characters, not more than max-chars {max_chars:,}: training on the first "
-            f"{len(train):,} and holding out the last {held:,} (val-fraction {val_fraction:g})"
+            f"{len(train):,} and {split}"
         )
-    return train, held_out, notes
+    return train, held_out, test, notes
 
 
 def held_out_wanted(max_chars: int, val_chars: int, val_fraction: float) -> bool:

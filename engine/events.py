@@ -87,6 +87,10 @@ class EpochEnd:
     horizon_perplexity: float | None = None
     copy_longest: int | None = None
     copy_share: float | None = None
+    # The test text's perplexity (engine/trainer.py, Trainer.test_figure), on the run's last epoch only: read at the
+    # best held-out epoch's weights (test_epoch) where the trainer kept them. Nothing that chooses reads it.
+    test_perplexity: float | None = None
+    test_epoch: int | None = None
 
     @property
     def chars_per_second(self) -> float:
@@ -189,12 +193,36 @@ class SettingsApplied:
 
 
 @dataclass(frozen=True)
+class TestFigure:
+    """The test text's perplexity, measured once a run ends (engine/trainer.py): reported, never used to choose."""
+
+    perplexity: float
+    epoch: int  # whose weights were read
+    best: bool  # True: the best held-out epoch's weights, kept by the trainer; False: the weights as training left them
+    chars: int  # characters of test text
+    unseen_share: float  # of the test targets, never seen in training (left out without <unk>, <unk> with it)
+
+    def line(self) -> str:
+        """'test perplexity 123.456789': the headless run's last line."""
+        return f"test perplexity {self.perplexity:f}"
+
+    def describe(self) -> str:
+        """Which weights and text the figure read, in one line."""
+        whose = f"the best held-out epoch {self.epoch}'s weights" if self.best else f"epoch {self.epoch}'s weights"
+        return (
+            f"test text: {self.chars:,} characters after the held-out text, read at {whose} "
+            f"({self.unseen_share:.1%} never seen in training); no choice read it"
+        )
+
+
+@dataclass(frozen=True)
 class Finished:
     """Training ended without error: all epochs done, or stopped on request."""
 
     epoch: int
     stopped: bool  # stopped on request (a user, ctrl+c); a run that ends early on its own has stopped False
     reason: str = ""  # why a run ended before its epochs on its own (e.g. patience), for the user; "" otherwise
+    test: TestFigure | None = None  # the test text's perplexity (None without a test text, or before any epoch)
 
 
 @dataclass(frozen=True)

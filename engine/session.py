@@ -40,7 +40,9 @@ class Session:
 def read_corpus(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
     """The corpus at path as config reads it (engine.config.VOCAB_SETTINGS), not yet checked against the sizes."""
     val_chars = config.val_chars if held_out_on(config) else 0
-    return load_corpus(path, config.max_chars, val_chars, config.val_fraction, config.preset, source)
+    return load_corpus(
+        path, config.max_chars, val_chars, config.val_fraction, config.preset, source, config.test_fraction
+    )
 
 
 def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
@@ -194,4 +196,8 @@ def describe_held_out(config: TrainConfig, corpus: Corpus) -> str:
     return (
         f"held-out: {len(corpus.held_out):,} characters after the training text, read in stretches of {length} "
         f"from a zero state; {unseen_policy(corpus.vocab.has_unk)}"
+    ) + (
+        f"; test: the {len(corpus.test):,} characters after it, read once the run ends (no choice reads them)"
+        if corpus.test
+        else "; no test text"
     )

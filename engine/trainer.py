@@ -162,6 +162,16 @@ class Trainer:
         # Held-out evaluation when asked for and the corpus has held-out text (engine/evaluate.py); it draws from
         # no random generator and leaves the model's mode as it was, so training is the same with or without it.
         self.evaluator = Evaluator(config, corpus, self.device) if config.val_chars and corpus.held_out else None
+        # The test text, read once the run ends (test_figure): never by early stopping, the best checkpoint or a
+        # sweep's ranking, which read the held-out figures only.
+        self.tester = (
+            Evaluator(config, dataclasses.replace(corpus, held_out=corpus.test), self.device)
+            if self.evaluator is not None and len(corpus.test) > 1
+            else None
+        )
+        # The best held-out epoch's weights (on the CPU), kept for the test figure: (epoch, state_dict).
+        self.best_weights: tuple[int, dict[str, torch.Tensor]] | None = None
+        self._test: tuple[tuple[int, int], events.TestFigure] | None = None  # the last test figure, by position
         self.text_index: TextIndex | None = None  # the training text's suffix array, for the samples' copies
         self.state = TrainingState()
         self.grad_norms = GradNormLog()  # this trainer's steps, for the app (not in checkpoints)
@@ -340,8 +350,13 @@ class Trainer:
                 self.state.epoch = outcome.epoch
                 self.state.history.append(outcome)
                 self.state.progress = None
+            self._keep_if_best(outcome)
             reason = self.patience_exhausted()
             last = outcome.epoch == self.config.epochs or bool(reason)
+            if last:
+                outcome = self._tested(outcome)
+                with self._weights_lock:
+                    self.state.history[-1] = outcome
             samples = None
             if outcome.epoch % self.config.pred_period == 0 or last:
                 # Sampled before the epoch is told, so its record (--metrics) carries what the samples copy.
@@ -360,7 +375,54 @@ class Trainer:
                     self._step_requested = False
                     self._paused = True
         stopped = self.state.epoch < self.config.epochs and not reason
-        self.listener(events.Finished(self.state.epoch, stopped=stopped, reason=reason))
+        self._finish(self.state.epoch, stopped=stopped, reason=reason)
+
+    def _finish(self, epoch: int, stopped: bool, reason: str = "") -> None:
+        self.listener(events.Finished(epoch, stopped=stopped, reason=reason, test=self.test_figure()))
+
+    # ----- the test text: reported once, never read by a choice -----
+
+    def _keep_if_best(self, outcome: events.EpochEnd) -> None:
+        """Keep a copy of the weights of an epoch that is the best held-out so far (for the test figure)."""
+        best = self.best_epoch()
+        if self.tester is None or best is None or best.epoch != outcome.epoch:
+            return
+        with self._weights_lock:
+            weights = {name: value.detach().to("cpu", copy=True) for name, value in self.model.state_dict().items()}
+        self.best_weights = (outcome.epoch, weights)
+
+    def test_figure(self) -> events.TestFigure | None:
+        """The test text's perplexity at the best held-out epoch's weights when this trainer kept them (a resumed
+        run's best may be from before it), else at the weights as they are; None without a test text or an epoch.
+
+        Called when a run ends; nothing that chooses calls it.
+        """
+        if self.tester is None or not self.state.history:
+            return None
+        position = (self.state.epoch, self.state.progress.batches if self.state.progress else 0)
+        if self._test is not None and self._test[0] == position:
+            return self._test[1]
+        best = self.best_epoch()
+        kept = self.best_weights
+        if kept is not None and best is not None and kept[0] == best.epoch:
+            with self._weights_lock:
+                model = copy.deepcopy(self.model)
+            model.load_state_dict(kept[1])
+            epoch, is_best = kept[0], True
+        else:
+            model, epoch, is_best = self.model, self.state.epoch, False
+        with self._weights_lock:
+            result = self.tester(model).held_out
+        figure = events.TestFigure(result.perplexity, epoch, is_best, len(self.corpus.test), result.unseen_share)
+        self._test = (position, figure)
+        return figure
+
+    def _tested(self, outcome: events.EpochEnd) -> events.EpochEnd:
+        """The last epoch's figures with the test figure added (unchanged without a test text)."""
+        figure = self.test_figure()
+        if figure is None:
+            return outcome
+        return dataclasses.replace(outcome, test_perplexity=figure.perplexity, test_epoch=figure.epoch)
 
     # ----- held-out evaluation, best epoch, patience -----
 
@@ -539,7 +601,7 @@ class Trainer:
             if batch_number <= progress.batches:
                 continue
             if batch_number > progress.batches + 1 and not self._wait_if_paused():
-                self.listener(events.Finished(epoch - 1, stopped=True))
+                self._finish(epoch - 1, stopped=True)
                 return None
             started = time.perf_counter()
             step = (epoch - 1) * self.batches_per_epoch + batch_number  # of the whole run, as Failed and GradNorm say

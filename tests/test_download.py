@@ -239,8 +239,12 @@ def test_offline_falls_back_to_the_built_in_corpus(
     captured = capsys.readouterr()
     assert "downloading the book's corpus failed" in captured.err
     assert "Training on the built-in sample corpus" in captured.err
-    # 4,851 characters, fewer than --max-chars: its last tenth is held out, and the vocabulary is the rest's.
-    assert "training on the first 4,366 and holding out the last 485" in captured.err
-    assert "vocabulary 464" in captured.err
+    # 4,851 characters, fewer than --max-chars: its last tenth is the test text, the tenth before it is held out,
+    # and the vocabulary is the rest's.
+    assert (
+        "training on the first 3,881 and holding out the next 485 (val-fraction 0.1) and testing on the last 485"
+        in (captured.err)
+    )
+    assert "vocabulary 436" in captured.err
     assert captured.out.startswith("epoch 1, perplexity ")
     assert not any(cache.rglob("*.zip"))

@@ -1,5 +1,6 @@
-"""The README's module maps (the tables under "The engine" and "The app") match the tree: every file or folder
-they list exists, and every module and folder of engine/ and tui/ is listed."""
+"""The module maps of the architecture page (docs/architecture.md, the tables under "The engine" and "The
+interface") match the tree: every file or folder they list exists, and every module and folder of engine/ and tui/
+is listed."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def module_map(package: str) -> list[str]:
     """The first column's names of the `| module | concern |` table that follows the package's section."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    heading = {"engine": "\n## The engine\n", "tui": "\n## The app\n\n`tui/`"}[package]
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    heading = {"engine": "\n## The engine (`engine/`)\n", "tui": "\n## The interface (`tui/`)\n"}[package]
     section = text[text.index(heading) :]
     table = section[section.index("| module | concern |") :].split("\n\n")[0]
     names: list[str] = []
@@ -26,7 +27,7 @@ def module_map(package: str) -> list[str]:
 @pytest.mark.parametrize("package", ["engine", "tui"])
 def test_every_listed_module_exists(package: str) -> None:
     missing = [name for name in module_map(package) if not (ROOT / package / name).exists()]
-    assert not missing, f"README lists {missing} under {package}/, not in the tree"
+    assert not missing, f"docs/architecture.md lists {missing} under {package}/, not in the tree"
 
 
 @pytest.mark.parametrize("package", ["engine", "tui"])
@@ -38,5 +39,5 @@ def test_every_module_is_listed(package: str) -> None:
         if not path.name.startswith(("_", ".")) and (path.is_dir() or path.suffix in (".py", ".tcss"))
     ]
     unlisted = [name for name in entries if name not in listed]
-    assert not unlisted, f"README's module map of {package}/ misses {unlisted}"
+    assert not unlisted, f"docs/architecture.md's module map of {package}/ misses {unlisted}"
     assert len(entries) > 10  # the walk sees the package

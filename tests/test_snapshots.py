@@ -157,3 +157,21 @@ def test_hidden_units_f9(snap_compare: Snap, checkpoint_path: Path) -> None:
 def test_runs_compared_f10(snap_compare: Snap, checkpoint_path: Path) -> None:
     run_before = opening("f10", lambda screen: isinstance(screen, RunsScreen))
     assert snap_compare(paused_app(checkpoint_path), terminal_size=(100, 30), run_before=run_before)
+
+
+# The README's and the docs site's picture is the 100×30 main-screen snapshot itself: retaking the snapshots
+# (--snapshot-update) copies it there, and otherwise a picture that differs from the snapshot fails here.
+DOCS_PICTURES = {"test_main_screen_100x30.raw": "main-100x30.svg"}
+
+
+@pytest.mark.parametrize("snapshot_name", sorted(DOCS_PICTURES))
+def test_the_docs_picture_is_the_snapshot(request: pytest.FixtureRequest, snapshot_name: str) -> None:
+    root = Path(__file__).resolve().parents[1]
+    snapshot = Path(__file__).parent / "__snapshots__" / "test_snapshots" / snapshot_name
+    picture = root / "docs" / "images" / DOCS_PICTURES[snapshot_name]
+    if request.config.getoption("update_snapshots"):
+        picture.write_bytes(snapshot.read_bytes())
+    assert picture.read_bytes() == snapshot.read_bytes(), (
+        f"{picture.relative_to(root)} differs from the snapshot {snapshot.name}: retake the snapshots with "
+        "`python -m pytest tests/test_snapshots.py --snapshot-update` (it copies the picture), or copy it by hand"
+    )

@@ -532,12 +532,15 @@ def run_headless(args: argparse.Namespace) -> int:
         elif isinstance(event, events.Failed):
             failed.append(event)
             say(f"{PROG}: {event.message}")
-        elif isinstance(event, events.Finished) and event.reason:
-            say(event.reason)
-        elif isinstance(event, events.Finished) and event.stopped:
-            say(f"stopped after {session.trainer.position()}")
+        elif isinstance(event, events.Finished):
+            finished.append(event)
+            if event.reason:
+                say(event.reason)
+            elif event.stopped:
+                say(f"stopped after {session.trainer.position()}")
 
     failed: list[events.Failed] = []
+    finished: list[events.Finished] = []
     lesson = None
     if args.lesson:
         from engine.lessons import find_lesson
@@ -628,6 +631,10 @@ def run_headless(args: argparse.Namespace) -> int:
             f"saved the best held-out epoch to {args.save_best} (epoch {best.epoch}, held-out perplexity "
             f"{best.val_perplexity:f})"
         )
+    test = finished[-1].test if finished else None
+    if test is not None:  # the run's last line: the figure no choice read
+        say(test.describe())
+        say(test.line(), sys.stdout)
     return code
 
 

@@ -7,7 +7,8 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from tui.cli import app_options, parse, run_command
+from engine.extras import SERVE
+from tui.cli import app_options, fail, parse, run_command
 
 # The terminal's alternate screen: Textual draws there too, and leaves it on exit, so the splash never stays
 # behind in the user's scrollback.
@@ -34,6 +35,9 @@ def show_splash() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     if args.command == "serve":
+        missing = SERVE.missing("rnn-tui serve")
+        if missing:
+            fail(missing)
         from tui.serve import run_server
 
         return run_server(args)

@@ -61,6 +61,7 @@ from engine.sweep.trials import (
     progress_line,
     trial_seconds,
     trial_state,
+    trial_test,
     trial_train_command,
     uses_fallback,
 )
@@ -356,6 +357,10 @@ def summarize(study: optuna.Study, spec: SweepSpec, say: Callable[[str], None], 
     epoch = best_epoch(best)
     at = f" (epoch {epoch})" if epoch is not None else ""
     say(f"best: trial {best.number}, {label} {best.value:f}{at}, {format_params(best.params)}")
+    test = trial_test(best)
+    if test is not None:  # once, for the best trial: the ranking above read held-out only
+        whose = f" at epoch {test[1]}'s weights" if test[1] is not None else ""
+        say(f"  test perplexity {test[0]:f} (trial {best.number}{whose}; the test text ranks nothing)")
     say(f"  {trial_train_command(best)}")
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.config import SETTINGS, preset_config
 from engine.errors import RnnTuiError, first_line
+from engine.extras import POSTGRES
 from engine.sweep.space import Space
 from engine.sweep.spec import DEFAULT_STORAGE_FILE, GRACE_SECONDS, HOST, OBJECTIVE_HELDOUT, SweepError, SweepSpec
 
@@ -42,7 +43,7 @@ SAY_EVERY = 30.0  # an outage is said again this often while it lasts
 # the corpus lies (its content is compared by hash), how often samples print, the device, the precision and the
 # seed (each trial has its own) do not (Setting.compared).
 NOT_COMPARED = tuple(s.name for s in SETTINGS if not s.compared)
-HELD_OUT = ("max_chars", "val_chars", "val_fraction")
+HELD_OUT = ("max_chars", "val_chars", "val_fraction", "test_fraction")
 
 T = TypeVar("T")
 
@@ -337,8 +338,8 @@ def identity_difference(study: str, existing: Mapping[str, Any], wanted: Mapping
 def resolve_storage(url: str | None, cwd: Path | None = None) -> tuple[str, list[str]]:
     """The SQLAlchemy URL to use and notes for the user. None: a SQLite file in the working directory.
 
-    postgresql:// and postgres:// are rewritten to postgresql+psycopg:// (the psycopg 3 driver installed with
-    rnn-tui; SQLAlchemy's plain postgresql:// means psycopg2, which is not).
+    postgresql:// and postgres:// are rewritten to postgresql+psycopg:// (the psycopg 3 driver, rnn-tui's
+    [postgres] extra; SQLAlchemy's plain postgresql:// means psycopg2, which rnn-tui does not install).
     """
     notes: list[str] = []
     if not url:
@@ -401,7 +402,9 @@ def open_storage(url: str, grace: float = GRACE_SECONDS, write: bool = True) -> 
                 grace_period=max(1, round(grace)),
             )
         except ImportError as exc:
-            raise SweepError(f"storage {shown_url(url)}: its database driver is not installed ({exc})") from None
+            missing = POSTGRES.missing(f"storage {shown_url(url)}") if backend == "postgresql" else None
+            message = missing or f"storage {shown_url(url)}: its database driver is not installed ({exc})"
+            raise SweepError(message) from None
         except sqlalchemy.exc.NoSuchModuleError:
             raise SweepError(f"storage {shown_url(url)}: unknown database kind {parsed.drivername!r}") from None
         except sqlalchemy.exc.IntegrityError:

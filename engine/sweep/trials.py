@@ -83,6 +83,14 @@ def best_epoch(trial: FrozenTrial) -> int | None:
     return min(values)[1] if values else None
 
 
+def trial_test(trial: FrozenTrial) -> tuple[float, int | None] | None:
+    """(test perplexity, whose epoch's weights) of a trial that ran to its end: its last epoch's record carries it
+    (engine/trainer.py). Reported for the best trial only; the ranking never reads it."""
+    history = trial.user_attrs.get("history") or []
+    value = history[-1].get("test_perplexity") if history else None
+    return (float(value), history[-1].get("test_epoch")) if value is not None else None
+
+
 def train_command(
     config: Mapping[str, Any], params: Mapping[str, Any] | None = None, threads: int | None = None
 ) -> str:
