@@ -130,7 +130,10 @@ class StatusPanel(Static):
             lines.append(one_line(message, width, "italic dim"))
         if self._config is not None:
             c = self._config
-            chunks = [f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}", s.device or c.device]
+            rate = f"{c.optimizer} lr {c.lr:g}"
+            if c.schedule != "constant":  # the rate the schedule gives now (the latest epoch's last batch)
+                rate += f" {c.schedule}" + (f" now {s.scheduled_lr:.3g}" if s.scheduled_lr is not None else "")
+            chunks = [rate, f"clip {c.clip:g}", s.device or c.device]
             if s.precision and s.precision != "fp32":  # the book's float32 goes unsaid; bf16 or auto's choice is named
                 chunks.append(s.precision)
             lines += wrap_chunks([Text(chunk) for chunk in chunks], width)
