@@ -222,3 +222,23 @@ def test_bad_combinations_are_one_line() -> None:
         TrainConfig(io_dropout=1.0)
     notes = ineffective_settings(TrainConfig(variational="on", decay="decoupled"))
     assert len(notes) == 2
+
+
+def test_the_generalise_ladder_names_each_step_and_compares_with_counting() -> None:
+    from engine.lessons import GENERALISE_STEPS, LessonRun, find_lesson, generalise_step, preset_config
+
+    lesson = find_lesson("generalise")
+    for index, (_name, _adds, settings) in enumerate(GENERALISE_STEPS):
+        assert generalise_step(preset_config(dict(settings))) == index
+    epochs = (
+        events.EpochEnd(1, 5.0, 1.0, 100, 0.004, 1.0, val_perplexity=4.5),
+        events.EpochEnd(2, 4.0, 1.0, 100, 0.004, 1.0, val_perplexity=4.2, test_perplexity=4.1, test_epoch=2),
+    )
+    dropout_step = preset_config(dict(GENERALISE_STEPS[2][2]))
+    observed = lesson.observe(LessonRun(dropout_step, epochs, counting=(6, 3.8)))
+    assert observed.text.startswith("step 3 of 5, dropout: test perplexity 4.10 (the best held-out epoch, 2: 4.20)")
+    assert "counting (6-gram) gets 3.80 on the same test text: ×1.08, worse than counting" in observed.text
+    assert "Next, an embedding tied to the output layer: --preset whole-en --schedule constant" in observed.text
+    assert observed.figure("times_counting") == pytest.approx(4.1 / 3.8)
+    unknown = lesson.observe(LessonRun(dropout_step, epochs))
+    assert unknown.figure("counting_test") is None and "rnn-tui lab ngram" in unknown.text
