@@ -255,7 +255,7 @@ class TrainConfig:
         "one-hot input, whole characters) and output (before the output layer); 0 = off, as the book",
     )  # fmt: skip
     variational: str = setting(
-        "off", label="var mask", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        "off", label="io mask", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
         help="variational dropout: one --io-dropout mask per sequence, the same at every step (embedding vectors "
         "and outputs), instead of a new mask each step",
     )  # fmt: skip
@@ -606,7 +606,7 @@ def ineffective_settings(config: TrainConfig) -> list[str]:
             f"dropout {config.dropout:g} does nothing with 1 layer: it acts between layers (use layers 2 or more)"
         )
     if config.variational == "on" and not config.io_dropout:
-        notes.append("variational on does nothing with io dropout 0: it shapes the --io-dropout masks")
+        notes.append("variational on does nothing with io dropout 0: it shapes the io dropout masks")
     if config.decay == "decoupled" and not config.weight_decay:
         notes.append("decay decoupled does nothing with weight decay 0")
     return notes
