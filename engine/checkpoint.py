@@ -66,11 +66,12 @@ class EpochProgress:
 
 
 def describe_position(epoch: int, progress: EpochProgress | None, batches_per_epoch: int | None = None) -> str:
-    """Where a run stands: 'epoch 12', or 'epoch 12 + 3 of 8 batches' in the middle of epoch 13."""
+    """Where a run stands, as a learner counts: 'epoch 12' (12 done), or 'batch 3 of 8 of epoch 13' in the middle
+    of epoch 13 (12 done and 3 batches of the next; all 8 of them: still epoch 13, its end not yet measured)."""
     if progress is None or progress.batches == 0:
         return f"epoch {epoch}"
     of = f" of {batches_per_epoch}" if batches_per_epoch else ""
-    return f"epoch {epoch} + {progress.batches}{of} batches"
+    return f"batch {progress.batches}{of} of epoch {epoch + 1}"
 
 
 @dataclass

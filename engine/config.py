@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 from engine.errors import ConfigError
+from engine.setting_kinds import KINDS, Group, Kind, KindName, Runs, check_choice, finite
+from engine.setting_kinds import SettingValue as SettingValue  # the value's type, imported from here by the front ends
 
 CELLS = ("rnn", "gru", "lstm")
 OPTIMIZERS = ("adam", "sgd")
@@ -27,14 +28,10 @@ BOOK_PREFIXES = ("分开", "不分开")
 # (the book's §6.5), or a Python loop over time steps with autograd (the book's §6.4). Same weights, same figures.
 IMPLS = ("fused", "torch", "scratch")
 
-# The value of one setting, as TrainConfig's fields hold them: prefixes a tuple of strings, a blank optional one None.
-# Which type each name takes is checked when a config is made (validate), not statically: a setting travels by name.
-SettingValue = int | float | str | tuple[str, ...] | None
-
-
 def reads_as(preset: str) -> str:
     """Which book's reading of the corpus a preset takes: d2l-en (The Time Machine, letters only) or d2l-zh."""
     return PRESET_READS.get(preset, preset)
+
 
 # What each preset sets. Choosing a preset applies these; a setting given explicitly (a flag, a form value)
 # wins over its preset's. The d2l-zh values are TrainConfig's defaults; d2l-en is the English edition's run
@@ -134,9 +131,9 @@ class Setting:
     name: str  # the TrainConfig attribute
     label: str  # the app form's label (at most 9 characters, 8 if it restarts: its '*' follows it in the form)
     help: str  # the flag's help; its default is added (default_help)
-    kind: str  # int, float, optional-int, optional-float, choice, prefixes, path
-    group: str  # the --help section: corpus, model, training, reports
-    runs: str  # how F10 tells runs apart by it: "label", "tiebreak" (only when labels clash) or "never"
+    kind: KindName  # int, float, optional-int, optional-float, choice, prefixes, path (engine.setting_kinds)
+    group: Group  # the --help section: corpus, model, training, reports
+    runs: Runs  # how F10 tells runs apart by it: "label", "tiebreak" (only when labels clash) or "never"
     choices: tuple[str, ...] = ()
     metavar: str | None = None
     default_help: str | None = None  # what --help says of the default; None: the value itself; "": nothing
@@ -161,15 +158,51 @@ class Setting:
         return "--" + (self.flag or self.name.replace("_", "-"))
 
     @property
-    def whole(self) -> bool:
-        return self.kind.endswith("int")
+    def kind_of(self) -> Kind:
+        """The kind's own rules: parsing, showing, checking, its flag, its form field, its search dimension."""
+        return KINDS[self.kind]
+
+    @property
+    def whole(self) -> bool:  # a whole number
+        return self.kind_of.whole
 
     @property
     def numeric(self) -> bool:
-        return self.kind.endswith(("int", "float"))
+        return self.kind_of.numeric
 
 
-def setting(default: Any, **declaration: Any) -> Any:
+class Declaration(TypedDict):
+    """setting()'s keywords: Setting's fields less the name, so mypy catches a misspelt or mistyped one
+    (tests/test_settings.py keeps the two lists the same)."""
+
+    label: str
+    help: str
+    kind: KindName
+    group: Group
+    runs: Runs
+    choices: NotRequired[tuple[str, ...]]
+    metavar: NotRequired[str | None]
+    default_help: NotRequired[str | None]
+    minimum: NotRequired[float | None]
+    above: NotRequired[bool]
+    maximum: NotRequired[float | None]
+    below: NotRequired[bool]
+    range_note: NotRequired[str]
+    live: NotRequired[bool]
+    resumable: NotRequired[bool]
+    per_epoch: NotRequired[bool]
+    vocab: NotRequired[bool]
+    compared: NotRequired[bool]
+    searchable: NotRequired[bool]
+    search: NotRequired[str | None]
+    search_sgd: NotRequired[str | None]
+    flag: NotRequired[str]
+
+
+T = TypeVar("T")
+
+
+def setting(default: T, **declaration: Unpack[Declaration]) -> T:
     """A TrainConfig field with its declaration (Setting's fields, less the name): the one place a setting is named."""
     return field(default=default, metadata={SETTING: declaration})
 
@@ -404,9 +437,9 @@ class TrainConfig:
             # A checkpoint from before held-out evaluation, trained on a whole corpus: holding out its tail now
             # would change its training text, and a resumed run must go on as it was.
             values["val_chars"] = 0
-        if "test_fraction" not in data and values.get("max_chars", 1) == 0:
-            # A checkpoint from before the test text, trained on a whole corpus: a test tail now would change its
-            # training text. (The book's split gains its test text after the held-out text, training unchanged.)
+        if "test_fraction" not in data:
+            # A checkpoint from before the test text: a test tail now would change the training text of a run on a
+            # whole corpus (or on one shorter than max_chars), and a resumed run must go on as it was.
             values["test_fraction"] = 0.0
         return cls(**values)
 
@@ -424,55 +457,12 @@ LIVE_SETTINGS = tuple(s.name for s in SETTINGS if s.live)
 VOCAB_SETTINGS = tuple(s.name for s in SETTINGS if s.vocab)
 
 
-def _range_error(declared: Setting, value: object) -> ConfigError:
-    """'«hidden» must be a whole number ≥ 1, got 0': the setting named for each front end to word (engine.errors)."""
-    low, high = declared.minimum, declared.maximum
-    note = f" ({declared.range_note})" if declared.range_note else ""
-    if low is not None and high is not None:
-        shown = f"[{low:g}, {high:g}{')' if declared.below else ']'}"
-        return ConfigError(f"«{declared.name}» must be in {shown}, got {value!r}")
-    if declared.whole:
-        return ConfigError(f"«{declared.name}» must be a whole number ≥ {low:g}{note}, got {value!r}")
-    sign = ">" if declared.above else "≥"
-    return ConfigError(f"«{declared.name}» must be {sign} {low:g}{note}, got {value!r}")
-
-
-def _check_range(declared: Setting, value: object) -> None:
-    """A numeric setting's kind and declared range; a blank optional one (None) passes."""
-    if value is None and declared.kind.startswith("optional"):
-        return
-    if declared.whole:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"«{declared.name}» must be a whole number, got {value!r}")
-        number: float = value
-    else:
-        number = _finite(declared.name, value)
-    low, high = declared.minimum, declared.maximum
-    if low is not None and (number < low or (declared.above and number == low)):
-        raise _range_error(declared, value)
-    if high is not None and (number > high or (declared.below and number == high)):
-        raise _range_error(declared, value)
-
-
-def _finite(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"«{name}» must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"«{name}» must be one of {', '.join(choices)}; got {value!r}")
-
-
 def validate(config: TrainConfig) -> None:
     """Raise ConfigError with a one-line message naming the first bad setting (as «name»: engine.errors)."""
     for declared in SETTINGS:
         value = getattr(config, declared.name)
-        if declared.kind == "choice":
-            _choice(declared.name, value, declared.choices)
-        elif declared.numeric and declared.name != "seed":  # a seed's range is torch's (check_seed)
-            _check_range(declared, value)
+        if declared.name != "seed":  # a seed's range is torch's (check_seed)
+            declared.kind_of.check(declared, value)
     if config.patience and not held_out_on(config):
         why = "«val_chars» is 0" if not config.val_chars else "with «max_chars» 0, «val_fraction» is 0"
         raise ConfigError(f"«patience» {config.patience} needs held-out evaluation, but {why}")
@@ -508,7 +498,7 @@ def preset_config(overrides: dict[str, Any]) -> TrainConfig:
     then from TrainConfig's defaults.
     """
     preset = overrides.get("preset", TrainConfig.preset)
-    _choice("preset", preset, PRESETS)
+    check_choice("preset", preset, PRESETS)
     return TrainConfig(**{**PRESET_SETTINGS[preset], **overrides, "preset": preset})
 
 
@@ -557,11 +547,7 @@ def to_argv(settings: TrainConfig | Mapping[str, Any], always: Iterable[str] = (
         value = tuple(value) if isinstance(value, list) else value
         if value is None or (declared.name not in keep and value == getattr(implied, declared.name)):
             continue
-        if declared.kind == "prefixes":
-            for prefix in value:
-                words += [declared.option, str(prefix)]
-        else:
-            words += [declared.option, repr(value) if isinstance(value, float) else str(value)]
+        words += declared.kind_of.words(declared.option, value)
     return words
 
 
@@ -589,7 +575,7 @@ def check_seed(seed: object) -> None:
 
 def check_temperature(temperature: float | None) -> None:
     """None means greedy (the book's choice); a temperature itself must be a finite number > 0."""
-    if temperature is not None and _finite("temperature", temperature) <= 0:
+    if temperature is not None and finite("temperature", temperature) <= 0:
         raise ConfigError(f"temperature must be > 0 (leave it out for greedy), got {temperature!r}")
 
 

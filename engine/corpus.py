@@ -8,12 +8,12 @@ import re
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from engine.config import reads_as
+from engine.config import TrainConfig, held_out_on, reads_as
 from engine.errors import CorpusError
 
 BOOK_MEMBER = "jaychou_lyrics.txt"
@@ -188,10 +188,19 @@ def run_corpus_path(preset: str, corpus: str | None) -> Path | None:
     return find_corpus(corpus)
 
 
+NO_CORPUS = "no corpus found: "  # how missing_corpus_message and the built-in corpus's first note begin
+
+
+def status_note(notes: Sequence[str]) -> str:
+    """The one note of a session the app's Status panel shows: the built-in corpus's short line when it trains on
+    that (its details are the notes after it, in Samples), else the last."""
+    return next((note for note in notes if note.startswith(NO_CORPUS)), notes[-1])
+
+
 def missing_corpus_message() -> str:
     """Names the setting as «corpus»: each front end words it (engine.errors.worded: --corpus, the form's label)."""
     return (
-        f"no corpus found: put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
+        f"{NO_CORPUS}put the book's {DEFAULT_CORPUS_NAME} in ./data/, set «corpus» to its path, "
         f"or set ${CORPUS_ENV}"
     )
 
@@ -361,16 +370,17 @@ def split_text(
     return train, held_out, test, notes
 
 
-def held_out_wanted(max_chars: int, val_chars: int, val_fraction: float) -> bool:
-    """Whether these settings ask for held-out text: val_chars > 0, and with max_chars 0 a val_fraction > 0."""
-    return val_chars > 0 and (max_chars > 0 or val_fraction > 0)
-
-
-def check_split(corpus: Corpus, max_chars: int, val_chars: int, val_fraction: float, num_steps: int) -> None:
+def check_split(corpus: Corpus, config: TrainConfig) -> None:
     """Held-out settings that leave no held-out sequence raise CorpusError with the numbers (the training text is
     checked by check_length). One held-out sequence is num_steps + 1 characters: num_steps predictions."""
-    if not held_out_wanted(max_chars, val_chars, val_fraction):
+    if not held_out_on(config):
         return
+    max_chars, val_chars, val_fraction, num_steps = (
+        config.max_chars,
+        config.val_chars,
+        config.val_fraction,
+        config.num_steps,
+    )
     needed = num_steps + 1
     have = len(corpus.held_out)
     if have >= needed:
@@ -402,3 +412,86 @@ def check_length(
         )
         name = "training text" if held_out else "corpus"
         raise CorpusError(f"{name} has {num_chars:,} characters{after}; {what} needs at least {needed:,}")
+
+
+# ----- a run's corpus, from its settings: found (or fetched), read, split, checked -----
+
+FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
+FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
+
+Progress = Callable[[int, int], None]  # a download's (bytes done, bytes in all)
+
+
+def read_corpus(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
+    """The corpus at path as config reads it (engine.config.VOCAB_SETTINGS), not yet checked against the sizes."""
+    val_chars = config.val_chars if held_out_on(config) else 0
+    return load_corpus(
+        path, config.max_chars, val_chars, config.val_fraction, config.preset, source, config.test_fraction
+    )
+
+
+def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
+    """The corpus at path as config reads it: the preset's preprocessing, training and held-out text, vocabulary.
+
+    Raises CorpusError when the split leaves too little training text (one batch) or held-out text (one sequence
+    of num-steps + 1), naming the numbers; the app calls this too, to check a setting before a restart.
+    """
+    corpus = read_corpus(path, config, source)
+    held_out = len(corpus.held_out)
+    # A corpus too short for one batch is told as such; one that only the held-out text makes too short, with both.
+    check_length(len(corpus.text) + held_out, config.batch_size, config.num_steps, config.sampling)
+    check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, held_out)
+    check_split(corpus, config)
+    return corpus
+
+
+def local_corpus(config: TrainConfig) -> tuple[Path, str | None] | None:
+    """(path, how to name it) of the corpus config trains on when it is on this machine; None when it would be
+    downloaded. Preset d2l-en reads the shipped Time Machine unless a corpus is given explicitly."""
+    path = run_corpus_path(config.preset, config.corpus)
+    if path is None:
+        return None
+    shipped = reads_as(config.preset) == "d2l-en" and not config.corpus
+    return path, TIME_MACHINE_SOURCE if shipped else None
+
+
+def vocab_size_for(config: TrainConfig) -> int | None:
+    """The size of the vocabulary a run with config would have (None when its corpus would be downloaded first).
+
+    For the app's Shapes preview of settings not applied yet: another preset or corpus has another vocabulary. It
+    depends on engine.config.VOCAB_SETTINGS only. Raises CorpusError when the corpus cannot be read.
+    """
+    local = local_corpus(config)
+    if local is None:
+        return None
+    path, source = local
+    return len(read_corpus(path, config, source).vocab)
+
+
+def resolve_corpus(
+    config: TrainConfig, corpus_url: str | None = None, progress: Progress | None = None
+) -> tuple[Corpus, list[str]]:
+    """The corpus to train on: a local one, else the book's downloaded (checksum verified), else the built-in one.
+
+    Preset d2l-en trains on the shipped Time Machine unless a corpus is given explicitly ($RNN_TUI_CORPUS names
+    the lyrics, so it is not looked at).
+    """
+    local = local_corpus(config)
+    if local is not None:
+        path, source = local
+        corpus = corpus_for(path, config, source)
+        return corpus, list(corpus.notes)
+    from engine.download import download_corpus
+
+    try:
+        path = download_corpus(corpus_url, progress=progress)
+    except CorpusError as exc:
+        corpus = corpus_for(FALLBACK_PATH, config, FALLBACK_SOURCE)
+        return corpus, [  # in order: which corpus (the app's Status shows this line: status_note), why, its split
+            f"{NO_CORPUS}training on the built-in sample corpus",  # short: two lines of Status at most, whole
+            f"downloading the book's corpus failed ({exc}). For the book's lyrics, get jaychou_lyrics.txt.zip from "
+            f"d2l-ai/d2l-zh (branch v1, data/) into ./data/, set «corpus» to its path, or set ${CORPUS_ENV}.",
+            *corpus.notes,
+        ]
+    corpus = corpus_for(path, config)
+    return corpus, [f"downloaded the book's corpus to {path}", *corpus.notes]

@@ -44,6 +44,19 @@ class BatchDone:
     num_batches: int
 
 
+# The carried-state trap, one threshold for every verdict (the memory horizon in the Lab and `lab horizon`, the
+# carried-state lesson): the training text read in one pass from a zero state (horizon_perplexity, the horizon's right
+# end) at TRAP_RATIO times the training figure or more. Measured (README): a trapped GRU ×333, models that are no
+# trap ×1.08 to ×1.4. Not the fresh figure: a cold start alone puts it at ×2.2 for the book's run, ×7 for a
+# `--state epoch` GRU, neither of them a trap.
+TRAP_RATIO = 2.0
+
+
+def is_trap(whole_text: float, train: float) -> bool:
+    """The whole training text from a zero state at TRAP_RATIO × the training perplexity or more."""
+    return whole_text >= TRAP_RATIO * train
+
+
 @dataclass(frozen=True)
 class EpochEnd:
     """An epoch's figures, as the book prints them."""

@@ -211,7 +211,7 @@ def format_explanation(prefix: str, steps: Sequence[ExplainStep], context_width:
 def describe_loop(text: str, loop: Loop) -> str:
     return (
         f"↻ loop: from character {loop.start + 1} the text repeats “{visible(loop.unit)}” "
-        f"({len(loop.unit)} characters, {loop.repeats(text):.1f} times)"
+        f"({len(loop.unit)} character{'s' * (len(loop.unit) != 1)}, {loop.repeats(text):.1f} times)"
     )
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import SettingValue, TrainConfig, preset_config, to_argv
 from engine.errors import ConfigError, RnnTuiError
-from engine.events import EpochEnd, best_held_out
+from engine.events import TRAP_RATIO, EpochEnd, best_held_out, is_trap
 from engine.limits import parameter_count
 
 if TYPE_CHECKING:  # torch-backed: the lesson list loads without torch (the app lists lessons before it is in)
@@ -197,22 +197,21 @@ def observe_untrained_writer(run: LessonRun) -> Observation:
     return Observation("untrained-writer", text_out, figures)
 
 
-TRAP_RATIO = 2.0  # fresh-state perplexity this many times the training figure: the run relies on its carried state
-
-
 def observe_carried_state(run: LessonRun) -> Observation:
-    evaluated = [e for e in run.history if e.fresh_perplexity is not None]
+    evaluated = [e for e in run.history if e.horizon_perplexity is not None]
     if not evaluated:
         return Observation("carried-state", "no held-out evaluation ran: keep held-out on (val chars > 0)")
     last = evaluated[-1]
-    fresh = last.fresh_perplexity or math.nan
-    ratio = fresh / last.perplexity
+    whole = last.horizon_perplexity or math.nan
+    fresh = last.fresh_perplexity if last.fresh_perplexity is not None else math.nan
+    ratio = whole / last.perplexity
     state = run.config.state
     text = (
         f"with state {state}, your training perplexity at epoch {last.epoch} was {shown(last.perplexity)}, but the "
-        f"same text read from a zero state scores {shown(fresh)}: ×{shown(ratio)}. "
+        f"whole training text read once from a zero state scores {shown(whole)}: ×{shown(ratio)} (fresh, the cold "
+        f"start alone: {shown(fresh)}). "
     )
-    if ratio >= TRAP_RATIO:
+    if is_trap(whole, last.perplexity):
         text += "From a zero state, as generation starts, it predicts far worse than with the state training gave it"
     else:
         text += f"No trap (yet): under ×{TRAP_RATIO:g}, the model reads as well from a zero state"
@@ -222,6 +221,7 @@ def observe_carried_state(run: LessonRun) -> Observation:
         ("epoch", last.epoch),
         ("train", last.perplexity),
         ("fresh", fresh),
+        ("whole", whole),
         ("ratio", ratio),
     )
     return Observation("carried-state", text, figures)
@@ -457,10 +457,10 @@ LESSONS: tuple[Lesson, ...] = (
         "§6.3/6.5: consecutive sampling carries the hidden state across batches (and, in the book, epochs)",
         {"cell": "gru", "state": "carry", "clip": 0.0, "epochs": 100, "seed": 1},
         "Does a low training perplexity with a carried state mean the model predicts well from a cold start?",
-        "the plot's training line against its fresh-state line (the same text from a zero state). Then restart with "
-        "state epoch and compare the gap.",
+        "the plot's training line against its fresh-state line (the same text from a zero state) and Status's whole "
+        "text figure. Then restart with state epoch and compare the gap.",
         observe_carried_state,
-        ("state", "epoch", "train", "fresh", "ratio"),
+        ("state", "epoch", "train", "fresh", "whole", "ratio"),
     ),
     Lesson(
         "memorisation",

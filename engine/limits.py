@@ -14,6 +14,10 @@ from engine.config import TrainConfig, describe_layers
 from engine.errors import ConfigError
 
 FLOAT_BYTES = 4
+# The optimizer's state per weight, in tensors the weight's size (engine/optim.py, saved in a checkpoint): Adam's
+# two moments; the book's SGD has no momentum, so none.
+OPTIMIZER_SLOTS = {"adam": 2, "sgd": 0}
+CHECKPOINT_ROOM = 2**20  # a checkpoint's settings, vocabulary, history and samples: at most this beside its tensors
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 # Per character of the corpus kept: the text (up to 4 bytes a character in a Python str), the list of indices
 # (a pointer each) and the index tensor (int64).
@@ -53,6 +57,13 @@ def parameter_count(cell: str, vocab_size: int, hidden: int, layers: int) -> int
     return count + hidden * vocab_size + vocab_size
 
 
+def checkpoint_bytes(config: TrainConfig, vocab_size: int) -> int:
+    """About what a checkpoint of a run of config takes on disk, at most: its weights and the optimizer's state
+    (OPTIMIZER_SLOTS), float32, and room for its settings, vocabulary, history and samples."""
+    params = parameter_count(config.cell, vocab_size, config.hidden, config.layers)
+    return params * FLOAT_BYTES * (1 + OPTIMIZER_SLOTS[config.optimizer]) + CHECKPOINT_ROOM
+
+
 @dataclass(frozen=True)
 class MemoryEstimate:
     weights: int  # parameters, gradients and optimizer state, plus a checkpoint's copies while it is saved
@@ -67,7 +78,7 @@ class MemoryEstimate:
 def estimate_memory(config: TrainConfig, vocab_size: int, num_chars: int) -> MemoryEstimate:
     """An upper-side estimate of what training config allocates (bytes), from the sizes alone."""
     params = parameter_count(config.cell, vocab_size, config.hidden, config.layers)
-    slots = 2 if config.optimizer == "adam" else 1  # Adam's two moments; SGD's momentum buffer at most
+    slots = OPTIMIZER_SLOTS[config.optimizer]
     # Live: weights, gradients, optimizer state. Saving adds a copy of weights and state, and their serialised form.
     weights = params * FLOAT_BYTES * ((2 + slots) + 2 * (1 + slots))
     rows = config.num_steps * config.batch_size

@@ -60,7 +60,8 @@ def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, d
     vocab_size is the layer's input size: with an embedding (--embed) its width instead.
     """
     layer_class: Any = RECURRENT_LAYERS[cell]  # torch's stubs give RNNBase's (mode, ...) signature, not RNN's
-    return layer_class(vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+    layer: nn.RNNBase = layer_class(vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+    return layer
 
 
 # An embedding's initial range, as AWD-LSTM draws its encoder: small, since tied it also makes the logits.

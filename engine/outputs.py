@@ -130,11 +130,6 @@ KINDS: dict[str, OutputKind] = {
 }
 
 
-def register_kind(name: str, kind: OutputKind) -> None:
-    """Add an output kind (e.g. a sweep's storage file) so check_output_target can recognise its files."""
-    KINDS[name] = kind
-
-
 def describe_file(path: Path) -> str:
     """What an existing file looks like, for a message: 'a 12 KiB text file', 'a 3 MiB zip file'."""
     try:

@@ -165,11 +165,30 @@ def step_context(precision: Precision, device: torch.device) -> Iterator[None]:
         matmul.allow_tf32 = before
 
 
-def output_layer_speedup(vocab: int, hidden: int, rows: int, repeats: int = 7) -> float:
+# The bf16 hint states a figure only when the timings agree: the middle half of the paired ratios within this factor.
+STEADY_SPREAD = 1.5
+
+
+def steady_median(ratios: list[float], spread: float = STEADY_SPREAD) -> float | None:
+    """The median of ratios when their middle half lies within spread (max / min); None when it does not (a busy
+    machine: no figure is better than one that changes from run to run)."""
+    if not ratios:
+        return None
+    ordered = sorted(ratios)
+    n = len(ordered)
+    low, high = ordered[n // 4], ordered[(3 * n - 1) // 4]
+    if low <= 0 or high / low > spread:
+        return None
+    middle = n // 2
+    return ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def output_layer_speedup(vocab: int, hidden: int, rows: int, repeats: int = 9) -> float | None:
     """How many times as fast the output layer's three products run in bfloat16 as in float32 on this CPU, measured
-    now at a run's sizes: the best of `repeats` of each after a warm-up, the two dtypes taking turns so that a
-    busy moment of the machine falls on both (one at a time, three repeats of each gave 1.3× to 8× for the same
-    sizes at load 18 on 2 cores). About 0.2 s for the book's run."""
+    now at a run's sizes: in each of `repeats` rounds after a warm-up one float32 and one bfloat16 timing, back to
+    back, so that a busy moment of the machine falls on both; the median of the rounds' ratios (steady_median), or
+    None when they disagree. The best of each dtype over the rounds gave 2.1×, 3.8× and 6.3× on one machine, run to
+    run; the paired median is steadier. About 0.3 s for the book's run."""
 
     draws = torch.Generator().manual_seed(0)  # never torch's global one: the run's dropout masks must not shift
     operands = {}
@@ -178,14 +197,16 @@ def output_layer_speedup(vocab: int, hidden: int, rows: int, repeats: int = 7) -
         states = torch.randn(rows, hidden, generator=draws).to(dtype)
         grad = torch.randn(vocab, rows, generator=draws).to(dtype)
         operands[dtype] = (weight, states, grad)
-    best = dict.fromkeys(operands, float("inf"))
+    ratios = []
     for round_ in range(repeats + 1):
+        took = {}
         for dtype, (weight, states, grad) in operands.items():
             started = time.perf_counter()
             torch.mm(weight, states.t()), grad.t() @ weight, grad @ states
-            if round_:  # the first round warms up
-                best[dtype] = min(best[dtype], time.perf_counter() - started)
-    return best[torch.float32] / best[torch.bfloat16]
+            took[dtype] = time.perf_counter() - started
+        if round_ and took[torch.bfloat16] > 0:  # the first round warms up
+            ratios.append(took[torch.float32] / took[torch.bfloat16])
+    return steady_median(ratios)
 
 
 def fp32_hint(
@@ -207,9 +228,15 @@ def fp32_hint(
     if not support.bf16:
         return None
     speedup = output_layer_speedup(vocab, hidden, rows)
-    if short:
-        return f"{HINT_PREFIX}«precision» bf16: output layer {speedup:.1f}× faster"  # one line of the Status panel
+    if short:  # one line of the Status panel
+        faster = f"{speedup:.1f}× faster" if speedup is not None else "may be faster"
+        return f"{HINT_PREFIX}«precision» bf16: output layer {faster}"
+    how_fast = (
+        f"the output layer's products ran {speedup:.1f}× as fast in bf16 just now (median of 9 timings)"
+        if speedup is not None
+        else "the output layer's products may run faster in bf16 (the machine was too busy just now to time it)"
+    )
     return (
-        f"{HINT_PREFIX}bfloat16 is native here ({support.why}): the output layer's products ran {speedup:.1f}× as "
-        "fast in bf16 just now; --precision bf16 (or auto) uses them, with float32 weights (README, Performance)"
+        f"{HINT_PREFIX}bfloat16 is native here ({support.why}): {how_fast}; --precision bf16 (or auto) uses them, "
+        "with float32 weights (README, Performance)"
     )

@@ -160,9 +160,6 @@ class RunBook:
     def remove(self, index: int) -> None:
         del self.runs[index]
 
-    def next_origin(self) -> str:
-        return f"run {len(self.runs) + 1}"
-
     def labels(self) -> list[str]:
         return label_runs(self.runs)
 

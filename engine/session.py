@@ -1,32 +1,22 @@
-"""Building a ready trainer from settings: find (or fetch) the corpus, resume a checkpoint. Shared by CLI and app."""
+"""Building a ready trainer from settings: its corpus (engine.corpus.resolve_corpus finds or fetches it, reads and
+splits it), a checkpoint resumed. Shared by CLI and app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from engine.config import SETTINGS, TrainConfig, held_out_on, preset_config, preset_note, reads_as
-from engine.corpus import (
-    TIME_MACHINE_SOURCE,
-    Corpus,
-    check_length,
-    check_split,
-    load_corpus,
-    missing_corpus_message,
-    run_corpus_path,
-)
-from engine.errors import CheckpointError, CorpusError
+from engine.config import BOOK_PREFIXES, SETTINGS, TrainConfig, preset_config, preset_note
+from engine.corpus import FALLBACK_SOURCE, Corpus, Progress, corpus_for, resolve_corpus, run_corpus_path
+from engine.errors import CheckpointError
 from engine.sampling import batches_per_epoch
 from engine.trainer import Listener, Trainer
 
-FALLBACK_PATH = Path(__file__).resolve().parent / "fallback" / "original_lyrics.txt"
-FALLBACK_SOURCE = "built-in sample corpus (original text, not the book's lyrics)"
+# The built-in corpus's own sample prefixes, both in its training text (the book's 分开 is not in its vocabulary:
+# no samples at all).
+FALLBACK_PREFIXES = ("等你", "春天")
 # Settings a resumed run may change: the live ones, where things are, and how long to train (Setting.resumable).
 RESUMABLE_CHANGES = {s.name for s in SETTINGS if s.resumable or s.live}
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -35,82 +25,6 @@ class Session:
     corpus: Corpus
     trainer: Trainer
     notes: list[str] = field(default_factory=list)  # what the user should be told (fallback corpus, download)
-
-
-def read_corpus(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
-    """The corpus at path as config reads it (engine.config.VOCAB_SETTINGS), not yet checked against the sizes."""
-    val_chars = config.val_chars if held_out_on(config) else 0
-    return load_corpus(
-        path, config.max_chars, val_chars, config.val_fraction, config.preset, source, config.test_fraction
-    )
-
-
-def corpus_for(path: Path, config: TrainConfig, source: str | None = None) -> Corpus:
-    """The corpus at path as config reads it: the preset's preprocessing, training and held-out text, vocabulary.
-
-    Raises CorpusError when the split leaves too little training text (one batch) or held-out text (one sequence
-    of num-steps + 1), naming the numbers; the app calls this too, to check a setting before a restart.
-    """
-    corpus = read_corpus(path, config, source)
-    val_chars = config.val_chars if held_out_on(config) else 0
-    held_out = len(corpus.held_out)
-    # A corpus too short for one batch is told as such; one that only the held-out text makes too short, with both.
-    check_length(len(corpus.text) + held_out, config.batch_size, config.num_steps, config.sampling)
-    check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, held_out)
-    check_split(corpus, config.max_chars, val_chars, config.val_fraction, config.num_steps)
-    return corpus
-
-
-def local_corpus(config: TrainConfig) -> tuple[Path, str | None] | None:
-    """(path, how to name it) of the corpus config trains on when it is on this machine; None when it would be
-    downloaded. Preset d2l-en reads the shipped Time Machine unless a corpus is given explicitly."""
-    path = run_corpus_path(config.preset, config.corpus)
-    if path is None:
-        return None
-    shipped = reads_as(config.preset) == "d2l-en" and not config.corpus
-    return path, TIME_MACHINE_SOURCE if shipped else None
-
-
-def vocab_size_for(config: TrainConfig) -> int | None:
-    """The size of the vocabulary a run with config would have (None when its corpus would be downloaded first).
-
-    For the app's Shapes preview of settings not applied yet: another preset or corpus has another vocabulary. It
-    depends on engine.config.VOCAB_SETTINGS only. Raises CorpusError when the corpus cannot be read.
-    """
-    local = local_corpus(config)
-    if local is None:
-        return None
-    path, source = local
-    return len(read_corpus(path, config, source).vocab)
-
-
-def resolve_corpus(
-    config: TrainConfig, corpus_url: str | None = None, progress: Progress | None = None
-) -> tuple[Corpus, list[str]]:
-    """The corpus to train on: a local one, else the book's downloaded (checksum verified), else the built-in one.
-
-    Preset d2l-en trains on the shipped Time Machine unless a corpus is given explicitly ($RNN_TUI_CORPUS names
-    the lyrics, so it is not looked at).
-    """
-    local = local_corpus(config)
-    if local is not None:
-        path, source = local
-        corpus = corpus_for(path, config, source)
-        return corpus, list(corpus.notes)
-    from engine.download import download_corpus
-
-    try:
-        path = download_corpus(corpus_url, progress=progress)
-    except CorpusError as exc:
-        corpus = corpus_for(FALLBACK_PATH, config, FALLBACK_SOURCE)
-        return corpus, [  # how to get the book's lyrics last: the app's status panel shows the last note
-            *corpus.notes,
-            f"{missing_corpus_message()}; downloading the book's corpus failed ({exc}).",
-            f"Training on the {FALLBACK_SOURCE}. For the book's lyrics, get jaychou_lyrics.txt.zip "
-            "from d2l-ai/d2l-zh (branch v1, data/) into ./data/.",
-        ]
-    corpus = corpus_for(path, config)
-    return corpus, [f"downloaded the book's corpus to {path}", *corpus.notes]
 
 
 def resume_config(checkpoint_config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
@@ -178,6 +92,10 @@ def open_session(
             notes.append(note)
     corpus, corpus_notes = resolve_corpus(config, corpus_url, progress)
     notes.extend(corpus_notes)
+    if corpus.source == FALLBACK_SOURCE and checkpoint is None and config.prefixes == BOOK_PREFIXES:
+        config = config.with_changes(prefixes=FALLBACK_PREFIXES)
+        own = " and ".join(FALLBACK_PREFIXES)
+        notes.append(f"the built-in corpus's own sample prefixes: {own} (the book's are not in its vocabulary)")
     trainer = Trainer(config, corpus, listener, threads=threads, save_best=save_best)
     if checkpoint is not None:
         trainer.restore(checkpoint)

@@ -84,12 +84,3 @@ def regenerate(model: CharRNN, vocab: Vocab, record: SampleRecord) -> tuple[Samp
         raise CheckpointError(f"the timeline's record of epoch {record.epoch} lacks its sampling settings")
     prefixes = tuple(prefix for prefix, _ in record.samples)
     return draw_samples(model, vocab, prefixes, length, temperature, generator)
-
-
-def record_at(timeline: tuple[SampleRecord, ...] | list[SampleRecord], epoch: int) -> SampleRecord:
-    """The record of epoch; CheckpointError naming the epochs that have one when it has none."""
-    for record in timeline:
-        if record.epoch == epoch:
-            return record
-    sampled = ", ".join(str(r.epoch) for r in timeline) or "none"
-    raise CheckpointError(f"no samples were drawn at epoch {epoch} (sampled epochs: {sampled})")

@@ -22,7 +22,7 @@ from engine import checkpoint as checkpoints
 from engine import events, schedule
 from engine.checkpoint import EpochProgress
 from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
-from engine.corpus import Corpus, check_length, check_split, preprocess
+from engine.corpus import Corpus, check_length, preprocess
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.kernels import tune_allocator
@@ -127,8 +127,6 @@ class Trainer:
         save_best: str | None = None,
     ) -> None:
         check_length(len(corpus.text), config.batch_size, config.num_steps, config.sampling, len(corpus.held_out))
-        if config.val_chars and corpus.held_out:
-            check_split(corpus, config.max_chars, config.val_chars, config.val_fraction, config.num_steps)
         self.config = config
         self.save_best = save_best  # where the best held-out epoch's checkpoint is written (None: nowhere)
         self.saved_best: events.EpochEnd | None = None  # the epoch last written to save_best by this trainer
@@ -272,7 +270,7 @@ class Trainer:
             )
 
     def position(self) -> str:
-        """Where training stands, as a checkpoint saved now would say: 'epoch 12' or 'epoch 12 + 3 of 8 batches'."""
+        """Where training stands, as a checkpoint saved now would say: 'epoch 12' or 'batch 3 of 8 of epoch 13'."""
         with self._weights_lock:
             return checkpoints.describe_position(self.state.epoch, self.state.progress, self.batches_per_epoch)
 
@@ -378,7 +376,12 @@ class Trainer:
         self._finish(self.state.epoch, stopped=stopped, reason=reason)
 
     def _finish(self, epoch: int, stopped: bool, reason: str = "") -> None:
-        self.listener(events.Finished(epoch, stopped=stopped, reason=reason, test=self.test_figure()))
+        test = self.test_figure()
+        history = self.state.history
+        if test is not None and history and history[-1].test_perplexity is None:  # stopped: the last record has it
+            with self._weights_lock:
+                history[-1] = dataclasses.replace(history[-1], test_perplexity=test.perplexity, test_epoch=test.epoch)
+        self.listener(events.Finished(epoch, stopped=stopped, reason=reason, test=test))
 
     # ----- the test text: reported once, never read by a choice -----
 

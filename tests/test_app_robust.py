@@ -29,9 +29,8 @@ from textual.widgets import Button, Input
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
-from engine.corpus import load_corpus
+from engine.corpus import FALLBACK_PATH, load_corpus
 from engine.download import CORPUS_FILENAME
-from engine.session import FALLBACK_PATH
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.cli import app_options, parse
@@ -583,10 +582,16 @@ async def test_offline_the_app_says_it_trains_on_the_built_in_corpus(no_local_co
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "training on the built-in corpus")
         text = shown(app)
-        assert "built-in sample corpus" in text and "not the book's lyrics" in text  # which corpus
-        assert "For the book's lyrics, get jaychou_lyrics.txt.zip from d2l-ai/d2l-zh" in text  # how to get it
+        # Status: one short line says which corpus, whole; Samples, in order, why and how to get the book's.
+        words = " ".join(text.split())
+        assert "no corpus found: training on the built-in sample corpus train " in words, text
+        assert "not the book's lyrics" in text and "download" not in text and "…" not in text, text
         assert app.run_control.status.vocab_size == 464  # its first 4,366 characters: the last tenth is held out
-        assert any("downloading the book's corpus failed" in line for line in app.main.samples.lines_written)
+        written = app.main.samples.lines_written
+        failed = next(i for i, line in enumerate(written) if "downloading the book's corpus failed" in line)
+        assert "For the book's lyrics, get jaychou_lyrics.txt.zip from d2l-ai/d2l-zh" in written[failed]
+        assert any("no corpus found" in line for line in written[:failed])
+        assert app.run_control.config is not None and app.run_control.config.prefixes == ("等你", "春天")
         assert not any(no_local_corpus.rglob("*.zip"))
 
 

@@ -12,7 +12,7 @@ def test_the_forms_epochs_win_when_they_go_further() -> None:
 
 
 def test_a_form_that_would_train_backwards_is_set_aside_for_the_checkpoints_own_epochs() -> None:
-    plan = plan_continue("book.ckpt", "epoch 20 + 3 of 8 batches", 20, 30, 10, {})
+    plan = plan_continue("book.ckpt", "batch 3 of 8 of epoch 21", 20, 30, 10, {})
     assert plan.overrides == {}  # the checkpoint's own 30 epochs stay
     assert "to its own 30" in plan.note and "the form's epochs (10) is not above 20" in plan.note
 

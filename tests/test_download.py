@@ -238,13 +238,19 @@ def test_offline_falls_back_to_the_built_in_corpus(
     assert main([*argv, "--corpus-url", "http://127.0.0.1:9/jaychou_lyrics.txt.zip"]) == 0
     captured = capsys.readouterr()
     assert "downloading the book's corpus failed" in captured.err
-    assert "Training on the built-in sample corpus" in captured.err
+    # In order: which corpus (the line the app's Status shows), why, its split, its own prefixes.
+    lines = captured.err.splitlines()
+    assert lines[0] == "no corpus found: training on the built-in sample corpus"
+    assert lines[1].startswith("downloading the book's corpus failed")
     # 4,851 characters, fewer than --max-chars: its last tenth is the test text, the tenth before it is held out,
     # and the vocabulary is the rest's.
     assert (
         "training on the first 3,881 and holding out the next 485 (val-fraction 0.1) and testing on the last 485"
-        in (captured.err)
+        in lines[2]
     )
-    assert "vocabulary 436" in captured.err
+    assert "own sample prefixes: 等你 and 春天" in lines[3]
+    assert "vocabulary 436" in captured.err and "is not sampled" not in captured.err
     assert captured.out.startswith("epoch 1, perplexity ")
+    samples = [line for line in captured.out.splitlines() if line.startswith(" - ")]
+    assert [line[3:5] for line in samples] == ["等你", "春天"]  # the book's 分开 would give no samples at all
     assert not any(cache.rglob("*.zip"))

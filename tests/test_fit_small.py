@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from pilot_helpers import wait_for
+from rich.cells import cell_len
 from textual.widgets import Select
 
 from tui.app import RnnTuiApp
@@ -20,13 +21,21 @@ async def test_the_status_panel_shows_the_gradient_and_speed_and_f9_fits(size: t
     app = RnnTuiApp(app_options(parse([*TINY, "--cell", "gru", "--epochs", "2", "--impl", "torch"])))
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: app.run_control.status.state == "finished", "2 epochs")
+        await wait_for(pilot, lambda: app.run_control.status.counting is not None, "the counting baselines")
         await pilot.pause()
         panel = app.main.status
         visible = panel.render_status().plain.splitlines()[: panel.content_size.height]
         shown = "\n".join(visible)
         assert len(visible) == (5 if size == (80, 24) else 9), visible
         assert visible[0].startswith("● finished  epoch 2/2")
-        assert "held-out " in shown and "fresh " in shown and "clipped 100%" in shown and "‖g‖ " in shown, visible
+        assert "held-out " in shown and "clipped 100%" in shown and "‖g‖ " in shown, visible
+        # The verdict against counting, on the test text once the run has ended, and the test figure itself; at
+        # 80×24 the figure takes the finished bar's place and the verdict the bottom border.
+        assert "fresh " in shown and "test " in shown, visible
+        told = shown if size == (100, 30) else str(panel.border_subtitle)
+        assert "-gram " in told and " worse (test)" in told, (told, visible)
+        if size == (80, 24):
+            assert "test " in visible[0] and cell_len(told) <= panel.content_size.width, visible
         assert "gru 16×1 torch" in shown and "chars/s" in shown, visible  # the implementation beside its speed
         assert all(len(line) <= panel.content_size.width for line in visible)
 

@@ -16,10 +16,10 @@ from engine import checkpoint as checkpoints
 from engine import events
 from engine.config import PRESET_SETTINGS, TrainConfig, flag_name, preset_config, preset_note
 from engine.convert import resolve_prefix
-from engine.corpus import TIME_MACHINE_PATH, UNK
+from engine.corpus import TIME_MACHINE_PATH, UNK, vocab_size_for
 from engine.errors import ConfigError, worded
 from engine.sampling import batches_per_epoch, window_batches
-from engine.session import open_session, vocab_size_for
+from engine.session import open_session
 from tui.main import main
 from tui.widgets.settings import form_name
 

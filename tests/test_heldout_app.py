@@ -95,8 +95,8 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
         # The run stops on its own (patience): the status says why, and so do the samples.
         reason = "stopped early at epoch 6: held-out perplexity has not improved for 3 epochs (best 310.00 at 3)"
         app.run_control.apply_event(events.Finished(6, stopped=False, reason=reason))
-        shown = app.main.status.render_status().plain
-        assert "finished" in shown and "held-out perplexity has not improved" in shown
+        shown = " ".join(app.main.status.render_status().plain.split())  # the reason wraps over lines
+        assert "finished" in shown and "held-out perplexity has not improved for 3 epochs (best 310.00 at 3)" in shown
         assert any("has not improved" in line for line in app.main.samples.lines_written)
 
 

@@ -62,17 +62,22 @@ def test_gradients_through_time_equal_torchs_autograd(split: Corpus, cell: str) 
         start = (zeros, zeros.clone()) if cell == "lstm" else zeros
         with torch.no_grad():
             _, state = model.rnn(inputs[:split_at], start)
-        if cell == "lstm":
+        if cell == "lstm":  # an LSTM's state is (h, c): both leaves, the gradient the norm over both
             h = state[0].clone().requires_grad_(True)
-            resumed = (h, state[1])
+            c = state[1].clone().requires_grad_(True)
+            resumed: torch.Tensor | tuple[torch.Tensor, torch.Tensor] = (h, c)
+            leaves = [h, c]
         else:
             h = state.clone().requires_grad_(True)
-            resumed = h
+            resumed, leaves = h, [h]
         output, _ = model.rnn(inputs[split_at:], resumed) if k > 0 else (h, None)
         loss = F.cross_entropy(model.dense(output[-1]), targets, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, h)
+        grads = torch.autograd.grad(loss, leaves, allow_unused=True)  # k = 0: c reaches no loss
+        filled = [torch.zeros_like(leaf) if g is None else g for leaf, g in zip(leaves, grads, strict=True)]
+        grad = torch.cat(filled, -1)
         expected = float(grad[0].norm(dim=-1).mean())
         assert result.norm[k] == pytest.approx(expected, rel=1e-5, abs=1e-12), k
+    assert result.state == ("(h, c)" if cell == "lstm" else "h")
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -107,11 +112,19 @@ def test_gradients_through_time_per_layer_equal_autograd_on_torchs_two_layer_mod
     zeros = torch.zeros(1, batch, model.hidden, dtype=torch.float64)
     states = [(zeros, zeros.clone()) if cell == "lstm" else zeros for _ in layers]
     kept: list[list[torch.Tensor]] = [[], []]
+    cells: list[list[torch.Tensor]] = [[], []]  # an LSTM's c as the next step reads it
     for t in range(window):
         x = inputs[t : t + 1]
         for layer, one in enumerate(layers):
             _, states[layer] = one(x, states[layer])
-            h = states[layer][0] if cell == "lstm" else states[layer]
+            if cell == "lstm":
+                h, c = states[layer]
+                c = c.clone()  # its own node: the gradient through c alone, h's in kept
+                c.retain_grad()
+                cells[layer].append(c)
+                states[layer] = (h, c)
+            else:
+                h = states[layer]
             h.retain_grad()
             kept[layer].append(h)
             x = h  # the layer above reads this very h, as the next step does: its gradient is the total one
@@ -121,7 +134,14 @@ def test_gradients_through_time_per_layer_equal_autograd_on_torchs_two_layer_mod
     loss = F.cross_entropy(model.dense(kept[1][-1][0]), targets, reduction="sum")
     loss.backward()
     for layer in range(2):
-        expected = [float(kept[layer][window - 1 - k].grad[0].norm(dim=-1).mean()) for k in range(window)]
+        expected = []
+        for k in range(window):
+            t = window - 1 - k
+            grad = kept[layer][t].grad[0]
+            if cell == "lstm":
+                c_grad = cells[layer][t].grad
+                grad = torch.cat((grad, torch.zeros_like(grad) if c_grad is None else c_grad[0]), -1)
+            expected.append(float(grad.norm(dim=-1).mean()))
         assert result.per_layer[layer] == pytest.approx(expected, rel=1e-5, abs=1e-12), layer
     assert result.norm == result.per_layer[1]
 
@@ -234,7 +254,7 @@ def test_gate_saturation_shares(split: Corpus) -> None:
             parameter.mul_(12)
     result = gate_saturation(model, split.vocab, split.held_out, 35)
     data = result.to_json()
-    assert set(data) == {"cell", "chars", "input", "forget", "output"}
+    assert set(data) == {"cell", "chars", "stretches", "every", "input", "forget", "output"}
     values = gate_values(model, split.vocab, [split.held_out[i : i + 35] for i in range(0, 1_500 - 34, 35)])
     for name in ("input", "forget", "output"):
         assert len(data[name]["low"]) == 2
@@ -317,9 +337,61 @@ def test_lab_commands_print_json_the_engine_computes(
     assert 1 <= data["effective_context"] <= 100
     code, out, _ = run_main(["lab", "gates", "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)
     data = json.loads(out)
-    assert code == 0 and set(data) == {"cell", "chars", "input", "forget", "output"}
+    assert code == 0 and set(data) == {"cell", "chars", "stretches", "every", "input", "forget", "output", "source"}
+    # The population --metrics reads after every epoch: its last record's shares, for these very weights.
+    metrics = json.loads(checkpoints["lstm"].with_suffix(".jsonl").read_text().splitlines()[-1])["gate_saturation"]
+    assert data["forget"]["low"] == pytest.approx(metrics["forget"]["low"]) and data["every"] == 4
     code, out, _ = run_main(["lab", "gates", "--checkpoint", str(checkpoints["lstm"])], capsys)
     assert code == 0 and "forget" in out and "saturated" in out
+    assert "read: the held-out text" in out and "one in 4" in out
+
+
+# The text each view reads, as its JSON's "source" names it (a horizon has one curve on each).
+SOURCES = {
+    "gradients": "held-out",
+    "saliency": "held-out",
+    "gates": "held-out",
+    "horizon": {"train": "training", "held_out": "held-out"},
+    "ngram": "held-out",
+    "copies": "training",
+    "timeline": "training",
+}
+
+
+@pytest.mark.parametrize("view", sorted(SOURCES))
+def test_every_lab_view_names_the_text_it_read(
+    checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str], view: str
+) -> None:
+    from tui.lab_commands import lab_commands
+
+    assert {command.name for command in lab_commands()} == set(SOURCES)
+    code, out, err = run_main(["lab", view, "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["source"] == SOURCES[view]
+    code, out, err = run_main(["lab", view, "--checkpoint", str(checkpoints["lstm"])], capsys)
+    named = SOURCES[view] if isinstance(SOURCES[view], str) else "held-out"
+    assert code == 0 and f"{named} text" in out, out
+
+
+def test_saliency_reads_the_held_out_text_on_the_books_split(
+    checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No 101-character stretch of the book's held-out text is all in the vocabulary: the default still reads the
+    held-out text (an unseen character as an all-zero input, as held-out evaluation reads it) and says so."""
+    from engine.lab.subject import load_subject
+
+    subject = load_subject(str(checkpoints["rnn"]))
+    held_out = subject.corpus.held_out
+    code, out, _ = run_main(["lab", "saliency", "--checkpoint", str(checkpoints["rnn"]), "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["source"] == "held-out"
+    assert (data["text"] + data["target"]) in held_out and data["target"] in subject.vocab.char_to_idx
+    code, out, _ = run_main(["lab", "saliency", "--checkpoint", str(checkpoints["rnn"])], capsys)
+    assert "read: the held-out text, characters" in out
+    code, out, _ = run_main(
+        ["lab", "saliency", "--checkpoint", str(checkpoints["rnn"]), "--text", "我想", "--json"], capsys
+    )
+    assert code == 0 and json.loads(out)["source"] == "given"
 
 
 @pytest.mark.parametrize("view", ("gradients", "saliency", "gates"))
@@ -345,3 +417,16 @@ def test_lab_commands_refuse_bad_input_in_one_line(
 ) -> None:
     code, out, err = run_main(["lab", argv[0], "--checkpoint", str(checkpoints["rnn"]), *argv[1:]], capsys)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+def test_the_horizon_captions_a_held_out_curve_that_rises_with_context() -> None:
+    """The book's run at epoch 250 (README): held-out 486 at k = 1, 19,214 at k = 32, 22,929 whole: memorisation's
+    signature, captioned; a held-out curve that falls with context is not."""
+    from engine.lab.horizon import Horizon
+
+    rising = Horizon((1, 32, 9_999), (35.7, 2.22, 1.38), (486.0, 19_214.0, 22_929.0), 10_000, 1_500)
+    assert rising.held_out_rises() and rising.to_json()["held_out_rises"] is True
+    assert rising.caption().startswith("held-out rises with context (486.0 at k = 1, 22,929.0 whole): memorisation")
+    falling = Horizon((1, 32, 9_999), (35.7, 2.22, 1.38), (300.0, 250.0, 240.0), 10_000, 1_500)
+    assert not falling.held_out_rises() and falling.caption() == ""
+    assert not Horizon((1, 2), (3.0, 2.0), (), 100, 0).held_out_rises()

@@ -141,7 +141,8 @@ async def test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_un
         assert values == pytest.approx(forget.float().tolist(), abs=1e-6)
         for span in units.coloured.spans[:50]:
             assert span.style == activation_style(values[span.start] - GATE_CENTRE, GATE_CENTRE)
-        assert "forget gate: closed (< 0.1) " in str(units.query_one("#units-info").render())
+        info = str(units.query_one("#units-info").render())
+        assert "forget gate, this unit: closed (< 0.1) " in info and "of the training text's first 600" in info, info
         assert torch.is_tensor(units.activations.values["forget"])
 
 

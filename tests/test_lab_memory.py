@@ -80,7 +80,7 @@ def test_horizon_tells_the_carried_state_trap_from_a_cold_start(corpus_path: Pat
 # ----- n-gram baselines -----
 
 
-def test_ngram_perplexities_equal_a_hand_calculation_on_a_toy_corpus() -> None:
+def test_single_discount_ngram_perplexities_equal_a_hand_calculation_on_a_toy_corpus() -> None:
     vocab = Vocab(("a", "b", "c"))
     train_text, held = "abcab", "abca"  # targets b|a, c|b, a|c
     # 1-gram, add-one: counts a 2, b 2, c 1 of 5, V = 3 → (n + 1) / 8.
@@ -92,7 +92,7 @@ def test_ngram_perplexities_equal_a_hand_calculation_on_a_toy_corpus() -> None:
     p_c_b = (1 - d) / 1 + d * 1 / 1 * low
     p_a_c = (1 - d) / 1 + d * 1 / 1 * low
     bigram = math.exp(-(math.log(p_b_a) + math.log(p_c_b) + math.log(p_a_c)) / 3)
-    table = ngram_table(vocab, train_text, held, length=3, orders=(1, 2))
+    table = ngram_table(vocab, train_text, held, length=3, orders=(1, 2), single=True)
     assert table.held_out == pytest.approx((unigram, bigram), rel=1e-12)
     # The distributions sum to one over the vocabulary, whatever the history (seen or not).
     for order in (1, 2, 3):
@@ -104,7 +104,7 @@ def test_ngram_perplexities_equal_a_hand_calculation_on_a_toy_corpus() -> None:
 def test_the_unigram_on_the_books_split_is_what_counting_gives(corpus_path: Path) -> None:
     session = open_session({"corpus": str(corpus_path)})  # the book's split; nothing trained
     corpus, config = session.corpus, session.config
-    table = ngram_table(corpus.vocab, corpus.text, corpus.held_out, stream_length(config))
+    table = ngram_table(corpus.vocab, corpus.text, corpus.held_out, stream_length(config), (1, 2, 3, 4, 5), single=True)
     counts, size = Counter(corpus.text), len(corpus.vocab)
     targets = corpus.held_out[1 : table.targets + 1]
     seen = [c for c in targets if c in counts]

@@ -25,7 +25,10 @@ def test_a_checkpoint_trained_on_the_looked_up_corpus_opens_without_the_lookup(
     monkeypatch.chdir(tmp_path)
     assert main(["lab", "ngram", "--checkpoint", str(ckpt), "--json"]) == 0
     table = json.loads(capsys.readouterr().out)
-    assert table["n"] == [1, 2, 3, 4, 5] and all(value > 1 for value in table["held_out"])
+    assert table["n"] == [1, 2, 3, 4, 5, 6, 7, 8] and all(value > 1 for value in table["held_out"])
+    # The test text after the held-out text: counting's figures on it, the checkpoint's own, and the verdict.
+    assert len(table["test"]) == 8 and table["best"]["test"] == table["test"][table["best"]["n"] - 1]
+    assert table["model_test"] > 1 and table["verdict"].endswith("(test)")
     # A corpus given that is not the run's (other characters) is refused in one line, naming the flag.
     other = tmp_path / "other.txt"
     other.write_text("abc def ghi " * 400, encoding="utf-8")

@@ -74,9 +74,14 @@ def test_each_lesson_runs_short_and_observes_its_own_numbers(name: str) -> None:
         assert f"at epoch 1 your model wrote {distinct} distinct character" in text
         assert repr(generated(first.samples[0])[:16]) in text
     elif name == "carried-state":
-        last = history[-1]
+        last = history[-1]  # the last epoch samples, so it has the whole-text figure the verdict reads
+        assert last.horizon_perplexity is not None
         assert (figure("train"), figure("fresh")) == (last.perplexity, last.fresh_perplexity)
-        assert shown(last.perplexity) in text and shown(last.fresh_perplexity) in text
+        assert figure("whole") == last.horizon_perplexity
+        assert figure("ratio") == last.horizon_perplexity / last.perplexity
+        assert shown(last.perplexity) in text and shown(last.horizon_perplexity) in text
+        trapped = last.horizon_perplexity >= 2 * last.perplexity  # the one threshold, engine.events.TRAP_RATIO
+        assert ("No trap (yet)" in text) != trapped
     elif name == "memorisation":
         best = min(history, key=lambda e: e.val_perplexity)
         assert (figure("best_epoch"), figure("best_held_out")) == (best.epoch, best.val_perplexity)

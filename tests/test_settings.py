@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
-from engine.config import PRESET_SETTINGS, SETTINGS, SETTINGS_BY_NAME, Setting, TrainConfig, to_argv
+from engine.config import PRESET_SETTINGS, SETTINGS, SETTINGS_BY_NAME, Declaration, Setting, TrainConfig, to_argv
 from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.run_book import LABEL_SETTINGS, TIEBREAK_SETTINGS, Run, label_runs
 from engine.session import RESUMABLE_CHANGES, resume_config
+from engine.setting_kinds import GROUPS, KINDS, Group, KindName, Runs
 from engine.sweep import (
     DEFAULT_SEARCH,
     NOT_COMPARED,
@@ -57,10 +58,18 @@ def test_every_field_is_declared() -> None:
     for declared in SETTINGS:
         # The form's label cells are 9 wide, and a restart-only setting's label gains a '*' there.
         assert declared.label and len(declared.label) <= (9 if declared.live else 8), declared.name
-        assert declared.kind in ("int", "float", "optional-int", "optional-float", "choice", "prefixes", "path")
-        assert declared.group in ("corpus", "model", "training", "reports"), declared.name
-        assert declared.runs in ("label", "tiebreak", "never"), declared.name
+        assert declared.kind in get_args(KindName), declared.name
+        assert declared.kind_of.name == declared.kind, declared.name
+        assert declared.group in get_args(Group), declared.name
+        assert declared.runs in get_args(Runs), declared.name
         assert (declared.kind == "choice") == bool(declared.choices), declared.name
+
+
+def test_the_declaration_keywords_are_the_settings_fields() -> None:
+    """setting()'s typed keywords (Declaration) and Setting's fields are one list: a field added to one only fails."""
+    assert list(Declaration.__annotations__) == [f.name for f in fields(Setting) if f.name != "name"]
+    assert set(KINDS) == set(get_args(KindName))
+    assert list(GROUPS) == list(get_args(Group))
 
 
 def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

@@ -62,6 +62,14 @@ def test_a_headless_run_ends_with_the_test_line_and_the_last_metrics_record_has_
     best = min(records, key=lambda r: r["val_perplexity"])
     assert records[-1]["test_epoch"] == best["epoch"]
     assert 1 < figure < 1027  # better than a uniform guess over the vocabulary, after three epochs
+    # The verdict: right after each held-out line, against counting on held-out; before the test line, on test.
+    lines = out.out.strip().splitlines()
+    held = [i for i, line in enumerate(lines) if line.startswith("held-out perplexity ")]
+    assert held and all(lines[i + 1].startswith("counting: 7-gram 129.0 — this model ") for i in held)
+    assert lines[held[-1] + 1].endswith("worse (held-out)")
+    assert lines[-2].startswith("counting: 7-gram 133.2 — this model ") and lines[-2].endswith("worse (test)")
+    assert all(r["counting_order"] == 7 and r["counting_best"] == pytest.approx(128.963, abs=1e-3) for r in records)
+    assert records[-1]["counting_test"] == pytest.approx(133.188, abs=1e-3) and "counting_test" not in records[0]
 
 
 def planted(corpus: Corpus, test: str) -> Corpus:
@@ -118,3 +126,10 @@ def test_no_choice_reads_the_test_text_even_one_planted_to_change_each_choice(
     assert trap.tester(trap.model).held_out.perplexity < 0.5 * test_trap.perplexity
     finished = [e for e in trap_events if isinstance(e, events.Finished)]
     assert finished and finished[-1].test == test_trap and finished[-1].reason.startswith("stopped early")
+
+
+def test_a_checkpoint_from_before_the_test_text_keeps_its_split() -> None:
+    old = TrainConfig(max_chars=0).to_dict()
+    del old["test_fraction"]
+    assert TrainConfig.from_dict(old).test_fraction == 0.0  # its training text stays as it was
+    assert TrainConfig.from_dict(TrainConfig().to_dict()).test_fraction == 0.1

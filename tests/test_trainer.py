@@ -101,10 +101,10 @@ def test_a_run_stopped_mid_epoch_resumes_exactly(
     first, seen = train_acting_at(config, corpus, (2, 3), Trainer.stop)
     assert seen[-1] == events.Finished(1, stopped=True)
     saved = first.save(str(tmp_path / "mid.ckpt"))
-    assert saved.position(first.batches_per_epoch) == "epoch 1 + 3 of 8 batches"
+    assert saved.position(first.batches_per_epoch) == "batch 3 of 8 of epoch 2"  # one epoch done, 3 batches in
 
     checkpoint = load(tmp_path / "mid.ckpt")
-    assert checkpoint.position() == "epoch 1 + 3 batches"
+    assert checkpoint.position() == "batch 3 of epoch 2"
     resumed, resumed_seen = resume(checkpoint, corpus)
     assert [e.perplexity for e in resumed.state.history] == straight
     batches = [e.batch for e in resumed_seen if isinstance(e, events.BatchDone) and e.epoch == 2]

@@ -22,7 +22,7 @@ import sys
 import termios
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -33,6 +33,7 @@ from textual.screen import Screen
 
 from tui.checkpoint_flow import DEFAULT_CHECKPOINT, CheckpointFlow
 from tui.cli import AppOptions
+from tui.generation_flow import GenerationFlow
 from tui.main_screen import MainScreen
 from tui.messages import (
     CheckpointFailed,
@@ -108,6 +109,7 @@ class RnnTuiApp(App[int]):
         base_config = options.config
         self.main = MainScreen(base_config)
         self.run_control = RunControl(self, base_config)
+        self.generation = GenerationFlow(self, self.run_control)  # the generate box's requests
         # Served to a browser (rnn-tui serve): files stay in the session's directory, the corpus is the server's,
         # and a session nobody touches pauses its training so the others get the cores.
         self.served = served_mode()
@@ -195,13 +197,13 @@ class RnnTuiApp(App[int]):
         self.run_control.structural_changed()
 
     def on_generate_requested(self, message: GenerateRequested) -> None:
-        self.run_control.generate(message)
+        self.generation.generate(message)
 
     def on_generated(self, message: Generated) -> None:
-        self.run_control.generated(message)
+        self.generation.generated(message)
 
     def on_generate_failed(self, message: GenerateFailed) -> None:
-        self.run_control.generate_failed(message)
+        self.generation.generate_failed(message)
 
     def on_checkpoint_saved(self, message: CheckpointSaved) -> None:
         self.checkpoints.saved(message)
@@ -377,7 +379,7 @@ class RnnTuiApp(App[int]):
         while self.run_control.training_alive() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for binding in self.BINDINGS:
             if isinstance(binding, Binding) and binding.action != "quit":

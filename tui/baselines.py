@@ -20,11 +20,11 @@ def corpus_key(trainer: Trainer) -> Key | None:
 
 
 def split_key(corpus: Corpus, num_steps: int) -> Key | None:
-    """What the baselines depend on: the training and held-out text (not where they were read from: the same text
+    """What the baselines depend on: the training, held-out and test text (not where they were read from: the same text
     under another path has the same baselines) and the held-out stretches' length; None without held-out text."""
     if not corpus.held_out:
         return None
-    text_hash = hash((corpus.text, corpus.held_out))
+    text_hash = hash((corpus.text, corpus.held_out, corpus.test))
     return (len(corpus.text), len(corpus.held_out), num_steps, text_hash)
 
 
@@ -42,7 +42,9 @@ def compute(trainer: Trainer) -> NgramTable | None:
         return None
     if key not in _tables:
         corpus = trainer.corpus
-        _tables[key] = ngram_table(corpus.vocab, corpus.text, corpus.held_out, trainer.config.num_steps)
+        _tables[key] = ngram_table(
+            corpus.vocab, corpus.text, corpus.held_out, trainer.config.num_steps, test_text=corpus.test
+        )
     return _tables[key]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import ConfigError, RnnTuiError, first_line
+from engine.limits import checkpoint_bytes
 from tui.messages import CheckpointFailed, CheckpointLoaded, CheckpointSaved, ContinueChecked
 from tui.served import shown
 from tui.worker import NOT_CANCELLED
@@ -29,8 +30,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.corpus import Corpus
     from engine.run_book import RunBook
     from engine.trainer import Trainer
+    from tui.checkpoint_weights import CheckpointWeights
     from tui.main_screen import MainScreen
-    from tui.run_control import CheckpointWeights
     from tui.served import ServedMode
     from tui.worker import EngineLoader
 
@@ -49,8 +50,9 @@ def plan_continue(
     """The form's epochs say how far to train; a checkpoint cannot train backwards, so a smaller one is set aside
     for the checkpoint's own epochs, and a checkpoint with nothing left to train says how to go further.
 
-    name: the checkpoint's file name; position: where it stands ("epoch 12 + 3 of 8 batches"); trained: its
-    finished epochs; own_epochs: the epochs its settings asked for; form_epochs: the form's (None when invalid).
+    name: the checkpoint's file name; position: where it stands ("epoch 12", or "batch 3 of 8 of epoch 13");
+    trained: its finished epochs; own_epochs: the epochs its settings asked for; form_epochs: the form's (None when
+    invalid).
     """
     if form_epochs is not None and form_epochs > trained:
         return ContinuePlan(
@@ -68,14 +70,6 @@ def plan_continue(
         f"{name} has trained all its {trained} epochs: set epochs above {trained} in the settings form, "
         "then ctrl+o → Continue again to train further",
     )
-
-
-def checkpoint_bytes(trainer: Trainer) -> int:
-    """About what a checkpoint of trainer takes on disk: its weights and the optimizer's state (Adam keeps two
-    moments a weight, SGD one), with room for its settings, vocabulary and history."""
-    weights = sum(parameter.numel() for parameter in trainer.model.parameters()) * 4
-    slots = 2 if trainer.config.optimizer == "adam" else 1
-    return weights * (1 + slots) + 2**20
 
 
 class CheckpointRuns(Protocol):
@@ -180,7 +174,8 @@ class CheckpointFlow:
             return
         if self.app.served is not None:  # the session's disk quota, checked before anything is written
             try:
-                self.app.served.check_room(checkpoint_bytes(trainer), str(target) if target.exists() else None)
+                size = checkpoint_bytes(trainer.config, len(trainer.vocab))
+                self.app.served.check_room(size, str(target) if target.exists() else None)
             except RnnTuiError as exc:
                 self.failed(CheckpointFailed(f"{exc}; nothing was saved"))
                 return
@@ -326,7 +321,7 @@ class CheckpointFlow:
         None, a checkpoint does not choose which server file is read (the Timeline uses the session's own text)."""
         if self.app.served is not None:
             return None
-        from engine.session import corpus_for, local_corpus
+        from engine.corpus import corpus_for, local_corpus
 
         config = loaded.config
         if not config.corpus and Path(loaded.corpus).is_file():  # found by the lookup when it trained: as lab does
@@ -341,7 +336,7 @@ class CheckpointFlow:
         return read if read.vocab == loaded.vocab else None
 
     def loaded(self, message: CheckpointLoaded) -> None:
-        from tui.run_control import CheckpointWeights
+        from tui.checkpoint_weights import CheckpointWeights
 
         name = Path(message.path).name
         self.run_control.run_book.add_history(message.config, message.history, f"checkpoint {name}")

@@ -29,9 +29,11 @@ from engine.config import (
     to_argv,
 )
 from engine.errors import ConfigError, RnnTuiError, worded
+from engine.setting_kinds import GROUPS
 from tui.lab_commands import add_lab_parser
 
 if TYPE_CHECKING:  # the sweep is imported when a sweep command runs
+    from engine.lab.ngram import NgramTable
     from engine.sweep import SweepSpec
 
 PROG = "rnn-tui"
@@ -44,7 +46,6 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-GROUPS = ("corpus", "model", "training", "reports")  # the --help sections of the settings, in this order
 
 
 def setting_help(declared: Setting, default: SettingValue) -> str:
@@ -62,18 +63,8 @@ def add_setting_argument(group: Any, declared: Setting, help_text: str | None = 
     """The flag of one TrainConfig setting: its type and choices from the declaration; no default (None: not given,
     so the preset's or TrainConfig's value applies)."""
     default = getattr(TrainConfig(), declared.name)
-    options: dict[str, Any] = {"dest": declared.name, "help": help_text or setting_help(declared, default)}
-    if declared.kind == "choice":
-        options["choices"] = declared.choices
-    else:
-        options["metavar"] = declared.metavar
-        if declared.whole:
-            options["type"] = int
-        elif declared.kind.endswith("float"):
-            options["type"] = float
-    if declared.kind == "prefixes":
-        options["action"] = "append"
-    group.add_argument(declared.option, **options)
+    help_text = help_text or setting_help(declared, default)
+    group.add_argument(declared.option, dest=declared.name, help=help_text, **declared.kind_of.flag_keywords(declared))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, help_for: dict[str, str] | None = None) -> None:
@@ -423,6 +414,10 @@ def download_bar(done: int, total: int) -> None:
     )
 
 
+# Said under the first samples that come out blank (an early model's greedy samples are spaces).
+BLANK_SAMPLES_NOTE = "   (blank so far: the model's likeliest next character is still a space"
+
+
 def say(text: str, file: Any = None) -> None:
     """Print a line; a terminal gone (SIGHUP, a closed pipe) must not end the run or lose its weights."""
     with contextlib.suppress(OSError, ValueError):
@@ -486,14 +481,16 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
-    from engine.limits import parameter_count
+    from engine.limits import checkpoint_bytes
     from engine.outputs import OutputError, check_free_space, save_with_rescue
     from engine.precision import fp32_hint
     from engine.session import describe_held_out, open_session
     from engine.signals import StopOnSignals
+    from engine.verdict import counting_table, verdict
 
     overrides = config_overrides(args)
     metrics: MetricsWriter | None = None
+    counting: NgramTable | None = None  # the counting baselines, set once the corpus is read
 
     def printer(event: events.Event) -> None:
         if isinstance(event, events.Started):
@@ -513,7 +510,14 @@ def run_headless(args: argparse.Namespace) -> int:
                     say(line)
         elif isinstance(event, events.EpochEnd):
             if metrics is not None:
-                metrics.write(json.dumps(event.record()) + "\n")
+                record = event.record()
+                if counting is not None:  # the counting yardstick, chosen and read on held-out (test: the last)
+                    order, value = counting.best()
+                    record.update(counting_best=value, counting_order=order)
+                    chosen = counting.best_test()
+                    if event.test_perplexity is not None and chosen is not None:
+                        record["counting_test"] = chosen[1]
+                metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
         elif isinstance(event, events.Samples):
             epoch = session.trainer.state.history[-1]
@@ -522,6 +526,9 @@ def run_headless(args: argparse.Namespace) -> int:
             gradients = epoch.gradient_line()
             if held_out:
                 say(held_out, sys.stdout)
+                judged = verdict(counting, epoch.val_perplexity) if counting is not None else None
+                if judged is not None:
+                    say(judged.line(), sys.stdout)
             elif gradients:  # held-out evaluation off: the gradient norms and clipped share on a line of their own
                 say(gradients, sys.stdout)
             memory = epoch.memory_line()
@@ -529,6 +536,11 @@ def run_headless(args: argparse.Namespace) -> int:
                 say(memory, sys.stdout)
             for _, text in event.samples:
                 say(f" - {text}", sys.stdout)
+            generated = [text[len(prefix) :] for prefix, text in event.samples]
+            if not told_blank and any(g and not g.strip() for g in generated):  # once: a newcomer's first question
+                told_blank.append(True)
+                greedy = session.trainer.config.temperature is None
+                say(BLANK_SAMPLES_NOTE + (", and greedy sampling picks it every time)" if greedy else ")"), sys.stdout)
         elif isinstance(event, events.Failed):
             failed.append(event)
             say(f"{PROG}: {event.message}")
@@ -541,6 +553,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
     failed: list[events.Failed] = []
     finished: list[events.Finished] = []
+    told_blank: list[bool] = []  # the blank samples explained (once a run)
     lesson = None
     if args.lesson:
         from engine.lessons import find_lesson
@@ -559,6 +572,7 @@ def run_headless(args: argparse.Namespace) -> int:
         save_best=args.save_best,
     )
     trainer = session.trainer
+    counting = counting_table(session.corpus, session.config.num_steps)
     for note in session.notes:
         say(worded(note, flag_name))
     for note in ineffective_settings(session.config):
@@ -572,10 +586,8 @@ def run_headless(args: argparse.Namespace) -> int:
     # checkpoint's size with it: a disk too full for it is found now, not after the run.
     check_outputs(args, session.corpus.source)
     if args.save:
-        config = session.config
-        params = parameter_count(config.cell, len(trainer.vocab), config.hidden, config.layers)
-        slots = 3 if config.optimizer == "adam" else 2  # weights + Adam's two moments (SGD: a momentum buffer)
-        check_free_space(Path(args.save).expanduser(), params * 4 * slots, "the checkpoint", flag="--save")
+        size = checkpoint_bytes(session.config, len(trainer.vocab))
+        check_free_space(Path(args.save).expanduser(), size, "the checkpoint", flag="--save")
     trained, wanted = trainer.state.epoch, session.config.epochs
     nothing_to_train = trained >= wanted
     if nothing_to_train:  # a resumed run that has done all it was asked: say so rather than print nothing
@@ -634,6 +646,9 @@ def run_headless(args: argparse.Namespace) -> int:
     test = finished[-1].test if finished else None
     if test is not None:  # the run's last line: the figure no choice read
         say(test.describe())
+        judged = verdict(counting, None, test.perplexity) if counting is not None else None
+        if judged is not None:
+            say(judged.line(), sys.stdout)
         say(test.line(), sys.stdout)
     return code
 

@@ -4,6 +4,7 @@ row for the class's CSV (engine/lessons.py computes everything; this only gather
 from __future__ import annotations
 
 import csv
+import dataclasses
 import getpass
 import os
 from pathlib import Path
@@ -29,6 +30,22 @@ def lesson_run(trainer: Trainer, failure: str = "") -> LessonRun:
     )
 
 
+def with_verdict(observation: Observation, trainer: Trainer) -> Observation:
+    """The observation with the run's verdict against counting after it (engine/verdict.py): its test figure against
+    counting's on the test text, or its best held-out figure against counting's held-out one."""
+    from engine.verdict import verdict
+    from tui import baselines
+
+    table = baselines.compute(trainer)  # counted when the run started, in the app; about a second otherwise
+    best, test = trainer.best_epoch(), trainer.test_figure()
+    held_out = best.val_perplexity if best is not None else None
+    judged = verdict(table, held_out, test.perplexity if test else None) if table is not None else None
+    if judged is None:
+        return observation
+    line = judged.line()
+    return dataclasses.replace(observation, text=f"{observation.text} {line[0].upper()}{line[1:]}.")
+
+
 def seat_name() -> str:
     """Who the row is from: a served session's directory name (one per browser tab), else the user's login."""
     served = os.environ.get(SESSION_DIR_ENV)
@@ -46,7 +63,7 @@ def observe_and_collect(
     """The observation of the run, appended to the class's CSV when one is named: (observation, a note saying where
     the row went when not to the named file, why the row could not be written). Both None when all went as asked."""
     try:
-        observation = lesson.observe(lesson_run(trainer, failure))
+        observation = with_verdict(lesson.observe(lesson_run(trainer, failure)), trainer)
     except Exception as exc:  # an observation never ends the app or the command in a traceback
         return Observation(lesson.name, f"could not compute the observation: {first_line(exc)}"), None, None
     if not observations:

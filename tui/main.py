@@ -53,7 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 130
             raise
         return run_app(app_options(args))
+    line_by_line()
     return run_command(args)
+
+
+def line_by_line() -> None:
+    """A command's lines reach a pipe or a file in the order it wrote them: stdout, block-buffered there, is flushed
+    at each line as stderr is (`rnn-tui generate … > out.txt 2>&1` would otherwise put every note before the text)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)  # absent on a replaced stdout (pytest's capture)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.widgets._footer import FooterKey
 
 from engine.config import TrainConfig
 from tui.widgets.generate import GenerateBox
@@ -26,6 +27,21 @@ from tui.widgets.status import StatusPanel
 MIN_WIDTH, MIN_HEIGHT = 80, 20
 # Narrower or shorter than these, the stylesheet's -narrow and -short layouts apply (80×24 is the smallest usual).
 NARROW_BELOW, SHORT_BELOW = 90, 28
+
+
+# Under NARROW_BELOW columns the footer leaves these actions out, so that every other key, ^o Load the last, fits
+# in 80 columns (F1 lists them all).
+WIDE_ONLY_ACTIONS = ("stop", "runs")
+
+
+class AppFooter(Footer):
+    """The footer, its keys tagged with their action: the stylesheet hides WIDE_ONLY_ACTIONS' keys when narrow."""
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            if isinstance(widget, FooterKey) and widget.action in WIDE_ONLY_ACTIONS:
+                widget.add_class("-wide-only")
+            yield widget
 
 
 class MainScreen(Screen[None]):
@@ -48,7 +64,7 @@ class MainScreen(Screen[None]):
                 yield SettingsForm(self._form_config, id="settings")
         yield GenerateBox(id="generate")
         yield Static("", id="too-small")
-        yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it; F1 says so
+        yield AppFooter(compact=True, show_command_palette=False)  # ctrl+p still opens it; F1 says so
 
     def on_mount(self) -> None:
         self.status.border_title = "Status"

@@ -72,7 +72,7 @@ class GenerateFailed(Message):
 @dataclass
 class CheckpointSaved(Message):
     path: str
-    position: str  # "epoch 12", or "epoch 12 + 3 of 8 batches"
+    position: str  # "epoch 12", or "batch 3 of 8 of epoch 13"
     trainer: Trainer | None = None  # whose weights were saved (F7 asks before discarding weights saved nowhere)
 
 
@@ -84,7 +84,7 @@ class CheckpointLoaded(Message):
     model: CharRNN
     vocab: Vocab
     config: TrainConfig
-    position: str  # "epoch 12", or "epoch 12 + 3 batches"
+    position: str  # "epoch 12", or "batch 3 of epoch 13"
     history: tuple[EpochEnd, ...] = ()  # for the runs compared (F10)
     timeline: tuple[SampleRecord, ...] = ()  # its run's report samples, for the Lab's Timeline
     corpus: Corpus | None = None  # the text it trained on and held out, as it read them; None: not on this machine

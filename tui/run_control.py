@@ -1,60 +1,93 @@
-"""Run control: starting and replacing runs, the engine's events onto the panels, the training keys, live settings,
-the Shapes preview and generation.
+"""Run control: starting and replacing runs, the engine's events onto the panels, the training keys, live settings.
+The Shapes preview (tui.shapes_preview) and generation (tui.generation_flow) are flows of their own.
 
 One RunControl per app (app.run_control). It owns the run on screen (a tui.worker.RunHandle, whose config is the
 trainer's settings as its events report them: the one record of them on this side), the record of its progress
 (RunStatus), the weights of a checkpoint loaded for generating, and the runs kept for F10. Panels are reached through
-the typed tui.main_screen.MainScreen; nothing here computes anything the engine computes.
+the typed tui.main_screen.MainScreen; nothing here computes anything the engine computes. What it uses of the app is
+RunHost; it imports neither the app nor the screens' hosts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 
 from engine import events
-from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, describe_layers
-from engine.corpus import Corpus, Vocab
-from engine.errors import ConfigError, RnnTuiError, first_line
+from engine.config import TrainConfig, describe_layers
+from engine.corpus import Vocab, status_note
+from engine.errors import ConfigError, RnnTuiError
 from engine.run_book import Run, RunBook
-from tui.messages import Generated, GenerateFailed, Loading, RunEnded, SessionFailed, SessionReady
+from tui.checkpoint_weights import CheckpointWeights
+from tui.messages import Loading, RunEnded, SessionFailed, SessionReady
 from tui.run_state import RunState, RunStatus
-from tui.widgets.generate import GenerateRequested
+from tui.shapes_preview import ShapesPreview
 from tui.widgets.settings import LiveSettingSubmitted, form_name, form_words
-from tui.worker import NOT_CANCELLED, EngineLoader, RunHandle, sessions_opening, train_in_thread
+from tui.worker import EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
+    from textual.message import Message
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+    from textual.worker import Worker
+
     from engine.lab.gradients import GradientsThroughTime
-    from engine.model import CharRNN
-    from engine.timeline import SampleRecord
+    from engine.lab.ngram import NgramTable
     from engine.trainer import Trainer
-    from tui.app import RnnTuiApp
+    from tui.cli import AppOptions
     from tui.main_screen import MainScreen
+    from tui.served import ServedMode
 
 IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
 
 
-@dataclass(frozen=True)
-class CheckpointWeights:
-    """A checkpoint loaded for generating only (ctrl+o → Generate): no trainer, its own settings and vocabulary."""
+class UnsavedWeights(Protocol):
+    """What run control asks of the app's checkpoints (tui.checkpoint_flow.CheckpointFlow)."""
 
-    model: CharRNN
-    vocab: Vocab
-    config: TrainConfig
-    label: str  # "book.ckpt, epoch 250"
-    timeline: tuple[SampleRecord, ...] = ()  # its run's report samples (the Lab's Timeline browses them)
-    corpus: Corpus | None = None  # what it trained on and held out, where found: copies, its n-gram lines
-    history: tuple[events.EpochEnd, ...] = ()  # its run's epochs: the Status panel and the plot show them
+    def unsaved(self) -> tuple[Any, str] | None: ...
+
+
+class RunHost(Protocol):
+    """What RunControl uses of the app (tui.app.RnnTuiApp): its options and panels, whether it is served, its
+    checkpoints' unsaved weights, and Textual's workers, messages, notifications and dialogs."""
+
+    @property
+    def options(self) -> AppOptions: ...
+    @property
+    def main(self) -> MainScreen: ...
+    @property
+    def served(self) -> ServedMode | None: ...
+    @property
+    def checkpoints(self) -> UnsavedWeights: ...
+    @property
+    def workers(self) -> Iterable[Worker[Any]]: ...
+    def run_worker(
+        self,
+        work: Any,
+        name: str | None = "",
+        group: str = "default",
+        description: str = "",
+        exit_on_error: bool = True,
+        start: bool = True,
+        exclusive: bool = False,
+        thread: bool = False,
+    ) -> Worker[Any]: ...
+    def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def post_message(self, message: Message) -> bool: ...
+    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> object: ...
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None
+    ) -> None: ...
 
 
 class RunControl:
-    def __init__(self, app: RnnTuiApp, base_config: TrainConfig) -> None:
+    def __init__(self, app: RunHost, base_config: TrainConfig) -> None:
         self.app = app
         self.base_config = base_config  # the command line's settings: the form's base until a run reports its own
         self.loader = EngineLoader()
@@ -69,8 +102,7 @@ class RunControl:
         # with its trainer); None while computing (tui/screens/lab_gradients.py)
         self.lab_curves: dict[str, GradientsThroughTime | None] = {}
         self.failure: str | None = None  # the latest Failed/SessionFailed message
-        self.shapes_wanted = False  # the Shapes preview is drawn again on the next refresh
-        self._vocab_sizes: dict[tuple[SettingValue, ...], int | None] = {}  # the form's data settings → vocabulary
+        self.shapes = ShapesPreview(app, self)  # the Shapes panel's preview of the form's settings
         self._next_run_id = 0
         self._stepping = False
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
@@ -79,6 +111,11 @@ class RunControl:
         self.lesson: str | None = app.options.lesson
 
     # ----- what is on screen -----
+
+    @property
+    def shapes_wanted(self) -> bool:
+        """The Shapes preview is drawn again on the next refresh (tui.shapes_preview)."""
+        return self.shapes.wanted
 
     @property
     def panels(self) -> MainScreen:
@@ -204,8 +241,8 @@ class RunControl:
             if not events.is_hint(note):  # a hint is the Status panel's (one line), not a line of samples
                 panels.samples.add_note(note)
         if message.notes:
-            self.status.message = message.notes[-1]
-        self.shapes_wanted = True
+            self.status.message = status_note(message.notes)
+        self.shapes.wanted = True
 
     def session_failed(self, message: SessionFailed) -> None:
         if self._is_current(message.run_id):
@@ -283,8 +320,8 @@ class RunControl:
         self.show_status()
         self.feed_gradients()
         self.panels.plot.redraw()
-        if self.shapes_wanted:
-            self.request_shapes()
+        if self.shapes.wanted:
+            self.shapes.draw()
 
     def feed_gradients(self) -> None:
         """The trainer's steps since the plot's latest, while the plot shows gradient norms (ctrl+g)."""
@@ -302,18 +339,27 @@ class RunControl:
         trainer, plot = self.trainer, self.panels.plot
         if trainer is None or baselines.corpus_key(trainer) is None:
             plot.set_baselines([])
+            self.status.counting = None
             return
         table = baselines.cached(trainer)
         if table is not None:
-            plot.set_baselines(baselines.reference_lines(table))
+            self._counted(table)
             return
 
         def count() -> None:
             found = baselines.compute(trainer)
             if found is not None and not get_current_worker().is_cancelled and self.trainer is trainer:
-                self.app.call_from_thread(plot.set_baselines, baselines.reference_lines(found))
+                self.app.call_from_thread(self._counted, found)
 
         self.app.run_worker(count, thread=True, exclusive=True, exit_on_error=False, group="baselines")
+
+    def _counted(self, table: NgramTable) -> None:
+        """The counting baselines known: the plot's reference lines, and the Status panel's verdict."""
+        from tui import baselines
+
+        self.panels.plot.set_baselines(baselines.reference_lines(table))
+        self.status.counting = table
+        self.show_status()
 
     def apply_event(self, event: events.Event) -> None:
         if self.checkpoint is not None:  # the run a loaded checkpoint stopped: its last figures are not on screen
@@ -352,6 +398,7 @@ class RunControl:
         elif isinstance(event, events.Finished):
             status.state = RunState.STOPPED if event.stopped else RunState.FINISHED
             status.epoch = event.epoch
+            status.test = event.test
             status.clock_off()
             if event.reason:  # it ended early on its own (patience): say why, where the eye goes
                 status.message, status.message_is_error = event.reason, False
@@ -442,7 +489,7 @@ class RunControl:
             self.panels.settings.mark_pending(self.config)
         except NoMatches:  # a late message while the app closes
             return
-        self.shapes_wanted = True
+        self.shapes.wanted = True
 
     def form_config(self, quiet: bool = False) -> TrainConfig | None:
         """The settings form's settings over the run's (or the command line's); None, and said, if a field is bad."""
@@ -452,57 +499,6 @@ class RunControl:
             if not quiet:
                 self.app.notify(form_words(exc), title="settings", severity="error")
             return None
-
-    def request_shapes(self) -> None:
-        if self.vocab is None:
-            return  # asked again on the next refresh
-        self.shapes_wanted = False
-        config = self.form_config(quiet=True)
-        if config is None:
-            return
-        from engine.shapes import layer_shapes  # arithmetic on the sizes: no torch, cheap enough for the UI thread
-
-        pending = self.config is not None and bool(config.structural_differences(self.config))
-        vocab_size = self._vocab_size(config) or len(self.vocab)
-        report = layer_shapes(
-            config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size
-        )
-        self.panels.shapes.show_report(report, pending)
-
-    def _vocab_size(self, config: TrainConfig) -> int | None:
-        """The vocabulary size config would train with: the run's own when they read the corpus alike, else read
-        from the corpus in a thread (None until then, or when it would be downloaded or cannot be read)."""
-        key = self._vocab_key(config)
-        if self.config is not None and self.vocab is not None and key == self._vocab_key(self.config):
-            return len(self.vocab)
-        if key not in self._vocab_sizes:
-            self._vocab_sizes[key] = None  # asked once
-            self.app.run_worker(
-                partial(self._read_vocab_size, config, key), group="vocab", thread=True, exit_on_error=False
-            )
-        return self._vocab_sizes[key]
-
-    @staticmethod
-    def _vocab_key(config: TrainConfig) -> tuple[SettingValue, ...]:
-        return tuple(getattr(config, name) for name in VOCAB_SETTINGS)
-
-    def _read_vocab_size(self, config: TrainConfig, key: tuple[SettingValue, ...]) -> None:
-        """In a thread: the corpus read as config reads it (torch is loaded first: engine.session imports it). Not
-        tied to the run's cancel flag: after F8 that is set, and the preview would keep the old vocabulary."""
-        try:
-            if not self.loader.wait(NOT_CANCELLED):
-                return
-            from engine.session import vocab_size_for
-
-            size = vocab_size_for(config)
-        except Exception:  # an unreadable corpus: the run will say so; the preview keeps the run's vocabulary
-            return
-        with contextlib.suppress(RuntimeError):  # the app has closed meanwhile
-            self.app.call_from_thread(self._vocab_size_read, key, size)
-
-    def _vocab_size_read(self, key: tuple[SettingValue, ...], size: int | None) -> None:
-        self._vocab_sizes[key] = size
-        self.shapes_wanted = True
 
     # ----- training keys -----
 
@@ -621,43 +617,3 @@ class RunControl:
             f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}"
         )
         self.start(config)  # whole: no preset applied again, no dict in between
-
-    # ----- generation -----
-
-    def generate(self, request: GenerateRequested) -> None:
-        """The generate box's request, answered from a thread (a copy of the weights is taken there; before there
-        are any, tui.screens.model_source.current_model says the model is still loading)."""
-        self.app.run_worker(
-            partial(self._generate, request), group="generate", thread=True, exclusive=True, exit_on_error=False
-        )
-
-    def _generate(self, request: GenerateRequested) -> None:
-        """In a thread: generate from the weights on screen, and post the text (or why there is none)."""
-        from tui.screens.model_source import current_model
-
-        try:
-            from engine.convert import resolve_prefix
-            from engine.generate import capped_length, fresh_generator, generate
-
-            source = current_model(self)  # a copy: training goes on meanwhile
-            prefix, note = resolve_prefix(request.prefix, source.vocab.char_to_idx)
-            length, cap_note = capped_length(request.length)
-            note = "; ".join(n for n in (note, cap_note) if n) or None
-            # Its own random generator: a sample drawn from torch's global one would shift the dropout masks of
-            # the run training meanwhile, and so its result.
-            generator = fresh_generator()
-            text = generate(source.model, source.vocab, prefix, length, request.temperature, request.top_k, generator)
-        except RnnTuiError as exc:
-            self.app.post_message(GenerateFailed(str(exc)))
-        except Exception as exc:
-            self.app.post_message(GenerateFailed(f"generation failed: {first_line(exc)}"))
-        else:
-            self.app.post_message(Generated(text, note, source.label))
-
-    def generated(self, message: Generated) -> None:
-        with contextlib.suppress(NoMatches):  # a worker's late answer while the app closes
-            self.panels.generate_box.show_result(message.text, message.note, message.source)
-
-    def generate_failed(self, message: GenerateFailed) -> None:
-        with contextlib.suppress(NoMatches):
-            self.panels.generate_box.show_error(message.message)

@@ -7,8 +7,13 @@ import math
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from engine import events
+
+if TYPE_CHECKING:
+    from engine.lab.ngram import NgramTable
+    from engine.verdict import Verdict
 
 
 class RunState(StrEnum):
@@ -70,6 +75,8 @@ class RunStatus:
     whole_text: tuple[int, float] | None = None
     unseen_counted: bool = False  # the vocabulary has <unk> (d2l-en): unseen held-out characters count as <unk>
     held_out_chars: int = 0  # characters of held-out text evaluated after each epoch; 0: off or not known
+    test: events.TestFigure | None = None  # the test text's figure, once the run has ended (Finished.test)
+    counting: NgramTable | None = None  # the counting baselines of the run's corpus (tui.baselines), once computed
     recent_seconds: list[float] = field(default_factory=list)  # the last few epochs' training seconds
     chars_per_second: float | None = None
     grad_norm: float | None = None  # the latest epoch's mean gradient norm before clipping (EpochEnd.grad_norm)
@@ -127,6 +134,17 @@ class RunStatus:
             self._running_since = None
 
     # ----- derived figures -----
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The model against counting: its best held-out figure while training, its test figure once it has one."""
+        if self.counting is None:
+            return None
+        from engine.verdict import verdict
+
+        return verdict(
+            self.counting, self.best_val[1] if self.best_val else None, self.test.perplexity if self.test else None
+        )
 
     @property
     def elapsed(self) -> float:

@@ -207,11 +207,12 @@ def _open_session(handle: RunHandle, post: Post) -> Session | None:
             shown[0] = percent
             post(Loading(handle.run_id, download_stage(done, total)))
 
-    outcome: dict[str, Any] = {}
+    opened: list[Session] = []
+    failed: list[BaseException] = []
 
     def opener() -> None:
         try:
-            outcome["session"] = open_session(
+            session = open_session(
                 handle.overrides,
                 resume=handle.resume,
                 corpus_url=handle.corpus_url,
@@ -220,7 +221,9 @@ def _open_session(handle: RunHandle, post: Post) -> Session | None:
                 progress=progress,
             )
         except BaseException as exc:  # handed to the worker thread, which reports it
-            outcome["error"] = exc
+            failed.append(exc)
+        else:
+            opened.append(session)
 
     thread = threading.Thread(target=opener, name=f"{OPENER_NAME} {handle.run_id}", daemon=True)
     thread.start()
@@ -228,6 +231,6 @@ def _open_session(handle: RunHandle, post: Post) -> Session | None:
         thread.join(0.05)
         if handle.cancelled.is_set():
             return None
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["session"]
+    if failed:
+        raise failed[0]
+    return opened[0]

@@ -20,9 +20,11 @@ from engine.model import CharRNN, evaluating
 
 LOW, HIGH = 0.1, 0.9
 MAX_GATE_CHARS = 20_000
-# After every epoch (--metrics' gate_saturation) one stretch in EPOCH_EVERY is read, evenly spaced: the shares of
-# ~40 stretches × hidden units barely move, and the whole held-out text would cost ~10 % of an epoch of the book's
-# LSTM on one thread (a quarter: 3-4 %; measured under load, see README).
+# One population for "saturated": the held-out text in stretches of num_steps, one stretch in EPOCH_EVERY, evenly
+# spaced. --metrics' gate_saturation reads it after every epoch (the whole held-out text would cost ~10 % of an epoch
+# of the book's LSTM on one thread, a quarter 3-4 %; measured under load) and `rnn-tui lab gates` reads the same
+# stretches, so the two agree for the same weights (issue #29 saw one GRU's update gate 62.6 % low in the metrics
+# and 49.6 % in lab gates when lab gates read all of it). F9 shows one unit over its own text, and says so.
 EPOCH_EVERY = 4
 
 
@@ -41,14 +43,23 @@ class Gates:
     chars: int  # characters read
     gates: dict[str, GateShares]  # gate name → shares, in the cell's order (reset, update / input, forget, output)
 
+    stretches: int = 0  # stretches read (each from a zero state)
+    every: int = 1  # one stretch in every: 1, all of the text
+
     def to_json(self) -> dict[str, Any]:
-        return {"cell": self.cell, "chars": self.chars, **{name: s.to_json() for name, s in self.gates.items()}}
+        shares = {name: s.to_json() for name, s in self.gates.items()}
+        return {"cell": self.cell, "chars": self.chars, "stretches": self.stretches, "every": self.every, **shares}
+
+    def population(self) -> str:
+        """Which stretches were read: '40 stretches, one in 4'."""
+        read = f"{self.stretches:,} stretch{'es' * (self.stretches != 1)}"
+        return read + (f", one in {self.every}" if self.every > 1 else "")
 
     def lines(self) -> list[str]:
         layers = len(next(iter(self.gates.values())).low)
         lines = [
-            f"{self.cell.upper()} gates over {self.chars:,} characters: the share of values saturated low "
-            f"(< {LOW:g}, closed) and high (> {HIGH:g}, open)"
+            f"{self.cell.upper()} gates over {self.chars:,} characters ({self.population()}): the share of values "
+            f"saturated low (< {LOW:g}, closed) and high (> {HIGH:g}, open)"
         ]
         for layer in range(layers):
             if layers > 1:
@@ -83,7 +94,8 @@ def gate_saturation(model: CharRNN, vocab: Vocab, text: str, stretch: int = 35, 
     if model.cell not in ("gru", "lstm"):
         raise ConfigError(f"a {model.cell.upper()} has no gates: gates are read for a GRU or an LSTM («cell»)")
     text = text[:MAX_GATE_CHARS]
-    pieces = gate_stretches(text, stretch)[:: max(1, every)]
+    every = max(1, every)
+    pieces = gate_stretches(text, stretch)[::every]
     if not pieces:
         raise ConfigError("the text is empty: no gates to read")
     values = gate_values(model, vocab, pieces)
@@ -94,4 +106,5 @@ def gate_saturation(model: CharRNN, vocab: Vocab, text: str, stretch: int = 35, 
         )
         for name, layers in values.items()
     }
-    return Gates(model.cell, sum(len(p) for p in pieces), {name: shares[name] for name in GATE_NAMES[model.cell]})
+    ordered = {name: shares[name] for name in GATE_NAMES[model.cell]}
+    return Gates(model.cell, sum(len(p) for p in pieces), ordered, len(pieces), every)

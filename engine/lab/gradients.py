@@ -4,7 +4,9 @@ For windows of a text (by default the held-out text cut into consecutive windows
 a zero state: ‖∂ loss at the last step / ∂ h_{T-k}‖ for k = 0…window-1, averaged over the windows. The loss is the
 cross-entropy of the character after the window. A vanishing gradient is this curve falling by orders of magnitude
 (a plain tanh RNN); an exploding one, rising (a recurrent matrix scaled to spectral radius well above 1). The
-derivative is the total one: through later steps, and through the layers above at the same step.
+derivative is the total one: through later steps, and through the layers above at the same step. An LSTM's state is
+the pair (h, c): its curve is the norm of the gradient with respect to both, ‖(∂ loss / ∂ h, ∂ loss / ∂ c)‖, c as the
+next step reads it (the path along c is the one an LSTM keeps gradients alive on).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class GradientsThroughTime:
     def to_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {
             "cell": self.cell,
+            "state": self.state,
             "window": self.window,
             "windows": self.windows,
             "steps_back": list(self.steps_back),
@@ -57,10 +60,15 @@ class GradientsThroughTime:
             result["spectral_radius"] = list(self.spectral_radius)
         return result
 
+    @property
+    def state(self) -> str:
+        """What the gradient is taken with respect to: h, or an LSTM's (h, c)."""
+        return "(h, c)" if self.cell == "lstm" else "h"
+
     def lines(self) -> list[str]:
         lines = [
-            f"gradients through time, {self.cell.upper()}: ‖∂ loss at the last step / ∂ h k steps back‖, mean over "
-            f"{self.windows} window{'s' * (self.windows != 1)} of {self.window} characters"
+            f"gradients through time, {self.cell.upper()}: ‖∂ loss at the last step / ∂ {self.state} k steps back‖, "
+            f"mean over {self.windows} window{'s' * (self.windows != 1)} of {self.window} characters"
         ]
         if self.spectral_radius is not None:
             radii = ", ".join(f"{r:.2f}" for r in self.spectral_radius)
@@ -119,16 +127,22 @@ def gradients_through_time(
     inputs = indices(vocab, [p[:-1] for p in pieces], parameter.device)  # W_ih's columns: no one-hot product
     targets = torch.tensor([vocab.encode_unseen(p[-1])[0][0] for p in pieces], device=parameter.device)
     with evaluating(model), torch.enable_grad():
-        unrolled = unroll(model, inputs)
+        unrolled = unroll(model, inputs, keep_cells=True)
         # Summed over windows: each window's loss depends on its own row of the batch only.
         loss = F.cross_entropy(unrolled.logits[-1], targets, reduction="sum")
-        states = [h for layer in unrolled.hs for h in layer]
-        grads = torch.autograd.grad(loss, states)
+        states = [h for layer in unrolled.hs for h in layer] + [c for layer in unrolled.cs for c in layer]
+        # The last step's c reaches no loss: its gradient is zero (None from autograd).
+        found = torch.autograd.grad(loss, states, allow_unused=True)
+        grads = [torch.zeros_like(s) if g is None else g for s, g in zip(states, found, strict=True)]
     per_layer = []
+    cells = len(unrolled.cs) * window  # after the hs: an LSTM's cs, in the same order
     for layer in range(model.layers):
-        layer_grads = grads[layer * window : (layer + 1) * window]
+        squared = [g.square().sum(dim=-1) for g in grads[layer * window : (layer + 1) * window]]
+        if cells:
+            first = model.layers * window + layer * window
+            squared = [s + g.square().sum(dim=-1) for s, g in zip(squared, grads[first : first + window], strict=True)]
         # k steps back from the last step: index window - 1 - k.
-        per_layer.append(tuple(float(layer_grads[window - 1 - k].norm(dim=-1).mean()) for k in range(window)))
+        per_layer.append(tuple(float(squared[window - 1 - k].sqrt().mean()) for k in range(window)))
     radius = spectral_radius(model)
     return GradientsThroughTime(
         model.cell,

@@ -29,6 +29,8 @@ from engine.corpus import UNSEEN, Vocab
 from engine.evaluate import CHUNK_POSITIONS, IGNORED, perplexity_from
 from engine.model import CharRNN, evaluating
 
+RISE_SHARE = 1.5  # the held-out curve's end this many times its lowest point: it rises with context
+
 
 @dataclass(frozen=True)
 class Horizon:
@@ -45,6 +47,22 @@ class Horizon:
         """The training text read in one pass from a zero state: the horizon's long-context end."""
         return self.train[-1]
 
+    def held_out_rises(self) -> bool:
+        """The held-out curve ends RISE_SHARE or more above its lowest point: more context of new text, worse."""
+        finite = [v for v in self.held_out if math.isfinite(v)]
+        return len(finite) > 1 and math.isfinite(self.held_out[-1]) and self.held_out[-1] >= RISE_SHARE * min(finite)
+
+    def caption(self) -> str:
+        """One line under the curves when the held-out one rises with context (memorisation's signature), else ""."""
+        if not self.held_out_rises():
+            return ""
+        low = min(v for v in self.held_out if math.isfinite(v))
+        at = self.context[self.held_out.index(low)]
+        return (
+            f"held-out rises with context ({low:,.1f} at k = {at:,}, {self.held_out[-1]:,.1f} whole): memorisation, "
+            "the longer it reads new text the surer it is of the old"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "context": list(self.context),
@@ -52,6 +70,7 @@ class Horizon:
             "held_out": [_number(value) for value in self.held_out],
             "train_chars": self.train_chars,
             "held_out_chars": self.held_out_chars,
+            "held_out_rises": self.held_out_rises(),
         }
 
 

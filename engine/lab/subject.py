@@ -7,11 +7,10 @@ from pathlib import Path
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
-from engine.corpus import Corpus, Vocab
+from engine.corpus import Corpus, Vocab, corpus_for, local_corpus
 from engine.errors import CorpusError
 from engine.events import EpochEnd
 from engine.model import CharRNN
-from engine.session import corpus_for, local_corpus
 
 LAB_HELD_OUT_CHARS = 1_500  # held-out text read when the run itself had held-out evaluation off
 

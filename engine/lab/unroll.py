@@ -29,6 +29,9 @@ class Unrolled:
     hs: list[list[Tensor]]
     logits: list[Tensor]  # (batch, vocab) after each input, from the top layer
     gates: dict[str, list[list[Tensor]]] = field(default_factory=dict)  # gate name → [layer][t]; GRU and LSTM
+    # An LSTM's cell state as the next step reads it, cs[layer][t] (keep_cells): a node of its own, so the gradient
+    # reaching it is the one through c alone (h_t, computed from c_t, has its own in hs).
+    cs: list[list[Tensor]] = field(default_factory=list)
 
 
 def one_hot(vocab: Vocab, texts: list[str], dtype: torch.dtype = torch.float32) -> Tensor:
@@ -56,13 +59,14 @@ def unroll(
     reset_at: Collection[int] = (),
     keep_gates: bool = False,
     keep_logits: bool = True,
+    keep_cells: bool = False,
 ) -> Unrolled:
     """Read inputs from a zero state; the state is zeroed again before each step in reset_at.
 
     inputs: one-hot (steps, batch, vocab), which gradients can reach; or indices (steps, batch), UNSEEN for an
     all-zero input, which pick W_ih's columns instead of multiplying by a one-hot matrix (what reading the gates
     every epoch can afford). Differentiable: call under torch.no_grad() when no gradient is wanted. Eval semantics
-    (no dropout). keep_logits False leaves out the output layer (logits stays empty).
+    (no dropout). keep_logits False leaves out the output layer (logits stays empty); keep_cells keeps an LSTM's c.
     """
     steps, batch = inputs.shape[0], inputs.shape[1]
     hidden, cell = model.hidden, model.cell
@@ -76,6 +80,8 @@ def unroll(
     h = [zeros for _ in range(model.layers)]
     c = [zeros for _ in range(model.layers)]
     out = Unrolled([[] for _ in range(model.layers)], [])
+    if keep_cells and cell == "lstm":
+        out.cs = [[] for _ in range(model.layers)]
     names = GATE_NAMES[cell] if keep_gates else ()
     for name in names:
         out.gates[name] = [[] for _ in range(model.layers)]
@@ -96,6 +102,9 @@ def unroll(
             new_h, new_c, values = cell_step(cell, gi, gh, h[layer], c[layer])
             if new_c is not None:
                 c[layer] = new_c
+                if out.cs:
+                    c[layer] = new_c.clone()  # the state carried to the next step, apart from the h it gave
+                    out.cs[layer].append(c[layer])
             for name, value in zip(names, values, strict=False):
                 out.gates[name][layer].append(value)
             h[layer] = new_h

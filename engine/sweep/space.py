@@ -40,9 +40,11 @@ if TYPE_CHECKING:  # this module imports no Optuna: a trial is only handed in
 
 # What a sweep may vary, and how, from the settings' declarations (engine.config.Setting: searchable, kind, search).
 SEARCHABLE = tuple(s.name for s in SETTINGS if s.searchable)
-FLOAT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind == "float")
-INT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind == "int")
-CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {s.name: s.choices for s in SETTINGS if s.searchable and s.choices}
+FLOAT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind_of.search == "float")
+INT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind_of.search == "int")
+CHOICE_SETTINGS: dict[str, tuple[str, ...]] = {
+    s.name: s.choices for s in SETTINGS if s.searchable and s.kind_of.search == "choice"
+}
 # The settings the default space searches (when neither --space nor --search is given).
 DEFAULT_SEARCH = tuple(s.name for s in SETTINGS if s.search is not None)
 

@@ -287,7 +287,8 @@ def study_identity(fixed: Mapping[str, Any], space: Space) -> dict[str, Any]:
         "space": space.describe(),
         "settings": shared,
     }
-    return json.loads(json.dumps(identity))
+    same: dict[str, Any] = json.loads(json.dumps(identity))
+    return same
 
 
 def identity_difference(study: str, existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> str | None:

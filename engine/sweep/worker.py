@@ -199,7 +199,8 @@ def run_trial(
     if not history:
         store(trial.set_user_attr, "reason", "no epoch finished")
         raise TrialFailed("no epoch finished")
-    return min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history)
+    lowest: float = min(h["val_perplexity"] if h["val_perplexity"] is not None else h["perplexity"] for h in history)
+    return lowest
 
 
 def save_trial(trainer: Trainer, trial: optuna.Trial, save: str, patience: Patience, tell: Notify) -> None:

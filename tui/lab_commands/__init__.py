@@ -2,7 +2,9 @@
 
 One LabCommand a view, in its own module here, listed in LAB_COMMANDS. Each adds its own options, computes its
 view from the checkpoint's Subject (engine.lab.subject) and returns a LabResult: to_json() for --json (one JSON
-object on stdout, for scripts and tests), lines() for a person.
+object on stdout, for scripts and tests), lines() for a person. Every result names the text it read, on screen
+and in its JSON's "source" (SOURCES): a figure on the training text and one on the held-out text are never told
+apart by their number alone.
 """
 
 from __future__ import annotations
@@ -12,16 +14,32 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from tui.lab_commands.result import LabResult
 
 if TYPE_CHECKING:  # torch-backed: loaded only when a lab command runs
     from engine.lab.subject import Subject
 
 
-class LabResult(Protocol):
-    def to_json(self) -> dict[str, Any]: ...
+# The texts a lab figure may read: the run's training text, the held-out text that follows it, the test text kept
+# for the verdict, or a text typed on the command line (--text).
+SOURCES = ("training", "held-out", "test", "given")
 
-    def lines(self) -> list[str]: ...
+
+@dataclass(frozen=True)
+class Sourced:
+    """A view's result with the text it read named: "source" in its JSON, and a last line saying what was read."""
+
+    result: LabResult
+    source: str  # one of SOURCES
+    read: str  # one line for a person: "read: the held-out text's first 101 characters"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.result.to_json(), "source": self.source}
+
+    def lines(self) -> list[str]:
+        return [*self.result.lines(), self.read]
 
 
 @dataclass(frozen=True)
@@ -56,12 +74,19 @@ def add_lab_parser(commands: Any) -> None:
         view.add_argument("--corpus", metavar="PATH", help="the text to read (default: the one its run trained on)")
         view.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
         command.add_arguments(view)
+    from tui.lab_commands import datasize  # trains its own runs: no checkpoint
+
+    datasize.add_parser(views)
 
 
 def run_lab(args: argparse.Namespace) -> int:
     """Run the chosen view; an RnnTuiError propagates to the command line's one-line error (exit 2)."""
     from engine.lab.subject import load_subject
 
+    if args.lab_view == "datasize":
+        from tui.lab_commands import datasize
+
+        return datasize.run(args)
     command = next(command for command in lab_commands() if command.name == args.lab_view)
     subject = load_subject(args.checkpoint, args.corpus)
     result = command.run(args, subject)

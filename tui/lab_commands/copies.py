@@ -21,7 +21,7 @@ class CopiesResult:
     label: str
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.copies.to_json(), "checkpoint": self.label}
+        return {**self.copies.to_json(), "checkpoint": self.label, "source": "training"}  # the text copies come from
 
     def lines(self) -> list[str]:
         from engine.lab.copies import DEFINITION

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands import LabResult
+    from tui.lab_commands.result import LabResult
 
 HELP = "gradients through time: ‖∂ loss / ∂ h k steps back‖ over held-out windows (vanishing, exploding)"
 
@@ -24,4 +24,12 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
 
     if args.window < 1:
         raise ConfigError(f"--window must be at least 1, got {args.window}")
-    return gradients_through_time(subject.model, subject.vocab, subject.corpus.held_out, args.window)
+    from tui.lab_commands import Sourced
+
+    held_out = subject.corpus.held_out
+    found = gradients_through_time(subject.model, subject.vocab, held_out, args.window)
+    read = (
+        f"read: the held-out text ({len(held_out):,} characters), {found.windows} consecutive windows of "
+        f"{args.window}, each from a zero state"
+    )
+    return Sourced(found, "held-out", read)

@@ -22,9 +22,13 @@ class HorizonResult:
     train_perplexity: float | None  # the checkpoint's last training figure, for comparison
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.horizon.to_json(), "checkpoint": self.label, "train_perplexity": self.train_perplexity}
+        h = self.horizon.to_json()
+        source = {"train": "training", "held_out": "held-out"}  # each curve's text
+        return {**h, "checkpoint": self.label, "train_perplexity": self.train_perplexity, "source": source}
 
     def lines(self) -> list[str]:
+        from engine.events import TRAP_RATIO, is_trap
+
         h = self.horizon
         lines = [
             f"memory horizon of {self.label}: perplexity of text read from a zero state, by context (characters read)",
@@ -40,11 +44,17 @@ class HorizonResult:
                 f"training perplexity {self.train_perplexity:,.2f}; the whole training text from a zero state "
                 f"{h.longest:,.2f} ({ratio:,.1f}×): "
                 + (
-                    "the model leans on a state it never has from a zero state (the carried-state trap)"
-                    if ratio > 3
-                    else "close: the model does from a zero state what training says"
+                    f"×{TRAP_RATIO:g} or more, the model leans on a state it never has from a zero state (the "
+                    "carried-state trap)"
+                    if is_trap(h.longest, self.train_perplexity)
+                    else f"under ×{TRAP_RATIO:g}, close: the model does from a zero state what training says"
                 )
             )
+        if h.caption():
+            lines.append(h.caption())
+        lines.append(
+            f"read: the training text ({h.train_chars:,} characters) and the held-out text ({h.held_out_chars:,})"
+        )
         return lines
 
 

@@ -49,7 +49,20 @@ PERPLEXITY_HELP = Text.assemble(
     "Training only: generation, evaluation and the Lab read the weights the same way whichever impl trained them.\n",
     ("copied", "bold"),
     f" (Samples panel, the Lab's Timeline, `rnn-tui lab copies`, copy_longest and copy_share in --metrics): "
-    f"{COPIES_DEFINITION}.\n\n",
+    f"{COPIES_DEFINITION}.\n",
+    ("saliency", "bold"),
+    " (F4, Why?; `rnn-tui lab saliency`): for one prediction, how much each earlier character moves it, the size of "
+    "the gradient of its log-probability with respect to that character's one-hot input, shaded behind the text (the "
+    "darker, the more). F4 reads the text it explains; `lab saliency` the held-out text unless given --text, and "
+    "says which.\n",
+    ("effective context", "bold"),
+    " (F4, `lab saliency`): how many characters back, counted from the prediction, hold 90 % of the summed saliency: "
+    "a few for a short memory, a word or a line for a long one.\n",
+    ("gate saturation", "bold"),
+    " (F9 on a gate; `rnn-tui lab gates`; gate_saturation in --metrics): the share of a GRU's or LSTM's gate values "
+    "below 0.1 (closed, left out) or above 0.9 (open, let through). F9 shows one unit over the text it colours (the "
+    "training text's first 600 characters, or the sample); `lab gates` and --metrics each layer over the same "
+    "held-out stretches (one in 4, each from a zero state), so their shares agree.\n\n",
     ("Presets\n", "bold"),
     ("d2l-zh", "bold"),
     ": the Chinese edition's §6.5 run: Jay Chou lyrics, 256 hidden units, Adam lr 0.001, state carried, 250 epochs.\n",

@@ -29,7 +29,7 @@ from tui.widgets.ordered_input import OrderedInput
 
 if TYPE_CHECKING:  # engine.activations imports torch, which the app loads later, in a thread
     from engine.activations import Activations
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 CORPUS_STRETCH = 600  # characters of the corpus shown: a few dozen lines of lyrics
 SUGGESTIONS_PER_REASON = 3
@@ -118,6 +118,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
         self.unit = 0
         self.coloured = Text()  # the text as last coloured
         self.error: str | None = None
+        self.text_name = "the text"  # what the activations read: the sample, or the training text's start
 
     def compose(self) -> ComposeResult:
         sources = [(f"corpus ({CORPUS_STRETCH} chars)", "corpus")]  # short: one line at 80 columns
@@ -154,9 +155,10 @@ class HiddenUnitsScreen(ModalScreen[None]):
             source = self.model_source or self.source()
             self.model_source = source
             if which == "sample" and self.sample:
-                text = self.sample
+                text, self.text_name = self.sample, "the sample"
             elif source.corpus_text:
                 text = source.corpus_text[:CORPUS_STRETCH]
+                self.text_name = f"the training text's first {len(text):,} characters"
             else:
                 raise RnnTuiError("no corpus is loaded with these weights: generate a sample (F2) and show that")
             unknown = source.vocab.unknown(text)
@@ -238,7 +240,10 @@ class HiddenUnitsScreen(ModalScreen[None]):
         if gate:
             low = sum(v < 0.1 for v in values) / len(values) if values else 0.0
             high = sum(v > 0.9 for v in values) / len(values) if values else 0.0
-            info.append(f"\n{self.kind} gate: closed (< 0.1) {low:.0%}, open (> 0.9) {high:.0%} of the text")
+            # One unit over the text shown: not the layer's share over held-out stretches (lab gates, --metrics).
+            info.append(
+                f"\n{self.kind} gate, this unit: closed (< 0.1) {low:.0%}, open (> 0.9) {high:.0%} of {self.text_name}"
+            )
         self.query_one("#units-info", Static).update(info)
         shown = [v - GATE_CENTRE for v in values] if gate else values
         self.coloured = coloured_text(self.activations.text, shown, scale)
@@ -270,7 +275,7 @@ class HiddenUnitsScreen(ModalScreen[None]):
             self.show_unit((self.unit + delta) % self.activations.hidden)
 
 
-def open_hidden_units(app: RnnTuiApp) -> None:
+def open_hidden_units(app: ScreenHost) -> None:
     """F9: the hidden units over the generate box's text, or over the corpus."""
     from tui.screens.model_source import current_model
 

@@ -18,18 +18,19 @@ from textual.widgets import Static, TabbedContent, TabPane
 from tui.screens.lab_pane import LabPane  # in its own module: a view's module imports it, and lab_panes() the view
 
 if TYPE_CHECKING:
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 
 def lab_panes() -> tuple[type[LabPane], ...]:
     """Every lab view, in tab order."""
+    from tui.screens.lab_datasize import DatasizePane
     from tui.screens.lab_gradients import GradientsPane
     from tui.screens.lab_horizon import HorizonPane
     from tui.screens.lab_lessons import LessonsPane
     from tui.screens.lab_ngram import NgramPane
     from tui.screens.lab_timeline import TimelinePane
 
-    return (GradientsPane, HorizonPane, NgramPane, TimelinePane, LessonsPane)
+    return (GradientsPane, HorizonPane, NgramPane, DatasizePane, TimelinePane, LessonsPane)
 
 
 class LabScreen(ModalScreen[None]):
@@ -81,6 +82,6 @@ class LabScreen(ModalScreen[None]):
                     pane.shown()
 
 
-def open_lab(app: RnnTuiApp) -> None:
+def open_lab(app: ScreenHost) -> None:
     """F11: the lab views of the current weights."""
     app.push_screen(LabScreen())

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.lab.gradients import GradientsThroughTime
     from engine.model import CharRNN
     from engine.trainer import Trainer
-    from tui.run_control import CheckpointWeights, RunControl
+    from tui.checkpoint_weights import CheckpointWeights
+    from tui.hosts import RunsOnScreen
 
 CURVE_COLOURS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray", "orange")
 CURVE_MARKERS = ("braille", "•", "x", "+")  # the curves told apart without colour too
@@ -58,14 +59,19 @@ def lab_text(trainer: Trainer | None, corpus_text: str | None) -> str | None:
     return text[-LAB_HELD_OUT_CHARS:] if text else None
 
 
-def keep_curve(runs: RunControl, origin: str) -> None:
+def lab_text_name(trainer: Trainer | None) -> str:
+    """Which text lab_text reads: the held-out text, else (held-out off, or no run) the training text's end."""
+    return "held-out" if trainer is not None and trainer.corpus.held_out else "training"
+
+
+def keep_curve(runs: RunsOnScreen, origin: str) -> None:
     """The current run was kept for F10 as origin: compute its curve now, while its trainer (and weights) exist."""
     trainer = runs.trainer
     if trainer is not None:
         compute_kept_curve(runs, origin, lambda: (trainer.copy_model(), trainer.vocab, lab_text(trainer, None)))
 
 
-def keep_checkpoint_curve(runs: RunControl, weights: CheckpointWeights) -> None:
+def keep_checkpoint_curve(runs: RunsOnScreen, weights: CheckpointWeights) -> None:
     """A checkpoint was loaded to generate (its history just kept for F10): its curve over the run's held-out text,
     when it has the run's vocabulary (else there is no text it can be read on here, and it is kept without one)."""
     trainer = runs.trainer
@@ -83,7 +89,9 @@ def keep_checkpoint_curve(runs: RunControl, weights: CheckpointWeights) -> None:
         compute_kept_curve(runs, origin, lambda: (model, vocab, lab_text(trainer, None)))
 
 
-def compute_kept_curve(runs: RunControl, origin: str, weights: Callable[[], tuple[CharRNN, Vocab, str | None]]) -> None:
+def compute_kept_curve(
+    runs: RunsOnScreen, origin: str, weights: Callable[[], tuple[CharRNN, Vocab, str | None]]
+) -> None:
     """In a thread worker: the curve of weights() (a model nobody trains, its vocabulary, the text), kept by origin."""
     if origin in runs.lab_curves:
         return
@@ -118,14 +126,19 @@ class GradientsChart(FigurePlot):
         plt.clear_figure()
         self.drawn = []
         plt.xlabel("k steps back")
-        plt.title("‖∂ loss / ∂ h k steps back‖, log scale")
         curves = [(label, curve) for label, curve in self.curves if drawable(curve.norm)]
+        states = {curve.state for _, curve in curves}  # h, or an LSTM's (h, c)
+        state = states.pop() if len(states) == 1 else "state (h; an LSTM's h, c)"
+        plt.title(f"‖∂ loss / ∂ {state} k steps back‖, log scale")
         if not curves:
             return
         plt.yscale("log")
         values = [v for _, curve in curves for _, v in drawable(curve.norm)]
         ticks = decade_ticks(min(values), max(values), max(2, (self.size.height - 4) // 3))
         plt.yticks(ticks, [f"1e{round(math.log10(t))}" for t in ticks])  # plotext's own labels run 20 digits
+        # The axis spans the decades the ticks bound (plotext takes a log axis's limits as log10): a curve within
+        # one decade still has a label at each end, not one or none.
+        plt.ylim(math.log10(ticks[0]), math.log10(ticks[-1]))
         longest = max(len(curve.norm) for _, curve in curves)
         x_ticks: list[float] = [k for k in (0, 10, 25, 50, 75, 100, 150, 200, 300, 500) if k < longest - 5]
         plt.xticks([*x_ticks, longest - 1])
@@ -145,8 +158,12 @@ class GradientsChart(FigurePlot):
 def decade_ticks(low: float, high: float, count: int) -> list[float]:
     """Powers of ten from below low to above high, at most count of them, evenly spaced in the exponent."""
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    last = max(last, first + 1)  # a flat curve on a power of ten: still two ticks
     step = max(1, math.ceil((last - first) / max(1, count - 1)))
-    return [10.0**e for e in range(last, first - 1, -step)][::-1]
+    exponents = list(range(last, first - 1, -step))
+    if exponents[-1] > first:  # the bottom decade too: the axis starts there
+        exponents.append(first)
+    return [10.0**e for e in reversed(exponents)]
 
 
 def drawable(norms: tuple[float, ...]) -> list[tuple[int, float]]:
@@ -164,7 +181,9 @@ class GradientsPane(LabPane):
     TITLE = "Gradients through time"
     HELP = (
         "how much the loss at the last step of a 100-character window of held-out text still reaches the hidden "
-        "state k steps back, ‖∂ loss / ∂ h_(T−k)‖, averaged over the windows, on a log scale (§6.6). A curve falling "
+        "state k steps back, ‖∂ loss / ∂ h_(T−k)‖ (an LSTM's state is h and c: the norm over both), averaged over "
+        "the windows, on a log scale (§6.6); with held-out off, the training text's end, as the line above the plot "
+        "says. A curve falling "
         "by orders of magnitude is a vanishing gradient: what happened that far back can no longer be learned from; "
         "a rising one, exploding. An untrained plain RNN's falls fastest; gates can hold it up (a GRU whose update "
         "gate stays open copies its state, and its curve stays flat). Runs kept for F10 (finished, stopped, replaced, "
@@ -187,6 +206,7 @@ class GradientsPane(LabPane):
         self.computed = 0  # how many computations finished (tests wait on it)
         self.computing = False
         self.epoch_read = -1  # the run's epoch when the curve on screen was computed
+        self.text_name = "held-out"  # the text the curve on screen read (lab_text_name)
 
     def compose(self) -> ComposeResult:
         yield Static(Text("reading the current weights…", style="dim"), id="gradients-info")
@@ -219,6 +239,7 @@ class GradientsPane(LabPane):
                 raise RnnTuiError("no text to read with these weights: train on a corpus (F7) to see its gradients")
             curve = gradients_through_time(source.model, source.vocab, text)
             label = f"{NOW} ({source.label})"
+            self.text_name = lab_text_name(runs.trainer if source.corpus_text is not None else None)
         except RnnTuiError as exc:
             message = str(exc)
             self.app.call_from_thread(self.show_error, message)
@@ -248,7 +269,7 @@ class GradientsPane(LabPane):
                 curves.append((name, kept))
         info = Text()
         info.append(
-            f"mean of {curve.windows} windows of {curve.window} held-out characters · "
+            f"mean of {curve.windows} windows of {curve.window} {self.text_name}-text characters · "
             f"{len(curves) - 1} other run{'s' * (len(curves) != 2)} kept (F10)\n",
             style="dim",
         )

@@ -21,7 +21,7 @@ class LessonsPane(LabPane):
     NAME = "lessons"
     TITLE = "Lessons"
     HELP = (
-        "Lessons: chapter 6's exercises as guided runs (no clipping, an untrained model writing, the carried-state "
+        "chapter 6's exercises as guided runs (no clipping, an untrained model writing, the carried-state "
         "trap, memorisation, RNN/GRU/LSTM at equal parameters, temperature, one-hot against the vocabulary). ↑/↓ "
         "picks one, Enter fills the form with its settings and restarts; when the run ends on its own, an "
         "observation from your own run shows in Samples. Also `rnn-tui --lesson NAME`, `rnn-tui train --headless "

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.widget import Widget
 
 if TYPE_CHECKING:
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 
 class LabPane(Widget):
@@ -19,7 +19,7 @@ class LabPane(Widget):
     HELP: ClassVar[str] = ""
 
     @property
-    def rnn_app(self) -> RnnTuiApp:
+    def rnn_app(self) -> ScreenHost:
         return self.app  # type: ignore[return-value]
 
     def shown(self) -> None:

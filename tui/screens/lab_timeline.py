@@ -30,7 +30,7 @@ class TimelinePane(LabPane, can_focus=True):
     NAME = "timeline"
     TITLE = "Timeline"
     HELP = (
-        "Timeline: every sample the run drew, at each report (every period epochs), with the settings of that "
+        "every sample the run drew, at each report (every period epochs), with the settings of that "
         "moment (lr, clip, temperature…). ←/→ scrub the epochs, Home/End jump to the first/last. Highlighted: "
         "the copies, as in the Samples panel (see copied, above): watch a sample improve, then turn into a copy of the "
         "lyrics. Checkpoints keep the timeline: one loaded with ctrl+o (to continue, or just to generate: its name "

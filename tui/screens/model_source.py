@@ -14,7 +14,7 @@ from engine.errors import RnnTuiError
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.model import CharRNN
     from engine.trainer import Trainer
-    from tui.run_control import CheckpointWeights
+    from tui.checkpoint_weights import CheckpointWeights
 
 
 @dataclass(frozen=True)

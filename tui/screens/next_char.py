@@ -30,7 +30,7 @@ from tui.screens.model_source import ModelSource
 if TYPE_CHECKING:  # engine.explain imports torch, which the app loads later, in a thread
     from engine.explain import ExplainStep, Loop
     from engine.lab.saliency import Saliency
-    from tui.app import RnnTuiApp
+    from tui.hosts import ScreenHost
 
 TOP_K = 8
 MAX_EXPLAINED = 1_000  # rows in the table: a longer text is explained in its first 1,000 characters
@@ -74,7 +74,8 @@ class NextCharScreen(ModalScreen[None]):
     NextCharScreen { align: center middle; }
     #next-box { width: 96%; height: 94%; border: round $accent; background: $surface; padding: 0 1; }
     #next-text { height: auto; max-height: 6; }
-    #next-detail { height: auto; margin: 1 0; }
+    #next-loop { height: auto; display: none; }
+    #next-detail { height: auto; margin: 1 0 0 0; }  /* the table's header row follows: no blank line, more rows */
     #next-steps { height: 1fr; }
     #next-footer { height: 1; color: $text-muted; }
     """
@@ -108,6 +109,8 @@ class NextCharScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="next-box"):
             yield Static(Text("explaining…", style="dim"), id="next-text")
+            # The loop note on a line of its own (the border's subtitle would cut it at 80 columns).
+            yield Static("", id="next-loop")
             yield Static("", id="next-detail")
             yield DataTable(id="next-steps", cursor_type="row", zebra_stripes=True)
             yield Static("↑/↓ step · earlier characters shaded by saliency · Esc closes", id="next-footer")
@@ -163,10 +166,10 @@ class NextCharScreen(ModalScreen[None]):
         self.full_text, self.start, self.steps = text, start, list(steps)
         self.loop = find_loop(text, start=start)
         mode = "greedy" if self.temperature is None else f"temperature {self.temperature:g}"
-        subtitle = f"{how}; {mode}"
-        if self.loop is not None:
-            subtitle += "; " + describe_loop(text, self.loop)
-        self.query_one("#next-box").border_subtitle = subtitle
+        self.query_one("#next-box").border_subtitle = f"{how}; {mode}"
+        loop_line = self.query_one("#next-loop", Static)
+        loop_line.update(Text(describe_loop(text, self.loop) if self.loop is not None else "", style="yellow"))
+        loop_line.display = self.loop is not None
         table = self.query_one(DataTable)
         table.clear()
         for number, step in enumerate(self.steps, start=1):
@@ -276,7 +279,7 @@ class NextCharScreen(ModalScreen[None]):
         return shown
 
 
-def open_next_char(app: RnnTuiApp) -> None:
+def open_next_char(app: ScreenHost) -> None:
     """F4: explain the generate box's text (or, before any, a generation from its settings)."""
     from textual.widgets import Input
 

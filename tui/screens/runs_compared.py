@@ -28,13 +28,12 @@ from tui.widgets.plot import epoch_ticks
 from tui.widgets.plot_chart import FigurePlot
 
 if TYPE_CHECKING:  # annotations only: the app imports this module
-    from tui.app import RnnTuiApp
-    from tui.run_control import RunControl
+    from tui.hosts import RunsOnScreen, ScreenHost
 
 DEFAULT_CSV = "rnn-tui-runs.csv"
 
 
-def compared_runs(runs: RunControl) -> RunBook:
+def compared_runs(runs: RunsOnScreen) -> RunBook:
     """The kept runs plus the one still training (not kept yet), for the screen."""
     book = RunBook()
     book.runs = list(runs.run_book.runs)
@@ -119,7 +118,7 @@ class RunsScreen(ModalScreen[None]):
     #runs-export { height: 1; margin-top: 1; }
     #runs-export Label { color: $text-muted; }
     #runs-csv { width: 1fr; }
-    #runs-message { height: 1; }
+    #runs-message { height: auto; max-height: 3; }  /* its help wraps at 80 columns rather than lose its end */
     #runs-baselines { height: auto; }
     """
 
@@ -154,7 +153,11 @@ class RunsScreen(ModalScreen[None]):
         if table is None:
             return Text("")
         values = "  ".join(f"{n}-gram {v:,.1f}" for n, v in zip(table.n, table.held_out, strict=True))
-        return Text.assemble(("counting, held-out (this run's text): ", "dim"), values)
+        shown = Text.assemble(("counting, held-out (this run's text): ", "dim"), values)
+        judged = self.app.run_control.status.verdict  # type: ignore[attr-defined]
+        if judged is not None:  # this run against counting: its test figure once it has one, else held-out
+            shown.append("\n" + judged.line())
+        return shown
 
     def describe(self, index: int, label: str) -> str:
         run = self.book.runs[index]
@@ -162,7 +165,8 @@ class RunsScreen(ModalScreen[None]):
         end = " (stopped)" if run.stopped else ""
         held = [(e.val_perplexity, e.epoch) for e in run.history if e.val_perplexity is not None]
         best = f"; held-out best {min(held)[0]:,.1f} at epoch {min(held)[1]}" if held else ""
-        return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}{best}"
+        test = f"; test {last.test_perplexity:,.1f}" if last.test_perplexity is not None else ""
+        return f"{label}: {last.perplexity:,.1f} at epoch {last.epoch}{end}{best}{test}"
 
     def hint(self) -> Text:
         if not self.book.runs:
@@ -189,7 +193,7 @@ class RunsScreen(ModalScreen[None]):
             self.book.overlay("perplexity", chosen), self.book.overlay("val_perplexity", chosen)
         )
 
-    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged[int]) -> None:
         event.stop()
         self.redraw()
 
@@ -236,6 +240,6 @@ class RunsScreen(ModalScreen[None]):
         message.update(Text(shown(f"wrote {len(self.chosen)} runs ({columns} columns) to {written}"), style="green"))
 
 
-def open_runs(app: RnnTuiApp) -> None:
+def open_runs(app: ScreenHost) -> None:
     """F10: the runs kept so far, and the one training now."""
     app.push_screen(RunsScreen(compared_runs(app.run_control)))

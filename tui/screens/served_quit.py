@@ -3,7 +3,8 @@ as a download to the student's own computer (the browser's download, through Tex
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,7 +14,38 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 if TYPE_CHECKING:
-    from tui.app import RnnTuiApp
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+    from textual.timer import Timer
+
+
+class SessionWeights(Protocol):
+    """What leaving uses of the app's checkpoints (tui.checkpoint_flow.CheckpointFlow)."""
+
+    def unsaved(self) -> tuple[Any, str] | None: ...
+    def download(self) -> None: ...
+
+
+class LeavingHost(Protocol):
+    """What leaving a served session uses of the app (tui.app.RnnTuiApp): its checkpoints, whether leaving is
+    decided, stopping the training, and Textual's own screens, timers and exit."""
+
+    leave_confirmed: bool
+    releasing: bool
+
+    @property
+    def checkpoints(self) -> SessionWeights: ...
+    @property
+    def is_web(self) -> bool: ...
+    async def _stop_training(self) -> None: ...
+    def action_quit(self) -> Awaitable[None] | None: ...
+    def call_later(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool: ...
+    def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> object: ...
+    def set_timer(self, delay: float, callback: Callable[[], Awaitable[None]]) -> Timer: ...
+    def exit(self, result: Any = None, return_code: int = 0) -> None: ...
+    def notify(
+        self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None
+    ) -> None: ...
 
 
 class LeaveScreen(ModalScreen[str | None]):
@@ -44,7 +76,7 @@ class LeaveScreen(ModalScreen[str | None]):
         self.dismiss(None if event.button.id == "stay" else event.button.id)
 
 
-def ask_before_leaving(app: RnnTuiApp) -> None:
+def ask_before_leaving(app: LeavingHost) -> None:
     """The question ctrl+q asks in a served session; Enter (or ctrl+q again) leaves."""
     unsaved = app.checkpoints.unsaved()
     if unsaved is not None:
@@ -66,7 +98,7 @@ def ask_before_leaving(app: RnnTuiApp) -> None:
 RELEASE_GRACE_SECONDS = 20.0  # the download's time to reach the browser before the session leaves
 
 
-def release_idle_seat(app: RnnTuiApp, idle: float) -> None:
+def release_idle_seat(app: LeavingHost, idle: float) -> None:
     """Served, nobody at the tab for the release limit: save the weights in the session, offer them to the browser
     as a download, and leave (exit RELEASED_EXIT) so that the seat goes to someone who is there. Once."""
     from tui.served import RELEASED_EXIT

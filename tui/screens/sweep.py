@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 from rich.text import Text
 from textual import work
@@ -28,7 +28,7 @@ from textual.app import App, ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Input, Label, Static
 from textual_plotext import PlotextPlot
 
@@ -40,7 +40,6 @@ if TYPE_CHECKING:  # annotations only: the app loads engine.sweep when F12 reads
     from engine.config import TrainConfig
     from engine.run_book import RunBook
     from engine.sweep import TrialRow
-    from tui.app import RnnTuiApp
     from tui.cli import AppOptions
     from tui.main_screen import MainScreen
 
@@ -106,6 +105,12 @@ class SweepHost(Protocol):
     def options(self) -> AppOptions: ...
     @property
     def main(self) -> MainScreen: ...
+
+
+class SweepOpener(SweepHost, Protocol):
+    """What F12 uses of the app: the Sweep screen's host, and opening a screen."""
+
+    def push_screen(self, screen: Screen[Any]) -> object: ...
 
 
 def sweep_state(app: SweepHost) -> SweepState:
@@ -407,6 +412,8 @@ class SweepScreen(ModalScreen[None]):
             facts.append(f"seed {row.seed}")
         if row.best_epoch is not None:
             facts.append(f"best at epoch {row.best_epoch}")
+        if row is self.best_row() and row.history and row.history[-1].get("test_perplexity") is not None:
+            facts.append(f"test {row.history[-1]['test_perplexity']:,.1f} (reported once, ranks nothing)")
         if row.host:
             facts.append(row.host)
         if row.reason:
@@ -666,12 +673,12 @@ def follow(app: App[int], state: SweepState, process: subprocess.Popen[str]) -> 
         app.call_from_thread(tell)
 
 
-def open_sweep(app: RnnTuiApp) -> None:
+def open_sweep(app: SweepOpener) -> None:
     """F12: the Sweep screen, on the study last used (its sweep may still run)."""
     app.push_screen(SweepScreen(sweep_state(app)))
 
 
-def stop_sweep(app: RnnTuiApp) -> None:
+def stop_sweep(app: SweepHost) -> None:
     """On quit: a sweep this app started stops (its running trials are queued again)."""
     state = app.sweep_state
     process = state.process if state is not None else None

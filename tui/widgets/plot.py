@@ -306,6 +306,9 @@ class PerplexityPlot(Vertical):
         for name, marker, *_ in CURVES:
             if name in shown:
                 plt.plot([e for e, _ in shown[name]], [p for _, p in shown[name]], marker=marker)
+        for index, (label, value) in enumerate(self.baselines):  # named on the line itself, at 80×24 too: the best
+            # at its left end, the next at its right (two lines close together share a row)
+            plt.text(label, span[index % 2], value, color="gray", alignment="right" if index % 2 else "left")
         values = [p for points in shown.values() for _, p in points] + [value for _, value in self.baselines]
         first, last = min(epochs), max(max(epochs), min(epochs) + 1)
         plt.xlim(first, last)

@@ -11,7 +11,6 @@ afterwards keeps its new value, as an explicit flag wins over a preset on the co
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +31,7 @@ from engine.config import (
     ineffective_settings,
 )
 from engine.errors import ConfigError, RnnTuiError
+from engine.setting_kinds import Kind, KindName
 from tui.widgets.ordered_input import OrderedInput
 
 
@@ -51,8 +51,12 @@ class Field:
         return self.setting.label
 
     @property
-    def kind(self) -> str:  # int, float, optional-int, optional-float, choice, prefixes, path
+    def kind(self) -> KindName:  # int, float, optional-int, optional-float, choice, prefixes, path
         return self.setting.kind
+
+    @property
+    def kind_of(self) -> Kind:  # how its text parses and shows, which widget it is (engine.setting_kinds)
+        return self.setting.kind_of
 
     @property
     def live(self) -> bool:
@@ -67,7 +71,6 @@ EXTRA_CHOICES = {"sampling": SAMPLING_CHOICES}
 # runs), then the preset, which fills most of the rest, the model, the optimisation, the data. Two per row.
 FIELDS = tuple(Field(s, EXTRA_CHOICES.get(s.name, s.choices)) for s in SETTINGS)
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
-PREFIX_SEPARATORS = (",", "，", "、")
 HINT = "Enter applies live · F7 restarts"  # the form's message line when no field is in error
 
 
@@ -83,39 +86,12 @@ def form_words(exc: BaseException) -> str:
 
 
 def format_field_value(field: Field, value: SettingValue) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, tuple):  # prefixes
-        return ", ".join(value)
-    if field.kind in ("float", "optional-float"):
-        return f"{value:g}"
-    return str(value)
+    return field.kind_of.format(value)
 
 
 def parse_value(field: Field, text: str) -> SettingValue:
     """The typed value of a field's text, or ConfigError naming the field (the config checks ranges)."""
-    text = text.strip()
-    if field.kind == "choice":
-        return text
-    if field.kind == "path":
-        return text or None
-    if field.kind == "prefixes":
-        for separator in PREFIX_SEPARATORS[1:]:
-            text = text.replace(separator, ",")
-        return tuple(p.strip() for p in text.split(",") if p.strip())
-    if field.kind.startswith("optional") and not text:
-        return None
-    try:
-        if field.kind.endswith("int"):
-            return int(text)
-        value = float(text)
-    except ValueError:
-        kind = "a whole number" if field.kind.endswith("int") else "a number"
-        blank = {"temperature": " (blank: greedy)", "seed": " (blank: random)"}.get(field.name, "")
-        raise ConfigError(f"«{field.name}» must be {kind}{blank}, got {text!r}") from None
-    if not math.isfinite(value):
-        raise ConfigError(f"«{field.name}» must be a finite number, got {text!r}")
-    return value
+    return field.kind_of.parse(field.setting, text)
 
 
 @dataclass
@@ -168,7 +144,7 @@ class SettingsForm(Vertical):
         widgets: list[Label | Input | Select[str]] = []
         position = 0  # fields placed so far: an even count starts a row (two fields a row)
         for field in FIELDS:
-            if field.kind == "path" and position % 2:  # a path spans the rest of its row (app.tcss): start a row
+            if field.kind_of.widget == "wide-input" and position % 2:  # a path spans its row (app.tcss): start a row
                 widgets += [Label(""), Label("")]
                 position += 1
             label = field.label if field.live else field.label + "*"
@@ -177,12 +153,12 @@ class SettingsForm(Vertical):
             widgets.append(Label(label, id=f"label-{field.name}", classes=classes))
             widget_id = f"setting-{field.name}"
             text = format_field_value(field, getattr(config, field.name))
-            if field.kind == "choice":
+            if field.kind_of.widget == "select":
                 options = [(c, c) for c in field.choices]
                 widgets.append(
                     Select(options, value=text, id=widget_id, compact=True, allow_blank=False, classes="setting")
                 )
-            elif field.kind == "path":
+            elif field.kind_of.widget == "wide-input":
                 placeholder = "blank: the preset's own corpus"
                 widgets.append(
                     OrderedInput(text, id=widget_id, compact=True, classes="setting", placeholder=placeholder)
@@ -193,7 +169,7 @@ class SettingsForm(Vertical):
 
     # ----- reading and writing values -----
 
-    def widget(self, name: str) -> Input | Select:
+    def widget(self, name: str) -> Input | Select[str]:
         self.add_fields()
         return self.query_one(f"#setting-{name}")  # type: ignore[return-value]  # every #setting- is one of the two
 

@@ -52,7 +52,7 @@ def fitting_rows(report: ShapeReport, width: int) -> Layout:
     return padding, headers, rows
 
 
-class ShapesTable(DataTable):
+class ShapesTable(DataTable[str]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=False, show_cursor=False)
         self.rows_shown: list[tuple[str, str]] = []  # (tensor, shape) as displayed, for tests

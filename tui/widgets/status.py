@@ -8,6 +8,7 @@ figure because training never saw them. With held-out evaluation off it reads as
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -17,7 +18,13 @@ from engine.config import TrainConfig
 from engine.events import HINT_PREFIX, is_hint
 from tui.run_state import RunState, RunStatus
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from engine.verdict import Verdict
+
 F6_HINT = "F6: one epoch"
+NOTE_LINES = 3  # a message that is not an error (a lesson's observation, whole in Samples) takes at most these
 
 
 def format_duration(seconds: float) -> str:
@@ -42,6 +49,7 @@ class StatusPanel(Static):
         self._config: TrainConfig | None = None
         self._shown: Text | None = None
         self._kept_subtitle: str | None = None  # the bottom border's text while F6's hint is there
+        self._verdict_subtitle: str | None = None  # the verdict the bottom border shows (short), if it does
 
     def show(self, status: RunStatus, config: TrainConfig | None) -> None:
         """Show status and the settings the weights on screen were trained with (None: not known yet)."""
@@ -61,11 +69,22 @@ class StatusPanel(Static):
             self._kept_subtitle, self.border_subtitle = self.border_subtitle, F6_HINT
         elif not step_hint and self.border_subtitle == F6_HINT:
             self.border_subtitle = self._kept_subtitle
+        self._show_verdict_on_border(step_hint)
         if text == self._shown:
             return
         same_height = self._shown is not None and text.plain.count("\n") == self._shown.plain.count("\n")
         self._shown = text
         self.update(text, layout=not same_height)
+
+    def _show_verdict_on_border(self, step_hint: bool) -> None:
+        """Short (80×24), the verdict against counting goes on the bottom border, where nothing else is (F6's hint
+        and a served session's note keep it): the body's five lines stay the figures #22 asks for."""
+        judged = self._status.verdict if self.short and not step_hint else None
+        wanted = judged.short() if judged is not None else None
+        if wanted is not None and self.border_subtitle in (None, "", self._verdict_subtitle):
+            self.border_subtitle = self._verdict_subtitle = wanted
+        elif wanted is None and self._verdict_subtitle and self.border_subtitle == self._verdict_subtitle:
+            self.border_subtitle = self._verdict_subtitle = None
 
     def on_mount(self) -> None:
         self._paint()  # the first frame already says what the app is doing
@@ -97,14 +116,21 @@ class StatusPanel(Static):
         if s.state is RunState.PAUSED and not short:  # F6 is left out of the footer (it only works now): said here
             head.append(Text(F6_HINT, style="dim"))  # (short: on the panel's bottom border, a line saved)
         lines = wrap_chunks(head, width)
-        if short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
+        test = Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")) if s.test else None
+        if short and test is not None and lines[-1].cell_len + 2 + test.cell_len <= width:  # ended: no bar needed
+            lines[-1].append("  ")
+            lines[-1].append_text(test)
+        elif short and lines[-1].cell_len + 2 + 10 <= width:  # short: the bar ends the first line, a line saved
             lines[-1].append("  ")
             lines[-1].append_text(progress_bar(s.fraction, width - lines[-1].cell_len))
         else:
             lines.append(progress_bar(s.fraction, width))
         hint = is_hint(s.message) and not s.message_is_error
         if s.message and not hint:  # an error, a lesson's observation, why the run paused: read before figures
-            lines.append(Text(s.message, style="bold red" if s.message_is_error else "italic"))
+            if s.message_is_error:
+                lines.append(Text(s.message, style="bold red"))
+            else:  # a lesson's observation (whole in Samples) takes a line or three, not the figures' place
+                lines += clipped(s.message, width, 1 if short else NOTE_LINES, self.app.console)
         spe, cps, remaining = s.seconds_per_epoch, s.chars_per_second, s.remaining
         times = [
             Text(f"{spe:.2f} s/epoch" if spe is not None else "– s/epoch"),
@@ -115,6 +141,9 @@ class StatusPanel(Static):
             lines.append(Text.assemble("perplexity ", (perplexity_text(s.perplexity), "bold")))
         else:  # short: the cold start's label and the best epoch (the plot's legend names it) make way
             lines += wrap_chunks(quality_chunks(s, short), width)
+            judged = s.verdict
+            if judged is not None and not short:  # the model against counting (short: on the bottom border)
+                lines.append(one_line(verdict_text(judged, width), width, ""))
         # What #22 asks a learner to see, before the times: is clipping at work, and how fast is this implementation.
         steps = [Text(chunk) for chunk in gradient_chunks(s, self._config.clip if self._config else 0)]
         if s.scheduled_lr is not None:  # --schedule: the rate it gives now, where 80×24 still shows it
@@ -151,6 +180,24 @@ def progress_bar(fraction: float, width: int) -> Text:
     return Text.assemble(("█" * filled, "green"), ("░" * (bar_width - filled), "dim"), f"{fraction:4.0%}")
 
 
+def clipped(message: str, width: int, count: int, console: Console) -> list[Text]:
+    """message wrapped to width, in count lines at most (italic), the last ending "…" when cut ("… (Samples)" on two
+    lines or more: the whole message is there)."""
+    lines = list(Text(message, style="italic").wrap(console, width))
+    if len(lines) <= count:
+        return lines
+    kept, start = lines[: count - 1], 0
+    for line in kept:  # where the last line starts in message (wrapping drops the spaces it breaks at)
+        found = message.find(line.plain.strip(), start)
+        start = (found if found >= 0 else start) + len(line.plain.strip())
+    more = " …" if count == 1 else " … (Samples)"  # one line (80×24) keeps its room for the message
+    last = Text(message[start:].lstrip(), style="italic", no_wrap=True)
+    last.truncate(max(1, width - cell_len(more)))
+    last.rstrip()
+    last.append(more, style="dim")
+    return [*kept, last]
+
+
 def one_line(message: str, width: int, style: str) -> Text:
     """message on one line of width cells, cut with an ellipsis when longer."""
     text = Text(message, style=style, no_wrap=True, overflow="ellipsis")
@@ -167,6 +214,15 @@ def gradient_chunks(s: RunStatus, clip: float) -> list[str]:
     return [f"‖g‖ {s.grad_norm:.3g}{clipped}"]
 
 
+def verdict_text(judged: Verdict, width: int) -> str:
+    """The verdict in width cells: the whole line, else "counting 7-gram 129.0: ×5.07 worse (held-out)", else
+    without "counting"."""
+    for form in (judged.line(), f"counting {judged.short()}"):
+        if cell_len(form) <= width:
+            return form
+    return judged.short()
+
+
 def perplexity_text(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
@@ -178,10 +234,11 @@ def unseen_text(share: float, counted: bool) -> str:
 
 
 def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
-    """train · held-out · fresh · whole text, then the best held-out epoch and the unseen share, as chunks to wrap.
+    """train · held-out (· test, once the run has ended) · fresh · whole text, then the best held-out epoch and the
+    unseen share, as chunks to wrap.
 
     short (80×24, two lines): the four figures only, fresh without its "(cold start)" once whole text stands beside
-    it (F1 says what each means)."""
+    it (F1 says what each means); the test figure is then on the first line."""
     # fresh is the cold start only (the first num_steps characters from a zero state); the whole text read from a
     # zero state (at the last sampling epoch), the memory horizon's long end, tells a cold start from the
     # carried-state trap (F1). Held-out comes second: it stays on the line with train at 80×24.
@@ -190,6 +247,8 @@ def quality_chunks(s: RunStatus, short: bool = False) -> list[Text]:
         Text.assemble("held-out ", (perplexity_text(s.val_perplexity), "bold")),
         Text.assemble("fresh ", (perplexity_text(s.fresh_perplexity), "bold")),
     ]
+    if s.test is not None and not short:
+        chunks.insert(2, Text.assemble("test ", (perplexity_text(s.test.perplexity), "bold")))
     if not (short and s.whole_text is not None):
         chunks[-1].append(" (cold start)", "dim")
     if s.whole_text is not None:
