@@ -103,6 +103,9 @@ def test_each_lesson_runs_short_and_observes_its_own_numbers(name: str) -> None:
         assert last.test_perplexity is not None and figure("test") == last.test_perplexity
         assert figure("step") == "a run of your own"  # the short run's settings are none of the ladder's steps
         assert f"a run of your own: test perplexity {shown(last.test_perplexity)}" in text
+        order, counting = figure("counting_order"), figure("counting_test")
+        assert isinstance(order, int) and isinstance(counting, float)  # counting on the run's own test text
+        assert f"counting ({order}-gram) gets {shown(counting)} on the same test text" in text
     else:  # pragma: no cover - a new lesson needs its row here
         pytest.fail(f"no check for lesson {name}")
 
