@@ -22,7 +22,7 @@ from engine.config import TrainConfig, describe_layers
 from engine.corpus import Vocab
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.events import EpochEnd
-from engine.model import CharRNN, State
+from engine.model import CharRNN, State, model_for
 from engine.outputs import CHECKPOINT_FORMAT, write_atomically
 from engine.timeline import SampleRecord
 
@@ -94,7 +94,7 @@ class Checkpoint:
 
     def build_model(self, device: torch.device | str = "cpu") -> CharRNN:
         config = self.config
-        model = CharRNN(len(self.vocab), config.cell, config.hidden, config.layers, config.dropout)
+        model = model_for(config, len(self.vocab))
         try:
             model.load_state_dict(self.model_state)
         except RuntimeError as exc:
@@ -128,7 +128,7 @@ def check_shapes(checkpoint: Checkpoint) -> None:
     """
     config = checkpoint.config
     with torch.device("meta"):
-        expected = CharRNN(len(checkpoint.vocab), config.cell, config.hidden, config.layers, config.dropout)
+        expected = model_for(config, len(checkpoint.vocab))
     shapes = {name: tuple(tensor.shape) for name, tensor in expected.state_dict().items()}
     given = checkpoint.model_state
     for name, shape in shapes.items():

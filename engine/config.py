@@ -15,12 +15,23 @@ OPTIMIZERS = ("adam", "sgd")
 SAMPLINGS = ("consecutive", "random", "windows")  # the Chinese edition's two; the English edition's
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer products; auto: bf16 where native
-PRESETS = ("d2l-zh", "d2l-en")  # the Chinese edition's §6.5 run (the default) and the English edition's
+# The Chinese edition's §6.5 run (the default) and the English edition's; then the presets that generalise, found by
+# the project's own sweep (docs/regularisation.md): each reads its corpus as the book's run on it does (PRESET_READS).
+PRESETS = ("d2l-zh", "d2l-en", "whole-en", "whole-zh")
+PRESET_READS = {"d2l-zh": "d2l-zh", "d2l-en": "d2l-en", "whole-en": "d2l-en", "whole-zh": "d2l-zh"}
+SWITCH = ("off", "on")  # a setting that is on or off (--tie, --variational)
+DECAYS = ("l2", "decoupled")  # weight decay added to the gradient (L2), or applied to the weights apart (AdamW)
+SCHEDULES = ("constant", "plateau", "cosine")  # the learning rate over a run (engine/schedule.py)
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
 BOOK_PREFIXES = ("分开", "不分开")
 # How training computes the model (engine/model.py): hand-written kernels (fast), torch's nn.RNN/GRU/LSTM with autograd
 # (the book's §6.5), or a Python loop over time steps with autograd (the book's §6.4). Same weights, same figures.
 IMPLS = ("fused", "torch", "scratch")
+
+def reads_as(preset: str) -> str:
+    """Which book's reading of the corpus a preset takes: d2l-en (The Time Machine, letters only) or d2l-zh."""
+    return PRESET_READS.get(preset, preset)
+
 
 # What each preset sets. Choosing a preset applies these; a setting given explicitly (a flag, a form value)
 # wins over its preset's. The d2l-zh values are TrainConfig's defaults; d2l-en is the English edition's run
@@ -57,6 +68,51 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "pred_period": 100,
         "pred_len": 20,
         "prefixes": ("it has",),
+    },
+    # The whole Time Machine, read as d2l-en reads it, the last tenth held out: an LSTM with an embedding tied to its
+    # output layer, dropout on its input and output, a cosine schedule, stopped on held-out (docs/regularisation.md).
+    "whole-en": {
+        "max_chars": 0,
+        "sampling": "random",
+        "state": "batch",
+        "cell": "lstm",
+        "hidden": 256,
+        "embed": 64,
+        "tie": "on",
+        "io_dropout": 0.2,
+        "optimizer": "adam",
+        "lr": 4e-3,
+        "clip": 1.0,
+        "schedule": "cosine",
+        "epochs": 8,
+        "patience": 2,
+        "batch_size": 32,
+        "num_steps": 64,
+        "pred_period": 1,
+        "pred_len": 50,
+        "prefixes": ("the time traveller",),
+    },
+    # The whole lyrics, read as d2l-zh reads them, the last tenth held out; the same recipe at the lyrics' scale.
+    "whole-zh": {
+        "max_chars": 0,
+        "sampling": "random",
+        "state": "batch",
+        "cell": "gru",
+        "hidden": 256,
+        "embed": 128,
+        "tie": "on",
+        "io_dropout": 0.3,
+        "optimizer": "adam",
+        "lr": 2e-3,
+        "clip": 1.0,
+        "schedule": "cosine",
+        "epochs": 20,
+        "patience": 3,
+        "batch_size": 32,
+        "num_steps": 35,
+        "pred_period": 5,
+        "pred_len": 50,
+        "prefixes": BOOK_PREFIXES,
     },
 }
 
@@ -203,7 +259,9 @@ class TrainConfig:
         "d2l-zh", label="preset", kind="choice", choices=PRESETS, group="corpus", runs="label", vocab=True,
         help="which book's run: d2l-zh (the Chinese edition's §6.5, Jay Chou lyrics) or d2l-en (the English "
         f"edition's: The Time Machine, shipped; letters only, hidden {_EN['hidden']}, SGD lr {_EN['lr']:g}, clip "
-        f"{_EN['clip']:g}, batch {_EN['batch_size']}, {_EN['epochs']} epochs); a flag given with it wins",
+        f"{_EN['clip']:g}, batch {_EN['batch_size']}, {_EN['epochs']} epochs); whole-en and whole-zh: the whole "
+        "Time Machine or lyrics with the regularised model the sweep found (docs/regularisation.md); a flag given "
+        "with it wins",
     )  # fmt: skip
     cell: str = setting(
         "rnn", label="cell", help="recurrent cell", kind="choice", choices=CELLS, group="model", runs="label",
@@ -222,9 +280,46 @@ class TrainConfig:
         0.0, label="dropout", help="dropout between layers", kind="float", group="model", runs="label", metavar="P",
         minimum=0, maximum=1, below=True, searchable=True, search="0:0.5",
     )  # fmt: skip
+    # On the first layer's input (an embedding's vectors; with one-hot input, whole characters) and the last layer's
+    # output, before the output layer; --dropout acts between layers. AWD-LSTM (Merity et al. 2017) drops both.
+    io_dropout: float = setting(
+        0.0, label="io drop", kind="float", group="model", runs="label", metavar="P", minimum=0, maximum=1,
+        below=True, searchable=True, help="dropout on the recurrent layers' input (the embedding's vectors; with "
+        "one-hot input, whole characters) and output (before the output layer); 0 = off, as the book",
+    )  # fmt: skip
+    variational: str = setting(
+        "off", label="io mask", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        help="variational dropout: one --io-dropout mask per sequence, the same at every step (embedding vectors "
+        "and outputs), instead of a new mask each step",
+    )  # fmt: skip
+    # 0: the book's one-hot input (W_ih's columns are the characters' vectors).
+    embed: int = setting(
+        0, label="embed", kind="int", group="model", runs="label", metavar="N", minimum=0, searchable=True,
+        range_note="0 = the book's one-hot input", help="an input embedding of N numbers per character before the "
+        "recurrent layer; 0 = the book's one-hot input",
+    )  # fmt: skip
+    # Press & Wolf 2017: the output layer's weights are the input embedding's; a projection when the sizes differ.
+    tie: str = setting(
+        "off", label="tie", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        help="tie the output layer's weights to the input embedding (Press & Wolf 2017); with --embed 0 the "
+        "embedding is --hidden wide, with another size a projection from the hidden state to it comes first",
+    )  # fmt: skip
     optimizer: str = setting(
         "adam", label="optim", help="", kind="choice", choices=OPTIMIZERS, group="training", runs="label",
         searchable=True,
+    )  # fmt: skip
+    # l2: --weight-decay × w added to the gradient (torch's weight_decay); decoupled: AdamW's w -= lr × decay × w.
+    decay: str = setting(
+        "l2", label="decay", kind="choice", choices=DECAYS, group="training", runs="label", live=True,
+        per_epoch=True, searchable=True, help="how --weight-decay acts: l2 adds it to the gradient (torch's "
+        "weight_decay; with Adam scaled by its step size) or decoupled shrinks the weights apart from the "
+        "gradient (AdamW, Loshchilov & Hutter)",
+    )  # fmt: skip
+    # The learning rate over the run, a multiple of --lr (engine/schedule.py); the current one is in Status.
+    schedule: str = setting(
+        "constant", label="schedule", kind="choice", choices=SCHEDULES, group="training", runs="label",
+        searchable=True, help="the learning rate over the run: constant (the book's), plateau (halved whenever "
+        "held-out perplexity has not improved for an epoch) or cosine (from --lr down to 0 over --epochs)",
     )  # fmt: skip
     patience: int = setting(
         0, label="patience", kind="int", group="training", runs="tiebreak", metavar="N",
@@ -371,6 +466,9 @@ def validate(config: TrainConfig) -> None:
     if config.patience and not held_out_on(config):
         why = "«val_chars» is 0" if not config.val_chars else "with «max_chars» 0, «val_fraction» is 0"
         raise ConfigError(f"«patience» {config.patience} needs held-out evaluation, but {why}")
+    if config.schedule == "plateau" and not held_out_on(config):
+        why = "«val_chars» is 0" if not config.val_chars else "with «max_chars» 0, «val_fraction» is 0"
+        raise ConfigError(f"«schedule» plateau needs held-out evaluation, but {why}")
     if config.val_fraction + config.test_fraction >= 1:
         raise ConfigError(
             f"«val_fraction» {config.val_fraction:g} + «test_fraction» {config.test_fraction:g} must be below 1: "
@@ -493,6 +591,10 @@ def ineffective_settings(config: TrainConfig) -> list[str]:
         notes.append(
             f"dropout {config.dropout:g} does nothing with 1 layer: it acts between layers (use layers 2 or more)"
         )
+    if config.variational == "on" and not config.io_dropout:
+        notes.append("variational on does nothing with io dropout 0: it shapes the io dropout masks")
+    if config.decay == "decoupled" and not config.weight_decay:
+        notes.append("decay decoupled does nothing with weight decay 0")
     return notes
 
 

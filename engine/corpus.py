@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from engine.config import TrainConfig, held_out_on
+from engine.config import TrainConfig, held_out_on, reads_as
 from engine.errors import CorpusError
 
 BOOK_MEMBER = "jaychou_lyrics.txt"
@@ -36,7 +36,7 @@ _NON_LETTERS = re.compile("[^A-Za-z]+")
 
 def preprocess(text: str, preset: str = "d2l-zh") -> str:
     """The preset's preprocessing of raw text (see PREPROCESSING)."""
-    if preset == "d2l-en":
+    if reads_as(preset) == "d2l-en":
         return _NON_LETTERS.sub(" ", text).lower()
     return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
@@ -183,7 +183,7 @@ def check_regular_file(path: Path) -> None:
 def run_corpus_path(preset: str, corpus: str | None) -> Path | None:
     """The corpus file a run with this preset and corpus setting reads, when it is on this machine (None: it would
     be downloaded). Preset d2l-en reads the shipped Time Machine unless a corpus is given explicitly."""
-    if preset == "d2l-en" and not corpus:
+    if reads_as(preset) == "d2l-en" and not corpus:
         return TIME_MACHINE_PATH
     return find_corpus(corpus)
 
@@ -224,11 +224,11 @@ def read_text(path: Path, max_chars: int, preset: str = "d2l-zh", extra: int = 0
                 raw = _read_stream(handle, path, limit, preset)
     except OSError as exc:
         raise CorpusError(f"cannot read corpus {path}: {exc.strerror or exc}") from exc
-    text = raw if preset == "d2l-en" else preprocess(raw, preset)  # d2l-en's is applied while reading
+    text = raw if reads_as(preset) == "d2l-en" else preprocess(raw, preset)  # d2l-en's is applied while reading
     if limit:
         text = text[:limit]
     if not text.strip():
-        kept = " (preset d2l-en keeps the letters A-Z only)" if preset == "d2l-en" else ""
+        kept = " (preset d2l-en keeps the letters A-Z only)" if reads_as(preset) == "d2l-en" else ""
         raise CorpusError(f"corpus {path} is empty{kept}")
     return text
 
@@ -251,7 +251,7 @@ def _check_size(path: Path, size: int, max_chars: int) -> None:
 def _read_stream(handle: IO[bytes], path: Path, max_chars: int, preset: str = "d2l-zh") -> str:
     reader = io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline="")
     try:
-        if preset == "d2l-en":
+        if reads_as(preset) == "d2l-en":
             return _read_letters(reader, max_chars)
         # A \r\n pair counts as one character once turned into a space, so read a little extra.
         return reader.read(max_chars * 2 + 1 if max_chars else -1)
@@ -319,7 +319,7 @@ def load_corpus(
     test_chars = val_chars if test_fraction > 0 else 0
     text = read_text(path, max_chars, preset, extra=val_chars + test_chars)
     train, held_out, test, notes = split_text(text, max_chars, val_chars, val_fraction, test_fraction)
-    vocab = Vocab.from_text(train, unk=preset == "d2l-en")
+    vocab = Vocab.from_text(train, unk=reads_as(preset) == "d2l-en")
     return Corpus(train, vocab, source or str(path), held_out, tuple(notes), test)
 
 
@@ -451,7 +451,7 @@ def local_corpus(config: TrainConfig) -> tuple[Path, str | None] | None:
     path = run_corpus_path(config.preset, config.corpus)
     if path is None:
         return None
-    shipped = config.preset == "d2l-en" and not config.corpus
+    shipped = reads_as(config.preset) == "d2l-en" and not config.corpus
     return path, TIME_MACHINE_SOURCE if shipped else None
 
 

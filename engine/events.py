@@ -77,6 +77,10 @@ class EpochEnd:
     # The other live settings that change what training does, as lr and clip above (Setting.per_epoch); a
     # checkpoint's history from before one existed reads its default.
     weight_decay: float = 0.0
+    decay: str = "l2"
+    # The learning rate the epoch's last batch took under --schedule (engine/schedule.py): lr × the schedule's factor.
+    # None with the constant schedule (lr itself), and in histories from before schedules.
+    scheduled_lr: float | None = None
     # Gradient norms over the epoch's steps (engine/trainer.py, GradNorm): the global L2 norm of all gradients before
     # clipping, its mean and largest, and the share of steps whose gradients clipping scaled down (0.0 with clip 0).
     # None in a history from before they were measured.

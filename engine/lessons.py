@@ -39,6 +39,9 @@ class LessonRun:
     vocab_size: int = 0
     training_text: str = ""
     failure: str = ""  # the message of a run that stopped on an error (a divergence)
+    # (order, test perplexity) of the best counting model on the run's split, its order chosen on held-out (#28's
+    # yardstick); None where the front end has not computed it: the generalise observation then says so.
+    counting: tuple[int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,87 @@ def observe_one_hot(run: LessonRun) -> Observation:
 
 # ----- the lessons -----
 
+# From memorising to generalising (#28): a ladder of runs on the whole Time Machine, each a step over the one before,
+# each run's test perplexity against counting's on the same text. (name, what the step adds, its settings.)
+GENERALISE_STEPS: tuple[tuple[str, str, dict[str, SettingValue]], ...] = (
+    ("the book's run", "the English edition's run: 10,000 letters", {"preset": "d2l-en"}),
+    (
+        "the whole text",
+        "the whole Time Machine, no regulariser",
+        {"preset": "whole-en", "io_dropout": 0.0, "embed": 0, "tie": "off", "schedule": "constant"},
+    ),
+    (
+        "dropout",
+        "dropout on the layer's input and output",
+        {"preset": "whole-en", "embed": 0, "tie": "off", "schedule": "constant"},
+    ),
+    ("embedding and tying", "an embedding tied to the output layer", {"preset": "whole-en", "schedule": "constant"}),
+    ("the preset", "the cosine schedule: the whole whole-en preset", {"preset": "whole-en"}),
+)
+# The settings the steps differ in: a run is a step when these are the step's.
+STEP_SETTINGS = ("preset", "max_chars", "io_dropout", "embed", "tie", "schedule", "cell", "hidden", "layers")
+
+
+def generalise_step(config: TrainConfig) -> int | None:
+    """Which step of GENERALISE_STEPS a run's settings are (0-based); None for a run of the learner's own."""
+    for index, (_name, _adds, settings) in enumerate(GENERALISE_STEPS):
+        step = preset_config(dict(settings))
+        if all(getattr(config, name) == getattr(step, name) for name in STEP_SETTINGS):
+            return index
+    return None
+
+
+def step_flags(index: int) -> str:
+    """The command-line flags of a step (those its lesson's settings do not give already)."""
+    return " ".join(to_argv(dict(GENERALISE_STEPS[index][2]), always=("preset",)))
+
+
+def observe_generalise(run: LessonRun) -> Observation:
+    history = list(run.history)
+    if not history:
+        return _no_epochs("generalise")
+    best = best_held_out(history)
+    test = history[-1].test_perplexity
+    index = generalise_step(run.config)
+    step = (
+        f"step {index + 1} of {len(GENERALISE_STEPS)}, {GENERALISE_STEPS[index][0]}"
+        if index is not None
+        else "a run of your own"
+    )
+    if test is None or best is None or best.val_perplexity is None:
+        return Observation(
+            "generalise",
+            f"{step}: no test perplexity was reported; keep held-out and test text on (val chars, test fraction > 0)",
+            (("step", step), ("test", None), ("best_held_out", None), ("best_epoch", None),
+             ("counting_order", None), ("counting_test", None), ("times_counting", None)),
+        )  # fmt: skip
+    text = (
+        f"{step}: test perplexity {shown(test)} (the best held-out epoch, {best.epoch}: {shown(best.val_perplexity)})"
+    )
+    order: int | None = None
+    counting: float | None = None
+    ratio: float | None = None
+    if run.counting is not None:
+        order, counting = run.counting
+        ratio = test / counting
+        verdict = "better than counting" if ratio < 1 else "worse than counting"
+        text += f"; counting ({order}-gram) gets {shown(counting)} on the same test text: ×{shown(ratio)}, {verdict}."
+    else:
+        text += "; compare counting's test figure on the same split (rnn-tui lab ngram)."
+    if index is not None and index + 1 < len(GENERALISE_STEPS):
+        text += f" Next, {GENERALISE_STEPS[index + 1][1]}: {step_flags(index + 1)}."
+    figures: tuple[tuple[str, Figure], ...] = (
+        ("step", step),
+        ("test", test),
+        ("best_held_out", best.val_perplexity),
+        ("best_epoch", best.epoch),
+        ("counting_order", order),
+        ("counting_test", counting),
+        ("times_counting", ratio),
+    )
+    return Observation("generalise", text, figures)
+
+
 LESSONS: tuple[Lesson, ...] = (
     Lesson(
         "no-clipping",
@@ -420,6 +504,18 @@ LESSONS: tuple[Lesson, ...] = (
         "the Shapes preview (input width = vocabulary) and seconds per epoch against the book's run.",
         observe_one_hot,
         ("vocab", "input_weights", "parameters", "vocab_share", "seconds_per_epoch"),
+    ),
+    Lesson(
+        "generalise",
+        "From memorising to generalising",
+        "#28: the book's run → the whole text → dropout → embedding and tying → the preset, each on the test text",
+        {"preset": "whole-en", "seed": 0},
+        "Can a recurrent model predict new text better than counting characters, and what does it take?",
+        "the held-out line against the plot's counting lines, and the test figure when the run ends. Climb the "
+        "ladder: --preset d2l-en (the book's run), then whole-en with --io-dropout 0 --embed 0 --tie off --schedule "
+        "constant (the whole text), then add back dropout, the tied embedding and the schedule, one at a time.",
+        observe_generalise,
+        ("step", "test", "best_held_out", "best_epoch", "counting_order", "counting_test", "times_counting"),
     ),
 )
 LESSONS_BY_NAME: dict[str, Lesson] = {lesson.name: lesson for lesson in LESSONS}

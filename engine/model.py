@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.config import TrainConfig
 from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, SmallLookup, TanhRecurrence
 
 State = Tensor | tuple[Tensor, Tensor]  # (layers, batch, hidden); an LSTM's is (h, c)
@@ -54,10 +55,42 @@ def cell_step(
 
 
 def make_recurrent_layer(cell: str, vocab_size: int, hidden: int, layers: int, dropout: float) -> nn.RNNBase:
-    """The layer the book builds: nn.RNN(input_size=vocab_size, hidden_size=hidden), or GRU / LSTM."""
+    """The layer the book builds: nn.RNN(input_size=vocab_size, hidden_size=hidden), or GRU / LSTM.
+
+    vocab_size is the layer's input size: with an embedding (--embed) its width instead.
+    """
     layer_class: Any = RECURRENT_LAYERS[cell]  # torch's stubs give RNNBase's (mode, ...) signature, not RNN's
     layer: nn.RNNBase = layer_class(vocab_size, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
     return layer
+
+
+# An embedding's initial range, as AWD-LSTM draws its encoder: small, since tied it also makes the logits.
+EMBED_INIT = 0.1
+
+
+class TiedDense(nn.Module):
+    """The output layer with the input embedding's weights (--tie; Press & Wolf 2017): logits = E (P h) + b.
+
+    P projects the hidden state to the embedding's width when the two differ (none when they are equal). weight is
+    the (vocab, hidden) matrix this amounts to, so every reader of a dense layer (the fused loss, generation, the
+    lab) reads it as nn.Linear's. The embedding is not registered here: its weights are saved once, as the input's.
+    """
+
+    def __init__(self, embedding: nn.Embedding, hidden: int) -> None:
+        super().__init__()
+        vocab, width = embedding.weight.shape
+        self._embedding = (embedding,)  # a tuple: not a submodule
+        self.projection = nn.Linear(hidden, width, bias=False) if width != hidden else None
+        bound = 1 / hidden**0.5  # nn.Linear's bias range
+        self.bias = nn.Parameter(torch.empty(vocab).uniform_(-bound, bound))
+
+    @property
+    def weight(self) -> Tensor:
+        tied = self._embedding[0].weight
+        return tied @ self.projection.weight if self.projection is not None else tied
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
 
 
 class CharRNN(nn.Module):
@@ -71,6 +104,10 @@ class CharRNN(nn.Module):
         layers: int = 1,
         dropout: float = 0.0,
         impl: str = "fused",
+        embed: int = 0,
+        tie: bool = False,
+        io_dropout: float = 0.0,
+        variational: bool = False,
     ):
         super().__init__()
         self.cell = cell
@@ -79,13 +116,55 @@ class CharRNN(nn.Module):
         self.hidden = hidden
         self.layers = layers
         self.dropout = dropout if layers > 1 else 0.0
-        self.rnn = make_recurrent_layer(cell, vocab_size, hidden, layers, dropout)
+        self.io_dropout = io_dropout  # on the first layer's input and the last layer's output (--io-dropout)
+        self.variational = variational  # one io-dropout mask per sequence, the same at every step
+        # --embed N: an embedding of its own width; --tie with --embed 0: one as wide as the hidden state.
+        self.embed = embed or (hidden if tie else 0)  # 0: the book's one-hot input
+        self.rnn = make_recurrent_layer(cell, self.embed or vocab_size, hidden, layers, dropout)
         # recurrent() reads W_ih of the first layer by rows of W_ih^T (one per character). Stored column-major,
         # those rows are contiguous: the lookup is a plain gather and its gradient needs no transpose.
         first = self.rnn.get_parameter("weight_ih_l0")
         first.data = first.data.t().contiguous().t()
-        self.dense = nn.Linear(hidden, vocab_size)
+        self.dense: nn.Linear | TiedDense = nn.Linear(hidden, vocab_size)
+        self.embedding: nn.Embedding | None = None
+        if self.embed:  # made after the layers the book makes, so a run without one draws the same weights
+            self.embedding = nn.Embedding(vocab_size, self.embed)
+            nn.init.uniform_(self.embedding.weight, -EMBED_INIT, EMBED_INIT)
+            if tie:
+                self.dense = TiedDense(self.embedding, hidden)
         self.small = vocab_size <= SMALL_VOCAB
+
+    def _drop(self, x: Tensor, p: float, variational: bool) -> Tensor:
+        """Dropout of x (steps, batch, width) while training: a mask per element, or one per sequence (variational)."""
+        if not p or not self.training:
+            return x
+        if not variational:
+            return F.dropout(x, p, training=True)
+        mask = x.new_empty(1, x.shape[1], x.shape[2]).bernoulli_(1 - p).div_(1 - p)
+        return x * mask
+
+    def _char_mask(self, inputs: Tensor, like: Tensor) -> Tensor:
+        """--io-dropout on one-hot input: whole characters dropped (their vector all zeros), scaled as dropout is."""
+        p = self.io_dropout
+        return like.new_empty(inputs.shape[0], inputs.shape[1], 1).bernoulli_(1 - p).div_(1 - p)
+
+    def input_table(self) -> Tensor:
+        """The first layer's W_ih x for every character x, (vocab, gates·hidden): W_ih's columns for one-hot input,
+        with an embedding W_ih E."""
+        w_ih = self.rnn.get_parameter("weight_ih_l0")
+        if self.embedding is None:
+            return w_ih.t()
+        return self.embedding.weight @ w_ih.t()
+
+    def dense_input(self, inputs: Tensor) -> Tensor:
+        """What the book's layer is fed for inputs (steps, batch): one-hot vectors, or the embedding's; with
+        --io-dropout while training, dropped. The torch and scratch ways read it."""
+        if self.embedding is not None:
+            return self._drop(self.embedding(inputs), self.io_dropout, self.variational)
+        one_hot = F.one_hot(inputs, self.vocab_size).to(self.dense.weight.dtype)
+        if self.io_dropout and self.training:
+            one_hot = one_hot * self._char_mask(inputs, one_hot)
+        return one_hot
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         device = device or self.dense.weight.device
@@ -115,12 +194,21 @@ class CharRNN(nn.Module):
             b_hh = getattr(self.rnn, f"bias_hh_l{layer}")
             # The GRU keeps b_hn inside r * (W_hn h + b_hn), so only RNN and LSTM fold both biases in.
             input_bias = b_ih if self.cell == "gru" else b_ih + b_hh
-            if layer_output is None:
+            if layer_output is None and self.embedding is not None:
+                vectors = self.embedding.weight
+                if unknown_inputs:  # a character never seen in training: an all-zero vector, as one-hot gives
+                    vectors = torch.cat((vectors, vectors.new_zeros(1, vectors.shape[1])))
+                embedded = self._drop(F.embedding(inputs, vectors), self.io_dropout, self.variational)
+                projected = F.linear(embedded, w_ih, input_bias)
+            elif layer_output is None:
                 # onehot(x) @ W_ih^T is column x of W_ih: select it, (num_steps, batch, gates*hidden).
                 table = w_ih.t()
                 if unknown_inputs:
                     table = torch.cat((table, table.new_zeros(1, table.shape[1])))
-                if self.small:
+                if self.io_dropout and self.training:  # whole characters dropped: only the biases reach the step
+                    selected = F.embedding(inputs, table)
+                    projected = selected * self._char_mask(inputs, selected) + input_bias
+                elif self.small:
                     projected = SmallLookup.apply(table + input_bias, inputs)
                 else:
                     projected = F.embedding(inputs, table) + input_bias
@@ -141,7 +229,7 @@ class CharRNN(nn.Module):
         assert layer_output is not None
         h_new = torch.stack(final_h)
         new_state: State = (h_new, torch.stack(final_c)) if self.cell == "lstm" else h_new
-        return layer_output, new_state
+        return self._drop(layer_output, self.io_dropout, self.variational), new_state
 
     def forward(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """inputs (num_steps, batch) → logits (num_steps·batch, vocab), as the book's dense output, and state."""
@@ -166,6 +254,7 @@ class CharRNN(nn.Module):
         if self.impl != "fused":  # the book's ways, for comparing speeds: autograd all through, float32
             recurrent = self.torch_recurrent if self.impl == "torch" else self.scratch
             outputs, state = recurrent(inputs, state)
+            outputs = self._drop(outputs, self.io_dropout, self.variational)
             logits = self.dense(outputs.reshape(-1, self.hidden))
             return F.cross_entropy(logits, targets.reshape(-1)), state
         outputs, state = self.recurrent(inputs, state)
@@ -177,7 +266,7 @@ class CharRNN(nn.Module):
         """--impl torch, the book's §6.5: the recurrent layer fed one-hot vectors, torch's kernels and autograd."""
         if state is None:
             state = self.init_state(inputs.shape[1], inputs.device)
-        outputs, new_state = self.rnn(F.one_hot(inputs, self.vocab_size).to(self.dense.weight.dtype), state)
+        outputs, new_state = self.rnn(self.dense_input(inputs), state)
         return outputs, new_state
 
     def scratch(self, inputs: Tensor, state: State | None = None) -> tuple[Tensor, State]:
@@ -186,7 +275,7 @@ class CharRNN(nn.Module):
         if state is None:
             state = self.init_state(inputs.shape[1], inputs.device)
         h_all, c_all = state if isinstance(state, tuple) else (state, None)
-        layer_input = F.one_hot(inputs, self.vocab_size).to(self.dense.weight.dtype)  # (num_steps, batch, vocab)
+        layer_input = self.dense_input(inputs)  # (num_steps, batch, vocab), or the embedding's width
         final_h: list[Tensor] = []
         final_c: list[Tensor] = []
         for layer in range(self.layers):
@@ -228,7 +317,8 @@ class Stepper:
             b_ih = getattr(model.rnn, f"bias_ih_l{layer}")
             b_hh = getattr(model.rnn, f"bias_hh_l{layer}")
             input_bias = b_ih if model.cell == "gru" else b_ih + b_hh
-            self.layers.append((w_ih, w_ih.t(), input_bias, getattr(model.rnn, f"weight_hh_l{layer}"), b_hh))
+            table = model.input_table() if layer == 0 else w_ih.t()
+            self.layers.append((w_ih, table, input_bias, getattr(model.rnn, f"weight_hh_l{layer}"), b_hh))
         self.dense_weight, self.dense_bias = model.dense.weight, model.dense.bias
         if isinstance(state, tuple):
             self.h, self.c = list(state[0][:, 0]), list(state[1][:, 0])
@@ -291,3 +381,19 @@ def detach_state(state: State) -> State:
     if isinstance(state, tuple):
         return (state[0].detach(), state[1].detach())
     return state.detach()
+
+
+def model_for(config: TrainConfig, vocab_size: int, impl: str = "fused") -> CharRNN:
+    """The model a config describes, for a vocabulary of vocab_size (a trainer's, a checkpoint's)."""
+    return CharRNN(
+        vocab_size,
+        config.cell,
+        config.hidden,
+        config.layers,
+        config.dropout,
+        impl=impl,
+        embed=config.embed,
+        tie=config.tie == "on",
+        io_dropout=config.io_dropout,
+        variational=config.variational == "on",
+    )

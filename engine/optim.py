@@ -108,8 +108,10 @@ class Adam(_OneGroup):
     """torch.optim.Adam(params, lr, weight_decay, fused=True), otherwise at its defaults (betas 0.9 and 0.999, eps
     1e-8), as the book trains. Weight decay is Adam's L2: weight_decay × the weight added to the gradient."""
 
-    def __init__(self, params: list[Tensor], lr: float, weight_decay: float = 0.0) -> None:
-        super().__init__(params, lr, {**ADAM_GROUP, "weight_decay": weight_decay})
+    def __init__(self, params: list[Tensor], lr: float, weight_decay: float = 0.0, decoupled: bool = False) -> None:
+        super().__init__(
+            params, lr, {**ADAM_GROUP, "weight_decay": weight_decay, "decoupled_weight_decay": decoupled}
+        )
 
     @torch.no_grad()
     def step(self) -> None:
@@ -134,7 +136,9 @@ class Adam(_OneGroup):
             return
         beta1, beta2 = group["betas"]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
+        # decoupled: AdamW's kernel, which shrinks each weight by lr × weight_decay apart from the gradient's moments
+        fused = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+        fused(
             params,
             grads,
             exp_avgs,
@@ -157,8 +161,9 @@ class SGD(_OneGroup):
     """torch.optim.SGD(params, lr, weight_decay): no momentum, as the book's from-scratch RNN trains; with weight decay
     weight_decay × the weight is added to the gradient first, as torch.optim.SGD does."""
 
-    def __init__(self, params: list[Tensor], lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(self, params: list[Tensor], lr: float, weight_decay: float = 0.0, decoupled: bool = False) -> None:
         super().__init__(params, lr, {**SGD_GROUP, "weight_decay": weight_decay})
+        self.decoupled = decoupled  # the weights shrunk by lr × weight_decay first (torch.optim.SGD has no such key)
 
     @torch.no_grad()
     def step(self) -> None:
@@ -166,16 +171,26 @@ class SGD(_OneGroup):
         for param in self.params:
             if param.grad is None:
                 continue
-            grad = param.grad.add(param, alpha=weight_decay) if weight_decay else param.grad
+            if self.decoupled and weight_decay:
+                param.mul_(1 - lr * weight_decay)
+                grad = param.grad
+            else:
+                grad = param.grad.add(param, alpha=weight_decay) if weight_decay else param.grad
             param.add_(grad, alpha=-lr)
 
 
 def make_optimizer(
-    name: str, params: list[Tensor], lr: float, device: torch.device, weight_decay: float = 0.0
+    name: str,
+    params: list[Tensor],
+    lr: float,
+    device: torch.device,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
 ) -> Optimizer:
-    """The optimizer the config names, for parameters on device."""
+    """The optimizer the config names, for parameters on device; decoupled: AdamW's weight decay (--decay)."""
     if name == "sgd":
-        return SGD(params, lr, weight_decay)
+        return SGD(params, lr, weight_decay, decoupled)
     if device.type in ("cpu", "cuda") and hasattr(torch, "_fused_adam_"):
-        return Adam(params, lr, weight_decay)
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)  # elsewhere, torch's own choice of kernel
+        return Adam(params, lr, weight_decay, decoupled)
+    # elsewhere, torch's own choice of kernel
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled)

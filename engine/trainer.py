@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from engine import checkpoint as checkpoints
-from engine import events
+from engine import events, schedule
 from engine.checkpoint import EpochProgress
 from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
 from engine.corpus import Corpus, check_length, preprocess
@@ -30,8 +30,8 @@ from engine.lab.copies import Copies, TextIndex, copies, index_for
 from engine.lab.gates import EPOCH_EVERY, gate_saturation
 from engine.lab.horizon import perplexity
 from engine.limits import check_memory, check_threads
-from engine.model import CharRNN, State, detach_state, state_to_cpu
-from engine.optim import Optimizer, make_optimizer
+from engine.model import CharRNN, State, detach_state, model_for, state_to_cpu
+from engine.optim import SGD, Optimizer, make_optimizer
 from engine.outputs import OutputError
 from engine.precision import Precision, step_context
 from engine.precision import choose as choose_precision
@@ -150,9 +150,7 @@ class Trainer:
         tune_allocator()
         self.seed = config.seed if config.seed is not None else new_seed()
         torch.manual_seed(self.seed)  # weights and dropout masks
-        self.model = CharRNN(
-            len(self.vocab), config.cell, config.hidden, config.layers, config.dropout, impl=config.impl
-        ).to(self.device)
+        self.model = model_for(config, len(self.vocab), impl=config.impl).to(self.device)
         self.optimizer = self._make_optimizer()
         # Separate generators: shuffling and sampling during reports must not shift each other's draws.
         self.shuffle_generator = torch.Generator().manual_seed(self.seed + 1)
@@ -188,7 +186,8 @@ class Trainer:
         # engine.optim: torch.optim's Adam (its one fused kernel per step) and SGD, without importing torch._dynamo.
         config = self.config
         weights: list[torch.Tensor] = list(self.model.parameters())
-        return make_optimizer(config.optimizer, weights, config.lr, self.device, config.weight_decay)
+        decoupled = config.decay == "decoupled"
+        return make_optimizer(config.optimizer, weights, config.lr, self.device, config.weight_decay, decoupled)
 
     # ----- controls, callable from any thread -----
 
@@ -548,9 +547,20 @@ class Trainer:
 
     def _set_optimizer_settings(self) -> None:
         """The live settings the optimizer holds itself, as the config says now (a checkpoint's are its own)."""
+        decoupled = self.config.decay == "decoupled"
         for group in self.optimizer.param_groups:
             group["lr"] = self.config.lr
             group["weight_decay"] = self.config.weight_decay
+            if "decoupled_weight_decay" in group:  # Adam's; engine.optim.SGD keeps it beside its group
+                group["decoupled_weight_decay"] = decoupled
+        if isinstance(self.optimizer, SGD):
+            self.optimizer.decoupled = decoupled
+
+    def scheduled_lr(self, step: int) -> float:
+        """The learning rate for the batch at step (1-based, of the whole run) under --schedule."""
+        config = self.config
+        total = config.epochs * self.batches_per_epoch
+        return config.lr * schedule.factor(config.schedule, self.state.history, step - 1, total)
 
     def _batches(self) -> Iterator[Batch]:
         config = self.config
@@ -623,6 +633,10 @@ class Trainer:
             count = targets.numel()
             loss_sum += loss_value * count  # as the book sums l.item() * y.shape[0]
             chars += count
+            if self.config.schedule != "constant":
+                rate = self.scheduled_lr(step)
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
             with self._weights_lock:  # weights, carried state and progress change together for a checkpoint
                 optimizer.step()
                 if carry:
@@ -647,6 +661,8 @@ class Trainer:
             config.lr,
             config.clip,
             weight_decay=config.weight_decay,
+            decay=config.decay,
+            scheduled_lr=self.optimizer.param_groups[0]["lr"] if config.schedule != "constant" else None,
             grad_norm=grad_sum / steps if steps else None,
             grad_norm_max=grad_max if steps else None,
             clipped_share=clipped / steps if steps else None,

@@ -587,7 +587,7 @@ async def test_offline_the_app_says_it_trains_on_the_built_in_corpus(no_local_co
         words = " ".join(text.split())
         assert "no corpus found: training on the built-in sample corpus train " in words, text
         assert "not the book's lyrics" in text and "download" not in text and "…" not in text, text
-        assert app.run_control.status.vocab_size == 436  # its first 3,881 characters: a tenth held out, a tenth for test
+        assert app.run_control.status.vocab_size == 436  # its first 3,881 characters: a tenth held out, one tested
         written = app.main.samples.lines_written
         failed = next(i for i, line in enumerate(written) if "downloading the book's corpus failed" in line)
         assert "For the book's lyrics, get jaychou_lyrics.txt.zip from d2l-ai/d2l-zh" in written[failed]

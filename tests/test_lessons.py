@@ -53,6 +53,8 @@ def test_each_lesson_runs_short_and_observes_its_own_numbers(name: str) -> None:
     more: dict[str, object] = {"pred_period": 1} if name in ("untrained-writer", "temperature") else {}
     if name == "one-hot":  # the whole corpus: one epoch, a small held-out share
         more = {"epochs": 1, "val_fraction": 0.02, "pred_len": 5}
+    if name == "generalise":  # the whole-en preset's 64-step sequences, shorter
+        more = {"num_steps": 16}
     session, seen = short_run(lesson, **more)
     trainer = session.trainer  # type: ignore[attr-defined]
     failed = [e for e in seen if isinstance(e, events.Failed)]
@@ -96,6 +98,14 @@ def test_each_lesson_runs_short_and_observes_its_own_numbers(name: str) -> None:
         assert vocab > 2_000  # the whole corpus's, against the book's 1,027
         assert figure("vocab") == vocab and figure("input_weights") == trainer.model.rnn.weight_ih_l0.numel()
         assert f"your vocabulary has {vocab:,} characters" in text
+    elif name == "generalise":
+        last = history[-1]
+        assert last.test_perplexity is not None and figure("test") == last.test_perplexity
+        assert figure("step") == "a run of your own"  # the short run's settings are none of the ladder's steps
+        assert f"a run of your own: test perplexity {shown(last.test_perplexity)}" in text
+        order, counting = figure("counting_order"), figure("counting_test")
+        assert isinstance(order, int) and isinstance(counting, float)  # counting on the run's own test text
+        assert f"counting ({order}-gram) gets {shown(counting)} on the same test text" in text
     else:  # pragma: no cover - a new lesson needs its row here
         pytest.fail(f"no check for lesson {name}")
 

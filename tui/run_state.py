@@ -81,6 +81,7 @@ class RunStatus:
     chars_per_second: float | None = None
     grad_norm: float | None = None  # the latest epoch's mean gradient norm before clipping (EpochEnd.grad_norm)
     clipped_share: float | None = None  # and the share of its steps clipping scaled down
+    scheduled_lr: float | None = None  # the rate --schedule gave the latest epoch's last batch (None: constant)
     device: str = ""
     precision: str = ""  # as the trainer chose it: "fp32", "bf16 (avx512_bf16 on this CPU)", "fp32 (auto: ...)"
     corpus: str = ""
@@ -111,6 +112,7 @@ class RunStatus:
         self.recent_seconds = [*self.recent_seconds[-4:], event.seconds]
         self.chars_per_second = event.chars_per_second
         self.grad_norm, self.clipped_share = event.grad_norm, event.clipped_share
+        self.scheduled_lr = event.scheduled_lr
 
     def held_out(self, event: events.EpochEnd) -> None:
         """Take an epoch's held-out figures (a resumed run's history passes here too)."""

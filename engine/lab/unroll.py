@@ -73,7 +73,7 @@ def unroll(
     first = model.rnn.get_parameter("weight_ih_l0")
     zeros = first.new_zeros(batch, hidden)
     if inputs.dtype == torch.long:  # W_ih's column per index, a zero column for UNSEEN
-        table = torch.cat((first.t(), first.new_zeros(1, first.shape[0])))
+        table = torch.cat((model.input_table(), first.new_zeros(1, first.shape[0])))
         projected: Tensor | None = F.embedding(torch.where(inputs == UNSEEN, len(table) - 1, inputs), table)
     else:
         projected = None
@@ -94,6 +94,8 @@ def unroll(
             h = [zeros for _ in range(model.layers)]
             c = [zeros for _ in range(model.layers)]
         x = inputs[t]
+        if projected is None and model.embedding is not None:  # one-hot rows through the embedding (--embed)
+            x = x @ model.embedding.weight
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
             gi = projected[t] + b_ih if layer == 0 and projected is not None else F.linear(x, w_ih, b_ih)
             gh = F.linear(h[layer], w_hh, b_hh)

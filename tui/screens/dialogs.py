@@ -68,7 +68,13 @@ PERPLEXITY_HELP = Text.assemble(
     ": the Chinese edition's §6.5 run: Jay Chou lyrics, 256 hidden units, Adam lr 0.001, state carried, 250 epochs.\n",
     ("d2l-en", "bold"),
     ": the English edition's run: The Time Machine (letters only, shipped), 32 hidden units, SGD lr 1 clipped at 1, "
-    "shuffled overlapping windows, a zero state every batch, 100 epochs. Choosing one fills the form; F7 applies it.",
+    "shuffled overlapping windows, a zero state every batch, 100 epochs.\n",
+    ("whole-en", "bold"),
+    ", ",
+    ("whole-zh", "bold"),
+    ": the whole Time Machine or the whole lyrics, the last tenth held out and the tenth before it the test text, "
+    "with the regularisers that help a small model generalise (io dropout, a tied embedding, a cosine schedule, "
+    "stopped on held-out); docs/regularisation.md. Choosing one fills the form; F7 applies it.",
 )
 
 

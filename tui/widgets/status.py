@@ -145,9 +145,10 @@ class StatusPanel(Static):
             if judged is not None and not short:  # the model against counting (short: on the bottom border)
                 lines.append(one_line(verdict_text(judged, width), width, ""))
         # What #22 asks a learner to see, before the times: is clipping at work, and how fast is this implementation.
-        lines += wrap_chunks(
-            [Text(chunk) for chunk in gradient_chunks(s, self._config.clip if self._config else 0)], width
-        )
+        steps = [Text(chunk) for chunk in gradient_chunks(s, self._config.clip if self._config else 0)]
+        if s.scheduled_lr is not None:  # --schedule: the rate it gives now, where 80×24 still shows it
+            steps.append(Text(f"lr now {s.scheduled_lr:.3g}"))
+        lines += wrap_chunks(steps, width)
         speed = [Text(f"{cps:,.0f} chars/s" if cps is not None else "– chars/s"), *times]
         if self._config is not None:
             c = self._config
@@ -159,7 +160,8 @@ class StatusPanel(Static):
             lines.append(one_line(message, width, "italic dim"))
         if self._config is not None:
             c = self._config
-            chunks = [f"{c.optimizer} lr {c.lr:g}", f"clip {c.clip:g}", s.device or c.device]
+            rate = f"{c.optimizer} lr {c.lr:g}" + (f" {c.schedule}" if c.schedule != "constant" else "")
+            chunks = [rate, f"clip {c.clip:g}", s.device or c.device]
             if s.precision and s.precision != "fp32":  # the book's float32 goes unsaid; bf16 or auto's choice is named
                 chunks.append(s.precision)
             lines += wrap_chunks([Text(chunk) for chunk in chunks], width)
