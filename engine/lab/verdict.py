@@ -57,6 +57,10 @@ class Verdict:
         """'6-gram 3.76: ×1.25 worse (test)', for a narrow panel."""
         return f"{self.order}-gram {figure(self.counting)}: {self.words()} ({self.text})"
 
+    def shortest(self) -> str:
+        """'6-gram 3.76 ×1.25 worse (test)', counting's figure to 3 digits: for an 80-column border."""
+        return f"{self.order}-gram {self.counting:.3g} {self.words()} ({self.text})"
+
     def record(self) -> dict[str, Any]:
         """The --metrics fields: counting_best, counting_order and which text they read."""
         return {"counting_best": self.counting, "counting_order": self.order, "counting_text": self.text}

@@ -80,7 +80,10 @@ class StatusPanel(Static):
         """Short (80×24), the verdict against counting goes on the bottom border, where nothing else is (F6's hint
         and a served session's note keep it): the body's five lines stay the figures #22 asks for."""
         judged = self._status.verdict if self.short and not step_hint else None
-        wanted = judged.short() if judged is not None else None
+        wanted = None
+        if judged is not None:  # the border's room: the panel less its corners and the spaces around the title
+            room = self.size.width - 4
+            wanted = next((f for f in (judged.short(), judged.shortest()) if cell_len(f) <= room), judged.shortest())
         if wanted is not None and self.border_subtitle in (None, "", self._verdict_subtitle):
             self.border_subtitle = self._verdict_subtitle = wanted
         elif wanted is None and self._verdict_subtitle and self.border_subtitle == self._verdict_subtitle:
