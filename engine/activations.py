@@ -79,11 +79,11 @@ class UnitSuggestion:
 @torch.inference_mode()
 def read_activations(model: CharRNN, vocab: Vocab, text: str) -> Activations:
     """Run model over text from a zero state and keep every layer's state after each character."""
-    check_prefix(text, vocab)
-    if len(text) > MAX_ACTIVATION_CHARS:
+    if len(text) > MAX_ACTIVATION_CHARS:  # first: its own limit, which the prefix's (as long) would name otherwise
         raise ConfigError(
             f"text is {len(text):,} characters; activations are read for at most {MAX_ACTIVATION_CHARS:,}"
         )
+    check_prefix(text, vocab)
     with evaluating(model):
         device = model.dense.weight.device
         indices = torch.tensor(vocab.encode(text), device=device)
