@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.config import SettingValue, TrainConfig, preset_config, to_argv
 from engine.errors import ConfigError, RnnTuiError
 from engine.events import TRAP_RATIO, EpochEnd, best_held_out, is_trap
-from engine.limits import parameter_count
+from engine.limits import config_parameter_count, parameter_count
 
 if TYPE_CHECKING:  # torch-backed: the lesson list loads without torch (the app lists lessons before it is in)
     from engine.timeline import SampleRecord
@@ -260,7 +260,7 @@ def observe_cells(run: LessonRun) -> Observation:
     if not history:
         return _no_epochs("cells")
     config = run.config
-    params = parameter_count(config.cell, run.vocab_size, config.hidden, config.layers)
+    params = config_parameter_count(config, run.vocab_size)
     book = parameter_count("rnn", run.vocab_size, 256, 1)
     total = sum(e.seconds for e in history)
     seconds = total / len(history)

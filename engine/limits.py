@@ -47,20 +47,32 @@ def check_threads(threads: int | None) -> None:
         )
 
 
-def parameter_count(cell: str, vocab_size: int, hidden: int, layers: int) -> int:
-    """Weights and biases of the recurrent layers and the dense output layer."""
+def parameter_count(
+    cell: str, vocab_size: int, hidden: int, layers: int, embed: int = 0, tie: bool = False
+) -> int:
+    """Weights and biases of the recurrent layers and the dense output layer, and of the input embedding when
+    there is one (--embed; --tie with --embed 0 makes one as wide as the hidden state, engine.model.CharRNN). Tied,
+    the output layer reuses the embedding's weights through a projection when the widths differ (TiedDense)."""
     gates = GATES[cell]
-    count = 0
+    width = embed or (hidden if tie else 0)  # 0: the book's one-hot input
+    count = vocab_size * width
     for layer in range(layers):
-        inputs = vocab_size if layer == 0 else hidden
+        inputs = (width or vocab_size) if layer == 0 else hidden
         count += gates * hidden * (inputs + hidden + 2)
+    if tie:
+        return count + (hidden * width if width != hidden else 0) + vocab_size
     return count + hidden * vocab_size + vocab_size
+
+
+def config_parameter_count(config: TrainConfig, vocab_size: int) -> int:
+    """parameter_count of a run of config."""
+    return parameter_count(config.cell, vocab_size, config.hidden, config.layers, config.embed, config.tie == "on")
 
 
 def checkpoint_bytes(config: TrainConfig, vocab_size: int) -> int:
     """About what a checkpoint of a run of config takes on disk, at most: its weights and the optimizer's state
     (OPTIMIZER_SLOTS), float32, and room for its settings, vocabulary, history and samples."""
-    params = parameter_count(config.cell, vocab_size, config.hidden, config.layers)
+    params = config_parameter_count(config, vocab_size)
     return params * FLOAT_BYTES * (1 + OPTIMIZER_SLOTS[config.optimizer]) + CHECKPOINT_ROOM
 
 
@@ -77,7 +89,7 @@ class MemoryEstimate:
 
 def estimate_memory(config: TrainConfig, vocab_size: int, num_chars: int) -> MemoryEstimate:
     """An upper-side estimate of what training config allocates (bytes), from the sizes alone."""
-    params = parameter_count(config.cell, vocab_size, config.hidden, config.layers)
+    params = config_parameter_count(config, vocab_size)
     slots = OPTIMIZER_SLOTS[config.optimizer]
     # Live: weights, gradients, optimizer state. Saving adds a copy of weights and state, and their serialised form.
     weights = params * FLOAT_BYTES * ((2 + slots) + 2 * (1 + slots))

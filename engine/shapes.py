@@ -34,13 +34,21 @@ def torch_size(shape: tuple[int, ...]) -> str:
     return f"torch.Size({list(shape)})"
 
 
-def layer_shapes(cell: str, vocab_size: int, hidden: int, layers: int, num_steps: int, batch_size: int) -> ShapeReport:
-    inputs = (num_steps, batch_size, vocab_size)  # as the book: shaped like one-hot inputs
+def layer_shapes(
+    cell: str, vocab_size: int, hidden: int, layers: int, num_steps: int, batch_size: int, embed: int = 0
+) -> ShapeReport:
+    """embed: the input embedding's width (--embed, or the hidden size when --tie makes one), 0 for one-hot."""
     outputs = (num_steps, batch_size, hidden)
     h = (layers, batch_size, hidden)
     logits = (num_steps * batch_size, vocab_size)
+    if embed:  # the layer reads each character's embedding vector
+        meaning = "input (num_steps, batch, embed): embedded characters"
+        first = TensorShape("E[x]", (num_steps, batch_size, embed), meaning)
+    else:  # as the book: shaped like one-hot inputs
+        meaning = "input (num_steps, batch, vocab): one-hot characters"
+        first = TensorShape("X", (num_steps, batch_size, vocab_size), meaning)
     tensors = [
-        TensorShape("X", inputs, "input (num_steps, batch, vocab): one-hot characters"),
+        first,
         TensorShape("Y", outputs, "hidden state of the last layer at every time step"),
     ]
     if cell == "lstm":  # the state is the tuple (h, c)

@@ -46,3 +46,18 @@ def test_adam_saves_two_moments_a_weight_and_sgd_none(corpus: Corpus, corpus_pat
     extra = (adam - sgd) / weights  # tensors the size of the weights that Adam's checkpoint holds beyond SGD's
     assert extra == pytest.approx(OPTIMIZER_SLOTS["adam"] - OPTIMIZER_SLOTS["sgd"], abs=0.05), extra
     assert sgd == pytest.approx(weights * (1 + OPTIMIZER_SLOTS["sgd"]), rel=0.2), (sgd, weights)
+
+
+@pytest.mark.parametrize(
+    ("cell", "layers", "embed", "tie"),
+    [("rnn", 1, 0, "off"), ("gru", 2, 16, "off"), ("lstm", 1, 16, "on"), ("lstm", 2, 0, "on"), ("rnn", 1, 24, "on")],
+)
+def test_the_parameter_count_is_the_real_models(cell: str, layers: int, embed: int, tie: str) -> None:
+    """The estimate counts what the model holds: an embedding (--embed, or one as wide as the hidden state when
+    tied without it), the tied output layer's projection when the widths differ, each weight once."""
+    from engine.limits import config_parameter_count
+    from engine.model import model_for
+
+    config = TrainConfig(cell=cell, hidden=24, layers=layers, embed=embed, tie=tie)
+    model = model_for(config, 97)
+    assert config_parameter_count(config, 97) == sum(p.numel() for p in model.parameters())

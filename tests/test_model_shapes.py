@@ -82,3 +82,17 @@ def test_shapes_command_prints_the_books_line() -> None:
     result = subprocess.run([sys.executable, "-m", "tui.main", "shapes"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "torch.Size([35, 2, 256]) 1 torch.Size([2, 256])"
+
+
+@pytest.mark.parametrize(("embed", "tie"), [(16, "off"), (0, "on")])
+def test_an_embedded_models_input_is_what_its_layer_reads(embed: int, tie: str) -> None:
+    """With --embed (or --tie, whose embedding is as wide as the hidden state) the layer reads embedding vectors,
+    not one-hot ones: the Shapes table's first row is their shape, as the real model's layer is built."""
+    from engine.config import TrainConfig
+    from engine.model import model_for
+
+    config = TrainConfig(cell="gru", hidden=24, layers=1, embed=embed, tie=tie, num_steps=7, batch_size=5)
+    model = model_for(config, 61)
+    report = layer_shapes("gru", 61, 24, 1, 7, 5, model.embed)
+    assert report.tensors[0].name == "E[x]"
+    assert report.tensors[0].shape == (7, 5, model.rnn.input_size) == (7, 5, embed or 24)

@@ -81,8 +81,9 @@ class ShapesPreview:
 
         pending = runs.config is not None and bool(config.structural_differences(runs.config))
         vocab_size = self._vocab_size(config) or len(runs.vocab)
+        embed = config.embed or (config.hidden if config.tie == "on" else 0)  # engine.model.CharRNN's input width
         report = layer_shapes(
-            config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size
+            config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size, embed
         )
         runs.panels.shapes.show_report(report, pending)
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the app imports engine.shapes when it first reports, not at
 # The engine's meanings are sentences; a panel half a terminal wide has room for a few words.
 SHORT_MEANINGS = {
     "X": "one-hot input",
+    "E[x]": "embedded input",
     "Y": "h, every step",
     "state": "h, last step",
     "state[0] = h": "h, last step",
