@@ -251,7 +251,7 @@ class LinearCrossEntropy(Function):
     """mean cross-entropy of softmax(hidden W^T + b) against targets: the dense layer and the loss in one.
 
     Why: the book's vocabulary (1,027) is an awkward width for the BLAS; computing the logits transposed,
-    (vocab, rows) = W hidden^T, is about twice as fast on the CPUs measured (README, Performance), and the
+    (vocab, rows) = W hidden^T, is about twice as fast on the CPUs measured (docs/performance.md), and the
     softmax's gradient (probabilities minus one-hot) is formed in place instead of through log_softmax's
     backward. Equal to F.cross_entropy(F.linear(hidden, weight, bias), targets).
 

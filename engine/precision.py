@@ -3,7 +3,7 @@
 `bf16` runs the output layer's three products per batch (the logits, the gradient with respect to the hidden states,
 the gradient with respect to W) in bfloat16, with float32 accumulation inside the product, float32 softmax and
 float32 master weights (engine/kernels.py, LinearCrossEntropy). Those products are most of a batch for the book's
-1,027-character vocabulary (README, Performance); the recurrence, the input lookup and the optimizer stay float32,
+1,027-character vocabulary (docs/performance.md); the recurrence, the input lookup and the optimizer stay float32,
 where a batch's time is a chain of small products that bfloat16 barely speeds up and its rounding would compound.
 
 Native support is detected once per trainer: on the CPU the avx512_bf16 or amx_bf16 flag (AVX512-BF16 on Intel
@@ -80,7 +80,7 @@ class Precision:
 # Cells whose bf16 training misses the quality guard (bench/precision_quality.py: over three seeds, training
 # perplexity at 250 epochs within 2 % of fp32's, best held-out within 3 %). auto keeps them in fp32 even where
 # bfloat16 is native; an explicit bf16 still trains them, with a one-line warning. The GRU: +7 % median, +13 % worst
-# (README, Precision, where a GRU in fp32 with one weight one float32 step off misses the same guard).
+# (docs/performance.md, Precision, where a GRU in fp32 with one weight one float32 step off misses the same guard).
 GUARD_MISSED = ("gru",)
 
 
@@ -238,5 +238,5 @@ def fp32_hint(
     )
     return (
         f"{HINT_PREFIX}bfloat16 is native here ({support.why}): {how_fast}; --precision bf16 (or auto) uses them, "
-        "with float32 weights (README, Performance)"
+        "with float32 weights (docs/performance.md)"
     )
