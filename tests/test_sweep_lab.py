@@ -58,7 +58,9 @@ def test_a_short_grace_beside_a_long_one_fails_nothing_live_and_a_lost_machine_i
     """Machine A beats every 3 s (--grace 18); machine B judges with --grace 2. B fails none of A's live trials
     (each trial is judged by its own machine's grace, stored with it); A killed whole, B fails its trial once it is
     silent past A's 18 s."""
-    flags = ["--epochs", "40", "--max-chars", "10000", "--storage", storage, "--study", "lab", "--pruner", "none"]
+    # Trials long enough to outlast the test on a fast machine (40 epochs ended within its 12 s wait on a Xeon with AMX): each is
+    # ended by the kill and the SIGTERM below, never by finishing.
+    flags = ["--epochs", "2000", "--max-chars", "10000", "--storage", storage, "--study", "lab", "--pruner", "none"]
     flags += ["--search", "lr=1e-3:1e-2:log"]
     machine_a = subprocess.Popen(
         sweep_command(*flags, "--grace", "18", "--trials", "3"), cwd=tmp_path, stdout=subprocess.PIPE,
@@ -82,7 +84,7 @@ def test_a_short_grace_beside_a_long_one_fails_nothing_live_and_a_lost_machine_i
         failed = [t for t in _trials(storage, "lab") if t.state.name == "FAIL"]
         assert not failed, [(t.number, t.user_attrs.get("reason")) for t in failed]
         trial_a = _running_of(storage, "lab", machine_a.pid)
-        assert trial_a is not None, "machine A should still be training (a trial of 40 epochs)"
+        assert trial_a is not None, "machine A should still be training (a trial of 2,000 epochs)"
         os.killpg(machine_a.pid, signal.SIGKILL)  # machine A lost: nothing of it records anything
         machine_a.communicate(timeout=30)
         killed_at = time.monotonic()
