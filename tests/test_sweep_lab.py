@@ -58,8 +58,8 @@ def test_a_short_grace_beside_a_long_one_fails_nothing_live_and_a_lost_machine_i
     """Machine A beats every 3 s (--grace 18); machine B judges with --grace 2. B fails none of A's live trials
     (each trial is judged by its own machine's grace, stored with it); A killed whole, B fails its trial once it is
     silent past A's 18 s."""
-    # Trials long enough to outlast the test on a fast machine (40 epochs ended within its 12 s wait on a Xeon with AMX): each is
-    # ended by the kill and the SIGTERM below, never by finishing.
+    # Trials long enough to outlast the test on a fast machine (40 epochs ended within its 12 s wait on a Xeon with
+    # AMX): each is ended by the kill and the SIGTERM below, never by finishing.
     flags = ["--epochs", "2000", "--max-chars", "10000", "--storage", storage, "--study", "lab", "--pruner", "none"]
     flags += ["--search", "lr=1e-3:1e-2:log"]
     machine_a = subprocess.Popen(
