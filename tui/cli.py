@@ -490,6 +490,7 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     from engine import events
+    from engine.config import stream_length
     from engine.lab.verdict import counting_table, verdict
     from engine.limits import checkpoint_bytes
     from engine.outputs import OutputError, check_free_space, save_with_rescue
@@ -581,7 +582,7 @@ def run_headless(args: argparse.Namespace) -> int:
         save_best=args.save_best,
     )
     trainer = session.trainer
-    counting = counting_table(session.corpus, session.config.num_steps)
+    counting = counting_table(session.corpus, stream_length(session.config))
     for note in session.notes:
         say(worded(note, flag_name))
     for note in ineffective_settings(session.config):
