@@ -56,9 +56,15 @@ def run_sweep(*flags: str, cwd: Path, timeout: float = 120) -> subprocess.Comple
 
 
 def load_trials(storage: str, study: str) -> list:
+    """A study's trials, read through an engine closed at once: an RDBStorage left to the garbage collector keeps
+    its connection open until a full collection, and a test that polls can use up a server's connections."""
     import optuna
 
-    return optuna.load_study(study_name=study, storage=storage).get_trials()
+    rdb = optuna.storages.RDBStorage(storage)
+    try:
+        return optuna.load_study(study_name=study, storage=rdb).get_trials()
+    finally:
+        rdb.engine.dispose()
 
 
 def trial_lines(output: str) -> list[str]:
