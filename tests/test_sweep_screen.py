@@ -53,15 +53,15 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await wait_for(pilot, lambda: screen.best_row() is not None, "a complete trial", timeout=90)
         best = screen.best_row()
         assert best.best is not None and best.epochs == 2
-        # Apply best: the trial's settings go into the form, with its seed and epochs up to its best epoch (the
-        # form's 250 would train far past what the trial measured).
+        # Apply best: the trial's settings go into the form, with its seed and its own epochs (the form's 250 would
+        # train far past what the trial measured; its best epoch alone would change a cosine schedule).
         app.main.settings.set_text("lr", "0.5")
         await pilot.click("#sweep-apply")
         assert app.main.settings.value("lr") == best.params["lr"]  # every digit of a sampled float
         assert len(repr(best.params["lr"])) > 8, best.params  # (a log-uniform sample: not a short decimal)
         assert app.main.settings.text_of("cell") == best.params["cell"]
         assert best.seed is not None and app.main.settings.text_of("seed") == str(best.seed)
-        assert best.best_epoch in (1, 2) and app.main.settings.text_of("epochs") == str(best.best_epoch)
+        assert best.best_epoch in (1, 2) and app.main.settings.text_of("epochs") == "2"
         # Compare: the trial's epochs go into F10's run book.
         table.move_cursor(row=0)
         await pilot.press("ctrl+t")
@@ -79,7 +79,8 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         )  # fmt: skip
         assert rerun.returncode == 0, rerun.stderr
         epochs = [json.loads(line) for line in (tmp_path / "rerun.jsonl").read_text().splitlines()]
-        assert epochs[-1]["val_perplexity"] == best.best, (epochs[-1], best)
+        assert [e["val_perplexity"] for e in epochs] == [h["val_perplexity"] for h in best.history], (epochs, best)
+        assert min(e["val_perplexity"] for e in epochs) == best.best
         # ctrl+e with a text field focused (Input binds ctrl+e itself): the trials as CSV, numbers as stored.
         monkeypatch.chdir(tmp_path)
         screen.query_one("#sweep-space", Input).focus()

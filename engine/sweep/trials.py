@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import shlex
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -109,14 +109,21 @@ def train_command(
     return shlex.join(words)
 
 
+def best_checkpoint_name(number: int) -> str:
+    """Where a trial's ready command keeps its best held-out epoch's weights (--save-best)."""
+    return f"trial-{number}-best.ckpt"
+
+
 def trial_train_command(trial: FrozenTrial) -> str:
-    """The ready command of a stored trial (older trials without a config: their params over nothing). It trains
-    up to the trial's best epoch, so its last held-out perplexity printed is the trial's value, digit for digit."""
+    """The ready command of a stored trial (older trials without a config: their params over nothing).
+
+    It runs the trial again as it ran: its own --epochs (the ones it was to train, which a cosine schedule's rate
+    depends on) and --patience, not cut at its best epoch. --save-best keeps the best held-out epoch's weights and
+    names that epoch and its held-out perplexity: the trial's value, digit for digit, on the same machine.
+    """
     config = dict(trial.user_attrs.get("config") or {})
-    epoch = best_epoch(trial)
-    if config and epoch is not None:
-        config["epochs"] = epoch
-    return train_command(config, trial.params, trial.user_attrs.get("threads"))
+    command = train_command(config, trial.params, trial.user_attrs.get("threads"))
+    return f"{command} --save-best {best_checkpoint_name(trial.number)}" if config else command
 
 
 def finished_states() -> tuple[TrialState, ...]:
@@ -140,7 +147,7 @@ class TrialRow:
     reason: str
     config: dict[str, Any]
     history: tuple[dict[str, Any], ...]
-    best_epoch: int | None = None  # the epoch of the best figure: the ready command and Apply best train to it
+    best_epoch: int | None = None  # the epoch of the best figure (the ready command and Apply best train all epochs)
     seed: int | None = None
     planned: int = 0  # the epochs the trial was to train
     command: str = ""  # its ready `rnn-tui train` command
@@ -151,13 +158,19 @@ class TrialRow:
 
     @property
     def form_settings(self) -> dict[str, Any]:
-        """What Apply best writes into the form: the trial's settings, its seed, epochs up to its best epoch."""
+        """What Apply best writes into the form: the trial's settings and seed, and its own epochs (not cut at its best
+        epoch: a cosine schedule's rate depends on them). The run then shows the trial's best held-out epoch."""
         settings = {**self.config, **self.params}
         if self.seed is not None:
             settings["seed"] = self.seed
-        if self.best_epoch is not None:
-            settings["epochs"] = self.best_epoch
         return settings
+
+
+def best_row(rows: Sequence[TrialRow]) -> TrialRow | None:
+    """The complete trial with the lowest best figure (held-out; the test text is in no row's `best`): what the
+    app's Apply best takes, as the sweep's summary ranks."""
+    complete = [r for r in rows if r.state == "complete" and r.best is not None]
+    return min(complete, key=lambda r: r.best if r.best is not None else math.inf) if complete else None
 
 
 def trial_row(trial: FrozenTrial) -> TrialRow:

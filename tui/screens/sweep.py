@@ -3,10 +3,11 @@
 The sweep runs in other processes (`rnn-tui sweep`, which starts its own workers), so the run in the main
 panels keeps training and the UI thread never trains. The screen reads the study back from its storage once a
 second in a thread worker (engine.sweep.read_trials), so trials from other processes and machines sharing the
-storage show too. "Apply best" writes the best trial's settings into the form, its seed and epochs up to its best
-epoch included (F7 then trains that trial again); "Compare" adds the marked trials' per-epoch histories to F10 Runs
-compared; ctrl+g steps through the charts (the objective per trial, the best trials' learning curves, the machines'
-timeline, a slice per searched setting with the importances); ctrl+e writes the trials to a CSV file. One
+storage show too. "Apply best" writes the best trial's settings into the form, its seed and its own epochs (F7 then
+trains that trial again, its best held-out epoch shown as the run's best); "Compare" adds the marked trials'
+per-epoch histories to F10 Runs compared; ctrl+g steps through the charts (the objective per trial, the best trials'
+learning curves, the machines' timeline, a slice per searched setting with the importances); ctrl+e writes the
+trials to a CSV file. One
 StudyReader (one database engine) serves every read of the storage shown. A storage URL's password is never shown:
 the field holds it masked once read, and the sweep started here gets it in its environment, not its arguments.
 """
@@ -621,8 +622,9 @@ class SweepScreen(ModalScreen[None]):
         self.poll_trials()
 
     def best_row(self) -> TrialRow | None:
-        complete = [r for r in self.rows if r.state == "complete" and r.best is not None]
-        return min(complete, key=lambda r: r.best if r.best is not None else math.inf) if complete else None
+        from engine.sweep import best_row
+
+        return best_row(self.rows)
 
     def apply_best(self) -> None:
         best = self.best_row()
