@@ -272,7 +272,7 @@ def test_seats_are_shared_out_from_cores_and_memory(tmp_path: Path) -> None:
         (["--token", "pear tree!"], "--token must be at least 8 characters"),
         (["--public-url", "example.com"], "public-url must start with http://, https:// or / (a path)"),
         (["--public-url", "/user/ada/rnn-tui/"], "--public-url as a path alone (behind JupyterHub's proxy) needs"),
-        (["--unix-socket", "/nonexistent/dir/s"], "cannot listen on /nonexistent/dir/s: no such folder"),
+        (["--unix-socket", "/proc/no-such-folder/s"], "cannot listen on /proc/no-such-folder/s: no such folder"),
         (["--save", "/tmp/all.ckpt"], "--save in serve is a file name inside each session's directory"),
         (["--metrics", "../m.jsonl"], "--metrics in serve is a file name inside each session's directory"),
         (["--corpus", "/nonexistent/corpus.zip"], "corpus not found: /nonexistent/corpus.zip"),
