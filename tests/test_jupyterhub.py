@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -187,14 +188,35 @@ def hub() -> Iterator[dict]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# Records what JupyterLab's terminals receive (["stdout", text] messages) and what their pages send (keys, sizes).
+RECORD_LAB_TERMINAL = """
+window.__lab_terminal = ""; window.__lab_sent = [];
+const LabWebSocket = window.WebSocket;
+window.WebSocket = class extends LabWebSocket {
+  constructor(...args) {
+    super(...args);
+    if (String(args[0]).includes("/terminals/websocket/")) {
+      this.addEventListener("message", (event) => {
+        try { const m = JSON.parse(event.data); if (m[0] === "stdout") window.__lab_terminal += m[1]; } catch (e) {}
+      });
+      const send = this.send.bind(this);
+      this.send = (data) => { window.__lab_sent.push(String(data)); return send(data); };
+    }
+  }
+};
+"""
+
+
 @pytest.fixture(scope="module")
 def lab(hub: dict) -> Iterator[object]:
     """A logged-in browser at the user's JupyterLab."""
-    from test_serve_browser import CHROMIUM, CHROMIUM_FLAGS, playwright_api
+    from test_serve_browser import CHROMIUM, CHROMIUM_FLAGS, RECORD_TERMINAL, playwright_api
 
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         context = browser.new_context(viewport={"width": 1200, "height": 800}, accept_downloads=True)
+        context.add_init_script(RECORD_TERMINAL)  # rnn-tui's page: its terminal's bytes
+        context.add_init_script(RECORD_LAB_TERMINAL)
         page = context.new_page()
         page.goto(hub["url"] + "/hub/login")
         page.fill("input[name=username]", USER)
@@ -210,10 +232,9 @@ def lab(hub: dict) -> Iterator[object]:
 
 @needs_hub
 def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_login(hub: dict, lab) -> None:
-    from test_serve_browser import ARTIFACTS, RECORD_TERMINAL, screen_text, wait_until
+    from test_serve_browser import ARTIFACTS, screen_text, wait_until
 
     context = lab.context
-    context.add_init_script(RECORD_TERMINAL)
     card = lab.locator(".jp-LauncherCard", has_text="rnn-tui")
     with context.expect_page(timeout=60_000) as opened:
         card.click()
@@ -245,3 +266,65 @@ def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_lo
     app.close()
     log = hub["log"].read_text()
     assert "session 1 joined" in log and "Traceback" not in log
+
+
+@needs_hub
+def test_rnn_tui_in_a_jupyterlab_terminal_keys_colours_cjk_and_a_resize(hub: dict, lab) -> None:
+    """The app as a student starts it in JupyterLab's terminal (xterm.js behind terminado): F-keys and ctrl-keys
+    reach it, it draws in 24-bit colour (COLORTERM from the hub's config), its Samples panel's lyrics are drawn
+    glyphs, and it follows the window's size (terminado exports COLUMNS and LINES: tui.main drops them)."""
+    from test_serve_browser import ANSI, ARTIFACTS, CJK, HAS_GLYPHS, wait_until
+
+    def text() -> str:
+        return ANSI.sub("", lab.evaluate("window.__lab_terminal"))
+
+    def raw() -> str:
+        return lab.evaluate("window.__lab_terminal")
+
+    lab.set_viewport_size({"width": 1200, "height": 800})
+    lab.locator(".jp-LauncherCard", has_text="Terminal").first.click()
+    wait_until(lambda: re.search(r"[$#] $", text()), "the shell's prompt", 60)
+    lab.locator(".jp-Terminal .xterm").first.click()
+    rnn_tui = Path(sys.executable).parent / "rnn-tui"  # (root's login shell resets PATH)
+    lab.keyboard.type(f"{rnn_tui} --hidden 64 --epochs 1000 --pred-period 2 --seed 0\n")
+    try:
+        wait_until(lambda: re.search(r"epoch \d+, perplexity", text()), "the Samples panel's first lyrics", 180)
+        assert re.search(r"\x1b\[[0-9;]*38;2;\d+;\d+;\d+", raw()), "no 24-bit colour in the app's output"
+        samples = text()[re.search(r"epoch \d+, perplexity", text()).start() :]
+        chars = sorted(set(CJK.findall(samples)))[:40]
+        assert len(chars) >= 3, samples[:500]
+        drawn = lab.evaluate(HAS_GLYPHS, chars)
+        assert drawn["boxesAlike"] and drawn["latinDrawn"], f"the glyph check itself does not work: {drawn}"
+        missing = [c for c, ok in zip(chars, drawn["glyphs"], strict=True) if not ok]
+        assert not missing, f"drawn as empty boxes with {drawn['family']}: {''.join(missing)}"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        lab.screenshot(path=str(ARTIFACTS / "jupyterlab-terminal.png"))
+
+        shown = len(text())
+        lab.keyboard.press("F5")  # an F-key
+        wait_until(lambda: "paused" in text()[shown:], "F5 to pause the app", 60)
+        shown = len(text())
+        lab.keyboard.press("Control+s")  # a ctrl-key (JupyterLab's own save does not take it from the terminal)
+        wait_until(lambda: "Save a checkpoint" in text()[shown:], "ctrl+s to open the save dialog", 60)
+        lab.keyboard.press("Escape")
+
+        # A smaller window: the app learns the new size (its too-small notice names it), then the old one back.
+        lab.set_viewport_size({"width": 800, "height": 600})
+        wait_until(lambda: '"set_size",' in lab.evaluate("window.__lab_sent.join()"), "the terminal's size", 20)
+
+        def last_size() -> tuple[int, int]:
+            sizes = [json.loads(m) for m in lab.evaluate("window.__lab_sent") if m.startswith('["set_size"')]
+            return sizes[-1][2], sizes[-1][1]  # columns, rows
+
+        wait_until(lambda: last_size()[0] < 80, "the terminal to shrink", 20)
+        wait_until(lambda: "The terminal is {}×{}".format(*last_size()) in text(), "the app to follow the resize", 60)
+        lab.screenshot(path=str(ARTIFACTS / "jupyterlab-terminal-small.png"))
+        shown = len(text())
+        lab.set_viewport_size({"width": 1200, "height": 800})
+        wait_until(lambda: "Status" in text()[shown:], "the app drawn whole again", 60)
+        lab.keyboard.press("Control+q")
+        wait_until(lambda: re.search(r"[$#] $", text()), "the shell's prompt after ctrl+q", 60)
+    except AssertionError:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        lab.screenshot(path=str(ARTIFACTS / "jupyterlab-terminal-failed.png"))
+        raise

@@ -28,6 +28,8 @@ c.SimpleLocalProcessSpawner.home_dir_template = os.path.join(home, "{username}")
 c.Spawner.default_url = "/lab"
 if os.getuid() == 0:  # a container's root: Jupyter refuses root without this
     c.Spawner.args = ["--allow-root"]
-# The corpus the sessions train on: the spawner passes on only the variables named here.
-if os.environ.get("RNN_TUI_CORPUS"):
-    c.Spawner.environment = {"RNN_TUI_CORPUS": os.environ["RNN_TUI_CORPUS"]}
+# The spawner passes on only the variables named here. JupyterLab's terminal (xterm.js) draws 24-bit colour but says
+# only TERM=xterm-256color: COLORTERM lets rnn-tui in a terminal use its own colours rather than the nearest of 256.
+c.Spawner.environment = {"COLORTERM": "truecolor"}
+if os.environ.get("RNN_TUI_CORPUS"):  # the corpus the sessions train on
+    c.Spawner.environment["RNN_TUI_CORPUS"] = os.environ["RNN_TUI_CORPUS"]
