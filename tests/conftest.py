@@ -54,6 +54,7 @@ CORPUS_TESTS = frozenset(
         "test_insight_views::test_next_character_view_explains_the_generated_text",
         "test_insight_views::test_next_character_view_generates_greedy_when_nothing_was_generated",
         "test_insight_views::test_next_character_view_samples_without_touching_torchs_global_generator",
+        "test_jupyterhub",
         "test_lab_insight_app::test_f4_shades_earlier_characters_by_saliency_and_f9_colours_a_gate_unit",
         "test_lesson_switch::test_the_server_tells_the_teacher_where_other_lessons_rows_go",
         "test_lessons::test_clipping_off_diverges_and_the_observation_says_where",

@@ -151,7 +151,12 @@ def build_parser() -> ArgumentParser:
     group.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
     group.add_argument("--port", type=int, default=8000, help="(default 8000)")
     group.add_argument(
-        "--public-url", metavar="URL", help="the address students open, when served behind a reverse proxy"
+        "--public-url",
+        metavar="URL",
+        help="the address students open, when served behind a reverse proxy (a path alone behind JupyterHub)",
+    )
+    group.add_argument(
+        "--unix-socket", metavar="PATH", help="listen on this Unix socket instead of --host/--port (JupyterHub)"
     )
 
     def count_or_auto(text: str) -> int | str:
@@ -919,8 +924,8 @@ def check_serve_arguments(args: argparse.Namespace) -> None:
         fail(f"seats-per-address must be a whole number ≥ 0, got {args.seats_per_address}")
     if not (args.reload_seconds >= 0 and math.isfinite(args.reload_seconds)):
         fail(f"reload-seconds must be a number ≥ 0, got {args.reload_seconds:g}")
-    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
-        fail(f"public-url must start with http:// or https://, got {args.public_url!r}")
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://", "/")):
+        fail(f"public-url must start with http://, https:// or / (a path), got {args.public_url!r}")
     for flag in ("save", "metrics"):
         value = getattr(args, flag)
         if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts or value.startswith("~")):

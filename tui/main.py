@@ -32,6 +32,15 @@ def show_splash() -> bool:
     return True
 
 
+def follow_the_terminal() -> None:
+    """The app's size is its terminal's, resizes included. Textual reads it through shutil, which prefers $COLUMNS and
+    $LINES: JupyterLab's terminal (terminado) exports them at its start and bash keeps them current, so an app started
+    there kept its first size for good and drew past the edges of a smaller window."""
+    if sys.stdout.isatty():
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     if args.command == "serve":
@@ -42,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_server(args)
     if args.command is None or (args.command == "train" and not args.headless):
+        follow_the_terminal()
         splashed = show_splash()
         try:
             from tui.app import run_app

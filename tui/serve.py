@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import errno
 import fcntl
 import functools
 import hmac
@@ -48,6 +49,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -155,6 +157,19 @@ class ServeSettings:
     seats_per_address: int = 0  # sessions one address may hold at once; 0: no limit
     lesson: str | None = None  # --lesson: every session runs it
     observations: str | None = None  # where the sessions append their lesson's observations (a CSV)
+    unix_socket: str | None = None  # --unix-socket: listen there instead of host:port (behind jupyter-server-proxy)
+
+    @property
+    def base_path(self) -> str:
+        """The path the browser reaches this server under ("" at the site's root; "/user/ada/rnn-tui" behind a hub
+        that strips it before it forwards)."""
+        url = self.public_url or ""
+        return url if url.startswith("/") else urlsplit(url).path.rstrip("/")
+
+    @property
+    def path_only(self) -> bool:
+        """--public-url is a path alone: the proxy keeps the browser's own host (JupyterHub), unknown here."""
+        return bool(self.public_url) and str(self.public_url).startswith("/")
 
     def app_command(self) -> str:
         """The shell command that starts one app process (exec: the shell's pid is the app's, for the kill)."""
@@ -217,13 +232,22 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     seat_memory = args.seat_memory * MIB if getattr(args, "seat_memory", None) else None
     if seat_memory is None:
         seat_memory = max(MIN_SEAT_MEMORY, (free_memory - SERVER_RESERVE) // max_sessions)
+    unix_socket = getattr(args, "unix_socket", None)
+    public_url = args.public_url.rstrip("/") if args.public_url else None
+    if public_url is not None and public_url.startswith("/") and unix_socket is None:
+        # The hub's login stands before a socket only the proxy can reach: on a TCP port, any user of this machine
+        # (or a page whose name was made to point here) would open sessions past it, and the host is not known.
+        raise RnnTuiError(
+            "--public-url as a path alone (behind JupyterHub's proxy) needs --unix-socket: on a TCP port anyone on "
+            "this machine could open sessions past the hub's login"
+        )
     seat_disk = args.seat_disk * MIB if getattr(args, "seat_disk", None) else None
     if seat_disk is None:
         seat_disk = max(16 * MIB, min(1024 * MIB, shutil.disk_usage(workdir).free // (2 * max_sessions)))
     return ServeSettings(
         host=args.host,
         port=args.port,
-        public_url=args.public_url.rstrip("/") if args.public_url else None,
+        public_url=public_url or None,
         max_sessions=max_sessions,
         workdir=workdir.resolve(),
         own_workdir=own_workdir,
@@ -241,6 +265,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         seats_per_address=getattr(args, "seats_per_address", 0) or 0,
         lesson=getattr(args, "lesson", None),
         observations=getattr(args, "observations", None),
+        unix_socket=str(Path(unix_socket).expanduser().absolute()) if unix_socket else None,
     )
 
 
@@ -652,21 +677,27 @@ class ClassroomServer(Server):
     # ----- who may open a session -----
 
     def _base_url(self, request: web.Request) -> str:
-        """Where the browser reaches us: --public-url, else the address it used (never 0.0.0.0)."""
-        return self.settings.public_url or f"{request.scheme}://{request.host}"
+        """Where the browser reaches us: --public-url, else the address it used (never 0.0.0.0); a --public-url that
+        is a path alone (JupyterHub) follows the address the browser used."""
+        public = self.settings.public_url
+        if public is None or self.settings.path_only:
+            return f"{request.scheme}://{request.host}{public or ''}"
+        return public
 
     def _own_address(self, request: web.Request) -> bool:
         """Served on this machine only, a request must name this machine: a page elsewhere whose name was made to
         point here (DNS rebinding) would otherwise pass the Origin check as its own."""
-        if self.settings.public_url or self.settings.host not in LOCAL_HOSTS:
+        if self.settings.public_url or self.settings.unix_socket or self.settings.host not in LOCAL_HOSTS:
             return True
         return urlsplit("//" + request.host).hostname in ("127.0.0.1", "localhost", "::1")
 
     def _own_origin(self, request: web.Request) -> bool:
         """The websocket comes from this server's own page (a browser always says which page opened it)."""
-        origin = request.headers.get("Origin", "")
+        origin = request.headers.get("Origin", "").rstrip("/").lower()
         base = urlsplit(self._base_url(request))
-        return origin.rstrip("/").lower() == f"{base.scheme}://{base.netloc}".lower()
+        if self.settings.path_only:  # behind the hub: its page's host, over http or https (the hub's TLS ends first)
+            return origin in (f"http://{base.netloc}".lower(), f"https://{base.netloc}".lower())
+        return origin == f"{base.scheme}://{base.netloc}".lower()
 
     def _wrong_code(self, request: web.Request) -> str | None:
         """None when the request brings the join code (or none is asked); else what it brought ("" for nothing)."""
@@ -708,10 +739,14 @@ class ClassroomServer(Server):
         router = request.app.router
         websocket_url = base + str(router["websocket"].url_for())
         websocket_url = ("wss:" if base.startswith("https") else "ws:") + websocket_url.split(":", 1)[1]
+        static_url = base + str(router["static"].url_for(filename="/")).rstrip("/") + "/"
+        if self.settings.path_only:  # paths alone: the page makes them its own address (http or https, the hub's)
+            websocket_url, static_url = (urlsplit(url).path for url in (websocket_url, static_url))
         context = {
             "font_size": to_int(request.query.get("fontsize", "16"), 16),
             "app_websocket_url": websocket_url,
-            "static_url": base + str(router["static"].url_for(filename="/")).rstrip("/") + "/",
+            "static_url": static_url,
+            "base_path": self.settings.base_path,  # the page sends downloads (/download/…) under it
         }
         response = aiohttp_jinja2.render_template("app_index.html", request, context)
         if self.settings.code is not None:  # the page's websocket brings it back (same site only)
@@ -1002,7 +1037,9 @@ class ClassroomServer(Server):
 
     async def on_startup(self, app: web.Application) -> None:
         s = self.settings
-        if s.public_url:
+        if s.unix_socket is not None:
+            url = f"{s.public_url or ''}/ through the proxy in front of {s.unix_socket}"
+        elif s.public_url:
             url = s.public_url
         elif s.host in ("0.0.0.0", "::"):  # every address of this machine: name one the students can use
             url = f"http://{socket.gethostname()}:{s.port} (or this machine's address)"
@@ -1037,7 +1074,21 @@ class ClassroomServer(Server):
 
                 other = lesson_file(s.observations, "LESSON").name
                 print(f"  (a seat that picks another lesson in the app: its rows go to {other} beside it)", flush=True)
-        self.event("started", f"listening on {s.host}:{s.port}", host=s.host, port=s.port, max_sessions=s.max_sessions)
+        where = s.unix_socket or f"{s.host}:{s.port}"
+        self.event("started", f"listening on {where}", host=s.host, port=s.port, max_sessions=s.max_sessions)
+
+    def serve(self, debug: bool = False) -> None:
+        """textual-serve's, on --unix-socket when given (its own listens on host:port only)."""
+        if self.settings.unix_socket is None:
+            super().serve(debug)
+            return
+        self.debug = debug
+        self.initialize_logging()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.add_signal_handler(signal.SIGINT, self.request_exit)
+        loop.add_signal_handler(signal.SIGTERM, self.request_exit)
+        web.run_app(self._make_app(), path=self.settings.unix_socket, handle_signals=False, loop=loop, print=None)
 
     async def on_shutdown(self, app: web.Application) -> None:
         self._stopping = True
@@ -1055,6 +1106,24 @@ def host_warning(host: str) -> str | None:
         f"rnn-tui serve: warning: listening on {host}: anyone who can reach this port can run training on this "
         "machine (and use its CPU); use a firewall or a reverse proxy with a login for anything beyond a classroom"
     )
+
+
+def check_unix_socket(path: str) -> None:
+    """OSError if a server cannot listen at path: its folder missing, or something there already (a socket that
+    answers is another server's; a stale one, from a server that died, is removed)."""
+    if not Path(path).parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(Path(path).parent))
+    if not os.path.lexists(path):
+        return
+    if not stat.S_ISSOCK(os.lstat(path).st_mode):
+        raise FileExistsError(errno.EEXIST, "a file that is not a socket is there")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:
+            os.unlink(path)  # nobody listens: a dead server's
+            return
+    raise OSError(errno.EADDRINUSE, "Address already in use")
 
 
 def check_port(host: str, port: int) -> None:
@@ -1099,12 +1168,16 @@ def run_server(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
     except RnnTuiError as exc:
         fail(exc)  # its settings named as flags (--corpus)
+    where = settings.unix_socket or f"{settings.host}:{settings.port}"
     try:  # before the banner: aiohttp announces the app before it binds
-        check_port(settings.host, settings.port)
+        if settings.unix_socket is not None:
+            check_unix_socket(settings.unix_socket)
+        else:
+            check_port(settings.host, settings.port)
     except OSError as exc:
         if settings.own_workdir:
             remove_tree(str(settings.workdir))
-        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        fail(f"cannot listen on {where}: {exc.strerror or exc}")
     warning = host_warning(settings.host)
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -1130,7 +1203,7 @@ def run_server(args: argparse.Namespace) -> int:
     try:
         server.serve()
     except OSError as exc:  # the port is taken, the address is not this machine's
-        fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        fail(f"cannot listen on {where}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         pass
     finally:
