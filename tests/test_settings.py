@@ -23,10 +23,9 @@ from engine.sweep import (
     Param,
     default_space,
     parse_search,
-    sweep_arguments,
     train_command,
 )
-from tui.cli import build_parser, config_from_args, parse, train_argv
+from tui.cli import build_parser, config_from_args, parse, sweep_arguments, train_argv
 from tui.widgets.settings import FIELDS, FIELDS_BY_NAME, format_field_value, parse_value
 
 NAMES = [s.name for s in SETTINGS]

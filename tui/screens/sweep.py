@@ -552,7 +552,8 @@ class SweepScreen(ModalScreen[None]):
         return value
 
     def start(self) -> None:
-        from engine.sweep import STORAGE_ENV, sweep_arguments
+        from engine.sweep import STORAGE_ENV
+        from tui.cli.sweep import sweep_arguments
 
         if self.state.running:
             self.say("a sweep is running: Stop it first (its trials are queued again)", "yellow")

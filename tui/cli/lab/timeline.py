@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.lab.subject import Subject
-    from tui.lab_commands.result import LabResult
+    from tui.cli.lab.result import LabResult
 
 HELP = "every report's samples with their epoch and settings, and how much each copies the lyrics"
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
 
     loaded = checkpoints.load(args.checkpoint)  # the Subject carries no timeline; the file is read again (small)
     mid_epoch = loaded.progress is not None and loaded.progress.batches > 0
-    from tui.lab_commands.result import Sourced
+    from tui.cli.lab.result import Sourced
 
     view = timeline_view(
         tuple(loaded.timeline), subject.corpus.text, subject.model, subject.vocab, loaded.epoch, mid_epoch

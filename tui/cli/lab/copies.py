@@ -1,6 +1,6 @@
 """`rnn-tui lab copies --checkpoint CKPT`: how much of the model's samples is copied from the training text.
 
-Registered in tui.lab_commands.lab_commands(), which builds its LabCommand (this module does not import it:
+Registered in tui.cli.lab.lab_commands(), which builds its LabCommand (this module does not import it:
 no import cycle).
 """
 

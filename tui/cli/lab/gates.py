@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
+if TYPE_CHECKING:  # the registry (tui.cli.lab) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands.result import LabResult
+    from tui.cli.lab.result import LabResult
 
 HELP = (
     "GRU/LSTM gates over the held-out text (the stretches --metrics reads): each gate's share saturated low (< 0.1) "
@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     from engine.lab.gates import EPOCH_EVERY, gate_saturation
-    from tui.lab_commands.result import Sourced
+    from tui.cli.lab.result import Sourced
 
     del args
     held_out, steps = subject.corpus.held_out, subject.config.num_steps

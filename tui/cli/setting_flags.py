@@ -1,5 +1,5 @@
 """One setting's command-line flag, from its declaration (engine.config.SETTINGS): shared by the commands' parsers
-(tui.cli) and the lab views that take training settings (tui.lab_commands.datasize), which the command line's
+(tui.cli) and the lab views that take training settings (tui.cli.lab.datasize), which the command line's
 module imports: in a module of its own, so neither imports the other."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""LabResult, what each lab command returns, in a module of its own: the registry (tui.lab_commands) imports every
+"""LabResult, what each lab command returns, in a module of its own: the registry (tui.cli.lab) imports every
 command's module, so a command's module names the result's type from here, not from the registry."""
 
 from __future__ import annotations

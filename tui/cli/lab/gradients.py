@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
+if TYPE_CHECKING:  # the registry (tui.cli.lab) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands.result import LabResult
+    from tui.cli.lab.result import LabResult
 
 HELP = "gradients through time: ‖∂ loss / ∂ h k steps back‖ over held-out windows (vanishing, exploding)"
 
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, subject: Subject) -> LabResult:
 
     if args.window < 1:
         raise ConfigError(f"--window must be at least 1, got {args.window}")
-    from tui.lab_commands.result import Sourced
+    from tui.cli.lab.result import Sourced
 
     held_out = subject.corpus.held_out
     found = gradients_through_time(subject.model, subject.vocab, held_out, args.window)

@@ -1,7 +1,7 @@
 """`rnn-tui lab datasize`: test perplexity against training characters, the model's and counting's, on both shipped
 corpora (engine/lab/datasize.py). Unlike the other lab views it reads no checkpoint: it trains its own models.
 
-Registered by tui.lab_commands.add_lab_parser beside the checkpoint views.
+Registered by tui.cli.lab.add_lab_parser beside the checkpoint views.
 """
 
 from __future__ import annotations

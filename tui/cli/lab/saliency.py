@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the registry (tui.lab_commands) imports this module: no import back at run time
+if TYPE_CHECKING:  # the registry (tui.cli.lab) imports this module: no import back at run time
     from engine.lab.subject import Subject
-    from tui.lab_commands.result import LabResult
+    from tui.cli.lab.result import LabResult
 
 HELP = (
     "saliency of earlier characters for one prediction on the held-out text (or --text); the effective context: "
@@ -70,7 +70,7 @@ def default_text(subject: Subject) -> tuple[str, str, str]:
 def run(args: argparse.Namespace, subject: Subject) -> LabResult:
     from engine.errors import ConfigError
     from engine.lab.saliency import saliency
-    from tui.lab_commands.result import Sourced
+    from tui.cli.lab.result import Sourced
 
     if args.text is not None:
         text, source, read = args.text, "given", "read: the text given (--text)"

@@ -1,6 +1,6 @@
 """`rnn-tui lab horizon --checkpoint CKPT`: perplexity by the context read from a zero state (engine/lab/horizon).
 
-Registered in tui.lab_commands.lab_commands(), which builds its LabCommand (this module does not import it:
+Registered in tui.cli.lab.lab_commands(), which builds its LabCommand (this module does not import it:
 no import cycle).
 """
 

@@ -1,6 +1,6 @@
 """`rnn-tui lab ngram --checkpoint CKPT`: n-gram baselines on the run's held-out text (engine/lab/ngram.py).
 
-Registered in tui.lab_commands.lab_commands(), which builds its LabCommand (this module does not import it:
+Registered in tui.cli.lab.lab_commands(), which builds its LabCommand (this module does not import it:
 no import cycle).
 """
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tui.lab_commands.result import LabResult
+from tui.cli.lab.result import LabResult
 
 if TYPE_CHECKING:  # torch-backed: loaded only when a lab command runs
     from engine.lab.subject import Subject
@@ -32,7 +32,7 @@ class LabCommand:
 
 def lab_commands() -> tuple[LabCommand, ...]:
     """Every lab view's command, in the order `rnn-tui lab --help` lists them."""
-    from tui.lab_commands import copies, gates, gradients, horizon, ngram, saliency, timeline
+    from tui.cli.lab import copies, gates, gradients, horizon, ngram, saliency, timeline
 
     return tuple(
         LabCommand(view.__name__.rsplit(".", 1)[-1], view.HELP, view.add_arguments, view.run)
@@ -56,7 +56,7 @@ def add_lab_parser(commands: Any, add_setting: Callable[..., None]) -> None:
         view.add_argument("--corpus", metavar="PATH", help="the text to read (default: the one its run trained on)")
         view.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
         command.add_arguments(view)
-    from tui.lab_commands import datasize  # trains its own runs: no checkpoint
+    from tui.cli.lab import datasize  # trains its own runs: no checkpoint
 
     datasize.add_parser(views, add_setting)
 
@@ -66,7 +66,7 @@ def run_lab(args: argparse.Namespace) -> int:
     from engine.lab.subject import load_subject
 
     if args.lab_view == "datasize":
-        from tui.lab_commands import datasize
+        from tui.cli.lab import datasize
 
         return datasize.run(args)
     command = next(command for command in lab_commands() if command.name == args.lab_view)
