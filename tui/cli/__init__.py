@@ -9,10 +9,10 @@ What the entry point (tui.main), the app and the server use is exported here.
 
 from tui.cli.app_options import AppOptions, app_options
 from tui.cli.flags import config_from_args, config_overrides, train_argv
+from tui.cli.headless_printer import BLANK_SAMPLES_NOTE
 from tui.cli.lines import PROG, fail, say
 from tui.cli.main import build_parser, parse, run_command
 from tui.cli.sweep import sweep_arguments, sweep_spec
-from tui.cli.train import BLANK_SAMPLES_NOTE
 
 __all__ = [
     "BLANK_SAMPLES_NOTE",
