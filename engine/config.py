@@ -124,7 +124,7 @@ SETTING = "setting"  # the dataclass field metadata key of a setting's declarati
 class Setting:
     """One training setting, declared once: every front end and engine list of settings is derived from it.
 
-    The command line's flags (tui.cli), the app's form (tui.widgets.settings), the ready command (to_argv), the
+    The command line's flags (tui.cli), the app's form (tui.app.widgets.settings), the ready command (to_argv), the
     sweep's search space (engine.sweep.space), the runs table's labels (engine.run_book) and the per-epoch record
     (engine.events.EpochEnd.record) all read these; tests/test_settings.py walks every one through every place.
     """

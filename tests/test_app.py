@@ -19,10 +19,10 @@ from textual.widgets import Input
 
 from engine import events
 from tui.app import RnnTuiApp
+from tui.app.screens import ConfirmScreen, HelpScreen
+from tui.app.widgets.plot import thin
+from tui.app.worker import EventBuffer
 from tui.cli import app_options, parse
-from tui.screens import ConfirmScreen, HelpScreen
-from tui.widgets.plot import thin
-from tui.worker import EventBuffer
 
 SIZE = (100, 30)
 FAST = ["--hidden", "64", "--threads", "1", "--seed", "0"]

@@ -18,7 +18,7 @@ from test_app_robust import dialog, make_app, press, state
 from textual.widgets import Input
 
 from engine import checkpoint as checkpoints
-from tui.screens import ConfirmScreen
+from tui.app.screens import ConfirmScreen
 
 SIZE = (100, 30)
 

@@ -33,9 +33,9 @@ from engine.corpus import FALLBACK_PATH, load_corpus
 from engine.download import CORPUS_FILENAME
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
+from tui.app.messages import Loading
+from tui.app.screens import ConfirmScreen, LoadScreen
 from tui.cli import app_options, parse
-from tui.messages import Loading
-from tui.screens import ConfirmScreen, LoadScreen
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SIZE = (100, 30)
@@ -553,7 +553,7 @@ def no_local_corpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 class _RecordingApp(RnnTuiApp):
     """The app, remembering every loading stage the status panel was given."""
 
-    CSS_PATH = str(PROJECT_ROOT / "tui" / "app.tcss")  # a relative path would be read beside this test
+    CSS_PATH = str(PROJECT_ROOT / "tui" / "app" / "app.tcss")  # a relative path would be read beside this test
     stages: list[str]
 
     def on_loading(self, message: Loading) -> None:

@@ -1,8 +1,8 @@
-"""ctrl+o → Continue's decision of how far a checkpoint trains (tui.checkpoint_flow), without torch or an app."""
+"""ctrl+o → Continue's decision of how far a checkpoint trains (tui.app.checkpoint_flow), without torch or an app."""
 
 from __future__ import annotations
 
-from tui.checkpoint_flow import plan_continue
+from tui.app.checkpoint_flow import plan_continue
 
 
 def test_the_forms_epochs_win_when_they_go_further() -> None:

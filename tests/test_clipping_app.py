@@ -7,9 +7,9 @@ from pilot_helpers import wait_for
 from test_heldout_app import data_columns_with
 
 from tui.app import RnnTuiApp
+from tui.app.run_state import RunState
+from tui.app.widgets.plot import THETA_MARK
 from tui.cli import app_options, parse
-from tui.run_state import RunState
-from tui.widgets.plot import THETA_MARK
 
 SHORT = ["--hidden", "32", "--max-chars", "4000", "--val-chars", "300", "--epochs", "3", "--threads", "1"]
 

@@ -78,7 +78,7 @@ def test_load_corpus_reads_a_path_given_as_text(corpus_path: Path) -> None:
 
 
 def test_corpus_messages_name_the_setting_as_each_front_end_calls_it(tmp_path: Path) -> None:
-    from tui.widgets.settings import form_name
+    from tui.app.widgets.settings import form_name
 
     message = missing_corpus_message()
     assert "set --corpus to its path" in worded(message, flag_name)

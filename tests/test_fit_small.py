@@ -10,8 +10,8 @@ from rich.cells import cell_len
 from textual.widgets import Select
 
 from tui.app import RnnTuiApp
+from tui.app.screens.hidden_units import HiddenUnitsScreen
 from tui.cli import app_options, parse
-from tui.screens.hidden_units import HiddenUnitsScreen
 
 TINY = ["--hidden", "16", "--threads", "1", "--max-chars", "2000", "--val-chars", "300", "--pred-period", "1"]
 

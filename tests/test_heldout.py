@@ -20,8 +20,8 @@ from engine.corpus import TIME_MACHINE_PATH, UNK, vocab_size_for
 from engine.errors import ConfigError, worded
 from engine.sampling import batches_per_epoch, window_batches
 from engine.session import open_session
+from tui.app.widgets.settings import form_name
 from tui.main import main
-from tui.widgets.settings import form_name
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TIME_MACHINE_SHA256 = "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516"  # ../shared/data/README.md

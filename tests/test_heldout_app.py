@@ -19,9 +19,9 @@ from engine import events
 from engine.config import PRESET_SETTINGS, STATE_POLICIES
 from engine.run_book import Run
 from tui.app import RnnTuiApp
+from tui.app.screens import HelpScreen
+from tui.app.screens.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
 from tui.cli import app_options, parse
-from tui.screens import HelpScreen
-from tui.screens.runs_compared import HELD_OUT_MARKER, TRAIN_MARKER, OverlayPlot, RunsScreen
 
 SIZE = (100, 30)
 FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--paused"]

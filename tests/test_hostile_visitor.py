@@ -139,8 +139,8 @@ async def test_a_hostile_visitor_writes_nothing_outside_and_learns_nothing(
     room: tuple[ServedMode, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui.app import RnnTuiApp
-    from tui.screens import LoadScreen, SaveScreen
-    from tui.screens.runs_compared import RunsScreen
+    from tui.app.screens import LoadScreen, SaveScreen
+    from tui.app.screens.runs_compared import RunsScreen
 
     mode, canary = room
     for name, value in mode.environment().items():

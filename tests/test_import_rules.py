@@ -6,7 +6,7 @@
   callbacks);
 - no import cycles among the project's modules, counting imports inside functions (they run too) and those under
   `if TYPE_CHECKING:` (an annotation that names a module is a dependency on it all the same: what a module needs of
-  another it declares as a Protocol, as tui/hosts.py does for the screens);
+  another it declares as a Protocol, as tui/app/hosts.py does for the screens);
 - engine.sweep loads neither Optuna nor torch when imported: the command line's parser and the app import it, and
   the sweep's monitor process never trains.
 """
@@ -106,13 +106,13 @@ def test_no_import_cycles() -> None:
 
 def test_annotation_imports_are_counted() -> None:
     """An import under `if TYPE_CHECKING:` is an edge too: the checkpoint flow names its Trainer only there."""
-    found = {module for module, _ in imports(ROOT / "tui" / "checkpoint_flow.py")}
+    found = {module for module, _ in imports(ROOT / "tui" / "app" / "checkpoint_flow.py")}
     assert "engine.trainer" in found
 
 
 def test_the_rules_see_imports() -> None:
     """The checks above read real imports: the app imports Textual, the engine's session the trainer."""
-    assert any(module.startswith("textual") for module, _ in imports(ROOT / "tui" / "app.py"))
+    assert any(module.startswith("textual") for module, _ in imports(ROOT / "tui" / "app" / "app.py"))
     assert "engine.trainer" in {module for module, _ in imports(ROOT / "engine" / "session.py")}
     assert len(ENGINE) > 20
 

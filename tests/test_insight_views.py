@@ -21,10 +21,10 @@ from engine.corpus import Corpus
 from engine.explain import explain_text
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
+from tui.app.screens.hidden_units import CORPUS_STRETCH, HiddenUnitsScreen, activation_style
+from tui.app.screens.next_char import NextCharScreen
+from tui.app.screens.runs_compared import RunsScreen
 from tui.cli import app_options, parse
-from tui.screens.hidden_units import CORPUS_STRETCH, HiddenUnitsScreen, activation_style
-from tui.screens.next_char import NextCharScreen
-from tui.screens.runs_compared import RunsScreen
 
 SIZE = (110, 34)
 FAST = ["--hidden", "64", "--threads", "1", "--seed", "0", "--lr", "0.01", "--pred-len", "0"]

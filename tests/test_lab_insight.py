@@ -362,7 +362,7 @@ SOURCES = {
 def test_every_lab_view_names_the_text_it_read(
     checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str], view: str
 ) -> None:
-    from tui.lab_commands import lab_commands
+    from tui.cli.lab import lab_commands
 
     assert {command.name for command in lab_commands()} == set(SOURCES)
     code, out, err = run_main(["lab", view, "--checkpoint", str(checkpoints["lstm"]), "--json"], capsys)

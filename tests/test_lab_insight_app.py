@@ -17,12 +17,12 @@ from engine.lab.gradients import gradients_through_time
 from engine.lab.saliency import saliency
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
+from tui.app.screens.dialogs import lab_help
+from tui.app.screens.hidden_units import GATE_CENTRE, HiddenUnitsScreen, activation_style
+from tui.app.screens.lab import LabScreen
+from tui.app.screens.lab_gradients import GradientsChart, GradientsPane
+from tui.app.screens.next_char import NextCharScreen, saliency_style
 from tui.cli import app_options, parse
-from tui.screens.dialogs import lab_help
-from tui.screens.hidden_units import GATE_CENTRE, HiddenUnitsScreen, activation_style
-from tui.screens.lab import LabScreen
-from tui.screens.lab_gradients import GradientsChart, GradientsPane
-from tui.screens.next_char import NextCharScreen, saliency_style
 
 SIZE = (100, 30)
 FAST = ["--hidden", "32", "--threads", "1", "--seed", "0", "--pred-len", "0", "--epochs", "2"]

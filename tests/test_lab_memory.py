@@ -255,11 +255,11 @@ async def test_the_app_shows_copies_baselines_and_both_lab_panes(corpus_path: Pa
     from textual.widgets import Static, TabbedContent
 
     from tui.app import RnnTuiApp
+    from tui.app.screens import HelpScreen
+    from tui.app.screens.lab import LabScreen
+    from tui.app.screens.lab_horizon import HorizonPane
+    from tui.app.screens.lab_ngram import NgramPane
     from tui.cli import app_options, parse
-    from tui.screens import HelpScreen
-    from tui.screens.lab import LabScreen
-    from tui.screens.lab_horizon import HorizonPane
-    from tui.screens.lab_ngram import NgramPane
 
     argv = ["--corpus", str(corpus_path), "--max-chars", "3000", "--cell", "gru", "--hidden", "128", "--lr", "0.01"]
     app = RnnTuiApp(

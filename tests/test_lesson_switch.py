@@ -11,8 +11,8 @@ import pytest
 from pilot_helpers import wait_for
 
 from tui.app import RnnTuiApp
+from tui.app.screens import ConfirmScreen
 from tui.cli import app_options, parse
-from tui.screens import ConfirmScreen
 
 SIZE = (100, 30)
 TINY = ["--hidden", "16", "--threads", "1", "--max-chars", "2000", "--val-chars", "300", "--pred-len", "20"]

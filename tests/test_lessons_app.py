@@ -11,10 +11,10 @@ from pilot_helpers import wait_for
 from textual.widgets import OptionList, Static, TabbedContent
 
 from tui.app import RnnTuiApp
+from tui.app.screens import ConfirmScreen
+from tui.app.screens.lab import LabScreen
+from tui.app.screens.lab_timeline import TimelinePane
 from tui.cli import app_options, parse
-from tui.screens import ConfirmScreen
-from tui.screens.lab import LabScreen
-from tui.screens.lab_timeline import TimelinePane
 
 SIZE = (100, 30)
 TINY = ["--hidden", "16", "--threads", "1", "--max-chars", "2000", "--val-chars", "300", "--pred-len", "20"]

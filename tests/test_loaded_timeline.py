@@ -15,10 +15,10 @@ from engine.corpus import Corpus
 from engine.lab.copies import index_for, sample_copy
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
+from tui.app.screens import ConfirmScreen
+from tui.app.screens.lab import LabScreen
+from tui.app.screens.lab_timeline import TimelinePane
 from tui.cli import app_options, parse
-from tui.screens import ConfirmScreen
-from tui.screens.lab import LabScreen
-from tui.screens.lab_timeline import TimelinePane
 
 SIZE = (80, 24)  # the smallest usual terminal: the timeline is read there too
 TINY = ["--hidden", "16", "--threads", "1", "--max-chars", "2000", "--val-chars", "300", "--pred-len", "20"]

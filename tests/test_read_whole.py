@@ -14,13 +14,13 @@ from pilot_helpers import wait_for
 from textual.widgets import Input, TabbedContent
 
 from tui.app import RnnTuiApp
+from tui.app.screens import HelpScreen
+from tui.app.screens.lab import LabScreen
+from tui.app.screens.lab_gradients import GradientsPane
+from tui.app.screens.lab_horizon import HorizonPane
+from tui.app.screens.next_char import NextCharScreen
+from tui.app.screens.runs_compared import RunsScreen
 from tui.cli import app_options, parse
-from tui.screens import HelpScreen
-from tui.screens.lab import LabScreen
-from tui.screens.lab_gradients import GradientsPane
-from tui.screens.lab_horizon import HorizonPane
-from tui.screens.next_char import NextCharScreen
-from tui.screens.runs_compared import RunsScreen
 
 SIZES = [(80, 24), (100, 30)]
 TINY = ["--hidden", "16", "--threads", "1", "--max-chars", "2000", "--val-chars", "300", "--pred-len", "20"]

@@ -153,13 +153,13 @@ def test_a_failed_run_is_not_listed_as_running() -> None:
     """F10 lists the run on screen as 'running' only while it can still train (a failed run showed as running)."""
     from types import SimpleNamespace
 
-    from tui.run_state import RunState
-    from tui.screens.runs_compared import compared_runs
+    from tui.app.run_state import RunState
+    from tui.app.screens.runs_compared import compared_runs
 
     history = [EpochEnd(1, 300.0, 0.2, 9_000, 0.001, 0.01)]
     trainer = SimpleNamespace(state=SimpleNamespace(history=history))
     status = SimpleNamespace(state=RunState.RUNNING)
-    runs = SimpleNamespace(  # the parts of tui.run_control.RunControl that F10 reads
+    runs = SimpleNamespace(  # the parts of tui.app.run_control.RunControl that F10 reads
         run_book=RunBook(),
         current=SimpleNamespace(trainer=trainer, run_id=1),
         trainer=trainer,

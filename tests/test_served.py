@@ -108,7 +108,7 @@ async def test_served_app_confines_saves_locks_the_corpus_and_pauses_when_idle(
     mode: ServedMode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui.app import RnnTuiApp
-    from tui.screens import SaveScreen
+    from tui.app.screens import SaveScreen
 
     idle = ServedMode(mode.session_dir, mode.corpora, idle_seconds=1.0)
     for name, value in idle.environment().items():
@@ -146,8 +146,8 @@ async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_ru
     mode: ServedMode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tui.app import RnnTuiApp
-    from tui.screens import HelpScreen
-    from tui.screens.served_quit import LeaveScreen
+    from tui.app.screens import HelpScreen
+    from tui.app.screens.served_quit import LeaveScreen
 
     for name, value in mode.environment().items():
         monkeypatch.setenv(name, value)

@@ -23,11 +23,10 @@ from engine.sweep import (
     Param,
     default_space,
     parse_search,
-    sweep_arguments,
     train_command,
 )
-from tui.cli import build_parser, config_from_args, parse, train_argv
-from tui.widgets.settings import FIELDS, FIELDS_BY_NAME, format_field_value, parse_value
+from tui.app.widgets.settings import FIELDS, FIELDS_BY_NAME, format_field_value, parse_value
+from tui.cli import build_parser, config_from_args, parse, sweep_arguments, train_argv
 
 NAMES = [s.name for s in SETTINGS]
 
@@ -210,7 +209,7 @@ def test_engine_errors_name_the_setting_each_front_end_in_its_words() -> None:
         TrainConfig(val_chars=-1)
     assert str(caught.value).startswith("val-chars must be a whole number ≥ 0")
     from engine.config import flag_name
-    from tui.widgets.settings import form_words
+    from tui.app.widgets.settings import form_words
 
     assert caught.value.worded(flag_name).startswith("--val-chars must be")
     assert form_words(caught.value).startswith("held-out must be")

@@ -32,11 +32,11 @@ from textual.widgets import Input
 from engine import checkpoint as checkpoints
 from engine.session import open_session
 from tui.app import RnnTuiApp
+from tui.app.screens import HelpScreen
+from tui.app.screens.hidden_units import HiddenUnitsScreen
+from tui.app.screens.next_char import NextCharScreen
+from tui.app.screens.runs_compared import RunsScreen
 from tui.cli import app_options, parse
-from tui.screens import HelpScreen
-from tui.screens.hidden_units import HiddenUnitsScreen
-from tui.screens.next_char import NextCharScreen
-from tui.screens.runs_compared import RunsScreen
 
 TRAINED_EPOCHS = 3
 EPOCH_SECONDS = 1.25  # stands for every epoch's training time: a measured one differs on every run

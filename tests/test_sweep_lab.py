@@ -352,8 +352,8 @@ async def test_the_app_shows_no_password_on_screen_or_in_its_sweeps_arguments(
     from textual.widgets import Input
 
     from tui.app import RnnTuiApp
+    from tui.app.screens.sweep import SweepScreen
     from tui.cli import app_options, parse
-    from tui.screens.sweep import SweepScreen
 
     monkeypatch.chdir(tmp_path)
     url = postgres_server.url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@")

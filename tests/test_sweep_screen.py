@@ -14,9 +14,9 @@ from textual.widgets import DataTable, Input
 
 from engine.config import to_argv
 from tui.app import RnnTuiApp
+from tui.app.screens import HelpScreen
+from tui.app.screens.sweep import ObjectivePlot, SweepScreen
 from tui.cli import app_options, parse
-from tui.screens import HelpScreen
-from tui.screens.sweep import ObjectivePlot, SweepScreen
 
 SIZE = (100, 30)
 

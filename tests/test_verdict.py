@@ -11,9 +11,9 @@ from pilot_helpers import wait_for
 from engine.lab.ngram import NgramTable
 from engine.lab.verdict import figure, verdict
 from tui.app import RnnTuiApp
+from tui.app.screens.runs_compared import RunsScreen
 from tui.cli import app_options, parse
 from tui.main import main
-from tui.screens.runs_compared import RunsScreen
 
 TABLE = NgramTable((5, 6, 7), (3.91, 3.76, 3.77), 17_000, 0, test=(4.0, 3.86, 3.9), test_targets=17_000)
 

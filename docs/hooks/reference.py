@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.config import PRESET_SETTINGS, SETTINGS, Setting, TrainConfig
 from tui.cli import PROG, build_parser
-from tui.setting_flags import setting_help
+from tui.cli.setting_flags import setting_help
 
 PAGE = "reference.md"
 MARKER = "<!-- generated: flag reference -->"

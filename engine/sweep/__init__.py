@@ -35,7 +35,6 @@ from engine.sweep.spec import (
     STORAGE_PATIENCE,
     SweepError,
     SweepSpec,
-    sweep_arguments,
 )
 from engine.sweep.study import (
     NOT_COMPARED,
@@ -94,7 +93,6 @@ __all__ = [
     "resolve_storage",
     "run_sweep",
     "shown_url",
-    "sweep_arguments",
     "train_command",
     "trial_checkpoint",
     "trial_command_overrides",

@@ -1,19 +1,19 @@
 """What a sweep is asked to do (SweepSpec), how it ends (EXIT_*), and the names its other modules share.
 
-No Optuna, no torch: the command line builds a SweepSpec and the app builds `rnn-tui sweep` arguments from here.
+No Optuna, no torch: the command line builds a SweepSpec from here.
 """
 
 from __future__ import annotations
 
 import math
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.config import TrainConfig, to_argv
+from engine.config import TrainConfig
 from engine.errors import RnnTuiError
-from engine.sweep.space import Space, parse_search
+from engine.sweep.space import Space
 
 DEFAULT_STORAGE_FILE = "rnn-tui-sweeps.db"
 DEFAULT_STUDY = "rnn-tui"
@@ -84,29 +84,3 @@ def check_spec(spec: SweepSpec) -> None:
             "study table)"
         )
     TrainConfig(**{k: v for k, v in spec.fixed.items()})  # a bad fixed setting fails here, not in every trial
-
-
-def sweep_arguments(
-    fixed: Mapping[str, Any],
-    searches: list[str],
-    study: str,
-    storage: str | None,
-    trials: int,
-    epochs: int,
-    jobs: int,
-    threads: int | None = None,
-) -> list[str]:
-    """The `rnn-tui sweep` arguments for settings fixed from a form (those the space searches are left out)."""
-    searched = set()
-    for text in searches:
-        entry = parse_search(text)
-        searched.add(entry[0] if isinstance(entry, tuple) else entry.name)
-    args = ["sweep", "--study", study, "--trials", str(trials), "--epochs", str(epochs), "--jobs", str(jobs)]
-    if storage:
-        args += ["--storage", storage]
-    if threads:
-        args += ["--threads", str(threads)]
-    args += to_argv({k: v for k, v in fixed.items() if k not in searched and k != "epochs"})
-    for text in searches:
-        args += ["--search", text]
-    return args
