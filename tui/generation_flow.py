@@ -4,9 +4,8 @@ loaded checkpoint's, else a copy of the training model's: tui.screens.model_sour
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from textual.css.query import NoMatches
 
@@ -14,12 +13,10 @@ from engine.errors import RnnTuiError, first_line
 from tui.messages import Generated, GenerateFailed
 
 if TYPE_CHECKING:  # annotations only
-    from textual.message import Message
-    from textual.worker import Worker
-
     from engine.corpus import Vocab
     from engine.trainer import Trainer
     from tui.checkpoint_weights import CheckpointWeights
+    from tui.hosts import WorkerHost
     from tui.main_screen import MainScreen
     from tui.widgets.generate import GenerateRequested
 
@@ -38,27 +35,10 @@ class GenerationRuns(Protocol):
     def panels(self) -> MainScreen: ...
 
 
-class GenerationHost(Protocol):
-    """What generation uses of the app (tui.app.RnnTuiApp): a thread worker, and messages back to its thread."""
-
-    def run_worker(
-        self,
-        work: Callable[[], None],
-        name: str | None = "",
-        group: str = "default",
-        description: str = "",
-        exit_on_error: bool = True,
-        start: bool = True,
-        exclusive: bool = False,
-        thread: bool = False,
-    ) -> Worker[Any]: ...
-    def post_message(self, message: Message) -> bool: ...
-
-
 class GenerationFlow:
     """One per app (app.generation): a request runs in a thread (a newer one replaces it), its answer is shown."""
 
-    def __init__(self, app: GenerationHost, runs: GenerationRuns) -> None:
+    def __init__(self, app: WorkerHost, runs: GenerationRuns) -> None:
         self.app = app
         self.runs = runs
 

@@ -8,11 +8,12 @@ ScreenHost is asked for, and mypy checks that it (and its run control) has every
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:  # annotations only
+    from textual.message import Message
     from textual.screen import Screen
-    from textual.worker import Worker
+    from textual.worker import Worker, WorkType
 
     from engine.config import TrainConfig
     from engine.corpus import Vocab
@@ -25,13 +26,16 @@ if TYPE_CHECKING:  # annotations only
     from tui.run_state import RunStatus
     from tui.worker import RunHandle
 
+ResultType = TypeVar("ResultType")  # what a worker's work returns
+
 
 class WorkerHost(Protocol):
-    """Textual's thread workers and the way back to the app's thread."""
+    """Textual's workers and the two ways back to the app's thread (a call, a message): what every flow and screen
+    that runs work off the UI thread uses of the app. The flows' own hosts (tui.run_control.RunHost) extend it."""
 
     def run_worker(
         self,
-        work: Callable[[], None],
+        work: WorkType[ResultType],
         name: str | None = "",
         group: str = "default",
         description: str = "",
@@ -39,8 +43,9 @@ class WorkerHost(Protocol):
         start: bool = True,
         exclusive: bool = False,
         thread: bool = False,
-    ) -> Worker[None]: ...
+    ) -> Worker[ResultType]: ...
     def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def post_message(self, message: Message) -> bool: ...
 
 
 class RunsOnScreen(Protocol):

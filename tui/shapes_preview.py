@@ -7,17 +7,15 @@ would train with: the run's own when they read the corpus alike, else from the c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig
 from tui.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # annotations only
-    from textual.worker import Worker
-
     from engine.corpus import Vocab
+    from tui.hosts import WorkerHost
     from tui.main_screen import MainScreen
     from tui.worker import EngineLoader
 
@@ -38,23 +36,6 @@ class PreviewRuns(Protocol):
     def form_config(self, quiet: bool = False) -> TrainConfig | None: ...
 
 
-class PreviewHost(Protocol):
-    """What the preview uses of the app: a thread worker, and calls back on its thread."""
-
-    def run_worker(
-        self,
-        work: Callable[[], None],
-        name: str | None = "",
-        group: str = "default",
-        description: str = "",
-        exit_on_error: bool = True,
-        start: bool = True,
-        exclusive: bool = False,
-        thread: bool = False,
-    ) -> Worker[Any]: ...
-    def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-
-
 def vocab_key(config: TrainConfig) -> VocabKey:
     return tuple(getattr(config, name) for name in VOCAB_SETTINGS)
 
@@ -63,7 +44,7 @@ class ShapesPreview:
     """One per run control (run_control.shapes): wanted is set when the form or the run changes, and the next
     refresh draws the preview."""
 
-    def __init__(self, app: PreviewHost, runs: PreviewRuns) -> None:
+    def __init__(self, app: WorkerHost, runs: PreviewRuns) -> None:
         self.app = app
         self.runs = runs
         self.wanted = False  # drawn again on the next refresh
