@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 from engine.errors import ConfigError
-from engine.setting_kinds import KINDS, Group, Kind, KindName, Runs, check_choice, finite
+from engine.setting_kinds import KINDS, Group, Kind, KindName, Runs, SwitchKind, check_choice, finite
 from engine.setting_kinds import SettingValue as SettingValue  # the value's type, imported from here by the front ends
 
 CELLS = ("rnn", "gru", "lstm")
@@ -19,7 +19,6 @@ PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer 
 # the project's own sweep (docs/regularisation.md): each reads its corpus as the book's run on it does (PRESET_READS).
 PRESETS = ("d2l-zh", "d2l-en", "whole-en", "whole-zh")
 PRESET_READS = {"d2l-zh": "d2l-zh", "d2l-en": "d2l-en", "whole-en": "d2l-en", "whole-zh": "d2l-zh"}
-SWITCH = ("off", "on")  # a setting that is on or off (--tie, --variational)
 DECAYS = ("l2", "decoupled")  # weight decay added to the gradient (L2), or applied to the weights apart (AdamW)
 SCHEDULES = ("constant", "plateau", "cosine")  # the learning rate over a run (engine/schedule.py)
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
@@ -131,10 +130,10 @@ class Setting:
     name: str  # the TrainConfig attribute
     label: str  # the app form's label (at most 9 characters, 8 if it restarts: its '*' follows it in the form)
     help: str  # the flag's help; its default is added (default_help)
-    kind: KindName  # int, float, optional-int, optional-float, choice, prefixes, path (engine.setting_kinds)
+    kind: KindName  # int, float, optional-int, optional-float, choice, switch, prefixes, path (engine.setting_kinds)
     group: Group  # the --help section: corpus, model, training, reports
     runs: Runs  # how F10 tells runs apart by it: "label", "tiebreak" (only when labels clash) or "never"
-    choices: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()  # a choice's; a switch's are its kind's (filled in)
     metavar: str | None = None
     default_help: str | None = None  # what --help says of the default; None: the value itself; "": nothing
     minimum: float | None = None  # the range: a number below is refused
@@ -151,6 +150,10 @@ class Setting:
     search: str | None = None  # its range in the default search space (short form); None: not searched by default
     search_sgd: str | None = None  # its default range when the optimizer is plain SGD
     flag: str = ""  # the command line's; "" is the name with dashes
+
+    def __post_init__(self) -> None:
+        if not self.choices and self.kind_of.fixed_choices:  # a switch: off, on
+            object.__setattr__(self, "choices", self.kind_of.fixed_choices)
 
     @property
     def option(self) -> str:
@@ -288,7 +291,7 @@ class TrainConfig:
         "one-hot input, whole characters) and output (before the output layer); 0 = off, as the book",
     )  # fmt: skip
     variational: str = setting(
-        "off", label="io mask", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        "off", label="io mask", kind="switch", group="model", runs="label", searchable=True,
         help="variational dropout: one --io-dropout mask per sequence, the same at every step (embedding vectors "
         "and outputs), instead of a new mask each step",
     )  # fmt: skip
@@ -300,7 +303,7 @@ class TrainConfig:
     )  # fmt: skip
     # Press & Wolf 2017: the output layer's weights are the input embedding's; a projection when the sizes differ.
     tie: str = setting(
-        "off", label="tie", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        "off", label="tie", kind="switch", group="model", runs="label", searchable=True,
         help="tie the output layer's weights to the input embedding (Press & Wolf 2017); with --embed 0 the "
         "embedding is --hidden wide, with another size a projection from the hidden state to it comes first",
     )  # fmt: skip
@@ -584,6 +587,17 @@ def describe_layers(layers: int) -> str:
     return f"{layers} layer{'s' * (layers != 1)}"
 
 
+def embedding_width(embed: int, hidden: int, tie: bool) -> int:
+    """The input embedding's width (engine.model.CharRNN): --embed N's own; with --tie and --embed 0 the hidden
+    state's; 0: none, the book's one-hot input."""
+    return embed or (hidden if tie else 0)
+
+
+def input_width(config: TrainConfig) -> int:
+    """The embedding width of a run of config (embedding_width; 0: one-hot input)."""
+    return embedding_width(config.embed, config.hidden, SwitchKind.is_on(config.tie))
+
+
 def ineffective_settings(config: TrainConfig) -> list[str]:
     """Settings that are valid but do nothing with the others as they are, each named in one line."""
     notes = []
@@ -591,7 +605,7 @@ def ineffective_settings(config: TrainConfig) -> list[str]:
         notes.append(
             f"dropout {config.dropout:g} does nothing with 1 layer: it acts between layers (use layers 2 or more)"
         )
-    if config.variational == "on" and not config.io_dropout:
+    if SwitchKind.is_on(config.variational) and not config.io_dropout:
         notes.append("variational on does nothing with io dropout 0: it shapes the io dropout masks")
     if config.decay == "decoupled" and not config.weight_decay:
         notes.append("decay decoupled does nothing with weight decay 0")

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, embedding_width
 from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, SmallLookup, TanhRecurrence
+from engine.setting_kinds import SwitchKind
 
 State = Tensor | tuple[Tensor, Tensor]  # (layers, batch, hidden); an LSTM's is (h, c)
 
@@ -119,7 +120,7 @@ class CharRNN(nn.Module):
         self.io_dropout = io_dropout  # on the first layer's input and the last layer's output (--io-dropout)
         self.variational = variational  # one io-dropout mask per sequence, the same at every step
         # --embed N: an embedding of its own width; --tie with --embed 0: one as wide as the hidden state.
-        self.embed = embed or (hidden if tie else 0)  # 0: the book's one-hot input
+        self.embed = embedding_width(embed, hidden, tie)  # 0: the book's one-hot input
         self.rnn = make_recurrent_layer(cell, self.embed or vocab_size, hidden, layers, dropout)
         # recurrent() reads W_ih of the first layer by rows of W_ih^T (one per character). Stored column-major,
         # those rows are contiguous: the lookup is a plain gather and its gradient needs no transpose.
@@ -393,7 +394,7 @@ def model_for(config: TrainConfig, vocab_size: int, impl: str = "fused") -> Char
         config.dropout,
         impl=impl,
         embed=config.embed,
-        tie=config.tie == "on",
+        tie=SwitchKind.is_on(config.tie),
         io_dropout=config.io_dropout,
-        variational=config.variational == "on",
+        variational=SwitchKind.is_on(config.variational),
     )

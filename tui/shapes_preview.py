@@ -10,7 +10,7 @@ import contextlib
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
-from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig
+from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, input_width
 from tui.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # annotations only
@@ -62,10 +62,8 @@ class ShapesPreview:
 
         pending = runs.config is not None and bool(config.structural_differences(runs.config))
         vocab_size = self._vocab_size(config) or len(runs.vocab)
-        embed = config.embed or (config.hidden if config.tie == "on" else 0)  # engine.model.CharRNN's input width
-        report = layer_shapes(
-            config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size, embed
-        )
+        sizes = (config.hidden, config.layers, config.num_steps, config.batch_size)
+        report = layer_shapes(config.cell, vocab_size, *sizes, input_width(config))
         runs.panels.shapes.show_report(report, pending)
 
     def _vocab_size(self, config: TrainConfig) -> int | None:
