@@ -11,26 +11,18 @@ from textual.css.query import NoMatches
 
 from engine.errors import RnnTuiError, first_line
 from tui.messages import Generated, GenerateFailed
+from tui.screens.model_source import WeightsOnScreen, current_model
 
 if TYPE_CHECKING:  # annotations only
-    from engine.corpus import Vocab
-    from engine.trainer import Trainer
-    from tui.checkpoint_weights import CheckpointWeights
     from tui.hosts import WorkerHost
     from tui.main_screen import MainScreen
     from tui.widgets.generate import GenerateRequested
 
 
-class GenerationRuns(Protocol):
+class GenerationRuns(WeightsOnScreen, Protocol):
     """What generation reads of the run on screen (tui.run_control.RunControl): its weights (as current_model reads
     them: tui.screens.model_source.WeightsOnScreen) and its panels."""
 
-    @property
-    def trainer(self) -> Trainer | None: ...
-    @property
-    def checkpoint(self) -> CheckpointWeights | None: ...
-    @property
-    def vocab(self) -> Vocab | None: ...
     @property
     def panels(self) -> MainScreen: ...
 
@@ -51,8 +43,6 @@ class GenerationFlow:
 
     def _generate(self, request: GenerateRequested) -> None:
         """In a thread: generate from the weights on screen, and post the text (or why there is none)."""
-        from tui.screens.model_source import current_model
-
         try:
             from engine.convert import resolve_prefix
             from engine.generate import capped_length, fresh_generator, generate

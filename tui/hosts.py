@@ -10,17 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from tui.screens.model_source import WeightsOnScreen
+
 if TYPE_CHECKING:  # annotations only
     from textual.message import Message
     from textual.screen import Screen
     from textual.worker import Worker, WorkType
 
     from engine.config import TrainConfig
-    from engine.corpus import Vocab
     from engine.lab.gradients import GradientsThroughTime
     from engine.run_book import RunBook
-    from engine.trainer import Trainer
-    from tui.checkpoint_weights import CheckpointWeights
     from tui.cli import AppOptions
     from tui.main_screen import MainScreen
     from tui.run_state import RunStatus
@@ -48,20 +47,15 @@ class WorkerHost(Protocol):
     def post_message(self, message: Message) -> bool: ...
 
 
-class RunsOnScreen(Protocol):
+class RunsOnScreen(WeightsOnScreen, Protocol):
     """What the screens read of the run on screen (tui.run_control.RunControl): its trainer or a checkpoint loaded
-    to generate, its progress, the runs kept for F10 and their gradient curves, the lesson followed; a restart."""
+    to generate (WeightsOnScreen), its progress, the runs kept for F10 and their gradient curves, the lesson
+    followed; a restart."""
 
     lesson: str | None
 
     @property
     def app(self) -> WorkerHost: ...
-    @property
-    def trainer(self) -> Trainer | None: ...
-    @property
-    def checkpoint(self) -> CheckpointWeights | None: ...
-    @property
-    def vocab(self) -> Vocab | None: ...
     @property
     def config(self) -> TrainConfig | None: ...
     @property
