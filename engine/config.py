@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 from engine.errors import ConfigError
+from engine.presets import BOOK_PREFIXES, PRESET_SETTINGS, PRESETS
 from engine.setting_kinds import KINDS, Group, Kind, KindName, Runs, SwitchKind, check_choice, finite
 from engine.setting_kinds import SettingValue as SettingValue  # the value's type, imported from here by the front ends
 
@@ -15,105 +16,12 @@ OPTIMIZERS = ("adam", "sgd")
 SAMPLINGS = ("consecutive", "random", "windows")  # the Chinese edition's two; the English edition's
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer products; auto: bf16 where native
-# The Chinese edition's §6.5 run (the default) and the English edition's; then the presets that generalise, found by
-# the project's own sweep (docs/regularisation.md): each reads its corpus as the book's run on it does (PRESET_READS).
-PRESETS = ("d2l-zh", "d2l-en", "whole-en", "whole-zh")
-PRESET_READS = {"d2l-zh": "d2l-zh", "d2l-en": "d2l-en", "whole-en": "d2l-en", "whole-zh": "d2l-zh"}
 DECAYS = ("l2", "decoupled")  # weight decay added to the gradient (L2), or applied to the weights apart (AdamW)
 SCHEDULES = ("constant", "plateau", "cosine")  # the learning rate over a run (engine/schedule.py)
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
-BOOK_PREFIXES = ("分开", "不分开")
 # How training computes the model (engine/model.py): hand-written kernels (fast), torch's nn.RNN/GRU/LSTM with autograd
 # (the book's §6.5), or a Python loop over time steps with autograd (the book's §6.4). Same weights, same figures.
 IMPLS = ("fused", "torch", "scratch")
-
-def reads_as(preset: str) -> str:
-    """Which book's reading of the corpus a preset takes: d2l-en (The Time Machine, letters only) or d2l-zh."""
-    return PRESET_READS.get(preset, preset)
-
-
-# What each preset sets. Choosing a preset applies these; a setting given explicitly (a flag, a form value)
-# wins over its preset's. The d2l-zh values are TrainConfig's defaults; d2l-en is the English edition's run
-# (../shared/seed/d2l-en.md): The Time Machine, letters only, overlapping windows, SGD lr 1 clipped at 1.
-PRESET_SETTINGS: dict[str, dict[str, Any]] = {
-    "d2l-zh": {
-        "max_chars": 10_000,
-        "val_chars": 1_500,
-        "sampling": "consecutive",
-        "state": "carry",
-        "hidden": 256,
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "clip": 0.01,
-        "epochs": 250,
-        "batch_size": 32,
-        "num_steps": 35,
-        "pred_period": 50,
-        "pred_len": 50,
-        "prefixes": BOOK_PREFIXES,
-    },
-    "d2l-en": {
-        "max_chars": 10_000,
-        "val_chars": 5_000,
-        "sampling": "windows",
-        "state": "batch",
-        "hidden": 32,
-        "optimizer": "sgd",
-        "lr": 1.0,
-        "clip": 1.0,
-        "epochs": 100,
-        "batch_size": 1024,
-        "num_steps": 32,
-        "pred_period": 100,
-        "pred_len": 20,
-        "prefixes": ("it has",),
-    },
-    # The whole Time Machine, read as d2l-en reads it, the last tenth held out: an LSTM with an embedding tied to its
-    # output layer, dropout on its input and output, a cosine schedule, stopped on held-out (docs/regularisation.md).
-    "whole-en": {
-        "max_chars": 0,
-        "sampling": "random",
-        "state": "batch",
-        "cell": "lstm",
-        "hidden": 256,
-        "embed": 64,
-        "tie": "on",
-        "io_dropout": 0.2,
-        "optimizer": "adam",
-        "lr": 4e-3,
-        "clip": 1.0,
-        "schedule": "cosine",
-        "epochs": 8,
-        "patience": 2,
-        "batch_size": 32,
-        "num_steps": 64,
-        "pred_period": 1,
-        "pred_len": 50,
-        "prefixes": ("the time traveller",),
-    },
-    # The whole lyrics, read as d2l-zh reads them, the last tenth held out; the same recipe at the lyrics' scale.
-    "whole-zh": {
-        "max_chars": 0,
-        "sampling": "random",
-        "state": "batch",
-        "cell": "gru",
-        "hidden": 256,
-        "embed": 128,
-        "tie": "on",
-        "io_dropout": 0.3,
-        "optimizer": "adam",
-        "lr": 2e-3,
-        "clip": 1.0,
-        "schedule": "cosine",
-        "epochs": 20,
-        "patience": 3,
-        "batch_size": 32,
-        "num_steps": 35,
-        "pred_period": 5,
-        "pred_len": 50,
-        "prefixes": BOOK_PREFIXES,
-    },
-}
 
 SETTING = "setting"  # the dataclass field metadata key of a setting's declaration
 

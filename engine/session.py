@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.config import BOOK_PREFIXES, SETTINGS, TrainConfig, preset_config, preset_note
+from engine.config import SETTINGS, TrainConfig, preset_config, preset_note
 from engine.corpus import FALLBACK_SOURCE, Corpus, Progress, corpus_for, resolve_corpus, run_corpus_path
 from engine.errors import CheckpointError
+from engine.presets import BOOK_PREFIXES
 from engine.sampling import batches_per_epoch
 from engine.trainer import Listener, Trainer
 

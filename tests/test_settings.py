@@ -10,9 +10,10 @@ from typing import Any, get_args
 
 import pytest
 
-from engine.config import PRESET_SETTINGS, SETTINGS, SETTINGS_BY_NAME, Declaration, Setting, TrainConfig, to_argv
+from engine.config import SETTINGS, SETTINGS_BY_NAME, Declaration, Setting, TrainConfig, to_argv
 from engine.errors import ConfigError
 from engine.events import EpochEnd
+from engine.presets import PRESET_SETTINGS
 from engine.run_book import LABEL_SETTINGS, TIEBREAK_SETTINGS, Run, label_runs
 from engine.session import RESUMABLE_CHANGES, resume_config
 from engine.setting_kinds import GROUPS, KINDS, SWITCH, ChoiceKind, Group, KindName, Runs, SwitchKind

@@ -5,7 +5,7 @@ focus; the others are structural: marked with *, highlighted while they differ f
 applied by a restart (F7).
 
 Choosing a preset (the Chinese edition's run, or the English edition's) fills every field it sets
-(engine.config.PRESET_SETTINGS) and blanks the corpus, so the preset's own text is used; a field changed
+(engine.presets.PRESET_SETTINGS) and blanks the corpus, so the preset's own text is used; a field changed
 afterwards keeps its new value, as an explicit flag wins over a preset on the command line.
 """
 
@@ -21,7 +21,6 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
 from engine.config import (
-    PRESET_SETTINGS,
     SAMPLINGS,
     SETTINGS,
     SETTINGS_BY_NAME,
@@ -31,6 +30,7 @@ from engine.config import (
     ineffective_settings,
 )
 from engine.errors import ConfigError, RnnTuiError
+from engine.presets import PRESET_SETTINGS
 from engine.setting_kinds import Kind, KindName
 from tui.widgets.ordered_input import OrderedInput
 
