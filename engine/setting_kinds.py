@@ -1,4 +1,4 @@
-"""The kinds of training setting (engine.config.Setting.kind), one small class each.
+"""The kinds of training setting (engine.declaration.Setting.kind), one small class each.
 
 A kind says everything that depends on what sort of value a setting holds: how its text parses (the app's form),
 how a value is shown as text, how a value is checked, which flag the command line gives it, which words give a
@@ -28,7 +28,7 @@ SWITCH = ("off", "on")  # a switch's choices (SwitchKind): its flag's words, the
 
 
 class Declared(Protocol):
-    """What a kind reads of a setting's declaration (engine.config.Setting)."""
+    """What a kind reads of a setting's declaration (engine.declaration.Setting)."""
 
     @property
     def name(self) -> str: ...

@@ -1,6 +1,6 @@
-"""Every setting is declared once (engine.config.Setting) and reaches every place it must: this walks each one through
-the command line's parsers, the ready command (to_argv), the app's form, the search space, the runs table's labels,
-the resumable checks and the per-epoch record. A setting left out of any of them fails here, naming it."""
+"""Every setting is declared once (engine.declaration.Setting) and reaches every place it must: this walks each one
+through the command line's parsers, the ready command (to_argv), the app's form, the search space, the runs table's
+labels, the resumable checks and the per-epoch record. A setting left out of any of them fails here, naming it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, get_args
 
 import pytest
 
-from engine.config import SETTINGS, SETTINGS_BY_NAME, Declaration, Setting, TrainConfig, to_argv
+from engine.config import SETTINGS, SETTINGS_BY_NAME, TrainConfig, to_argv
+from engine.declaration import Declaration, Setting
 from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.presets import PRESET_SETTINGS

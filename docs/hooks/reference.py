@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.config import SETTINGS, Setting, TrainConfig
+from engine.config import SETTINGS, TrainConfig
+from engine.declaration import Setting
 from engine.presets import PRESET_SETTINGS
 from tui.cli import PROG, build_parser
 from tui.setting_flags import setting_help

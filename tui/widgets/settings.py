@@ -24,11 +24,11 @@ from engine.config import (
     SAMPLINGS,
     SETTINGS,
     SETTINGS_BY_NAME,
-    Setting,
     SettingValue,
     TrainConfig,
     ineffective_settings,
 )
+from engine.declaration import Setting
 from engine.errors import ConfigError, RnnTuiError
 from engine.presets import PRESET_SETTINGS
 from engine.setting_kinds import Kind, KindName
@@ -37,7 +37,7 @@ from tui.widgets.ordered_input import OrderedInput
 
 @dataclass(frozen=True)
 class Field:
-    """A setting as the form shows it: its declaration (engine.config.Setting) and the choices offered."""
+    """A setting as the form shows it: its declaration (engine.declaration.Setting) and the choices offered."""
 
     setting: Setting
     choices: tuple[str, ...] = ()
