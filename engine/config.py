@@ -3,210 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
+from engine.declaration import SETTING, Setting, setting
 from engine.errors import ConfigError
-from engine.setting_kinds import KINDS, Group, Kind, KindName, Runs, check_choice, finite
+from engine.presets import BOOK_PREFIXES, PRESET_SETTINGS, PRESETS
 from engine.setting_kinds import SettingValue as SettingValue  # the value's type, imported from here by the front ends
+from engine.setting_kinds import SwitchKind, check_choice, finite
 
 CELLS = ("rnn", "gru", "lstm")
 OPTIMIZERS = ("adam", "sgd")
 SAMPLINGS = ("consecutive", "random", "windows")  # the Chinese edition's two; the English edition's
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "auto")  # engine/precision.py: bf16 output-layer products; auto: bf16 where native
-# The Chinese edition's §6.5 run (the default) and the English edition's; then the presets that generalise, found by
-# the project's own sweep (docs/regularisation.md): each reads its corpus as the book's run on it does (PRESET_READS).
-PRESETS = ("d2l-zh", "d2l-en", "whole-en", "whole-zh")
-PRESET_READS = {"d2l-zh": "d2l-zh", "d2l-en": "d2l-en", "whole-en": "d2l-en", "whole-zh": "d2l-zh"}
-SWITCH = ("off", "on")  # a setting that is on or off (--tie, --variational)
 DECAYS = ("l2", "decoupled")  # weight decay added to the gradient (L2), or applied to the weights apart (AdamW)
 SCHEDULES = ("constant", "plateau", "cosine")  # the learning rate over a run (engine/schedule.py)
 STATE_POLICIES = ("carry", "epoch", "batch")  # keep the hidden state across epochs (book v1), or reset it
-BOOK_PREFIXES = ("分开", "不分开")
 # How training computes the model (engine/model.py): hand-written kernels (fast), torch's nn.RNN/GRU/LSTM with autograd
 # (the book's §6.5), or a Python loop over time steps with autograd (the book's §6.4). Same weights, same figures.
 IMPLS = ("fused", "torch", "scratch")
-
-
-def reads_as(preset: str) -> str:
-    """Which book's reading of the corpus a preset takes: d2l-en (The Time Machine, letters only) or d2l-zh."""
-    return PRESET_READS.get(preset, preset)
-
-
-# What each preset sets. Choosing a preset applies these; a setting given explicitly (a flag, a form value)
-# wins over its preset's. The d2l-zh values are TrainConfig's defaults; d2l-en is the English edition's run
-# (../shared/seed/d2l-en.md): The Time Machine, letters only, overlapping windows, SGD lr 1 clipped at 1.
-PRESET_SETTINGS: dict[str, dict[str, Any]] = {
-    "d2l-zh": {
-        "max_chars": 10_000,
-        "val_chars": 1_500,
-        "sampling": "consecutive",
-        "state": "carry",
-        "hidden": 256,
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "clip": 0.01,
-        "epochs": 250,
-        "batch_size": 32,
-        "num_steps": 35,
-        "pred_period": 50,
-        "pred_len": 50,
-        "prefixes": BOOK_PREFIXES,
-    },
-    "d2l-en": {
-        "max_chars": 10_000,
-        "val_chars": 5_000,
-        "sampling": "windows",
-        "state": "batch",
-        "hidden": 32,
-        "optimizer": "sgd",
-        "lr": 1.0,
-        "clip": 1.0,
-        "epochs": 100,
-        "batch_size": 1024,
-        "num_steps": 32,
-        "pred_period": 100,
-        "pred_len": 20,
-        "prefixes": ("it has",),
-    },
-    # The whole Time Machine, read as d2l-en reads it, the last tenth held out: an LSTM with an embedding tied to its
-    # output layer, dropout on its input and output, a cosine schedule, stopped on held-out (docs/regularisation.md).
-    "whole-en": {
-        "max_chars": 0,
-        "sampling": "random",
-        "state": "batch",
-        "cell": "lstm",
-        "hidden": 256,
-        "embed": 64,
-        "tie": "on",
-        "io_dropout": 0.2,
-        "optimizer": "adam",
-        "lr": 4e-3,
-        "clip": 1.0,
-        "schedule": "cosine",
-        "epochs": 8,
-        "patience": 2,
-        "batch_size": 32,
-        "num_steps": 64,
-        "pred_period": 1,
-        "pred_len": 50,
-        "prefixes": ("the time traveller",),
-    },
-    # The whole lyrics, read as d2l-zh reads them, the last tenth held out; the same recipe at the lyrics' scale.
-    "whole-zh": {
-        "max_chars": 0,
-        "sampling": "random",
-        "state": "batch",
-        "cell": "gru",
-        "hidden": 256,
-        "embed": 128,
-        "tie": "on",
-        "io_dropout": 0.3,
-        "optimizer": "adam",
-        "lr": 2e-3,
-        "clip": 1.0,
-        "schedule": "cosine",
-        "epochs": 20,
-        "patience": 3,
-        "batch_size": 32,
-        "num_steps": 35,
-        "pred_period": 5,
-        "pred_len": 50,
-        "prefixes": BOOK_PREFIXES,
-    },
-}
-
-SETTING = "setting"  # the dataclass field metadata key of a setting's declaration
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One training setting, declared once: every front end and engine list of settings is derived from it.
-
-    The command line's flags (tui.cli), the app's form (tui.app.widgets.settings), the ready command (to_argv), the
-    sweep's search space (engine.sweep.space), the runs table's labels (engine.run_book) and the per-epoch record
-    (engine.events.EpochEnd.record) all read these; tests/test_settings.py walks every one through every place.
-    """
-
-    name: str  # the TrainConfig attribute
-    label: str  # the app form's label (at most 9 characters, 8 if it restarts: its '*' follows it in the form)
-    help: str  # the flag's help; its default is added (default_help)
-    kind: KindName  # int, float, optional-int, optional-float, choice, prefixes, path (engine.setting_kinds)
-    group: Group  # the --help section: corpus, model, training, reports
-    runs: Runs  # how F10 tells runs apart by it: "label", "tiebreak" (only when labels clash) or "never"
-    choices: tuple[str, ...] = ()
-    metavar: str | None = None
-    default_help: str | None = None  # what --help says of the default; None: the value itself; "": nothing
-    minimum: float | None = None  # the range: a number below is refused
-    above: bool = False  # the minimum itself is refused too (lr > 0)
-    maximum: float | None = None
-    below: bool = False  # the maximum itself is refused too (dropout < 1)
-    range_note: str = ""  # told with a range error: what 0 means ("0 turns it off"), or what to do instead
-    live: bool = False  # a running trainer takes it between batches; otherwise it needs a restart (F7)
-    resumable: bool = False  # a resumed run may change it (a live one always may)
-    per_epoch: bool = False  # each epoch's figures record it (EpochEnd), as it can change mid-run
-    vocab: bool = False  # the run's vocabulary depends on it
-    compared: bool = True  # a sweep keeps it the same for a study's trials (False: it does not change the objective)
-    searchable: bool = False  # a sweep may vary it (--search NAME=SPEC)
-    search: str | None = None  # its range in the default search space (short form); None: not searched by default
-    search_sgd: str | None = None  # its default range when the optimizer is plain SGD
-    flag: str = ""  # the command line's; "" is the name with dashes
-
-    @property
-    def option(self) -> str:
-        """The command-line option: '--batch-size'."""
-        return "--" + (self.flag or self.name.replace("_", "-"))
-
-    @property
-    def kind_of(self) -> Kind:
-        """The kind's own rules: parsing, showing, checking, its flag, its form field, its search dimension."""
-        return KINDS[self.kind]
-
-    @property
-    def whole(self) -> bool:  # a whole number
-        return self.kind_of.whole
-
-    @property
-    def numeric(self) -> bool:
-        return self.kind_of.numeric
-
-
-class Declaration(TypedDict):
-    """setting()'s keywords: Setting's fields less the name, so mypy catches a misspelt or mistyped one
-    (tests/test_settings.py keeps the two lists the same)."""
-
-    label: str
-    help: str
-    kind: KindName
-    group: Group
-    runs: Runs
-    choices: NotRequired[tuple[str, ...]]
-    metavar: NotRequired[str | None]
-    default_help: NotRequired[str | None]
-    minimum: NotRequired[float | None]
-    above: NotRequired[bool]
-    maximum: NotRequired[float | None]
-    below: NotRequired[bool]
-    range_note: NotRequired[str]
-    live: NotRequired[bool]
-    resumable: NotRequired[bool]
-    per_epoch: NotRequired[bool]
-    vocab: NotRequired[bool]
-    compared: NotRequired[bool]
-    searchable: NotRequired[bool]
-    search: NotRequired[str | None]
-    search_sgd: NotRequired[str | None]
-    flag: NotRequired[str]
-
-
-T = TypeVar("T")
-
-
-def setting(default: T, **declaration: Unpack[Declaration]) -> T:
-    """A TrainConfig field with its declaration (Setting's fields, less the name): the one place a setting is named."""
-    return field(default=default, metadata={SETTING: declaration})
-
 
 _EN = PRESET_SETTINGS["d2l-en"]
 
@@ -289,7 +105,7 @@ class TrainConfig:
         "one-hot input, whole characters) and output (before the output layer); 0 = off, as the book",
     )  # fmt: skip
     variational: str = setting(
-        "off", label="io mask", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        "off", label="io mask", kind="switch", group="model", runs="label", searchable=True,
         help="variational dropout: one --io-dropout mask per sequence, the same at every step (embedding vectors "
         "and outputs), instead of a new mask each step",
     )  # fmt: skip
@@ -301,7 +117,7 @@ class TrainConfig:
     )  # fmt: skip
     # Press & Wolf 2017: the output layer's weights are the input embedding's; a projection when the sizes differ.
     tie: str = setting(
-        "off", label="tie", kind="choice", choices=SWITCH, group="model", runs="label", searchable=True,
+        "off", label="tie", kind="switch", group="model", runs="label", searchable=True,
         help="tie the output layer's weights to the input embedding (Press & Wolf 2017); with --embed 0 the "
         "embedding is --hidden wide, with another size a projection from the hidden state to it comes first",
     )  # fmt: skip
@@ -598,6 +414,17 @@ def describe_layers(layers: int) -> str:
     return f"{layers} layer{'s' * (layers != 1)}"
 
 
+def embedding_width(embed: int, hidden: int, tie: bool) -> int:
+    """The input embedding's width (engine.model.CharRNN): --embed N's own; with --tie and --embed 0 the hidden
+    state's; 0: none, the book's one-hot input."""
+    return embed or (hidden if tie else 0)
+
+
+def input_width(config: TrainConfig) -> int:
+    """The embedding width of a run of config (embedding_width; 0: one-hot input)."""
+    return embedding_width(config.embed, config.hidden, SwitchKind.is_on(config.tie))
+
+
 def ineffective_settings(config: TrainConfig) -> list[str]:
     """Settings that are valid but do nothing with the others as they are, each named in one line."""
     notes = []
@@ -605,7 +432,7 @@ def ineffective_settings(config: TrainConfig) -> list[str]:
         notes.append(
             f"dropout {config.dropout:g} does nothing with 1 layer: it acts between layers (use layers 2 or more)"
         )
-    if config.variational == "on" and not config.io_dropout:
+    if SwitchKind.is_on(config.variational) and not config.io_dropout:
         notes.append("variational on does nothing with io dropout 0: it shapes the io dropout masks")
     if config.decay == "decoupled" and not config.weight_decay:
         notes.append("decay decoupled does nothing with weight decay 0")

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from engine.config import TrainConfig, held_out_on, reads_as
+from engine.config import TrainConfig, held_out_on
 from engine.errors import CorpusError
+from engine.presets import reads_as
 
 BOOK_MEMBER = "jaychou_lyrics.txt"
 DEFAULT_CORPUS_NAME = "jaychou_lyrics.txt.zip"

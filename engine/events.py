@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -263,3 +264,4 @@ class GradNorm:
 
 
 Event = Started | BatchDone | EpochEnd | Samples | Paused | Resumed | SettingsApplied | Finished | Failed
+Listener = Callable[[Event], None]  # what a trainer tells its events to

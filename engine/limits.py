@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import TrainConfig, describe_layers
+from engine.config import TrainConfig, describe_layers, embedding_width
 from engine.errors import ConfigError
+from engine.setting_kinds import SwitchKind
 
 FLOAT_BYTES = 4
 # The optimizer's state per weight, in tensors the weight's size (engine/optim.py, saved in a checkpoint): Adam's
@@ -54,7 +55,7 @@ def parameter_count(
     there is one (--embed; --tie with --embed 0 makes one as wide as the hidden state, engine.model.CharRNN). Tied,
     the output layer reuses the embedding's weights through a projection when the widths differ (TiedDense)."""
     gates = GATES[cell]
-    width = embed or (hidden if tie else 0)  # 0: the book's one-hot input
+    width = embedding_width(embed, hidden, tie)  # 0: the book's one-hot input
     count = vocab_size * width
     for layer in range(layers):
         inputs = (width or vocab_size) if layer == 0 else hidden
@@ -66,7 +67,8 @@ def parameter_count(
 
 def config_parameter_count(config: TrainConfig, vocab_size: int) -> int:
     """parameter_count of a run of config."""
-    return parameter_count(config.cell, vocab_size, config.hidden, config.layers, config.embed, config.tie == "on")
+    tie = SwitchKind.is_on(config.tie)
+    return parameter_count(config.cell, vocab_size, config.hidden, config.layers, config.embed, tie)
 
 
 def checkpoint_bytes(config: TrainConfig, vocab_size: int) -> int:

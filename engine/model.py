@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, embedding_width
 from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, SmallLookup, TanhRecurrence
+from engine.setting_kinds import SwitchKind
 
 State = Tensor | tuple[Tensor, Tensor]  # (layers, batch, hidden); an LSTM's is (h, c)
 
@@ -93,6 +94,20 @@ class TiedDense(nn.Module):
         return F.linear(x, self.weight, self.bias)
 
 
+class LayerWeights(NamedTuple):
+    """One recurrent layer's parameters, as torch names them (weight_ih_l0, …): W_ih, W_hh, b_ih, b_hh."""
+
+    w_ih: Tensor
+    w_hh: Tensor
+    b_ih: Tensor
+    b_hh: Tensor
+
+    def input_bias(self, cell: str) -> Tensor:
+        """The bias added to the input's projection. The GRU keeps b_hn inside r * (W_hn h + b_hn), so only RNN and
+        LSTM fold both biases in."""
+        return self.b_ih if cell == "gru" else self.b_ih + self.b_hh
+
+
 class CharRNN(nn.Module):
     """The book's RNNModel: a recurrent layer over the characters, then a dense layer to the vocabulary."""
 
@@ -119,7 +134,7 @@ class CharRNN(nn.Module):
         self.io_dropout = io_dropout  # on the first layer's input and the last layer's output (--io-dropout)
         self.variational = variational  # one io-dropout mask per sequence, the same at every step
         # --embed N: an embedding of its own width; --tie with --embed 0: one as wide as the hidden state.
-        self.embed = embed or (hidden if tie else 0)  # 0: the book's one-hot input
+        self.embed = embedding_width(embed, hidden, tie)  # 0: the book's one-hot input
         self.rnn = make_recurrent_layer(cell, self.embed or vocab_size, hidden, layers, dropout)
         # recurrent() reads W_ih of the first layer by rows of W_ih^T (one per character). Stored column-major,
         # those rows are contiguous: the lookup is a plain gather and its gradient needs no transpose.
@@ -166,6 +181,16 @@ class CharRNN(nn.Module):
             one_hot = one_hot * self._char_mask(inputs, one_hot)
         return one_hot
 
+    def layer_weights(self, layer: int) -> LayerWeights:
+        """The recurrent layer's parameters of one layer (0 the first), torch's own tensors."""
+        rnn = self.rnn
+        return LayerWeights(
+            getattr(rnn, f"weight_ih_l{layer}"),
+            getattr(rnn, f"weight_hh_l{layer}"),
+            getattr(rnn, f"bias_ih_l{layer}"),
+            getattr(rnn, f"bias_hh_l{layer}"),
+        )
+
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         device = device or self.dense.weight.device
         zeros = torch.zeros(self.layers, batch_size, self.hidden, device=device)
@@ -188,12 +213,9 @@ class CharRNN(nn.Module):
         final_h: list[Tensor] = []
         final_c: list[Tensor] = []
         for layer in range(self.layers):
-            w_ih = getattr(self.rnn, f"weight_ih_l{layer}")
-            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
-            b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
-            b_hh = getattr(self.rnn, f"bias_hh_l{layer}")
-            # The GRU keeps b_hn inside r * (W_hn h + b_hn), so only RNN and LSTM fold both biases in.
-            input_bias = b_ih if self.cell == "gru" else b_ih + b_hh
+            weights = self.layer_weights(layer)
+            w_ih, w_hh, b_hh = weights.w_ih, weights.w_hh, weights.b_hh
+            input_bias = weights.input_bias(self.cell)
             if layer_output is None and self.embedding is not None:
                 vectors = self.embedding.weight
                 if unknown_inputs:  # a character never seen in training: an all-zero vector, as one-hot gives
@@ -279,10 +301,7 @@ class CharRNN(nn.Module):
         final_h: list[Tensor] = []
         final_c: list[Tensor] = []
         for layer in range(self.layers):
-            w_ih = getattr(self.rnn, f"weight_ih_l{layer}")
-            w_hh = getattr(self.rnn, f"weight_hh_l{layer}")
-            b_ih = getattr(self.rnn, f"bias_ih_l{layer}")
-            b_hh = getattr(self.rnn, f"bias_hh_l{layer}")
+            w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer)
             h = h_all[layer]
             c = c_all[layer] if c_all is not None else None
             outputs = []
@@ -313,12 +332,9 @@ class Stepper:
         self.hidden = model.hidden
         self.layers = []
         for layer in range(model.layers):
-            w_ih = getattr(model.rnn, f"weight_ih_l{layer}")
-            b_ih = getattr(model.rnn, f"bias_ih_l{layer}")
-            b_hh = getattr(model.rnn, f"bias_hh_l{layer}")
-            input_bias = b_ih if model.cell == "gru" else b_ih + b_hh
-            table = model.input_table() if layer == 0 else w_ih.t()
-            self.layers.append((w_ih, table, input_bias, getattr(model.rnn, f"weight_hh_l{layer}"), b_hh))
+            weights = model.layer_weights(layer)
+            table = model.input_table() if layer == 0 else weights.w_ih.t()
+            self.layers.append((weights.w_ih, table, weights.input_bias(model.cell), weights.w_hh, weights.b_hh))
         self.dense_weight, self.dense_bias = model.dense.weight, model.dense.bias
         if isinstance(state, tuple):
             self.h, self.c = list(state[0][:, 0]), list(state[1][:, 0])
@@ -393,7 +409,7 @@ def model_for(config: TrainConfig, vocab_size: int, impl: str = "fused") -> Char
         config.dropout,
         impl=impl,
         embed=config.embed,
-        tie=config.tie == "on",
+        tie=SwitchKind.is_on(config.tie),
         io_dropout=config.io_dropout,
-        variational=config.variational == "on",
+        variational=SwitchKind.is_on(config.variational),
     )

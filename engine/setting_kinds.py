@@ -1,4 +1,4 @@
-"""The kinds of training setting (engine.config.Setting.kind), one small class each.
+"""The kinds of training setting (engine.declaration.Setting.kind), one small class each.
 
 A kind says everything that depends on what sort of value a setting holds: how its text parses (the app's form),
 how a value is shown as text, how a value is checked, which flag the command line gives it, which words give a
@@ -17,17 +17,18 @@ from engine.errors import ConfigError
 # Which type each name takes is checked when a config is made (validate), not statically: a setting travels by name.
 SettingValue = int | float | str | tuple[str, ...] | None
 
-KindName = Literal["int", "float", "optional-int", "optional-float", "choice", "prefixes", "path"]
+KindName = Literal["int", "float", "optional-int", "optional-float", "choice", "switch", "prefixes", "path"]
 Group = Literal["corpus", "model", "training", "reports"]  # the --help section
 Runs = Literal["label", "tiebreak", "never"]  # how F10 tells runs apart by a setting (engine.run_book)
 SearchDimension = Literal["int", "float", "choice"]  # what a sweep samples (engine.sweep.space)
 Widget = Literal["input", "select", "wide-input"]  # the form's field: a line, a list, a line spanning its row
 
 GROUPS: tuple[Group, ...] = ("corpus", "model", "training", "reports")  # the --help sections, in this order
+SWITCH = ("off", "on")  # a switch's choices (SwitchKind): its flag's words, the form's list, a sweep's choices
 
 
 class Declared(Protocol):
-    """What a kind reads of a setting's declaration (engine.config.Setting)."""
+    """What a kind reads of a setting's declaration (engine.declaration.Setting)."""
 
     @property
     def name(self) -> str: ...
@@ -78,6 +79,7 @@ class Kind:
     numeric: ClassVar[bool] = False  # a number: it has a range
     widget: ClassVar[Widget] = "input"
     search: ClassVar[SearchDimension | None] = None  # a sweep searches it as this (when the setting is searchable)
+    fixed_choices: ClassVar[tuple[str, ...]] = ()  # the choices of every setting of this kind (none declared)
 
     def parse(self, declared: Declared, text: str) -> SettingValue:
         """The value of a field's text, or ConfigError naming the setting (check() tests the range)."""
@@ -109,7 +111,7 @@ class PathKind(Kind):
 class ChoiceKind(Kind):
     """One of the declared choices."""
 
-    name = "choice"
+    name: ClassVar[KindName] = "choice"
     widget = "select"
     search = "choice"
 
@@ -121,6 +123,19 @@ class ChoiceKind(Kind):
 
     def flag_keywords(self, declared: Declared) -> dict[str, Any]:
         return {"choices": declared.choices}
+
+
+class SwitchKind(ChoiceKind):
+    """On or off: the choices SWITCH on the command line, in the form and in a sweep (--tie on); the engine reads a
+    value as a bool through is_on, the one place "on" is compared."""
+
+    name = "switch"
+    fixed_choices = SWITCH
+
+    @staticmethod
+    def is_on(value: SettingValue) -> bool:
+        """A switch's value as the engine uses it: "on" is True, "off" False."""
+        return value == SWITCH[1]
 
 
 class PrefixesKind(Kind):
@@ -243,6 +258,7 @@ KINDS: dict[KindName, Kind] = {
         OptionalIntKind(),
         OptionalFloatKind(),
         ChoiceKind(),
+        SwitchKind(),
         PrefixesKind(),
         PathKind(),
     )

@@ -2,7 +2,9 @@
 
 A Trainer is built from a TrainConfig and a Corpus, then run() trains in the calling thread and
 reports Events to a listener. Other threads call pause(), resume(), step(), stop() and update(); the
-loop honours them between batches.
+loop honours them between batches (engine/trainer_controls.py). What an epoch adds to its figures and what is chosen
+from them (held-out, best epoch, patience, the test text) is engine/epoch_figures.py; the run's state to continue
+from, engine/training_state.py.
 """
 
 from __future__ import annotations
@@ -13,25 +15,23 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import torch
 
 from engine import checkpoint as checkpoints
 from engine import events, schedule
 from engine.checkpoint import EpochProgress
-from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
+from engine.config import TrainConfig
 from engine.corpus import Corpus, check_length, preprocess
+from engine.epoch_figures import EpochFigures
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
 from engine.kernels import tune_allocator
-from engine.lab.copies import Copies, TextIndex, copies, index_for
-from engine.lab.gates import EPOCH_EVERY, gate_saturation
-from engine.lab.horizon import perplexity
+from engine.lab.copies import TextIndex
 from engine.limits import check_memory, check_threads
-from engine.model import CharRNN, State, detach_state, model_for, state_to_cpu
-from engine.optim import SGD, Optimizer, make_optimizer
+from engine.model import CharRNN, detach_state, model_for, state_to_cpu
+from engine.optim import Optimizer, make_optimizer
 from engine.outputs import OutputError
 from engine.precision import Precision, step_context
 from engine.precision import choose as choose_precision
@@ -44,39 +44,8 @@ from engine.sampling import (
     window_batches,
 )
 from engine.timeline import SampleRecord, draw_samples, live_settings
-
-Listener = Callable[[events.Event], None]
-
-# Per-step gradient norms kept for the app's plot (GradNormLog): about 30 epochs of the book's run per 10,000.
-GRAD_LOG_STEPS = 20_000
-
-
-class GradNormLog:
-    """The latest steps' gradient norms of the run, appended by the training thread, read by the app's.
-
-    Bounded (GRAD_LOG_STEPS, the oldest dropped in halves), and locked: a reader gets whole records, never a list
-    being trimmed.
-    """
-
-    def __init__(self, limit: int = GRAD_LOG_STEPS) -> None:
-        self.limit = limit
-        self._steps: list[events.GradNorm] = []
-        self._lock = threading.Lock()
-
-    def append(self, record: events.GradNorm) -> None:
-        with self._lock:
-            self._steps.append(record)
-            if len(self._steps) > self.limit:
-                del self._steps[: len(self._steps) - self.limit // 2]
-
-    def since(self, step: int) -> list[events.GradNorm]:
-        """The kept records after step (0: all of them), oldest first."""
-        with self._lock:
-            steps = self._steps
-            start = len(steps)
-            while start > 0 and steps[start - 1].step > step:  # usually a few: the steps since the last look
-                start -= 1
-            return steps[start:]
+from engine.trainer_controls import TrainerControls
+from engine.training_state import GradNormLog, TrainingState
 
 
 def resolve_device(name: str) -> torch.device:
@@ -106,23 +75,16 @@ def new_seed() -> int:
     return int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
 
 
-@dataclass
-class TrainingState:
-    """Everything that, with the config and vocabulary, lets a run continue exactly where it stopped."""
 
-    epoch: int = 0
-    history: list[events.EpochEnd] = field(default_factory=list)
-    carried: State | None = None  # the consecutive sampler's hidden state, carried across batches (and epochs)
-    progress: EpochProgress | None = None  # the batches of epoch + 1 trained so far (None between epochs)
-    timeline: list[SampleRecord] = field(default_factory=list)  # every report's samples (engine/timeline.py)
+class Trainer(TrainerControls, EpochFigures):
+    """A run: its model, optimizer and data, checkpoints, the loop. Its controls from other threads are
+    engine.trainer_controls', its epochs' held-out, memory and test figures engine.epoch_figures'."""
 
-
-class Trainer:
     def __init__(
         self,
         config: TrainConfig,
         corpus: Corpus,
-        listener: Listener | None = None,
+        listener: events.Listener | None = None,
         threads: int | None = None,
         save_best: str | None = None,
     ) -> None:
@@ -173,12 +135,7 @@ class Trainer:
         self.text_index: TextIndex | None = None  # the training text's suffix array, for the samples' copies
         self.state = TrainingState()
         self.grad_norms = GradNormLog()  # this trainer's steps, for the app (not in checkpoints)
-        # Controls from other threads; the condition guards all of them.
-        self._control = threading.Condition()
-        self._paused = False
-        self._stop_requested = False
-        self._step_requested = False
-        self._pending: dict[str, SettingValue] = {}
+        self._start_controls()  # pause, resume, step, stop and live settings from other threads (TrainerControls)
         # Held while weights change, so a copy for generation is never half-updated.
         self._weights_lock = threading.Lock()
 
@@ -188,54 +145,6 @@ class Trainer:
         weights: list[torch.Tensor] = list(self.model.parameters())
         decoupled = config.decay == "decoupled"
         return make_optimizer(config.optimizer, weights, config.lr, self.device, config.weight_decay, decoupled)
-
-    # ----- controls, callable from any thread -----
-
-    def pause(self) -> None:
-        with self._control:
-            self._paused = True
-            self._step_requested = False
-            self._control.notify_all()
-
-    def resume(self) -> None:
-        with self._control:
-            self._paused = False
-            self._step_requested = False
-            self._control.notify_all()
-
-    def step(self) -> None:
-        """While paused: train to the end of the next epoch boundary, then pause again."""
-        with self._control:
-            if self._paused:
-                self._step_requested = True
-                self._control.notify_all()
-
-    def stop(self) -> None:
-        with self._control:
-            self._stop_requested = True
-            self._control.notify_all()
-
-    def update(self, **changes: SettingValue) -> TrainConfig:
-        """Queue live settings (engine.config.LIVE_SETTINGS) for the next batch.
-
-        Validates at once, so the caller learns of a bad value here; returns the config they will give.
-        """
-        not_live = sorted(set(changes) - set(LIVE_SETTINGS))
-        if not_live:
-            raise ConfigError(f"{', '.join(not_live)} cannot change while training; restart with the new value")
-        with self._control:
-            merged = {**self._pending, **changes}
-            new_config = self.config.with_changes(**merged)
-            # A value the trainer has already, with no other value queued for that setting, is no change (a form
-            # field left without editing): nothing is applied, and no SettingsApplied is told.
-            merged = {k: v for k, v in merged.items() if k in self._pending or getattr(self.config, k) != v}
-            self._pending = merged
-            self._control.notify_all()
-        return new_config
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
 
     def copy_model(self) -> CharRNN:
         """A consistent copy of the current weights, for generating while training goes on."""
@@ -368,10 +277,7 @@ class Trainer:
                 self.listener(events.Samples(outcome.epoch, samples, found.samples))
             if reason:
                 break
-            with self._control:
-                if self._step_requested:
-                    self._step_requested = False
-                    self._paused = True
+            self._step_done()
         stopped = self.state.epoch < self.config.epochs and not reason
         self._finish(self.state.epoch, stopped=stopped, reason=reason)
 
@@ -382,112 +288,6 @@ class Trainer:
             with self._weights_lock:
                 history[-1] = dataclasses.replace(history[-1], test_perplexity=test.perplexity, test_epoch=test.epoch)
         self.listener(events.Finished(epoch, stopped=stopped, reason=reason, test=test))
-
-    # ----- the test text: reported once, never read by a choice -----
-
-    def _keep_if_best(self, outcome: events.EpochEnd) -> None:
-        """Keep a copy of the weights of an epoch that is the best held-out so far (for the test figure)."""
-        best = self.best_epoch()
-        if self.tester is None or best is None or best.epoch != outcome.epoch:
-            return
-        with self._weights_lock:
-            weights = {name: value.detach().to("cpu", copy=True) for name, value in self.model.state_dict().items()}
-        self.best_weights = (outcome.epoch, weights)
-
-    def test_figure(self) -> events.TestFigure | None:
-        """The test text's perplexity at the best held-out epoch's weights when this trainer kept them (a resumed
-        run's best may be from before it), else at the weights as they are; None without a test text or an epoch.
-
-        Called when a run ends; nothing that chooses calls it.
-        """
-        if self.tester is None or not self.state.history:
-            return None
-        position = (self.state.epoch, self.state.progress.batches if self.state.progress else 0)
-        if self._test is not None and self._test[0] == position:
-            return self._test[1]
-        best = self.best_epoch()
-        kept = self.best_weights
-        if kept is not None and best is not None and kept[0] == best.epoch:
-            with self._weights_lock:
-                model = copy.deepcopy(self.model)
-            model.load_state_dict(kept[1])
-            epoch, is_best = kept[0], True
-        else:
-            model, epoch, is_best = self.model, self.state.epoch, False
-        with self._weights_lock:
-            result = self.tester(model).held_out
-        figure = events.TestFigure(result.perplexity, epoch, is_best, len(self.corpus.test), result.unseen_share)
-        self._test = (position, figure)
-        return figure
-
-    def _tested(self, outcome: events.EpochEnd) -> events.EpochEnd:
-        """The last epoch's figures with the test figure added (unchanged without a test text)."""
-        figure = self.test_figure()
-        if figure is None:
-            return outcome
-        return dataclasses.replace(outcome, test_perplexity=figure.perplexity, test_epoch=figure.epoch)
-
-    # ----- held-out evaluation, best epoch, patience -----
-
-    def _evaluated(self, outcome: events.EpochEnd) -> events.EpochEnd:
-        """The epoch's figures with the held-out ones added (unchanged when evaluation is off)."""
-        if self.evaluator is None:
-            return outcome
-        result = self.evaluator(self.model)
-        return dataclasses.replace(
-            outcome,
-            val_perplexity=result.held_out.perplexity,
-            fresh_perplexity=result.fresh.perplexity,
-            val_unseen_share=result.held_out.unseen_share,
-            eval_seconds=result.seconds,
-            gate_saturation=self._gate_saturation(),
-        )
-
-    def _gate_saturation(self) -> dict[str, dict[str, list[float]]] | None:
-        """The gates' saturated shares over the held-out text (GRU and LSTM), in stretches as held-out evaluation reads
-        it, a quarter of them (EPOCH_EVERY)."""
-        if self.config.cell not in ("gru", "lstm"):
-            return None
-        # Forward only, on the training thread between epochs: nothing else changes the weights meanwhile.
-        gates = gate_saturation(self.model, self.vocab, self.corpus.held_out, self.config.num_steps, EPOCH_EVERY)
-        return {name: shares.to_json() for name, shares in gates.gates.items()}
-
-    def _remembered(
-        self, outcome: events.EpochEnd, samples: tuple[tuple[str, str], ...]
-    ) -> tuple[events.EpochEnd, Copies]:
-        """A sampling epoch's figures with the memory ones added: the horizon's long-context end (with held-out
-        evaluation on) and how much of the samples is copied from the training text."""
-        if self.text_index is None:  # built at the first sampling epoch: a run that never samples never pays for it
-            self.text_index = index_for(self.corpus.text)  # shared with the timeline pane's reading
-        found = copies(self.text_index, samples)
-        horizon = None
-        if self.evaluator is not None:
-            horizon = perplexity(self.model, self.data.cpu(), len(self.data))
-        remembered = dataclasses.replace(
-            outcome,
-            horizon_perplexity=horizon,
-            copy_longest=found.longest if samples else None,
-            copy_share=found.share if samples else None,
-        )
-        return remembered, found
-
-    def best_epoch(self) -> events.EpochEnd | None:
-        """The epoch with the lowest held-out perplexity so far (None when there is none)."""
-        return events.best_held_out(self.state.history)
-
-    def patience_exhausted(self) -> str:
-        """Why the run should stop now by --patience (a sentence), or "" when it should go on."""
-        patience = self.config.patience
-        best = self.best_epoch()
-        if not patience or best is None:
-            return ""
-        waited = self.state.epoch - best.epoch
-        if waited < patience:
-            return ""
-        return (
-            f"stopped early: held-out perplexity has not improved for {waited} epoch{'s' * (waited != 1)} "
-            f"(patience {patience}); the best was {best.val_perplexity:f} at epoch {best.epoch}"
-        )
 
     def _save_if_best(self, outcome: events.EpochEnd) -> None:
         """Write the checkpoint of an epoch that is the best held-out so far to save_best (an ordinary checkpoint)."""
@@ -525,36 +325,6 @@ class Trainer:
         """Every report's samples so far (a copy: callable from any thread)."""
         with self._weights_lock:
             return tuple(self.state.timeline)
-
-    def _wait_if_paused(self) -> bool:
-        """Block while paused (announcing it); apply pending settings. False when a stop was asked for."""
-        with self._control:
-            if self._paused and not self._stop_requested:
-                self.listener(events.Paused(self.state.epoch))
-                while self._paused and not self._step_requested and not self._stop_requested:
-                    self._control.wait()
-                if not self._stop_requested:
-                    self.listener(events.Resumed(self.state.epoch))
-            if self._pending:
-                self._apply_pending()
-            return not self._stop_requested
-
-    def _apply_pending(self) -> None:
-        changes, self._pending = self._pending, {}
-        self.config = self.config.with_changes(**changes)
-        self._set_optimizer_settings()
-        self.listener(events.SettingsApplied(tuple(sorted(changes.items())), self.config))
-
-    def _set_optimizer_settings(self) -> None:
-        """The live settings the optimizer holds itself, as the config says now (a checkpoint's are its own)."""
-        decoupled = self.config.decay == "decoupled"
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.config.lr
-            group["weight_decay"] = self.config.weight_decay
-            if "decoupled_weight_decay" in group:  # Adam's; engine.optim.SGD keeps it beside its group
-                group["decoupled_weight_decay"] = decoupled
-        if isinstance(self.optimizer, SGD):
-            self.optimizer.decoupled = decoupled
 
     def scheduled_lr(self, step: int) -> float:
         """The learning rate for the batch at step (1-based, of the whole run) under --schedule."""

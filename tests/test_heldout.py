@@ -14,10 +14,11 @@ from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import checkpoint as checkpoints
 from engine import events
-from engine.config import PRESET_SETTINGS, TrainConfig, flag_name, preset_config, preset_note
+from engine.config import TrainConfig, flag_name, preset_config, preset_note
 from engine.convert import resolve_prefix
 from engine.corpus import TIME_MACHINE_PATH, UNK, vocab_size_for
 from engine.errors import ConfigError, worded
+from engine.presets import PRESET_SETTINGS
 from engine.sampling import batches_per_epoch, window_batches
 from engine.session import open_session
 from tui.app.widgets.settings import form_name

@@ -16,7 +16,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
 from engine import events
-from engine.config import PRESET_SETTINGS, STATE_POLICIES
+from engine.config import STATE_POLICIES
+from engine.presets import PRESET_SETTINGS
 from engine.run_book import Run
 from tui.app import RnnTuiApp
 from tui.app.screens import HelpScreen

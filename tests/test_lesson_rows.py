@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.lessons import Observation
+from engine.observations import Observation
 from tui import lesson_report
 from tui.lesson_report import RowQuota, observe_and_collect
 from tui.served import SESSION_DIR_ENV

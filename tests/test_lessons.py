@@ -12,7 +12,8 @@ from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import events
 from engine.config import preset_config
-from engine.lessons import LESSONS, LESSONS_BY_NAME, Lesson, find_lesson, shown
+from engine.lessons import LESSONS, LESSONS_BY_NAME, Lesson, find_lesson
+from engine.observations import shown
 from engine.session import open_session
 from tui.cli import app_options, config_from_args, parse
 from tui.lesson_report import lesson_run

@@ -84,15 +84,17 @@ def test_shapes_command_prints_the_books_line() -> None:
     assert result.stdout.splitlines()[0] == "torch.Size([35, 2, 256]) 1 torch.Size([2, 256])"
 
 
-@pytest.mark.parametrize(("embed", "tie"), [(16, "off"), (0, "on")])
+@pytest.mark.parametrize(("embed", "tie"), [(16, "off"), (0, "on"), (16, "on")])
 def test_an_embedded_models_input_is_what_its_layer_reads(embed: int, tie: str) -> None:
     """With --embed (or --tie, whose embedding is as wide as the hidden state) the layer reads embedding vectors,
-    not one-hot ones: the Shapes table's first row is their shape, as the real model's layer is built."""
-    from engine.config import TrainConfig
+    not one-hot ones: the Shapes table's first row is their shape, as the real model's layer is built. The preview
+    reads the width from engine.config.input_width, the model from embedding_width: the same."""
+    from engine.config import TrainConfig, input_width
     from engine.model import model_for
 
     config = TrainConfig(cell="gru", hidden=24, layers=1, embed=embed, tie=tie, num_steps=7, batch_size=5)
     model = model_for(config, 61)
-    report = layer_shapes("gru", 61, 24, 1, 7, 5, model.embed)
+    assert input_width(config) == model.embed == (embed or 24)
+    report = layer_shapes("gru", 61, 24, 1, 7, 5, input_width(config))
     assert report.tensors[0].name == "E[x]"
     assert report.tensors[0].shape == (7, 5, model.rnn.input_size) == (7, 5, embed or 24)

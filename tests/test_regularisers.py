@@ -225,7 +225,9 @@ def test_bad_combinations_are_one_line() -> None:
 
 
 def test_the_generalise_ladder_names_each_step_and_compares_with_counting() -> None:
-    from engine.lessons import GENERALISE_STEPS, LessonRun, find_lesson, generalise_step, preset_config
+    from engine.config import preset_config
+    from engine.lessons import find_lesson
+    from engine.observations import GENERALISE_STEPS, LessonRun, generalise_step
 
     lesson = find_lesson("generalise")
     for index, (_name, _adds, settings) in enumerate(GENERALISE_STEPS):

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -133,21 +134,22 @@ def epochs_shown(page) -> list[int]:
     return [int(n) for n in re.findall(rf"epoch (\d+)/{EPOCHS}", screen_text(page))]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[dict]:
-    workdir = Path(tempfile.mkdtemp(prefix="rnn-tui-serve-test-"))
+@contextmanager
+def serving(max_sessions: int, reload_seconds: int, prefix: str) -> Iterator[tuple[int, subprocess.Popen[str], Path]]:
+    """`rnn-tui serve` on a free port (the book's corpus, hidden 64, no samples), once it listens: its port, process
+    and workdir; stopped with ctrl+c and its workdir removed after."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     port = free_port()
     command = [
         *(sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--workdir", str(workdir)),
-        *("--max-sessions", str(MAX_SESSIONS), "--corpus", str(BOOK_CORPUS), "--epochs", str(EPOCHS)),
-        *("--hidden", "64", "--pred-period", "100000", "--seed", "0"),
-        *("--reload-seconds", "0"),  # a closed tab ends its session at once (the reload's wait: test_serve_lifecycle)
+        *("--max-sessions", str(max_sessions), "--corpus", str(BOOK_CORPUS), "--epochs", str(EPOCHS)),
+        *("--hidden", "64", "--pred-period", "100000", "--seed", "0", "--reload-seconds", str(reload_seconds)),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_until(lambda: _accepts(port) or process.poll() is not None, "the server to listen", 30)
         assert process.poll() is None, process.communicate()[0]
-        yield {"url": f"http://127.0.0.1:{port}/", "pid": process.pid, "workdir": workdir, "process": process}
+        yield port, process, workdir
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -155,6 +157,13 @@ def server() -> Iterator[dict]:
         except subprocess.TimeoutExpired:
             process.kill()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict]:
+    # --reload-seconds 0: a closed tab ends its session at once (the reload's wait: test_serve_lifecycle)
+    with serving(MAX_SESSIONS, 0, "rnn-tui-serve-test-") as (port, process, workdir):
+        yield {"url": f"http://127.0.0.1:{port}/", "pid": process.pid, "workdir": workdir, "process": process}
 
 
 def _accepts(port: int) -> bool:
@@ -328,16 +337,7 @@ def test_each_tab_its_own_process_closing_ends_it_and_a_full_class_says_so(serve
 def test_a_reload_in_chromium_finds_its_app_training_and_closing_asks_first(browser) -> None:
     """Issue 32, item 9, in a real browser: the page's tab id brings a reload back to its own app (same process,
     training on); closing the tab while its session runs asks "leave this page?" first."""
-    workdir = Path(tempfile.mkdtemp(prefix="rnn-tui-serve-reload-"))
-    port = free_port()
-    command = [
-        *(sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--workdir", str(workdir)),
-        *("--max-sessions", "1", "--corpus", str(BOOK_CORPUS), "--epochs", str(EPOCHS), "--reload-seconds", "30"),
-        *("--hidden", "64", "--pred-period", "100000", "--seed", "0"),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_until(lambda: _accepts(port) or process.poll() is not None, "the server to listen", 30)
+    with serving(1, 30, "rnn-tui-serve-reload-") as (port, process, _):
         page = open_tab(browser, f"http://127.0.0.1:{port}/")
         wait_until(lambda: len(epochs_shown(page)) > 0 and max(epochs_shown(page)) >= 3, "three epochs")
         (app,) = children(process.pid)
@@ -358,10 +358,3 @@ def test_a_reload_in_chromium_finds_its_app_training_and_closing_asks_first(brow
         if not page.is_closed():  # (Playwright's events arrive during its own calls, not during a sleep)
             page.wait_for_event("close", timeout=30_000)
         assert asked == ["beforeunload"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(workdir, ignore_errors=True)

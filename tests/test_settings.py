@@ -1,6 +1,6 @@
-"""Every setting is declared once (engine.config.Setting) and reaches every place it must: this walks each one through
-the command line's parsers, the ready command (to_argv), the app's form, the search space, the runs table's labels,
-the resumable checks and the per-epoch record. A setting left out of any of them fails here, naming it."""
+"""Every setting is declared once (engine.declaration.Setting) and reaches every place it must: this walks each one
+through the command line's parsers, the ready command (to_argv), the app's form, the search space, the runs table's
+labels, the resumable checks and the per-epoch record. A setting left out of any of them fails here, naming it."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any, get_args
 
 import pytest
 
-from engine.config import PRESET_SETTINGS, SETTINGS, SETTINGS_BY_NAME, Declaration, Setting, TrainConfig, to_argv
+from engine.config import SETTINGS, SETTINGS_BY_NAME, TrainConfig, to_argv
+from engine.declaration import Declaration, Setting
 from engine.errors import ConfigError
 from engine.events import EpochEnd
+from engine.presets import PRESET_SETTINGS
 from engine.run_book import LABEL_SETTINGS, TIEBREAK_SETTINGS, Run, label_runs
 from engine.session import RESUMABLE_CHANGES, resume_config
-from engine.setting_kinds import GROUPS, KINDS, Group, KindName, Runs
+from engine.setting_kinds import GROUPS, KINDS, SWITCH, ChoiceKind, Group, KindName, Runs, SwitchKind
 from engine.sweep import (
     DEFAULT_SEARCH,
     NOT_COMPARED,
@@ -34,7 +36,7 @@ NAMES = [s.name for s in SETTINGS]
 def probe(declared: Setting) -> Any:
     """A valid value of the setting other than its default (so every path must carry it)."""
     default = getattr(TrainConfig(), declared.name)
-    if declared.kind == "choice":
+    if declared.choices:  # a choice, a switch
         return next(c for c in declared.choices if c != default)
     if declared.kind == "prefixes":
         return ("probe", "第二")
@@ -61,7 +63,7 @@ def test_every_field_is_declared() -> None:
         assert declared.kind_of.name == declared.kind, declared.name
         assert declared.group in get_args(Group), declared.name
         assert declared.runs in get_args(Runs), declared.name
-        assert (declared.kind == "choice") == bool(declared.choices), declared.name
+        assert isinstance(declared.kind_of, ChoiceKind) == bool(declared.choices), declared.name
 
 
 def test_the_declaration_keywords_are_the_settings_fields() -> None:
@@ -69,6 +71,26 @@ def test_the_declaration_keywords_are_the_settings_fields() -> None:
     assert list(Declaration.__annotations__) == [f.name for f in fields(Setting) if f.name != "name"]
     assert set(KINDS) == set(get_args(KindName))
     assert list(GROUPS) == list(get_args(Group))
+
+
+def test_a_switch_is_off_or_on_in_every_front_end_and_a_bool_in_the_engine() -> None:
+    """tie and variational are switches: off/on on the command line, in the form and in a sweep, one bool to the
+    model (SwitchKind.is_on), and a word other than off or on refused naming the setting."""
+    from engine.model import model_for
+
+    switches = [s for s in SETTINGS if s.kind == "switch"]
+    assert {s.name for s in switches} == {"tie", "variational"}
+    for declared in switches:
+        assert declared.choices == FIELDS_BY_NAME[declared.name].choices == SWITCH == ("off", "on")
+        assert getattr(parse([declared.option, "on"]), declared.name) == "on"
+        assert parse_search(f"{declared.name}=off,on").choices == SWITCH
+        with pytest.raises(ConfigError, match=f"{declared.name} must be one of off, on; got 'yes'"):
+            TrainConfig(**{declared.name: "yes"})
+    assert SwitchKind.is_on("on") and not SwitchKind.is_on("off")
+    model = model_for(TrainConfig(hidden=8, embed=4, tie="on", io_dropout=0.1, variational="on"), 20)
+    assert model.variational is True and model.embed == 4 and model.embedding is not None
+    plain = model_for(TrainConfig(hidden=8), 20)
+    assert plain.variational is False and plain.embed == 0 and plain.embedding is None
 
 
 def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

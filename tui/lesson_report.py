@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import RnnTuiError, first_line
-from engine.lessons import CSV_FIELDS, Lesson, LessonRun, Observation, append_observation, csv_header
+from engine.lessons import CSV_FIELDS, Lesson, append_observation, csv_header
+from engine.observations import LessonRun, Observation
 from tui.served import SESSION_DIR_ENV
 
 if TYPE_CHECKING:  # torch-backed

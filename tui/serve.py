@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -816,11 +817,8 @@ class ClassroomServer(Server):
         self.sessions[number] = session  # no await since the check above: the limit holds
         if tab:
             self.tabs[tab] = number
-        reason = "the tab closed"
-        try:
-            width, height = capped(
-                to_int(request.query.get("width", "80"), 80), to_int(request.query.get("height", "24"), 24)
-            )
+
+        async def begin(width: int, height: int) -> None:
             await session.start(width, height)
             self.tell("group", session.pid)
             if self.settings.first_key_seconds:
@@ -833,16 +831,8 @@ class ClassroomServer(Server):
                 pid=session.pid,
                 peer=peer,
             )
-            reason = await self._process_messages(websocket, session)
-        except asyncio.CancelledError:
-            reason = "the server stopped"
-        except Exception as exc:  # anything else a browser can cause ends that session, not the server
-            reason = f"error: {first_line(exc) or type(exc).__name__}"
-        finally:
-            await asyncio.shield(self._connection_ended(number, session, websocket, reason))
-            with contextlib.suppress(Exception):
-                await websocket.close()
-        return websocket
+
+        return await self._converse(number, session, websocket, request, begin)
 
     async def _reattach(
         self, number: int, session: SessionService, websocket: web.WebSocketResponse, request: web.Request
@@ -856,16 +846,28 @@ class ClassroomServer(Server):
             with contextlib.suppress(Exception):
                 await old.close()
         self.event("reloaded", f"session {number} reloaded from {peer}: its app and files as they were", session=number)
+        return await self._converse(number, session, websocket, request, session.repaint)
+
+    async def _converse(
+        self,
+        number: int,
+        session: SessionService,
+        websocket: web.WebSocketResponse,
+        request: web.Request,
+        begin: Callable[[int, int], Awaitable[None]],
+    ) -> web.WebSocketResponse:
+        """A tab's connection: begin at the tab's size (a new app started, or a reloaded one repainted), then its
+        messages until it ends; however it ends, the session is told why and the socket closed."""
         reason = "the tab closed"
         try:
             width, height = capped(
                 to_int(request.query.get("width", "80"), 80), to_int(request.query.get("height", "24"), 24)
             )
-            await session.repaint(width, height)
+            await begin(width, height)
             reason = await self._process_messages(websocket, session)
         except asyncio.CancelledError:
             reason = "the server stopped"
-        except Exception as exc:
+        except Exception as exc:  # anything else a browser can cause ends that session, not the server
             reason = f"error: {first_line(exc) or type(exc).__name__}"
         finally:
             await asyncio.shield(self._connection_ended(number, session, websocket, reason))

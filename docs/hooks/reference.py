@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from engine.config import PRESET_SETTINGS, SETTINGS, Setting, TrainConfig
+from engine.config import SETTINGS, TrainConfig
+from engine.declaration import Setting
+from engine.presets import PRESET_SETTINGS
 from tui.cli import PROG, build_parser
 from tui.cli.setting_flags import setting_help
 

@@ -85,10 +85,7 @@ def unroll(
     names = GATE_NAMES[cell] if keep_gates else ()
     for name in names:
         out.gates[name] = [[] for _ in range(model.layers)]
-    weights = [
-        tuple(getattr(model.rnn, f"{kind}_l{layer}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        for layer in range(model.layers)
-    ]
+    weights = [model.layer_weights(layer) for layer in range(model.layers)]
     for t in range(steps):
         if t in reset_at:
             h = [zeros for _ in range(model.layers)]
@@ -121,6 +118,6 @@ def spectral_radius(model: CharRNN) -> list[float] | None:
         return None
     radii = []
     for layer in range(model.layers):
-        w_hh = getattr(model.rnn, f"weight_hh_l{layer}").detach().double().cpu()
+        w_hh = model.layer_weights(layer).w_hh.detach().double().cpu()
         radii.append(float(torch.linalg.eigvals(w_hh).abs().max()))
     return radii

@@ -38,7 +38,8 @@ from engine.errors import ConfigError, first_line
 if TYPE_CHECKING:  # this module imports no Optuna: a trial is only handed in
     import optuna
 
-# What a sweep may vary, and how, from the settings' declarations (engine.config.Setting: searchable, kind, search).
+# What a sweep may vary, and how, from the settings' declarations (engine.declaration.Setting: searchable, kind,
+# search).
 SEARCHABLE = tuple(s.name for s in SETTINGS if s.searchable)
 FLOAT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind_of.search == "float")
 INT_SETTINGS = tuple(s.name for s in SETTINGS if s.searchable and s.kind_of.search == "int")

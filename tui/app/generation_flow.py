@@ -4,61 +4,33 @@ loaded checkpoint's, else a copy of the training model's: tui.app.screens.model_
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from textual.css.query import NoMatches
 
 from engine.errors import RnnTuiError, first_line
 from tui.app.messages import Generated, GenerateFailed
+from tui.app.screens.model_source import WeightsOnScreen, current_model
 
 if TYPE_CHECKING:  # annotations only
-    from textual.message import Message
-    from textual.worker import Worker
-
-    from engine.corpus import Vocab
-    from engine.trainer import Trainer
-    from tui.app.checkpoint_weights import CheckpointWeights
+    from tui.app.hosts import WorkerHost
     from tui.app.main_screen import MainScreen
     from tui.app.widgets.generate import GenerateRequested
 
 
-class GenerationRuns(Protocol):
+class GenerationRuns(WeightsOnScreen, Protocol):
     """What generation reads of the run on screen (tui.app.run_control.RunControl): its weights (as current_model reads
     them: tui.app.screens.model_source.WeightsOnScreen) and its panels."""
 
     @property
-    def trainer(self) -> Trainer | None: ...
-    @property
-    def checkpoint(self) -> CheckpointWeights | None: ...
-    @property
-    def vocab(self) -> Vocab | None: ...
-    @property
     def panels(self) -> MainScreen: ...
-
-
-class GenerationHost(Protocol):
-    """What generation uses of the app (tui.app.RnnTuiApp): a thread worker, and messages back to its thread."""
-
-    def run_worker(
-        self,
-        work: Callable[[], None],
-        name: str | None = "",
-        group: str = "default",
-        description: str = "",
-        exit_on_error: bool = True,
-        start: bool = True,
-        exclusive: bool = False,
-        thread: bool = False,
-    ) -> Worker[Any]: ...
-    def post_message(self, message: Message) -> bool: ...
 
 
 class GenerationFlow:
     """One per app (app.generation): a request runs in a thread (a newer one replaces it), its answer is shown."""
 
-    def __init__(self, app: GenerationHost, runs: GenerationRuns) -> None:
+    def __init__(self, app: WorkerHost, runs: GenerationRuns) -> None:
         self.app = app
         self.runs = runs
 
@@ -71,8 +43,6 @@ class GenerationFlow:
 
     def _generate(self, request: GenerateRequested) -> None:
         """In a thread: generate from the weights on screen, and post the text (or why there is none)."""
-        from tui.app.screens.model_source import current_model
-
         try:
             from engine.convert import resolve_prefix
             from engine.generate import capped_length, fresh_generator, generate

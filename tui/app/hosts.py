@@ -8,30 +8,33 @@ ScreenHost is asked for, and mypy checks that it (and its run control) has every
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from tui.app.screens.model_source import WeightsOnScreen
 
 if TYPE_CHECKING:  # annotations only
+    from textual.message import Message
     from textual.screen import Screen
-    from textual.worker import Worker
+    from textual.worker import Worker, WorkType
 
     from engine.config import TrainConfig
-    from engine.corpus import Vocab
     from engine.lab.gradients import GradientsThroughTime
     from engine.run_book import RunBook
-    from engine.trainer import Trainer
-    from tui.app.checkpoint_weights import CheckpointWeights
+    from tui.cli import AppOptions
     from tui.app.main_screen import MainScreen
     from tui.app.run_state import RunStatus
     from tui.app.worker import RunHandle
-    from tui.cli import AppOptions
+
+ResultType = TypeVar("ResultType")  # what a worker's work returns
 
 
 class WorkerHost(Protocol):
-    """Textual's thread workers and the way back to the app's thread."""
+    """Textual's workers and the two ways back to the app's thread (a call, a message): what every flow and screen
+    that runs work off the UI thread uses of the app. The flows' own hosts (tui.app.run_control.RunHost) extend it."""
 
     def run_worker(
         self,
-        work: Callable[[], None],
+        work: WorkType[ResultType],
         name: str | None = "",
         group: str = "default",
         description: str = "",
@@ -39,24 +42,20 @@ class WorkerHost(Protocol):
         start: bool = True,
         exclusive: bool = False,
         thread: bool = False,
-    ) -> Worker[None]: ...
+    ) -> Worker[ResultType]: ...
     def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+    def post_message(self, message: Message) -> bool: ...
 
 
-class RunsOnScreen(Protocol):
+class RunsOnScreen(WeightsOnScreen, Protocol):
     """What the screens read of the run on screen (tui.app.run_control.RunControl): its trainer or a checkpoint loaded
-    to generate, its progress, the runs kept for F10 and their gradient curves, the lesson followed; a restart."""
+    to generate (WeightsOnScreen), its progress, the runs kept for F10 and their gradient curves, the lesson
+    followed; a restart."""
 
     lesson: str | None
 
     @property
     def app(self) -> WorkerHost: ...
-    @property
-    def trainer(self) -> Trainer | None: ...
-    @property
-    def checkpoint(self) -> CheckpointWeights | None: ...
-    @property
-    def vocab(self) -> Vocab | None: ...
     @property
     def config(self) -> TrainConfig | None: ...
     @property

@@ -5,7 +5,7 @@ One RunControl per app (app.run_control). It owns the run on screen (a tui.app.w
 trainer's settings as its events report them: the one record of them on this side), the record of its progress
 (RunStatus), the weights of a checkpoint loaded for generating, and the runs kept for F10. Panels are reached through
 the typed tui.app.main_screen.MainScreen; nothing here computes anything the engine computes. What it uses of the app is
-RunHost; it imports neither the app nor the screens' hosts.
+RunHost (tui.app.hosts.WorkerHost extended); it does not import the app.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from engine.corpus import Vocab, status_note
 from engine.errors import ConfigError, RnnTuiError
 from engine.run_book import Run, RunBook
 from tui.app.checkpoint_weights import CheckpointWeights
+from tui.app.hosts import WorkerHost
 from tui.app.messages import Loading, RunEnded, SessionFailed, SessionReady
 from tui.app.run_state import RunState, RunStatus
 from tui.app.shapes_preview import ShapesPreview
@@ -32,7 +33,6 @@ from tui.app.widgets.settings import LiveSettingSubmitted, form_name, form_words
 from tui.app.worker import EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
-    from textual.message import Message
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
     from textual.worker import Worker
@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.lab.gradients import GradientsThroughTime
     from engine.lab.ngram import NgramTable
     from engine.trainer import Trainer
-    from tui.app.main_screen import MainScreen
     from tui.cli import AppOptions
+    from tui.app.main_screen import MainScreen
     from tui.served import ServedMode
 
 IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
@@ -53,9 +53,9 @@ class UnsavedWeights(Protocol):
     def unsaved(self) -> tuple[Any, str] | None: ...
 
 
-class RunHost(Protocol):
+class RunHost(WorkerHost, Protocol):
     """What RunControl uses of the app (tui.app.RnnTuiApp): its options and panels, whether it is served, its
-    checkpoints' unsaved weights, and Textual's workers, messages, notifications and dialogs."""
+    checkpoints' unsaved weights, Textual's workers and messages (WorkerHost), notifications and dialogs."""
 
     @property
     def options(self) -> AppOptions: ...
@@ -67,19 +67,6 @@ class RunHost(Protocol):
     def checkpoints(self) -> UnsavedWeights: ...
     @property
     def workers(self) -> Iterable[Worker[Any]]: ...
-    def run_worker(
-        self,
-        work: Any,
-        name: str | None = "",
-        group: str = "default",
-        description: str = "",
-        exit_on_error: bool = True,
-        start: bool = True,
-        exclusive: bool = False,
-        thread: bool = False,
-    ) -> Worker[Any]: ...
-    def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-    def post_message(self, message: Message) -> bool: ...
     def push_screen(self, screen: Screen[Any], callback: Callable[[Any], None]) -> object: ...
     def notify(
         self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None

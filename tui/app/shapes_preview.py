@@ -7,17 +7,15 @@ would train with: the run's own when they read the corpus alike, else from the c
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig
+from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, input_width
 from tui.app.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # annotations only
-    from textual.worker import Worker
-
     from engine.corpus import Vocab
+    from tui.app.hosts import WorkerHost
     from tui.app.main_screen import MainScreen
     from tui.app.worker import EngineLoader
 
@@ -38,23 +36,6 @@ class PreviewRuns(Protocol):
     def form_config(self, quiet: bool = False) -> TrainConfig | None: ...
 
 
-class PreviewHost(Protocol):
-    """What the preview uses of the app: a thread worker, and calls back on its thread."""
-
-    def run_worker(
-        self,
-        work: Callable[[], None],
-        name: str | None = "",
-        group: str = "default",
-        description: str = "",
-        exit_on_error: bool = True,
-        start: bool = True,
-        exclusive: bool = False,
-        thread: bool = False,
-    ) -> Worker[Any]: ...
-    def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
-
-
 def vocab_key(config: TrainConfig) -> VocabKey:
     return tuple(getattr(config, name) for name in VOCAB_SETTINGS)
 
@@ -63,7 +44,7 @@ class ShapesPreview:
     """One per run control (run_control.shapes): wanted is set when the form or the run changes, and the next
     refresh draws the preview."""
 
-    def __init__(self, app: PreviewHost, runs: PreviewRuns) -> None:
+    def __init__(self, app: WorkerHost, runs: PreviewRuns) -> None:
         self.app = app
         self.runs = runs
         self.wanted = False  # drawn again on the next refresh
@@ -81,10 +62,8 @@ class ShapesPreview:
 
         pending = runs.config is not None and bool(config.structural_differences(runs.config))
         vocab_size = self._vocab_size(config) or len(runs.vocab)
-        embed = config.embed or (config.hidden if config.tie == "on" else 0)  # engine.model.CharRNN's input width
-        report = layer_shapes(
-            config.cell, vocab_size, config.hidden, config.layers, config.num_steps, config.batch_size, embed
-        )
+        sizes = (config.hidden, config.layers, config.num_steps, config.batch_size)
+        report = layer_shapes(config.cell, vocab_size, *sizes, input_width(config))
         runs.panels.shapes.show_report(report, pending)
 
     def _vocab_size(self, config: TrainConfig) -> int | None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.config import Setting, SettingValue, TrainConfig
+from engine.config import SettingValue, TrainConfig
+from engine.declaration import Setting
 
 
 def setting_help(declared: Setting, default: SettingValue) -> str:

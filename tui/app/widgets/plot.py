@@ -37,7 +37,7 @@ CURVES = (
 )
 BEST_MARK = "│"  # the vertical line at the best held-out epoch
 THETA_MARK = "─"  # the gradients mode's θ (the clip), drawn as a line of these
-GRADIENT_STEPS = 20_000  # the steps the gradients mode keeps (engine.trainer.GRAD_LOG_STEPS: what the trainer keeps)
+GRADIENT_STEPS = 20_000  # the gradients mode keeps (what the trainer keeps: engine.training_state.GRAD_LOG_STEPS)
 MODE_KEY = "^g"  # ctrl+g, as the footer writes it: perplexity per epoch or gradient norm per step (tui/app.py)
 GradStep = tuple[int, float, float, bool]  # (step, gradient norm before clipping, θ then, clipped)
 

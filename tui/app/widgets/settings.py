@@ -5,7 +5,7 @@ focus; the others are structural: marked with *, highlighted while they differ f
 applied by a restart (F7).
 
 Choosing a preset (the Chinese edition's run, or the English edition's) fills every field it sets
-(engine.config.PRESET_SETTINGS) and blanks the corpus, so the preset's own text is used; a field changed
+(engine.presets.PRESET_SETTINGS) and blanks the corpus, so the preset's own text is used; a field changed
 afterwards keeps its new value, as an explicit flag wins over a preset on the command line.
 """
 
@@ -21,23 +21,23 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
 from engine.config import (
-    PRESET_SETTINGS,
     SAMPLINGS,
     SETTINGS,
     SETTINGS_BY_NAME,
-    Setting,
     SettingValue,
     TrainConfig,
     ineffective_settings,
 )
+from engine.declaration import Setting
 from engine.errors import ConfigError, RnnTuiError
+from engine.presets import PRESET_SETTINGS
 from engine.setting_kinds import Kind, KindName
 from tui.app.widgets.ordered_input import OrderedInput
 
 
 @dataclass(frozen=True)
 class Field:
-    """A setting as the form shows it: its declaration (engine.config.Setting) and the choices offered."""
+    """A setting as the form shows it: its declaration (engine.declaration.Setting) and the choices offered."""
 
     setting: Setting
     choices: tuple[str, ...] = ()
