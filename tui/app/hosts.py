@@ -20,10 +20,10 @@ if TYPE_CHECKING:  # annotations only
     from engine.config import TrainConfig
     from engine.lab.gradients import GradientsThroughTime
     from engine.run_book import RunBook
-    from tui.cli import AppOptions
     from tui.app.main_screen import MainScreen
     from tui.app.run_state import RunStatus
     from tui.app.worker import RunHandle
+    from tui.cli import AppOptions
 
 ResultType = TypeVar("ResultType")  # what a worker's work returns
 

@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from engine.lab.gradients import GradientsThroughTime
     from engine.lab.ngram import NgramTable
     from engine.trainer import Trainer
-    from tui.cli import AppOptions
     from tui.app.main_screen import MainScreen
+    from tui.cli import AppOptions
     from tui.served import ServedMode
 
 IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"

@@ -15,7 +15,8 @@ from tui.cli.lines import PROG, say
 if TYPE_CHECKING:
     from engine.events import EpochEnd, Failed, Finished, Samples, Started, TestFigure
     from engine.lab.ngram import NgramTable
-    from engine.lessons import Lesson, Observation
+    from engine.lessons import Lesson
+    from engine.observations import Observation
     from engine.session import Session
 
 # Said under the first samples that come out blank (an early model's greedy samples are spaces).
