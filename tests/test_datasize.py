@@ -50,9 +50,28 @@ def test_a_cancelled_curve_keeps_the_points_it_finished(tmp_path: Path) -> None:
     assert corpus_config("timemachine", {}).test_fraction > 0
 
 
+def test_the_whole_presets_model_is_the_generalising_presets_own() -> None:
+    from engine.config import PRESET_SETTINGS
+
+    for corpus, preset in (("timemachine", "whole-en"), ("lyrics", "whole-zh")):
+        config = corpus_config(corpus, {"preset": "whole"})
+        own = PRESET_SETTINGS[preset]
+        assert config.preset == preset
+        assert (config.cell, config.hidden, config.embed, config.io_dropout) == (
+            own["cell"], own["hidden"], own["embed"], own["io_dropout"],
+        )  # fmt: skip
+        assert config.epochs == own["epochs"]  # its own epochs, not the book curve's few
+        book = corpus_config(corpus, {})
+        assert book.preset != preset and book.epochs != own["epochs"]
+
+
 @pytest.mark.parametrize(
     "flags, needle",
-    [(["--sizes", "5q"], "--sizes takes whole numbers"), (["--corpora", "moon"], "--corpora takes lyrics")],
+    [
+        (["--sizes", "5q"], "--sizes takes whole numbers"),
+        (["--corpora", "moon"], "--corpora takes lyrics"),
+        (["--preset", "d2l-en"], "--preset: invalid choice"),
+    ],
 )
 def test_bad_datasize_flags_are_one_line(capsys: pytest.CaptureFixture[str], flags: list[str], needle: str) -> None:
     code, err = run_main(["lab", "datasize", *flags], capsys)

@@ -33,6 +33,9 @@ DEFAULT_SIZES = (5_000, 10_000, 20_000, 40_000, 0)  # 0: the whole training text
 DEFAULT_EPOCHS = 10  # quick: minutes for both corpora on 2 cores; --epochs for more
 DEFAULT_SEED = 0
 CORPORA = {"lyrics": "d2l-zh", "timemachine": "d2l-en"}  # each corpus and the preset that reads it
+# With the setting preset "whole": each corpus's generalising preset, at its own epochs and patience.
+WHOLE = {"lyrics": "whole-zh", "timemachine": "whole-en"}
+FAMILIES = ("book", "whole")  # what `lab datasize --preset` takes
 CACHE_VERSION = 2
 # Settings that change no figure of a point (how often samples print, where the corpus lies, the device).
 NOT_KEYED = {"pred_period", "pred_len", "temperature", "prefixes", "corpus", "device", "max_chars"}
@@ -93,10 +96,14 @@ class Curve:
 
 
 def corpus_config(corpus: str, overrides: dict[str, Any]) -> TrainConfig:
-    """A corpus's model settings: its preset's, then the settings given, DEFAULT_EPOCHS and DEFAULT_SEED unless given;
+    """A corpus's model settings: its preset's (the book's, or with preset "whole" the generalising one, WHOLE), then
+    the settings given, DEFAULT_EPOCHS (not with "whole") and DEFAULT_SEED unless given;
     the whole text is read (the sizes cut its training text), held-out evaluation always on."""
     given = {k: v for k, v in overrides.items() if k not in ("preset", "corpus", "max_chars")}
-    config = preset_config({"epochs": DEFAULT_EPOCHS, "seed": DEFAULT_SEED, **given, "preset": CORPORA[corpus]})
+    if overrides.get("preset") == "whole":  # the preset's own epochs (and patience): it was found at them
+        config = preset_config({"seed": DEFAULT_SEED, **given, "preset": WHOLE[corpus]})
+    else:
+        config = preset_config({"epochs": DEFAULT_EPOCHS, "seed": DEFAULT_SEED, **given, "preset": CORPORA[corpus]})
     return config.with_changes(max_chars=0, val_chars=config.val_chars or 1, pred_period=10**6, pred_len=0)
 
 

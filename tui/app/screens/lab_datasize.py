@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 # The current run's settings the curve's model takes (its epochs and seed are the curve's own: few, and fixed).
 MODEL_SETTINGS = (
     "cell", "hidden", "layers", "dropout", "optimizer", "lr", "clip", "weight_decay", "batch_size", "num_steps",
-    "sampling", "state",
+    "sampling", "state", "io_dropout", "variational", "embed", "tie", "decay", "schedule", "eval_stretch",
 )  # fmt: skip
 
 

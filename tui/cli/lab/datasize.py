@@ -40,12 +40,19 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 def add_parser(views: Any, add_setting_argument: Callable[..., None]) -> None:
     from engine.config import SETTINGS
-    from engine.lab.datasize import CORPORA, DEFAULT_EPOCHS, DEFAULT_SEED, DEFAULT_SIZES
+    from engine.lab.datasize import CORPORA, DEFAULT_EPOCHS, DEFAULT_SEED, DEFAULT_SIZES, FAMILIES
 
     view = views.add_parser("datasize", help=HELP, description=HELP)
     shown = ",".join("all" if not s else f"{s // 1000}k" for s in DEFAULT_SIZES)
     view.add_argument("--sizes", default=shown, help=f"training characters per point, or all (default {shown})")
     view.add_argument("--corpora", default=",".join(CORPORA), help=f"which corpora (default {','.join(CORPORA)})")
+    view.add_argument(
+        "--preset",
+        choices=FAMILIES,
+        default="book",
+        help="each corpus's model: the book's preset's settings (d2l-zh, d2l-en; default) or the generalising "
+        "preset's (whole-zh, whole-en, at their own epochs)",
+    )
     view.add_argument("--json", action="store_true", help="print one JSON object: per corpus its points")
     view.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's choice)")
     view.add_argument("--no-cache", action="store_true", help="measure every point again (and cache it anew)")
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not corpora:
         raise ConfigError(f"--corpora takes {', '.join(CORPORA)}; got {args.corpora!r}")
     overrides = {k: v for k, v in vars(args).items() if k in SETTINGS_BY_NAME and v is not None and k != "corpus"}
+    overrides["preset"] = args.preset  # "book" or "whole" (engine.lab.datasize.corpus_config)
     lyrics = find_corpus(args.corpus) if "lyrics" in corpora else None
     cache = None if args.no_cache else default_cache_dir()
     for name in corpora:
