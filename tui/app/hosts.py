@@ -43,6 +43,12 @@ class WorkerHost(Protocol):
     def call_from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
 
 
+class Restarts(Protocol):
+    """F7's restart (tui.app.run_keys.RunKeys): a new run with the form's settings, asking first when needed."""
+
+    def restart(self) -> None: ...
+
+
 class RunsOnScreen(Protocol):
     """What the screens read of the run on screen (tui.app.run_control.RunControl): its trainer or a checkpoint loaded
     to generate, its progress, the runs kept for F10 and their gradient curves, the lesson followed; a restart."""
@@ -71,7 +77,8 @@ class RunsOnScreen(Protocol):
     def lab_curves(self) -> dict[str, GradientsThroughTime | None]: ...
     @property
     def panels(self) -> MainScreen: ...
-    def restart(self) -> None: ...
+    @property
+    def keys(self) -> Restarts: ...
 
 
 class ScreenHost(Protocol):
