@@ -28,6 +28,7 @@ BOOK_PREFIXES = ("分开", "不分开")
 # (the book's §6.5), or a Python loop over time steps with autograd (the book's §6.4). Same weights, same figures.
 IMPLS = ("fused", "torch", "scratch")
 
+
 def reads_as(preset: str) -> str:
     """Which book's reading of the corpus a preset takes: d2l-en (The Time Machine, letters only) or d2l-zh."""
     return PRESET_READS.get(preset, preset)
@@ -381,6 +382,13 @@ class TrainConfig:
         "characters as held out, or with --max-chars 0 the corpus's last share F; 0 = off", minimum=0, maximum=1,
         below=True, range_note="0 turns it off", vocab=True,
     )  # fmt: skip
+    # How long a stretch of held-out or test text is read from a zero state (engine/evaluate.py). 0: num_steps, the
+    # English edition's validation. Longer ones give each character the context counting has.
+    eval_stretch: int = setting(
+        0, label="stretch", kind="int", group="corpus", runs="label", metavar="N", minimum=0,
+        range_note="0 = --num-steps", help="read the held-out and test texts in stretches of N characters, each "
+        "from a zero state (the fresh-state figure keeps --num-steps); 0 = --num-steps",
+    )  # fmt: skip
     device: str = setting(
         "auto", label="device", help="", kind="choice", choices=DEVICES, group="training", runs="tiebreak",
         resumable=True, compared=False,
@@ -484,6 +492,12 @@ def validate(config: TrainConfig) -> None:
             raise ConfigError("a prefix is empty: give at least one character")
         if len(prefix) > MAX_PREFIX_LEN:
             raise ConfigError(f"a prefix is {len(prefix)} characters long; the limit is {MAX_PREFIX_LEN}")
+
+
+def stream_length(config: TrainConfig) -> int:
+    """Characters predicted per stretch of held-out or test text read from a zero state: --eval-stretch, or num_steps
+    (engine/evaluate.py's docstring)."""
+    return config.eval_stretch or config.num_steps
 
 
 def held_out_on(config: TrainConfig) -> bool:

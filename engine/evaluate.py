@@ -17,8 +17,16 @@ state untouched): the text is cut into consecutive stretches of num_steps charac
 sequence), read in parallel, each from a zero state with the state carried along the stretch. That is the English
 edition's validation (its windows, without the overlap); for the Chinese edition's run the stretches are as long as
 its training batches, but each starts from a zero state (and the cuts fall elsewhere than the consecutive sampler's,
-so a model that knows its batches by heart from where they start is caught too). (Longer stretches, e.g. the
-consecutive sampler's rows of 312, cost as many sequential steps.) The fresh-state figure reads a quarter as many
+so a model that knows its batches by heart from where they start is caught too).
+
+--eval-stretch N reads the held-out and test texts in longer stretches (the fresh-state figure keeps num_steps: it is
+the cold start). Counting's history reaches back over the stretches' boundaries (engine/lab/ngram.py), so with
+stretches of num_steps a character early in a stretch is predicted from less than counting reads: the first of 64
+from nothing at all. Long stretches give the model the context counting has, as word_language_model's evaluation
+does (the state carried through the whole text); on the whole Time Machine a 1-layer LSTM read 3 % lower in
+stretches of 1,000 than of 64. They cost as many sequential steps as they are long.
+
+The fresh-state figure reads a quarter as many
 stretches as the held-out one, evenly spaced over the training text: the logits of every character read are the
 cost (a 1,027-way output), and the fresh-state figure is there to show a gap of 10× or more, which a quarter of
 the text shows as well. With the default 1,500 held-out characters the evaluation costs about 8 % of an epoch of
@@ -40,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, stream_length
 from engine.corpus import UNK, UNSEEN, Corpus
 from engine.model import CharRNN, evaluating
 
@@ -70,11 +78,6 @@ class Evaluation:
     seconds: float
 
 
-def stream_length(config: TrainConfig) -> int:
-    """Characters predicted per stretch read from a zero state: num_steps (see the module's docstring)."""
-    return config.num_steps
-
-
 def streams(indices: Tensor, length: int) -> tuple[Tensor, Tensor]:
     """(inputs, targets), each (length, streams): consecutive stretches of length predictions, every character
     after the first a target once. A text shorter than one stream gives one shorter stream."""
@@ -97,7 +100,9 @@ def spread(inputs: Tensor, targets: Tensor, count: int) -> tuple[Tensor, Tensor]
 class Evaluator:
     """The held-out text and a fresh-state sample of the training text, laid out once; called after each epoch.
 
-    Both are read in one forward pass, their streams side by side in one batch: half the sequential steps.
+    When both are read in stretches of the same length (the default: num_steps), they are read in one forward pass,
+    their streams side by side in one batch: half the sequential steps. With --eval-stretch the held-out text's
+    stretches are longer than the fresh-state ones, and each is read in a pass of its own.
     """
 
     def __init__(self, config: TrainConfig, corpus: Corpus, device: torch.device) -> None:
@@ -109,50 +114,63 @@ class Evaluator:
         length = stream_length(config)
         held, _ = vocab.encode_unseen(corpus.held_out)
         held_inputs, held_targets = streams(torch.tensor(held, dtype=torch.long), length)
-        train_inputs, train_targets = streams(torch.tensor(corpus.indices, dtype=torch.long), length)
-        train_inputs, train_targets = spread(train_inputs, train_targets, max(1, held_inputs.shape[1] // FRESH_SHARE))
-        self.length = held_inputs.shape[0]
-        self.held_streams = held_inputs.shape[1]
-        self.fresh_streams = train_inputs.shape[1]
-        if train_inputs.shape[0] != self.length:  # a held-out text shorter than one stream: cut the others to fit
-            train_inputs, train_targets = train_inputs[: self.length], train_targets[: self.length]
-        inputs = torch.cat((held_inputs, train_inputs), 1)
-        targets = torch.cat((held_targets, train_targets), 1)
-        self.unseen_inputs = bool((inputs == UNSEEN).any())
+        train_inputs, train_targets = streams(torch.tensor(corpus.indices, dtype=torch.long), config.num_steps)
+        # A quarter as many stretches as the held-out text has of num_steps (FRESH_SHARE), whatever --eval-stretch is.
+        fresh_count = max(1, (len(held) - 1) // config.num_steps // FRESH_SHARE)
+        train_inputs, train_targets = spread(train_inputs, train_targets, fresh_count)
+        if train_inputs.shape[0] > held_inputs.shape[0]:  # a held-out text shorter than one stream: cut the others
+            train_inputs, train_targets = train_inputs[: held_inputs.shape[0]], train_targets[: held_inputs.shape[0]]
         self.held_unseen = int((held_targets == self.unseen_index).sum())
-        self.counted = (
-            held_targets.numel() - (0 if self.unseen_counted else self.held_unseen),
-            train_targets.numel(),
-        )
-        self.inputs = inputs.masked_fill(inputs == UNSEEN, len(vocab)).to(device)  # the all-zero one-hot row
-        self.targets = targets.masked_fill(targets == UNSEEN, IGNORED).to(device)
+        self.held_targets = held_targets.numel()
+        self.fresh_targets = train_targets.numel()
+        self.counted = (self.held_targets - (0 if self.unseen_counted else self.held_unseen), self.fresh_targets)
+        # Each pass: inputs, targets, how many of its leading streams are held-out ones, whether an input is unseen.
+        self.passes: list[tuple[Tensor, Tensor, int, bool]] = []
+        if train_inputs.shape[0] == held_inputs.shape[0]:
+            self._add_pass(torch.cat((held_inputs, train_inputs), 1), torch.cat((held_targets, train_targets), 1),
+                           held_inputs.shape[1], len(vocab), device)  # fmt: skip
+        else:
+            self._add_pass(held_inputs, held_targets, held_inputs.shape[1], len(vocab), device)
+            self._add_pass(train_inputs, train_targets, 0, len(vocab), device)
+
+    def _add_pass(
+        self, inputs: Tensor, targets: Tensor, held_streams: int, vocab_size: int, device: torch.device
+    ) -> None:
+        unseen_inputs = bool((inputs == UNSEEN).any())
+        inputs = inputs.masked_fill(inputs == UNSEEN, vocab_size).to(device)  # the all-zero one-hot row
+        targets = targets.masked_fill(targets == UNSEEN, IGNORED).to(device)
+        self.passes.append((inputs, targets, held_streams, unseen_inputs))
 
     def __call__(self, model: CharRNN) -> Evaluation:
         """Both perplexities of the model as it is now; its mode and every random generator are left as they were."""
         started = time.perf_counter()
+        held_sum, fresh_sum = 0.0, 0.0
         with evaluating(model), torch.inference_mode():
-            held_sum, fresh_sum = self._loss_sums(model)
-        held_targets = self.length * self.held_streams
+            for inputs, targets, held_streams, unseen_inputs in self.passes:
+                held_part, fresh_part = self._loss_sums(model, inputs, targets, held_streams, unseen_inputs)
+                held_sum, fresh_sum = held_sum + held_part, fresh_sum + fresh_part
         held_out = Perplexity(
-            perplexity_from(held_sum, self.counted[0]), held_targets, self.held_unseen, self.unseen_counted
+            perplexity_from(held_sum, self.counted[0]), self.held_targets, self.held_unseen, self.unseen_counted
         )
-        fresh = Perplexity(
-            perplexity_from(fresh_sum, self.counted[1]), self.length * self.fresh_streams, 0, self.unseen_counted
-        )
+        fresh = Perplexity(perplexity_from(fresh_sum, self.counted[1]), self.fresh_targets, 0, self.unseen_counted)
         return Evaluation(held_out, fresh, time.perf_counter() - started)
 
-    def _loss_sums(self, model: CharRNN) -> tuple[float, float]:
-        steps, count = self.inputs.shape
+    @staticmethod
+    def _loss_sums(
+        model: CharRNN, inputs: Tensor, targets: Tensor, held_streams: int, unseen_inputs: bool
+    ) -> tuple[float, float]:
+        """The summed losses of the held-out streams (the first held_streams) and of the others."""
+        steps, count = inputs.shape
         chunk = max(1, CHUNK_POSITIONS // count)
         state = None
-        sums = torch.zeros(count, dtype=torch.float64, device=self.inputs.device)
+        sums = torch.zeros(count, dtype=torch.float64, device=inputs.device)
         for start in range(0, steps, chunk):
-            outputs, state = model.recurrent(self.inputs[start : start + chunk], state, self.unseen_inputs)
+            outputs, state = model.recurrent(inputs[start : start + chunk], state, unseen_inputs)
             logits = model.dense(outputs.reshape(-1, model.hidden))
-            targets = self.targets[start : start + chunk]
-            losses = F.cross_entropy(logits, targets.reshape(-1), ignore_index=IGNORED, reduction="none")
-            sums += losses.view(targets.shape).sum(0, dtype=torch.float64)
-        return float(sums[: self.held_streams].sum()), float(sums[self.held_streams :].sum())
+            chunk_targets = targets[start : start + chunk]
+            losses = F.cross_entropy(logits, chunk_targets.reshape(-1), ignore_index=IGNORED, reduction="none")
+            sums += losses.view(chunk_targets.shape).sum(0, dtype=torch.float64)
+        return float(sums[:held_streams].sum()), float(sums[held_streams:].sum())
 
 
 def perplexity_from(loss_sum: float, count: int) -> float:

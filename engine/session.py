@@ -107,7 +107,7 @@ def describe_held_out(config: TrainConfig, corpus: Corpus) -> str:
     """In one line, what the held-out figures are measured on and how (for a start-up line or a status panel)."""
     if not corpus.held_out or not config.val_chars:
         return "held-out evaluation off (val-chars 0)"
-    from engine.evaluate import stream_length
+    from engine.config import stream_length
     from engine.events import unseen_policy
 
     length = min(stream_length(config), len(corpus.held_out) - 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.config import stream_length
+
 if TYPE_CHECKING:
     from engine.corpus import Corpus
     from engine.lab.ngram import NgramTable
@@ -16,7 +18,7 @@ _tables: dict[Key, NgramTable] = {}
 
 def corpus_key(trainer: Trainer) -> Key | None:
     """What the baselines of trainer's run depend on; None without held-out text."""
-    return split_key(trainer.corpus, trainer.config.num_steps)
+    return split_key(trainer.corpus, stream_length(trainer.config))
 
 
 def split_key(corpus: Corpus, num_steps: int) -> Key | None:
@@ -43,7 +45,7 @@ def compute(trainer: Trainer) -> NgramTable | None:
     if key not in _tables:
         corpus = trainer.corpus
         _tables[key] = ngram_table(
-            corpus.vocab, corpus.text, corpus.held_out, trainer.config.num_steps, test_text=corpus.test
+            corpus.vocab, corpus.text, corpus.held_out, stream_length(trainer.config), test_text=corpus.test
         )
     return _tables[key]
 

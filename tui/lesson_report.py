@@ -50,9 +50,10 @@ SEAT_ROWS = RowQuota()  # this app process is one seat
 def lesson_run(trainer: Trainer, failure: str = "") -> LessonRun:
     """The run as it ended (failure: the message of a Failed event, a divergence), with counting's test figure on
     its split (the order chosen on held-out) when it has held-out and test text."""
+    from engine.config import stream_length
     from engine.lab.verdict import counting_table
 
-    table = counting_table(trainer.corpus, trainer.config.num_steps) if trainer.corpus.test else None
+    table = counting_table(trainer.corpus, stream_length(trainer.config)) if trainer.corpus.test else None
     return LessonRun(
         config=trainer.config,
         history=tuple(trainer.state.history),

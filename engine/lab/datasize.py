@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import SETTINGS, TrainConfig, preset_config
+from engine.config import SETTINGS, TrainConfig, preset_config, stream_length
 from engine.corpus import TIME_MACHINE_PATH, Corpus, load_corpus
 from engine.errors import CorpusError
 
@@ -139,7 +139,7 @@ def measure_point(
     text = split.text[:size] if size else split.text
     vocab = split.vocab  # the whole training text's, for every size: the same targets counted at each point
     corpus = Corpus(text, vocab, split.source, split.held_out, (), split.test)
-    table = ngram_table(vocab, text, split.held_out, config.num_steps, test_text=split.test)
+    table = ngram_table(vocab, text, split.held_out, stream_length(config), test_text=split.test)
     chosen = table.best_test()
     assert chosen is not None  # the split has a test text (read_split)
 

@@ -20,7 +20,7 @@ from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 
 from engine import events
-from engine.config import TrainConfig
+from engine.config import TrainConfig, stream_length
 from engine.corpus import Vocab, status_note
 from engine.errors import ConfigError
 from engine.run_book import Run, RunBook
@@ -296,7 +296,7 @@ class RunControl:
         trainer = self.trainer
         if trainer is None or weights.corpus is None:
             return False
-        key = baselines.split_key(weights.corpus, weights.config.num_steps)
+        key = baselines.split_key(weights.corpus, stream_length(weights.config))
         return key is not None and key == baselines.corpus_key(trainer)
 
     # ----- engine events, a few times a second -----

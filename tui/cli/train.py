@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import events
-from engine.config import ineffective_settings
+from engine.config import ineffective_settings, stream_length
 from tui.cli.flags import add_train_arguments, check_outputs, config_overrides
 from tui.cli.headless_printer import HeadlessPrinter
 from tui.cli.lines import PROG, download_bar, say
@@ -107,7 +107,7 @@ class HeadlessRun:
         self.session = session
         self.trainer = session.trainer
         self.printer = printer
-        self.counting = counting_table(session.corpus, session.config.num_steps)  # the counting baselines
+        self.counting = counting_table(session.corpus, stream_length(session.config))  # the counting baselines
         self.metrics: MetricsWriter | None = None  # opened by train()
         self.failed: list[events.Failed] = []
         self.finished: list[events.Finished] = []

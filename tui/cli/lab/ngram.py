@@ -74,11 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, subject: Subject) -> NgramResult:
+    from engine.config import stream_length
     from engine.events import best_held_out
     from engine.lab.ngram import ngram_table
 
     corpus = subject.corpus
-    table = ngram_table(subject.vocab, corpus.text, corpus.held_out, subject.config.num_steps, test_text=corpus.test)
+    length = stream_length(subject.config)
+    table = ngram_table(subject.vocab, corpus.text, corpus.held_out, length, test_text=corpus.test)
     best = best_held_out(list(subject.history))
     found = (best.epoch, best.val_perplexity) if best is not None and best.val_perplexity is not None else None
     return NgramResult(table, subject.label, found, model_test(subject))
