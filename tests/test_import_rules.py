@@ -1,8 +1,8 @@
 """The import rules, read from the source (ast), so CI fails when one is broken:
 
 - the engine imports no front end: nothing of tui, Textual, Rich or argparse under engine/ (the command line is
-  tui/cli.py, a front end beside the app);
-- the engine prints nothing: its callers say what they want said (the sweep's progress reaches tui/cli.py as
+  tui/cli/, a front end beside the app);
+- the engine prints nothing: its callers say what they want said (the sweep's progress reaches tui/cli/sweep.py as
   callbacks);
 - no import cycles among the project's modules, counting imports inside functions (they run too) and those under
   `if TYPE_CHECKING:` (an annotation that names a module is a dependency on it all the same: what a module needs of

@@ -54,7 +54,7 @@ from tui.cli import AppOptions
 from tui.served import SERVED_NOTE, SERVED_REFUSES, served_mode, shown
 
 if TYPE_CHECKING:  # imported when F12 first opens
-    from tui.app.screens.sweep import SweepState
+    from tui.app.screens.sweep_state import SweepState
 
 # Widgets refresh this often; the trainer reports every batch, the buffer keeps only the latest progress.
 REFRESH_SECONDS = 0.25
@@ -171,7 +171,7 @@ class RnnTuiApp(App[int]):
         assert self.served is not None
         idle = time.monotonic() - self._last_input
         if self.served.idle_seconds and idle >= self.served.idle_seconds:
-            self.run_control.pause_if_idle(idle)
+            self.run_control.keys.pause_if_idle(idle)
         if self.served.release_seconds and idle >= self.served.release_seconds:
             from tui.app.screens.served_quit import release_idle_seat
 
@@ -192,10 +192,10 @@ class RnnTuiApp(App[int]):
         self.run_control.run_ended(message)
 
     def on_live_setting_submitted(self, message: LiveSettingSubmitted) -> None:
-        self.run_control.live_setting(message)
+        self.run_control.keys.live_setting(message)
 
     def on_structural_changed(self, message: StructuralChanged) -> None:
-        self.run_control.structural_changed()
+        self.run_control.keys.structural_changed()
 
     def on_generate_requested(self, message: GenerateRequested) -> None:
         self.generation.generate(message)
@@ -221,16 +221,16 @@ class RnnTuiApp(App[int]):
     # ----- actions (keys, command palette) -----
 
     def action_toggle_pause(self) -> None:
-        self.run_control.toggle_pause()
+        self.run_control.keys.toggle_pause()
 
     def action_step(self) -> None:
-        self.run_control.step()
+        self.run_control.keys.step()
 
     def action_stop(self) -> None:
-        self.run_control.stop()
+        self.run_control.keys.stop()
 
     def action_restart(self) -> None:
-        self.run_control.restart()
+        self.run_control.keys.restart()
 
     def action_save(self) -> None:
         self.checkpoints.save()
@@ -367,7 +367,7 @@ class RnnTuiApp(App[int]):
     def _stop_sweep(self) -> None:
         """A sweep this app started stops with it."""
         if self.sweep_state is not None:
-            from tui.app.screens.sweep import stop_sweep
+            from tui.app.screens.sweep_state import stop_sweep
 
             stop_sweep(self)
 

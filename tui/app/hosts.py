@@ -47,6 +47,12 @@ class WorkerHost(Protocol):
     def post_message(self, message: Message) -> bool: ...
 
 
+class Restarts(Protocol):
+    """F7's restart (tui.app.run_keys.RunKeys): a new run with the form's settings, asking first when needed."""
+
+    def restart(self) -> None: ...
+
+
 class RunsOnScreen(WeightsOnScreen, Protocol):
     """What the screens read of the run on screen (tui.app.run_control.RunControl): its trainer or a checkpoint loaded
     to generate (WeightsOnScreen), its progress, the runs kept for F10 and their gradient curves, the lesson
@@ -70,7 +76,8 @@ class RunsOnScreen(WeightsOnScreen, Protocol):
     def lab_curves(self) -> dict[str, GradientsThroughTime | None]: ...
     @property
     def panels(self) -> MainScreen: ...
-    def restart(self) -> None: ...
+    @property
+    def keys(self) -> Restarts: ...
 
 
 class ScreenHost(Protocol):

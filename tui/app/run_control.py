@@ -20,16 +20,17 @@ from textual.css.query import NoMatches
 from textual.worker import get_current_worker
 
 from engine import events
-from engine.config import TrainConfig, describe_layers, stream_length
+from engine.config import TrainConfig, stream_length
 from engine.corpus import Vocab, status_note
-from engine.errors import ConfigError, RnnTuiError
+from engine.errors import ConfigError
 from engine.run_book import Run, RunBook
 from tui.app.checkpoint_weights import CheckpointWeights
 from tui.app.hosts import WorkerHost
 from tui.app.messages import Loading, RunEnded, SessionFailed, SessionReady
+from tui.app.run_keys import RunKeys, UnsavedWeights
 from tui.app.run_state import RunState, RunStatus
 from tui.app.shapes_preview import ShapesPreview
-from tui.app.widgets.settings import LiveSettingSubmitted, form_name, form_words
+from tui.app.widgets.settings import form_name, form_words
 from tui.app.worker import EngineLoader, RunHandle, sessions_opening, train_in_thread
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
@@ -43,14 +44,6 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
     from tui.app.main_screen import MainScreen
     from tui.cli import AppOptions
     from tui.served import ServedMode
-
-IDLE_MESSAGE = "paused: no input for {idle}; F5 resumes"
-
-
-class UnsavedWeights(Protocol):
-    """What run control asks of the app's checkpoints (tui.app.checkpoint_flow.CheckpointFlow)."""
-
-    def unsaved(self) -> tuple[Any, str] | None: ...
 
 
 class RunHost(WorkerHost, Protocol):
@@ -90,8 +83,9 @@ class RunControl:
         self.lab_curves: dict[str, GradientsThroughTime | None] = {}
         self.failure: str | None = None  # the latest Failed/SessionFailed message
         self.shapes = ShapesPreview(app, self)  # the Shapes panel's preview of the form's settings
+        self.keys = RunKeys(app, self)  # the training keys, the idle pause, the form's fields to the trainer
         self._next_run_id = 0
-        self._stepping = False
+        self.stepping = False
         self._prefix_note: tuple[int, tuple[str, ...]] | None = None  # (run, prefixes) already told to be unsampled
         # The lesson being followed (--lesson, or chosen in the Lab's Lessons tab): each run that ends on its own is
         # observed (tui.lesson_report); None: no lesson.
@@ -156,7 +150,7 @@ class RunControl:
         self.vocab = None
         self.checkpoint = None
         self.failure = None
-        self._stepping = False
+        self.stepping = False
         self.epoch_lines.clear()
         self.epochs_seen.clear()
         self.panels.plot.reset()
@@ -372,10 +366,10 @@ class RunControl:
             self._tell_unsampled_prefixes()
         elif isinstance(event, events.Paused):
             status.state = RunState.PAUSED
-            self._stepping = False
+            self.stepping = False
             status.clock_off()
         elif isinstance(event, events.Resumed):
-            status.state = RunState.STEPPING if self._stepping else RunState.RUNNING
+            status.state = RunState.STEPPING if self.stepping else RunState.RUNNING
             status.clock_on()
         elif isinstance(event, events.SettingsApplied):
             if self.current is not None:
@@ -443,40 +437,7 @@ class RunControl:
 
     # ----- served: a session nobody touches pauses its training, so the others get the cores -----
 
-    def pause_if_idle(self, idle_seconds: float) -> None:
-        trainer, status = self.trainer, self.status
-        if trainer is None or trainer.paused or status.state not in (RunState.RUNNING, RunState.STEPPING):
-            return
-        trainer.pause()
-        status.state = RunState.PAUSING
-        idle_text = f"{idle_seconds / 60:.0f} min" if idle_seconds >= 120 else f"{idle_seconds:.0f} s"
-        status.message, status.message_is_error = IDLE_MESSAGE.format(idle=idle_text), False
-        self.show_status()
-
     # ----- settings -----
-
-    def live_setting(self, message: LiveSettingSubmitted) -> None:
-        """A live field's value, to the trainer (which ignores a value it has already); only checked when nothing
-        trains: it applies at the next restart."""
-        name, value = message.name, message.value
-        settings = self.panels.settings
-        trainer = self.trainer
-        try:
-            if trainer is not None and not self.status.state.ended:
-                trainer.update(**{name: value})
-            else:
-                (self.config or self.base_config).with_changes(**{name: value})
-        except ConfigError as exc:
-            settings.set_error(name, form_words(exc))
-            return
-        settings.clear_error(name)
-
-    def structural_changed(self) -> None:
-        try:
-            self.panels.settings.mark_pending(self.config)
-        except NoMatches:  # a late message while the app closes
-            return
-        self.shapes.wanted = True
 
     def form_config(self, quiet: bool = False) -> TrainConfig | None:
         """The settings form's settings over the run's (or the command line's); None, and said, if a field is bad."""
@@ -486,121 +447,3 @@ class RunControl:
             if not quiet:
                 self.app.notify(form_words(exc), title="settings", severity="error")
             return None
-
-    # ----- training keys -----
-
-    def _trainer_or_say_why(self) -> Trainer | None:
-        """The running trainer, or None after saying why there is none."""
-        trainer, state = self.trainer, self.status.state
-        if trainer is None:
-            self.app.notify("the model is still loading", severity="warning")
-            return None
-        if state.ended:
-            self.app.notify(f"training has {state}: F7 restarts with the form's settings", severity="warning")
-            return None
-        return trainer
-
-    def toggle_pause(self) -> None:
-        trainer = self._trainer_or_say_why()
-        if trainer is None:
-            return
-        status = self.status
-        if trainer.paused:
-            trainer.resume()
-            status.state = RunState.RUNNING
-            if status.message.startswith("paused: no input"):
-                status.message = ""
-        else:
-            trainer.pause()
-            status.state = RunState.PAUSING  # until the trainer reaches a batch boundary
-        self._stepping = False
-        self.show_status()
-
-    def step(self) -> None:
-        trainer = self._trainer_or_say_why()
-        if trainer is None:
-            return
-        if not trainer.paused:
-            self.app.notify("step works while paused: F5 pauses", severity="warning")
-            return
-        self._stepping = True
-        trainer.step()
-        self.status.state = RunState.STEPPING
-        self.show_status()
-
-    def stop(self) -> None:
-        if self._trainer_or_say_why() is None:
-            return
-        self.cancel()
-        self.status.state = RunState.STOPPING
-        self.show_status()
-
-    def restart(self) -> None:
-        """F7: a new run with the form's settings, after asking when something would be lost."""
-        config = self.form_config()
-        if config is None or not self._preflight(config):
-            return
-        changed = config.structural_differences(self.config or self.base_config)
-        status = self.status
-        training = not status.state.ended and status.epoch > 0
-        never_started = self.config is None and status.state is RunState.FAILED  # e.g. a bad corpus: nothing to lose
-        unsaved = self.unsaved_position()
-        if never_started or (not changed and not training and unsaved is None):  # e.g. after a failure, lower lr
-            self._restart(config)
-            return
-        if changed:
-            names = ", ".join(name.replace("_", "-") for name in changed)
-            question = f"Restart with new {names}? The model starts from scratch; this run's training is discarded."
-        elif training:
-            question = f"Restart from scratch? The {status.epoch} epochs trained so far are discarded."
-        else:
-            question = f"Restart from scratch? This run's weights ({unsaved}) are discarded."
-        if unsaved is not None:
-            question += " They are not saved: Esc, then ctrl+s, keeps them."
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._restart(config)
-
-        from tui.app.screens import ConfirmScreen
-
-        self.app.push_screen(ConfirmScreen(question), answered)
-
-    def unsaved_position(self) -> str | None:
-        """A finished or stopped run's position ('epoch 12') if its weights are saved nowhere; else None."""
-        if self.status.state not in (RunState.FINISHED, RunState.STOPPED):
-            return None
-        unsaved = self.app.checkpoints.unsaved()
-        return unsaved[1] if unsaved is not None else None
-
-    def _preflight(self, config: TrainConfig) -> bool:
-        """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
-        is stopped: the run training goes on."""
-        from engine.corpus import find_corpus
-
-        try:
-            name = "corpus"
-            if self.app.served is not None:
-                self.app.served.check_corpus(config.corpus)
-            find_corpus(config.corpus)  # no torch needed
-            if self.loader.loaded:  # torch is in: asking for the device costs nothing (else the run will say)
-                from engine.trainer import resolve_device
-
-                name = "device"
-                resolve_device(config.device)
-            if self.vocab is not None:  # the machine can hold it (the corpus's vocabulary as now)
-                from engine.limits import check_memory
-
-                name = "hidden"
-                check_memory(config, len(self.vocab), config.max_chars)
-        except RnnTuiError as exc:
-            self.panels.settings.set_error(name, form_words(exc), sticky=True)
-            self.app.notify(form_words(exc), title="settings", severity="error")
-            return False
-        return True
-
-    def _restart(self, config: TrainConfig) -> None:
-        self.panels.samples.add_note(
-            f"restart: {config.cell}, {config.hidden} hidden, {describe_layers(config.layers)}"
-        )
-        self.start(config)  # whole: no preset applied again, no dict in between

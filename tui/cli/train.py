@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import events
-from engine.config import ineffective_settings
+from engine.config import ineffective_settings, stream_length
 from tui.cli.flags import add_train_arguments, check_outputs, config_overrides
 from tui.cli.headless_printer import HeadlessPrinter
 from tui.cli.lines import PROG, download_bar, say
@@ -101,7 +101,6 @@ class HeadlessRun:
     with what its lines show."""
 
     def __init__(self, args: argparse.Namespace, session: Session, printer: HeadlessPrinter) -> None:
-        from engine.config import stream_length
         from engine.lab.verdict import counting_table
 
         self.args = args

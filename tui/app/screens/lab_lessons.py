@@ -78,4 +78,4 @@ class LessonsPane(LabPane):
         control.panels.settings.load(lesson.config(kept))
         control.panels.samples.add_note(f"lesson {lesson.name}: {lesson.question} Watch {lesson.watch}")
         self.screen.dismiss()
-        app.call_later(control.restart)
+        app.call_later(control.keys.restart)

@@ -10,46 +10,51 @@ learning curves, the machines' timeline, a slice per searched setting with the i
 trials to a CSV file. One
 StudyReader (one database engine) serves every read of the storage shown. A storage URL's password is never shown:
 the field holds it masked once read, and the sweep started here gets it in its environment, not its arguments.
+
+Beside it: sweep_state (the sweep the app keeps, its process, what the screen uses of the app), sweep_table (the
+table's text), sweep_charts (the chart), sweep_results (Apply best, Compare).
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 import shlex
-import signal
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import work
-from textual.app import App, ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
-from textual_plotext import PlotextPlot
 
 from engine.errors import RnnTuiError, first_line
+from engine.sweep.trials import best_row
+from tui.app.screens.sweep_charts import ObjectivePlot, searched_settings
+from tui.app.screens.sweep_results import add_to_run_book, apply_to_form
+from tui.app.screens.sweep_state import (
+    SweepEnded,
+    SweepHost,
+    SweepOpener,
+    SweepState,
+    follow,
+    launch,
+    masked,
+    storage_url,
+    sweep_state,
+)
+from tui.app.screens.sweep_table import SORT_KEYS, sorted_trials, table_cells, trial_detail
 from tui.app.widgets.ordered_input import OrderedInput
-from tui.app.widgets.plot_chart import cannot_draw
 
 if TYPE_CHECKING:  # annotations only: the app loads engine.sweep when F12 reads or starts a sweep
-    from engine.config import TrainConfig
-    from engine.run_book import RunBook
     from engine.sweep import StudyReader, TrialRow
-    from tui.app.main_screen import MainScreen
-    from tui.cli import AppOptions
+
 
 POLL_SECONDS = 1.0
-STATE_STYLES = {"complete": "green", "pruned": "yellow", "failed": "red", "running": "cyan", "waiting": "dim"}
-SORT_KEYS = ("#", "state", "ppl", "epochs", "time")
 
 
 @dataclass
@@ -57,206 +62,6 @@ class TrialsRead(Message):
     rows: list[TrialRow]
     error: str | None
     source: tuple[str, str] = ("", "")  # the study and storage read: a read of the one before Open is dropped
-
-
-@dataclass
-class SweepEnded(Message):
-    returncode: int
-    message: str
-
-
-class SweepState:
-    """What the app remembers between openings of the screen: the study, and the sweep process it started."""
-
-    def __init__(self) -> None:
-        self.study = "rnn-tui"
-        self.storage = ""  # blank: the default SQLite file in the working directory
-        self.space = ""  # --search specs separated by spaces; blank: the default space
-        self.trials = "10"
-        self.epochs = "20"
-        self.jobs = "1"
-        self.process: subprocess.Popen[str] | None = None
-        self.command = ""
-        self.last_line = ""
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        """SIGTERM: the sweep stops its trials at their next batch, records them failed and queues them again."""
-        if self.running and self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-
-
-class SweepRuns(Protocol):
-    """What the Sweep screen uses of the run on screen (tui.app.run_control.RunControl)."""
-
-    @property
-    def run_book(self) -> RunBook: ...
-    def form_config(self, quiet: bool = False) -> TrainConfig | None: ...
-
-
-class SweepHost(Protocol):
-    """What the Sweep screen uses of the app (tui.app.RnnTuiApp) beside Textual's own: the sweep it keeps, the run
-    on screen, its options (torch threads) and the settings form (Apply best)."""
-
-    sweep_state: SweepState | None
-
-    @property
-    def run_control(self) -> SweepRuns: ...
-    @property
-    def options(self) -> AppOptions: ...
-    @property
-    def main(self) -> MainScreen: ...
-
-
-class SweepOpener(SweepHost, Protocol):
-    """What F12 uses of the app: the Sweep screen's host, and opening a screen."""
-
-    def push_screen(self, screen: Screen[Any]) -> object: ...
-
-
-def sweep_state(app: SweepHost) -> SweepState:
-    state = app.sweep_state
-    if state is None:
-        state = SweepState()
-        app.sweep_state = state
-    return state
-
-
-def storage_url(text: str) -> str:
-    from engine.sweep import resolve_storage
-
-    return resolve_storage(text.strip() or None)[0]
-
-
-def masked(url: str) -> str:
-    """The storage URL as shown: its password hidden."""
-    from engine.sweep import shown_url
-
-    return shown_url(url) if url else url
-
-
-def trial_curve(row: TrialRow) -> list[tuple[int, float]]:
-    """(epoch, held-out perplexity, or the training one where none) of a trial's history."""
-    points = []
-    for entry in row.history:
-        value = entry.get("val_perplexity") or entry.get("perplexity")
-        if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-            points.append((int(entry["epoch"]), float(value)))
-    return points
-
-
-class ObjectivePlot(PlotextPlot):
-    """The chart beside the trials: one of VIEWS (ctrl+g goes to the next), or a slice of one searched setting."""
-
-    view = "trials"  # trials, curves, machines, or slice
-    slice_of: str | None = None  # the setting of the slice view
-    now: datetime | None = None  # the end of a running trial's bar in the machines view (None: the clock's now)
-
-    def show(self, rows: list[TrialRow]) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        if self.slice_of is not None:
-            self.show_slice(rows, self.slice_of)
-            return
-        if self.view == "curves":
-            self.show_curves(rows)
-            return
-        if self.view == "machines":
-            self.show_machines(rows)
-            return
-        points = [(r.number, r.best) for r in rows if r.best is not None and math.isfinite(r.best) and r.best > 0]
-        if not points:
-            plt.title("the objective per trial appears here (log scale)")
-        else:
-            fallback = any(r.fallback for r in rows)
-            plt.title(("TRAINING ppl (fallback)" if fallback else "best held-out ppl") + " per trial, log scale")
-            plt.yscale("log")
-            plt.scatter([n for n, _ in points], [v for _, v in points], label="trial", marker="dot")
-            numbers: list[float] = sorted({n for n, _ in points})  # float: what plotext's xticks is typed to take
-            plt.xticks(numbers[:: max(1, len(numbers) // 6)])  # whole trial numbers, at most about six
-            complete = sorted((r.number, r.best) for r in rows if r.state == "complete" and r.best is not None)
-            if complete:
-                best_so_far, lowest = [], math.inf
-                for _, value in complete:
-                    lowest = min(lowest, value)
-                    best_so_far.append(lowest)
-                plt.plot([n for n, _ in complete], best_so_far, label="best so far", marker="braille")
-        self.refresh()
-
-    def show_curves(self, rows: list[TrialRow], top: int = 5) -> None:
-        """The learning curves (held-out perplexity per epoch) of the best trials so far, overlaid."""
-        plt = self.plt
-        ranked = sorted(
-            (r for r in rows if r.best is not None and math.isfinite(r.best) and trial_curve(r)),
-            key=lambda r: r.best if r.best is not None else math.inf,
-        )[:top]
-        if not ranked:
-            plt.title("learning curves appear here")
-            self.refresh()
-            return
-        plt.title(f"learning curves, best {len(ranked)}: held-out ppl/epoch")
-        plt.yscale("log")
-        for row in ranked:
-            points = trial_curve(row)
-            plt.plot([e for e, _ in points], [v for _, v in points], label=f"#{row.number}", marker="braille")
-        epochs: list[float] = sorted({e for r in ranked for e, _ in trial_curve(r)})
-        plt.xticks(epochs[:: max(1, len(epochs) // 6)])
-        self.refresh()
-
-    def show_machines(self, rows: list[TrialRow]) -> None:
-        """Which machine ran which trial when: a bar per trial from its start to its end (minutes), one row a
-        machine."""
-        plt = self.plt
-        timed = [r for r in rows if r.started is not None]
-        if not timed:
-            plt.title("machines appear here")
-            self.refresh()
-            return
-        origin = min(r.started for r in timed if r.started is not None)
-        now = self.now or datetime.now()
-        hosts = sorted({r.host or "?" for r in timed})
-        plt.title("machines: each trial start→end, minutes")
-        for row in timed:
-            assert row.started is not None
-            start = (row.started - origin).total_seconds() / 60
-            end = ((row.finished or now) - origin).total_seconds() / 60
-            level = hosts.index(row.host or "?") + 1
-            color = {"complete": "green", "pruned": "orange", "failed": "red"}.get(row.state, "cyan")
-            plt.plot([start, max(end, start + 0.01)], [level, level], color=color, marker="hd")
-        plt.ylim(0.5, len(hosts) + 0.5)
-        plt.yticks(list(range(1, len(hosts) + 1)), [h[:12] for h in hosts])
-        self.refresh()
-
-    def show_slice(self, rows: list[TrialRow], name: str) -> None:
-        """Each complete or pruned trial's best perplexity against one setting (categories at 1, 2, ...)."""
-        plt = self.plt
-        points = [
-            (r.params[name], r.best)
-            for r in rows
-            if name in r.params and r.best is not None and math.isfinite(r.best) and r.best > 0
-        ]
-        plt.title(f"slice: best held-out ppl against {name}")
-        plt.yscale("log")
-        if points and all(isinstance(x, int | float) for x, _ in points):
-            values = [float(x) for x, _ in points]
-            if min(values) > 0 and max(values) / min(values) > 20:  # a log-range setting such as lr
-                plt.xscale("log")
-            plt.scatter(values, [v for _, v in points], marker="dot")
-        elif points:
-            labels = sorted({str(x) for x, _ in points})
-            plt.scatter([labels.index(str(x)) + 1 for x, _ in points], [v for _, v in points], marker="dot")
-            plt.xticks(list(range(1, len(labels) + 1)), labels)
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        try:
-            return super().render()
-        except Exception:  # plotext is fragile on odd sizes: never let it take the app down
-            return cannot_draw()
 
 
 class SweepScreen(ModalScreen[None]):
@@ -441,41 +246,14 @@ class SweepScreen(ModalScreen[None]):
         self.show_rows()
 
     def sorted_rows(self) -> list[TrialRow]:
-        def key(row: TrialRow) -> str | float:
-            if self.sort_key == "state":
-                return row.state
-            if self.sort_key == "ppl":
-                return row.best if row.best is not None else math.inf
-            if self.sort_key == "epochs":
-                return row.epochs
-            if self.sort_key == "time":
-                return row.seconds or 0.0
-            return row.number
-
-        return sorted(self.rows, key=key, reverse=self.sort_reverse)
+        return sorted_trials(self.rows, self.sort_key, self.sort_reverse)
 
     def show_rows(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
         for row in self.sorted_rows():
-            ppl = (
-                "-"
-                if row.best is None or not math.isfinite(row.best)
-                else f"{row.best:,.1f}" + ("*" if row.fallback else "")
-            )
-            params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.params.items())
-            seconds = f"{row.seconds:.0f}s" if row.seconds is not None else "-"
-            table.add_row(
-                "✓" if row.number in self.marked else " ",
-                str(row.number),
-                Text(row.state, style=STATE_STYLES.get(row.state, "")),
-                ppl,
-                f"{row.epochs}/{row.planned}" if row.state == "running" and row.planned else str(row.epochs),
-                seconds,
-                params,
-                key=str(row.number),
-            )
+            table.add_row(*table_cells(row, row.number in self.marked), key=str(row.number))
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         self.show_detail()
@@ -501,19 +279,7 @@ class SweepScreen(ModalScreen[None]):
         if row is None:
             detail.update("")
             return
-        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.params.items())
-        facts = [f"trial {row.number} {row.state}", params or "(no settings yet)"]
-        if row.seed is not None:
-            facts.append(f"seed {row.seed}")
-        if row.best_epoch is not None:
-            facts.append(f"best at epoch {row.best_epoch}")
-        if row is self.best_row() and row.history and row.history[-1].get("test_perplexity") is not None:
-            facts.append(f"test {row.history[-1]['test_perplexity']:,.1f} (reported once, ranks nothing)")
-        if row.host:
-            facts.append(row.host)
-        if row.reason:
-            facts.append(row.reason)
-        detail.update(Text(" · ".join(facts)))
+        detail.update(Text(trial_detail(row, row is self.best_row())))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_detail()
@@ -553,7 +319,6 @@ class SweepScreen(ModalScreen[None]):
         return value
 
     def start(self) -> None:
-        from engine.sweep import STORAGE_ENV
         from tui.cli.sweep import sweep_arguments
 
         if self.state.running:
@@ -581,22 +346,11 @@ class SweepScreen(ModalScreen[None]):
         except (RnnTuiError, ValueError) as exc:
             self.say(str(exc), "bold red")
             return
-        command = [sys.executable, "-m", "tui.main", *arguments]
-        environment = dict(os.environ)
-        environment.pop(STORAGE_ENV, None)
         storage = self.storage_text()
-        if storage:
-            environment[STORAGE_ENV] = storage
-        # Its own session: the terminal's keys never reach it, and stopping it is our SIGTERM alone.
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env=environment,
-        )  # fmt: skip
-        self.state.process = process
-        self.state.command = shlex.join(["rnn-tui", *arguments]) + (f"  (storage {masked(storage)})" if storage else "")
+        process = launch(self.state, arguments, storage)
         self.say(Text(f"started: {self.state.command}", style="green"))
         # A plain thread, not a screen worker: the sweep outlives this screen, and its pipes must be drained.
-        threading.Thread(target=follow, args=(self.app, self.state, process), daemon=True).start()
+        threading.Thread(target=follow, args=(self.app, self.state, process, SweepScreen), daemon=True).start()
 
     def on_sweep_ended(self, message: SweepEnded) -> None:
         self.ended = message
@@ -623,8 +377,6 @@ class SweepScreen(ModalScreen[None]):
         self.poll_trials()
 
     def best_row(self) -> TrialRow | None:
-        from engine.sweep import best_row
-
         return best_row(self.rows)
 
     def apply_best(self) -> None:
@@ -632,16 +384,7 @@ class SweepScreen(ModalScreen[None]):
         if best is None:
             self.say("no trial has completed yet", "yellow")
             return
-        form = self.host.main.settings
-        from tui.app.widgets.settings import FIELDS_BY_NAME, format_field_value
-
-        applied = []
-        for name, value in best.form_settings.items():
-            if name in FIELDS_BY_NAME:
-                text = format_field_value(FIELDS_BY_NAME[name], tuple(value) if isinstance(value, list) else value)
-                if form.text_of(name) != text:
-                    form.set_text(name, text)
-                    applied.append(f"{name}={text}")
+        applied = apply_to_form(best, self.host.main.settings)
         self.app.notify(f"trial {best.number}'s settings are in the form: F7 restarts with them", title="sweep")
         self.say(
             Text(f"applied trial {best.number} ({', '.join(applied) or 'the form had them already'}); F7 restarts"),
@@ -658,49 +401,19 @@ class SweepScreen(ModalScreen[None]):
 
     def compare(self) -> None:
         """The marked trials (or the one under the cursor) go into F10 Runs compared."""
-        from engine.config import TrainConfig
-        from engine.events import EpochEnd
-
         chosen = self.marked or set()
         if not chosen and self.rows:
             table = self.query_one(DataTable)
             chosen = {int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or -1)}
-        added = []
-        for row in self.rows:
-            if row.number not in chosen or not row.history:
-                continue
-            try:
-                config = TrainConfig.from_dict(row.config)
-            except RnnTuiError:
-                continue
-            history = [
-                EpochEnd(
-                    h["epoch"],
-                    h["perplexity"],
-                    h["seconds"],
-                    h["chars"],
-                    h["lr"],
-                    h["clip"],
-                    val_perplexity=h.get("val_perplexity"),
-                )
-                for h in row.history
-            ]
-            self.host.run_control.run_book.add_history(config, history, f"trial {row.number} of {self.state.study}")
-            added.append(str(row.number))
+        added = add_to_run_book(self.rows, chosen, self.host.run_control.run_book, self.state.study)
         if not added:
             self.say("no trial with epochs is marked (ctrl+t marks the trial under the cursor)", "yellow")
             return
         self.say(Text(f"trials {', '.join(added)} are in F10 Runs compared", style="green"))
 
     def searched(self) -> list[str]:
-        """The settings the trials vary (more than one value among them), most important first once known."""
-        values: dict[str, set[str]] = {}
-        for row in self.rows:
-            for name, value in row.params.items():
-                values.setdefault(name, set()).add(repr(value))
-        varied = sorted(name for name, seen in values.items() if len(seen) > 1)
-        ranked = [name for name in self.importance_order if name in varied]
-        return ranked + [name for name in varied if name not in ranked]
+        """The settings the trials vary, most important first once known."""
+        return searched_settings(self.rows, self.importance_order)
 
     def chart_views(self) -> list[tuple[str, str | None]]:
         """The charts ctrl+g steps through: (view, setting of a slice)."""
@@ -775,46 +488,6 @@ class SweepScreen(ModalScreen[None]):
                 self._reader = None
 
 
-def follow(app: App[int], state: SweepState, process: subprocess.Popen[str]) -> None:
-    """Read the sweep's output as it comes; when it ends, tell the screen (or, when it is closed, the app)."""
-    assert process.stdout is not None and process.stderr is not None
-    errors: list[str] = []
-    stderr = process.stderr
-    drain = threading.Thread(target=lambda: errors.extend(stderr.readlines()), daemon=True)
-    drain.start()
-    for line in process.stdout:
-        if line.strip():
-            state.last_line = line.strip()
-    process.wait()
-    drain.join(timeout=5)
-    error = next((e.strip() for e in reversed(errors) if e.startswith("rnn-tui")), "")
-    ended = SweepEnded(process.returncode, error or state.last_line)
-
-    def tell() -> None:
-        screen = app.screen
-        if isinstance(screen, SweepScreen):
-            screen.post_message(ended)
-        elif ended.returncode != 0 and ended.returncode <= 128:
-            app.notify(ended.message or "the sweep failed", title="sweep", severity="error")
-        else:
-            app.notify("the sweep has ended: F12 shows its trials", title="sweep")
-
-    with contextlib.suppress(RuntimeError):  # the app has closed meanwhile
-        app.call_from_thread(tell)
-
-
 def open_sweep(app: SweepOpener) -> None:
     """F12: the Sweep screen, on the study last used (its sweep may still run)."""
     app.push_screen(SweepScreen(sweep_state(app)))
-
-
-def stop_sweep(app: SweepHost) -> None:
-    """On quit: a sweep this app started stops (its running trials are queued again)."""
-    state = app.sweep_state
-    process = state.process if state is not None else None
-    if state is not None and process is not None and state.running:
-        state.stop()
-        try:
-            process.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
