@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -64,7 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return run_app(app_options(args))
     line_by_line()
-    return run_command(args)
+    try:
+        return run_command(args)
+    except BrokenPipeError:  # `rnn-tui lessons | head -1`: the reader has gone, which is no error of the command
+        quiet_stdout()
+        return 0
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's own flush at exit finds no closed pipe to complain about."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def line_by_line() -> None:
