@@ -41,7 +41,7 @@ class StudyReads:
     a second that way used up the test server's 50 connections: every later connection, the sweeps' included, was
     refused ("sorry, too many clients already"), B took that for an outage and waited one grace after each before
     reaping, and the test's own reads failed. A read that fails reads as no trials and its error is kept, to be
-    named by the assertion that then fails.
+    named by the assertion that then fails. It creates no tables: the sweep it watches does.
     """
 
     def __init__(self, storage: str, study: str) -> None:
@@ -53,8 +53,8 @@ class StudyReads:
         import optuna
 
         try:
-            if self.rdb is None:  # the tables may not exist yet, or be being created by a sweep: tried again
-                self.rdb = optuna.storages.RDBStorage(self.url)
+            if self.rdb is None:  # the sweep creates the tables (a reader racing it to do so could fail it)
+                self.rdb = optuna.storages.RDBStorage(self.url, skip_table_creation=True)
             return optuna.load_study(study_name=self.study, storage=self.rdb).get_trials()
         except Exception as exc:  # not created yet, or the database busy: look again
             self.errors.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
@@ -466,3 +466,32 @@ def test_a_fresh_database_whose_tables_another_command_creates_meanwhile_is_open
     monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
     storage = open_storage(f"sqlite:///{tmp_path / 'sweeps.db'}")
     assert isinstance(storage, real) and len(calls) == 2
+
+
+OPEN = """
+import sys, time
+from engine.errors import RnnTuiError
+from engine.sweep import open_storage
+url, at = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, at - time.time()))
+try:
+    open_storage(url)
+except RnnTuiError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+def test_commands_opening_a_fresh_sqlite_file_together_all_open_it(tmp_path: Path) -> None:
+    """Three commands at the same instant on each of four fresh SQLite files: the losers of the race to create
+    Optuna's tables met 'table studies already exists' (an OperationalError; 7 opens in 24 refused) and exited 2,
+    which also failed the two-machine grace test when its first read created the tables as machine A opened them.
+    Every one opens the tables the winner made."""
+    at = time.time() + 15  # every process has imported by then, on a loaded machine too
+    processes = [
+        subprocess.Popen([sys.executable, "-c", OPEN, f"sqlite:///{tmp_path / f'fresh-{n}.db'}", str(at)],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for n in range(4) for _ in range(3)
+    ]  # fmt: skip
+    results = [(p.wait(timeout=180), p.communicate()[0]) for p in processes]
+    assert all(code == 0 for code, _ in results), results

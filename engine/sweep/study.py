@@ -284,8 +284,12 @@ def open_storage(url: str, write: bool = True) -> optuna.storages.RDBStorage:
         except Exception as exc:  # OperationalError (unreachable, bad password), ArgumentError...
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             first = reason[0] if reason else type(exc).__name__
-            if isinstance(exc, sqlalchemy.exc.ProgrammingError) and "already exists" in first:
-                # The same race on PostgreSQL, met at its enum types: 'type "studydirection" already exists'.
+            if isinstance(exc, sqlalchemy.exc.ProgrammingError | sqlalchemy.exc.OperationalError) and (
+                "already exists" in first
+            ):
+                # The same race met elsewhere: PostgreSQL at its enum types ('type "studydirection" already
+                # exists', a ProgrammingError), SQLite at a table ('table studies already exists', an
+                # OperationalError: 7 opens in 24 refused, 3 commands at a time on a fresh file).
                 time.sleep(0.2 * (attempt + 1))
                 continue
             if "readonly" in first:
