@@ -134,6 +134,27 @@ def test_the_entry_point_is_what_jupyter_server_proxy_loads() -> None:
     assert config["timeout"] >= 30  # a cold start imports torch
 
 
+def test_the_spawners_limits_are_shared_out_between_the_users_seats() -> None:
+    from tui.jupyter import SEATS, command, spawner_limits
+
+    assert SEATS == 2
+    assert spawner_limits({}) == []  # no limit set: serve's own (the cgroup's memory, the machine's cores)
+    four = {"CPU_LIMIT": "4.0", "MEM_LIMIT": str(4 * 2**30)}
+    assert spawner_limits(four) == ["--threads", "2", "--seat-memory", "1792"]  # (4 GiB - 512 MiB) / 2
+    assert spawner_limits({"CPU_LIMIT": "0.5", "MEM_LIMIT": str(2**30)}) == ["--threads", "1", "--seat-memory", "512"]
+    assert spawner_limits({"CPU_LIMIT": "lots", "MEM_LIMIT": "2G"}) == []  # not numbers: left to serve
+    assert spawner_limits({"CPU_LIMIT": "nan"}) == []
+    flags = command({"CPU_LIMIT": "2"})
+    assert flags[flags.index("--threads") + 1] == "1"
+    # And serve takes them, once the proxy has filled in its placeholders.
+    from tui.cli import parse
+
+    filled = [word.format(unix_socket="/tmp/s", base_url="/user/ada/") for word in flags[3:]]
+    args = parse([*filled, "--corpus", str(BOOK_CORPUS)])
+    assert (args.unix_socket, args.public_url) == ("/tmp/s", "/user/ada/rnn-tui/")
+    assert (args.max_sessions, args.threads) == (2, 1)
+
+
 # ----- a real hub, in Chromium -----
 
 MISSING = [
