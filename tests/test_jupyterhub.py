@@ -257,6 +257,10 @@ def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_lo
 
     context = lab.context
     card = lab.locator(".jp-LauncherCard", has_text="rnn-tui")
+    icon = card.locator("img")  # the package's own icon, served by jupyter-server-proxy
+    wait_until(lambda: icon.evaluate("img => img.complete && img.naturalWidth > 0"), "the launcher's rnn-tui icon", 30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lab.screenshot(path=str(ARTIFACTS / "jupyterlab-launcher.png"))
     with context.expect_page(timeout=60_000) as opened:
         card.click()
     app = opened.value

@@ -359,6 +359,9 @@ def test_behind_a_reverse_proxy_the_page_uses_the_public_url() -> None:
         urls = page_urls(port, f"127.0.0.1:{port}")
         assert "wss://class.example.org/rnn/ws" in urls
         assert "https://class.example.org/rnn/static/js/textual.js" in urls
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": f"127.0.0.1:{port}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert 'const basePath = "/rnn";' in response.read().decode()  # downloads under /rnn/download/…
     finally:
         server.terminate()
         server.communicate(timeout=30)

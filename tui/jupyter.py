@@ -65,5 +65,6 @@ def server_process() -> dict[str, Any]:
         "absolute_url": False,
         "timeout": START_SECONDS,
         "new_browser_tab": True,
-        "launcher_entry": {"enabled": True, "title": NAME, "icon_path": str(ICON), "category": "Other"},
+        # In the launcher's first row, "Notebook": JupyterLab draws an entry's own icon only there (elsewhere, blank).
+        "launcher_entry": {"enabled": True, "title": NAME, "icon_path": str(ICON), "category": "Notebook"},
     }
