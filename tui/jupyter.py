@@ -27,7 +27,7 @@ SEATS = 2  # tabs one user may have open at once (two runs side by side)
 START_SECONDS = 60  # the proxy waits this long for the server to answer (a cold start imports torch)
 MIB = 2**20
 RESERVE = 512 * MIB  # of the user's memory limit: JupyterLab, its kernels and the rnn-tui server itself
-MIN_SEAT_MIB = 512  # torch and the app alone take about 400 MiB (tui.serve's MIN_SEAT_MEMORY)
+MIN_SEAT_MIB = 512  # torch and the app alone take about 400 MiB (tui.serve.settings' MIN_SEAT_MEMORY)
 
 
 def spawner_limits(environ: Mapping[str, str]) -> list[str]:
