@@ -79,7 +79,7 @@ def test_behind_the_hubs_proxy_its_host_and_origin_pass_and_a_foreign_origin_doe
 
     server, sock = start_unix_server(tmp_path)
     try:
-        assert oct(sock.stat().st_mode & 0o777) != "0o777"  # (jupyter-server-proxy's folder is the user's alone)
+        assert sock.stat().st_mode & 0o777 == 0o600  # the user's alone, whatever the umask (connecting needs write)
 
         async def page() -> str:
             connector = aiohttp.UnixConnector(path=str(sock))
@@ -107,6 +107,7 @@ def test_behind_the_hubs_proxy_its_host_and_origin_pass_and_a_foreign_origin_doe
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     assert f"listening on {sock}" in err and "Traceback" not in err
+    assert not sock.exists()  # removed when the server stops
     assert "open /user/ada/rnn-tui/ through the proxy" in out
     assert err.count("refused a connection") == 4 and "Origin http://evil.example" in err
 

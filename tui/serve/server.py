@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import tempfile
@@ -440,7 +441,16 @@ class ClassroomServer(Access, Server):
         asyncio.set_event_loop(loop)
         loop.add_signal_handler(signal.SIGINT, self.request_exit)
         loop.add_signal_handler(signal.SIGTERM, self.request_exit)
-        web.run_app(self._make_app(), path=self.settings.unix_socket, handle_signals=False, loop=loop, print=None)
+        # The socket is its owner's alone (0600, whatever the umask): another user of the machine cannot connect.
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.settings.unix_socket)
+            os.chmod(self.settings.unix_socket, 0o600)
+            web.run_app(self._make_app(), sock=listener, handle_signals=False, loop=loop, print=None)
+        finally:
+            listener.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self.settings.unix_socket)
 
     async def on_shutdown(self, app: web.Application) -> None:
         self._stopping = True
