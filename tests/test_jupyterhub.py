@@ -11,6 +11,7 @@ Chromium or Playwright is missing (.ci/run installs them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -154,6 +155,38 @@ def test_the_spawners_limits_are_shared_out_between_the_users_seats() -> None:
     args = parse([*filled, "--corpus", str(BOOK_CORPUS)])
     assert (args.unix_socket, args.public_url) == ("/tmp/s", "/user/ada/rnn-tui/")
     assert (args.max_sessions, args.threads) == (2, 1)
+
+
+def terminal_size_seen(follow: bool) -> str:
+    """What shutil (Textual's source of the size) says in a 70×20 terminal whose shell exported COLUMNS=100 and
+    LINES=30, as terminado's does, with or without tui.main's follow_the_terminal."""
+    import pty
+    import struct
+    import termios
+    from fcntl import ioctl
+
+    code = (
+        "import shutil, tui.main as m\n"
+        + ("m.follow_the_terminal()\n" if follow else "")
+        + "print('SIZE', *shutil.get_terminal_size())"
+    )
+    leader, follower = pty.openpty()
+    ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 20, 70, 0, 0))
+    environment = {**os.environ, "COLUMNS": "100", "LINES": "30"}
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=follower, stdout=follower, env=environment)
+    os.close(follower)
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the child has gone
+        while chunk := os.read(leader, 1024):
+            output += chunk
+    child.wait(timeout=30)
+    os.close(leader)
+    return re.findall(r"SIZE (\d+ \d+)", output.decode())[0]
+
+
+def test_in_a_terminal_that_exports_its_first_size_the_app_reads_the_real_one() -> None:
+    assert terminal_size_seen(follow=False) == "100 30"  # what Textual saw in JupyterLab's terminal: never a resize
+    assert terminal_size_seen(follow=True) == "70 20"
 
 
 # ----- a real hub, in Chromium -----
