@@ -11,6 +11,7 @@ Chromium or Playwright is missing (.ci/run installs them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -79,7 +80,7 @@ def test_behind_the_hubs_proxy_its_host_and_origin_pass_and_a_foreign_origin_doe
 
     server, sock = start_unix_server(tmp_path)
     try:
-        assert oct(sock.stat().st_mode & 0o777) != "0o777"  # (jupyter-server-proxy's folder is the user's alone)
+        assert sock.stat().st_mode & 0o777 == 0o600  # the user's alone, whatever the umask (connecting needs write)
 
         async def page() -> str:
             connector = aiohttp.UnixConnector(path=str(sock))
@@ -107,6 +108,7 @@ def test_behind_the_hubs_proxy_its_host_and_origin_pass_and_a_foreign_origin_doe
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     assert f"listening on {sock}" in err and "Traceback" not in err
+    assert not sock.exists()  # removed when the server stops
     assert "open /user/ada/rnn-tui/ through the proxy" in out
     assert err.count("refused a connection") == 4 and "Origin http://evil.example" in err
 
@@ -132,6 +134,59 @@ def test_the_entry_point_is_what_jupyter_server_proxy_loads() -> None:
     assert "{unix_socket}" in config["command"] and "{base_url}rnn-tui/" in config["command"]
     assert config["launcher_entry"]["title"] == "rnn-tui" and Path(config["launcher_entry"]["icon_path"]).is_file()
     assert config["timeout"] >= 30  # a cold start imports torch
+
+
+def test_the_spawners_limits_are_shared_out_between_the_users_seats() -> None:
+    from tui.jupyter import SEATS, command, spawner_limits
+
+    assert SEATS == 2
+    assert spawner_limits({}) == []  # no limit set: serve's own (the cgroup's memory, the machine's cores)
+    four = {"CPU_LIMIT": "4.0", "MEM_LIMIT": str(4 * 2**30)}
+    assert spawner_limits(four) == ["--threads", "2", "--seat-memory", "1792"]  # (4 GiB - 512 MiB) / 2
+    assert spawner_limits({"CPU_LIMIT": "0.5", "MEM_LIMIT": str(2**30)}) == ["--threads", "1", "--seat-memory", "512"]
+    assert spawner_limits({"CPU_LIMIT": "lots", "MEM_LIMIT": "2G"}) == []  # not numbers: left to serve
+    assert spawner_limits({"CPU_LIMIT": "nan"}) == []
+    flags = command({"CPU_LIMIT": "2"})
+    assert flags[flags.index("--threads") + 1] == "1"
+    # And serve takes them, once the proxy has filled in its placeholders.
+    from tui.cli import parse
+
+    filled = [word.format(unix_socket="/tmp/s", base_url="/user/ada/") for word in flags[3:]]
+    args = parse([*filled, "--corpus", str(BOOK_CORPUS)])
+    assert (args.unix_socket, args.public_url) == ("/tmp/s", "/user/ada/rnn-tui/")
+    assert (args.max_sessions, args.threads) == (2, 1)
+
+
+def terminal_size_seen(follow: bool) -> str:
+    """What shutil (Textual's source of the size) says in a 70×20 terminal whose shell exported COLUMNS=100 and
+    LINES=30, as terminado's does, with or without tui.main's follow_the_terminal."""
+    import pty
+    import struct
+    import termios
+    from fcntl import ioctl
+
+    code = (
+        "import shutil, tui.main as m\n"
+        + ("m.follow_the_terminal()\n" if follow else "")
+        + "print('SIZE', *shutil.get_terminal_size())"
+    )
+    leader, follower = pty.openpty()
+    ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 20, 70, 0, 0))
+    environment = {**os.environ, "COLUMNS": "100", "LINES": "30"}
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=follower, stdout=follower, env=environment)
+    os.close(follower)
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the child has gone
+        while chunk := os.read(leader, 1024):
+            output += chunk
+    child.wait(timeout=30)
+    os.close(leader)
+    return re.findall(r"SIZE (\d+ \d+)", output.decode())[0]
+
+
+def test_in_a_terminal_that_exports_its_first_size_the_app_reads_the_real_one() -> None:
+    assert terminal_size_seen(follow=False) == "100 30"  # what Textual saw in JupyterLab's terminal: never a resize
+    assert terminal_size_seen(follow=True) == "70 20"
 
 
 # ----- a real hub, in Chromium -----
@@ -236,6 +291,10 @@ def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_lo
 
     context = lab.context
     card = lab.locator(".jp-LauncherCard", has_text="rnn-tui")
+    icon = card.locator("img")  # the package's own icon, served by jupyter-server-proxy
+    wait_until(lambda: icon.evaluate("img => img.complete && img.naturalWidth > 0"), "the launcher's rnn-tui icon", 30)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    lab.screenshot(path=str(ARTIFACTS / "jupyterlab-launcher.png"))
     with context.expect_page(timeout=60_000) as opened:
         card.click()
     app = opened.value

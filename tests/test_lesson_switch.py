@@ -63,7 +63,8 @@ async def test_the_server_tells_the_teacher_where_other_lessons_rows_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tui.cli import parse as parse_args
-    from tui.serve import ClassroomServer, settings_from_args
+    from tui.serve.server import ClassroomServer
+    from tui.serve.settings import settings_from_args
 
     monkeypatch.chdir(tmp_path)
     settings = settings_from_args(parse_args(["serve", "--lesson", "memorisation", "--workdir", str(tmp_path / "w")]))

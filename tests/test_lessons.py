@@ -179,7 +179,7 @@ def test_rnn_tui_lessons_lists_every_lesson(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_serve_lesson_gives_every_seat_the_lesson_and_one_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui.serve import settings_from_args
+    from tui.serve.settings import settings_from_args
 
     monkeypatch.chdir(tmp_path)
     settings = settings_from_args(parse(["serve", "--lesson", "memorisation", "--workdir", str(tmp_path / "work")]))

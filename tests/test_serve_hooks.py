@@ -1,4 +1,4 @@
-"""textual-serve's private hooks (tui.serve_hooks): a release that changes one fails here, loudly, and the server
+"""textual-serve's private hooks (tui.serve.hooks): a release that changes one fails here, loudly, and the server
 refuses to start with one line instead of misbehaving in a classroom (issue 31, item 5)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual_serve.app_service import AppService
 
-from tui import serve_hooks
+from tui.serve import hooks as serve_hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,9 @@ from test_served import deep_tree, free_port, listening_addresses
 
 from engine.config import MAX_PREFIX_LEN
 from engine.corpus import Corpus
-from tui.serve import MAX_COLUMNS, MAX_ROWS, Throttle, clean, join_code
+from tui.serve.console import Throttle, clean
+from tui.serve.session import MAX_COLUMNS, MAX_ROWS
+from tui.serve.settings import join_code
 
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
 TIMEOUT = 90.0  # an app process starts torch: slow on a busy two-core machine
@@ -307,7 +309,7 @@ def test_an_error_with_a_traceback_is_one_line_on_the_console_and_in_the_log(
     """aiohttp's own "Error handling request" (logged with its traceback) reaches the teacher as one line."""
     import logging
 
-    from tui.serve import EventHandler
+    from tui.serve.console import EventHandler
 
     handler = EventHandler(tmp_path / "log.jsonl")
     try:

@@ -20,7 +20,8 @@ from pilot_helpers import wait_for
 from textual.widgets import Input, Static
 
 from tui.cli import app_options, parse
-from tui.serve import host_warning, settings_from_args, train_flags
+from tui.serve.run import host_warning
+from tui.serve.settings import settings_from_args, train_flags
 from tui.served import MAX_DEPTH, SERVED_NOTE, OutsideSession, ServedMode, remove_tree, user_path
 
 # ----- the policy -----
@@ -246,7 +247,7 @@ def test_sessions_share_the_cores(tmp_path: Path) -> None:
 
 
 def test_seats_are_shared_out_from_cores_and_memory(tmp_path: Path) -> None:
-    from tui.serve import MIB, auto_sessions
+    from tui.serve.settings import MIB, auto_sessions
 
     assert auto_sessions(16, 9 * 2**30) == 8  # memory decides: a GiB a seat beyond the server's one
     assert auto_sessions(2, 64 * 2**30) == 2  # cores decide
@@ -359,6 +360,9 @@ def test_behind_a_reverse_proxy_the_page_uses_the_public_url() -> None:
         urls = page_urls(port, f"127.0.0.1:{port}")
         assert "wss://class.example.org/rnn/ws" in urls
         assert "https://class.example.org/rnn/static/js/textual.js" in urls
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": f"127.0.0.1:{port}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert 'const basePath = "/rnn";' in response.read().decode()  # downloads under /rnn/download/…
     finally:
         server.terminate()
         server.communicate(timeout=30)

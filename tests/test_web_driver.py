@@ -92,7 +92,7 @@ def test_a_download_and_the_screen_reach_the_server_as_whole_packets(monkeypatch
 
 
 def test_the_server_runs_sessions_with_that_driver() -> None:
-    from tui.serve import SessionService
+    from tui.serve.session import SessionService
     from tui.served import ServedMode
 
     mode = ServedMode(Path(os.path.realpath("/tmp")), ("/corpus.txt",))

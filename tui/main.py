@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = SERVE.missing("rnn-tui serve")
         if missing:
             fail(missing)
-        from tui.serve import run_server
+        from tui.serve.run import run_server
 
         return run_server(args)
     if args.command is None or (args.command == "train" and not args.headless):
