@@ -7,9 +7,9 @@ storage show too. "Apply best" writes the best trial's settings into the form, i
 trains that trial again, its best held-out epoch shown as the run's best); "Compare" adds the marked trials'
 per-epoch histories to F10 Runs compared; ctrl+g steps through the charts (the objective per trial, the best trials'
 learning curves, the machines' timeline, a slice per searched setting with the importances); ctrl+e writes the
-trials to a CSV file. One
-StudyReader (one database engine) serves every read of the storage shown. A storage URL's password is never shown:
-the field holds it masked once read, and the sweep started here gets it in its environment, not its arguments.
+trials to a CSV file. One StudyReader (one database engine) serves every read of the storage shown. A storage
+URL's password is never shown: the field holds it masked once read, and the sweep started here gets it in its
+environment, not its arguments.
 """
 
 from __future__ import annotations
