@@ -7,9 +7,9 @@ storage show too. "Apply best" writes the best trial's settings into the form, i
 trains that trial again, its best held-out epoch shown as the run's best); "Compare" adds the marked trials'
 per-epoch histories to F10 Runs compared; ctrl+g steps through the charts (the objective per trial, the best trials'
 learning curves, the machines' timeline, a slice per searched setting with the importances); ctrl+e writes the
-trials to a CSV file. One
-StudyReader (one database engine) serves every read of the storage shown. A storage URL's password is never shown:
-the field holds it masked once read, and the sweep started here gets it in its environment, not its arguments.
+trials to a CSV file. One StudyReader (one database engine) serves every read of the storage shown. A storage
+URL's password is never shown: the field holds it masked once read, and the sweep started here gets it in its
+environment, not its arguments.
 
 Beside it: sweep_state (the sweep the app keeps, its process, what the screen uses of the app), sweep_table (the
 table's text), sweep_charts (the chart), sweep_results (Apply best, Compare).
