@@ -109,7 +109,7 @@ def pytest_report_header() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if FOUND_CORPUS is None:
         for item in items:
-            module = item.module.__name__ if item.module is not None else ""
+            module = item.module.__name__ if isinstance(item, pytest.Function) and item.module is not None else ""
             if {module, f"{module}::{getattr(item, 'originalname', item.name)}"} & CORPUS_TESTS:
                 item.add_marker(pytest.mark.skip(reason=NO_CORPUS))
 

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+from types import FrameType
 
 import pytest
 from pilot_helpers import wait_for
@@ -37,7 +39,7 @@ def training_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if any("trainer.py" in f.f_code.co_filename for f in _frames(t))]
 
 
-def _frames(thread: threading.Thread) -> list:
+def _frames(thread: threading.Thread) -> list[FrameType]:
     frame = sys._current_frames().get(thread.ident or -1)
     frames = []
     while frame is not None:
@@ -75,7 +77,9 @@ async def test_pause_resume_and_step() -> None:
     app = make_app("--epochs", "50", "--paused")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
-            pilot, lambda: state(app) == "paused" and app.run_control.current.trainer is not None, "paused start"
+            pilot,
+            lambda: state(app) == "paused" and (run := app.run_control.current) is not None and run.trainer is not None,
+            "paused start",
         )
         await pilot.pause(0.6)
         assert app.run_control.status.epoch == 0 and not app.run_control.epochs_seen  # --paused: nothing trains
@@ -225,7 +229,7 @@ async def test_divergence_is_shown_and_the_app_restarts() -> None:
 async def test_quit_mid_epoch_leaves_no_training_thread() -> None:
     app = make_app("--epochs", "200", "--hidden", "256")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: state(app) == "running" and training_threads(), "training")
+        await wait_for(pilot, lambda: state(app) == "running" and bool(training_threads()), "training")
         started = time.monotonic()
         await pilot.press("ctrl+q")
     assert time.monotonic() - started < 1.5
@@ -247,7 +251,7 @@ async def test_help_lists_every_key() -> None:
         assert {"help", "focus-prefix", "pause", "step", "restart", "stop", "save", "load", "quit"} <= bound
 
 
-async def test_save_then_load_for_generation(tmp_path) -> None:
+async def test_save_then_load_for_generation(tmp_path: Path) -> None:
     path = tmp_path / "run.ckpt"
     app = make_app("--epochs", "2")
     async with app.run_test(size=SIZE) as pilot:

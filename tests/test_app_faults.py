@@ -10,6 +10,7 @@ import select
 import signal
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,14 @@ from test_app_robust import dialog, make_app, press, state
 from textual.widgets import Input
 
 from engine import checkpoint as checkpoints
+from tui.app import RnnTuiApp
 from tui.app.screens import ConfirmScreen
 
 SIZE = (100, 30)
+
+
+def last_line_says(app: RnnTuiApp, needle: str) -> bool:
+    return needle in app.main.samples.lines_written[-1]
 
 
 async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path, corpus_path: Path) -> None:
@@ -31,6 +37,7 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
         await wait_for(pilot, lambda: state(app) == "finished", "the run to finish")
         await press(pilot, "f7")  # the trained weights are saved nowhere: asked first
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the restart question")
+        assert isinstance(app.screen, ConfirmScreen)
         assert "This run's weights (epoch 1) are discarded. They are not saved" in app.screen.question
         await press(pilot, "escape")
         run = app.run_control.current
@@ -39,12 +46,13 @@ async def test_unsaved_weights_and_files_not_ours_are_asked_about(tmp_path: Path
             await dialog(pilot, "ctrl+s", target)
             await press(pilot, "enter")
             needle = "is a directory" if target == tmp_path else "is the corpus being trained on"
-            await wait_for(pilot, lambda n=needle: n in app.main.samples.lines_written[-1], needle)
+            await wait_for(pilot, partial(last_line_says, app, needle), needle)
             assert not isinstance(app.screen, ConfirmScreen)
 
         await dialog(pilot, "ctrl+s", notes)
         await press(pilot, "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the replace question")
+        assert isinstance(app.screen, ConfirmScreen)
         assert (
             app.screen.question == f"{notes} exists and is not an rnn-tui checkpoint (a 9-byte text file). Replace it?"
         )

@@ -17,6 +17,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.app.messages import Loading
 from tui.app.screens import ConfirmScreen, LoadScreen
+from tui.app.widgets.generate import GenerateBox
+from tui.app.widgets.settings import SettingsForm
 from tui.cli import app_options, parse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +49,7 @@ def make_app(*flags: str) -> RnnTuiApp:
     return RnnTuiApp(app_options(parse([*FAST, *flags])))
 
 
-async def press(pilot: Pilot, *keys: str) -> None:
+async def press(pilot: Pilot[int], *keys: str) -> None:
     """pilot.press without its waits for an idle CPU: those last a second per key while training runs."""
     for key in keys:
         # Queued on the app as the driver would. pause() first waits until the app has handled what is queued;
@@ -56,7 +59,7 @@ async def press(pilot: Pilot, *keys: str) -> None:
         await pilot.pause(0.01)
 
 
-async def dialog(pilot: Pilot, key: str, path: Path) -> None:
+async def dialog(pilot: Pilot[int], key: str, path: Path) -> None:
     """Open the save (ctrl+s) or load (ctrl+o) dialog and type path in it."""
     app = pilot.app
     await press(pilot, key)
@@ -94,7 +97,7 @@ def assert_one_line(message: str | None, *needles: str) -> None:
         assert needle in message, (needle, message)
 
 
-async def restart(pilot: Pilot, app: RnnTuiApp) -> None:
+async def restart(pilot: Pilot[int], app: RnnTuiApp) -> None:
     """F7, confirming if the app asks."""
     await press(pilot, "f7")
     await pilot.pause(0.02)
@@ -102,7 +105,9 @@ async def restart(pilot: Pilot, app: RnnTuiApp) -> None:
         await press(pilot, "enter")
 
 
-async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: str = "20", temp: str = "", top_k: str = ""):
+async def generate(
+    pilot: Pilot[int], app: RnnTuiApp, prefix: str, length: str = "20", temp: str = "", top_k: str = ""
+) -> GenerateBox:
     box = app.main.generate_box
     app.query_one("#prefix", Input).value = prefix
     app.query_one("#gen-length", Input).value = length
@@ -132,7 +137,9 @@ async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: str = "20"
     ],
     ids=["missing", "directory", "empty", "truncated-zip", "not-utf8", "zip-without-txt", "too-short", "huge"],
 )
-async def test_bad_corpus_on_the_command_line(tmp_path: Path, corpus_path: Path, make, needle: str) -> None:
+async def test_bad_corpus_on_the_command_line(
+    tmp_path: Path, corpus_path: Path, make: Callable[[Path], Path], needle: str
+) -> None:
     app = make_app("--epochs", "2", "--max-chars", "0", "--corpus", str(make(tmp_path)))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "failed", "the corpus error")
@@ -212,7 +219,7 @@ async def test_bad_settings_are_named_inline() -> None:
             if needle is None:
                 assert name not in form.errors
             else:
-                await wait_for(pilot, lambda n=name: n in form.errors, f"the {name} error")
+                await wait_for(pilot, partial(has_error, form, name), f"the {name} error")
                 assert_one_line(form.errors.get(name), needle)
                 assert widget.has_class("-invalid")
                 assert needle in str(form.query_one("#settings-error").render())
@@ -220,7 +227,7 @@ async def test_bad_settings_are_named_inline() -> None:
             if name == "prefixes":
                 widget.value = "分开, 不分开"
             await press(pilot, "enter")
-            await wait_for(pilot, lambda n=name: n not in form.errors, f"{name} accepted")
+            await wait_for(pilot, partial(has_no_error, form, name), f"{name} accepted")
 
         structural = [
             ("hidden", "0", "hidden must be a whole number ≥ 1"),
@@ -233,13 +240,13 @@ async def test_bad_settings_are_named_inline() -> None:
         ]
         for name, text, needle in structural:
             form.set_text(name, text)
-            await wait_for(pilot, lambda n=name: n in form.errors, f"the {name} error")
+            await wait_for(pilot, partial(has_error, form, name), f"the {name} error")
             assert_one_line(form.errors.get(name), needle)  # as it is typed, not only at F7
             await press(pilot, "f7")  # refused: no dialog, no restart
             assert not isinstance(app.screen, ConfirmScreen), (name, form.errors, app.screen.question)
             assert app.run_control.current is running
             form.set_text(name, str(getattr(TrainConfig(hidden=64), name)))
-            await wait_for(pilot, lambda n=name: n not in form.errors, f"{name} accepted")
+            await wait_for(pilot, partial(has_no_error, form, name), f"{name} accepted")
 
         if not torch.cuda.is_available():
             form.widget("device").value = "cuda"
@@ -296,7 +303,7 @@ async def test_generate_box_bad_values_and_extreme_prefixes(corpus_path: Path) -
 
 
 class _RunsCode:
-    def __reduce__(self):  # unpickling this would create a file: it must never happen
+    def __reduce__(self) -> tuple[Callable[[str], int], tuple[str]]:  # unpickling it would create a file: never
         return (os.system, (f"touch {PWNED}",))
 
 
@@ -330,7 +337,7 @@ def bad_checkpoints(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path)
     }
 
 
-NEEDLES = {
+NEEDLES: dict[str, str | tuple[str, ...]] = {
     "missing": "checkpoint not found",
     "truncated": "not a readable rnn-tui checkpoint",
     # Random bytes that start like a pickle are refused as one (torch cannot tell them from a hostile pickle).
@@ -353,11 +360,10 @@ async def test_bad_checkpoints_leave_the_run_untouched(bad_checkpoints: dict[str
                 await dialog(pilot, "ctrl+o", path)
                 assert isinstance(app.screen, LoadScreen)
                 app.screen.query_one(button, Button).press()
-                await wait_for(
-                    pilot, lambda p=path, n=errors: _mentions(app, p) > n, f"the {kind} checkpoint's error", 20
-                )
+                await wait_for(pilot, partial(mentioned_since, app, path, errors), f"the {kind} checkpoint's error", 20)
                 message = [line for line in app.main.samples.lines_written if path.name in line][-1]
-                needles = NEEDLES[kind] if isinstance(NEEDLES[kind], tuple) else (NEEDLES[kind],)
+                wanted = NEEDLES[kind]
+                needles = wanted if isinstance(wanted, tuple) else (wanted,)
                 assert any(needle in message for needle in needles), message
                 assert_one_line(message, "the current run goes on")
                 assert app.run_control.current is running and state(app) == "running", (kind, button)
@@ -405,7 +411,9 @@ async def test_continue_takes_the_epochs_from_the_form(tmp_path: Path) -> None:
         await dialog(pilot, "ctrl+o", path)
         await press(pilot, "enter")
         await wait_for(
-            pilot, lambda: app.run_control.current is not previous and app.run_control.current.ended, "the resumed run"
+            pilot,
+            lambda: (run := app.run_control.current) is not previous and run is not None and run.ended,
+            "the resumed run",
         )
         await wait_for(pilot, lambda: len(app.main.plot.points) == 4, "the checkpoint's history drawn")
         assert state(app) == "finished" and app.run_control.status.epoch == 4 and not app.run_control.epochs_seen
@@ -427,8 +435,8 @@ async def test_divergence_keeps_the_last_good_weights(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: state(app) == "failed", "divergence")
         assert_one_line(app.run_control.failure, "training diverged", "lower the learning rate")
         assert "diverged" in shown(app)
-        trainer = app.run_control.current.trainer
-        assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+        trainer = app.run_control.trainer
+        assert trainer is not None and all(torch.isfinite(p).all() for p in trainer.model.parameters())
         box = await generate(pilot, app, "分开", length="10")  # the weights from before that batch still generate
         assert box.last_error is None and box.last_text is not None and box.last_text.startswith("分开")
         path = tmp_path / "kept.ckpt"
@@ -455,7 +463,7 @@ async def test_rapid_pause_resume_restart_cycles_leave_one_trainer_thread() -> N
         await wait_for(pilot, lambda: len(trainer_threads()) == 1, "the cancelled runs' threads to end", timeout=10)
         await pilot.pause(0.5)
         assert len(trainer_threads()) == 1
-        assert app.run_control.current is last and last.trainer is not None
+        assert app.run_control.current is last and last is not None and last.trainer is not None
         assert sum(not w.is_finished for w in app.workers if w.group == "training") == 1
         seen = len(app.run_control.epochs_seen)
         await wait_for(pilot, lambda: len(app.run_control.epochs_seen) > seen, "the one left training")
@@ -561,7 +569,9 @@ class _RecordingApp(RnnTuiApp):
         super().on_loading(message)
 
 
-async def test_download_progress_shows_in_the_status_panel(trickle, no_local_corpus: Path) -> None:
+async def test_download_progress_shows_in_the_status_panel(
+    trickle: Callable[..., _Trickle], no_local_corpus: Path
+) -> None:
     server = trickle(delay=0.05)  # 51 KiB in 13 chunks: about 0.6 s to watch
     app = _RecordingApp(app_options(parse([*FAST, "--epochs", "1", "--corpus-url", server.url()])))
     app.stages = []
@@ -618,7 +628,7 @@ main(sys.argv[1:])
 """
 
 
-def test_quit_during_a_stalled_download_is_prompt(trickle, tmp_path: Path) -> None:
+def test_quit_during_a_stalled_download_is_prompt(trickle: Callable[..., _Trickle], tmp_path: Path) -> None:
     server = trickle(stall=True)  # sends 4 KiB, then nothing: requests would wait 30 s for more
     env = {k: v for k, v in os.environ.items() if k != "RNN_TUI_CORPUS"}
     env.update(OMP_NUM_THREADS="1", RNN_TUI_CACHE_DIR=str(tmp_path / "cache"))
@@ -635,7 +645,8 @@ def test_quit_during_a_stalled_download_is_prompt(trickle, tmp_path: Path) -> No
         assert process.stdout is not None
         line = process.stdout.readline()
         asked = time.monotonic()
-        assert line.strip() == "quitting", (line, process.stderr.read() if process.poll() is not None else "")
+        stderr = process.stderr.read() if process.stderr is not None and process.poll() is not None else ""
+        assert line.strip() == "quitting", (line, stderr)
         code = process.wait(timeout=20)
         took = time.monotonic() - asked
     finally:
@@ -665,6 +676,19 @@ def _sparse(path: Path, size: int) -> Path:
     with path.open("wb") as handle:
         handle.truncate(size)  # costs no disk, and no memory: it is refused before it is read
     return path
+
+
+def has_error(form: SettingsForm, name: str) -> bool:
+    return name in form.errors
+
+
+def has_no_error(form: SettingsForm, name: str) -> bool:
+    return name not in form.errors
+
+
+def mentioned_since(app: RnnTuiApp, path: Path, before: int) -> bool:
+    """The Samples panel names path more often than the before times it had."""
+    return _mentions(app, path) > before
 
 
 def _mentions(app: RnnTuiApp, path: Path) -> int:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,9 @@ def tiny_zip(tmp_path: Path, corpus_path: Path) -> Path:
     ],
     ids=["missing", "directory", "empty", "not-utf8", "zip-without-member", "zip-no-txt", "not-a-zip", "too-short"],
 )
-def test_bad_corpus(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, needle: str) -> None:
+def test_bad_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], Path], needle: str
+) -> None:
     path = make(tmp_path)
     code, err = run_main(["train", "--headless", "--epochs", "1", "--corpus", str(path)], capsys)
     assert_one_line_error(code, err, needle)
@@ -90,7 +93,9 @@ _SOCKETS: list[object] = []
     [(lambda d: Path("/dev/zero"), "a character device"), (_fifo, "a named pipe"), (_socket, "a socket")],
     ids=["dev-zero", "fifo", "socket"],
 )
-def test_a_corpus_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, make, kind: str) -> None:
+def test_a_corpus_that_is_not_a_regular_file_is_refused_at_once(
+    tmp_path: Path, make: Callable[[Path], Path], kind: str
+) -> None:
     # In a child with a deadline: before the check, /dev/zero was read for ever and a FIFO's open blocked.
     path = make(tmp_path)
     done = subprocess.run(
@@ -163,7 +168,7 @@ def test_cuda_asked_without_cuda(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 class _RunsCode:
-    def __reduce__(self):  # unpickling this would create a file: it must never happen
+    def __reduce__(self) -> tuple[Callable[[str], int], tuple[str]]:  # unpickling it would create a file: never
         return (os.system, ("touch PWNED",))
 
 
@@ -178,7 +183,11 @@ def good_checkpoint(tmp_path_factory: pytest.TempPathFactory, corpus_path: Path)
 
 @pytest.mark.parametrize("kind", ["missing", "truncated", "random", "proto-random", "code", "torch-code", "text"])
 def test_bad_checkpoint(
-    tmp_path: Path, good_checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch, kind: str
+    tmp_path: Path,
+    good_checkpoint: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / f"{kind}.ckpt"

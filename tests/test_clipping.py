@@ -41,8 +41,9 @@ def train(corpus_path: Path, **overrides: Any) -> tuple[Any, list[events.Event],
         stepped.append(actual_norm(list(trainer.model.parameters())))
         optimizer_step()
 
-    trainer.optimizer.step = measured_step
-    trainer.run()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer.optimizer, "step", measured_step)
+        trainer.run()
     return trainer, seen, stepped
 
 
@@ -139,8 +140,9 @@ def test_a_non_finite_gradient_stops_training_before_the_step_and_names_it(corpu
         optimizer_step()
         weights[:] = [p.detach().clone() for p in trainer.model.parameters()]
 
-    trainer.optimizer.step = step_and_keep
-    trainer.run()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer.optimizer, "step", step_and_keep)
+        trainer.run()
     failed = [e for e in seen if isinstance(e, events.Failed)]
     assert len(failed) == 1 and (failed[0].epoch, failed[0].batch, failed[0].step) == (2, 2, 5)
     assert "(step 5): gradient norm inf" in failed[0].message and "the step before" in failed[0].message

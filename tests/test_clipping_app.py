@@ -3,7 +3,7 @@ a short real run: the Status panel's norm and clipped share, the Perplexity pane
 
 from __future__ import annotations
 
-from pilot_helpers import wait_for
+from pilot_helpers import shown_text, wait_for
 from test_heldout_app import data_columns_with
 
 from tui.app import RnnTuiApp
@@ -35,7 +35,7 @@ async def test_ctrl_g_shows_every_steps_gradient_norm_against_theta_and_back() -
         assert str(plot.border_title).startswith(f"Gradient norm · step {steps[-1].step}")
         assert "θ 0.01" in str(plot.border_subtitle) and "clipped 100%" in str(plot.border_subtitle)
         assert plot.chart is not None
-        chart = plot.chart.render().plain
+        chart = shown_text(plot.chart)
         assert data_columns_with(THETA_MARK, chart), chart  # θ drawn as a line
         assert "0.01" in chart  # on the log axis: the norms are far above θ
 

@@ -51,7 +51,7 @@ def test_a_cancelled_curve_keeps_the_points_it_finished(tmp_path: Path) -> None:
 
 
 def test_the_whole_presets_model_is_the_generalising_presets_own() -> None:
-    from engine.config import PRESET_SETTINGS
+    from engine.presets import PRESET_SETTINGS
 
     for corpus, preset in (("timemachine", "whole-en"), ("lyrics", "whole-zh")):
         config = corpus_config(corpus, {"preset": "whole"})

@@ -18,7 +18,7 @@ from engine.explain import (
     generated_text,
 )
 from engine.generate import generate
-from engine.model import CharRNN
+from engine.model import CharRNN, State
 from engine.trainer import Trainer
 from tui.main import main
 
@@ -46,8 +46,8 @@ def char_at_column(row: str, column: int) -> str:
 def teacher_forced_logits(model: CharRNN, corpus: Corpus, text: str) -> torch.Tensor:
     """The model's logits for every next character of text, in one forward pass (not the stepping explain uses)."""
     with torch.no_grad():
-        logits, _ = model(torch.tensor(corpus.vocab.encode(text[:-1])).view(-1, 1))
-    return logits
+        output: tuple[torch.Tensor, State] = model(torch.tensor(corpus.vocab.encode(text[:-1])).view(-1, 1))
+    return output[0]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,8 @@ def test_find_loop_spots_the_books_repetition() -> None:
     assert find_loop("分开哈哈", start=2) is None  # two characters are not a loop yet
     assert find_loop("分开哈哈哈哈", start=2) == Loop(2, "哈")
     assert find_loop("abababx") is None  # the repetition must reach the end
-    assert find_loop("xyzabababab").unit == "ab"  # the shortest unit, not "abab"
+    loop = find_loop("xyzabababab")
+    assert loop is not None and loop.unit == "ab"  # the shortest unit, not "abab"
 
 
 def test_format_lines_up_in_terminal_columns_and_marks_loops(trained: Trainer, corpus: Corpus) -> None:

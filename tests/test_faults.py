@@ -63,7 +63,8 @@ def start(argv: list[str], cwd: Path, **env: str) -> subprocess.Popen[str]:
 def wait_for_epoch(process: subprocess.Popen[str]) -> None:
     assert process.stdout is not None
     line = process.stdout.readline()
-    assert line.startswith("epoch 1,"), (line, process.stderr.read() if process.poll() is not None else "")
+    stderr = process.stderr.read() if process.stderr is not None and process.poll() is not None else ""
+    assert line.startswith("epoch 1,"), (line, stderr)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 60) -> str:
@@ -237,13 +238,15 @@ def test_wrong_targets_are_refused_before_anything_loads(
     assert corpus_path.read_bytes() == corpus_before
 
 
-def test_a_read_only_folder_is_refused_before_training(read_only_folder: Path, capsys) -> None:
+def test_a_read_only_folder_is_refused_before_training(
+    read_only_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for argv in (["--save", str(read_only_folder / "x.ckpt")], ["--metrics", str(read_only_folder / "new" / "m")]):
         code, err = run_main(["train", "--headless", *TINY, *argv], capsys)
         assert_one_line_error(code, err, "on a read-only file system")
 
 
-def test_metrics_in_a_folder_not_made_yet_is_written_there(tmp_path: Path, capsys) -> None:
+def test_metrics_in_a_folder_not_made_yet_is_written_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The check accepts a folder it can create; the run then creates it, as --save does (it said "its folder no
     longer exists" after training)."""
     metrics = tmp_path / "runs" / "today" / "m.jsonl"
@@ -252,7 +255,9 @@ def test_metrics_in_a_folder_not_made_yet_is_written_there(tmp_path: Path, capsy
     assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1]
 
 
-def test_force_replaces_a_file_that_is_not_ours_then_it_is_ours(tmp_path: Path, capsys) -> None:
+def test_force_replaces_a_file_that_is_not_ours_then_it_is_ours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes\n")
     code, err = run_main(["train", "--headless", *TINY, "--save", str(notes), "--force"], capsys)

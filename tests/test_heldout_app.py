@@ -11,7 +11,7 @@ import csv
 import re
 from pathlib import Path
 
-from pilot_helpers import wait_for
+from pilot_helpers import shown_text, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
@@ -41,7 +41,7 @@ def held_out_history() -> list[events.EpochEnd]:
     ]
 
 
-async def paused_app(pilot: Pilot, app: RnnTuiApp) -> None:
+async def paused_app(pilot: Pilot[int], app: RnnTuiApp) -> None:
     """Wait until the paused run's trainer is built and its Started event shown: no real event comes after."""
     await wait_for(
         pilot, lambda: app.run_control.status.state == "paused" and app.run_control.config is not None, "paused start"
@@ -89,7 +89,8 @@ async def test_status_and_plot_show_train_fresh_and_held_out() -> None:
         assert "epoch 6" in str(plot.border_title)
         legend = str(plot.border_subtitle)
         assert re.fullmatch(r"⣀ ?train +• ?held-out +· ?fresh +│ ?best (epoch )?3", legend), legend
-        chart = plot.chart.render().plain  # what the panel shows
+        assert plot.chart is not None
+        chart = shown_text(plot.chart)  # what the panel shows
         for mark in ("•", "·", "│"):  # held-out bullets, fresh-state dots, the best epoch's line: not colour alone
             assert data_columns_with(mark, chart), f"{mark!r} not drawn in:\n{chart}"
 
@@ -107,7 +108,7 @@ async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -
         await paused_app(pilot, app)  # the form shows the run's settings; nothing reloads it after this
         form = app.main.settings
         form.set_text("corpus", "/data/jaychou_lyrics.txt.zip")
-        labels = [label.render().plain for label in form.query(".setting-label")]
+        labels = [shown_text(label) for label in form.query(".setting-label")]
         assert "preset*" in labels and "prefixes" in labels  # preset applies on restart, prefixes live
         state = form.widget("state")
         assert isinstance(state, Select) and [value for _, value in state._options] == list(STATE_POLICIES)
@@ -152,7 +153,7 @@ async def test_preset_selection_fills_the_form_and_help_explains_the_figures() -
 
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        text = app.screen.query_one("#help-settings").render().plain
+        text = shown_text(app.screen.query_one("#help-settings"))
         for needle in ("train", "fresh-state", "held-out", "never trained on", "d2l-zh", "d2l-en", "The Time Machine"):
             assert needle in text
         assert "held-out" in text.split("On restart")[1]  # the new fields are listed with the restart settings
@@ -181,11 +182,11 @@ async def test_runs_compared_overlays_held_out_curves_and_exports_them(tmp_path:
             ("cell=rnn val_chars=5000", TRAIN_MARKER),
             ("cell=gru val_chars=0", TRAIN_MARKER),
         ]
-        assert "• held-out" in plot.render().plain  # the title names the marks
+        assert "• held-out" in shown_text(plot)  # the title names the marks
         assert "held-out best 310.0 at epoch 3" in screen.describe(0, labels[0])
 
         path = tmp_path / "runs.csv"
-        screen.query_one("#runs-csv").value = str(path)
+        screen.query_one("#runs-csv", Input).value = str(path)
         screen.query_one("#runs-csv").focus()
         await pilot.press("enter")
         assert screen.error is None and screen.exported == str(path)
@@ -210,7 +211,9 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         assert last.val_perplexity is not None and last.fresh_perplexity is not None
         shown = app.main.status.render_status().plain
         assert f"held-out {last.val_perplexity:,.2f}" in shown and f"fresh {last.fresh_perplexity:,.2f}" in shown
-        assert "unseen left out" in shown and f"{app.run_control.config.val_chars:,} held out" in shown
+        config = app.run_control.config
+        assert config is not None
+        assert "unseen left out" in shown and f"{config.val_chars:,} held out" in shown
         await wait_for(pilot, lambda: "held-out" in app.main.plot.drawn, "the held-out curve")
 
         assert ("X", "(35, 32, 1027)") in app.main.shapes.rows_shown
@@ -221,12 +224,19 @@ async def test_real_runs_show_held_out_figures_and_the_english_preset_trains_on_
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new preset starts from scratch
         await wait_for(
-            pilot, lambda: app.run_control.config.preset == "d2l-en" and len(app.run_control.epochs_seen) >= 2, "d2l-en"
+            pilot,
+            lambda: (
+                (config := app.run_control.config) is not None
+                and config.preset == "d2l-en"
+                and len(app.run_control.epochs_seen) >= 2
+            ),
+            "d2l-en",
         )
         await pilot.press("f8")
         status = app.run_control.status
         assert status.vocab_size == 28 and "timemachine" in status.corpus  # letters, space and <unk>
-        assert app.run_control.config.hidden == 32 and app.run_control.config.sampling == "windows"
+        config = app.run_control.config
+        assert config is not None and config.hidden == 32 and config.sampling == "windows"
         assert "unseen as <unk>" in app.main.status.render_status().plain
         # The generate box offers the run's own prefix: 分开 has no letters of The Time Machine.
         assert app.main.generate_box.query_one("#prefix", Input).value == "it has"

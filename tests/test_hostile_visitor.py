@@ -257,11 +257,13 @@ async def test_a_seat_has_a_disk_quota_and_a_memory_share(tmp_path: Path, monkey
         await wait_for(pilot, lambda: sum("saved one.ckpt" in n for n in notes()) == 2, "the second save of one.ckpt")
 
         # A model past the seat's memory is refused in the form, with the numbers.
+        assert app.run_control.config is not None
         app.main.settings.load(app.run_control.config.with_changes(hidden=4096))
         await pilot.press("f7")
         await wait_for(pilot, lambda: any("is available" in n for n in notes()), "the memory refusal")
         said = next(n for n in notes() if "is available" in n)
-        assert "hidden" in said and "needs about" in said and app.run_control.config.hidden == 16
+        assert "hidden" in said and "needs about" in said
+        assert app.run_control.config is not None and app.run_control.config.hidden == 16
 
 
 async def test_typed_markup_is_text_everywhere_in_a_terminal_too(

@@ -38,7 +38,7 @@ def state(app: RnnTuiApp) -> str:
     return app.run_control.status.state
 
 
-async def generate(pilot: Pilot, app: RnnTuiApp, prefix: str, length: int, temperature: str = "") -> str:
+async def generate(pilot: Pilot[int], app: RnnTuiApp, prefix: str, length: int, temperature: str = "") -> str:
     app.query_one("#prefix", Input).value = prefix
     app.query_one("#gen-length", Input).value = str(length)
     app.query_one("#gen-temperature", Input).value = temperature
@@ -61,9 +61,9 @@ async def test_next_character_view_explains_the_generated_text() -> None:
         assert screen.error is None
         # The text shown in the box, character by character, with the engine's distributions for these weights.
         assert "".join(step.chosen for step in screen.steps) == text[2:]
-        expected = explain_text(
-            app.run_control.trainer.model, app.run_control.vocab, text, start=2, temperature=1.0, k=8
-        )
+        trainer, vocab = app.run_control.trainer, app.run_control.vocab
+        assert trainer is not None and vocab is not None
+        expected = explain_text(trainer.model, vocab, text, start=2, temperature=1.0, k=8)
         assert [s.probability for s in screen.steps] == pytest.approx([s.probability for s in expected], abs=1e-5)
         assert [s.candidates[0].char for s in screen.steps] == [s.candidates[0].char for s in expected]
         table = screen.query_one(DataTable)
@@ -95,15 +95,15 @@ async def test_next_character_view_generates_greedy_when_nothing_was_generated()
         await wait_for(pilot, lambda: state(app) == "finished", "3 epochs")
         app.query_one("#gen-length", Input).value = "30"
         await pilot.press("f4")
-        screen = app.screen
-        assert isinstance(screen, NextCharScreen)
-        await wait_for(pilot, lambda: bool(screen.steps) or screen.error is not None, "explanation")
-        assert len(screen.steps) == 30
-        assert all(step.rank == 1 for step in screen.steps)  # greedy takes the favourite every time
-        subtitle = screen.query_one("#next-box").border_subtitle or ""
+        greedy = app.screen
+        assert isinstance(greedy, NextCharScreen)
+        await wait_for(pilot, lambda: bool(greedy.steps) or greedy.error is not None, "explanation")
+        assert len(greedy.steps) == 30
+        assert all(step.rank == 1 for step in greedy.steps)  # greedy takes the favourite every time
+        subtitle = greedy.query_one("#next-box").border_subtitle or ""
         assert "greedy" in subtitle
-        if screen.loop is not None:  # an undertrained model repeats itself: the view says so, on a line of its own
-            loop_line = screen.query_one("#next-loop", Static)
+        if greedy.loop is not None:  # an undertrained model repeats itself: the view says so, on a line of its own
+            loop_line = greedy.query_one("#next-loop", Static)
             assert loop_line.display and "↻ loop" in str(loop_line.render()) and "↻ loop" not in subtitle
         await pilot.press("escape")
 
@@ -144,18 +144,18 @@ async def test_hidden_unit_view_colours_the_corpus_by_the_engines_state(cell: st
         assert isinstance(screen, HiddenUnitsScreen)
         await wait_for(pilot, lambda: screen.activations is not None or screen.error is not None, "activations")
         assert screen.error is None
-        corpus_text = app.run_control.trainer.corpus.text[:CORPUS_STRETCH]
-        assert screen.activations.text == corpus_text
+        trainer, vocab, activations = app.run_control.trainer, app.run_control.vocab, screen.activations
+        assert trainer is not None and vocab is not None and activations is not None
+        corpus_text = trainer.corpus.text[:CORPUS_STRETCH]
+        assert activations.text == corpus_text
         # The first suggestion is shown: the unit that varies most over the text.
-        reference = read_activations(app.run_control.trainer.model, app.run_control.vocab, corpus_text)
+        reference = read_activations(trainer.model, vocab, corpus_text)
         assert screen.unit == int(reference.layer("h").std(0).argmax())
         # Its colours are its activation: the engine's state, computed in one recurrent() pass here.
         with torch.no_grad():
-            outputs, _ = app.run_control.trainer.model.recurrent(
-                torch.tensor(app.run_control.vocab.encode(corpus_text)).view(-1, 1)
-            )
+            outputs, _ = trainer.model.recurrent(torch.tensor(vocab.encode(corpus_text)).view(-1, 1))
         values = outputs[:, 0, screen.unit].tolist()
-        assert screen.activations.unit(screen.unit) == pytest.approx(values, abs=1e-5)
+        assert activations.unit(screen.unit) == pytest.approx(values, abs=1e-5)
         coloured = screen.coloured
         assert coloured.plain == corpus_text.replace(" ", "␣")
         scale = display_scale(values)
@@ -180,7 +180,7 @@ async def test_hidden_unit_view_colours_the_corpus_by_the_engines_state(cell: st
             kinds.value = "c"
             await pilot.pause(0.1)
             assert screen.kind == "c"
-            c_values = screen.activations.unit(screen.unit, "c")
+            c_values = activations.unit(screen.unit, "c")
             assert c_values == pytest.approx(reference.unit(screen.unit, "c"), abs=1e-5)
         else:
             assert [value for _, value in kinds._options] == ["h"]
@@ -192,13 +192,21 @@ async def test_runs_compared_overlays_finished_runs_and_exports_csv(tmp_path: Pa
     app = make_app("--epochs", "2")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: state(app) == "finished", "first run")
-        first = list(app.run_control.trainer.state.history)
-        config = app.run_control.config.with_changes(cell="gru", epochs=3)
+        trainer, shown_config = app.run_control.trainer, app.run_control.config
+        assert trainer is not None and shown_config is not None
+        first = list(trainer.state.history)
+        config = shown_config.with_changes(cell="gru", epochs=3)
         app.main.settings.load(config)
         await pilot.press("f7")
         await pilot.press("enter")  # confirm: a new cell starts from scratch
-        await wait_for(pilot, lambda: state(app) == "finished" and app.run_control.config.cell == "gru", "second run")
-        second = list(app.run_control.trainer.state.history)
+        await wait_for(
+            pilot,
+            lambda: state(app) == "finished" and (run := app.run_control.config) is not None and run.cell == "gru",
+            "second run",
+        )
+        trainer = app.run_control.trainer
+        assert trainer is not None
+        second = list(trainer.state.history)
         await pilot.press("f10")
         screen = app.screen
         assert isinstance(screen, RunsScreen)
@@ -257,5 +265,5 @@ async def test_a_loaded_checkpoints_history_is_compared_too(tmp_path: Path, corp
         units = app.screen
         assert isinstance(units, HiddenUnitsScreen)
         await wait_for(pilot, lambda: units.activations is not None or units.error is not None, "activations")
-        assert units.activations.cell == "gru" and units.activations.hidden == 32
+        assert units.activations is not None and units.activations.cell == "gru" and units.activations.hidden == 32
         assert units.model_source is not None and units.model_source.label == "gru.ckpt, epoch 2"

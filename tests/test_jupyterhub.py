@@ -25,6 +25,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import BOOK_CORPUS, PROJECT_ROOT
@@ -38,7 +39,7 @@ def free_port() -> int:
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 # ----- the server behind the proxy, without a hub -----
@@ -181,7 +182,7 @@ def terminal_size_seen(follow: bool) -> str:
             output += chunk
     child.wait(timeout=30)
     os.close(leader)
-    return re.findall(r"SIZE (\d+ \d+)", output.decode())[0]
+    return str(re.findall(r"SIZE (\d+ \d+)", output.decode())[0])
 
 
 def test_in_a_terminal_that_exports_its_first_size_the_app_reads_the_real_one() -> None:
@@ -209,7 +210,7 @@ needs_hub = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def hub() -> Iterator[dict]:
+def hub() -> Iterator[dict[str, Any]]:
     folder = Path(tempfile.mkdtemp(prefix="rnn-tui-hub-test-"))
     port, hub_port, api_port = free_port(), free_port(), free_port()
     environment = {
@@ -263,7 +264,7 @@ window.WebSocket = class extends LabWebSocket {
 
 
 @pytest.fixture(scope="module")
-def lab(hub: dict) -> Iterator[object]:
+def lab(hub: dict[str, Any]) -> Iterator[object]:
     """A logged-in browser at the user's JupyterLab."""
     from test_serve_browser import CHROMIUM, CHROMIUM_FLAGS, RECORD_TERMINAL, playwright_api
 
@@ -286,7 +287,9 @@ def lab(hub: dict) -> Iterator[object]:
 
 
 @needs_hub
-def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_login(hub: dict, lab) -> None:
+def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_login(
+    hub: dict[str, Any], lab: Any
+) -> None:
     from test_serve_browser import ARTIFACTS, screen_text, wait_until
 
     context = lab.context
@@ -328,7 +331,7 @@ def test_a_student_clicks_rnn_tui_in_the_launcher_and_gets_the_app_behind_the_lo
 
 
 @needs_hub
-def test_rnn_tui_in_a_jupyterlab_terminal_keys_colours_cjk_and_a_resize(hub: dict, lab) -> None:
+def test_rnn_tui_in_a_jupyterlab_terminal_keys_colours_cjk_and_a_resize(hub: dict[str, Any], lab: Any) -> None:
     """The app as a student starts it in JupyterLab's terminal (xterm.js behind terminado): F-keys and ctrl-keys
     reach it, it draws in 24-bit colour (COLORTERM from the hub's config), its Samples panel's lyrics are drawn
     glyphs, and it follows the window's size (terminado exports COLUMNS and LINES: tui.main drops them)."""
@@ -338,7 +341,7 @@ def test_rnn_tui_in_a_jupyterlab_terminal_keys_colours_cjk_and_a_resize(hub: dic
         return ANSI.sub("", lab.evaluate("window.__lab_terminal"))
 
     def raw() -> str:
-        return lab.evaluate("window.__lab_terminal")
+        return str(lab.evaluate("window.__lab_terminal"))
 
     lab.set_viewport_size({"width": 1200, "height": 800})
     lab.locator(".jp-LauncherCard", has_text="Terminal").first.click()
@@ -349,7 +352,9 @@ def test_rnn_tui_in_a_jupyterlab_terminal_keys_colours_cjk_and_a_resize(hub: dic
     try:
         wait_until(lambda: re.search(r"epoch \d+, perplexity", text()), "the Samples panel's first lyrics", 180)
         assert re.search(r"\x1b\[[0-9;]*38;2;\d+;\d+;\d+", raw()), "no 24-bit colour in the app's output"
-        samples = text()[re.search(r"epoch \d+, perplexity", text()).start() :]
+        found = re.search(r"epoch \d+, perplexity", text())
+        assert found is not None
+        samples = text()[found.start() :]
         chars = sorted(set(CJK.findall(samples)))[:40]
         assert len(chars) >= 3, samples[:500]
         drawn = lab.evaluate(HAS_GLYPHS, chars)

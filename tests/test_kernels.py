@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.kernels import GRURecurrence, LinearCrossEntropy, LSTMRecurrence, TanhRecurrence
-from engine.model import CharRNN, Stepper
+from engine.model import CharRNN, State, Stepper
 
 
 def test_functions_pass_gradcheck() -> None:
@@ -37,13 +37,14 @@ def test_all_gradients_equal_the_torch_layer_fed_one_hot(cell: str) -> None:
     inputs = torch.randint(0, 60, (7, 3))
     state = model.init_state(3)
     if isinstance(state, tuple):
-        state = tuple(s.double().normal_().requires_grad_() for s in state)
+        h, c = (s.double().normal_().requires_grad_() for s in state)
+        state = (h, c)
     else:
         state = state.double().normal_().requires_grad_()
     states = list(state) if isinstance(state, tuple) else [state]
     weights = torch.randn(7, 3, 16, dtype=torch.double)  # a loss that weighs every output differently
 
-    def grads(outputs: torch.Tensor, final: object) -> list[torch.Tensor]:
+    def grads(outputs: torch.Tensor, final: State) -> list[torch.Tensor]:
         finals = list(final) if isinstance(final, tuple) else [final]
         loss = (outputs * weights).sum() + sum((f * (k + 2)).sum() for k, f in enumerate(finals))
         return list(torch.autograd.grad(loss, [*model.rnn.parameters(), *states]))
@@ -61,7 +62,7 @@ def test_fused_loss_equals_dense_then_cross_entropy(cell: str) -> None:
     inputs, targets = torch.randint(0, 97, (9, 4)), torch.randint(0, 97, (9, 4))
 
     state = model.init_state(4)
-    state = tuple(s.double() for s in state) if isinstance(state, tuple) else state.double()
+    state = (state[0].double(), state[1].double()) if isinstance(state, tuple) else state.double()
     ours, _ = model.loss(inputs, targets, state)
     our_grads = torch.autograd.grad(ours, list(model.parameters()))
     logits, _ = model(inputs, state)

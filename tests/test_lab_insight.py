@@ -19,7 +19,7 @@ from engine.lab.gates import HIGH, LOW, gate_saturation, gate_values
 from engine.lab.gradients import gradients_through_time, windows_of
 from engine.lab.saliency import effective_context, saliency
 from engine.lab.unroll import one_hot, spectral_radius
-from engine.model import CharRNN
+from engine.model import CharRNN, make_recurrent_layer
 from tui.main import main
 
 CELLS = ("rnn", "gru", "lstm")
@@ -103,7 +103,7 @@ def test_gradients_through_time_per_layer_equal_autograd_on_torchs_two_layer_mod
     module: torch.nn.RNNBase = model.rnn
     layers = []
     for layer, inputs_size in enumerate((size, model.hidden)):
-        one = type(module)(inputs_size, model.hidden, num_layers=1).double()
+        one = make_recurrent_layer(cell, inputs_size, model.hidden, 1, 0.0).double()
         with torch.no_grad():
             for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(one, f"{kind}_l0").copy_(getattr(module, f"{kind}_l{layer}"))
@@ -137,7 +137,9 @@ def test_gradients_through_time_per_layer_equal_autograd_on_torchs_two_layer_mod
         expected = []
         for k in range(window):
             t = window - 1 - k
-            grad = kept[layer][t].grad[0]
+            h_grad = kept[layer][t].grad
+            assert h_grad is not None
+            grad = h_grad[0]
             if cell == "lstm":
                 c_grad = cells[layer][t].grad
                 grad = torch.cat((grad, torch.zeros_like(grad) if c_grad is None else c_grad[0]), -1)

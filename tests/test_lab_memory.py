@@ -7,6 +7,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,20 +15,20 @@ import torch.nn.functional as F
 from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import events
-from engine.corpus import Vocab
-from engine.evaluate import stream_length
+from engine.config import stream_length
+from engine.corpus import Corpus, Vocab
 from engine.lab.copies import MIN_COPY, TextIndex, copies, sample_copy, suffix_array
 from engine.lab.horizon import contexts, encode, horizon, perplexity
 from engine.lab.ngram import KneserNey, ngram_table
 from engine.lab.timeline import timeline_entries
-from engine.session import open_session
+from engine.session import Session, open_session
 from engine.timeline import SampleRecord
 from tui.main import main
 
 MARK = "☃"  # a character the lyrics never hold: nothing can be copied across it
 
 
-def train(overrides: dict) -> tuple[list[events.EpochEnd], list[events.Samples], object]:
+def train(overrides: dict[str, Any]) -> tuple[list[events.EpochEnd], list[events.Samples], Session]:
     seen: list[events.Event] = []
     session = open_session({"pred_period": 10**6, **overrides}, listener=seen.append, threads=1)
     session.trainer.run()
@@ -48,7 +49,7 @@ def test_context_one_equals_an_independent_one_step_computation(corpus_path: Pat
     # A briefly trained model; k = 1 is every character predicted from the one before it and a zero state, computed
     # here with torch's own recurrent layer on one-hot inputs (not the engine's kernels), one position at a time.
     _, _, session = train({"corpus": str(corpus_path), "cell": "gru", "hidden": 32, "epochs": 2, "seed": 3})
-    trainer = session.trainer  # type: ignore[attr-defined]
+    trainer = session.trainer
     model = trainer.copy_model().eval()
     text = trainer.corpus.text[:600]
     indices = encode(trainer.vocab, text)
@@ -67,7 +68,7 @@ def test_horizon_tells_the_carried_state_trap_from_a_cold_start(corpus_path: Pat
     found = {}
     for state in ("carry", "epoch"):
         history, _, session = train({**settings, "state": state, "val_chars": 0})
-        trainer = session.trainer  # type: ignore[attr-defined]
+        trainer = session.trainer
         curve = horizon(trainer.copy_model(), trainer.vocab, trainer.corpus.text)
         found[state] = (history[-1].perplexity, curve)
     carried_train, carried = found["carry"]
@@ -124,8 +125,8 @@ def test_the_suffix_array_sorts_suffixes_as_python_does() -> None:
         assert list(suffix_array(text)) == sorted(range(len(text)), key=lambda i: text[i:])
 
 
-def test_a_planted_copy_is_found_at_its_exact_length(corpus: object) -> None:
-    text = corpus.text  # type: ignore[attr-defined]
+def test_a_planted_copy_is_found_at_its_exact_length(corpus: Corpus) -> None:
+    text = corpus.text
     index = TextIndex(text)
     planted = text[4_000:4_031]
     sample = "分开" + MARK * 3 + planted + MARK * 2 + text[7_000:7_005]  # 5 copied characters: too short to count
@@ -153,10 +154,10 @@ def by_the_definition(sample: str, prefix: int, source: str) -> tuple[int, int]:
     return longest, len(covered)
 
 
-def test_a_planted_copy_reads_the_same_in_the_metrics_samples_and_timeline(corpus: object) -> None:
+def test_a_planted_copy_reads_the_same_in_the_metrics_samples_and_timeline(corpus: Corpus) -> None:
     # The one detector behind every place a learner reads "copied": the trainer's figures and `lab copies` (copies),
     # the Samples panel (its SampleCopy) and the Lab's Timeline (timeline_entries) give the same numbers.
-    text = corpus.text  # type: ignore[attr-defined]
+    text = corpus.text
     planted = text[4_000:4_031]
     sample = "分开" + MARK * 3 + planted + MARK * 2 + text[7_000:7_005]
     found = copies(TextIndex(text), [("分开", sample)])
@@ -170,10 +171,10 @@ def test_a_planted_copy_reads_the_same_in_the_metrics_samples_and_timeline(corpu
     assert entry.to_json()["samples"][0]["longest_copy"] == found.to_json()["copy_longest"] == 31
 
 
-def test_a_copy_running_on_from_its_prefix_counts_its_generated_characters_only(corpus: object) -> None:
+def test_a_copy_running_on_from_its_prefix_counts_its_generated_characters_only(corpus: Corpus) -> None:
     # The prefix (4 characters of a line) is not the model's: of the 10-character stretch only the 6 generated
     # characters count, in the longest copy too; but the stretch is one copy of ≥ 8, which the 6 alone are not.
-    text = corpus.text  # type: ignore[attr-defined]
+    text = corpus.text
     index = TextIndex(text)
     line = text[4_000:4_010]
     prefix, generated = line[:4], line[4:] + MARK * 10
@@ -188,9 +189,9 @@ def test_a_copy_running_on_from_its_prefix_counts_its_generated_characters_only(
     assert (nothing.longest_copy, nothing.copied, nothing.spans) == (0, 0, ())
 
 
-def test_the_detector_agrees_with_the_definition_on_real_samples(corpus: object) -> None:
+def test_the_detector_agrees_with_the_definition_on_real_samples(corpus: Corpus) -> None:
     # Mixed samples cut from the lyrics at random with random prefixes: brute force and the suffix array agree.
-    text = corpus.text  # type: ignore[attr-defined]
+    text = corpus.text
     index = TextIndex(text)
     generator = torch.Generator().manual_seed(0)
     for _ in range(12):

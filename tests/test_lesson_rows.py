@@ -44,6 +44,7 @@ def test_only_a_served_seat_is_capped(served: bool, tmp_path: Path, monkeypatch:
     else:
         monkeypatch.delenv(SESSION_DIR_ENV, raising=False)
     csv = str(tmp_path / "observations-temperature.csv")
+    # A stub lesson and no trainer (lesson_run and with_verdict are replaced above): only the row quota is tested.
     problems = [observe_and_collect(StubLesson(), None, "", csv)[2] for _ in range(15)]  # type: ignore[arg-type]
     if served:
         assert len(written) == RowQuota.PER_MINUTE and all("a minute" in str(p) for p in problems[2:])

@@ -71,7 +71,8 @@ async def test_the_lessons_tab_fills_the_form_and_restarts_through_the_confirmat
         await wait_for(
             pilot, lambda: app.run_control.config is not None and app.run_control.config.cell == "lstm", "the lesson"
         )
-        assert (app.run_control.config.hidden, app.run_control.config.epochs) == (106, 50)
+        config = app.run_control.config
+        assert config is not None and (config.hidden, config.epochs) == (106, 50)
         app.run_control.cancel()
 
 

@@ -13,7 +13,7 @@ import torch
 from engine.config import TrainConfig
 from engine.corpus import Corpus
 from engine.model import CharRNN
-from engine.optim import SGD, Adam
+from engine.optim import SGD, Adam, Optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,12 +26,14 @@ def batches(corpus: Corpus, count: int) -> list[tuple[torch.Tensor, torch.Tensor
     ]
 
 
-def train(model: CharRNN, optimizer: object, data: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+def train(
+    model: CharRNN, optimizer: Optimizer | torch.optim.Optimizer, data: list[tuple[torch.Tensor, torch.Tensor]]
+) -> None:
     for inputs, targets in data:
         loss, _ = model.loss(inputs, targets)
-        optimizer.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()  # type: ignore[attr-defined]
+        optimizer.step()
 
 
 def twin_models(corpus: Corpus) -> tuple[CharRNN, CharRNN]:
@@ -52,16 +54,16 @@ def assert_same_weights(a: CharRNN, b: CharRNN) -> None:
 def test_steps_equal_torch_optim_bit_for_bit(corpus: Corpus, name: str, weight_decay: float) -> None:
     """With --weight-decay as torch.optim's weight_decay; 0 against torch.optim's default (the engine before it)."""
     ours, theirs = twin_models(corpus)
-    decay = {"weight_decay": weight_decay} if weight_decay else {}
+    optimizers: tuple[Optimizer, torch.optim.Optimizer]
     if name == "adam":
         optimizers = (
             Adam(list(ours.parameters()), lr=0.01, weight_decay=weight_decay),
-            torch.optim.Adam(theirs.parameters(), lr=0.01, fused=True, **decay),
+            torch.optim.Adam(theirs.parameters(), lr=0.01, fused=True, weight_decay=weight_decay),
         )
     else:
         optimizers = (
             SGD(list(ours.parameters()), lr=0.5, weight_decay=weight_decay),
-            torch.optim.SGD(theirs.parameters(), lr=0.5, **decay),
+            torch.optim.SGD(theirs.parameters(), lr=0.5, weight_decay=weight_decay),
         )
     data = batches(corpus, 6)
     train(ours, optimizers[0], data)
@@ -106,7 +108,7 @@ def test_state_saved_for_a_row_major_w_ih_still_steps_right(corpus: Corpus) -> N
     saved = our_adam.state_dict()
     for state in saved["state"].values():  # as an older checkpoint holds it: every tensor row-major
         state.update({k: v.contiguous() for k, v in state.items()})
-    assert saved["state"][0]["exp_avg"].stride() != ours.rnn.weight_ih_l0.stride()
+    assert saved["state"][0]["exp_avg"].stride() != ours.layer_weights(0).w_ih.stride()
     resumed = Adam(list(ours.parameters()), lr=0.01)
     resumed.load_state_dict(saved)
     train(ours, resumed, data[3:])

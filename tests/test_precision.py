@@ -12,7 +12,9 @@ import os
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
@@ -26,6 +28,9 @@ from engine.generate import generate
 from engine.precision import NATIVE_ENV, Support, choose, cpu_flags, cpu_support, cuda_support, step_context
 from engine.session import open_session
 from engine.trainer import Trainer
+
+if TYPE_CHECKING:  # the app loads in the tests that run it
+    from tui.app import RnnTuiApp
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -61,7 +66,13 @@ print(json.dumps({
 """
 
 
-def run_engine(source: Path, corpus_path: Path, epochs: int, precision: str, env: dict[str, str] | None = None) -> dict:
+def paused(app: RnnTuiApp) -> bool:
+    return app.run_control.status.state == "paused"
+
+
+def run_engine(
+    source: Path, corpus_path: Path, epochs: int, precision: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-c", RUN_SCRIPT, str(corpus_path), str(epochs), precision],
         capture_output=True,
@@ -72,7 +83,8 @@ def run_engine(source: Path, corpus_path: Path, epochs: int, precision: str, env
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
 
 
 def engine_before_precision(destination: Path) -> Path | None:
@@ -113,7 +125,7 @@ def test_fp32_is_the_engine_before_precision_bit_for_bit(tmp_path: Path, corpus_
     assert run_engine(PROJECT_ROOT, corpus_path, 3, "bf16", {NATIVE_ENV: "1"})["perplexity"] != before["perplexity"]
 
 
-def train(settings: dict) -> tuple[Trainer, list[events.EpochEnd]]:
+def train(settings: dict[str, Any]) -> tuple[Trainer, list[events.EpochEnd]]:
     history: list[events.Event] = []
     trainer = open_session(settings, listener=history.append, threads=1).trainer
     trainer.run()
@@ -363,7 +375,7 @@ async def test_the_status_panel_names_a_precision_other_than_the_books(monkeypat
     for flags, shown in ((["--precision", "auto"], f"bf16 (auto: {NATIVE_ENV}=1 says native bfloat16)"), ([], None)):
         app = RnnTuiApp(app_options(parse([*fast, *flags])))
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(pilot, lambda app=app: app.run_control.status.state == "paused", "the paused start")
+            await wait_for(pilot, partial(paused, app), "the paused start")
             text = app.main.status.render_status().plain
             if shown:
                 assert shown in text, text
@@ -437,7 +449,7 @@ async def test_the_app_hints_once_that_bf16_is_faster_where_native(monkeypatch: 
         monkeypatch.setenv(NATIVE_ENV, native)
         app = RnnTuiApp(app_options(parse([*fast, *flags])))
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda app=app: app.run_control.status.state == "paused", "the paused start")
+            await wait_for(pilot, partial(paused, app), "the paused start")
             notes = [line.plain for line in app.main.samples.written if line.plain.startswith(("hint", "warning"))]
             if expected == hint:  # the Status panel's, on one line (at 80×24 without "hint: "); not a line of samples
                 message = app.run_control.status.message

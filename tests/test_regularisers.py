@@ -4,6 +4,8 @@ computes the same with it; a resumed run takes the same schedule; old checkpoint
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -28,9 +30,9 @@ def small(config: TrainConfig, **changes: object) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def held(corpus_path: object) -> Corpus:
+def held(corpus_path: Path) -> Corpus:
     """The book's split: 10,000 training characters and the 1,500 after them held out."""
-    return load_corpus(corpus_path, 10_000, 1_500)  # type: ignore[arg-type]
+    return load_corpus(corpus_path, 10_000, 1_500)
 
 
 @pytest.fixture(scope="module")
@@ -118,24 +120,24 @@ def test_schedule_factors() -> None:
 
 
 @pytest.mark.parametrize("sched", ["cosine", "plateau"])
-def test_a_scheduled_run_resumes_exactly(book_config: TrainConfig, held: Corpus, tmp_path: object, sched: str) -> None:
+def test_a_scheduled_run_resumes_exactly(book_config: TrainConfig, held: Corpus, tmp_path: Path, sched: str) -> None:
     """The schedule's state is the run's position and history, which a checkpoint carries: resumed mid-epoch, the
     rates and perplexities are the unbroken run's."""
     config = small(book_config, epochs=3, schedule=sched, lr=0.05, embed=8, tie="on", io_dropout=0.2)
     straight = run(config, held)[0].state.history
     first, _ = train_acting_at(config, held, (2, 3), Trainer.stop)
-    first.save(str(tmp_path / "mid.ckpt"))  # type: ignore[operator]
-    resumed, _ = resume(load(tmp_path / "mid.ckpt"), held)  # type: ignore[operator]
+    first.save(str(tmp_path / "mid.ckpt"))
+    resumed, _ = resume(load(tmp_path / "mid.ckpt"), held)
     assert [e.perplexity for e in resumed.state.history] == [e.perplexity for e in straight]
     assert [e.scheduled_lr for e in resumed.state.history] == [e.scheduled_lr for e in straight]
 
 
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("changes", [{"embed": 12}, {"embed": 12, "tie": "on"}, {"tie": "on"}, {"io_dropout": 0.4}])
-def test_every_impl_computes_the_same_with_each_regulariser(cell: str, changes: dict[str, object]) -> None:
+def test_every_impl_computes_the_same_with_each_regulariser(cell: str, changes: dict[str, Any]) -> None:
     """fused, torch and scratch: the same loss and gradients (float64) with the embedding, tying and io dropout (the
     same masks: each draws them in the same order)."""
-    config = TrainConfig(cell=cell, hidden=10, **changes)  # type: ignore[arg-type]
+    config = TrainConfig(cell=cell, hidden=10).with_changes(**changes)
     torch.manual_seed(0)
     reference = model_for(config, 30).double()
     inputs = torch.randint(0, 30, (7, 4))

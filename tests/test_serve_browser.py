@@ -24,10 +24,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import BOOK_CORPUS, PROJECT_ROOT
+
+if TYPE_CHECKING:  # Playwright is imported below, or the module skipped
+    from playwright.sync_api import BrowserContext, Dialog, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -96,12 +100,14 @@ HAS_GLYPHS = """
 """
 ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 CJK = re.compile(r"[\u3400-\u9fff]")
+REQUESTED: list[str] = []  # every address the browser asked for (its requests and websockets), since it started
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def children(pid: int) -> set[int]:
@@ -126,11 +132,11 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 60) 
         time.sleep(0.2)
 
 
-def screen_text(page) -> str:
+def screen_text(page: Page) -> str:
     return ANSI.sub("", page.evaluate("window.__terminal"))
 
 
-def epochs_shown(page) -> list[int]:
+def epochs_shown(page: Page) -> list[int]:
     return [int(n) for n in re.findall(rf"epoch (\d+)/{EPOCHS}", screen_text(page))]
 
 
@@ -160,7 +166,7 @@ def serving(max_sessions: int, reload_seconds: int, prefix: str) -> Iterator[tup
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[dict]:
+def server() -> Iterator[dict[str, Any]]:
     # --reload-seconds 0: a closed tab ends its session at once (the reload's wait: test_serve_lifecycle)
     with serving(MAX_SESSIONS, 0, "rnn-tui-serve-test-") as (port, process, workdir):
         yield {"url": f"http://127.0.0.1:{port}/", "pid": process.pid, "workdir": workdir, "process": process}
@@ -175,7 +181,7 @@ def _accepts(port: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[BrowserContext]:
     profile = tempfile.mkdtemp(prefix="rnn-tui-chromium-")
     with playwright_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -185,10 +191,9 @@ def browser() -> Iterator[object]:
             args=CHROMIUM_FLAGS,
             viewport={"width": 1200, "height": 800},
         )
-        requested: list[str] = []
-        context.on("request", lambda request: requested.append(request.url))
-        context.on("page", lambda page: page.on("websocket", lambda ws: requested.append(ws.url)))
-        context.requested = requested  # type: ignore[attr-defined]
+        REQUESTED.clear()
+        context.on("request", lambda request: REQUESTED.append(request.url))
+        context.on("page", lambda page: page.on("websocket", lambda ws: REQUESTED.append(ws.url)))
         try:
             yield context
         finally:
@@ -196,7 +201,7 @@ def browser() -> Iterator[object]:
             shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_tab(browser, url: str):
+def open_tab(browser: BrowserContext, url: str) -> Page:
     page = browser.new_page()
     page.add_init_script(RECORD_TERMINAL)
     page.goto(url)
@@ -208,19 +213,19 @@ def open_tab(browser, url: str):
 KEY_GAP_SECONDS = 0.15
 
 
-def failure_shot(page) -> Path:
+def failure_shot(page: Page) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / "serve-browser-failed.png"
     page.screenshot(path=str(path))
     return path
 
 
-def press(page, key: str) -> None:
+def press(page: Page, key: str) -> None:
     page.keyboard.press(key)
     time.sleep(KEY_GAP_SECONDS)
 
 
-def type_text(page, text: str) -> None:
+def type_text(page: Page, text: str) -> None:
     """Type as a keyboard does: a key event carrying each character. (Playwright's keyboard.type sends characters
     beyond the US layout as an "insertText" input event, which xterm.js ignores after its own key handling.)"""
     cdp = page.context.new_cdp_session(page)
@@ -231,7 +236,9 @@ def type_text(page, text: str) -> None:
     cdp.detach()
 
 
-def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browser, capsys) -> None:
+def test_a_student_trains_generates_and_cannot_save_outside(
+    server: dict[str, Any], browser: BrowserContext, capsys: pytest.CaptureFixture[str]
+) -> None:
     page = open_tab(browser, server["url"])
     wait_until(lambda: "Status" in screen_text(page) and epochs_shown(page), "the app's Status and an epoch")
     first = max(epochs_shown(page))
@@ -298,15 +305,17 @@ def test_a_student_trains_generates_and_cannot_save_outside(server: dict, browse
     assert download.value.suggested_filename == "mine.ckpt"
     assert Path(download.value.path()).read_bytes() == kept
 
-    outside = [url for url in browser.requested if urlsplit(url).hostname != "127.0.0.1"]
+    outside = [url for url in REQUESTED if urlsplit(url).hostname != "127.0.0.1"]
     assert not outside, f"the page asked beyond this machine: {outside}"
-    assert any(url.startswith("ws://127.0.0.1") for url in browser.requested)  # the terminal's own connection
+    assert any(url.startswith("ws://127.0.0.1") for url in REQUESTED)  # the terminal's own connection
     with capsys.disabled():
         print(f"\nbrowser screenshot: {shot} (generated: {text}; font stack: {drawn['family']})")
     page.close()
 
 
-def test_each_tab_its_own_process_closing_ends_it_and_a_full_class_says_so(server: dict, browser) -> None:
+def test_each_tab_its_own_process_closing_ends_it_and_a_full_class_says_so(
+    server: dict[str, Any], browser: BrowserContext
+) -> None:
     pid = server["pid"]
     wait_until(lambda: not children(pid), "the earlier tests' sessions to end", 20)
     first = open_tab(browser, server["url"])
@@ -334,7 +343,7 @@ def test_each_tab_its_own_process_closing_ends_it_and_a_full_class_says_so(serve
     first.close()
 
 
-def test_a_reload_in_chromium_finds_its_app_training_and_closing_asks_first(browser) -> None:
+def test_a_reload_in_chromium_finds_its_app_training_and_closing_asks_first(browser: BrowserContext) -> None:
     """Issue 32, item 9, in a real browser: the page's tab id brings a reload back to its own app (same process,
     training on); closing the tab while its session runs asks "leave this page?" first."""
     with serving(1, 30, "rnn-tui-serve-reload-") as (port, process, _):
@@ -349,7 +358,7 @@ def test_a_reload_in_chromium_finds_its_app_training_and_closing_asks_first(brow
         page.click("#terminal")
         asked: list[str] = []
 
-        def answer(dialog) -> None:
+        def answer(dialog: Dialog) -> None:
             asked.append(dialog.type)
             dialog.accept()
 

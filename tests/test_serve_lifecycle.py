@@ -461,7 +461,8 @@ async def test_a_download_finishes_after_leave_or_says_it_was_cut(serve: Callabl
     app leaves once its download has been read to the end, and a download cut anyway (its app killed) ends with an
     error, never as a complete file."""
     served = serve("--max-sessions", "1", "--epochs", "1", "--hidden", "256", "--reload-seconds", "0")
-    screen, texts = [""], []
+    screen: list[str] = [""]
+    texts: list[str] = []
     async with session(served, screen=screen, texts=texts) as (ws, _):
         pid = served.session_pids()[-1]
         await async_wait_until(lambda: bool(re.search(r"\d\.\d\d s/epoch", screen[0])), "an epoch trained", 90)
@@ -584,7 +585,8 @@ async def test_no_server_path_reaches_the_student_on_screen_or_in_a_download(
     checkpoint's pickled config held the server's corpus path. Now every message names the session's own files, and
     a served checkpoint stores the corpus by its file name."""
     served = serve("--max-sessions", "1", "--epochs", "1", "--reload-seconds", "0")
-    screen, texts = [""], []
+    screen: list[str] = [""]
+    texts: list[str] = []
     async with session(served, screen=screen, texts=texts) as (ws, _):
         await async_wait_until(lambda: bool(re.search(r"\d\.\d\d s/epoch", screen[0])), "an epoch trained", 90)
 

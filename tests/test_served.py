@@ -87,8 +87,8 @@ def test_only_the_servers_corpus_is_allowed(mode: ServedMode, tmp_path: Path) ->
     # Blank: the preset's own (the server's, by $RNN_TUI_CORPUS; d2l-en's shipped Time Machine), and that one.
     from engine.corpus import TIME_MACHINE_PATH
 
-    for corpus in (None, "", str(TIME_MACHINE_PATH)):
-        mode.check_corpus(corpus)
+    for blank_or_shipped in (None, "", str(TIME_MACHINE_PATH)):
+        mode.check_corpus(blank_or_shipped)
 
 
 def test_environment_round_trip_and_terminal_mode(mode: ServedMode, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,7 +159,8 @@ async def test_a_served_session_asks_before_leaving_helps_with_what_works_and_ru
         await wait_for(pilot, lambda: app.run_control.status.state == "finished", "one epoch on the server's corpus")
         form = app.main.settings
         assert form.widget("corpus").value == ""  # the server's path is not shown: blank, the preset's own
-        assert len(app.run_control.vocab) > 1000  # the lyrics, found by $RNN_TUI_CORPUS
+        vocab = app.run_control.vocab
+        assert vocab is not None and len(vocab) > 1000  # the lyrics, found by $RNN_TUI_CORPUS
 
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
@@ -297,7 +298,8 @@ def test_binding_beyond_this_machine_warns() -> None:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def listening_addresses(port: int) -> list[str]:
@@ -314,7 +316,7 @@ def listening_addresses(port: int) -> list[str]:
     return found
 
 
-def start_server(port: int, *flags: str) -> subprocess.Popen:
+def start_server(port: int, *flags: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "tui.main", "serve", "--port", str(port), "--corpus", str(BOOK_CORPUS), *flags]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30

@@ -83,9 +83,10 @@ def test_a_switch_is_off_or_on_in_every_front_end_and_a_bool_in_the_engine() -> 
     for declared in switches:
         assert declared.choices == FIELDS_BY_NAME[declared.name].choices == SWITCH == ("off", "on")
         assert getattr(parse([declared.option, "on"]), declared.name) == "on"
-        assert parse_search(f"{declared.name}=off,on").choices == SWITCH
+        entry = parse_search(f"{declared.name}=off,on")
+        assert isinstance(entry, Param) and entry.choices == SWITCH
         with pytest.raises(ConfigError, match=f"{declared.name} must be one of off, on; got 'yes'"):
-            TrainConfig(**{declared.name: "yes"})
+            TrainConfig().with_changes(**{declared.name: "yes"})
     assert SwitchKind.is_on("on") and not SwitchKind.is_on("off")
     model = model_for(TrainConfig(hidden=8, embed=4, tie="on", io_dropout=0.1, variational="on"), 20)
     assert model.variational is True and model.embed == 4 and model.embedding is not None
@@ -96,7 +97,9 @@ def test_a_switch_is_off_or_on_in_every_front_end_and_a_bool_in_the_engine() -> 
 def subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return action.choices[name]
+            found = action.choices[name]
+            assert isinstance(found, argparse.ArgumentParser)
+            return found
     raise AssertionError("no subcommands")
 
 
@@ -192,7 +195,7 @@ def test_every_setting_has_its_place_in_the_runs_table(name: str) -> None:
     declared = SETTINGS_BY_NAME[name]
     assert (name in LABEL_SETTINGS) == (declared.runs == "label")
     assert (name in TIEBREAK_SETTINGS) == (declared.runs == "tiebreak")
-    runs = []
+    runs: list[Run] = []
     for config in (TrainConfig(), with_probe(name)):
         figures = {s.name: getattr(config, s.name) for s in SETTINGS if s.per_epoch}
         history = (EpochEnd(1, 100.0, 1.0, 1000, **figures),)

@@ -77,7 +77,7 @@ def still_cursors(app: RnnTuiApp) -> None:
             box.cursor_blink = False
 
 
-async def settle_main(pilot: Pilot) -> None:
+async def settle_main(pilot: Pilot[Any]) -> None:
     """The resumed run is shown paused, with its form, chart and Shapes table in place, and nothing else to come."""
     app: Any = pilot.app
     await wait_for(
@@ -104,10 +104,10 @@ async def settle_main(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-def opening(key: str, settled: Callable[[Any], bool] | None = None) -> Callable[[Pilot], Awaitable[None]]:
+def opening(key: str, settled: Callable[[Any], bool] | None = None) -> Callable[[Pilot[Any]], Awaitable[None]]:
     """run_before for a screen opened with key over the settled main screen; settled(screen) says it is done."""
 
-    async def run_before(pilot: Pilot) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         app: Any = pilot.app
         await settle_main(pilot)
         await pilot.press(key)

@@ -38,9 +38,10 @@ def test_splash_is_painted_on_the_alternate_screen_and_centred(monkeypatch: pyte
 
 
 def test_no_splash_when_output_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    stdout = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
     assert not tui.main.show_splash()
-    assert sys.stdout.getvalue() == ""
+    assert stdout.getvalue() == ""
 
 
 def failing_import(error: BaseException) -> Any:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -41,6 +42,9 @@ from engine.sweep import (
 )
 from tui.cli import parse, run_command
 
+if TYPE_CHECKING:  # optuna loads in the tests that open a study
+    from optuna.trial import FrozenTrial
+
 # One torch thread per worker: on a loaded two-core machine an OpenMP team of two spins and stalls.
 TINY = ["--hidden", "16", "--max-chars", "4000", "--seed", "0", "--threads", "1"]
 # The distribution's PostgreSQL (15 on Debian 12; .ci/run installs it when missing), newest version first.
@@ -55,7 +59,7 @@ def run_sweep(*flags: str, cwd: Path, timeout: float = 120) -> subprocess.Comple
     return subprocess.run(sweep_command(*flags), cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-def load_trials(storage: str, study: str) -> list:
+def load_trials(storage: str, study: str) -> list[FrozenTrial]:
     """A study's trials, read through an engine closed at once: an RDBStorage left to the garbage collector keeps
     its connection open until a full collection, and a test that polls can use up a server's connections."""
     import optuna
@@ -76,7 +80,13 @@ def trial_lines(output: str) -> list[str]:
 HELDOUT_ENGINE = "val_chars" in SETTINGS_BY_NAME
 
 
-def check_objective(trial) -> None:
+def trial_value(trial: FrozenTrial) -> float:
+    """A complete trial's value (its objective)."""
+    assert trial.value is not None, trial.number
+    return trial.value
+
+
+def check_objective(trial: FrozenTrial) -> None:
     """A complete trial's value is its best held-out perplexity; without held-out figures the fallback is named."""
     history = trial.user_attrs["history"]
     heldout = [h["val_perplexity"] for h in history if h["val_perplexity"] is not None]
@@ -239,7 +249,7 @@ def test_two_worker_processes_share_a_sqlite_study_and_an_absurd_lr_is_pruned(tm
     # One line per finished trial; the best as a ready command line that names the searched settings.
     lines = trial_lines(result.stdout)
     assert sorted(int(line.split()[1]) for line in lines) == list(range(6))
-    best = min(sane, key=lambda t: t.value)
+    best = min(sane, key=trial_value)
     assert f"best: trial {best.number}," in result.stdout
     command = result.stdout.strip().splitlines()[-1].strip()
     assert command.startswith("rnn-tui train --headless") and "--lr 0.003" in command
@@ -358,7 +368,8 @@ def _running_pid(storage: str) -> int | None:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _as_postgres(*command: str) -> list[str]:

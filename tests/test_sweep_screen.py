@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pilot_helpers import click_again, wait_for
@@ -15,8 +16,13 @@ from textual.widgets import DataTable, Input
 from engine.config import to_argv
 from tui.app import RnnTuiApp
 from tui.app.screens import HelpScreen
-from tui.app.screens.sweep import ObjectivePlot, SweepScreen
+from tui.app.screens.sweep import SweepScreen
+from tui.app.screens.sweep_charts import ObjectivePlot
 from tui.cli import app_options, parse
+
+if TYPE_CHECKING:  # optuna loads in the tests that open a study
+    from optuna.storages import RDBStorage
+    from optuna.trial import FrozenTrial
 
 SIZE = (100, 30)
 
@@ -26,7 +32,7 @@ def screen_text(app: RnnTuiApp) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-def load_trials(storage: str, study: str) -> list:
+def load_trials(storage: str, study: str) -> list[FrozenTrial]:
     import optuna
 
     return optuna.load_study(study_name=study, storage=storage).get_trials()
@@ -46,13 +52,14 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
                             ("epochs", "2")):  # fmt: skip
             screen.query_one(f"#sweep-{name}", Input).value = value
         await pilot.click("#sweep-start")
-        assert app.sweep_state.running
-        assert "--search lr=0.002:0.02:log" in app.sweep_state.command and "--hidden 16" in app.sweep_state.command
+        sweep = app.sweep_state
+        assert sweep is not None and sweep.running
+        assert "--search lr=0.002:0.02:log" in sweep.command and "--hidden 16" in sweep.command
         table = screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count >= 1, "a trial in the table", timeout=90)
         await wait_for(pilot, lambda: screen.best_row() is not None, "a complete trial", timeout=90)
         best = screen.best_row()
-        assert best.best is not None and best.epochs == 2
+        assert best is not None and best.best is not None and best.epochs == 2
         # Apply best: the trial's settings go into the form, with its seed and its own epochs (the form's 250 would
         # train far past what the trial measured; its best epoch alone would change a cosine schedule).
         app.main.settings.set_text("lr", "0.5")
@@ -67,9 +74,12 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         await pilot.press("ctrl+t")
         await pilot.click("#sweep-compare")
         assert any(run.origin.startswith("trial ") and len(run.history) == 2 for run in app.run_control.run_book.runs)
-        await wait_for(pilot, lambda: not app.sweep_state.running, "the sweep's end", timeout=90)
+        await wait_for(
+            pilot, lambda: (state := app.sweep_state) is not None and not state.running, "the sweep's end", timeout=90
+        )
         await wait_for(pilot, lambda: screen.ended is not None, "its end reported")
-        assert screen.ended.returncode == 0 and "rnn-tui train --headless" in screen.ended.message
+        ended = screen.ended
+        assert ended is not None and ended.returncode == 0 and "rnn-tui train --headless" in ended.message
         # Apply best, rerun: the form's settings trained headless on this machine give the trial's figure, every digit.
         config = app.run_control.form_config()
         assert config is not None
@@ -94,8 +104,9 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
             trial = stored[int(row["trial"])]
             assert float(row["lr"]) == trial.params["lr"] and row["machine"] == trial.user_attrs["host"]
             assert row["value"] == ("" if trial.value is None else repr(trial.value))
-            assert row["started"] == trial.datetime_start.isoformat()
-            assert row["finished"] == trial.datetime_complete.isoformat()
+            started, finished = trial.datetime_start, trial.datetime_complete
+            assert started is not None and finished is not None
+            assert row["started"] == started.isoformat() and row["finished"] == finished.isoformat()
             assert json.loads(row["history"]) == trial.user_attrs["history"]
         # ctrl+g steps through the charts: learning curves, machines, then a slice per searched setting (its
         # importances computed).
@@ -113,7 +124,7 @@ async def test_sweep_screen_starts_a_sweep_lists_its_trials_and_applies_the_best
         screen.query_one("#sweep-trials", Input).value = "0"
         await click_again(pilot, "#sweep-start")
         assert "trials must be a whole number ≥ 1" in screen.message
-        assert not app.sweep_state.running
+        assert app.sweep_state is not None and not app.sweep_state.running
 
 
 async def test_sweep_is_in_help_and_the_palette() -> None:
@@ -156,11 +167,13 @@ def _made_study(path: Path) -> str:
         trial.set_user_attr("config", config)
         trial.set_user_attr("seed", 1000 + number)
         trial.set_user_attr("host", "lab-a" if number == 0 else "lab-b")
-        history = [{"epoch": e, "perplexity": 300.0, "val_perplexity": 250.0 - e, "seconds": 1.0, "chars": 1,
-                    "lr": lr, "clip": 0.01} for e in (1, 2, 3)]  # fmt: skip
+        history: list[dict[str, float]] = [
+            {"epoch": e, "perplexity": 300.0, "val_perplexity": 250.0 - e, "seconds": 1.0, "chars": 1, "lr": lr,
+             "clip": 0.01} for e in (1, 2, 3)
+        ]  # fmt: skip
         trial.set_user_attr("history", history)
         for entry in history:
-            trial.report(entry["val_perplexity"], entry["epoch"])
+            trial.report(entry["val_perplexity"], int(entry["epoch"]))
         if value is not None:
             study.tell(trial, value)
     return url
@@ -193,7 +206,8 @@ async def test_params_readable_at_80x24_and_the_password_never_shown(tmp_path: P
         await click_again(pilot, "#sweep-open")
         await wait_for(pilot, lambda: "cannot open storage" in screen.message, "the refused connection", timeout=30)
         assert "hunter2" not in screen.message and "hunter2" not in storage.value and "***" in storage.value
-        assert app.sweep_state.storage.endswith("class:hunter2@127.0.0.1:1/rnn")  # kept, for the next Start
+        sweep = app.sweep_state
+        assert sweep is not None and sweep.storage.endswith("class:hunter2@127.0.0.1:1/rnn")  # kept, for next Start
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30)])
@@ -209,9 +223,9 @@ async def test_f12_charts_read_whole_at_80x24_and_100x30_through_one_database_en
     opened: list[str] = []
     real_open = study_module.open_storage
 
-    def counted(storage: str, *args: object, **kwargs: object) -> object:
+    def counted(storage: str, write: bool = True) -> RDBStorage:
         opened.append(storage)
-        return real_open(storage, *args, **kwargs)  # type: ignore[arg-type]
+        return real_open(storage, write)
 
     monkeypatch.setattr(study_module, "open_storage", counted)
     app = RnnTuiApp(app_options(parse(["--hidden", "16", "--paused"])))
@@ -233,10 +247,12 @@ async def test_f12_charts_read_whole_at_80x24_and_100x30_through_one_database_en
         await pilot.press("ctrl+g")
         text = screen_text(app)
         assert "machines: each trial start→end" in text and "lab-a" in text and "lab-b" in text, text
-        shown = []
+        shown: list[str] = []
         for _ in range(len(screen.searched())):
             await pilot.press("ctrl+g")
-            shown.append(screen.query_one(ObjectivePlot).slice_of)
+            slice_of = screen.query_one(ObjectivePlot).slice_of
+            assert slice_of is not None
+            shown.append(slice_of)
             assert f"against {shown[-1]}" in screen_text(app)
         assert sorted(shown) == ["hidden", "lr"]  # the settings that vary; layers, dropout, num_steps do not
         await pilot.press("ctrl+g")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -77,7 +78,7 @@ def test_same_seed_same_perplexities(book_config: TrainConfig, corpus: Corpus) -
 
 @pytest.mark.parametrize("sampling,cell", [("consecutive", "rnn"), ("random", "lstm")])
 def test_resume_gives_the_same_perplexities(
-    book_config: TrainConfig, corpus: Corpus, tmp_path, sampling: str, cell: str
+    book_config: TrainConfig, corpus: Corpus, tmp_path: Path, sampling: str, cell: str
 ) -> None:
     config = book_config.with_changes(epochs=4, sampling=sampling, cell=cell, hidden=64, layers=2, dropout=0.2)
     straight = perplexities(train(config, corpus)[1])
@@ -93,7 +94,7 @@ def test_resume_gives_the_same_perplexities(
 
 @pytest.mark.parametrize("sampling,cell", [("consecutive", "rnn"), ("random", "lstm")])
 def test_a_run_stopped_mid_epoch_resumes_exactly(
-    book_config: TrainConfig, corpus: Corpus, tmp_path, sampling: str, cell: str
+    book_config: TrainConfig, corpus: Corpus, tmp_path: Path, sampling: str, cell: str
 ) -> None:
     config = book_config.with_changes(epochs=3, sampling=sampling, cell=cell, hidden=64, layers=2, dropout=0.2)
     straight = perplexities(train(config, corpus)[1])
@@ -112,7 +113,7 @@ def test_a_run_stopped_mid_epoch_resumes_exactly(
 
 
 def test_a_checkpoint_saved_while_training_goes_on_resumes_exactly(
-    book_config: TrainConfig, corpus: Corpus, tmp_path
+    book_config: TrainConfig, corpus: Corpus, tmp_path: Path
 ) -> None:
     """ctrl+s in the app saves between two batches of a running epoch; the run itself is not disturbed."""
     config = book_config.with_changes(epochs=2, hidden=64)

@@ -32,16 +32,13 @@ def packets_read_back(driver_class: type[WebDriver], monkeypatch: pytest.MonkeyP
     """Two threads write PACKETS each through a driver to a pipe read slowly; the packets as the server reads them."""
     monkeypatch.setattr(web_driver, "InputReader", lambda: None)  # no keys here (it would watch pytest's stdin)
     read_end, write_end = os.pipe()
-    real_stdout = sys.__stdout__
-    sys.__stdout__ = os.fdopen(write_end, "w", closefd=False)  # the driver writes to the fd it finds there
 
     async def make() -> WebDriver:  # a driver takes the running loop
         return driver_class(App())
 
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "__stdout__", os.fdopen(write_end, "w", closefd=False))  # the driver writes to its fd
         driver = asyncio.run(make())
-    finally:
-        sys.__stdout__ = real_stdout
 
     def frames() -> None:
         for n in range(PACKETS):

@@ -14,7 +14,7 @@ from engine.trainer import Trainer
 
 
 def norm(trainer: Trainer) -> float:
-    return torch.linalg.vector_norm(torch.cat([p.detach().flatten() for p in trainer.model.parameters()])).item()
+    return float(torch.linalg.vector_norm(torch.cat([p.detach().flatten() for p in trainer.model.parameters()])))
 
 
 def trained(config: TrainConfig, corpus: Corpus) -> tuple[Trainer, list[events.Event]]:
