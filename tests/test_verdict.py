@@ -56,3 +56,13 @@ async def test_runs_compared_lists_each_runs_test_figure_and_the_verdict() -> No
         shown = screen.baselines().plain
         assert "counting, held-out (this run's text): 1-gram 223.9" in shown
         assert f"counting: 7-gram 133.2 — this model {figure(test.perplexity)}, ×" in shown and "(test)" in shown
+
+
+def test_the_plots_reference_lines_keep_the_figures_that_matter() -> None:
+    from engine.lab.ngram import NgramTable
+    from tui.baselines import reference_lines
+
+    letters = NgramTable(n=(2, 7), held_out=(9.504, 3.5913), targets=17_000, unseen=0)
+    assert [label for label, _ in reference_lines(letters)] == ["7-gram 3.59", "2-gram 9.5"]  # not "7-gram 4"
+    lyrics = NgramTable(n=(2, 7), held_out=(142.87, 128.96), targets=1_500, unseen=0)
+    assert [label for label, _ in reference_lines(lyrics)] == ["7-gram 129", "2-gram 143"]
