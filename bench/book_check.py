@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine import events
 from engine.config import TrainConfig
-from engine.corpus import load_corpus
+from engine.data.corpus import load_corpus
 from engine.trainer import Trainer
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "jaychou_lyrics.txt.zip"

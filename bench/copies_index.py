@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from engine.corpus import TIME_MACHINE_PATH, load_corpus
+from engine.data.corpus import TIME_MACHINE_PATH, load_corpus
 from engine.lab.copies import TextIndex, sample_copy
 
 ROOT = Path(__file__).resolve().parents[1]

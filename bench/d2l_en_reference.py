@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
-TIME_MACHINE = ROOT / "engine" / "corpora" / "timemachine.txt"
+TIME_MACHINE = ROOT / "engine" / "data" / "corpora" / "timemachine.txt"
 BATCH_SIZE, NUM_STEPS, NUM_TRAIN, NUM_VAL = 1024, 32, 10_000, 5_000
 NUM_HIDDENS, LR, MAX_EPOCHS, GRADIENT_CLIP_VAL = 32, 1.0, 100, 1.0
 

@@ -17,7 +17,7 @@ from functools import partial
 import torch
 
 from engine.config import TrainConfig
-from engine.corpus import find_corpus, load_corpus
+from engine.data.corpus import find_corpus, load_corpus
 from engine.events import EpochEnd, Event
 from engine.lab.gates import EPOCH_EVERY, gate_saturation
 from engine.trainer import Trainer

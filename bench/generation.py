@@ -34,7 +34,7 @@ def bench_cell(cell: str, args: argparse.Namespace) -> tuple[float, float, float
     sys.path.insert(0, str(ROOT / "bench"))
     import reference
 
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
     from engine.generate import generate
     from engine.model import CharRNN
 

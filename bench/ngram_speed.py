@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-from engine.corpus import MAX_CORPUS_CHARS, TIME_MACHINE_PATH, Corpus, load_corpus
+from engine.data.corpus import MAX_CORPUS_CHARS, TIME_MACHINE_PATH, Corpus, load_corpus
 from engine.lab.ngram import ngram_table
 
 ROOT = Path(__file__).resolve().parents[1]

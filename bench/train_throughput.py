@@ -67,7 +67,7 @@ def worker(kind: str, cell: str, epochs: int, corpus: Path, threads: int | None,
 
     from engine import events
     from engine.config import TrainConfig
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
     from engine.trainer import Trainer
 
     stamps: list[float] = []
@@ -127,7 +127,7 @@ def profile(cell: str, corpus: Path, threads: int | None, precisions: list[str],
     import torch
 
     from engine.config import TrainConfig
-    from engine.corpus import load_corpus
+    from engine.data.corpus import load_corpus
     from engine.kernels import LinearCrossEntropy
     from engine.model import detach_state
     from engine.trainer import Trainer

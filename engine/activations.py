@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.errors import ConfigError
 from engine.generate import check_prefix
 from engine.lab.gates import gate_values

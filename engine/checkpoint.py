@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from engine.config import TrainConfig, describe_layers
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.events import EpochEnd
 from engine.model import CharRNN, State, model_for

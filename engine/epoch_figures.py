@@ -13,7 +13,7 @@ import torch
 
 from engine import events
 from engine.config import TrainConfig
-from engine.corpus import Corpus, Vocab
+from engine.data.corpus import Corpus, Vocab
 from engine.evaluate import Evaluator
 from engine.lab.copies import Copies, TextIndex, copies, index_for
 from engine.lab.gates import EPOCH_EVERY, gate_saturation

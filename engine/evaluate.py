@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.config import TrainConfig, stream_length
-from engine.corpus import UNK, UNSEEN, Corpus
+from engine.data.corpus import UNK, UNSEEN, Corpus
 from engine.model import CharRNN, evaluating
 
 IGNORED = -100  # F.cross_entropy's ignore_index

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.corpus import Vocab, visible
+from engine.data.corpus import Vocab, visible
 from engine.errors import ConfigError
 from engine.generate import check_generation_settings, check_prefix, generation_steps
 from engine.model import CharRNN, evaluating

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 
 from engine.config import MAX_GENERATE_LEN, MAX_PREFIX_LEN, check_temperature
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.errors import ConfigError, PrefixError
 from engine.limits import available_memory, size_text
 from engine.model import CharRNN, Stepper, evaluating

@@ -1,4 +1,4 @@
-"""Building a ready trainer from settings: its corpus (engine.corpus.resolve_corpus finds or fetches it, reads and
+"""Building a ready trainer from settings: its corpus (engine.data.corpus.resolve_corpus finds or fetches it, reads and
 splits it), a checkpoint resumed. Shared by CLI and app."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config import SETTINGS, TrainConfig, preset_config, preset_note
-from engine.corpus import FALLBACK_SOURCE, Corpus, Progress, corpus_for, resolve_corpus, run_corpus_path
+from engine.data.corpus import FALLBACK_SOURCE, Corpus, Progress, corpus_for, resolve_corpus, run_corpus_path
+from engine.data.sampling import batches_per_epoch
 from engine.errors import CheckpointError
 from engine.events import Listener
 from engine.presets import BOOK_PREFIXES
-from engine.sampling import batches_per_epoch
 from engine.trainer import Trainer
 
 # The built-in corpus's own sample prefixes, both in its training text (the book's 分开 is not in its vocabulary:

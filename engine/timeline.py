@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from engine.config import LIVE_SETTINGS, SettingValue, TrainConfig
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.errors import CheckpointError
 from engine.generate import generate
 from engine.model import CharRNN

@@ -23,7 +23,15 @@ from engine import checkpoint as checkpoints
 from engine import events, schedule
 from engine.checkpoint import EpochProgress
 from engine.config import TrainConfig
-from engine.corpus import Corpus, check_length, preprocess
+from engine.data.corpus import Corpus, check_length, preprocess
+from engine.data.sampling import (
+    Batch,
+    batches_per_epoch,
+    carries_state,
+    consecutive_batches,
+    random_batches,
+    window_batches,
+)
 from engine.epoch_figures import EpochFigures
 from engine.errors import CheckpointError, ConfigError, first_line
 from engine.evaluate import Evaluator
@@ -35,14 +43,6 @@ from engine.optim import Optimizer, make_optimizer
 from engine.outputs import OutputError
 from engine.precision import Precision, step_context
 from engine.precision import choose as choose_precision
-from engine.sampling import (
-    Batch,
-    batches_per_epoch,
-    carries_state,
-    consecutive_batches,
-    random_batches,
-    window_batches,
-)
 from engine.timeline import SampleRecord, draw_samples, live_settings
 from engine.trainer_controls import TrainerControls
 from engine.training_state import GradNormLog, TrainingState

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import TrainConfig
-from engine.corpus import CORPUS_ENV, DEFAULT_CORPUS_NAME, Corpus, load_corpus
+from engine.data.corpus import CORPUS_ENV, DEFAULT_CORPUS_NAME, Corpus, load_corpus
 from engine.errors import CorpusError
 from engine.precision import NATIVE_ENV
 
@@ -76,7 +76,7 @@ CORPUS_TESTS = frozenset(
 
 def find_test_corpus() -> Path | None:
     """The book's corpus for the tests; downloads it into the user's cache at most once. None: not to be had."""
-    from engine.download import corpus_cache_dir, download_corpus
+    from engine.data.download import corpus_cache_dir, download_corpus
 
     explicit = os.environ.get(CORPUS_ENV)
     if explicit:

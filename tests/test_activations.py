@@ -15,7 +15,7 @@ from engine.activations import (
     suggest_units,
 )
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.errors import ConfigError, PrefixError
 from engine.model import CharRNN
 from engine.trainer import Trainer

@@ -30,8 +30,8 @@ from textual.widgets import Button, Input
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
-from engine.corpus import FALLBACK_PATH, load_corpus
-from engine.download import CORPUS_FILENAME
+from engine.data.corpus import FALLBACK_PATH, load_corpus
+from engine.data.download import CORPUS_FILENAME
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp
 from tui.app.messages import Loading
@@ -554,7 +554,7 @@ def trickle(corpus_path: Path) -> Iterator[Callable[..., _Trickle]]:
 def no_local_corpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """As on a fresh machine: no --corpus, no $RNN_TUI_CORPUS, nothing in data/; the cache is tmp_path/cache."""
     monkeypatch.delenv("RNN_TUI_CORPUS", raising=False)
-    monkeypatch.setattr("engine.corpus.default_corpus_paths", lambda: [tmp_path / "data" / CORPUS_FILENAME])
+    monkeypatch.setattr("engine.data.corpus.default_corpus_paths", lambda: [tmp_path / "data" / CORPUS_FILENAME])
     return tmp_path / "cache"
 
 
@@ -608,10 +608,10 @@ async def test_offline_the_app_says_it_trains_on_the_built_in_corpus(no_local_co
 
 QUIT_DURING_DOWNLOAD = """
 import sys
-import engine.corpus
+import engine.data.corpus
 from tui.app import RnnTuiApp
 
-engine.corpus.default_corpus_paths = lambda: []  # a fresh machine: no data/ anywhere
+engine.data.corpus.default_corpus_paths = lambda: []  # a fresh machine: no data/ anywhere
 
 async def auto(pilot):
     app = pilot.app

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from tui.main import main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

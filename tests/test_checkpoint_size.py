@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import OPTIMIZERS, TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.limits import CHECKPOINT_ROOM, FLOAT_BYTES, OPTIMIZER_SLOTS, checkpoint_bytes, parameter_count
 from engine.trainer import Trainer
 

@@ -15,7 +15,7 @@ from test_trainer import train as train_trainer
 from engine import checkpoint as checkpoints
 from engine import events
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.session import open_session
 from engine.trainer import Trainer
 from tui.main import main

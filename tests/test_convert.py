@@ -1,4 +1,4 @@
-"""engine.convert with the real corpus vocabulary (1,027 characters)."""
+"""engine.data.convert with the real corpus vocabulary (1,027 characters)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import zipfile
 import pytest
 from conftest import BOOK_CORPUS
 
-from engine.convert import resolve_prefix, to_simplified
+from engine.data.convert import resolve_prefix, to_simplified
 from engine.errors import PrefixError, RnnTuiError
 
 REAL_CORPUS = BOOK_CORPUS
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not REAL_CORPUS.is_file(), reason=f"real corpus 
 
 @pytest.fixture(scope="module")
 def vocab() -> list[str]:
-    # Built inline, as the book does, so this test does not depend on engine.corpus.
+    # Built inline, as the book does, so this test does not depend on engine.data.corpus.
     with zipfile.ZipFile(REAL_CORPUS) as zf:
         text = zf.read("jaychou_lyrics.txt").decode("utf-8")
     text = text.replace("\n", " ").replace("\r", " ")[:10000]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.config import flag_name
-from engine.corpus import (
+from engine.data.corpus import (
     CORPUS_ENV,
     Corpus,
     Vocab,
@@ -20,8 +20,8 @@ from engine.corpus import (
     load_corpus,
     missing_corpus_message,
 )
+from engine.data.sampling import consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
 from engine.errors import CorpusError, worded
-from engine.sampling import consecutive_batch_count, consecutive_batches, random_batch_count, random_batches
 
 
 def test_book_vocabulary_has_1027_sorted_characters(corpus: Corpus) -> None:

@@ -1,4 +1,4 @@
-"""engine.download against a local HTTP server (no internet needed)."""
+"""engine.data.download against a local HTTP server (no internet needed)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import BOOK_CORPUS
 
-from engine.download import (
+from engine.data.download import (
     BOOK_CORPUS_SHA256,
     CORPUS_FILENAME,
     corpus_cache_dir,
@@ -210,7 +210,7 @@ def test_progress_callback_exception_propagates(serve: Callable[[bytes], _Server
 def no_local_corpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """As on a fresh machine: no --corpus, no $RNN_TUI_CORPUS, nothing in data/."""
     monkeypatch.delenv("RNN_TUI_CORPUS", raising=False)
-    monkeypatch.setattr("engine.corpus.default_corpus_paths", lambda: [tmp_path / "data" / CORPUS_FILENAME])
+    monkeypatch.setattr("engine.data.corpus.default_corpus_paths", lambda: [tmp_path / "data" / CORPUS_FILENAME])
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine.config import TrainConfig
-from engine.corpus import SPACE_MARK, Corpus
+from engine.data.corpus import SPACE_MARK, Corpus
 from engine.errors import ConfigError
 from engine.explain import (
     Loop,

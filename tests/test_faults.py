@@ -28,7 +28,7 @@ from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
-from engine.corpus import load_corpus
+from engine.data.corpus import load_corpus
 from engine.limits import usable_cpus
 from engine.outputs import PAUSE_ENV
 from engine.trainer import Trainer

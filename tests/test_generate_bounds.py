@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine.config import MAX_PREFIX_LEN
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.errors import PrefixError
 from engine.generate import PREFIX_CHUNK, generate, generation_steps
 from engine.limits import MEMORY_SHARE_ENV, resident_memory

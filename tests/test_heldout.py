@@ -17,11 +17,11 @@ from test_bad_inputs import assert_one_line_error, run_main
 from engine import checkpoint as checkpoints
 from engine import events
 from engine.config import TrainConfig, flag_name, preset_config, preset_note
-from engine.convert import resolve_prefix
-from engine.corpus import TIME_MACHINE_PATH, UNK, vocab_size_for
+from engine.data.convert import resolve_prefix
+from engine.data.corpus import TIME_MACHINE_PATH, UNK, vocab_size_for
+from engine.data.sampling import batches_per_epoch, window_batches
 from engine.errors import ConfigError, worded
 from engine.presets import PRESET_SETTINGS
-from engine.sampling import batches_per_epoch, window_batches
 from engine.session import open_session
 from tui.app.widgets.settings import form_name
 from tui.main import main
@@ -132,7 +132,7 @@ def test_the_vocabulary_a_setting_would_give_is_read_without_a_run(monkeypatch: 
     smaller = vocab_size_for(preset_config({"max_chars": 2000, "val_chars": 0}))
     assert smaller is not None and smaller < 1027
     monkeypatch.delenv("RNN_TUI_CORPUS")
-    monkeypatch.setattr("engine.corpus.default_corpus_paths", lambda: [])
+    monkeypatch.setattr("engine.data.corpus.default_corpus_paths", lambda: [])
     assert vocab_size_for(preset_config({})) is None  # it would be downloaded first: not read for a preview
 
 

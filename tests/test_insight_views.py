@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Input, Select, SelectionList, Static
 
 from engine.activations import display_scale, read_activations
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.explain import explain_text
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp

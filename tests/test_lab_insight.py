@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.corpus import Corpus, load_corpus
+from engine.data.corpus import Corpus, load_corpus
 from engine.lab.gates import HIGH, LOW, gate_saturation, gate_values
 from engine.lab.gradients import gradients_through_time, windows_of
 from engine.lab.saliency import effective_context, saliency

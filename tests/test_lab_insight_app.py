@@ -11,7 +11,7 @@ from pilot_helpers import wait_for
 from textual.widgets import Input, Select
 
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.lab.gates import gate_values
 from engine.lab.gradients import gradients_through_time
 from engine.lab.saliency import saliency

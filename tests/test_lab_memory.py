@@ -16,7 +16,7 @@ from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import events
 from engine.config import stream_length
-from engine.corpus import Corpus, Vocab
+from engine.data.corpus import Corpus, Vocab
 from engine.lab.copies import MIN_COPY, TextIndex, copies, sample_copy, suffix_array
 from engine.lab.horizon import contexts, encode, horizon, perplexity
 from engine.lab.ngram import KneserNey, ngram_table

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.lab.copies import index_for, sample_copy
 from engine.trainer import Trainer
 from tui.app import RnnTuiApp

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.corpus import TIME_MACHINE_PATH, Corpus, Vocab, load_corpus
+from engine.data.corpus import TIME_MACHINE_PATH, Corpus, Vocab, load_corpus
 from engine.lab.ngram import ModifiedKneserNey, discounts, ngram_table
 
 ANCHOR_TOLERANCE = 0.005  # relative: "choices at the lowest order move these a little" (generalise-anchors.md)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.model import CharRNN
 from engine.optim import SGD, Adam, Optimizer
 
@@ -123,7 +123,7 @@ def test_training_never_imports_torch_dynamo(corpus_path: Path) -> None:
 import sys
 from pathlib import Path
 from engine.config import TrainConfig
-from engine.corpus import load_corpus
+from engine.data.corpus import load_corpus
 from engine.trainer import Trainer
 for optimizer in ("adam", "sgd"):
     config = TrainConfig(epochs=1, hidden=16, optimizer=optimizer, clip=0.01, pred_period=1, pred_len=5)

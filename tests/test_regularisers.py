@@ -17,7 +17,7 @@ from torch import nn
 from engine import events, schedule
 from engine.checkpoint import load
 from engine.config import TrainConfig, ineffective_settings
-from engine.corpus import Corpus, load_corpus
+from engine.data.corpus import Corpus, load_corpus
 from engine.errors import ConfigError
 from engine.model import CharRNN, make_recurrent_layer, model_for
 from engine.optim import SGD, Adam

@@ -8,7 +8,7 @@ import pytest
 
 from engine.checkpoint import load
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.errors import ConfigError
 from engine.events import EpochEnd
 from engine.outputs import NotOursError, OutputError

@@ -28,7 +28,7 @@ from conftest import BOOK_CORPUS
 from test_served import deep_tree, free_port, listening_addresses
 
 from engine.config import MAX_PREFIX_LEN
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from tui.serve.console import Throttle, clean
 from tui.serve.session import MAX_COLUMNS, MAX_ROWS
 from tui.serve.settings import join_code

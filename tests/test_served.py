@@ -85,7 +85,7 @@ def test_only_the_servers_corpus_is_allowed(mode: ServedMode, tmp_path: Path) ->
         with pytest.raises(OutsideSession, match=f"set by the server \\({BOOK_CORPUS.name}\\)"):
             mode.check_corpus(corpus)
     # Blank: the preset's own (the server's, by $RNN_TUI_CORPUS; d2l-en's shipped Time Machine), and that one.
-    from engine.corpus import TIME_MACHINE_PATH
+    from engine.data.corpus import TIME_MACHINE_PATH
 
     for blank_or_shipped in (None, "", str(TIME_MACHINE_PATH)):
         mode.check_corpus(blank_or_shipped)

@@ -638,7 +638,7 @@ def test_a_study_refuses_another_corpus_space_or_epochs_and_a_read_only_file_is_
     assert identity["corpus"] == "jaychou_lyrics.txt.zip" and len(identity["corpus_sha256"]) == 64
     assert identity["held_out"]["val_chars"] == 1500 and identity["epochs"] == 1
     cases = [
-        (["--corpus", str(Path(__file__).parents[1] / "engine" / "corpora" / "timemachine.txt")],
+        (["--corpus", str(Path(__file__).parents[1] / "engine" / "data" / "corpora" / "timemachine.txt")],
          "study 'lyrics' trains on jaychou_lyrics.txt.zip (sha256 ", "--study lyrics-timemachine"),
         (["--search", "lr=1e-3:1e-1:log"], "searches lr=0.001:0.01:log, this command lr=0.001:0.1:log",
          "--study lyrics-space2"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from test_sweep import run_sweep
 
-from engine.corpus import read_text
+from engine.data.corpus import read_text
 from engine.sweep import TrialRow, best_row, read_trials
 
 STUDY = "rnn-tui"

@@ -12,7 +12,7 @@ from test_bad_inputs import assert_one_line_error, run_main
 
 from engine import events
 from engine.config import TrainConfig
-from engine.corpus import Corpus, load_corpus, read_text
+from engine.data.corpus import Corpus, load_corpus, read_text
 from engine.trainer import Trainer
 
 

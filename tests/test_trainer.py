@@ -11,7 +11,7 @@ import torch
 from engine import events
 from engine.checkpoint import Checkpoint, load
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.errors import ConfigError, PrefixError
 from engine.generate import generate
 from engine.trainer import Trainer

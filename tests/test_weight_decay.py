@@ -9,7 +9,7 @@ import torch
 
 from engine import events
 from engine.config import TrainConfig
-from engine.corpus import Corpus
+from engine.data.corpus import Corpus
 from engine.trainer import Trainer
 
 

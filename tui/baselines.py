@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from engine.config import stream_length
 
 if TYPE_CHECKING:
-    from engine.corpus import Corpus
+    from engine.data.corpus import Corpus
     from engine.lab.ngram import NgramTable
     from engine.trainer import Trainer
 

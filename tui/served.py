@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.corpus import TIME_MACHINE_PATH
+from engine.data.corpus import TIME_MACHINE_PATH
 from engine.errors import RnnTuiError
 from engine.limits import MEMORY_SHARE_ENV  # bytes the whole process may use: engine.limits checks models against it
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import opencc
 
-from engine.corpus import UNK, preprocess
+from engine.data.corpus import UNK, preprocess
 from engine.errors import PrefixError
 
 

@@ -482,7 +482,7 @@ def resolve_corpus(
         path, source = local
         corpus = corpus_for(path, config, source)
         return corpus, list(corpus.notes)
-    from engine.download import download_corpus
+    from engine.data.download import download_corpus
 
     try:
         path = download_corpus(corpus_url, progress=progress)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import SETTINGS, TrainConfig, preset_config, stream_length
-from engine.corpus import TIME_MACHINE_PATH, Corpus, load_corpus
+from engine.data.corpus import TIME_MACHINE_PATH, Corpus, load_corpus
 from engine.errors import CorpusError
 
 DEFAULT_SIZES = (5_000, 10_000, 20_000, 40_000, 0)  # 0: the whole training text
@@ -219,7 +219,7 @@ def datasize_curve(
 
 
 def default_cache_dir() -> Path:
-    from engine.download import corpus_cache_dir
+    from engine.data.download import corpus_cache_dir
 
     return corpus_cache_dir() / "datasize"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.errors import ConfigError
 from engine.lab.unroll import GATE_NAMES, indices, unroll
 from engine.model import CharRNN, evaluating

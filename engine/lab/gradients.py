@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine.corpus import UNSEEN, Vocab
+from engine.data.corpus import UNSEEN, Vocab
 from engine.errors import ConfigError
 from engine.lab.unroll import indices, spectral_radius, unroll
 from engine.model import CharRNN, evaluating

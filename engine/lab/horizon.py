@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.corpus import UNSEEN, Vocab
+from engine.data.corpus import UNSEEN, Vocab
 from engine.evaluate import CHUNK_POSITIONS, IGNORED, perplexity_from
 from engine.model import CharRNN, evaluating
 

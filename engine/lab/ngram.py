@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from engine.corpus import UNK, UNSEEN, Vocab
+from engine.data.corpus import UNK, UNSEEN, Vocab
 
 DISCOUNT = 0.75  # the single discount of KneserNey (today's figure before modified Kneser-Ney)
 ORDERS = (1, 2, 3, 4, 5, 6, 7, 8)

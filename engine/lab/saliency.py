@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from engine.corpus import UNSEEN, Vocab, visible
+from engine.data.corpus import UNSEEN, Vocab, visible
 from engine.errors import ConfigError
 from engine.lab.unroll import one_hot, unroll
 from engine.model import CharRNN, evaluating

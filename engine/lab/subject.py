@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine import checkpoint as checkpoints
 from engine.config import TrainConfig
-from engine.corpus import Corpus, Vocab, corpus_for, local_corpus
+from engine.data.corpus import Corpus, Vocab, corpus_for, local_corpus
 from engine.errors import CorpusError
 from engine.events import EpochEnd
 from engine.model import CharRNN

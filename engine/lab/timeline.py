@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.lab.copies import SampleCopy, index_for, sample_copy
 from engine.model import CharRNN
 from engine.timeline import Sample, SampleRecord, regenerate

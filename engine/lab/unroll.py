@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.corpus import UNSEEN, Vocab
+from engine.data.corpus import UNSEEN, Vocab
 from engine.model import CharRNN, cell_step
 
 # Each cell's sigmoid gates, as Karpathy et al. (2015) count their saturation; the tanh candidates are not gates.

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from engine.corpus import Corpus
+    from engine.data.corpus import Corpus
     from engine.lab.ngram import NgramTable
 
 HELD_OUT = "held-out"

@@ -48,7 +48,7 @@ HELD_OUT = ("max_chars", "val_chars", "val_fraction", "test_fraction")
 
 def corpus_file(fixed: Mapping[str, Any]) -> Path | None:
     """The corpus file trials read (as engine.session finds it), without reading it; None when it would download."""
-    from engine.corpus import run_corpus_path
+    from engine.data.corpus import run_corpus_path
 
     return run_corpus_path(str(fixed.get("preset", "d2l-zh")), fixed.get("corpus"))
 
@@ -62,7 +62,7 @@ def corpus_meaning(fixed: Mapping[str, Any], config: Mapping[str, Any]) -> tuple
     """
     import hashlib
 
-    from engine.corpus import read_text, split_text
+    from engine.data.corpus import read_text, split_text
 
     max_chars, val_chars, val_fraction = int(config["max_chars"]), int(config["val_chars"]), config["val_fraction"]
     test_fraction = config["test_fraction"]
@@ -102,7 +102,7 @@ def study_identity(fixed: Mapping[str, Any], space: Space) -> dict[str, Any]:
     if "layers" not in space.names and settings.get("layers") == 1:
         shared.pop("dropout", None)  # dropout applies between layers: with one, any value trains the same
     text_sha, held_out = corpus_meaning(fixed, config)
-    from engine.download import sha256_of
+    from engine.data.download import sha256_of
 
     identity = {
         "corpus": path.name if path is not None else "(downloaded)",

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
 
     from engine.checkpoint import Checkpoint
     from engine.config import TrainConfig
-    from engine.corpus import Corpus
+    from engine.data.corpus import Corpus
     from engine.run_book import RunBook
     from engine.trainer import Trainer
     from tui.app.checkpoint_weights import CheckpointWeights
@@ -328,7 +328,7 @@ class CheckpointFlow:
         None, a checkpoint does not choose which server file is read (the Timeline uses the session's own text)."""
         if self.app.served is not None:
             return None
-        from engine.corpus import corpus_for, local_corpus
+        from engine.data.corpus import corpus_for, local_corpus
 
         config = loaded.config
         if not config.corpus and Path(loaded.corpus).is_file():  # found by the lookup when it trained: as lab does

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch-backed: annotations only
     from engine import events
     from engine.config import TrainConfig
-    from engine.corpus import Corpus, Vocab
+    from engine.data.corpus import Corpus, Vocab
     from engine.model import CharRNN
     from engine.timeline import SampleRecord
 

@@ -44,7 +44,7 @@ class GenerationFlow:
     def _generate(self, request: GenerateRequested) -> None:
         """In a thread: generate from the weights on screen, and post the text (or why there is none)."""
         try:
-            from engine.convert import resolve_prefix
+            from engine.data.convert import resolve_prefix
             from engine.generate import capped_length, fresh_generator, generate
 
             source = current_model(self.runs)  # a copy: training goes on meanwhile

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from engine.config import TrainConfig
-from engine.corpus import Corpus, Vocab
+from engine.data.corpus import Corpus, Vocab
 from engine.events import EpochEnd
 
 if TYPE_CHECKING:  # torch-backed: the first frame must not wait for torch

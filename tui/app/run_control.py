@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from engine import events
 from engine.config import TrainConfig, stream_length
-from engine.corpus import Vocab, status_note
+from engine.data.corpus import Vocab, status_note
 from engine.errors import ConfigError
 from engine.run_book import Run, RunBook
 from tui.app.checkpoint_weights import CheckpointWeights

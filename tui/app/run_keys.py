@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
 
-    from engine.corpus import Vocab
+    from engine.data.corpus import Vocab
     from engine.trainer import Trainer
     from tui.app.main_screen import MainScreen
     from tui.app.run_state import RunStatus
@@ -203,7 +203,7 @@ class RunKeys:
     def _preflight(self, config: TrainConfig) -> bool:
         """A corpus path that does not exist, or a device this machine lacks, is named in the form before anything
         is stopped: the run training goes on."""
-        from engine.corpus import find_corpus
+        from engine.data.corpus import find_corpus
 
         try:
             name = "corpus"

@@ -14,7 +14,7 @@ from engine.config import VOCAB_SETTINGS, SettingValue, TrainConfig, input_width
 from tui.app.worker import NOT_CANCELLED
 
 if TYPE_CHECKING:  # annotations only
-    from engine.corpus import Vocab
+    from engine.data.corpus import Vocab
     from tui.app.hosts import WorkerHost
     from tui.app.main_screen import MainScreen
     from tui.app.worker import EngineLoader
@@ -86,7 +86,7 @@ class ShapesPreview:
         try:
             if not self.runs.loader.wait(NOT_CANCELLED):
                 return
-            from engine.corpus import vocab_size_for
+            from engine.data.corpus import vocab_size_for
 
             size = vocab_size_for(config)
         except Exception:  # an unreadable corpus: the run will say so; the preview keeps the run's vocabulary

@@ -55,7 +55,7 @@ class EngineLoader:
     def _load(self) -> None:
         try:  # imported for their side effect: torch and the engine are loaded, off the UI thread
             import engine.checkpoint
-            import engine.convert
+            import engine.data.convert
             import engine.generate
             import engine.session
             import engine.shapes  # noqa: F401

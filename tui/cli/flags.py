@@ -118,7 +118,7 @@ def check_outputs(args: argparse.Namespace, corpus: str | None) -> None:
 
 def corpus_or_none(path: str | None) -> str | None:
     """The corpus file a run would read, if it is found without downloading; its own errors come later."""
-    from engine.corpus import find_corpus
+    from engine.data.corpus import find_corpus
 
     try:
         found = find_corpus(path)

@@ -33,7 +33,7 @@ def add_generate_parser(commands: Any) -> None:
 def run_generate(args: argparse.Namespace) -> int:
 
     from engine import checkpoint as checkpoints
-    from engine.convert import resolve_prefix
+    from engine.data.convert import resolve_prefix
     from engine.generate import capped_length, check_generation_settings, fresh_generator, generate
 
     args.length, cap_note = capped_length(args.length)

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from textual_serve.app_service import AppService
 
-from engine.corpus import CORPUS_ENV
+from engine.data.corpus import CORPUS_ENV
 from engine.errors import first_line
 from tui.serve.hooks import binary_load
 from tui.served import RELEASED_EXIT, ServedMode, duration, remove_tree

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from engine.corpus import find_corpus, missing_corpus_message
+from engine.data.corpus import find_corpus, missing_corpus_message
 from engine.errors import RnnTuiError
 from engine.limits import available_memory
 from tui.cli import train_argv

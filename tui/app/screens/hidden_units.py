@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from engine.corpus import SPACE_MARK, visible
+from engine.data.corpus import SPACE_MARK, visible
 from engine.errors import RnnTuiError, first_line
 from tui.app.screens.model_source import ModelSource
 from tui.app.widgets.ordered_input import OrderedInput

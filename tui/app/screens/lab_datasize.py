@@ -66,7 +66,7 @@ class DatasizePane(LabPane):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="lab-datasize")
     def measure(self, overrides: dict[str, object]) -> None:
-        from engine.corpus import find_corpus
+        from engine.data.corpus import find_corpus
         from engine.errors import CorpusError
         from engine.lab.datasize import CORPORA, DEFAULT_SIZES, datasize_curve, default_cache_dir, describe_run
 

@@ -23,7 +23,7 @@ from tui.app.screens.lab_pane import LabPane
 from tui.app.widgets.plot_chart import FigurePlot
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only
-    from engine.corpus import Vocab
+    from engine.data.corpus import Vocab
     from engine.lab.gradients import GradientsThroughTime
     from engine.model import CharRNN
     from engine.trainer import Trainer

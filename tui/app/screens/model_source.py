@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from engine.corpus import Vocab
+from engine.data.corpus import Vocab
 from engine.errors import RnnTuiError
 
 if TYPE_CHECKING:  # torch-backed, or importing the app: annotations only

@@ -23,7 +23,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
-from engine.corpus import visible
+from engine.data.corpus import visible
 from engine.errors import RnnTuiError, first_line
 from tui.app.screens.model_source import ModelSource
 
@@ -123,7 +123,7 @@ class NextCharScreen(ModalScreen[None]):
 
     def _explain(self) -> None:
         try:
-            from engine.convert import resolve_prefix
+            from engine.data.convert import resolve_prefix
             from engine.explain import explain_generation, explain_text
 
             source = self.source()

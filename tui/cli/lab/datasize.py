@@ -67,7 +67,7 @@ def add_parser(views: Any, add_setting_argument: Callable[..., None]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.config import SETTINGS_BY_NAME
-    from engine.corpus import find_corpus
+    from engine.data.corpus import find_corpus
     from engine.lab.datasize import CORPORA, datasize_curve, default_cache_dir, describe_run
 
     sizes = parse_sizes(args.sizes)
