@@ -31,6 +31,7 @@ from textual.css.query import NoMatches
 from textual.events import Event, InputEvent
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widget import Widget
 
 from tui.app.checkpoint_flow import DEFAULT_CHECKPOINT, CheckpointFlow
 from tui.app.generation_flow import GenerationFlow
@@ -376,7 +377,18 @@ class RnnTuiApp(App[int]):
         goes with the tab); then leave with 128 + N. run_app says where the weights are, once the screen is gone."""
         await self._stop_training()  # the rescue then has the weights where the trainer stopped
         self.exit_note = await asyncio.to_thread(self.checkpoints.rescue_unsaved, signal.Signals(signum).name)
+        await self._mounts_done()
         self.exit(128 + signum)
+
+    async def _mounts_done(self) -> None:
+        """Wait (at most QUIT_WAIT_SECONDS) until every widget on screen has mounted. A signal can come with the
+        first frame, while the form's Selects are still mounting; leaving then removes their children under
+        Textual's mount handler, which raises NoMatches: a traceback on the way out."""
+        deadline = time.monotonic() + QUIT_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if all(widget.is_mounted for widget in self.screen.walk_children(Widget, with_self=True)):
+                return
+            await asyncio.sleep(0.01)
 
     async def _stop_training(self) -> None:
         """Stop the run at its next batch boundary; wait for its thread (at most QUIT_WAIT_SECONDS)."""
