@@ -130,11 +130,23 @@ def log_ticks(low: float, high: float, count: int) -> list[float]:
     return [low * ratio**i for i in range(count)]
 
 
-def baseline_title(baselines: list[tuple[str, float]], room: int) -> str:
-    """The n-gram reference lines named for the title (" · ─ 2-gram 176 5-gram 137"), as many as fit in room."""
-    for count in range(len(baselines), 0, -1):
-        text = " · ─ " + " ".join(label for label, _ in baselines[:count])
+def baseline_title(baselines: list[tuple[str, float]], room: int, compact: bool = False) -> str:
+    """The n-gram reference lines named for the title (" · ─ 2-gram 176 5-gram 137"), as many as fit in room; compact:
+    each figure as a whole number (a tight title's form: the lines on the chart keep their three digits)."""
+    labels = [f"{label.split()[0]} {value:,.0f}" if compact else label for label, value in baselines]
+    for count in range(len(labels), 0, -1):
+        text = " · ─ " + " ".join(labels[:count])
         if len(text) <= room:
+            return text
+    return ""
+
+
+def named_baselines(baselines: list[tuple[str, float]], room_with_key: int, room: int) -> str:
+    """The title's n-gram names: in full, then compact, where the key to the other mode (^g ‖g‖) still fits; else in
+    full, then compact, where only ^g does."""
+    for space, compact in ((room_with_key, False), (room_with_key, True), (room, False), (room, True)):
+        text = baseline_title(baselines, space, compact)
+        if text:
             return text
     return ""
 
@@ -250,7 +262,8 @@ class PerplexityPlot(Vertical):
         elif self.held_out:  # the figures are in the status panel; the legend takes the bottom border
             base = f"Perplexity · epoch {self.points[-1][0]}"
             # The baselines are named before the scale and the key's hint: the lines need their names.
-            base += baseline_title(self.baselines, title_width - len(base) - len(f" · {MODE_KEY}"))
+            room = title_width - len(base) - len(f" · {MODE_KEY}")
+            base += named_baselines(self.baselines, room - len(" ‖g‖"), room)
             self.border_title = titled(base, "‖g‖", title_width)
         else:
             epoch, latest = self.points[-1]
